@@ -1,0 +1,25 @@
+//! `qt-events` is the wire contract of Quantum Trader and the only crate that defines wire types.
+//!
+//! It holds the [`Envelope`] every stream entry carries, every event and command as a payload
+//! struct, the [`Event`] sum type that names them, the [`Stream`]s they travel on and the codec
+//! (MessagePack with named fields, so a reader accepts fields it does not know). It also holds the
+//! injectable [`clock`], because every crate that stamps an envelope needs one.
+//!
+//! It must never know about Redis, HTTP, SQL or the exchange: it is data and its encoding only.
+//! A change to a payload bumps that event's version, regenerates `proto-schemas/`
+//! (`cargo xtask schemas`) and keeps old payloads decoding (the golden fixtures prove it).
+
+pub mod clock;
+mod envelope;
+mod event;
+pub mod ids;
+pub mod payload;
+mod stream;
+
+pub use envelope::{Envelope, EnvelopeError, FieldMap};
+pub use event::{DecodeError, Event, EventType, EVENT_TYPES};
+pub use payload::*;
+pub use stream::{Retention, Stream, StreamNames};
+
+/// Re-exported so that users of the contract name the same `Decimal`.
+pub use rust_decimal::Decimal;

@@ -1,0 +1,440 @@
+//! The consumer-group runner.
+//!
+//! One task per (stream, group, consumer). Order of work in its loop:
+//! 1. (re)connect a dedicated connection whose response timeout is above the BLOCK time, and
+//!    create the group (idempotent) — again after every reconnect, since Redis may have lost it;
+//! 2. every `janitor_interval`, `XAUTOCLAIM` entries idle longer than `claim_min_idle` (left by a
+//!    dead instance, or by this one after a transient failure) and handle them;
+//! 3. read its own pending entries (id `0`, paging forward) until none are left, then new ones
+//!    (`>`) with `BLOCK`;
+//! 4. handle the batch entry by entry, then commit in one `MULTI`: what the handlers produced,
+//!    the dead letters, and the `XACK` of every entry that succeeded or was dead-lettered.
+//!
+//! An entry that fails transiently stays pending and comes back through the janitor; once it has
+//! been delivered `max_deliveries` times it is dead-lettered. Nothing an entry contains can stop
+//! the loop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use qt_events::{DeadLettered, Envelope, Event, RawField, Stream};
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::backoff;
+use crate::publisher::{ensure_group, xadd_cmd};
+use crate::raw::{self, RawEntry};
+use crate::{Bus, BusError};
+
+/// How a consumer group is read.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub stream: Stream,
+    /// The group: the service name.
+    pub group: String,
+    /// The consumer: stable per instance (`service-instance`), so a restarted instance finds its
+    /// own pending entries.
+    pub consumer: String,
+    /// Entries per read.
+    pub batch_size: usize,
+    /// How long a read for new entries blocks.
+    pub block: Duration,
+    /// Entries pending longer than this are claimed by the janitor.
+    pub claim_min_idle: Duration,
+    pub janitor_interval: Duration,
+    /// Deliveries after which a still-failing entry is dead-lettered.
+    pub max_deliveries: u64,
+    /// Attempts within one delivery before a transient failure is left for later.
+    pub handler_attempts: u32,
+}
+
+impl ConsumerConfig {
+    pub fn new(stream: Stream, group: impl Into<String>, consumer: impl Into<String>) -> Self {
+        Self {
+            stream,
+            group: group.into(),
+            consumer: consumer.into(),
+            batch_size: 256,
+            block: Duration::from_secs(2),
+            claim_min_idle: Duration::from_secs(30),
+            janitor_interval: Duration::from_secs(5),
+            max_deliveries: 5,
+            handler_attempts: 3,
+        }
+    }
+}
+
+/// One entry handed to a handler.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub stream: Stream,
+    /// The entry id in the stream.
+    pub entry_id: String,
+    pub envelope: Envelope,
+    /// How many times this entry has been delivered to the group (1 the first time).
+    pub deliveries: u64,
+}
+
+/// What a handler produced: events published atomically with the entry's acknowledgement.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub publish: Vec<Envelope>,
+}
+
+impl Outcome {
+    /// Handled; nothing to publish.
+    pub fn done() -> Self {
+        Self::default()
+    }
+    /// Handled; publish these with the ack.
+    pub fn publish(envelopes: Vec<Envelope>) -> Self {
+        Self { publish: envelopes }
+    }
+}
+
+/// Why a handler did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HandlerError {
+    /// May succeed later (a database or the exchange unreachable): retried, then left pending.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed (the entry is invalid for this handler): dead-lettered at once.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// A service's reaction to the entries of one stream.
+pub trait Handler: Send + 'static {
+    /// Handles one entry. Must be idempotent: an entry may be delivered more than once (after a
+    /// crash, a claim or a lost ack); drop duplicates by `delivery.envelope.id`.
+    fn handle(&mut self, delivery: &Delivery) -> impl Future<Output = Result<Outcome, HandlerError>> + Send;
+}
+
+/// Observes a running consumer (for readiness).
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerHandle {
+    ready: Arc<AtomicBool>,
+}
+
+impl ConsumerHandle {
+    /// True once the group exists and the consumer has connected.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+enum Phase {
+    /// Re-reading own pending entries after this cursor.
+    History(String),
+    New,
+}
+
+/// Runs one consumer group with a [`Handler`].
+#[derive(Debug)]
+pub struct Consumer<H> {
+    bus: Bus,
+    cfg: ConsumerConfig,
+    handler: H,
+    key: String,
+    handle: ConsumerHandle,
+    /// Last transient error per pending entry, for the dead letter's reason.
+    last_errors: HashMap<String, String>,
+    labels: [(&'static str, String); 2],
+}
+
+impl<H: Handler> Consumer<H> {
+    pub fn new(bus: Bus, cfg: ConsumerConfig, handler: H) -> Self {
+        let key = bus.key(cfg.stream);
+        let labels = [("stream", cfg.stream.suffix().to_owned()), ("group", cfg.group.clone())];
+        Self { bus, cfg, handler, key, handle: ConsumerHandle::default(), last_errors: HashMap::new(), labels }
+    }
+
+    pub fn handle(&self) -> ConsumerHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled; a batch in flight is finished and acknowledged first.
+    /// Redis being unreachable is waited out, never returned.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut conn: Option<MultiplexedConnection> = None;
+        let mut phase = Phase::History("0-0".into());
+        let mut next_janitor = Instant::now();
+        let mut failures: u32 = 0;
+        tracing::info!(stream = %self.key, group = %self.cfg.group, consumer = %self.cfg.consumer, "consumer starting");
+        while !shutdown.is_cancelled() {
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => match self.connect().await {
+                    Ok(c) => {
+                        failures = 0;
+                        // After a reconnect, our own pending entries may be waiting.
+                        phase = Phase::History("0-0".into());
+                        conn.insert(c)
+                    }
+                    Err(e) => {
+                        self.handle.ready.store(false, Ordering::Relaxed);
+                        tracing::warn!(error = %e, stream = %self.key, "consumer cannot reach redis, retrying");
+                        sleep_or_cancel(backoff(failures, Duration::from_secs(5)), &shutdown).await;
+                        failures = failures.saturating_add(1);
+                        continue;
+                    }
+                },
+            };
+            self.handle.ready.store(true, Ordering::Relaxed);
+
+            if Instant::now() >= next_janitor {
+                next_janitor = Instant::now() + self.cfg.janitor_interval;
+                if let Err(e) = self.janitor(c).await {
+                    tracing::warn!(error = %e, stream = %self.key, "janitor failed");
+                    conn = None;
+                    continue;
+                }
+            }
+
+            let read = match &phase {
+                Phase::History(cursor) => self.read(c, cursor, None).await,
+                Phase::New => {
+                    let block = self.cfg.block;
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        r = self.read(c, ">", Some(block)) => r,
+                    }
+                }
+            };
+            match read {
+                Ok(batch) => {
+                    if let Phase::History(cursor) = &mut phase {
+                        match batch.last() {
+                            None => {
+                                phase = Phase::New;
+                                continue;
+                            }
+                            Some(last) => cursor.clone_from(&last.id),
+                        }
+                    }
+                    let from_history = matches!(phase, Phase::History(_));
+                    self.process(c, batch, from_history, &shutdown).await;
+                }
+                Err(e) => {
+                    if matches!(&e, BusError::Refused(r) if r.code() == Some("NOGROUP")) {
+                        tracing::warn!(stream = %self.key, group = %self.cfg.group, "group vanished (redis lost data?), recreating");
+                    } else {
+                        tracing::warn!(error = %e, stream = %self.key, "read failed, reconnecting");
+                    }
+                    conn = None;
+                    sleep_or_cancel(backoff(failures, Duration::from_secs(5)), &shutdown).await;
+                    failures = failures.saturating_add(1);
+                }
+            }
+        }
+        self.handle.ready.store(false, Ordering::Relaxed);
+        tracing::info!(stream = %self.key, group = %self.cfg.group, "consumer stopped");
+    }
+
+    async fn connect(&self) -> Result<MultiplexedConnection, BusError> {
+        let mut c = self.bus.dedicated(self.cfg.block + Duration::from_secs(5)).await?;
+        ensure_group(&mut c, &self.key, &self.cfg.group).await?;
+        Ok(c)
+    }
+
+    async fn read(&self, c: &mut MultiplexedConnection, id: &str, block: Option<Duration>) -> Result<Vec<RawEntry>, BusError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP").arg(&self.cfg.group).arg(&self.cfg.consumer).arg("COUNT").arg(self.cfg.batch_size);
+        if let Some(b) = block {
+            cmd.arg("BLOCK").arg(u64::try_from(b.as_millis()).unwrap_or(u64::MAX).max(1));
+        }
+        cmd.arg("STREAMS").arg(&self.key).arg(id);
+        let v: Value = cmd.query_async(c).await?;
+        raw::read_reply(v)
+    }
+
+    /// Claims entries idle too long and handles them; refreshes the pending and lag gauges.
+    async fn janitor(&mut self, c: &mut MultiplexedConnection) -> Result<(), BusError> {
+        let mut cursor = "0-0".to_owned();
+        let idle = u64::try_from(self.cfg.claim_min_idle.as_millis()).unwrap_or(u64::MAX);
+        // Bounded: a pass looks at most at 10 pages.
+        for _ in 0..10 {
+            let v: Value = redis::cmd("XAUTOCLAIM")
+                .arg(&self.key)
+                .arg(&self.cfg.group)
+                .arg(&self.cfg.consumer)
+                .arg(idle)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(self.cfg.batch_size)
+                .query_async(c)
+                .await?;
+            let (next, claimed, deleted) = raw::autoclaim_reply(v)?;
+            if !deleted.is_empty() {
+                tracing::warn!(stream = %self.key, count = deleted.len(), "pending entries were trimmed before they were handled");
+            }
+            if !claimed.is_empty() {
+                tracing::info!(stream = %self.key, count = claimed.len(), "claimed idle pending entries");
+                metrics::counter!("qt_bus_claimed_total", &self.labels).increment(claimed.len() as u64);
+                self.process(c, claimed, true, &CancellationToken::new()).await;
+            }
+            if next == "0-0" {
+                break;
+            }
+            cursor = next;
+        }
+        let stats = crate::stats::stream_stats(c, &self.key).await?;
+        if let Some(g) = stats.groups.iter().find(|g| g.name == self.cfg.group) {
+            metrics::gauge!("qt_bus_pending", &self.labels).set(g.pending as f64);
+            metrics::gauge!("qt_bus_lag", &self.labels).set(g.lag.unwrap_or(0) as f64);
+        }
+        Ok(())
+    }
+
+    /// Delivery counts of entries this consumer owns, from `XPENDING`.
+    async fn counts(&self, c: &mut MultiplexedConnection, batch: &[RawEntry]) -> HashMap<String, u64> {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return HashMap::new();
+        };
+        let r: Result<Value, _> = redis::cmd("XPENDING")
+            .arg(&self.key)
+            .arg(&self.cfg.group)
+            .arg(&first.id)
+            .arg(&last.id)
+            .arg(batch.len())
+            .arg(&self.cfg.consumer)
+            .query_async(c)
+            .await;
+        r.map_err(BusError::from).and_then(raw::pending_counts).map(|v| v.into_iter().collect()).unwrap_or_default()
+    }
+
+    async fn process(&mut self, c: &mut MultiplexedConnection, batch: Vec<RawEntry>, redelivered: bool, shutdown: &CancellationToken) {
+        if batch.is_empty() {
+            return;
+        }
+        let counts = if redelivered { self.counts(c, &batch).await } else { HashMap::new() };
+        let mut acks: Vec<String> = Vec::with_capacity(batch.len());
+        let mut publish: Vec<Envelope> = Vec::new();
+        let mut dead: Vec<(RawEntry, String, u64)> = Vec::new();
+        for entry in batch {
+            let deliveries = counts.get(&entry.id).copied().unwrap_or(1);
+            if entry.fields.is_none() {
+                tracing::warn!(stream = %self.key, entry_id = %entry.id, "pending entry has no payload (trimmed); acknowledging");
+                acks.push(entry.id);
+                continue;
+            }
+            let envelope = match Envelope::from_fields(entry.field_pairs()) {
+                Ok(e) => e,
+                Err(e) => {
+                    let reason = format!("undecodable: {e}");
+                    dead.push((entry, reason, deliveries));
+                    continue;
+                }
+            };
+            if deliveries > self.cfg.max_deliveries {
+                let last = self.last_errors.remove(&entry.id).unwrap_or_else(|| "handler did not finish (crash or timeout)".into());
+                dead.push((entry, format!("failed {deliveries} deliveries; last error: {last}"), deliveries));
+                continue;
+            }
+            let span = tracing::info_span!("handle", event_id = %envelope.id, corr = %envelope.corr, event_type = envelope.type_name(), entry_id = %entry.id);
+            let delivery = Delivery { stream: self.cfg.stream, entry_id: entry.id.clone(), envelope, deliveries };
+            let mut attempt = 0;
+            loop {
+                let r = tracing::Instrument::instrument(self.handler.handle(&delivery), span.clone()).await;
+                match r {
+                    Ok(outcome) => {
+                        metrics::counter!("qt_bus_handled_total", &self.labels).increment(1);
+                        self.last_errors.remove(&entry.id);
+                        publish.extend(outcome.publish);
+                        acks.push(entry.id);
+                        break;
+                    }
+                    Err(HandlerError::Permanent(msg)) => {
+                        metrics::counter!("qt_bus_failed_total", &self.labels).increment(1);
+                        dead.push((entry, format!("rejected by handler: {msg}"), deliveries));
+                        break;
+                    }
+                    Err(HandlerError::Transient(msg)) => {
+                        metrics::counter!("qt_bus_failed_total", &self.labels).increment(1);
+                        attempt += 1;
+                        if attempt >= self.cfg.handler_attempts || shutdown.is_cancelled() {
+                            tracing::warn!(stream = %self.key, entry_id = %entry.id, deliveries, error = %msg, "handler failed; entry stays pending for a later delivery");
+                            if self.last_errors.len() > 10_000 {
+                                self.last_errors.clear();
+                            }
+                            self.last_errors.insert(entry.id, msg);
+                            break;
+                        }
+                        tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
+                    }
+                }
+            }
+        }
+        self.commit(acks, publish, dead, shutdown).await;
+    }
+
+    /// Publishes, dead-letters and acknowledges in one transaction, retrying while Redis is
+    /// unreachable. If it cannot (shutdown), the entries stay pending and come back.
+    async fn commit(&mut self, acks: Vec<String>, publish: Vec<Envelope>, dead: Vec<(RawEntry, String, u64)>, shutdown: &CancellationToken) {
+        if acks.is_empty() && publish.is_empty() && dead.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for env in &publish {
+            pipe.add_command(self.bus.xadd(env)).ignore();
+        }
+        let mut ids = acks;
+        for (entry, reason, deliveries) in &dead {
+            tracing::error!(stream = %self.key, entry_id = %entry.id, %reason, "dead-lettering entry");
+            let letter = DeadLettered {
+                stream: self.key.clone(),
+                entry_id: entry.id.clone(),
+                group: self.cfg.group.clone(),
+                consumer: self.cfg.consumer.clone(),
+                reason: reason.clone(),
+                deliveries: *deliveries,
+                fields: entry
+                    .fields
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| RawField { name: String::from_utf8_lossy(k).into_owned(), value: v.clone() })
+                    .collect(),
+            };
+            let env = self.bus.envelope(Event::DeadLettered(letter));
+            let extra = [("reason", reason.as_str()), ("origin_stream", self.key.as_str()), ("origin_id", entry.id.as_str())];
+            pipe.add_command(xadd_cmd(self.bus.names(), Stream::Dlq, &env.to_fields(), &extra)).ignore();
+            ids.push(entry.id.clone());
+        }
+        if !ids.is_empty() {
+            pipe.cmd("XACK").arg(&self.key).arg(&self.cfg.group).arg(&ids).ignore();
+        }
+        let mut attempt = 0;
+        loop {
+            let mut conn = self.bus.connection();
+            let r: Result<(), redis::RedisError> = pipe.query_async(&mut conn).await;
+            match r {
+                Ok(()) => break,
+                Err(e) => {
+                    let e = BusError::from(e);
+                    if !e.is_retryable() || (shutdown.is_cancelled() && attempt > 3) {
+                        tracing::error!(error = %e, stream = %self.key, count = ids.len(), "commit failed; entries stay pending and will be redelivered");
+                        return;
+                    }
+                    tracing::warn!(error = %e, attempt, "commit failed, retrying");
+                    tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
+                    attempt += 1;
+                }
+            }
+        }
+        if !dead.is_empty() {
+            metrics::counter!("qt_bus_dead_lettered_total", &self.labels).increment(dead.len() as u64);
+        }
+    }
+}
+
+async fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) {
+    tokio::select! {
+        () = tokio::time::sleep(d) => {}
+        () = shutdown.cancelled() => {}
+    }
+}

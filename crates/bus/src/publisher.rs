@@ -1,0 +1,271 @@
+//! The publishing side of the bus and the stream administration every service shares.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use qt_events::clock::SharedClock;
+use qt_events::{Envelope, Event, Retention, Stream, StreamNames};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Value};
+
+use crate::error::backoff;
+use crate::raw::{self, RawEntry};
+use crate::stats::StreamStats;
+use crate::BusError;
+
+/// Where the bus connects and who it publishes as.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// `redis://host:port/db`, `rediss://…` or `unix:///path/redis.sock`.
+    pub url: String,
+    pub names: StreamNames,
+    /// The service name written in every envelope's `src`.
+    pub src: String,
+    /// How long a publish keeps retrying while Redis is unreachable before it gives up.
+    pub retry_for: Duration,
+}
+
+impl BusConfig {
+    pub fn new(url: impl Into<String>, names: StreamNames, src: impl Into<String>) -> Self {
+        Self { url: url.into(), names, src: src.into(), retry_for: Duration::from_secs(30) }
+    }
+}
+
+/// A cheap-to-clone handle on Redis streams: publishing and acknowledging share one
+/// auto-reconnecting connection; every blocking reader opens its own.
+#[derive(Clone)]
+pub struct Bus {
+    client: redis::Client,
+    conn: ConnectionManager,
+    cfg: Arc<BusConfig>,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus").field("src", &self.cfg.src).field("prefix", &self.cfg.names.prefix()).finish()
+    }
+}
+
+impl Bus {
+    /// Builds the bus. It connects lazily, so a service can start (and report not ready) while
+    /// Redis is still down; every command reconnects as needed.
+    pub fn connect(cfg: BusConfig, clock: SharedClock) -> Result<Self, BusError> {
+        let client = redis::Client::open(cfg.url.as_str())
+            .map_err(|e| BusError::Config(format!("QT_REDIS_URL: {e}")))?;
+        let mcfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)?;
+        Ok(Self { client, conn, cfg: Arc::new(cfg), clock })
+    }
+
+    pub fn names(&self) -> &StreamNames {
+        &self.cfg.names
+    }
+
+    pub fn key(&self, stream: Stream) -> String {
+        self.cfg.names.key(stream)
+    }
+
+    pub fn src(&self) -> &str {
+        &self.cfg.src
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The shared auto-reconnecting connection (for stores built on the bus).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// A new dedicated connection whose replies may take up to `response_timeout`.
+    pub async fn dedicated(&self, response_timeout: Duration) -> Result<MultiplexedConnection, BusError> {
+        let cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(response_timeout));
+        Ok(self.client.get_multiplexed_async_connection_with_config(&cfg).await?)
+    }
+
+    /// A new envelope from this service, stamped by the bus's clock.
+    pub fn envelope(&self, event: Event) -> Envelope {
+        Envelope::new(event, &self.cfg.src, self.clock.as_ref())
+    }
+
+    /// The `XADD` of an envelope to its stream, with the stream's retention.
+    pub(crate) fn xadd(&self, env: &Envelope) -> redis::Cmd {
+        xadd_cmd(&self.cfg.names, env.event.stream(), &env.to_fields(), &[])
+    }
+
+    /// Appends an envelope to its stream and returns the entry id. Retries while Redis is
+    /// unreachable, for up to `retry_for`. A retry after a lost reply may append the entry twice:
+    /// consumers drop duplicates by event id.
+    pub async fn publish(&self, env: &Envelope) -> Result<String, BusError> {
+        let cmd = self.xadd(env);
+        let v: Value = self.retrying(|mut c| {
+            let cmd = cmd.clone();
+            async move { cmd.query_async(&mut c).await.map_err(BusError::from) }
+        })
+        .await?;
+        raw::string(v)
+    }
+
+    /// Appends many envelopes in one round trip (not atomic; see [`Bus::publish`]).
+    pub async fn publish_all(&self, envs: &[Envelope]) -> Result<Vec<String>, BusError> {
+        let mut pipe = redis::pipe();
+        for e in envs {
+            pipe.add_command(self.xadd(e));
+        }
+        let v: Vec<Value> = self
+            .retrying(|mut c| {
+                let pipe = pipe.clone();
+                async move { pipe.query_async(&mut c).await.map_err(BusError::from) }
+            })
+            .await?;
+        v.into_iter().map(raw::string).collect()
+    }
+
+    /// Runs `f` on the shared connection, retrying transient failures with backoff.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut f: F) -> Result<T, BusError>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = Result<T, BusError>>,
+    {
+        let start = Instant::now();
+        let mut attempt = 0;
+        loop {
+            match f(self.conn.clone()).await {
+                Err(e) if e.is_retryable() && start.elapsed() < self.cfg.retry_for => {
+                    tracing::warn!(error = %e, attempt, "redis command failed, retrying");
+                    tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `PING`.
+    pub async fn ping(&self) -> Result<(), BusError> {
+        let mut c = self.conn.clone();
+        let _: Value = redis::cmd("PING").query_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// Creates `group` on `stream` from the beginning (`0`, `MKSTREAM`); an existing group is fine.
+    pub async fn ensure_group(&self, stream: Stream, group: &str) -> Result<(), BusError> {
+        ensure_group(&mut self.conn.clone(), &self.key(stream), group).await
+    }
+
+    /// Entries of a stream key between two ids (inclusive), at most `count`.
+    pub async fn range(&self, key: &str, start: &str, end: &str, count: usize) -> Result<Vec<RawEntry>, BusError> {
+        let mut c = self.conn.clone();
+        let v: Value = redis::cmd("XRANGE").arg(key).arg(start).arg(end).arg("COUNT").arg(count).query_async(&mut c).await?;
+        raw::entries(v)
+    }
+
+    /// The last `count` entries of a stream key, oldest first.
+    pub async fn last(&self, key: &str, count: usize) -> Result<Vec<RawEntry>, BusError> {
+        let mut c = self.conn.clone();
+        let v: Value = redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(count).query_async(&mut c).await?;
+        let mut es = raw::entries(v)?;
+        es.reverse();
+        Ok(es)
+    }
+
+    /// Appends raw fields to a stream key (used to replay dead letters unchanged).
+    pub async fn append_raw(&self, key: &str, fields: &[(String, Vec<u8>)]) -> Result<String, BusError> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(key).arg("*");
+        for (k, v) in fields {
+            cmd.arg(k.as_str()).arg(v.as_slice());
+        }
+        let mut c = self.conn.clone();
+        let v: Value = cmd.query_async(&mut c).await?;
+        raw::string(v)
+    }
+
+    /// Deletes entries from a stream key; returns how many were deleted.
+    pub async fn delete(&self, key: &str, ids: &[String]) -> Result<u64, BusError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut c = self.conn.clone();
+        let n: u64 = redis::cmd("XDEL").arg(key).arg(ids).query_async(&mut c).await?;
+        Ok(n)
+    }
+
+    /// Length, groups, pending and lag of a stream.
+    pub async fn stats(&self, stream: Stream) -> Result<StreamStats, BusError> {
+        crate::stats::stream_stats(&mut self.conn.clone(), &self.key(stream)).await
+    }
+
+    /// Applies a `KeepUnacked` stream's retention: deletes entries older than its minimum age,
+    /// but never one that a group has not delivered and acknowledged, and nothing while the
+    /// stream has no group. Returns how many entries were trimmed. `MaxLen` streams are trimmed
+    /// on every append and return 0 here.
+    pub async fn trim(&self, stream: Stream) -> Result<u64, BusError> {
+        let Retention::KeepUnacked { min_age } = stream.retention() else {
+            return Ok(0);
+        };
+        let key = self.key(stream);
+        let stats = self.stats(stream).await?;
+        let mut floor: Option<(u64, u64)> = None;
+        if stats.groups.is_empty() {
+            return Ok(0);
+        }
+        let mut c = self.conn.clone();
+        for g in &stats.groups {
+            let v: Value = redis::cmd("XPENDING").arg(&key).arg(&g.name).query_async(&mut c).await?;
+            let summary = raw::list(v)?;
+            let pending = summary.first().and_then(raw::int).unwrap_or(0);
+            let group_floor = if pending > 0 {
+                summary.get(1).cloned().map(raw::string).transpose()?.and_then(|s| raw::parse_id(&s))
+            } else {
+                raw::parse_id(&g.last_delivered_id)
+            };
+            // A group that has delivered nothing yet needs everything.
+            let group_floor = group_floor.unwrap_or((0, 0));
+            floor = Some(floor.map_or(group_floor, |f: (u64, u64)| f.min(group_floor)));
+        }
+        let age_cut = u64::try_from(self.clock.now_ms()).unwrap_or(0).saturating_sub(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX));
+        let (ms, seq) = floor.unwrap_or((0, 0)).min((age_cut, 0));
+        if (ms, seq) == (0, 0) {
+            return Ok(0);
+        }
+        let n: u64 = redis::cmd("XTRIM").arg(&key).arg("MINID").arg(format!("{ms}-{seq}")).query_async(&mut c).await?;
+        Ok(n)
+    }
+}
+
+/// The `XADD` command for `fields` on `stream`, with its retention and extra plain fields.
+pub(crate) fn xadd_cmd(names: &StreamNames, stream: Stream, fields: &[(&'static str, Vec<u8>)], extra: &[(&str, &str)]) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(names.key(stream));
+    if let Retention::MaxLen(n) = stream.retention() {
+        cmd.arg("MAXLEN").arg("~").arg(n);
+    }
+    cmd.arg("*");
+    for (k, v) in fields {
+        cmd.arg(*k).arg(v.as_slice());
+    }
+    for (k, v) in extra {
+        cmd.arg(*k).arg(*v);
+    }
+    cmd
+}
+
+pub(crate) async fn ensure_group<C: redis::aio::ConnectionLike + Send>(c: &mut C, key: &str, group: &str) -> Result<(), BusError> {
+    let r: Result<Value, redis::RedisError> =
+        redis::cmd("XGROUP").arg("CREATE").arg(key).arg(group).arg("0").arg("MKSTREAM").query_async(c).await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+

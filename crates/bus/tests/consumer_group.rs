@@ -1,0 +1,235 @@
+//! The consumer-group runner against a real redis-server.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use qt_bus::{Consumer, ConsumerConfig, Delivery, Handler, HandlerError, Outcome};
+use qt_events::{Event, Stream};
+use qt_testkit::RedisServer;
+use tokio_util::sync::CancellationToken;
+
+fn fast(stream: Stream, group: &str, consumer: &str) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(stream, group, consumer);
+    c.block = Duration::from_millis(200);
+    c.claim_min_idle = Duration::from_millis(300);
+    c.janitor_interval = Duration::from_millis(100);
+    c.max_deliveries = 3;
+    c.handler_attempts = 2;
+    c
+}
+
+#[tokio::test]
+async fn every_entry_is_handled_once_in_order_and_acknowledged() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    for i in 0..500 {
+        bus.publish(&bus.envelope(alert(i))).await.unwrap();
+    }
+    let rec = Recorder::default();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()));
+    eventually(10, "500 handled", || async { rec.keys().len() == 500 }).await;
+    // Entries published while it runs are handled too.
+    bus.publish(&bus.envelope(alert(500))).await.unwrap();
+    eventually(10, "501 handled", || async { rec.keys().len() == 501 }).await;
+    let keys: Vec<usize> = rec.keys().iter().map(|k| k.parse().unwrap()).collect();
+    assert_eq!(keys, (0..=500).collect::<Vec<_>>());
+    eventually(5, "nothing pending", || async {
+        let s = bus.stats(Stream::Alerts).await.unwrap();
+        s.groups[0].pending == 0 && s.groups[0].lag == Some(0)
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+}
+
+/// Re-publishes every alert with a marked key, atomically with the ack.
+struct Echo;
+
+impl Handler for Echo {
+    async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
+        let Event::AlertRaised(mut a) = d.envelope.event.clone() else {
+            return Err(HandlerError::Permanent("not an alert".into()));
+        };
+        if a.key.starts_with("echo-") {
+            return Ok(Outcome::done());
+        }
+        a.key = format!("echo-{}", a.key);
+        let out = qt_events::Envelope::new(Event::AlertRaised(a), "echo", &qt_events::clock::SystemClock).caused_by(&d.envelope);
+        Ok(Outcome::publish(vec![out]))
+    }
+}
+
+#[tokio::test]
+async fn handler_output_is_published_with_the_ack_and_keeps_the_correlation_id() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    let first = bus.envelope(alert(7));
+    bus.publish(&first).await.unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "echo", "echo-1"), Echo).run(stop.clone()));
+    eventually(10, "echo published", || async { bus.last("t:alerts", 10).await.unwrap().len() == 2 }).await;
+    let entries = bus.last("t:alerts", 10).await.unwrap();
+    let echoed = qt_events::Envelope::from_fields(entries[1].field_pairs()).unwrap();
+    assert_eq!(echoed.corr, first.corr);
+    let Event::AlertRaised(a) = echoed.event else { panic!("not an alert") };
+    assert_eq!(a.key, "echo-7");
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn garbage_unknown_types_and_future_versions_are_dead_lettered_and_the_consumer_goes_on() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    let good = bus.envelope(alert(1));
+    let mut fields: Vec<(String, Vec<u8>)> = good.to_fields().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    bus.append_raw("t:alerts", &[("garbage".into(), vec![0xff, 0x00, 0x13])]).await.unwrap();
+    let set = |fields: &mut Vec<(String, Vec<u8>)>, k: &str, v: &[u8]| {
+        fields.iter_mut().find(|(n, _)| n == k).unwrap().1 = v.to_vec();
+    };
+    let mut unknown = fields.clone();
+    set(&mut unknown, "type", b"TeleportPosition");
+    bus.append_raw("t:alerts", &unknown).await.unwrap();
+    let mut future = fields.clone();
+    set(&mut future, "v", b"99");
+    bus.append_raw("t:alerts", &future).await.unwrap();
+    set(&mut fields, "data", &[0xc1, 0xc1, 0xc1]);
+    bus.append_raw("t:alerts", &fields).await.unwrap();
+    bus.publish(&good).await.unwrap();
+
+    let rec = Recorder::default();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()));
+    eventually(10, "the good entry handled", || async { rec.keys() == vec!["1".to_owned()] }).await;
+    eventually(10, "four dead letters", || async { bus.last("t:dlq", 10).await.unwrap().len() == 4 }).await;
+    let reasons: Vec<String> = bus
+        .last("t:dlq", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let env = qt_events::Envelope::from_fields(e.field_pairs()).unwrap();
+            let Event::DeadLettered(d) = env.event else { panic!("not a dead letter") };
+            assert_eq!(d.stream, "t:alerts");
+            assert_eq!(d.group, "g");
+            assert!(!d.fields.is_empty());
+            d.reason
+        })
+        .collect();
+    assert!(reasons[0].contains("missing field"), "{reasons:?}");
+    assert!(reasons[1].contains("unknown event type"), "{reasons:?}");
+    assert!(reasons[2].contains("newer than"), "{reasons:?}");
+    assert!(reasons[3].contains("undecodable AlertRaised"), "{reasons:?}");
+    eventually(5, "nothing pending", || async { bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0 }).await;
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_entry_is_retried_then_dead_lettered_while_the_rest_flow() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    let rec = Recorder::default();
+    rec.fail.lock().unwrap().push("2".into());
+    rec.reject.lock().unwrap().push("3".into());
+    for i in 1..=4 {
+        bus.publish(&bus.envelope(alert(i))).await.unwrap();
+    }
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()));
+    eventually(10, "1 and 4 handled", || async { rec.keys() == vec!["1".to_owned(), "4".to_owned()] }).await;
+    eventually(20, "two dead letters", || async { bus.last("t:dlq", 10).await.unwrap().len() == 2 }).await;
+    let letters: Vec<(String, u64)> = bus
+        .last("t:dlq", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let Event::DeadLettered(d) = qt_events::Envelope::from_fields(e.field_pairs()).unwrap().event else { panic!() };
+            (d.reason, d.deliveries)
+        })
+        .collect();
+    // The permanent failure goes at once, on its first delivery.
+    assert!(letters[0].0.contains("cannot take 3"), "{letters:?}");
+    assert_eq!(letters[0].1, 1);
+    // The transient one was delivered max_deliveries times first, and its last error is kept.
+    assert!(letters[1].0.contains("failed 4 deliveries") && letters[1].0.contains("2 not now"), "{letters:?}");
+    eventually(5, "nothing pending", || async { bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0 }).await;
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn entries_pending_on_an_instance_that_never_returns_are_claimed_by_another() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    for i in 0..50 {
+        bus.publish(&bus.envelope(alert(i))).await.unwrap();
+    }
+    bus.ensure_group(Stream::Alerts, "g").await.unwrap();
+    // Instance "g-dead" reads everything and dies without acknowledging.
+    let r = redis.raw(&["XREADGROUP", "GROUP", "g", "g-dead", "COUNT", "100", "STREAMS", "t:alerts", ">"]);
+    assert!(r.starts_with("*1"), "{r}");
+    let before = bus.stats(Stream::Alerts).await.unwrap();
+    assert_eq!(before.groups[0].pending, 50);
+
+    let rec = Recorder::default();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-2"), rec.clone()).run(stop.clone()));
+    eventually(10, "all 50 claimed and handled", || async { rec.keys().len() == 50 }).await;
+    // Claimed entries count as a second delivery.
+    assert!(rec.seen.lock().unwrap().iter().all(|(_, n)| *n == 2));
+    eventually(5, "nothing pending", || async { bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0 }).await;
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_batch_in_flight_and_acknowledges_it() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    for i in 0..20 {
+        bus.publish(&bus.envelope(alert(i))).await.unwrap();
+    }
+    let rec = Recorder { delay: Some(Duration::from_millis(25)), ..Recorder::default() };
+    let stop = CancellationToken::new();
+    let mut cfg = fast(Stream::Alerts, "g", "g-1");
+    cfg.batch_size = 20;
+    let task = tokio::spawn(Consumer::new(bus.clone(), cfg, rec.clone()).run(stop.clone()));
+    eventually(10, "the batch started", || async { !rec.keys().is_empty() }).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(rec.keys().len(), 20, "the whole batch was finished");
+    let s = bus.stats(Stream::Alerts).await.unwrap();
+    assert_eq!(s.groups[0].pending, 0, "and acknowledged");
+}
+
+#[tokio::test]
+async fn a_restarted_consumer_handles_its_own_pending_entries_first() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    for i in 0..10 {
+        bus.publish(&bus.envelope(alert(i))).await.unwrap();
+    }
+    bus.ensure_group(Stream::Alerts, "g").await.unwrap();
+    // The same consumer name read 5 entries and crashed.
+    redis.raw(&["XREADGROUP", "GROUP", "g", "g-1", "COUNT", "5", "STREAMS", "t:alerts", ">"]);
+    let rec = Recorder::default();
+    let stop = CancellationToken::new();
+    let mut cfg = fast(Stream::Alerts, "g", "g-1");
+    cfg.claim_min_idle = Duration::from_secs(3600);
+    let task = tokio::spawn(Consumer::new(bus.clone(), cfg, rec.clone()).run(stop.clone()));
+    eventually(10, "all 10 handled", || async { rec.keys().len() == 10 }).await;
+    let seen = rec.seen.lock().unwrap().clone();
+    let keys: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    assert!(seen[..5].iter().all(|(_, n)| *n == 2), "{seen:?}");
+    assert!(seen[5..].iter().all(|(_, n)| *n == 1), "{seen:?}");
+    stop.cancel();
+    task.await.unwrap();
+}

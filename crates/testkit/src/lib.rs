@@ -1,0 +1,27 @@
+//! Test fixtures shared by the workspace's tests: a real `redis-server` per test and service
+//! binaries run as real child processes that can be SIGKILLed and restarted.
+//!
+//! Only tests use this crate. It never fakes a part: it starts the real ones from PATH (Debian's
+//! `redis-server`) or from the workspace's target directory, and fails loudly when one is missing.
+
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a broken test machine
+
+mod process;
+mod redis;
+
+pub use process::{ChildService, bin_path};
+pub use redis::{Fsync, RedisServer};
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics after `secs` seconds with `what`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,385 @@
+//! [`RiskBook`]: the state the risk guard reads — positions, orders in flight, marks, daily PnL,
+//! cooldowns, the loss pause, the kill switch and close-only mode. It is serializable so that
+//! execution can persist it, and it changes only through its transitions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use qt_events::{PositionSide, Side};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds in a UTC day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The UTC day number of a timestamp (days since the epoch).
+pub fn utc_day(now_ms: i64) -> i64 {
+    now_ms.div_euclid(DAY_MS)
+}
+
+/// An open position of one symbol (one-way mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookPosition {
+    pub side: PositionSide,
+    /// Always positive.
+    pub qty: Decimal,
+    /// Average entry price.
+    pub entry_price: Decimal,
+}
+
+impl BookPosition {
+    fn sign(&self) -> Decimal {
+        match self.side {
+            PositionSide::Long => Decimal::ONE,
+            PositionSide::Short => Decimal::NEGATIVE_ONE,
+        }
+    }
+
+    /// Unrealized PnL at a price.
+    pub fn unrealized(&self, mark: Decimal) -> Decimal {
+        (mark - self.entry_price) * self.qty * self.sign()
+    }
+}
+
+/// An order accepted by the guard and not yet completely filled or ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub symbol: String,
+    pub side: Side,
+    /// Quantity not yet filled.
+    pub remaining_qty: Decimal,
+    /// Price the order was sized with; in-flight opening notional is counted at it.
+    pub reference_price: Decimal,
+    /// Reductions and closes do not add exposure.
+    pub reduce_only: bool,
+}
+
+impl InFlight {
+    /// Notional this order adds to the book if it fills (zero for reductions).
+    pub fn open_notional(&self) -> Decimal {
+        if self.reduce_only {
+            Decimal::ZERO
+        } else {
+            self.remaining_qty * self.reference_price
+        }
+    }
+}
+
+/// One execution applied to the book.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookFill {
+    /// Intent of the order, if the book knows it (a stop triggered on the exchange may not).
+    pub intent_id: Option<String>,
+    pub symbol: String,
+    pub side: Side,
+    pub qty: Decimal,
+    pub price: Decimal,
+    /// Fee paid, in the quote asset (positive is a cost).
+    pub fee: Decimal,
+}
+
+/// What a fill did to the position, for callers that track trades.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FillOutcome {
+    /// PnL realized by the reducing part of the fill, before the fee.
+    pub realized_pnl: Decimal,
+    /// Quantity that reduced or closed an existing position.
+    pub closed_qty: Decimal,
+    /// True when the fill left the symbol flat (or flipped it).
+    pub position_closed: bool,
+}
+
+/// Exposure figures of the book at its marks.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Exposure {
+    pub long: Decimal,
+    pub short: Decimal,
+}
+
+impl Exposure {
+    pub fn gross(&self) -> Decimal {
+        self.long + self.short
+    }
+}
+
+/// The risk state. See the crate documentation for the transitions.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RiskBook {
+    pub positions: BTreeMap<String, BookPosition>,
+    /// Orders in flight by intent id.
+    pub in_flight: BTreeMap<String, InFlight>,
+    /// Last known price of each symbol.
+    pub marks: BTreeMap<String, Decimal>,
+    /// UTC day (days since the epoch) that `realized_today` belongs to.
+    pub day: i64,
+    /// Realized PnL since 00:00 UTC of `day`, net of fees.
+    pub realized_today: Decimal,
+    /// When each symbol's last position closed (ms), for cooldowns.
+    pub last_closed_ms: BTreeMap<String, i64>,
+    /// New positions are refused until then (ms) after a daily-loss breach.
+    pub paused_until_ms: Option<i64>,
+    /// Kill switch: only exits and reductions pass.
+    pub kill_switch: bool,
+    /// Close-only mode: only exits and reductions pass.
+    pub close_only: bool,
+    /// Account equity in the quote asset, when known (from portfolio snapshots).
+    pub equity: Option<Decimal>,
+}
+
+impl RiskBook {
+    /// An empty book on the UTC day of `now_ms`.
+    pub fn new(now_ms: i64) -> Self {
+        Self {
+            day: utc_day(now_ms),
+            ..Self::default()
+        }
+    }
+
+    /// The price a symbol is valued at: its mark, else its entry price.
+    pub fn mark(&self, symbol: &str) -> Option<Decimal> {
+        self.marks
+            .get(symbol)
+            .copied()
+            .or_else(|| self.positions.get(symbol).map(|p| p.entry_price))
+    }
+
+    /// Notional of a symbol: |position| at mark plus opening orders in flight.
+    pub fn symbol_notional(&self, symbol: &str) -> Decimal {
+        let pos = self
+            .positions
+            .get(symbol)
+            .map(|p| p.qty * self.mark(symbol).unwrap_or(p.entry_price))
+            .unwrap_or_default();
+        let flight: Decimal = self
+            .in_flight
+            .values()
+            .filter(|f| f.symbol == symbol)
+            .map(InFlight::open_notional)
+            .sum();
+        pos + flight
+    }
+
+    /// Long and short exposure: positions at mark plus opening orders in flight.
+    pub fn exposure(&self) -> Exposure {
+        let mut e = Exposure::default();
+        for (sym, p) in &self.positions {
+            let n = p.qty * self.mark(sym).unwrap_or(p.entry_price);
+            match p.side {
+                PositionSide::Long => e.long += n,
+                PositionSide::Short => e.short += n,
+            }
+        }
+        for f in self.in_flight.values() {
+            match f.side {
+                Side::Buy => e.long += f.open_notional(),
+                Side::Sell => e.short += f.open_notional(),
+            }
+        }
+        e
+    }
+
+    /// Symbols that hold a position or an opening order in flight.
+    pub fn active_symbols(&self) -> BTreeSet<&str> {
+        let mut s: BTreeSet<&str> = self.positions.keys().map(String::as_str).collect();
+        s.extend(
+            self.in_flight
+                .values()
+                .filter(|f| !f.reduce_only)
+                .map(|f| f.symbol.as_str()),
+        );
+        s
+    }
+
+    /// Unrealized PnL of all positions at their marks.
+    pub fn unrealized(&self) -> Decimal {
+        self.positions
+            .iter()
+            .map(|(sym, p)| p.unrealized(self.mark(sym).unwrap_or(p.entry_price)))
+            .sum()
+    }
+
+    /// Realized today (zero if `now_ms` is on a later day than the book's) plus unrealized.
+    pub fn daily_pnl(&self, now_ms: i64) -> Decimal {
+        let realized = if utc_day(now_ms) == self.day {
+            self.realized_today
+        } else {
+            Decimal::ZERO
+        };
+        realized + self.unrealized()
+    }
+
+    /// Day rollover at 00:00 UTC: realized PnL starts again from zero.
+    pub fn roll_day(&mut self, now_ms: i64) {
+        let day = utc_day(now_ms);
+        if day != self.day {
+            self.day = day;
+            self.realized_today = Decimal::ZERO;
+        }
+    }
+
+    /// Transition: the guard allowed an intent and it is now in flight.
+    pub fn on_accepted(&mut self, intent_id: &str, order: InFlight) {
+        self.in_flight.insert(intent_id.to_owned(), order);
+    }
+
+    /// Transition: an order ended (cancelled, expired, rejected) without further fills.
+    pub fn on_ended(&mut self, intent_id: &str) {
+        self.in_flight.remove(intent_id);
+    }
+
+    /// Transition: a price update.
+    pub fn on_price(&mut self, symbol: &str, price: Decimal) {
+        if price > Decimal::ZERO {
+            self.marks.insert(symbol.to_owned(), price);
+        }
+    }
+
+    /// Transition: an execution. Updates the in-flight order, the position (average entry on
+    /// adds, realized PnL on reductions, a flip if a fill goes past flat), today's realized PnL
+    /// net of the fee and the symbol's cooldown clock.
+    pub fn on_fill(&mut self, fill: &BookFill, now_ms: i64) -> FillOutcome {
+        self.roll_day(now_ms);
+        if let Some(id) = &fill.intent_id
+            && let Some(f) = self.in_flight.get_mut(id)
+        {
+            f.remaining_qty -= fill.qty;
+            if f.remaining_qty <= Decimal::ZERO {
+                self.in_flight.remove(id);
+            }
+        }
+        let mut out = FillOutcome::default();
+        if fill.qty <= Decimal::ZERO {
+            return out;
+        }
+        let fill_side = match fill.side {
+            Side::Buy => PositionSide::Long,
+            Side::Sell => PositionSide::Short,
+        };
+        let mut remaining = fill.qty;
+        if let Some(p) = self.positions.get_mut(&fill.symbol) {
+            if p.side == fill_side {
+                let total = p.qty + remaining;
+                p.entry_price = (p.entry_price * p.qty + fill.price * remaining) / total;
+                p.qty = total;
+                remaining = Decimal::ZERO;
+            } else {
+                let closed = remaining.min(p.qty);
+                let pnl = BookPosition {
+                    qty: closed,
+                    ..p.clone()
+                }
+                .unrealized(fill.price);
+                out.realized_pnl = pnl;
+                out.closed_qty = closed;
+                p.qty -= closed;
+                remaining -= closed;
+                if p.qty <= Decimal::ZERO {
+                    self.positions.remove(&fill.symbol);
+                    self.last_closed_ms.insert(fill.symbol.clone(), now_ms);
+                    out.position_closed = true;
+                }
+            }
+        }
+        if remaining > Decimal::ZERO {
+            self.positions.insert(
+                fill.symbol.clone(),
+                BookPosition {
+                    side: fill_side,
+                    qty: remaining,
+                    entry_price: fill.price,
+                },
+            );
+        }
+        self.realized_today += out.realized_pnl - fill.fee;
+        self.marks.entry(fill.symbol.clone()).or_insert(fill.price);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn fill(side: Side, qty: Decimal, price: Decimal, fee: Decimal) -> BookFill {
+        BookFill {
+            intent_id: None,
+            symbol: "BTCUSDT".into(),
+            side,
+            qty,
+            price,
+            fee,
+        }
+    }
+
+    #[test]
+    fn adds_average_the_entry_and_reductions_realize_pnl_net_of_fees() {
+        let mut b = RiskBook::new(0);
+        b.on_fill(&fill(Side::Buy, dec!(1), dec!(100), dec!(0.1)), 1);
+        b.on_fill(&fill(Side::Buy, dec!(1), dec!(110), dec!(0.1)), 2);
+        assert_eq!(b.positions["BTCUSDT"].entry_price, dec!(105));
+        let out = b.on_fill(&fill(Side::Sell, dec!(0.5), dec!(115), dec!(0.05)), 3);
+        assert_eq!(out.realized_pnl, dec!(5)); // (115-105)*0.5
+        assert_eq!(b.realized_today, dec!(5) - dec!(0.25));
+        assert_eq!(b.positions["BTCUSDT"].qty, dec!(1.5));
+    }
+
+    #[test]
+    fn a_fill_past_flat_closes_then_flips_and_starts_the_cooldown_clock() {
+        let mut b = RiskBook::new(0);
+        b.on_fill(&fill(Side::Sell, dec!(2), dec!(100), dec!(0)), 1);
+        let out = b.on_fill(&fill(Side::Buy, dec!(3), dec!(90), dec!(0)), 7);
+        assert_eq!(out.realized_pnl, dec!(20));
+        assert!(out.position_closed);
+        assert_eq!(b.last_closed_ms["BTCUSDT"], 7);
+        let p = &b.positions["BTCUSDT"];
+        assert_eq!(
+            (p.side, p.qty, p.entry_price),
+            (PositionSide::Long, dec!(1), dec!(90))
+        );
+    }
+
+    #[test]
+    fn realized_pnl_resets_at_midnight_utc() {
+        let mut b = RiskBook::new(DAY_MS - 10);
+        b.on_fill(&fill(Side::Buy, dec!(1), dec!(100), dec!(0)), DAY_MS - 5);
+        b.on_fill(&fill(Side::Sell, dec!(1), dec!(90), dec!(0)), DAY_MS - 1);
+        assert_eq!(b.daily_pnl(DAY_MS - 1), dec!(-10));
+        assert_eq!(b.daily_pnl(DAY_MS), dec!(0));
+        b.roll_day(DAY_MS);
+        assert_eq!((b.day, b.realized_today), (1, dec!(0)));
+    }
+
+    #[test]
+    fn partial_fills_shrink_the_in_flight_order_until_it_is_gone() {
+        let mut b = RiskBook::new(0);
+        b.on_accepted(
+            "i1",
+            InFlight {
+                symbol: "BTCUSDT".into(),
+                side: Side::Buy,
+                remaining_qty: dec!(2),
+                reference_price: dec!(100),
+                reduce_only: false,
+            },
+        );
+        assert_eq!(b.exposure().long, dec!(200));
+        let mut f = fill(Side::Buy, dec!(1), dec!(100), dec!(0));
+        f.intent_id = Some("i1".into());
+        b.on_fill(&f, 1);
+        assert_eq!(b.in_flight["i1"].remaining_qty, dec!(1));
+        assert_eq!(b.exposure().long, dec!(200));
+        b.on_fill(&f, 2);
+        assert!(b.in_flight.is_empty());
+        assert_eq!(b.active_symbols().len(), 1);
+    }
+
+    #[test]
+    fn book_round_trips_through_json() {
+        let mut b = RiskBook::new(0);
+        b.on_fill(&fill(Side::Buy, dec!(1), dec!(100), dec!(0)), 1);
+        b.kill_switch = true;
+        let s = serde_json::to_string(&b).unwrap_or_default();
+        let back: RiskBook = serde_json::from_str(&s).unwrap_or_default();
+        assert_eq!(back, b);
+    }
+}

@@ -1,0 +1,200 @@
+//! A symbol's exchange filters (`PRICE_FILTER`, `LOT_SIZE`, `MIN_NOTIONAL` of `exchangeInfo`) and
+//! the rounding the exchange demands: quantity floored to the step, price rounded to the tick.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// The trading rules of one symbol. A zero value disables the rule it stands for, as on Binance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymbolFilters {
+    /// `PRICE_FILTER.tickSize`: prices and trigger prices are multiples of it.
+    pub tick_size: Decimal,
+    /// `LOT_SIZE.stepSize`: quantities are multiples of it.
+    pub step_size: Decimal,
+    /// `LOT_SIZE.minQty`.
+    pub min_qty: Decimal,
+    /// `LOT_SIZE.maxQty` (zero: no maximum).
+    pub max_qty: Decimal,
+    /// `MIN_NOTIONAL.notional`: price × quantity of a non-reduce-only order must reach it.
+    pub min_notional: Decimal,
+}
+
+/// Why an order does not pass the filters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("quantity {qty} is not a multiple of the step {step}")]
+    QtyPrecision { qty: Decimal, step: Decimal },
+    #[error("price {price} is not a multiple of the tick {tick}")]
+    PricePrecision { price: Decimal, tick: Decimal },
+    #[error("quantity {qty} is below the minimum {min}")]
+    BelowMinQty { qty: Decimal, min: Decimal },
+    #[error("quantity {qty} is above the maximum {max}")]
+    AboveMaxQty { qty: Decimal, max: Decimal },
+    #[error("notional {notional} is below the minimum {min}")]
+    BelowMinNotional { notional: Decimal, min: Decimal },
+}
+
+impl FilterError {
+    /// A filter failure never heals by retrying the same order.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+fn is_multiple(value: Decimal, unit: Decimal) -> bool {
+    unit <= Decimal::ZERO || (value % unit).is_zero()
+}
+
+impl SymbolFilters {
+    /// Filters that let everything through (no tick, no step, no minimums).
+    pub const NONE: SymbolFilters = SymbolFilters {
+        tick_size: Decimal::ZERO,
+        step_size: Decimal::ZERO,
+        min_qty: Decimal::ZERO,
+        max_qty: Decimal::ZERO,
+        min_notional: Decimal::ZERO,
+    };
+
+    /// Floors a quantity to the step (never rounds up: an order is never larger than asked).
+    /// Negative inputs give zero.
+    pub fn round_qty(&self, qty: Decimal) -> Decimal {
+        if qty <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        if self.step_size <= Decimal::ZERO {
+            return qty.normalize();
+        }
+        ((qty / self.step_size).floor() * self.step_size).normalize()
+    }
+
+    /// Rounds a price to the nearest tick (half away from zero).
+    pub fn round_price(&self, price: Decimal) -> Decimal {
+        self.round_price_with(price, RoundingStrategy::MidpointAwayFromZero)
+    }
+
+    /// Rounds a price down to a tick.
+    pub fn floor_price(&self, price: Decimal) -> Decimal {
+        self.round_price_with(price, RoundingStrategy::ToNegativeInfinity)
+    }
+
+    /// Rounds a price up to a tick.
+    pub fn ceil_price(&self, price: Decimal) -> Decimal {
+        self.round_price_with(price, RoundingStrategy::ToPositiveInfinity)
+    }
+
+    fn round_price_with(&self, price: Decimal, strategy: RoundingStrategy) -> Decimal {
+        if self.tick_size <= Decimal::ZERO {
+            return price.normalize();
+        }
+        ((price / self.tick_size).round_dp_with_strategy(0, strategy) * self.tick_size).normalize()
+    }
+
+    /// Checks `price × qty` against `MIN_NOTIONAL` (reduce-only orders are exempt on Binance and
+    /// are not checked here).
+    pub fn check_notional(&self, qty: Decimal, price: Decimal) -> Result<(), FilterError> {
+        let notional = qty * price;
+        if self.min_notional > Decimal::ZERO && notional < self.min_notional {
+            return Err(FilterError::BelowMinNotional {
+                notional,
+                min: self.min_notional,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a quantity's precision and bounds.
+    pub fn check_qty(&self, qty: Decimal) -> Result<(), FilterError> {
+        if !is_multiple(qty, self.step_size) {
+            return Err(FilterError::QtyPrecision {
+                qty,
+                step: self.step_size,
+            });
+        }
+        if qty < self.min_qty || qty <= Decimal::ZERO {
+            return Err(FilterError::BelowMinQty {
+                qty,
+                min: self.min_qty,
+            });
+        }
+        if self.max_qty > Decimal::ZERO && qty > self.max_qty {
+            return Err(FilterError::AboveMaxQty {
+                qty,
+                max: self.max_qty,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a price's precision.
+    pub fn check_price(&self, price: Decimal) -> Result<(), FilterError> {
+        if !is_multiple(price, self.tick_size) {
+            return Err(FilterError::PricePrecision {
+                price,
+                tick: self.tick_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a whole opening order: quantity, price (when it has one) and notional.
+    pub fn check_order(&self, qty: Decimal, price: Decimal) -> Result<(), FilterError> {
+        self.check_qty(qty)?;
+        self.check_notional(qty, price)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn btc() -> SymbolFilters {
+        SymbolFilters {
+            tick_size: dec!(0.10),
+            step_size: dec!(0.001),
+            min_qty: dec!(0.001),
+            max_qty: dec!(1000),
+            min_notional: dec!(100),
+        }
+    }
+
+    #[test]
+    fn quantity_is_floored_to_the_step_never_rounded_up() {
+        assert_eq!(btc().round_qty(dec!(0.0129)), dec!(0.012));
+        assert_eq!(btc().round_qty(dec!(0.012)), dec!(0.012));
+        assert_eq!(btc().round_qty(dec!(-1)), dec!(0));
+    }
+
+    #[test]
+    fn price_rounds_to_the_nearest_tick_and_can_be_floored_or_ceiled() {
+        let f = btc();
+        assert_eq!(f.round_price(dec!(30000.06)), dec!(30000.1));
+        assert_eq!(f.round_price(dec!(30000.04)), dec!(30000));
+        assert_eq!(f.floor_price(dec!(30000.09)), dec!(30000));
+        assert_eq!(f.ceil_price(dec!(30000.01)), dec!(30000.1));
+    }
+
+    #[test]
+    fn orders_off_step_under_min_or_under_min_notional_fail() {
+        let f = btc();
+        assert!(matches!(
+            f.check_qty(dec!(0.0015)),
+            Err(FilterError::QtyPrecision { .. })
+        ));
+        assert!(matches!(
+            f.check_qty(dec!(0)),
+            Err(FilterError::BelowMinQty { .. })
+        ));
+        assert!(matches!(
+            f.check_qty(dec!(2000)),
+            Err(FilterError::AboveMaxQty { .. })
+        ));
+        assert!(matches!(
+            f.check_order(dec!(0.003), dec!(30000)),
+            Err(FilterError::BelowMinNotional { .. })
+        ));
+        assert_eq!(f.check_order(dec!(0.004), dec!(30000)), Ok(()));
+        assert!(f.check_price(dec!(30000.05)).is_err());
+        assert!(f.check_price(dec!(30000.1)).is_ok());
+    }
+}

@@ -1,0 +1,366 @@
+//! [`RiskGuard`]: decides whether an intent may go to the exchange, with a reason code.
+
+use std::collections::BTreeMap;
+
+use qt_events::{
+    ClosePosition, OpenPosition, OrderKind, PositionSide, ReducePosition, RejectReason,
+};
+use rust_decimal::Decimal;
+
+use crate::book::{InFlight, RiskBook};
+use crate::filters::{FilterError, SymbolFilters};
+use crate::limits::RiskLimits;
+
+/// What an intent asks for, as far as risk is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntentKind {
+    /// Open or add to a position.
+    Open {
+        side: PositionSide,
+        qty: Decimal,
+        /// Price the intent was sized with; its notional is counted at it.
+        reference_price: Decimal,
+        /// Limit price for a `LIMIT` entry.
+        limit_price: Option<Decimal>,
+        leverage: u32,
+    },
+    /// Reduce a position (reduce-only).
+    Reduce { qty: Decimal },
+    /// Close a whole position.
+    Close,
+    /// Place or replace protective orders (stop, take-profits, trailing).
+    Protect,
+    /// Cancel an order.
+    Cancel,
+}
+
+/// An intent as the guard sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskIntent {
+    pub intent_id: String,
+    pub symbol: String,
+    pub kind: IntentKind,
+}
+
+impl RiskIntent {
+    /// True for intents that can only lower exposure; they pass even with the kill switch on.
+    pub fn is_exit(&self) -> bool {
+        !matches!(self.kind, IntentKind::Open { .. })
+    }
+}
+
+impl From<&OpenPosition> for RiskIntent {
+    fn from(o: &OpenPosition) -> Self {
+        Self {
+            intent_id: o.intent_id.clone(),
+            symbol: o.symbol.clone(),
+            kind: IntentKind::Open {
+                side: o.side,
+                qty: o.quantity,
+                reference_price: o.reference_price,
+                limit_price: if o.order_type == OrderKind::Limit {
+                    o.limit_price
+                } else {
+                    None
+                },
+                leverage: o.leverage,
+            },
+        }
+    }
+}
+
+impl From<&ReducePosition> for RiskIntent {
+    fn from(r: &ReducePosition) -> Self {
+        Self {
+            intent_id: r.intent_id.clone(),
+            symbol: r.symbol.clone(),
+            kind: IntentKind::Reduce { qty: r.quantity },
+        }
+    }
+}
+
+impl From<&ClosePosition> for RiskIntent {
+    fn from(c: &ClosePosition) -> Self {
+        Self {
+            intent_id: c.intent_id.clone(),
+            symbol: c.symbol.clone(),
+            kind: IntentKind::Close,
+        }
+    }
+}
+
+/// The guard's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Allow,
+    /// Refused, with the wire reason code and a human-readable message.
+    Reject(RejectReason, String),
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow)
+    }
+
+    /// The reason code of a refusal.
+    pub fn reason(&self) -> Option<RejectReason> {
+        match self {
+            Decision::Allow => None,
+            Decision::Reject(r, _) => Some(*r),
+        }
+    }
+}
+
+fn reject(reason: RejectReason, message: String) -> Decision {
+    Decision::Reject(reason, message)
+}
+
+/// The risk rules over a [`RiskBook`]. Pure: the same guard runs in execution and the backtester.
+#[derive(Debug, Clone, Default)]
+pub struct RiskGuard {
+    pub limits: RiskLimits,
+    /// Exchange filters by symbol.
+    pub filters: BTreeMap<String, SymbolFilters>,
+}
+
+impl RiskGuard {
+    pub fn new(limits: RiskLimits) -> Self {
+        Self {
+            limits,
+            filters: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a symbol's exchange filters.
+    pub fn with_filters(mut self, symbol: impl Into<String>, filters: SymbolFilters) -> Self {
+        self.filters.insert(symbol.into(), filters);
+        self
+    }
+
+    /// Decides on an intent against the book at `now_ms`, without changing anything. Exits,
+    /// reductions, protective orders and cancels are always allowed, kill switch or not.
+    pub fn check(&self, book: &RiskBook, intent: &RiskIntent, now_ms: i64) -> Decision {
+        let IntentKind::Open {
+            side,
+            qty,
+            reference_price,
+            limit_price,
+            leverage,
+        } = &intent.kind
+        else {
+            return Decision::Allow;
+        };
+        let (side, qty, price, leverage) = (*side, *qty, *reference_price, *leverage);
+        let l = &self.limits;
+        let sym = intent.symbol.as_str();
+        if qty <= Decimal::ZERO || price <= Decimal::ZERO || leverage == 0 {
+            return reject(
+                RejectReason::InvalidIntent,
+                format!(
+                    "quantity {qty}, reference price {price} and leverage {leverage} must be positive"
+                ),
+            );
+        }
+        if book.kill_switch {
+            return reject(
+                RejectReason::KillSwitch,
+                "kill switch is on: exits only".into(),
+            );
+        }
+        if book.close_only {
+            return reject(
+                RejectReason::CloseOnly,
+                "close-only mode: exits only".into(),
+            );
+        }
+        if leverage > l.max_leverage {
+            return reject(
+                RejectReason::LeverageCap,
+                format!("leverage {leverage}x is above the cap {}x", l.max_leverage),
+            );
+        }
+        if let Some(until) = book.paused_until_ms
+            && now_ms < until
+        {
+            return reject(
+                RejectReason::DailyLossPause,
+                format!("paused after a daily-loss breach until {until} ms"),
+            );
+        }
+        let daily = book.daily_pnl(now_ms);
+        if daily <= -l.max_daily_loss {
+            return reject(
+                RejectReason::MaxDailyLoss,
+                format!(
+                    "daily PnL {daily} has reached the loss limit -{}",
+                    l.max_daily_loss
+                ),
+            );
+        }
+        if let Some(closed) = book.last_closed_ms.get(sym) {
+            let until = closed.saturating_add(l.cooldown_ms());
+            if now_ms < until {
+                return reject(
+                    RejectReason::Cooldown,
+                    format!("{sym} is cooling down until {until} ms"),
+                );
+            }
+        }
+        if let Some(p) = book.positions.get(sym)
+            && p.side != side
+        {
+            return reject(
+                RejectReason::InvalidIntent,
+                format!(
+                    "{sym} holds a {:?} position: close it before opening {side:?}",
+                    p.side
+                ),
+            );
+        }
+        if let Some(d) = self.check_filters(sym, qty, price, *limit_price) {
+            return d;
+        }
+        let notional = qty * price;
+        if notional > l.max_notional_per_trade {
+            return reject(
+                RejectReason::MaxNotionalPerTrade,
+                format!(
+                    "notional {notional} is above the per-trade limit {}",
+                    l.max_notional_per_trade
+                ),
+            );
+        }
+        let sym_after = book.symbol_notional(sym) + notional;
+        if sym_after > l.max_symbol_notional {
+            return reject(
+                RejectReason::MaxSymbolNotional,
+                format!(
+                    "{sym} notional would be {sym_after}, above {}",
+                    l.max_symbol_notional
+                ),
+            );
+        }
+        let active = book.active_symbols();
+        if !active.contains(sym) && active.len() >= l.max_concurrent_positions {
+            return reject(
+                RejectReason::MaxConcurrentPositions,
+                format!(
+                    "{} positions and orders in flight already, the maximum is {}",
+                    active.len(),
+                    l.max_concurrent_positions
+                ),
+            );
+        }
+        let exp = book.exposure();
+        let gross_after = exp.gross() + notional;
+        if gross_after > l.max_gross_exposure {
+            return reject(
+                RejectReason::MaxGrossExposure,
+                format!(
+                    "gross exposure would be {gross_after}, above {}",
+                    l.max_gross_exposure
+                ),
+            );
+        }
+        let side_after = notional
+            + match side {
+                PositionSide::Long => exp.long,
+                PositionSide::Short => exp.short,
+            };
+        if side_after > l.max_side_notional() {
+            return reject(
+                RejectReason::SideImbalance,
+                format!(
+                    "{side:?} exposure would be {side_after}, above {} of the gross budget ({})",
+                    l.max_side_fraction,
+                    l.max_side_notional()
+                ),
+            );
+        }
+        if let Some(equity) = book.equity
+            && (equity <= Decimal::ZERO || gross_after > equity * Decimal::from(l.max_leverage))
+        {
+            return reject(
+                RejectReason::LeverageCap,
+                format!(
+                    "gross exposure {gross_after} would exceed {}x the equity {equity}",
+                    l.max_leverage
+                ),
+            );
+        }
+        Decision::Allow
+    }
+
+    fn check_filters(
+        &self,
+        sym: &str,
+        qty: Decimal,
+        price: Decimal,
+        limit_price: Option<Decimal>,
+    ) -> Option<Decision> {
+        let Some(f) = self.filters.get(sym) else {
+            return self.limits.require_filters.then(|| {
+                reject(
+                    RejectReason::ExchangeFilter,
+                    format!("no exchange filters known for {sym}"),
+                )
+            });
+        };
+        let checked = f
+            .check_qty(qty)
+            .and_then(|()| limit_price.map_or(Ok(()), |p| f.check_price(p)))
+            .and_then(|()| f.check_notional(qty, limit_price.unwrap_or(price)));
+        match checked {
+            Ok(()) => None,
+            Err(e) => {
+                let reason = match e {
+                    FilterError::QtyPrecision { .. } | FilterError::PricePrecision { .. } => {
+                        RejectReason::Precision
+                    }
+                    FilterError::BelowMinNotional { .. } => RejectReason::MinNotional,
+                    FilterError::BelowMinQty { .. } | FilterError::AboveMaxQty { .. } => {
+                        RejectReason::ExchangeFilter
+                    }
+                };
+                Some(reject(reason, e.to_string()))
+            }
+        }
+    }
+
+    /// Checks an intent and, when allowed, records it in flight: the one call that execution
+    /// and the backtester make, so that concurrent intents cannot pass a limit together.
+    pub fn admit(&self, book: &mut RiskBook, intent: &RiskIntent, now_ms: i64) -> Decision {
+        self.observe(book, now_ms);
+        let d = self.check(book, intent, now_ms);
+        if d.is_allowed()
+            && let IntentKind::Open {
+                side,
+                qty,
+                reference_price,
+                ..
+            } = &intent.kind
+        {
+            book.on_accepted(
+                &intent.intent_id,
+                InFlight {
+                    symbol: intent.symbol.clone(),
+                    side: side.entry_side(),
+                    remaining_qty: *qty,
+                    reference_price: *reference_price,
+                    reduce_only: false,
+                },
+            );
+        }
+        d
+    }
+
+    /// Time-driven transitions: rolls the day at 00:00 UTC and starts the loss pause when the
+    /// daily loss is breached (and no pause is running). Call it after fills and price updates.
+    pub fn observe(&self, book: &mut RiskBook, now_ms: i64) {
+        book.roll_day(now_ms);
+        let paused = book.paused_until_ms.is_some_and(|u| now_ms < u);
+        if !paused && book.daily_pnl(now_ms) <= -self.limits.max_daily_loss {
+            book.paused_until_ms = Some(now_ms.saturating_add(self.limits.loss_pause_ms()));
+        }
+    }
+}

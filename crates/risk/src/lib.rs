@@ -1,0 +1,28 @@
+//! `qt-risk` holds the risk rules of Quantum Trader: the configured [`RiskLimits`], the
+//! serializable [`RiskBook`] (positions, orders in flight, marks, daily PnL, cooldowns, the
+//! loss pause, kill switch and close-only mode), the [`RiskGuard`] that answers every intent
+//! with [`Decision::Allow`] or a refusal carrying a `qt_events::RejectReason`, the exchange's
+//! [`SymbolFilters`] and position [`Sizing`].
+//!
+//! Book transitions: [`RiskGuard::admit`] (check, then record the order in flight),
+//! [`RiskBook::on_fill`], [`RiskBook::on_ended`] (cancel or reject), [`RiskBook::on_price`],
+//! and [`RiskGuard::observe`] (day rollover at 00:00 UTC, loss pause). Exits, reductions,
+//! protective orders and cancels are always allowed, even with the kill switch on.
+//!
+//! It is a pure library: it must never know about Redis, HTTP, SQL, the exchange or an async
+//! runtime, and never read the system clock — time comes in as `now_ms`. Execution and the
+//! backtester run exactly this code.
+
+mod book;
+mod filters;
+mod guard;
+mod limits;
+mod sizing;
+
+pub use book::{
+    BookFill, BookPosition, DAY_MS, Exposure, FillOutcome, InFlight, RiskBook, utc_day,
+};
+pub use filters::{FilterError, SymbolFilters};
+pub use guard::{Decision, IntentKind, RiskGuard, RiskIntent};
+pub use limits::RiskLimits;
+pub use sizing::{Sizing, SizingError};

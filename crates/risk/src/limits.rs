@@ -1,0 +1,73 @@
+//! The configured limits the risk guard enforces.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Every limit of the risk guard. Notional is quantity × price in the quote asset (USDT), i.e.
+/// margin × leverage: the default $2,500 per trade is $250 of margin at 10×.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RiskLimits {
+    /// Largest notional of one opening order (quantity × reference price). Default 2,500.
+    pub max_notional_per_trade: Decimal,
+    /// Largest notional held in one symbol: position at mark plus opening orders in flight.
+    /// Default 2,500 (one full-size position per symbol).
+    pub max_symbol_notional: Decimal,
+    /// Largest gross exposure: the sum over all symbols of |position| at mark plus opening
+    /// orders in flight. Default 20,000 (eight full-size positions).
+    pub max_gross_exposure: Decimal,
+    /// Most symbols that may hold a position or an opening order in flight at once. Default 8.
+    pub max_concurrent_positions: usize,
+    /// Largest share of `max_gross_exposure` that one side (long or short) may hold, in (0, 1].
+    /// Default 0.6: longs may not exceed 60% of the gross budget, nor may shorts.
+    pub max_side_fraction: Decimal,
+    /// Highest leverage an opening intent may ask for, and highest ratio of gross exposure to
+    /// account equity when the equity is known. Default 10.
+    pub max_leverage: u32,
+    /// Daily loss (realized since 00:00 UTC, fees included, plus unrealized at mark) at which new
+    /// positions stop, as a positive amount. Default 150.
+    pub max_daily_loss: Decimal,
+    /// Minutes during which new positions stay refused after the daily loss was breached, even
+    /// if the loss recovers. Default 60.
+    pub loss_pause_minutes: u32,
+    /// Minutes after a position of a symbol closes before that symbol may be opened again.
+    /// Default 15.
+    pub cooldown_minutes: u32,
+    /// When true, a symbol without known exchange filters is refused (`EXCHANGE_FILTER`).
+    /// Default false: unknown symbols are checked against the limits only.
+    pub require_filters: bool,
+}
+
+impl Default for RiskLimits {
+    fn default() -> Self {
+        Self {
+            max_notional_per_trade: Decimal::from(2_500),
+            max_symbol_notional: Decimal::from(2_500),
+            max_gross_exposure: Decimal::from(20_000),
+            max_concurrent_positions: 8,
+            max_side_fraction: Decimal::new(6, 1),
+            max_leverage: 10,
+            max_daily_loss: Decimal::from(150),
+            loss_pause_minutes: 60,
+            cooldown_minutes: 15,
+            require_filters: false,
+        }
+    }
+}
+
+impl RiskLimits {
+    /// The most notional one side may hold: `max_side_fraction × max_gross_exposure`.
+    pub fn max_side_notional(&self) -> Decimal {
+        self.max_side_fraction * self.max_gross_exposure
+    }
+
+    /// The cooldown in milliseconds.
+    pub fn cooldown_ms(&self) -> i64 {
+        i64::from(self.cooldown_minutes) * 60_000
+    }
+
+    /// The loss pause in milliseconds.
+    pub fn loss_pause_ms(&self) -> i64 {
+        i64::from(self.loss_pause_minutes) * 60_000
+    }
+}

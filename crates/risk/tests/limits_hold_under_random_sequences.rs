@@ -1,0 +1,268 @@
+//! Property tests: no sequence of intents, fills, cancels and prices takes the book past a limit.
+//!
+//! Count limits (positions plus orders in flight) hold at every step. Notional limits are
+//! measured at the prices of the moment: every admitted entry leaves the book within every
+//! notional limit; and when prices stay where the orders were sized, every limit holds at every
+//! step. (A price move alone can raise the value of what is held; the guard then admits only
+//! reductions until the book is back under the limit.)
+
+use proptest::prelude::*;
+use qt_events::PositionSide;
+use qt_risk::{BookFill, IntentKind, RiskBook, RiskGuard, RiskIntent, RiskLimits};
+use rust_decimal::Decimal;
+
+const T0: i64 = 1_700_000_000_000;
+const SYMBOLS: usize = 12;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Open {
+        sym: usize,
+        long: bool,
+        qty_tenths: u32,
+    },
+    Fill {
+        pick: usize,
+        pct: u32,
+    },
+    Cancel {
+        pick: usize,
+    },
+    Reduce {
+        sym: usize,
+        pct: u32,
+    },
+    Price {
+        sym: usize,
+        pct_move: i32,
+    },
+    Wait {
+        minutes: u32,
+    },
+}
+
+fn op(with_prices: bool) -> impl Strategy<Value = Op> {
+    let price_weight = if with_prices { 2 } else { 0 };
+    prop_oneof![
+        5 => (0..SYMBOLS, any::<bool>(), 1u32..400).prop_map(|(sym, long, qty_tenths)| Op::Open { sym, long, qty_tenths }),
+        4 => (any::<usize>(), 1u32..=100).prop_map(|(pick, pct)| Op::Fill { pick, pct }),
+        1 => any::<usize>().prop_map(|pick| Op::Cancel { pick }),
+        2 => (0..SYMBOLS, 1u32..=100).prop_map(|(sym, pct)| Op::Reduce { sym, pct }),
+        price_weight => (0..SYMBOLS, -30i32..30).prop_map(|(sym, pct_move)| Op::Price { sym, pct_move }),
+        1 => (0u32..120).prop_map(|minutes| Op::Wait { minutes }),
+    ]
+}
+
+fn limits() -> RiskLimits {
+    RiskLimits {
+        max_notional_per_trade: Decimal::from(2_500),
+        max_symbol_notional: Decimal::from(3_000),
+        max_gross_exposure: Decimal::from(12_000),
+        max_concurrent_positions: 5,
+        max_side_fraction: Decimal::new(6, 1),
+        max_leverage: 10,
+        max_daily_loss: Decimal::from(400),
+        loss_pause_minutes: 30,
+        cooldown_minutes: 10,
+        require_filters: false,
+    }
+}
+
+fn sym_name(i: usize) -> String {
+    format!("S{i}USDT")
+}
+
+fn base_price(i: usize) -> Decimal {
+    Decimal::from(10 + 7 * i as i64)
+}
+
+struct Run {
+    guard: RiskGuard,
+    book: RiskBook,
+    now: i64,
+    next_id: u64,
+    allowed_opens: usize,
+}
+
+impl Run {
+    fn new() -> Self {
+        Self {
+            guard: RiskGuard::new(limits()),
+            book: RiskBook::new(T0),
+            now: T0,
+            next_id: 0,
+            allowed_opens: 0,
+        }
+    }
+
+    fn price(&self, sym: usize) -> Decimal {
+        self.book
+            .marks
+            .get(&sym_name(sym))
+            .copied()
+            .unwrap_or_else(|| base_price(sym))
+    }
+
+    /// Applies one step; returns the symbol of an admitted entry.
+    fn step(&mut self, op: &Op) -> Option<usize> {
+        self.now += 1_000;
+        match *op {
+            Op::Open {
+                sym,
+                long,
+                qty_tenths,
+            } => {
+                self.next_id += 1;
+                let side = if long {
+                    PositionSide::Long
+                } else {
+                    PositionSide::Short
+                };
+                let intent = RiskIntent {
+                    intent_id: format!("i{}", self.next_id),
+                    symbol: sym_name(sym),
+                    kind: IntentKind::Open {
+                        side,
+                        qty: Decimal::new(i64::from(qty_tenths), 1),
+                        reference_price: self.price(sym),
+                        limit_price: None,
+                        leverage: 10,
+                    },
+                };
+                let allowed = self
+                    .guard
+                    .admit(&mut self.book, &intent, self.now)
+                    .is_allowed();
+                self.allowed_opens += usize::from(allowed);
+                return allowed.then_some(sym);
+            }
+            Op::Fill { pick, pct } => {
+                let ids: Vec<String> = self.book.in_flight.keys().cloned().collect();
+                if ids.is_empty() {
+                    return None;
+                }
+                let id = &ids[pick % ids.len()];
+                let f = &self.book.in_flight[id];
+                let qty = (f.remaining_qty * Decimal::from(pct) / Decimal::from(100)).round_dp(3);
+                let fill = BookFill {
+                    intent_id: Some(id.clone()),
+                    symbol: f.symbol.clone(),
+                    side: f.side,
+                    qty: qty.max(Decimal::new(1, 3)).min(f.remaining_qty),
+                    price: f.reference_price,
+                    fee: Decimal::new(1, 2),
+                };
+                self.book.on_fill(&fill, self.now);
+            }
+            Op::Cancel { pick } => {
+                let ids: Vec<String> = self.book.in_flight.keys().cloned().collect();
+                if !ids.is_empty() {
+                    self.book.on_ended(&ids[pick % ids.len()]);
+                }
+            }
+            Op::Reduce { sym, pct } => {
+                let name = sym_name(sym);
+                if let Some(p) = self.book.positions.get(&name).cloned() {
+                    let qty = (p.qty * Decimal::from(pct) / Decimal::from(100))
+                        .max(Decimal::new(1, 3))
+                        .min(p.qty);
+                    let close = RiskIntent {
+                        intent_id: "r".into(),
+                        symbol: name.clone(),
+                        kind: IntentKind::Close,
+                    };
+                    assert!(
+                        self.guard.check(&self.book, &close, self.now).is_allowed(),
+                        "exits always pass"
+                    );
+                    let fill = BookFill {
+                        intent_id: None,
+                        symbol: name,
+                        side: p.side.exit_side(),
+                        qty,
+                        price: self.price(sym),
+                        fee: Decimal::ZERO,
+                    };
+                    self.book.on_fill(&fill, self.now);
+                }
+            }
+            Op::Price { sym, pct_move } => {
+                let p = self.price(sym) * (Decimal::from(100 + pct_move) / Decimal::from(100));
+                self.book.on_price(&sym_name(sym), p.round_dp(4));
+            }
+            Op::Wait { minutes } => self.now += i64::from(minutes) * 60_000,
+        }
+        self.guard.observe(&mut self.book, self.now);
+        None
+    }
+
+    /// Gross, both sides and the given symbols are within their limits.
+    fn assert_notional_limits(&self, symbols: &[usize]) -> Result<(), TestCaseError> {
+        let l = &self.guard.limits;
+        let e = self.book.exposure();
+        prop_assert!(
+            e.gross() <= l.max_gross_exposure,
+            "gross {} > {}",
+            e.gross(),
+            l.max_gross_exposure
+        );
+        prop_assert!(e.long <= l.max_side_notional(), "long {}", e.long);
+        prop_assert!(e.short <= l.max_side_notional(), "short {}", e.short);
+        for &i in symbols {
+            let n = self.book.symbol_notional(&sym_name(i));
+            prop_assert!(n <= l.max_symbol_notional, "symbol {i} notional {n}");
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn positions_plus_orders_in_flight_never_exceed_the_maximum_and_admitted_entries_respect_every_notional_limit(
+        ops in prop::collection::vec(op(true), 1..200)
+    ) {
+        let mut run = Run::new();
+        for op in &ops {
+            let admitted = run.step(op);
+            prop_assert!(run.book.active_symbols().len() <= run.guard.limits.max_concurrent_positions);
+            if let Some(sym) = admitted {
+                run.assert_notional_limits(&[sym])?;
+            }
+        }
+    }
+
+    #[test]
+    fn with_prices_where_orders_were_sized_every_limit_holds_at_every_step(
+        ops in prop::collection::vec(op(false), 1..200)
+    ) {
+        let mut run = Run::new();
+        for op in &ops {
+            run.step(op);
+            prop_assert!(run.book.active_symbols().len() <= run.guard.limits.max_concurrent_positions);
+            let all: Vec<usize> = (0..SYMBOLS).collect();
+            run.assert_notional_limits(&all)?;
+        }
+    }
+}
+
+#[test]
+fn the_random_sequences_do_reach_the_limits() {
+    // Guards the property tests against vacuity: a long run of entries must hit refusals.
+    let mut run = Run::new();
+    let mut refused = 0;
+    for i in 0..200usize {
+        let op = Op::Open {
+            sym: i % SYMBOLS,
+            long: i % 3 != 0,
+            qty_tenths: 150,
+        };
+        if run.step(&op).is_none() {
+            refused += 1;
+        }
+        run.step(&Op::Fill { pick: i, pct: 100 });
+    }
+    assert!(run.allowed_opens > 0 && refused > 0);
+    assert_eq!(run.book.active_symbols().len(), 5);
+}

@@ -1,0 +1,354 @@
+//! Where the client connects, with which credentials, and how patient it is.
+//!
+//! Every base URL lives here so that paper (the simulator), testnet and mainnet differ only in
+//! configuration. Secrets are [`SecretString`]s: `Debug` prints whether they are set, never what
+//! they are, and no error built here contains them.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Which exchange the services talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The built-in simulator (`sim-exchange`), Binance's protocol on localhost.
+    #[default]
+    Paper,
+    /// Binance's futures testnet (demo trading).
+    Testnet,
+    /// Binance USDⓈ-M mainnet: real money.
+    Live,
+}
+
+impl Mode {
+    /// Parses `paper`, `testnet` or `live` (the values of `QT_EXCHANGE`).
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s.trim() {
+            "paper" => Some(Mode::Paper),
+            "testnet" => Some(Mode::Testnet),
+            "live" => Some(Mode::Live),
+            _ => None,
+        }
+    }
+
+    /// The default REST base URL of this mode (no trailing slash).
+    pub fn default_rest_url(self) -> &'static str {
+        match self {
+            Mode::Paper => "http://127.0.0.1:8090",
+            Mode::Testnet => "https://demo-fapi.binance.com",
+            Mode::Live => "https://fapi.binance.com",
+        }
+    }
+
+    /// The default WebSocket base URL of this mode; the client appends `/market`, `/public` or
+    /// `/private` to it.
+    pub fn default_ws_url(self) -> &'static str {
+        match self {
+            Mode::Paper => "ws://127.0.0.1:8090",
+            Mode::Testnet => "wss://fstream.binancefuture.com",
+            Mode::Live => "wss://fstream.binance.com",
+        }
+    }
+}
+
+/// A setting that could not be read; names the setting, never a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable held a value outside its allowed set or range.
+    #[error("{name}: expected {expected}, got {got:?}")]
+    Invalid {
+        name: &'static str,
+        expected: &'static str,
+        got: String,
+    },
+    /// A secrets file could not be read.
+    #[error("{name}: cannot read {path:?}: {reason}")]
+    SecretFile {
+        name: &'static str,
+        path: String,
+        reason: String,
+    },
+}
+
+/// Timing of the WebSocket connections; every duration is configurable so tests can shorten it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WsConfig {
+    /// First reconnect delay after a connection drops or fails (ms); doubles per failed attempt.
+    pub reconnect_backoff_min_ms: u64,
+    /// Ceiling of the reconnect delay (ms).
+    pub reconnect_backoff_max_ms: u64,
+    /// A connection is closed and reopened after this long (ms), before Binance's 24 h cut.
+    pub max_connection_age_ms: u64,
+    /// How often the user stream's listenKey is kept alive (ms); Binance wants at most 60 min.
+    pub listen_key_keepalive_ms: u64,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            reconnect_backoff_min_ms: 250,
+            reconnect_backoff_max_ms: 30_000,
+            max_connection_age_ms: 23 * 3_600_000 + 30 * 60_000,
+            listen_key_keepalive_ms: 30 * 60_000,
+        }
+    }
+}
+
+/// Everything the Binance client needs. `Debug` hides the key and the secret.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct ExchangeConfig {
+    /// Which exchange: paper (default), testnet or live.
+    pub mode: Mode,
+    /// REST base URL without trailing slash, e.g. `https://fapi.binance.com`.
+    pub rest_url: String,
+    /// WebSocket base URL without trailing slash, e.g. `wss://fstream.binance.com`.
+    pub ws_url: String,
+    /// API key, sent as `X-MBX-APIKEY`. Needed for account, order and listenKey endpoints.
+    pub api_key: Option<SecretString>,
+    /// API secret, the HMAC-SHA256 key that signs TRADE and USER_DATA requests.
+    pub api_secret: Option<SecretString>,
+    /// `recvWindow` sent with every signed request (ms); Binance recommends at most 5000.
+    pub recv_window_ms: u64,
+    /// Whole-request timeout of a REST call (ms); a timeout on an order is an unknown outcome.
+    pub request_timeout_ms: u64,
+    /// IP request weight the client allows itself per minute (Binance: 2400).
+    pub weight_limit_1m: u32,
+    /// Orders the client allows itself per 10 s (Binance: 300).
+    pub order_limit_10s: u32,
+    /// Orders the client allows itself per minute (Binance: 1200).
+    pub order_limit_1m: u32,
+    /// Wait after a 429/418 that carries no `Retry-After` (ms); doubles on each repeat.
+    pub ban_backoff_ms: u64,
+    /// Extra margin past `timestamp + recvWindow` before an unknown outcome is queried (ms).
+    pub resolve_margin_ms: u64,
+    /// WebSocket timings.
+    pub ws: WsConfig,
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        Self::for_mode(Mode::Paper)
+    }
+}
+
+impl std::fmt::Debug for ExchangeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |s: &Option<SecretString>| if s.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("ExchangeConfig")
+            .field("mode", &self.mode)
+            .field("rest_url", &self.rest_url)
+            .field("ws_url", &self.ws_url)
+            .field("api_key", &set(&self.api_key))
+            .field("api_secret", &set(&self.api_secret))
+            .field("recv_window_ms", &self.recv_window_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("weight_limit_1m", &self.weight_limit_1m)
+            .field("order_limit_10s", &self.order_limit_10s)
+            .field("order_limit_1m", &self.order_limit_1m)
+            .field("ban_backoff_ms", &self.ban_backoff_ms)
+            .field("resolve_margin_ms", &self.resolve_margin_ms)
+            .field("ws", &self.ws)
+            .finish()
+    }
+}
+
+impl ExchangeConfig {
+    /// Defaults for `mode`, with its default URLs and no credentials.
+    pub fn for_mode(mode: Mode) -> Self {
+        Self {
+            mode,
+            rest_url: mode.default_rest_url().to_string(),
+            ws_url: mode.default_ws_url().to_string(),
+            api_key: None,
+            api_secret: None,
+            recv_window_ms: 5_000,
+            request_timeout_ms: 10_000,
+            weight_limit_1m: 2_400,
+            order_limit_10s: 300,
+            order_limit_1m: 1_200,
+            ban_backoff_ms: 5_000,
+            resolve_margin_ms: 1_000,
+            ws: WsConfig::default(),
+        }
+    }
+
+    /// Points the client at any server (the simulator in tests): both base URLs at once.
+    pub fn with_urls(mut self, rest_url: impl Into<String>, ws_url: impl Into<String>) -> Self {
+        self.rest_url = trim_slash(rest_url.into());
+        self.ws_url = trim_slash(ws_url.into());
+        self
+    }
+
+    /// Sets the API key and secret.
+    pub fn with_credentials(mut self, key: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.api_key = Some(SecretString::from(key.into()));
+        self.api_secret = Some(SecretString::from(secret.into()));
+        self
+    }
+
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+
+    /// Reads `QT_EXCHANGE` (paper|testnet|live, default paper), `QT_EXCHANGE_REST_URL`,
+    /// `QT_EXCHANGE_WS_URL`, `QT_API_KEY`, `QT_API_SECRET` or `QT_API_SECRET_FILE`, and
+    /// `QT_EXCHANGE_RECV_WINDOW_MS`, through `get` (so tests need not touch the environment).
+    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let nonempty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mode = match nonempty("QT_EXCHANGE") {
+            None => Mode::Paper,
+            Some(v) => Mode::parse(&v).ok_or(ConfigError::Invalid {
+                name: "QT_EXCHANGE",
+                expected: "paper|testnet|live",
+                got: v,
+            })?,
+        };
+        let mut cfg = Self::for_mode(mode);
+        if let Some(url) = nonempty("QT_EXCHANGE_REST_URL") {
+            cfg.rest_url = check_url("QT_EXCHANGE_REST_URL", url, &["http://", "https://"])?;
+        }
+        if let Some(url) = nonempty("QT_EXCHANGE_WS_URL") {
+            cfg.ws_url = check_url("QT_EXCHANGE_WS_URL", url, &["ws://", "wss://"])?;
+        }
+        if let Some(v) = nonempty("QT_EXCHANGE_RECV_WINDOW_MS") {
+            cfg.recv_window_ms = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|w| (1..=60_000).contains(w))
+                .ok_or(ConfigError::Invalid {
+                    name: "QT_EXCHANGE_RECV_WINDOW_MS",
+                    expected: "an integer from 1 to 60000",
+                    got: v,
+                })?;
+        }
+        cfg.api_key = nonempty("QT_API_KEY").map(|k| SecretString::from(k.trim().to_string()));
+        cfg.api_secret = match (nonempty("QT_API_SECRET"), nonempty("QT_API_SECRET_FILE")) {
+            (Some(s), _) => Some(SecretString::from(s.trim().to_string())),
+            (None, Some(path)) => {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
+                        name: "QT_API_SECRET_FILE",
+                        path: path.clone(),
+                        reason: e.kind().to_string(),
+                    })?;
+                Some(SecretString::from(text.trim().to_string()))
+            }
+            (None, None) => None,
+        };
+        Ok(cfg)
+    }
+}
+
+fn trim_slash(mut s: String) -> String {
+    while s.ends_with('/') {
+        s.pop();
+    }
+    s
+}
+
+fn check_url(
+    name: &'static str,
+    url: String,
+    schemes: &[&'static str],
+) -> Result<String, ConfigError> {
+    let url = url.trim().to_string();
+    if schemes.iter().any(|s| url.starts_with(s)) && url.len() > 8 {
+        Ok(trim_slash(url))
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            expected: if schemes[0].starts_with("ws") {
+                "a ws:// or wss:// URL"
+            } else {
+                "an http:// or https:// URL"
+            },
+            got: url,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn empty_environment_means_paper_on_the_simulator_address() {
+        let c = ExchangeConfig::from_env_with(env(&[])).unwrap();
+        assert_eq!(c.mode, Mode::Paper);
+        assert_eq!(c.rest_url, "http://127.0.0.1:8090");
+        assert_eq!(c.ws_url, "ws://127.0.0.1:8090");
+        assert!(c.api_key.is_none() && c.api_secret.is_none());
+    }
+
+    #[test]
+    fn each_mode_has_its_binance_hosts_and_overrides_win() {
+        let t = ExchangeConfig::from_env_with(env(&[("QT_EXCHANGE", "testnet")])).unwrap();
+        assert_eq!(t.rest_url, "https://demo-fapi.binance.com");
+        assert_eq!(t.ws_url, "wss://fstream.binancefuture.com");
+        let l = ExchangeConfig::from_env_with(env(&[
+            ("QT_EXCHANGE", "live"),
+            ("QT_EXCHANGE_REST_URL", "http://10.0.0.1:9000/"),
+        ]))
+        .unwrap();
+        assert_eq!(l.rest_url, "http://10.0.0.1:9000");
+        assert_eq!(l.ws_url, "wss://fstream.binance.com");
+    }
+
+    #[test]
+    fn a_bad_mode_names_the_setting_and_the_value() {
+        let e = ExchangeConfig::from_env_with(env(&[("QT_EXCHANGE", "foo")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"QT_EXCHANGE: expected paper|testnet|live, got "foo""#
+        );
+        let e = ExchangeConfig::from_env_with(env(&[("QT_EXCHANGE_WS_URL", "http://x.y")]))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("QT_EXCHANGE_WS_URL:"), "{e}");
+    }
+
+    #[test]
+    fn secret_comes_from_a_file_and_never_shows_in_debug() {
+        let dir = std::env::temp_dir().join(format!("qt-exchange-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "file-secret-value\n").unwrap();
+        let c = ExchangeConfig::from_env_with(env(&[
+            ("QT_API_KEY", "key-value-123"),
+            ("QT_API_SECRET_FILE", path.to_str().unwrap()),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.api_secret.as_ref().unwrap().expose_secret(),
+            "file-secret-value"
+        );
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("file-secret-value") && !dbg.contains("key-value-123"));
+        assert!(dbg.contains("<set>"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_names_the_setting_not_a_secret() {
+        let e = ExchangeConfig::from_env_with(env(&[(
+            "QT_API_SECRET_FILE",
+            "/nonexistent/qt/secret",
+        )]))
+        .unwrap_err();
+        assert!(e.to_string().starts_with("QT_API_SECRET_FILE:"), "{e}");
+    }
+}

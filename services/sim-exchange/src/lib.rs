@@ -1,0 +1,56 @@
+//! `sim-exchange`: a simulated Binance USDⓈ-M futures exchange that speaks Binance's REST and
+//! WebSocket protocol (paths, parameters, HMAC signatures, JSON shapes, error codes, rate-limit
+//! headers) closely enough that our client, or any Binance futures client pointed at its URL,
+//! works against it unchanged.
+//!
+//! The market replays Binance kline files (read by `qt-candles`) or a seeded random walk, in
+//! real time, accelerated, or stepped by tests through the `/sim` control API. Orders fill through
+//! `qt-matching`, the same fill model the backtester uses. State is snapshotted atomically to a
+//! folder and reloaded on start. Faults (latency, 5xx, lost responses, dropped WebSockets) can be
+//! injected for tests.
+//!
+//! It must never panic on anything a client sends, never log or echo an API secret, and never
+//! reach the real Binance or read the wall clock except through the injected clock.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod market;
+pub mod params;
+mod server;
+pub mod sign;
+mod ws;
+
+use std::sync::Arc;
+
+pub use config::{ApiKey, Faults, Limits, MarketSource, SimConfig, parse_api_keys};
+pub use server::App;
+use tokio_util::sync::CancellationToken;
+
+/// Errors starting the simulator; none is retryable without a change of configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("market: {0}")]
+    Market(#[from] market::MarketError),
+    #[error("state snapshot {path}: {reason}")]
+    Snapshot { path: String, reason: String },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl SimError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SimError::Io(_))
+    }
+}
+
+/// Serve the simulator on `listener` until `shutdown` is cancelled; the state is snapshotted
+/// (when a state folder is configured) before it returns.
+pub async fn serve(
+    config: SimConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), SimError> {
+    let app = Arc::new(App::new(config)?);
+    server::run(app, listener, shutdown).await
+}

@@ -108,7 +108,7 @@ pub enum HandlerError {
 }
 
 /// A service's reaction to the entries of one stream.
-pub trait Handler: Send + 'static {
+pub trait Handler: Send + Sync + 'static {
     /// Handles one entry. Must be idempotent: an entry may be delivered more than once (after a
     /// crash, a claim or a lost ack); drop duplicates by `delivery.envelope.id`.
     fn handle(&mut self, delivery: &Delivery) -> impl Future<Output = Result<Outcome, HandlerError>> + Send;
@@ -336,6 +336,7 @@ impl<H: Handler> Consumer<H> {
                 continue;
             }
             let span = tracing::info_span!("handle", event_id = %envelope.id, corr = %envelope.corr, event_type = envelope.type_name(), entry_id = %entry.id);
+            crate::trace::set_parent(&span, envelope.traceparent.as_deref());
             let delivery = Delivery { stream: self.cfg.stream, entry_id: entry.id.clone(), envelope, deliveries };
             let mut attempt = 0;
             loop {

@@ -18,6 +18,7 @@ mod processed;
 mod publisher;
 mod raw;
 mod stats;
+pub mod trace;
 
 pub use consumer::{Consumer, ConsumerConfig, ConsumerHandle, Delivery, Handler, HandlerError, Outcome};
 pub use error::BusError;

@@ -93,7 +93,7 @@ impl Bus {
 
     /// A new envelope from this service, stamped by the bus's clock.
     pub fn envelope(&self, event: Event) -> Envelope {
-        Envelope::new(event, &self.cfg.src, self.clock.as_ref())
+        Envelope::new(event, &self.cfg.src, self.clock.as_ref()).with_traceparent(crate::trace::current_traceparent())
     }
 
     /// The `XADD` of an envelope to its stream, with the stream's retention.
@@ -156,23 +156,31 @@ impl Bus {
         Ok(())
     }
 
+    /// Whether Redis answers within `timeout`, without retrying (for readiness probes).
+    pub async fn reachable(&self, timeout: Duration) -> bool {
+        matches!(tokio::time::timeout(timeout, self.ping()).await, Ok(Ok(())))
+    }
+
     /// Creates `group` on `stream` from the beginning (`0`, `MKSTREAM`); an existing group is fine.
     pub async fn ensure_group(&self, stream: Stream, group: &str) -> Result<(), BusError> {
-        ensure_group(&mut self.conn.clone(), &self.key(stream), group).await
+        let key = self.key(stream);
+        self.retrying(|mut c| {
+            let key = key.clone();
+            async move { ensure_group(&mut c, &key, group).await }
+        })
+        .await
     }
 
     /// Entries of a stream key between two ids (inclusive), at most `count`.
     pub async fn range(&self, key: &str, start: &str, end: &str, count: usize) -> Result<Vec<RawEntry>, BusError> {
-        let mut c = self.conn.clone();
-        let v: Value = redis::cmd("XRANGE").arg(key).arg(start).arg(end).arg("COUNT").arg(count).query_async(&mut c).await?;
-        raw::entries(v)
+        let cmd = redis::cmd("XRANGE").arg(key).arg(start).arg(end).arg("COUNT").arg(count).to_owned();
+        raw::entries(self.query(cmd).await?)
     }
 
     /// The last `count` entries of a stream key, oldest first.
     pub async fn last(&self, key: &str, count: usize) -> Result<Vec<RawEntry>, BusError> {
-        let mut c = self.conn.clone();
-        let v: Value = redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(count).query_async(&mut c).await?;
-        let mut es = raw::entries(v)?;
+        let cmd = redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(count).to_owned();
+        let mut es = raw::entries(self.query(cmd).await?)?;
         es.reverse();
         Ok(es)
     }
@@ -201,7 +209,21 @@ impl Bus {
 
     /// Length, groups, pending and lag of a stream.
     pub async fn stats(&self, stream: Stream) -> Result<StreamStats, BusError> {
-        crate::stats::stream_stats(&mut self.conn.clone(), &self.key(stream)).await
+        self.key_stats(&self.key(stream)).await
+    }
+
+    /// Length, groups, pending and lag of any stream key.
+    pub async fn key_stats(&self, key: &str) -> Result<StreamStats, BusError> {
+        self.retrying(|mut c| async move { crate::stats::stream_stats(&mut c, key).await }).await
+    }
+
+    /// Runs one command on the shared connection, retrying while Redis is unreachable.
+    async fn query(&self, cmd: redis::Cmd) -> Result<Value, BusError> {
+        self.retrying(|mut c| {
+            let cmd = cmd.clone();
+            async move { cmd.query_async(&mut c).await.map_err(BusError::from) }
+        })
+        .await
     }
 
     /// Applies a `KeepUnacked` stream's retention: deletes entries older than its minimum age,

@@ -5,6 +5,9 @@ use redis::Value;
 use crate::raw;
 use crate::BusError;
 
+/// The most entries counted when Redis does not know a group's lag.
+pub const LAG_COUNT_CAP: u64 = 10_000;
+
 /// One consumer group of a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupStats {
@@ -13,7 +16,8 @@ pub struct GroupStats {
     /// Entries delivered and not yet acknowledged.
     pub pending: u64,
     pub last_delivered_id: String,
-    /// Entries not yet delivered to the group (`None` when Redis cannot tell).
+    /// Entries not yet delivered to the group. Redis forgets it after reloading its AOF; it is
+    /// then counted from the stream, up to [`LAG_COUNT_CAP`] (`None` only if that fails).
     pub lag: Option<u64>,
 }
 
@@ -51,6 +55,17 @@ async fn groups<C: redis::aio::ConnectionLike + Send>(c: &mut C, key: &str) -> R
                 "lag" => s.lag = raw::int(&v).and_then(|n| u64::try_from(n).ok()),
                 _ => {}
             }
+        }
+        if s.lag.is_none() {
+            let v: Result<Value, _> = redis::cmd("XRANGE")
+                .arg(key)
+                .arg(format!("({}", s.last_delivered_id))
+                .arg("+")
+                .arg("COUNT")
+                .arg(LAG_COUNT_CAP)
+                .query_async(c)
+                .await;
+            s.lag = v.ok().and_then(|v| raw::list(v).ok()).map(|l| l.len() as u64);
         }
         out.push(s);
     }

@@ -23,7 +23,7 @@ pub fn alert(n: usize) -> Event {
 }
 
 /// Records what it handled; fails transiently for keys in `fail`, permanently for `reject`.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct Recorder {
     pub seen: Arc<Mutex<Vec<(String, u64)>>>,
     pub fail: Arc<Mutex<Vec<String>>>,

@@ -399,7 +399,7 @@ async fn fapi(
         now,
     ) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let query = uri.query().unwrap_or("");
     let body_str = std::str::from_utf8(&body).unwrap_or("");
@@ -485,7 +485,7 @@ fn check_limits(
     weight: u32,
     order: bool,
     now: i64,
-) -> Result<Counts, Response> {
+) -> Result<Counts, Box<Response>> {
     let limits = *lock(&app.limits);
     let mut rates = lock(&app.rates);
     let minute = now.div_euclid(60_000);
@@ -501,7 +501,7 @@ fn check_limits(
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             r.headers_mut().insert("Retry-After", v);
         }
-        return Err(r);
+        return Err(Box::new(r));
     }
     w.used = w.used.saturating_add(weight);
     if limits.weight_per_minute > 0 && w.used > limits.weight_per_minute {
@@ -517,7 +517,7 @@ fn check_limits(
         if let Ok(v) = HeaderValue::from_str(&w.used.to_string()) {
             r.headers_mut().insert("X-MBX-USED-WEIGHT-1M", v);
         }
-        return Err(r);
+        return Err(Box::new(r));
     }
     let used = w.used;
     if !order {
@@ -559,23 +559,19 @@ fn check_limits(
         if let Ok(v) = HeaderValue::from_str(&((retry + 999) / 1000).to_string()) {
             r.headers_mut().insert("Retry-After", v);
         }
-        return Err(r);
+        return Err(Box::new(r));
     }
     o.n10 += 1;
     o.n60 += 1;
     Ok((used, Some((o.n10, o.n60))))
 }
 
-fn api_key<'a>(app: &App, headers: &'a HeaderMap) -> Result<(&'a str, &'a str), ApiError>
-where
-{
-    let _ = app;
-    let key = headers
+fn api_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get("X-MBX-APIKEY")
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::new(401, -2014, "API-key format invalid."))?;
-    Ok((key, key))
+        .ok_or_else(|| ApiError::new(401, -2014, "API-key format invalid."))
 }
 
 fn authenticate<'a>(
@@ -590,7 +586,7 @@ fn authenticate<'a>(
     if security == Security::None {
         return Ok(None);
     }
-    let (key, _) = api_key(app, headers)?;
+    let key = api_key(headers)?;
     let Some(secret) = app.secrets.get(key) else {
         return Err(ApiError::new(
             401,

@@ -254,7 +254,7 @@ async fn run(app: AppState, mut socket: WebSocket, mut session: Session) {
             },
             _ = tick.tick() => {
                 ticks += 1;
-                if ticks % 180 == 0 && socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if ticks.is_multiple_of(180) && socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                     return;
                 }
                 if let Some(sub) = &session.user {

@@ -229,12 +229,11 @@ impl ExchangeConfig {
         cfg.api_secret = match (nonempty("QT_API_SECRET"), nonempty("QT_API_SECRET_FILE")) {
             (Some(s), _) => Some(SecretString::from(s.trim().to_string())),
             (None, Some(path)) => {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
-                        name: "QT_API_SECRET_FILE",
-                        path: path.clone(),
-                        reason: e.kind().to_string(),
-                    })?;
+                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
+                    name: "QT_API_SECRET_FILE",
+                    path: path.clone(),
+                    reason: e.kind().to_string(),
+                })?;
                 Some(SecretString::from(text.trim().to_string()))
             }
             (None, None) => None,
@@ -344,11 +343,9 @@ mod tests {
 
     #[test]
     fn an_unreadable_secret_file_names_the_setting_not_a_secret() {
-        let e = ExchangeConfig::from_env_with(env(&[(
-            "QT_API_SECRET_FILE",
-            "/nonexistent/qt/secret",
-        )]))
-        .unwrap_err();
+        let e =
+            ExchangeConfig::from_env_with(env(&[("QT_API_SECRET_FILE", "/nonexistent/qt/secret")]))
+                .unwrap_err();
         assert!(e.to_string().starts_with("QT_API_SECRET_FILE:"), "{e}");
     }
 }

@@ -162,7 +162,8 @@ pub fn classify(status: u16, code: i64, msg: &str) -> ErrorClass {
         // are definite failures; any other 5xx (notably "Unknown error, please check your
         // request or try again later.") may have executed.
         let m = msg.trim();
-        if m.starts_with("Service Unavailable") || m.starts_with("Internal error; unable to process")
+        if m.starts_with("Service Unavailable")
+            || m.starts_with("Internal error; unable to process")
         {
             return ErrorClass::Retryable;
         }
@@ -202,7 +203,9 @@ mod tests {
 
     #[test]
     fn business_rejections_are_definite() {
-        for code in [-2019, -1111, -4164, -2022, -4120, -1022, -2021, -4014, -4023, -4116, -2013] {
+        for code in [
+            -2019, -1111, -4164, -2022, -4120, -1022, -2021, -4014, -4023, -4116, -2013,
+        ] {
             assert_eq!(api(400, code, "x").class(), ErrorClass::Rejected, "{code}");
         }
         assert_eq!(
@@ -213,10 +216,18 @@ mod tests {
 
     #[test]
     fn may_have_succeeded_answers_are_unknown() {
-        assert_eq!(api(400, -1007, "Timeout waiting").class(), ErrorClass::Unknown);
+        assert_eq!(
+            api(400, -1007, "Timeout waiting").class(),
+            ErrorClass::Unknown
+        );
         assert_eq!(api(400, -1006, "unexpected").class(), ErrorClass::Unknown);
         assert_eq!(
-            api(503, 0, "Unknown error, please check your request or try again later.").class(),
+            api(
+                503,
+                0,
+                "Unknown error, please check your request or try again later."
+            )
+            .class(),
             ErrorClass::Unknown
         );
         assert_eq!(api(502, 0, "").class(), ErrorClass::Unknown);
@@ -234,10 +245,17 @@ mod tests {
         assert_eq!(api(429, -1003, "Too many").class(), ErrorClass::Retryable);
         assert_eq!(api(418, -1003, "banned").class(), ErrorClass::Retryable);
         assert_eq!(api(400, -1008, "throttled").class(), ErrorClass::Retryable);
-        assert_eq!(api(503, 0, "Service Unavailable.").class(), ErrorClass::Retryable);
         assert_eq!(
-            api(503, 0, "Internal error; unable to process your request. Please try again.")
-                .class(),
+            api(503, 0, "Service Unavailable.").class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            api(
+                503,
+                0,
+                "Internal error; unable to process your request. Please try again."
+            )
+            .class(),
             ErrorClass::Retryable
         );
         assert!(ExchangeError::Connect("refused".into()).is_retryable());

@@ -70,7 +70,10 @@ pub trait Exchange: Send + Sync {
     ) -> impl Future<Output = ExResult<Order>> + Send;
 
     /// `GET /fapi/v1/openOrders` (one symbol, or all at weight 40).
-    fn open_orders(&self, symbol: Option<&str>) -> impl Future<Output = ExResult<Vec<Order>>> + Send;
+    fn open_orders(
+        &self,
+        symbol: Option<&str>,
+    ) -> impl Future<Output = ExResult<Vec<Order>>> + Send;
 
     /// `DELETE /fapi/v1/allOpenOrders?symbol=`.
     fn cancel_all_orders(&self, symbol: &str) -> impl Future<Output = ExResult<()>> + Send;
@@ -88,8 +91,7 @@ pub trait Exchange: Send + Sync {
     ) -> impl Future<Output = ExResult<AlgoOrder>> + Send;
 
     /// `DELETE /fapi/v1/algoOrder?clientAlgoId=`.
-    fn cancel_algo_order(&self, client_algo_id: &str)
-    -> impl Future<Output = ExResult<()>> + Send;
+    fn cancel_algo_order(&self, client_algo_id: &str) -> impl Future<Output = ExResult<()>> + Send;
 
     /// `GET /fapi/v1/openAlgoOrders`.
     fn open_algo_orders(

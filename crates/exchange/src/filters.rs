@@ -159,7 +159,11 @@ impl<'de> Deserialize<'de> for ExchangeInfo {
         let raw = Raw::deserialize(d)?;
         Ok(ExchangeInfo {
             server_time: raw.server_time,
-            symbols: raw.symbols.into_iter().map(SymbolFilters::from_raw).collect(),
+            symbols: raw
+                .symbols
+                .into_iter()
+                .map(SymbolFilters::from_raw)
+                .collect(),
         })
     }
 }
@@ -253,15 +257,28 @@ mod tests {
     fn quantity_is_floored_and_price_put_on_the_tick_grid() {
         let f = btc();
         assert_eq!(f.round_qty(dec!(0.0129), false).to_string(), "0.012");
-        assert_eq!(f.round_price(dec!(43000.06), PriceRounding::Nearest).to_string(), "43000.1");
-        assert_eq!(f.round_price(dec!(43000.06), PriceRounding::Down).to_string(), "43000");
-        assert_eq!(f.round_price(dec!(43000.01), PriceRounding::Up).to_string(), "43000.1");
+        assert_eq!(
+            f.round_price(dec!(43000.06), PriceRounding::Nearest)
+                .to_string(),
+            "43000.1"
+        );
+        assert_eq!(
+            f.round_price(dec!(43000.06), PriceRounding::Down)
+                .to_string(),
+            "43000"
+        );
+        assert_eq!(
+            f.round_price(dec!(43000.01), PriceRounding::Up).to_string(),
+            "43000.1"
+        );
     }
 
     #[test]
     fn orders_under_min_notional_are_refused_unless_reduce_only() {
         let f = btc();
-        let e = f.check_qty(dec!(0.002), dec!(43000), false, false).unwrap_err();
+        let e = f
+            .check_qty(dec!(0.002), dec!(43000), false, false)
+            .unwrap_err();
         assert!(matches!(e, Refusal::MinNotional { .. }), "{e}");
         assert_eq!(
             f.check_qty(dec!(0.002), dec!(43000), false, true).unwrap(),

@@ -253,11 +253,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert!(!task.is_finished(), "acquire must wait out the ban");
         clock.advance(60_000);
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .map(|r| r.is_ok())
-            .unwrap_or(false)
-            .then_some(())
-            .unwrap_or_else(|| panic!("acquire did not resume after the ban"));
+        let resumed = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(
+            matches!(resumed, Ok(Ok(()))),
+            "acquire did not resume after the ban"
+        );
     }
 }

@@ -165,9 +165,14 @@ impl BinanceClient {
                 .call_once::<T>(method.clone(), path, params, auth, weight, orders)
                 .await;
             match r {
-                Err(ExchangeError::Api { code: -1021, .. }) if auth == Auth::Signed && !resynced => {
+                Err(ExchangeError::Api { code: -1021, .. })
+                    if auth == Auth::Signed && !resynced =>
+                {
                     resynced = true;
-                    tracing::warn!(path, "timestamp outside recvWindow (-1021): resyncing clock");
+                    tracing::warn!(
+                        path,
+                        "timestamp outside recvWindow (-1021): resyncing clock"
+                    );
                     self.measure_offset().await?;
                 }
                 other => return other,
@@ -246,7 +251,12 @@ impl BinanceClient {
         }
         if status == 429 || status == 418 {
             let wait = inner.limiter.ban(retry_after_ms);
-            tracing::warn!(path, status, wait_ms = wait, "rate limited: holding every request");
+            tracing::warn!(
+                path,
+                status,
+                wait_ms = wait,
+                "rate limited: holding every request"
+            );
             return Err(ExchangeError::RateLimited {
                 status,
                 retry_after_ms: wait,
@@ -268,7 +278,14 @@ impl BinanceClient {
     async fn measure_offset(&self) -> ExResult<i64> {
         let t0 = self.inner.clock.now_ms();
         let t: ServerTime = self
-            .call_once(Method::GET, "/fapi/v1/time", &Params::new(), Auth::None, 1, 0)
+            .call_once(
+                Method::GET,
+                "/fapi/v1/time",
+                &Params::new(),
+                Auth::None,
+                1,
+                0,
+            )
             .await?;
         let t1 = self.inner.clock.now_ms();
         let offset = t.server_time - (t0 + (t1 - t0) / 2);
@@ -311,9 +328,9 @@ impl BinanceClient {
                 p.push("type", "MARKET").push("quantity", qty);
             }
             PlainOrderType::Limit => {
-                let raw = order.price.ok_or_else(|| {
-                    Refusal::InvalidOrder("a LIMIT order needs a price".into())
-                })?;
+                let raw = order
+                    .price
+                    .ok_or_else(|| Refusal::InvalidOrder("a LIMIT order needs a price".into()))?;
                 // Round towards the passive side: never pay more / sell cheaper than asked.
                 let how = match order.side {
                     Side::Buy => PriceRounding::Down,
@@ -350,7 +367,9 @@ impl BinanceClient {
             .into());
         }
         if !order.close_position && order.quantity.is_none() {
-            return Err(Refusal::InvalidOrder("a quantity or closePosition is needed".into()).into());
+            return Err(
+                Refusal::InvalidOrder("a quantity or closePosition is needed".into()).into(),
+            );
         }
         let mut p = Params::new();
         p.push("algoType", "CONDITIONAL")
@@ -361,7 +380,10 @@ impl BinanceClient {
         let trigger = match order.order_type {
             AlgoOrderType::StopMarket | AlgoOrderType::TakeProfitMarket => {
                 let t = order.trigger_price.ok_or_else(|| {
-                    Refusal::InvalidOrder(format!("{} needs a triggerPrice", order.order_type.as_str()))
+                    Refusal::InvalidOrder(format!(
+                        "{} needs a triggerPrice",
+                        order.order_type.as_str()
+                    ))
                 })?;
                 let t = f.check_price(t, PriceRounding::Nearest)?;
                 p.push("triggerPrice", t);
@@ -434,14 +456,28 @@ impl Exchange for BinanceClient {
 
     async fn server_time(&self) -> ExResult<i64> {
         let t: ServerTime = self
-            .call(Method::GET, "/fapi/v1/time", &Params::new(), Auth::None, 1, 0)
+            .call(
+                Method::GET,
+                "/fapi/v1/time",
+                &Params::new(),
+                Auth::None,
+                1,
+                0,
+            )
             .await?;
         Ok(t.server_time)
     }
 
     async fn exchange_info(&self) -> ExResult<ExchangeInfo> {
         let info: ExchangeInfo = self
-            .call(Method::GET, "/fapi/v1/exchangeInfo", &Params::new(), Auth::None, 1, 0)
+            .call(
+                Method::GET,
+                "/fapi/v1/exchangeInfo",
+                &Params::new(),
+                Auth::None,
+                1,
+                0,
+            )
             .await?;
         self.set_filters(info.symbols.iter().cloned());
         Ok(info)
@@ -481,8 +517,15 @@ impl Exchange for BinanceClient {
     }
 
     async fn tickers_24h(&self) -> ExResult<Vec<Ticker24h>> {
-        self.call(Method::GET, "/fapi/v1/ticker/24hr", &Params::new(), Auth::None, 40, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v1/ticker/24hr",
+            &Params::new(),
+            Auth::None,
+            40,
+            0,
+        )
+        .await
     }
 
     async fn mark_price(&self, symbol: &str) -> ExResult<MarkPrice> {
@@ -492,8 +535,15 @@ impl Exchange for BinanceClient {
     }
 
     async fn mark_prices(&self) -> ExResult<Vec<MarkPrice>> {
-        self.call(Method::GET, "/fapi/v1/premiumIndex", &Params::new(), Auth::None, 10, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v1/premiumIndex",
+            &Params::new(),
+            Auth::None,
+            10,
+            0,
+        )
+        .await
     }
 
     async fn new_order(&self, order: &NewOrder) -> ExResult<Order> {
@@ -528,7 +578,14 @@ impl Exchange for BinanceClient {
     async fn cancel_all_orders(&self, symbol: &str) -> ExResult<()> {
         let p = symbol_param(Some(symbol));
         let _: serde_json::Value = self
-            .call(Method::DELETE, "/fapi/v1/allOpenOrders", &p, Auth::Signed, 1, 0)
+            .call(
+                Method::DELETE,
+                "/fapi/v1/allOpenOrders",
+                &p,
+                Auth::Signed,
+                1,
+                0,
+            )
             .await?;
         Ok(())
     }
@@ -558,14 +615,28 @@ impl Exchange for BinanceClient {
     async fn open_algo_orders(&self, symbol: Option<&str>) -> ExResult<Vec<AlgoOrder>> {
         let w = if symbol.is_some() { 1 } else { 40 };
         let p = symbol_param(symbol);
-        self.call(Method::GET, "/fapi/v1/openAlgoOrders", &p, Auth::Signed, w, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v1/openAlgoOrders",
+            &p,
+            Auth::Signed,
+            w,
+            0,
+        )
+        .await
     }
 
     async fn cancel_all_algo_orders(&self, symbol: &str) -> ExResult<()> {
         let p = symbol_param(Some(symbol));
         let _: serde_json::Value = self
-            .call(Method::DELETE, "/fapi/v1/algoOpenOrders", &p, Auth::Signed, 1, 0)
+            .call(
+                Method::DELETE,
+                "/fapi/v1/algoOpenOrders",
+                &p,
+                Auth::Signed,
+                1,
+                0,
+            )
             .await?;
         Ok(())
     }
@@ -577,18 +648,34 @@ impl Exchange for BinanceClient {
     }
 
     async fn balances(&self) -> ExResult<Vec<Balance>> {
-        self.call(Method::GET, "/fapi/v3/balance", &Params::new(), Auth::Signed, 5, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v3/balance",
+            &Params::new(),
+            Auth::Signed,
+            5,
+            0,
+        )
+        .await
     }
 
     async fn account(&self) -> ExResult<Account> {
-        self.call(Method::GET, "/fapi/v3/account", &Params::new(), Auth::Signed, 5, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v3/account",
+            &Params::new(),
+            Auth::Signed,
+            5,
+            0,
+        )
+        .await
     }
 
     async fn set_leverage(&self, symbol: &str, leverage: u32) -> ExResult<LeverageChange> {
         if !(1..=125).contains(&leverage) {
-            return Err(Refusal::InvalidOrder(format!("leverage {leverage} is outside 1..=125")).into());
+            return Err(
+                Refusal::InvalidOrder(format!("leverage {leverage} is outside 1..=125")).into(),
+            );
         }
         let mut p = Params::new();
         p.push("symbol", symbol).push("leverage", leverage);
@@ -612,21 +699,42 @@ impl Exchange for BinanceClient {
 
     async fn create_listen_key(&self) -> ExResult<String> {
         let a: ListenKeyAnswer = self
-            .call(Method::POST, "/fapi/v1/listenKey", &Params::new(), Auth::Key, 1, 0)
+            .call(
+                Method::POST,
+                "/fapi/v1/listenKey",
+                &Params::new(),
+                Auth::Key,
+                1,
+                0,
+            )
             .await?;
         Ok(a.listen_key)
     }
 
     async fn keepalive_listen_key(&self) -> ExResult<()> {
         let _: serde_json::Value = self
-            .call(Method::PUT, "/fapi/v1/listenKey", &Params::new(), Auth::Key, 1, 0)
+            .call(
+                Method::PUT,
+                "/fapi/v1/listenKey",
+                &Params::new(),
+                Auth::Key,
+                1,
+                0,
+            )
             .await?;
         Ok(())
     }
 
     async fn close_listen_key(&self) -> ExResult<()> {
         let _: serde_json::Value = self
-            .call(Method::DELETE, "/fapi/v1/listenKey", &Params::new(), Auth::Key, 1, 0)
+            .call(
+                Method::DELETE,
+                "/fapi/v1/listenKey",
+                &Params::new(),
+                Auth::Key,
+                1,
+                0,
+            )
             .await?;
         Ok(())
     }

@@ -178,8 +178,13 @@ impl<'de> Deserialize<'de> for Kline {
         let row = Vec::<serde_json::Value>::deserialize(d)?;
         let num = |i: usize| -> Result<i64, D::Error> {
             row.get(i)
-                .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-                .ok_or_else(|| serde::de::Error::custom(format!("kline field {i} is not an integer")))
+                .and_then(|v| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("kline field {i} is not an integer"))
+                })
         };
         let dec = |i: usize| -> Result<Decimal, D::Error> {
             match row.get(i) {

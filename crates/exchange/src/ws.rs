@@ -32,7 +32,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ExchangeConfig, WsConfig};
 use crate::exchange::Exchange;
-use crate::types::{OrderStatus, OrderType, PositionSideWire, TimeInForce, lenient_dec, lenient_id};
+use crate::types::{
+    OrderStatus, OrderType, PositionSideWire, TimeInForce, lenient_dec, lenient_id,
+};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -210,7 +212,9 @@ pub struct BookTickerEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MarketEvent {
     /// A (re)connection to `path` was opened: updates may have been missed before it.
-    Connected { path: &'static str },
+    Connected {
+        path: &'static str,
+    },
     Kline(KlineEvent),
     MarkPrice(MarkPriceEvent),
     AggTrade(AggTradeEvent),
@@ -399,9 +403,13 @@ pub enum UserEvent {
     AccountUpdate(AccountUpdate),
     AlgoUpdate(AlgoUpdate),
     /// The listenKey expired; the task creates a new one and reconnects.
-    ListenKeyExpired { event_time: i64 },
+    ListenKeyExpired {
+        event_time: i64,
+    },
     /// An event type this client does not decode (TRADE_LITE, MARGIN_CALL, …).
-    Other { event_type: String },
+    Other {
+        event_type: String,
+    },
 }
 
 /// Stops the stream tasks when dropped or shut down.
@@ -463,7 +471,9 @@ pub fn parse_user_message(text: &str) -> Option<UserEvent> {
         "listenKeyExpired" => Ok(UserEvent::ListenKeyExpired {
             event_time: v.get("E").and_then(|e| e.as_i64()).unwrap_or(0),
         }),
-        _ => Ok(UserEvent::Other { event_type: kind.clone() }),
+        _ => Ok(UserEvent::Other {
+            event_type: kind.clone(),
+        }),
     };
     match decoded {
         Ok(ev) => Some(ev),
@@ -541,7 +551,11 @@ pub fn spawn_market_streams(
         if names.is_empty() {
             continue;
         }
-        let url = format!("{}/{path}/stream?streams={}", config.ws_url, names.join("/"));
+        let url = format!(
+            "{}/{path}/stream?streams={}",
+            config.ws_url,
+            names.join("/")
+        );
         tasks.push(tokio::spawn(market_task(
             url,
             path,
@@ -720,7 +734,8 @@ async fn user_task<E: Exchange>(
                                     break;
                                 }
                                 Some(ev) => {
-                                    if tx.send(ev).await.is_err() {
+                                    let sent = tx.send(ev).await;
+                                    if sent.is_err() {
                                         let _ = ws.close(None).await;
                                         return;
                                     }
@@ -769,28 +784,48 @@ mod tests {
             assert_eq!(c.interval, "1m");
             assert_eq!(c.trades, 100);
         }
-        let m = parse_market_message(r#"{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","ap":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}"#);
+        let m = parse_market_message(
+            r#"{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","ap":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}"#,
+        );
         assert!(matches!(m, Some(MarketEvent::MarkPrice(ref e)) if e.mark_price == dec!(11794.15)));
-        let a = parse_market_message(r#"{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100","nq":"100","f":100,"l":105,"T":123456785,"m":true}"#);
-        assert!(matches!(a, Some(MarketEvent::AggTrade(ref e)) if e.qty == dec!(100) && e.buyer_is_maker));
-        let b = parse_market_message(r#"{"e":"bookTicker","u":400900217,"E":1568014460893,"T":1568014460891,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#);
+        let a = parse_market_message(
+            r#"{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100","nq":"100","f":100,"l":105,"T":123456785,"m":true}"#,
+        );
+        assert!(
+            matches!(a, Some(MarketEvent::AggTrade(ref e)) if e.qty == dec!(100) && e.buyer_is_maker)
+        );
+        let b = parse_market_message(
+            r#"{"e":"bookTicker","u":400900217,"E":1568014460893,"T":1568014460891,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#,
+        );
         assert!(matches!(b, Some(MarketEvent::BookTicker(ref e)) if e.ask_price == dec!(25.3652)));
         assert_eq!(parse_market_message(r#"{"result":null,"id":1}"#), None);
     }
 
     #[test]
     fn documented_user_events_decode() {
-        let o = parse_user_message(r#"{"e":"ORDER_TRADE_UPDATE","E":1568879465651,"T":1568879465650,"o":{"s":"BTCUSDT","c":"TEST","S":"SELL","o":"TRAILING_STOP_MARKET","f":"GTC","q":"0.001","p":"0","ap":"0","sp":"7103.04","x":"NEW","X":"NEW","i":8886774,"l":"0","z":"0","L":"0","N":"USDT","n":"0","T":1568879465650,"t":0,"b":"0","a":"9.91","m":false,"R":false,"wt":"CONTRACT_PRICE","ot":"TRAILING_STOP_MARKET","ps":"LONG","cp":false,"AP":"7476.89","cr":"5.0","pP":false,"si":0,"ss":0,"rp":"0","V":"EXPIRE_TAKER","pm":"OPPONENT","gtd":0,"er":"0"}}"#);
-        let Some(UserEvent::OrderTradeUpdate(u)) = o else { panic!("{o:?}") };
+        let o = parse_user_message(
+            r#"{"e":"ORDER_TRADE_UPDATE","E":1568879465651,"T":1568879465650,"o":{"s":"BTCUSDT","c":"TEST","S":"SELL","o":"TRAILING_STOP_MARKET","f":"GTC","q":"0.001","p":"0","ap":"0","sp":"7103.04","x":"NEW","X":"NEW","i":8886774,"l":"0","z":"0","L":"0","N":"USDT","n":"0","T":1568879465650,"t":0,"b":"0","a":"9.91","m":false,"R":false,"wt":"CONTRACT_PRICE","ot":"TRAILING_STOP_MARKET","ps":"LONG","cp":false,"AP":"7476.89","cr":"5.0","pP":false,"si":0,"ss":0,"rp":"0","V":"EXPIRE_TAKER","pm":"OPPONENT","gtd":0,"er":"0"}}"#,
+        );
+        let Some(UserEvent::OrderTradeUpdate(u)) = o else {
+            panic!("{o:?}")
+        };
         assert_eq!(u.order.client_order_id, "TEST");
         assert_eq!(u.order.stop_price, dec!(7103.04));
         assert_eq!(u.order.position_side, PositionSideWire::Long);
-        let a = parse_user_message(r#"{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"ORDER","B":[{"a":"USDT","wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}],"P":[{"s":"BTCUSDT","pa":"0","ep":"0.00000","bep":"0","cr":"200","up":"0","mt":"isolated","iw":"0.00000000","ps":"BOTH"}]}}"#);
-        let Some(UserEvent::AccountUpdate(a)) = a else { panic!("{a:?}") };
+        let a = parse_user_message(
+            r#"{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"ORDER","B":[{"a":"USDT","wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}],"P":[{"s":"BTCUSDT","pa":"0","ep":"0.00000","bep":"0","cr":"200","up":"0","mt":"isolated","iw":"0.00000000","ps":"BOTH"}]}}"#,
+        );
+        let Some(UserEvent::AccountUpdate(a)) = a else {
+            panic!("{a:?}")
+        };
         assert_eq!(a.data.balances[0].wallet_balance, dec!(122624.12345678));
         assert_eq!(a.data.positions[0].accumulated_realized, dec!(200));
-        let g = parse_user_message(r#"{"e":"ALGO_UPDATE","T":1,"E":2,"o":{"caid":"qt-abc","aid":2148719,"at":"CONDITIONAL","o":"TAKE_PROFIT","s":"BNBUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"0.01","X":"CANCELED","ai":"","ap":"0.00000","aq":"0.00000","act":"0","tp":"750","p":"750","V":"EXPIRE_MAKER","wt":"CONTRACT_PRICE","pm":"NONE","cp":false,"pP":false,"R":false,"tt":0,"gtd":0,"rm":"Reduce Only reject"}}"#);
-        let Some(UserEvent::AlgoUpdate(g)) = g else { panic!("{g:?}") };
+        let g = parse_user_message(
+            r#"{"e":"ALGO_UPDATE","T":1,"E":2,"o":{"caid":"qt-abc","aid":2148719,"at":"CONDITIONAL","o":"TAKE_PROFIT","s":"BNBUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"0.01","X":"CANCELED","ai":"","ap":"0.00000","aq":"0.00000","act":"0","tp":"750","p":"750","V":"EXPIRE_MAKER","wt":"CONTRACT_PRICE","pm":"NONE","cp":false,"pP":false,"R":false,"tt":0,"gtd":0,"rm":"Reduce Only reject"}}"#,
+        );
+        let Some(UserEvent::AlgoUpdate(g)) = g else {
+            panic!("{g:?}")
+        };
         assert_eq!(g.order.client_algo_id, "qt-abc");
         assert_eq!(g.order.status, "CANCELED");
         assert_eq!(g.order.actual_order_id, None);
@@ -800,18 +835,31 @@ mod tests {
         );
         assert_eq!(
             parse_user_message(r#"{"e":"MARGIN_CALL","E":7}"#),
-            Some(UserEvent::Other { event_type: "MARGIN_CALL".into() })
+            Some(UserEvent::Other {
+                event_type: "MARGIN_CALL".into()
+            })
         );
     }
 
     #[test]
     fn streams_are_named_like_binance_and_routed_to_their_path() {
-        let k = MarketStream::Kline { symbol: "BTCUSDT".into(), interval: "5m".into() };
+        let k = MarketStream::Kline {
+            symbol: "BTCUSDT".into(),
+            interval: "5m".into(),
+        };
         assert_eq!(k.name(), "btcusdt@kline_5m");
         assert_eq!(k.path(), "market");
-        let m = MarketStream::MarkPrice { symbol: "ETHUSDT".into(), every_second: true };
+        let m = MarketStream::MarkPrice {
+            symbol: "ETHUSDT".into(),
+            every_second: true,
+        };
         assert_eq!(m.name(), "ethusdt@markPrice@1s");
-        let b = MarketStream::BookTicker { symbol: "ETHUSDT".into() };
-        assert_eq!((b.name().as_str(), b.path()), ("ethusdt@bookTicker", "public"));
+        let b = MarketStream::BookTicker {
+            symbol: "ETHUSDT".into(),
+        };
+        assert_eq!(
+            (b.name().as_str(), b.path()),
+            ("ethusdt@bookTicker", "public")
+        );
     }
 }

@@ -14,7 +14,11 @@ use qt_events::clock::{ManualClock, SharedClock, SystemClock};
 use qt_exchange::*;
 use rust_decimal_macros::dec;
 
-fn client_with(mock: &Mock, clock: SharedClock, tweak: impl FnOnce(&mut ExchangeConfig)) -> BinanceClient {
+fn client_with(
+    mock: &Mock,
+    clock: SharedClock,
+    tweak: impl FnOnce(&mut ExchangeConfig),
+) -> BinanceClient {
     let mut cfg = ExchangeConfig::for_mode(Mode::Paper)
         .with_urls(mock.url.clone(), mock.url.replace("http", "ws"))
         .with_credentials(API_KEY, API_SECRET);
@@ -30,7 +34,13 @@ fn client(mock: &Mock) -> BinanceClient {
 async fn signed_limit_order_is_rounded_signed_and_parsed() {
     let mock = Mock::start().await;
     let c = client(&mock);
-    let order = NewOrder::limit("BTCUSDT", Side::Buy, dec!(0.0129), dec!(43000.06), "qt-test-1");
+    let order = NewOrder::limit(
+        "BTCUSDT",
+        Side::Buy,
+        dec!(0.0129),
+        dec!(43000.06),
+        "qt-test-1",
+    );
     let o = c.new_order(&order).await.unwrap();
     assert_eq!(o.client_order_id, "qt-test-1");
     assert_eq!(o.orig_qty, dec!(0.012));
@@ -44,7 +54,10 @@ async fn signed_limit_order_is_rounded_signed_and_parsed() {
     assert_eq!(r.param("price").as_deref(), Some("43000"));
     assert_eq!(r.param("timeInForce").as_deref(), Some("GTC"));
     assert_eq!(r.param("recvWindow").as_deref(), Some("5000"));
-    assert!(r.query.ends_with(&format!("&signature={}", r.param("signature").unwrap())));
+    assert!(
+        r.query
+            .ends_with(&format!("&signature={}", r.param("signature").unwrap()))
+    );
 }
 
 #[tokio::test]
@@ -53,18 +66,31 @@ async fn order_under_min_notional_is_refused_before_any_order_request() {
     let c = client(&mock);
     // 0.001 × 43000 (mark price) = 43 < 100
     let e = c
-        .new_order(&NewOrder::market("BTCUSDT", Side::Buy, dec!(0.001), "qt-test-2"))
+        .new_order(&NewOrder::market(
+            "BTCUSDT",
+            Side::Buy,
+            dec!(0.001),
+            "qt-test-2",
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(e, ExchangeError::Refused(Refusal::MinNotional { .. })), "{e}");
+    assert!(
+        matches!(e, ExchangeError::Refused(Refusal::MinNotional { .. })),
+        "{e}"
+    );
     assert_eq!(e.class(), ErrorClass::Rejected);
     // reduce-only passes the notional rule
-    c.new_order(&NewOrder::market("BTCUSDT", Side::Sell, dec!(0.001), "qt-test-3").reduce_only(true))
-        .await
-        .unwrap();
+    c.new_order(
+        &NewOrder::market("BTCUSDT", Side::Sell, dec!(0.001), "qt-test-3").reduce_only(true),
+    )
+    .await
+    .unwrap();
     let sent = mock.requests("POST", "/fapi/v1/order");
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].param("newClientOrderId").as_deref(), Some("qt-test-3"));
+    assert_eq!(
+        sent[0].param("newClientOrderId").as_deref(),
+        Some("qt-test-3")
+    );
     assert_eq!(sent[0].param("reduceOnly").as_deref(), Some("true"));
 }
 
@@ -73,10 +99,19 @@ async fn invalid_client_order_id_is_refused_without_a_request() {
     let mock = Mock::start().await;
     let c = client(&mock);
     let e = c
-        .new_order(&NewOrder::limit("BTCUSDT", Side::Buy, dec!(1), dec!(43000), "bad id!"))
+        .new_order(&NewOrder::limit(
+            "BTCUSDT",
+            Side::Buy,
+            dec!(1),
+            dec!(43000),
+            "bad id!",
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(e, ExchangeError::Refused(Refusal::InvalidClientOrderId(_))), "{e}");
+    assert!(
+        matches!(e, ExchangeError::Refused(Refusal::InvalidClientOrderId(_))),
+        "{e}"
+    );
     assert!(mock.log().is_empty());
 }
 
@@ -84,7 +119,8 @@ async fn invalid_client_order_id_is_refused_without_a_request() {
 async fn protective_stop_goes_to_the_algo_endpoint_with_close_position() {
     let mock = Mock::start().await;
     let c = client(&mock);
-    let stop = NewAlgoOrder::stop_close_position("BTCUSDT", Side::Sell, dec!(41000.04), "qt-stop-1");
+    let stop =
+        NewAlgoOrder::stop_close_position("BTCUSDT", Side::Sell, dec!(41000.04), "qt-stop-1");
     let a = c.new_algo_order(&stop).await.unwrap();
     assert_eq!(a.client_algo_id, "qt-stop-1");
     assert_eq!(a.trigger_price, dec!(41000));
@@ -110,10 +146,19 @@ async fn protective_stop_goes_to_the_algo_endpoint_with_close_position() {
 #[tokio::test]
 async fn business_error_is_a_definite_rejection_sent_once() {
     let mock = Mock::start().await;
-    mock.script("POST /fapi/v1/order", Scripted::error(400, -2019, "Margin is insufficient."));
+    mock.script(
+        "POST /fapi/v1/order",
+        Scripted::error(400, -2019, "Margin is insufficient."),
+    );
     let c = client(&mock);
     let e = c
-        .new_order(&NewOrder::limit("BTCUSDT", Side::Buy, dec!(1), dec!(43000), "qt-rej-1"))
+        .new_order(&NewOrder::limit(
+            "BTCUSDT",
+            Side::Buy,
+            dec!(1),
+            dec!(43000),
+            "qt-rej-1",
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(-2019));
@@ -129,7 +174,16 @@ async fn rate_limit_429_holds_every_request_until_retry_after_then_succeeds() {
     mock.script("GET /fapi/v1/premiumIndex", ban);
     let c = client(&mock);
     let e = c.mark_price("BTCUSDT").await.unwrap_err();
-    assert!(matches!(e, ExchangeError::RateLimited { status: 429, retry_after_ms: 1000 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ExchangeError::RateLimited {
+                status: 429,
+                retry_after_ms: 1000
+            }
+        ),
+        "{e}"
+    );
     assert!(e.is_retryable());
     let banned_at = mock.log()[0].at;
     // two different requests, concurrently: both must wait out the ban
@@ -170,7 +224,11 @@ async fn timestamp_rejection_resyncs_the_clock_and_resends_once() {
     let o = c.query_order("BTCUSDT", "nope").await.unwrap_err();
     // after the resync the query reached the order book: -2013, not -1021
     assert_eq!(o.code(), Some(-2013));
-    assert!((c.time_offset_ms() - 20_000).abs() < 1_000, "{}", c.time_offset_ms());
+    assert!(
+        (c.time_offset_ms() - 20_000).abs() < 1_000,
+        "{}",
+        c.time_offset_ms()
+    );
     assert_eq!(mock.requests("GET", "/fapi/v1/order").len(), 2);
     assert_eq!(mock.requests("GET", "/fapi/v1/time").len(), 1);
 }
@@ -189,9 +247,17 @@ async fn timeout_is_unknown_then_resolved_after_recv_window_by_adopting_the_orde
         },
     );
     let clock = ManualClock::new(now_ms());
-    let c = client_with(&mock, Arc::new(clock.clone()), |cfg| cfg.request_timeout_ms = 300);
+    let c = client_with(&mock, Arc::new(clock.clone()), |cfg| {
+        cfg.request_timeout_ms = 300
+    });
     let e = c
-        .new_order(&NewOrder::limit("BTCUSDT", Side::Buy, dec!(1), dec!(43000), "qt-unk-1"))
+        .new_order(&NewOrder::limit(
+            "BTCUSDT",
+            Side::Buy,
+            dec!(1),
+            dec!(43000),
+            "qt-unk-1",
+        ))
         .await
         .unwrap_err();
     assert!(e.is_unknown_outcome(), "{e}");
@@ -203,15 +269,28 @@ async fn timeout_is_unknown_then_resolved_after_recv_window_by_adopting_the_orde
         resolve_unknown_order(&c2, "BTCUSDT", "qt-unk-1", fence, 1_000).await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(mock.requests("GET", "/fapi/v1/order").is_empty(), "queried before the fence");
+    assert!(
+        mock.requests("GET", "/fapi/v1/order").is_empty(),
+        "queried before the fence"
+    );
     clock.advance(6_100);
-    let r = tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
-    let Resolution::Found(order) = r else { panic!("{r:?}") };
+    let r = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Resolution::Found(order) = r else {
+        panic!("{r:?}")
+    };
     assert_eq!(order.client_order_id, "qt-unk-1");
     let q = mock.requests("GET", "/fapi/v1/order");
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].param("origClientOrderId").as_deref(), Some("qt-unk-1"));
-    assert_eq!(mock.requests("POST", "/fapi/v1/order").len(), 1, "never resent");
+    assert_eq!(
+        mock.requests("POST", "/fapi/v1/order").len(),
+        1,
+        "never resent"
+    );
 }
 
 #[tokio::test]
@@ -219,12 +298,22 @@ async fn unknown_5xx_that_never_executed_resolves_to_never_executed() {
     let mock = Mock::start().await;
     mock.script(
         "POST /fapi/v1/order",
-        Scripted::error(503, 0, "Unknown error, please check your request or try again later."),
+        Scripted::error(
+            503,
+            0,
+            "Unknown error, please check your request or try again later.",
+        ),
     );
     let clock = ManualClock::new(now_ms());
     let c = client_with(&mock, Arc::new(clock.clone()), |_| {});
     let e = c
-        .new_order(&NewOrder::limit("BTCUSDT", Side::Buy, dec!(1), dec!(43000), "qt-unk-2"))
+        .new_order(&NewOrder::limit(
+            "BTCUSDT",
+            Side::Buy,
+            dec!(1),
+            dec!(43000),
+            "qt-unk-2",
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.class(), ErrorClass::Unknown, "{e}");
@@ -247,12 +336,22 @@ async fn secrets_appear_neither_in_debug_nor_in_errors() {
     });
     let e1 = dead.balances().await.unwrap_err();
     assert!(e1.is_retryable(), "{e1}");
-    mock.script("GET /fapi/v3/balance", Scripted::error(401, -2015, "Invalid API-key, IP, or permissions for action."));
+    mock.script(
+        "GET /fapi/v3/balance",
+        Scripted::error(
+            401,
+            -2015,
+            "Invalid API-key, IP, or permissions for action.",
+        ),
+    );
     let e2 = c.balances().await.unwrap_err();
     let e3 = c.account().await.unwrap_err(); // not mocked: 404
     for e in [e1, e2, e3] {
         let text = format!("{e} {e:?}");
-        assert!(!text.contains(API_KEY) && !text.contains(API_SECRET), "{text}");
+        assert!(
+            !text.contains(API_KEY) && !text.contains(API_SECRET),
+            "{text}"
+        );
         assert!(!text.contains("signature="), "{text}");
     }
 }
@@ -260,7 +359,11 @@ async fn secrets_appear_neither_in_debug_nor_in_errors() {
 #[tokio::test]
 async fn listen_key_endpoints_send_the_api_key_without_signing() {
     let mock = Mock::start().await;
-    mock.state.lock().unwrap().listen_keys.push_back("lk-1".into());
+    mock.state
+        .lock()
+        .unwrap()
+        .listen_keys
+        .push_back("lk-1".into());
     let c = client(&mock);
     assert_eq!(c.create_listen_key().await.unwrap(), "lk-1");
     c.keepalive_listen_key().await.unwrap();

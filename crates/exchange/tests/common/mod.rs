@@ -207,7 +207,11 @@ async fn handle(
         return respond(s.status, &h, s.body);
     }
     if signature_ok == Some(false) {
-        return respond(400, &base_headers, r#"{"code":-1022,"msg":"Signature for this request is not valid."}"#.into());
+        return respond(
+            400,
+            &base_headers,
+            r#"{"code":-1022,"msg":"Signature for this request is not valid."}"#.into(),
+        );
     }
     if check_ts && let Some(ts) = logged.param("timestamp") {
         let ts: i64 = ts.parse().unwrap();

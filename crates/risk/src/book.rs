@@ -229,7 +229,13 @@ impl RiskBook {
     /// Transition: a price update.
     pub fn on_price(&mut self, symbol: &str, price: Decimal) {
         if price > Decimal::ZERO {
-            self.marks.insert(symbol.to_owned(), price);
+            // get_mut first: the hot path (every candle of a backtest) must not allocate.
+            match self.marks.get_mut(symbol) {
+                Some(m) => *m = price,
+                None => {
+                    self.marks.insert(symbol.to_owned(), price);
+                }
+            }
         }
     }
 

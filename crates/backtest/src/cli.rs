@@ -1,0 +1,271 @@
+//! `qtctl backtest` and `qtctl goal`: clap argument structs and their runners (the lead wires
+//! them into qtctl).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use qt_candles::{Candle, list_kline_files, parse_interval, parse_kline_file_name, read_klines};
+use qt_models::{Model, ModelArtifact, MomentumConfig, MomentumModel, build_model};
+use rust_decimal::Decimal;
+
+use crate::dates::parse_date_ms;
+use crate::engine::{Backtest, BacktestConfig, ModelFactory, SymbolSeries};
+use crate::goal::{assess, render};
+use crate::report::{Metrics, compute_metrics, summary, write_report};
+use crate::{BacktestError, Sizing};
+
+/// `qtctl backtest`: run a strategy over kline files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BacktestArgs {
+    /// Kline files (`BTCUSDT-5m.csv.gz`, Binance's monthly `BTCUSDT-5m-2023-03.csv`, …) or
+    /// folders of them.
+    #[arg(required = true)]
+    pub data: Vec<PathBuf>,
+    /// `momentum` (the baseline rule with default thresholds) or the path of a model artifact
+    /// JSON (momentum, gbdt or ensemble, as written by `qtctl train`).
+    #[arg(long, default_value = "momentum")]
+    pub strategy: String,
+    /// First day traded, `YYYY-MM-DD` (UTC) or ms; earlier candles only warm up the features.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Day after the last one traded, `YYYY-MM-DD` (UTC) or ms (exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only these symbols (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub symbols: Vec<String>,
+    /// Candle interval of the files to use.
+    #[arg(long, default_value = "5m")]
+    pub interval: String,
+    /// A JSON `BacktestConfig` (limits, exits, sizing, fill model, filters); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Margin per trade (fixed-notional sizing); the notional is margin × leverage.
+    #[arg(long)]
+    pub margin: Option<Decimal>,
+    /// Leverage of fixed-notional sizing.
+    #[arg(long)]
+    pub leverage: Option<u32>,
+    /// Smallest model confidence that opens a position.
+    #[arg(long)]
+    pub min_confidence: Option<f64>,
+    /// Folder for trades.csv, equity.csv, metrics.json and equity.svg.
+    #[arg(long, default_value = "backtest-report")]
+    pub out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `qtctl goal`: is a profit target realistic, given a backtest?
+#[derive(Debug, Clone, clap::Args)]
+pub struct GoalArgs {
+    /// Profit target in the quote asset (USDT).
+    #[arg(long)]
+    pub target: Decimal,
+    /// Time window, hours.
+    #[arg(long, default_value_t = 24.0)]
+    pub hours: f64,
+    /// A backtest's `metrics.json`, or the report folder holding it.
+    #[arg(long, default_value = "backtest-report")]
+    pub report: PathBuf,
+    /// The leverage cap to judge "more size" against.
+    #[arg(long, default_value_t = 10)]
+    pub max_leverage: u32,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Reads the candles of files and folders, one series per symbol (several files of one symbol
+/// are merged, sorted and de-duplicated by open time).
+pub fn load_data(
+    paths: &[PathBuf],
+    interval: &str,
+    symbols: &[String],
+) -> anyhow::Result<Vec<SymbolSeries>> {
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            for f in list_kline_files(p).with_context(|| format!("listing {}", p.display()))? {
+                if f.interval == interval {
+                    files.push((f.symbol, f.path));
+                }
+            }
+        } else {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let (symbol, iv) =
+                parse_kline_file_name(name).with_context(|| format!("naming {}", p.display()))?;
+            if iv != interval {
+                bail!("{} holds {iv} candles, not {interval}", p.display());
+            }
+            files.push((symbol, p.clone()));
+        }
+    }
+    let mut by_symbol: BTreeMap<String, Vec<Candle>> = BTreeMap::new();
+    for (symbol, path) in files {
+        if !symbols.is_empty() && !symbols.iter().any(|s| s.eq_ignore_ascii_case(&symbol)) {
+            continue;
+        }
+        let candles = read_klines(&path).with_context(|| format!("reading {}", path.display()))?;
+        by_symbol.entry(symbol).or_default().extend(candles);
+    }
+    if by_symbol.is_empty() {
+        bail!("no {interval} kline files found in {paths:?}");
+    }
+    Ok(by_symbol
+        .into_iter()
+        .map(|(symbol, mut candles)| {
+            candles.sort_by_key(|c| c.open_time);
+            candles.dedup_by_key(|c| c.open_time);
+            SymbolSeries { symbol, candles }
+        })
+        .collect())
+}
+
+/// Builds a per-symbol model factory from `--strategy`.
+pub fn model_factory(strategy: &str) -> anyhow::Result<Box<ModelFactory<'static>>> {
+    if strategy == "momentum" {
+        return Ok(Box::new(|_| {
+            MomentumModel::new(MomentumConfig::default(), "momentum-default")
+                .map(|m| Box::new(m) as Box<dyn Model>)
+                .map_err(|e| BacktestError::Model(e.to_string()))
+        }));
+    }
+    let path = Path::new(strategy);
+    if !path.exists() {
+        bail!(
+            "strategy {strategy:?} is neither `momentum` nor a model artifact file (train one with `qtctl train`)"
+        );
+    }
+    let artifact =
+        ModelArtifact::load(path).with_context(|| format!("loading model {}", path.display()))?;
+    Ok(Box::new(move |_| {
+        build_model(&artifact).map_err(|e| BacktestError::Model(e.to_string()))
+    }))
+}
+
+fn progress_bar(quiet: bool) -> impl FnMut(u64, u64) {
+    let tty = std::io::stderr().is_terminal();
+    move |done: u64, total: u64| {
+        if quiet || total < 200_000 {
+            return;
+        }
+        let pct = done * 100 / total.max(1);
+        let filled = (pct / 4) as usize;
+        let bar = format!(
+            "[{}{}] {pct:3}% {done}/{total} candles",
+            "#".repeat(filled),
+            "-".repeat(25 - filled)
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if tty {
+            write!(err, "\r{bar}")
+        } else {
+            writeln!(err, "{bar}")
+        };
+        if done >= total && tty {
+            let _ = writeln!(err);
+        }
+    }
+}
+
+/// Builds the run configuration from the flags (and `--config`).
+pub fn config_from_args(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
+    let mut cfg: BacktestConfig = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+        }
+        None => BacktestConfig::default(),
+    };
+    cfg.interval_ms =
+        parse_interval(&args.interval).with_context(|| format!("interval {}", args.interval))?;
+    let date = |s: &Option<String>, what: &str| -> anyhow::Result<Option<i64>> {
+        s.as_deref()
+            .map(|v| parse_date_ms(v).with_context(|| format!("--{what} {v:?} is not YYYY-MM-DD")))
+            .transpose()
+    };
+    if let Some(v) = date(&args.from, "from")? {
+        cfg.start_ms = Some(v);
+    }
+    if let Some(v) = date(&args.to, "to")? {
+        cfg.end_ms = Some(v);
+    }
+    if args.margin.is_some() || args.leverage.is_some() {
+        let (m0, l0) = match &cfg.sizing {
+            Sizing::FixedNotional { margin, leverage } => (*margin, *leverage),
+            Sizing::RiskPerTrade { leverage, .. } => (Decimal::from(250), *leverage),
+        };
+        cfg.sizing = Sizing::FixedNotional {
+            margin: args.margin.unwrap_or(m0),
+            leverage: args.leverage.unwrap_or(l0),
+        };
+    }
+    if let Some(c) = args.min_confidence {
+        cfg.min_confidence = c;
+    }
+    Ok(cfg)
+}
+
+/// Runs `qtctl backtest`: loads the data, runs, writes the report and prints a summary.
+pub fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
+    let cfg = config_from_args(&args)?;
+    let series = load_data(&args.data, &args.interval, &args.symbols)?;
+    let mut factory = model_factory(&args.strategy)?;
+    let bt = Backtest::new(cfg)?;
+    let started = std::time::Instant::now();
+    let outcome = bt.run(series, &mut *factory, &mut progress_bar(args.quiet))?;
+    let secs = started.elapsed().as_secs_f64();
+    let m = compute_metrics(&outcome);
+    let files = write_report(
+        &args.out,
+        &outcome,
+        &m,
+        &format!("backtest {}", args.strategy),
+    )?;
+    println!("{}", summary(&m));
+    println!(
+        "{} candles in {secs:.2} s ({:.0} candles/s)",
+        outcome.candles,
+        outcome.candles as f64 / secs.max(1e-9)
+    );
+    println!(
+        "report: {}, {}, {}, {}",
+        files.trades_csv.display(),
+        files.equity_csv.display(),
+        files.metrics_json.display(),
+        files.equity_svg.display()
+    );
+    Ok(())
+}
+
+/// Reads a backtest's metrics from `metrics.json` or the folder holding it.
+pub fn load_metrics(path: &Path) -> anyhow::Result<Metrics> {
+    let file = if path.is_dir() {
+        path.join("metrics.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("reading {} (run `qtctl backtest` first)", file.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))
+}
+
+/// Runs `qtctl goal`.
+pub fn run_goal(args: GoalArgs) -> anyhow::Result<()> {
+    if !(args.hours.is_finite() && args.hours > 0.0) {
+        bail!("--hours must be positive");
+    }
+    let m = load_metrics(&args.report)?;
+    let a = assess(&m, args.target, args.hours, args.max_leverage);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&a)?);
+    } else {
+        print!("{}", render(&a));
+    }
+    Ok(())
+}

@@ -111,7 +111,10 @@ pub enum HandlerError {
 pub trait Handler: Send + Sync + 'static {
     /// Handles one entry. Must be idempotent: an entry may be delivered more than once (after a
     /// crash, a claim or a lost ack); drop duplicates by `delivery.envelope.id`.
-    fn handle(&mut self, delivery: &Delivery) -> impl Future<Output = Result<Outcome, HandlerError>> + Send;
+    fn handle(
+        &mut self,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<Outcome, HandlerError>> + Send;
 }
 
 /// Observes a running consumer (for readiness).
@@ -149,8 +152,19 @@ pub struct Consumer<H> {
 impl<H: Handler> Consumer<H> {
     pub fn new(bus: Bus, cfg: ConsumerConfig, handler: H) -> Self {
         let key = bus.key(cfg.stream);
-        let labels = [("stream", cfg.stream.suffix().to_owned()), ("group", cfg.group.clone())];
-        Self { bus, cfg, handler, key, handle: ConsumerHandle::default(), last_errors: HashMap::new(), labels }
+        let labels = [
+            ("stream", cfg.stream.suffix().to_owned()),
+            ("group", cfg.group.clone()),
+        ];
+        Self {
+            bus,
+            cfg,
+            handler,
+            key,
+            handle: ConsumerHandle::default(),
+            last_errors: HashMap::new(),
+            labels,
+        }
     }
 
     pub fn handle(&self) -> ConsumerHandle {
@@ -236,16 +250,29 @@ impl<H: Handler> Consumer<H> {
     }
 
     async fn connect(&self) -> Result<MultiplexedConnection, BusError> {
-        let mut c = self.bus.dedicated(self.cfg.block + Duration::from_secs(5)).await?;
+        let mut c = self
+            .bus
+            .dedicated(self.cfg.block + Duration::from_secs(5))
+            .await?;
         ensure_group(&mut c, &self.key, &self.cfg.group).await?;
         Ok(c)
     }
 
-    async fn read(&self, c: &mut MultiplexedConnection, id: &str, block: Option<Duration>) -> Result<Vec<RawEntry>, BusError> {
+    async fn read(
+        &self,
+        c: &mut MultiplexedConnection,
+        id: &str,
+        block: Option<Duration>,
+    ) -> Result<Vec<RawEntry>, BusError> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(&self.cfg.group).arg(&self.cfg.consumer).arg("COUNT").arg(self.cfg.batch_size);
+        cmd.arg("GROUP")
+            .arg(&self.cfg.group)
+            .arg(&self.cfg.consumer)
+            .arg("COUNT")
+            .arg(self.cfg.batch_size);
         if let Some(b) = block {
-            cmd.arg("BLOCK").arg(u64::try_from(b.as_millis()).unwrap_or(u64::MAX).max(1));
+            cmd.arg("BLOCK")
+                .arg(u64::try_from(b.as_millis()).unwrap_or(u64::MAX).max(1));
         }
         cmd.arg("STREAMS").arg(&self.key).arg(id);
         let v: Value = cmd.query_async(c).await?;
@@ -274,8 +301,10 @@ impl<H: Handler> Consumer<H> {
             }
             if !claimed.is_empty() {
                 tracing::info!(stream = %self.key, count = claimed.len(), "claimed idle pending entries");
-                metrics::counter!("qt_bus_claimed_total", &self.labels).increment(claimed.len() as u64);
-                self.process(c, claimed, true, &CancellationToken::new()).await;
+                metrics::counter!("qt_bus_claimed_total", &self.labels)
+                    .increment(claimed.len() as u64);
+                self.process(c, claimed, true, &CancellationToken::new())
+                    .await;
             }
             if next == "0-0" {
                 break;
@@ -291,7 +320,11 @@ impl<H: Handler> Consumer<H> {
     }
 
     /// Delivery counts of entries this consumer owns, from `XPENDING`.
-    async fn counts(&self, c: &mut MultiplexedConnection, batch: &[RawEntry]) -> HashMap<String, u64> {
+    async fn counts(
+        &self,
+        c: &mut MultiplexedConnection,
+        batch: &[RawEntry],
+    ) -> HashMap<String, u64> {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return HashMap::new();
         };
@@ -304,14 +337,27 @@ impl<H: Handler> Consumer<H> {
             .arg(&self.cfg.consumer)
             .query_async(c)
             .await;
-        r.map_err(BusError::from).and_then(raw::pending_counts).map(|v| v.into_iter().collect()).unwrap_or_default()
+        r.map_err(BusError::from)
+            .and_then(raw::pending_counts)
+            .map(|v| v.into_iter().collect())
+            .unwrap_or_default()
     }
 
-    async fn process(&mut self, c: &mut MultiplexedConnection, batch: Vec<RawEntry>, redelivered: bool, shutdown: &CancellationToken) {
+    async fn process(
+        &mut self,
+        c: &mut MultiplexedConnection,
+        batch: Vec<RawEntry>,
+        redelivered: bool,
+        shutdown: &CancellationToken,
+    ) {
         if batch.is_empty() {
             return;
         }
-        let counts = if redelivered { self.counts(c, &batch).await } else { HashMap::new() };
+        let counts = if redelivered {
+            self.counts(c, &batch).await
+        } else {
+            HashMap::new()
+        };
         let mut acks: Vec<String> = Vec::with_capacity(batch.len());
         let mut publish: Vec<Envelope> = Vec::new();
         let mut dead: Vec<(RawEntry, String, u64)> = Vec::new();
@@ -331,16 +377,30 @@ impl<H: Handler> Consumer<H> {
                 }
             };
             if deliveries > self.cfg.max_deliveries {
-                let last = self.last_errors.remove(&entry.id).unwrap_or_else(|| "handler did not finish (crash or timeout)".into());
-                dead.push((entry, format!("failed {deliveries} deliveries; last error: {last}"), deliveries));
+                let last = self
+                    .last_errors
+                    .remove(&entry.id)
+                    .unwrap_or_else(|| "handler did not finish (crash or timeout)".into());
+                dead.push((
+                    entry,
+                    format!("failed {deliveries} deliveries; last error: {last}"),
+                    deliveries,
+                ));
                 continue;
             }
             let span = tracing::info_span!("handle", event_id = %envelope.id, corr = %envelope.corr, event_type = envelope.type_name(), entry_id = %entry.id);
             crate::trace::set_parent(&span, envelope.traceparent.as_deref());
-            let delivery = Delivery { stream: self.cfg.stream, entry_id: entry.id.clone(), envelope, deliveries };
+            let delivery = Delivery {
+                stream: self.cfg.stream,
+                entry_id: entry.id.clone(),
+                envelope,
+                deliveries,
+            };
             let mut attempt = 0;
             loop {
-                let r = tracing::Instrument::instrument(self.handler.handle(&delivery), span.clone()).await;
+                let r =
+                    tracing::Instrument::instrument(self.handler.handle(&delivery), span.clone())
+                        .await;
                 match r {
                     Ok(outcome) => {
                         metrics::counter!("qt_bus_handled_total", &self.labels).increment(1);
@@ -375,7 +435,13 @@ impl<H: Handler> Consumer<H> {
 
     /// Publishes, dead-letters and acknowledges in one transaction, retrying while Redis is
     /// unreachable. If it cannot (shutdown), the entries stay pending and come back.
-    async fn commit(&mut self, acks: Vec<String>, publish: Vec<Envelope>, dead: Vec<(RawEntry, String, u64)>, shutdown: &CancellationToken) {
+    async fn commit(
+        &mut self,
+        acks: Vec<String>,
+        publish: Vec<Envelope>,
+        dead: Vec<(RawEntry, String, u64)>,
+        shutdown: &CancellationToken,
+    ) {
         if acks.is_empty() && publish.is_empty() && dead.is_empty() {
             return;
         }
@@ -398,16 +464,33 @@ impl<H: Handler> Consumer<H> {
                     .fields
                     .iter()
                     .flatten()
-                    .map(|(k, v)| RawField { name: String::from_utf8_lossy(k).into_owned(), value: v.clone() })
+                    .map(|(k, v)| RawField {
+                        name: String::from_utf8_lossy(k).into_owned(),
+                        value: v.clone(),
+                    })
                     .collect(),
             };
             let env = self.bus.envelope(Event::DeadLettered(letter));
-            let extra = [("reason", reason.as_str()), ("origin_stream", self.key.as_str()), ("origin_id", entry.id.as_str())];
-            pipe.add_command(xadd_cmd(self.bus.names(), Stream::Dlq, &env.to_fields(), &extra)).ignore();
+            let extra = [
+                ("reason", reason.as_str()),
+                ("origin_stream", self.key.as_str()),
+                ("origin_id", entry.id.as_str()),
+            ];
+            pipe.add_command(xadd_cmd(
+                self.bus.names(),
+                Stream::Dlq,
+                &env.to_fields(),
+                &extra,
+            ))
+            .ignore();
             ids.push(entry.id.clone());
         }
         if !ids.is_empty() {
-            pipe.cmd("XACK").arg(&self.key).arg(&self.cfg.group).arg(&ids).ignore();
+            pipe.cmd("XACK")
+                .arg(&self.key)
+                .arg(&self.cfg.group)
+                .arg(&ids)
+                .ignore();
         }
         let mut attempt = 0;
         loop {
@@ -428,7 +511,8 @@ impl<H: Handler> Consumer<H> {
             }
         }
         if !dead.is_empty() {
-            metrics::counter!("qt_bus_dead_lettered_total", &self.labels).increment(dead.len() as u64);
+            metrics::counter!("qt_bus_dead_lettered_total", &self.labels)
+                .increment(dead.len() as u64);
         }
     }
 }

@@ -28,9 +28,16 @@ impl From<redis::RedisError> for BusError {
             || e.is_timeout()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
-            || matches!(e.code(), Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN"))
+            || matches!(
+                e.code(),
+                Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN")
+            )
             || e.kind() == redis::ErrorKind::Io;
-        if transient { BusError::Unavailable(e) } else { BusError::Refused(e) }
+        if transient {
+            BusError::Unavailable(e)
+        } else {
+            BusError::Refused(e)
+        }
     }
 }
 

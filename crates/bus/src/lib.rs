@@ -20,7 +20,9 @@ mod raw;
 mod stats;
 pub mod trace;
 
-pub use consumer::{Consumer, ConsumerConfig, ConsumerHandle, Delivery, Handler, HandlerError, Outcome};
+pub use consumer::{
+    Consumer, ConsumerConfig, ConsumerHandle, Delivery, Handler, HandlerError, Outcome,
+};
 pub use error::BusError;
 pub use processed::ProcessedStore;
 pub use publisher::{Bus, BusConfig};

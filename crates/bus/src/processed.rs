@@ -22,7 +22,10 @@ pub struct ProcessedStore {
 
 impl std::fmt::Debug for ProcessedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessedStore").field("prefix", &self.prefix).field("ttl", &self.ttl).finish()
+        f.debug_struct("ProcessedStore")
+            .field("prefix", &self.prefix)
+            .field("ttl", &self.ttl)
+            .finish()
     }
 }
 
@@ -59,13 +62,20 @@ impl ProcessedStore {
     /// Whether `event_id` was already processed.
     pub async fn seen(&self, event_id: &str) -> Result<bool, BusError> {
         let mut c = self.conn.clone();
-        let n: u64 = redis::cmd("EXISTS").arg(self.key(event_id)).query_async(&mut c).await?;
+        let n: u64 = redis::cmd("EXISTS")
+            .arg(self.key(event_id))
+            .query_async(&mut c)
+            .await?;
         Ok(n == 1)
     }
 
     /// Runs `commands` (each a command name and its arguments) and marks `event_id`, atomically,
     /// unless it is already marked. Returns whether the commands ran.
-    pub async fn apply_once(&self, event_id: &str, commands: &[Vec<String>]) -> Result<bool, BusError> {
+    pub async fn apply_once(
+        &self,
+        event_id: &str,
+        commands: &[Vec<String>],
+    ) -> Result<bool, BusError> {
         let mut inv = self.script.key(self.key(event_id));
         inv.arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX));
         for c in commands {

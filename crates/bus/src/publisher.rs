@@ -8,10 +8,10 @@ use qt_events::{Envelope, Event, Retention, Stream, StreamNames};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
 
+use crate::BusError;
 use crate::error::backoff;
 use crate::raw::{self, RawEntry};
 use crate::stats::StreamStats;
-use crate::BusError;
 
 /// Where the bus connects and who it publishes as.
 #[derive(Debug, Clone)]
@@ -27,7 +27,12 @@ pub struct BusConfig {
 
 impl BusConfig {
     pub fn new(url: impl Into<String>, names: StreamNames, src: impl Into<String>) -> Self {
-        Self { url: url.into(), names, src: src.into(), retry_for: Duration::from_secs(30) }
+        Self {
+            url: url.into(),
+            names,
+            src: src.into(),
+            retry_for: Duration::from_secs(30),
+        }
     }
 }
 
@@ -43,7 +48,10 @@ pub struct Bus {
 
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bus").field("src", &self.cfg.src).field("prefix", &self.cfg.names.prefix()).finish()
+        f.debug_struct("Bus")
+            .field("src", &self.cfg.src)
+            .field("prefix", &self.cfg.names.prefix())
+            .finish()
     }
 }
 
@@ -59,7 +67,12 @@ impl Bus {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)?;
-        Ok(Self { client, conn, cfg: Arc::new(cfg), clock })
+        Ok(Self {
+            client,
+            conn,
+            cfg: Arc::new(cfg),
+            clock,
+        })
     }
 
     pub fn names(&self) -> &StreamNames {
@@ -84,16 +97,23 @@ impl Bus {
     }
 
     /// A new dedicated connection whose replies may take up to `response_timeout`.
-    pub async fn dedicated(&self, response_timeout: Duration) -> Result<MultiplexedConnection, BusError> {
+    pub async fn dedicated(
+        &self,
+        response_timeout: Duration,
+    ) -> Result<MultiplexedConnection, BusError> {
         let cfg = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(response_timeout));
-        Ok(self.client.get_multiplexed_async_connection_with_config(&cfg).await?)
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await?)
     }
 
     /// A new envelope from this service, stamped by the bus's clock.
     pub fn envelope(&self, event: Event) -> Envelope {
-        Envelope::new(event, &self.cfg.src, self.clock.as_ref()).with_traceparent(crate::trace::current_traceparent())
+        Envelope::new(event, &self.cfg.src, self.clock.as_ref())
+            .with_traceparent(crate::trace::current_traceparent())
     }
 
     /// The `XADD` of an envelope to its stream, with the stream's retention.
@@ -106,11 +126,12 @@ impl Bus {
     /// consumers drop duplicates by event id.
     pub async fn publish(&self, env: &Envelope) -> Result<String, BusError> {
         let cmd = self.xadd(env);
-        let v: Value = self.retrying(|mut c| {
-            let cmd = cmd.clone();
-            async move { cmd.query_async(&mut c).await.map_err(BusError::from) }
-        })
-        .await?;
+        let v: Value = self
+            .retrying(|mut c| {
+                let cmd = cmd.clone();
+                async move { cmd.query_async(&mut c).await.map_err(BusError::from) }
+            })
+            .await?;
         raw::string(v)
     }
 
@@ -172,21 +193,65 @@ impl Bus {
     }
 
     /// Entries of a stream key between two ids (inclusive), at most `count`.
-    pub async fn range(&self, key: &str, start: &str, end: &str, count: usize) -> Result<Vec<RawEntry>, BusError> {
-        let cmd = redis::cmd("XRANGE").arg(key).arg(start).arg(end).arg("COUNT").arg(count).to_owned();
+    pub async fn range(
+        &self,
+        key: &str,
+        start: &str,
+        end: &str,
+        count: usize,
+    ) -> Result<Vec<RawEntry>, BusError> {
+        let cmd = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(start)
+            .arg(end)
+            .arg("COUNT")
+            .arg(count)
+            .to_owned();
         raw::entries(self.query(cmd).await?)
     }
 
     /// The last `count` entries of a stream key, oldest first.
     pub async fn last(&self, key: &str, count: usize) -> Result<Vec<RawEntry>, BusError> {
-        let cmd = redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(count).to_owned();
+        let cmd = redis::cmd("XREVRANGE")
+            .arg(key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count)
+            .to_owned();
         let mut es = raw::entries(self.query(cmd).await?)?;
         es.reverse();
         Ok(es)
     }
 
+    /// Entries after `after` (exclusive) on a stream key, waiting up to `block` for the first
+    /// (`XREAD`, no group: for people following a stream). `conn` is a dedicated connection.
+    pub async fn read_after(
+        conn: &mut MultiplexedConnection,
+        key: &str,
+        after: &str,
+        block: Duration,
+        count: usize,
+    ) -> Result<Vec<RawEntry>, BusError> {
+        let v: Value = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1))
+            .arg("STREAMS")
+            .arg(key)
+            .arg(after)
+            .query_async(conn)
+            .await?;
+        raw::read_reply(v)
+    }
+
     /// Appends raw fields to a stream key (used to replay dead letters unchanged).
-    pub async fn append_raw(&self, key: &str, fields: &[(String, Vec<u8>)]) -> Result<String, BusError> {
+    pub async fn append_raw(
+        &self,
+        key: &str,
+        fields: &[(String, Vec<u8>)],
+    ) -> Result<String, BusError> {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(key).arg("*");
         for (k, v) in fields {
@@ -203,7 +268,11 @@ impl Bus {
             return Ok(0);
         }
         let mut c = self.conn.clone();
-        let n: u64 = redis::cmd("XDEL").arg(key).arg(ids).query_async(&mut c).await?;
+        let n: u64 = redis::cmd("XDEL")
+            .arg(key)
+            .arg(ids)
+            .query_async(&mut c)
+            .await?;
         Ok(n)
     }
 
@@ -214,7 +283,8 @@ impl Bus {
 
     /// Length, groups, pending and lag of any stream key.
     pub async fn key_stats(&self, key: &str) -> Result<StreamStats, BusError> {
-        self.retrying(|mut c| async move { crate::stats::stream_stats(&mut c, key).await }).await
+        self.retrying(|mut c| async move { crate::stats::stream_stats(&mut c, key).await })
+            .await
     }
 
     /// Runs one command on the shared connection, retrying while Redis is unreachable.
@@ -242,11 +312,20 @@ impl Bus {
         }
         let mut c = self.conn.clone();
         for g in &stats.groups {
-            let v: Value = redis::cmd("XPENDING").arg(&key).arg(&g.name).query_async(&mut c).await?;
+            let v: Value = redis::cmd("XPENDING")
+                .arg(&key)
+                .arg(&g.name)
+                .query_async(&mut c)
+                .await?;
             let summary = raw::list(v)?;
             let pending = summary.first().and_then(raw::int).unwrap_or(0);
             let group_floor = if pending > 0 {
-                summary.get(1).cloned().map(raw::string).transpose()?.and_then(|s| raw::parse_id(&s))
+                summary
+                    .get(1)
+                    .cloned()
+                    .map(raw::string)
+                    .transpose()?
+                    .and_then(|s| raw::parse_id(&s))
             } else {
                 raw::parse_id(&g.last_delivered_id)
             };
@@ -254,18 +333,30 @@ impl Bus {
             let group_floor = group_floor.unwrap_or((0, 0));
             floor = Some(floor.map_or(group_floor, |f: (u64, u64)| f.min(group_floor)));
         }
-        let age_cut = u64::try_from(self.clock.now_ms()).unwrap_or(0).saturating_sub(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX));
+        let age_cut = u64::try_from(self.clock.now_ms())
+            .unwrap_or(0)
+            .saturating_sub(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX));
         let (ms, seq) = floor.unwrap_or((0, 0)).min((age_cut, 0));
         if (ms, seq) == (0, 0) {
             return Ok(0);
         }
-        let n: u64 = redis::cmd("XTRIM").arg(&key).arg("MINID").arg(format!("{ms}-{seq}")).query_async(&mut c).await?;
+        let n: u64 = redis::cmd("XTRIM")
+            .arg(&key)
+            .arg("MINID")
+            .arg(format!("{ms}-{seq}"))
+            .query_async(&mut c)
+            .await?;
         Ok(n)
     }
 }
 
 /// The `XADD` command for `fields` on `stream`, with its retention and extra plain fields.
-pub(crate) fn xadd_cmd(names: &StreamNames, stream: Stream, fields: &[(&'static str, Vec<u8>)], extra: &[(&str, &str)]) -> redis::Cmd {
+pub(crate) fn xadd_cmd(
+    names: &StreamNames,
+    stream: Stream,
+    fields: &[(&'static str, Vec<u8>)],
+    extra: &[(&str, &str)],
+) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(names.key(stream));
     if let Retention::MaxLen(n) = stream.retention() {
@@ -281,13 +372,22 @@ pub(crate) fn xadd_cmd(names: &StreamNames, stream: Stream, fields: &[(&'static 
     cmd
 }
 
-pub(crate) async fn ensure_group<C: redis::aio::ConnectionLike + Send>(c: &mut C, key: &str, group: &str) -> Result<(), BusError> {
-    let r: Result<Value, redis::RedisError> =
-        redis::cmd("XGROUP").arg("CREATE").arg(key).arg(group).arg("0").arg("MKSTREAM").query_async(c).await;
+pub(crate) async fn ensure_group<C: redis::aio::ConnectionLike + Send>(
+    c: &mut C,
+    key: &str,
+    group: &str,
+) -> Result<(), BusError> {
+    let r: Result<Value, redis::RedisError> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(c)
+        .await;
     match r {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
-

@@ -15,7 +15,10 @@ pub struct RawEntry {
 impl RawEntry {
     /// The fields as borrowed pairs, for `Envelope::from_fields`.
     pub fn field_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.fields.iter().flatten().map(|(k, v)| (k.as_slice(), v.as_slice()))
+        self.fields
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 }
 
@@ -25,7 +28,9 @@ fn bytes(v: Value) -> Result<Vec<u8>, BusError> {
         Value::SimpleString(s) => Ok(s.into_bytes()),
         Value::Int(i) => Ok(i.to_string().into_bytes()),
         Value::Okay => Ok(b"OK".to_vec()),
-        other => Err(BusError::Protocol(format!("expected a string, got {other:?}"))),
+        other => Err(BusError::Protocol(format!(
+            "expected a string, got {other:?}"
+        ))),
     }
 }
 
@@ -37,19 +42,27 @@ fn items(v: Value) -> Result<Vec<Value>, BusError> {
     match v {
         Value::Array(a) | Value::Set(a) => Ok(a),
         Value::Nil => Ok(Vec::new()),
-        other => Err(BusError::Protocol(format!("expected an array, got {other:?}"))),
+        other => Err(BusError::Protocol(format!(
+            "expected an array, got {other:?}"
+        ))),
     }
 }
 
 /// `[id, [f, v, …]]` or `[id, nil]`.
 pub(crate) fn entry(v: Value) -> Result<RawEntry, BusError> {
     let mut parts = items(v)?.into_iter();
-    let id = string(parts.next().ok_or_else(|| BusError::Protocol("entry without id".into()))?)?;
+    let id = string(
+        parts
+            .next()
+            .ok_or_else(|| BusError::Protocol("entry without id".into()))?,
+    )?;
     let fields = match parts.next() {
         None | Some(Value::Nil) => None,
-        Some(Value::Map(m)) => {
-            Some(m.into_iter().map(|(k, v)| Ok((bytes(k)?, bytes(v)?))).collect::<Result<_, BusError>>()?)
-        }
+        Some(Value::Map(m)) => Some(
+            m.into_iter()
+                .map(|(k, v)| Ok((bytes(k)?, bytes(v)?)))
+                .collect::<Result<_, BusError>>()?,
+        ),
         Some(list) => {
             let flat = items(list)?;
             let mut out = Vec::with_capacity(flat.len() / 2);
@@ -97,7 +110,11 @@ pub(crate) fn read_reply(v: Value) -> Result<Vec<RawEntry>, BusError> {
 /// An `XAUTOCLAIM` reply: next cursor, claimed entries, ids deleted from the stream.
 pub(crate) fn autoclaim_reply(v: Value) -> Result<(String, Vec<RawEntry>, Vec<String>), BusError> {
     let mut parts = items(v)?.into_iter();
-    let cursor = string(parts.next().ok_or_else(|| BusError::Protocol("XAUTOCLAIM without cursor".into()))?)?;
+    let cursor = string(
+        parts
+            .next()
+            .ok_or_else(|| BusError::Protocol("XAUTOCLAIM without cursor".into()))?,
+    )?;
     let claimed = entries(parts.next().unwrap_or(Value::Nil))?;
     let deleted = items(parts.next().unwrap_or(Value::Nil))?
         .into_iter()
@@ -179,7 +196,10 @@ mod tests {
         ])]);
         let es = read_reply(v).unwrap();
         assert_eq!(es.len(), 2);
-        assert_eq!(es[0].fields.as_deref(), Some(&[(b"a".to_vec(), b"b".to_vec())][..]));
+        assert_eq!(
+            es[0].fields.as_deref(),
+            Some(&[(b"a".to_vec(), b"b".to_vec())][..])
+        );
         assert_eq!(es[1].fields, None);
         assert!(read_reply(Value::Nil).unwrap().is_empty());
     }

@@ -21,7 +21,8 @@ pub fn current_traceparent() -> Option<String> {
 /// Makes `span` a child of the trace in `traceparent` (ignored when malformed).
 pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
     let Some(tp) = traceparent else { return };
-    let carrier: HashMap<String, String> = HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
+    let carrier: HashMap<String, String> =
+        HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
     let cx = TraceContextPropagator::new().extract(&carrier);
     let _ = span.set_parent(cx);
 }

@@ -8,7 +8,11 @@ use qt_events::clock::system;
 use qt_events::{AlertRaised, Event, Severity, StreamNames};
 
 pub fn bus(url: &str) -> Bus {
-    Bus::connect(BusConfig::new(url, StreamNames::new("t:"), "test"), system()).unwrap()
+    Bus::connect(
+        BusConfig::new(url, StreamNames::new("t:"), "test"),
+        system(),
+    )
+    .unwrap()
 }
 
 pub fn alert(n: usize) -> Event {
@@ -33,7 +37,12 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn keys(&self) -> Vec<String> {
-        self.seen.lock().unwrap().iter().map(|(k, _)| k.clone()).collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 }
 
@@ -68,7 +77,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

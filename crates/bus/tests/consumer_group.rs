@@ -31,7 +31,9 @@ async fn every_entry_is_handled_once_in_order_and_acknowledged() {
     }
     let rec = Recorder::default();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()));
+    let task = tokio::spawn(
+        Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()),
+    );
     eventually(10, "500 handled", || async { rec.keys().len() == 500 }).await;
     // Entries published while it runs are handled too.
     bus.publish(&bus.envelope(alert(500))).await.unwrap();
@@ -59,7 +61,12 @@ impl Handler for Echo {
             return Ok(Outcome::done());
         }
         a.key = format!("echo-{}", a.key);
-        let out = qt_events::Envelope::new(Event::AlertRaised(a), "echo", &qt_events::clock::SystemClock).caused_by(&d.envelope);
+        let out = qt_events::Envelope::new(
+            Event::AlertRaised(a),
+            "echo",
+            &qt_events::clock::SystemClock,
+        )
+        .caused_by(&d.envelope);
         Ok(Outcome::publish(vec![out]))
     }
 }
@@ -71,12 +78,19 @@ async fn handler_output_is_published_with_the_ack_and_keeps_the_correlation_id()
     let first = bus.envelope(alert(7));
     bus.publish(&first).await.unwrap();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "echo", "echo-1"), Echo).run(stop.clone()));
-    eventually(10, "echo published", || async { bus.last("t:alerts", 10).await.unwrap().len() == 2 }).await;
+    let task = tokio::spawn(
+        Consumer::new(bus.clone(), fast(Stream::Alerts, "echo", "echo-1"), Echo).run(stop.clone()),
+    );
+    eventually(10, "echo published", || async {
+        bus.last("t:alerts", 10).await.unwrap().len() == 2
+    })
+    .await;
     let entries = bus.last("t:alerts", 10).await.unwrap();
     let echoed = qt_events::Envelope::from_fields(entries[1].field_pairs()).unwrap();
     assert_eq!(echoed.corr, first.corr);
-    let Event::AlertRaised(a) = echoed.event else { panic!("not an alert") };
+    let Event::AlertRaised(a) = echoed.event else {
+        panic!("not an alert")
+    };
     assert_eq!(a.key, "echo-7");
     stop.cancel();
     task.await.unwrap();
@@ -87,8 +101,14 @@ async fn garbage_unknown_types_and_future_versions_are_dead_lettered_and_the_con
     let redis = RedisServer::start();
     let bus = bus(&redis.url());
     let good = bus.envelope(alert(1));
-    let mut fields: Vec<(String, Vec<u8>)> = good.to_fields().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    bus.append_raw("t:alerts", &[("garbage".into(), vec![0xff, 0x00, 0x13])]).await.unwrap();
+    let mut fields: Vec<(String, Vec<u8>)> = good
+        .to_fields()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    bus.append_raw("t:alerts", &[("garbage".into(), vec![0xff, 0x00, 0x13])])
+        .await
+        .unwrap();
     let set = |fields: &mut Vec<(String, Vec<u8>)>, k: &str, v: &[u8]| {
         fields.iter_mut().find(|(n, _)| n == k).unwrap().1 = v.to_vec();
     };
@@ -104,9 +124,17 @@ async fn garbage_unknown_types_and_future_versions_are_dead_lettered_and_the_con
 
     let rec = Recorder::default();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()));
-    eventually(10, "the good entry handled", || async { rec.keys() == vec!["1".to_owned()] }).await;
-    eventually(10, "four dead letters", || async { bus.last("t:dlq", 10).await.unwrap().len() == 4 }).await;
+    let task = tokio::spawn(
+        Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()),
+    );
+    eventually(10, "the good entry handled", || async {
+        rec.keys() == vec!["1".to_owned()]
+    })
+    .await;
+    eventually(10, "four dead letters", || async {
+        bus.last("t:dlq", 10).await.unwrap().len() == 4
+    })
+    .await;
     let reasons: Vec<String> = bus
         .last("t:dlq", 10)
         .await
@@ -114,7 +142,9 @@ async fn garbage_unknown_types_and_future_versions_are_dead_lettered_and_the_con
         .iter()
         .map(|e| {
             let env = qt_events::Envelope::from_fields(e.field_pairs()).unwrap();
-            let Event::DeadLettered(d) = env.event else { panic!("not a dead letter") };
+            let Event::DeadLettered(d) = env.event else {
+                panic!("not a dead letter")
+            };
             assert_eq!(d.stream, "t:alerts");
             assert_eq!(d.group, "g");
             assert!(!d.fields.is_empty());
@@ -124,8 +154,14 @@ async fn garbage_unknown_types_and_future_versions_are_dead_lettered_and_the_con
     assert!(reasons[0].contains("missing field"), "{reasons:?}");
     assert!(reasons[1].contains("unknown event type"), "{reasons:?}");
     assert!(reasons[2].contains("newer than"), "{reasons:?}");
-    assert!(reasons[3].contains("undecodable AlertRaised"), "{reasons:?}");
-    eventually(5, "nothing pending", || async { bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0 }).await;
+    assert!(
+        reasons[3].contains("undecodable AlertRaised"),
+        "{reasons:?}"
+    );
+    eventually(5, "nothing pending", || async {
+        bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0
+    })
+    .await;
     stop.cancel();
     task.await.unwrap();
 }
@@ -141,16 +177,29 @@ async fn a_failing_entry_is_retried_then_dead_lettered_while_the_rest_flow() {
         bus.publish(&bus.envelope(alert(i))).await.unwrap();
     }
     let stop = CancellationToken::new();
-    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()));
-    eventually(10, "1 and 4 handled", || async { rec.keys() == vec!["1".to_owned(), "4".to_owned()] }).await;
-    eventually(20, "two dead letters", || async { bus.last("t:dlq", 10).await.unwrap().len() == 2 }).await;
+    let task = tokio::spawn(
+        Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-1"), rec.clone()).run(stop.clone()),
+    );
+    eventually(10, "1 and 4 handled", || async {
+        rec.keys() == vec!["1".to_owned(), "4".to_owned()]
+    })
+    .await;
+    eventually(20, "two dead letters", || async {
+        bus.last("t:dlq", 10).await.unwrap().len() == 2
+    })
+    .await;
     let letters: Vec<(String, u64)> = bus
         .last("t:dlq", 10)
         .await
         .unwrap()
         .iter()
         .map(|e| {
-            let Event::DeadLettered(d) = qt_events::Envelope::from_fields(e.field_pairs()).unwrap().event else { panic!() };
+            let Event::DeadLettered(d) = qt_events::Envelope::from_fields(e.field_pairs())
+                .unwrap()
+                .event
+            else {
+                panic!()
+            };
             (d.reason, d.deliveries)
         })
         .collect();
@@ -158,8 +207,14 @@ async fn a_failing_entry_is_retried_then_dead_lettered_while_the_rest_flow() {
     assert!(letters[0].0.contains("cannot take 3"), "{letters:?}");
     assert_eq!(letters[0].1, 1);
     // The transient one was delivered max_deliveries times first, and its last error is kept.
-    assert!(letters[1].0.contains("failed 4 deliveries") && letters[1].0.contains("2 not now"), "{letters:?}");
-    eventually(5, "nothing pending", || async { bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0 }).await;
+    assert!(
+        letters[1].0.contains("failed 4 deliveries") && letters[1].0.contains("2 not now"),
+        "{letters:?}"
+    );
+    eventually(5, "nothing pending", || async {
+        bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0
+    })
+    .await;
     stop.cancel();
     task.await.unwrap();
 }
@@ -173,18 +228,36 @@ async fn entries_pending_on_an_instance_that_never_returns_are_claimed_by_anothe
     }
     bus.ensure_group(Stream::Alerts, "g").await.unwrap();
     // Instance "g-dead" reads everything and dies without acknowledging.
-    let r = redis.raw(&["XREADGROUP", "GROUP", "g", "g-dead", "COUNT", "100", "STREAMS", "t:alerts", ">"]);
+    let r = redis.raw(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "g-dead",
+        "COUNT",
+        "100",
+        "STREAMS",
+        "t:alerts",
+        ">",
+    ]);
     assert!(r.starts_with("*1"), "{r}");
     let before = bus.stats(Stream::Alerts).await.unwrap();
     assert_eq!(before.groups[0].pending, 50);
 
     let rec = Recorder::default();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-2"), rec.clone()).run(stop.clone()));
-    eventually(10, "all 50 claimed and handled", || async { rec.keys().len() == 50 }).await;
+    let task = tokio::spawn(
+        Consumer::new(bus.clone(), fast(Stream::Alerts, "g", "g-2"), rec.clone()).run(stop.clone()),
+    );
+    eventually(10, "all 50 claimed and handled", || async {
+        rec.keys().len() == 50
+    })
+    .await;
     // Claimed entries count as a second delivery.
     assert!(rec.seen.lock().unwrap().iter().all(|(_, n)| *n == 2));
-    eventually(5, "nothing pending", || async { bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0 }).await;
+    eventually(5, "nothing pending", || async {
+        bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0
+    })
+    .await;
     stop.cancel();
     task.await.unwrap();
 }
@@ -196,7 +269,10 @@ async fn shutdown_finishes_the_batch_in_flight_and_acknowledges_it() {
     for i in 0..20 {
         bus.publish(&bus.envelope(alert(i))).await.unwrap();
     }
-    let rec = Recorder { delay: Some(Duration::from_millis(25)), ..Recorder::default() };
+    let rec = Recorder {
+        delay: Some(Duration::from_millis(25)),
+        ..Recorder::default()
+    };
     let stop = CancellationToken::new();
     let mut cfg = fast(Stream::Alerts, "g", "g-1");
     cfg.batch_size = 20;
@@ -218,7 +294,17 @@ async fn a_restarted_consumer_handles_its_own_pending_entries_first() {
     }
     bus.ensure_group(Stream::Alerts, "g").await.unwrap();
     // The same consumer name read 5 entries and crashed.
-    redis.raw(&["XREADGROUP", "GROUP", "g", "g-1", "COUNT", "5", "STREAMS", "t:alerts", ">"]);
+    redis.raw(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "g-1",
+        "COUNT",
+        "5",
+        "STREAMS",
+        "t:alerts",
+        ">",
+    ]);
     let rec = Recorder::default();
     let stop = CancellationToken::new();
     let mut cfg = fast(Stream::Alerts, "g", "g-1");

@@ -20,7 +20,17 @@ async fn redis_sigkilled_and_restarted_keeps_groups_and_pending_and_consumers_re
         bus.publish(&bus.envelope(alert(i))).await.unwrap();
     }
     bus.ensure_group(Stream::Alerts, "g").await.unwrap();
-    redis.raw(&["XREADGROUP", "GROUP", "g", "g-dead", "COUNT", "4", "STREAMS", "t:alerts", ">"]);
+    redis.raw(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "g-dead",
+        "COUNT",
+        "4",
+        "STREAMS",
+        "t:alerts",
+        ">",
+    ]);
     let before = bus.stats(Stream::Alerts).await.unwrap();
     assert_eq!(before.groups[0].pending, 4);
 
@@ -28,7 +38,10 @@ async fn redis_sigkilled_and_restarted_keeps_groups_and_pending_and_consumers_re
     redis.restart();
     let after = bus.stats(Stream::Alerts).await.unwrap();
     assert_eq!(after.length, 10);
-    assert_eq!(after.groups, before.groups, "groups, pending lists and offsets survive the AOF reload");
+    assert_eq!(
+        after.groups, before.groups,
+        "groups, pending lists and offsets survive the AOF reload"
+    );
 
     // A consumer running across a second crash reconnects by itself and loses nothing.
     let rec = Recorder::default();
@@ -40,7 +53,10 @@ async fn redis_sigkilled_and_restarted_keeps_groups_and_pending_and_consumers_re
     let consumer = Consumer::new(bus.clone(), cfg, rec.clone());
     let handle = consumer.handle();
     let task = tokio::spawn(consumer.run(stop.clone()));
-    eventually(10, "the first 10 handled", || async { rec.keys().len() == 10 }).await;
+    eventually(10, "the first 10 handled", || async {
+        rec.keys().len() == 10
+    })
+    .await;
     assert!(handle.is_ready());
 
     redis.kill();
@@ -49,7 +65,12 @@ async fn redis_sigkilled_and_restarted_keeps_groups_and_pending_and_consumers_re
     for i in 10..20 {
         bus.publish(&bus.envelope(alert(i))).await.unwrap();
     }
-    eventually(20, "entries published after the restart handled", || async { rec.keys().len() == 20 }).await;
+    eventually(
+        20,
+        "entries published after the restart handled",
+        || async { rec.keys().len() == 20 },
+    )
+    .await;
     let mut keys: Vec<usize> = rec.keys().iter().map(|k| k.parse().unwrap()).collect();
     keys.sort_unstable();
     assert_eq!(keys, (0..20).collect::<Vec<_>>());
@@ -67,7 +88,10 @@ async fn a_publish_while_redis_is_down_waits_for_it_to_return() {
     let b = bus.clone();
     let pending = tokio::spawn(async move { b.publish(&b.envelope(alert(1))).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!pending.is_finished(), "publish must not give up while redis restarts");
+    assert!(
+        !pending.is_finished(),
+        "publish must not give up while redis restarts"
+    );
     redis.restart();
     pending.await.unwrap().unwrap();
     assert_eq!(bus.stats(Stream::Alerts).await.unwrap().length, 2);
@@ -91,19 +115,51 @@ async fn trimming_a_command_stream_never_deletes_an_unacknowledged_entry() {
     // Group "a" acknowledged the first 6; group "b" holds entry 3 pending.
     bus.ensure_group(Stream::Alerts, "a").await.unwrap();
     bus.ensure_group(Stream::Alerts, "b").await.unwrap();
-    let ids: Vec<String> = bus.range("t:alerts", "-", "+", 100).await.unwrap().into_iter().map(|e| e.id).collect();
-    redis.raw(&["XREADGROUP", "GROUP", "a", "a-1", "COUNT", "6", "STREAMS", "t:alerts", ">"]);
+    let ids: Vec<String> = bus
+        .range("t:alerts", "-", "+", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    redis.raw(&[
+        "XREADGROUP",
+        "GROUP",
+        "a",
+        "a-1",
+        "COUNT",
+        "6",
+        "STREAMS",
+        "t:alerts",
+        ">",
+    ]);
     let mut ack = vec!["XACK", "t:alerts", "a"];
     ack.extend(ids[..6].iter().map(String::as_str));
     redis.raw(&ack);
-    redis.raw(&["XREADGROUP", "GROUP", "b", "b-1", "COUNT", "6", "STREAMS", "t:alerts", ">"]);
+    redis.raw(&[
+        "XREADGROUP",
+        "GROUP",
+        "b",
+        "b-1",
+        "COUNT",
+        "6",
+        "STREAMS",
+        "t:alerts",
+        ">",
+    ]);
     let mut ack_b = vec!["XACK", "t:alerts", "b"];
     ack_b.extend(ids[..3].iter().map(String::as_str));
     ack_b.extend(ids[4..6].iter().map(String::as_str));
     redis.raw(&ack_b);
     let trimmed = bus.trim(Stream::Alerts).await.unwrap();
     assert_eq!(trimmed, 3, "only entries 0..3, acknowledged by every group");
-    let left: Vec<String> = bus.range("t:alerts", "-", "+", 100).await.unwrap().into_iter().map(|e| e.id).collect();
+    let left: Vec<String> = bus
+        .range("t:alerts", "-", "+", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(left, ids[3..].to_vec());
     // Within the minimum age nothing goes, acknowledged or not.
     clock.set(1_000);
@@ -115,7 +171,12 @@ async fn processed_store_applies_an_effect_once_per_event_id() {
     let redis = RedisServer::start();
     let bus = bus(&redis.url());
     let store = ProcessedStore::new(&bus, "g", Duration::from_secs(60));
-    let incr = vec![vec!["HINCRBY".to_owned(), "t:counts".to_owned(), "e1".to_owned(), "1".to_owned()]];
+    let incr = vec![vec![
+        "HINCRBY".to_owned(),
+        "t:counts".to_owned(),
+        "e1".to_owned(),
+        "1".to_owned(),
+    ]];
     assert!(!store.seen("e1").await.unwrap());
     assert!(store.apply_once("e1", &incr).await.unwrap());
     assert!(!store.apply_once("e1", &incr).await.unwrap());

@@ -124,19 +124,26 @@ impl Envelope {
         }
         let text = |field: &'static str, value: Option<&[u8]>| -> Result<String, EnvelopeError> {
             let value = value.ok_or(EnvelopeError::MissingField(field))?;
-            String::from_utf8(value.to_vec())
-                .map_err(|_| EnvelopeError::BadField { field, detail: "not UTF-8".into() })
+            String::from_utf8(value.to_vec()).map_err(|_| EnvelopeError::BadField {
+                field,
+                detail: "not UTF-8".into(),
+            })
         };
         let number = |field: &'static str, value: Option<&[u8]>| -> Result<i64, EnvelopeError> {
             let s = text(field, value)?;
             s.parse::<i64>().map_err(|_| EnvelopeError::BadField {
                 field,
-                detail: format!("{:?} is not an integer", s.chars().take(32).collect::<String>()),
+                detail: format!(
+                    "{:?} is not an integer",
+                    s.chars().take(32).collect::<String>()
+                ),
             })
         };
         let ty = text("type", ty)?;
-        let v = u16::try_from(number("v", v)?)
-            .map_err(|_| EnvelopeError::BadField { field: "v", detail: "out of range".into() })?;
+        let v = u16::try_from(number("v", v)?).map_err(|_| EnvelopeError::BadField {
+            field: "v",
+            detail: "out of range".into(),
+        })?;
         let data = data.ok_or(EnvelopeError::MissingField("data"))?;
         let event = Event::decode(&ty, v, data)?;
         let id = text("id", id)?;

@@ -11,7 +11,11 @@ pub enum DecodeError {
     #[error("unknown event type {0:?}")]
     UnknownType(String),
     #[error("{type_name} v{got} is newer than the v{supported} this build understands")]
-    FutureVersion { type_name: &'static str, got: u16, supported: u16 },
+    FutureVersion {
+        type_name: &'static str,
+        got: u16,
+        supported: u16,
+    },
     #[error("undecodable {type_name} payload: {source}")]
     Payload {
         type_name: &'static str,

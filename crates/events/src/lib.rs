@@ -17,7 +17,7 @@ pub mod payload;
 mod stream;
 
 pub use envelope::{Envelope, EnvelopeError, FieldMap};
-pub use event::{DecodeError, Event, EventType, EVENT_TYPES};
+pub use event::{DecodeError, EVENT_TYPES, Event, EventType};
 pub use payload::*;
 pub use stream::{Retention, Stream, StreamNames};
 

@@ -77,7 +77,9 @@ impl Stream {
             | Stream::Models
             | Stream::Control
             | Stream::Alerts
-            | Stream::Dlq => Retention::KeepUnacked { min_age: DAY.saturating_mul(7) },
+            | Stream::Dlq => Retention::KeepUnacked {
+                min_age: DAY.saturating_mul(7),
+            },
         }
     }
 }
@@ -102,7 +104,9 @@ impl Default for StreamNames {
 
 impl StreamNames {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn prefix(&self) -> &str {
@@ -142,8 +146,16 @@ mod tests {
 
     #[test]
     fn command_streams_are_never_trimmed_by_length() {
-        for s in [Stream::Intents, Stream::Control, Stream::Orders, Stream::Positions] {
-            assert!(matches!(s.retention(), Retention::KeepUnacked { .. }), "{s}");
+        for s in [
+            Stream::Intents,
+            Stream::Control,
+            Stream::Orders,
+            Stream::Positions,
+        ] {
+            assert!(
+                matches!(s.retention(), Retention::KeepUnacked { .. }),
+                "{s}"
+            );
         }
     }
 }

@@ -61,22 +61,47 @@ impl CommonConfig {
 
     pub fn log_format(&self) -> LogFormat {
         use std::io::IsTerminal;
-        self.log_format.unwrap_or(if std::io::stderr().is_terminal() { LogFormat::Pretty } else { LogFormat::Json })
+        self.log_format
+            .unwrap_or(if std::io::stderr().is_terminal() {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let schemes = ["redis://", "rediss://", "unix://", "redis+unix://"];
         if !schemes.iter().any(|s| self.redis_url.starts_with(s)) {
-            return Err(ConfigError::invalid("redis_url", format!("expected a redis://, rediss:// or unix:// URL, got {:?}", redact_url(&self.redis_url))));
+            return Err(ConfigError::invalid(
+                "redis_url",
+                format!(
+                    "expected a redis://, rediss:// or unix:// URL, got {:?}",
+                    redact_url(&self.redis_url)
+                ),
+            ));
         }
         if self.stream_prefix.is_empty() || self.stream_prefix.chars().any(char::is_whitespace) {
-            return Err(ConfigError::invalid("stream_prefix", format!("must be non-empty without spaces, got {:?}", self.stream_prefix)));
+            return Err(ConfigError::invalid(
+                "stream_prefix",
+                format!(
+                    "must be non-empty without spaces, got {:?}",
+                    self.stream_prefix
+                ),
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_level) {
             return Err(ConfigError::invalid("log_level", format!("{e}")));
         }
-        if self.instance.is_empty() || !self.instance.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(ConfigError::invalid("instance", format!("must be letters, digits, - or _, got {:?}", self.instance)));
+        if self.instance.is_empty()
+            || !self
+                .instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::invalid(
+                "instance",
+                format!("must be letters, digits, - or _, got {:?}", self.instance),
+            ));
         }
         Ok(())
     }
@@ -93,12 +118,19 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn invalid(key: &str, detail: String) -> Self {
-        Self { setting: env_name(&[key]), detail }
+        Self {
+            setting: env_name(&[key]),
+            detail,
+        }
     }
 }
 
 fn env_name(path: &[&str]) -> String {
-    format!("QT_{} (file key {})", path.join("__").to_uppercase().replace('-', "_"), path.join("."))
+    format!(
+        "QT_{} (file key {})",
+        path.join("__").to_uppercase().replace('-', "_"),
+        path.join(".")
+    )
 }
 
 /// Hides a password in a URL before it is shown.
@@ -131,16 +163,28 @@ impl<S: DeserializeOwned + Serialize + Default> Config<S> {
     }
 
     /// Reads the layers from the given environment (tests pass their own).
-    pub fn load_from(service: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("QT_")).collect();
-        let file = env.iter().find(|(k, _)| k == "QT_CONFIG").map(|(_, v)| PathBuf::from(v));
+    pub fn load_from(
+        service: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("QT_"))
+            .collect();
+        let file = env
+            .iter()
+            .find(|(k, _)| k == "QT_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
         let sec = section(service);
         let mut fig = Figment::new()
             .merge(Serialized::defaults(CommonConfig::defaults(service)))
             .merge(Serialized::default(&sec, S::default()));
         if let Some(f) = &file {
             if !f.is_file() {
-                return Err(ConfigError { setting: "QT_CONFIG".into(), detail: format!("no such file {}", f.display()) });
+                return Err(ConfigError {
+                    setting: "QT_CONFIG".into(),
+                    detail: format!("no such file {}", f.display()),
+                });
             }
             fig = fig.merge(Toml::file_exact(f));
         }
@@ -149,8 +193,15 @@ impl<S: DeserializeOwned + Serialize + Default> Config<S> {
         let fig = with_env(fig, &env);
         let common: CommonConfig = fig.extract().map_err(|e| from_figment(e, None))?;
         common.validate()?;
-        let service_cfg: S = fig.focus(&sec).extract().map_err(|e| from_figment(e, Some(&sec)))?;
-        Ok(Self { common, service: service_cfg, file })
+        let service_cfg: S = fig
+            .focus(&sec)
+            .extract()
+            .map_err(|e| from_figment(e, Some(&sec)))?;
+        Ok(Self {
+            common,
+            service: service_cfg,
+            file,
+        })
     }
 }
 
@@ -159,7 +210,9 @@ impl<S: DeserializeOwned + Serialize + Default> Config<S> {
 fn with_env(fig: Figment, env: &[(String, String)]) -> Figment {
     let mut dict = figment::value::Dict::new();
     for (k, v) in env {
-        let Some(rest) = k.strip_prefix("QT_") else { continue };
+        let Some(rest) = k.strip_prefix("QT_") else {
+            continue;
+        };
         if rest == "CONFIG" {
             continue;
         }
@@ -176,7 +229,9 @@ fn insert(dict: &mut figment::value::Dict, path: &[String], v: figment::value::V
             dict.insert(last.clone(), parse_env_value(v));
         }
         [head, rest @ ..] => {
-            let entry = dict.entry(head.clone()).or_insert_with(|| figment::value::Dict::new().into());
+            let entry = dict
+                .entry(head.clone())
+                .or_insert_with(|| figment::value::Dict::new().into());
             if let figment::value::Value::Dict(_, d) = entry {
                 insert(d, rest, v);
             }
@@ -194,9 +249,19 @@ fn parse_env_value(v: figment::value::Value) -> figment::value::Value {
 }
 
 fn from_figment(e: figment::Error, section: Option<&str>) -> ConfigError {
-    let path: Vec<&str> = section.into_iter().chain(e.path.iter().map(String::as_str)).collect();
-    let setting = if path.is_empty() { "configuration".to_owned() } else { env_name(&path) };
-    ConfigError { setting, detail: e.kind.to_string() }
+    let path: Vec<&str> = section
+        .into_iter()
+        .chain(e.path.iter().map(String::as_str))
+        .collect();
+    let setting = if path.is_empty() {
+        "configuration".to_owned()
+    } else {
+        env_name(&path)
+    };
+    ConfigError {
+        setting,
+        detail: e.kind.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -211,7 +276,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -221,26 +289,47 @@ mod tests {
         std::fs::write(&file, "stream_prefix = \"file:\"\nlog_level = \"debug\"\n[exit_brain]\nmax_positions = 3\nname = \"f\"\n").unwrap();
         let cfg = Config::<Own>::load_from(
             "exit-brain",
-            env(&[("QT_CONFIG", file.to_str().unwrap()), ("QT_LOG_LEVEL", "warn"), ("QT_EXIT_BRAIN__MAX_POSITIONS", "8"), ("HOME", "/x")]),
+            env(&[
+                ("QT_CONFIG", file.to_str().unwrap()),
+                ("QT_LOG_LEVEL", "warn"),
+                ("QT_EXIT_BRAIN__MAX_POSITIONS", "8"),
+                ("HOME", "/x"),
+            ]),
         )
         .unwrap();
         assert_eq!(cfg.common.stream_prefix, "file:");
         assert_eq!(cfg.common.log_level, "warn");
         assert_eq!(cfg.common.http_addr.port(), 8083);
-        assert_eq!(cfg.service, Own { max_positions: 8, name: "f".into() });
+        assert_eq!(
+            cfg.service,
+            Own {
+                max_positions: 8,
+                name: "f".into()
+            }
+        );
     }
 
     #[test]
     fn a_bad_value_names_the_setting() {
-        let e = Config::<Own>::load_from("execution", env(&[("QT_LOG_FORMAT", "xml")])).unwrap_err();
+        let e =
+            Config::<Own>::load_from("execution", env(&[("QT_LOG_FORMAT", "xml")])).unwrap_err();
         assert!(e.to_string().contains("QT_LOG_FORMAT"), "{e}");
-        let e = Config::<Own>::load_from("execution", env(&[("QT_HTTP_ADDR", "nowhere")])).unwrap_err();
+        let e =
+            Config::<Own>::load_from("execution", env(&[("QT_HTTP_ADDR", "nowhere")])).unwrap_err();
         assert!(e.to_string().contains("QT_HTTP_ADDR"), "{e}");
-        let e = Config::<Own>::load_from("execution", env(&[("QT_REDIS_URL", "http://u:hunter2@x")])).unwrap_err();
-        assert!(e.to_string().contains("QT_REDIS_URL") && !e.to_string().contains("hunter2"), "{e}");
-        let e = Config::<Own>::load_from("execution", env(&[("QT_EXECUTION__MAX_POSITIONS", "many")])).unwrap_err();
+        let e =
+            Config::<Own>::load_from("execution", env(&[("QT_REDIS_URL", "http://u:hunter2@x")]))
+                .unwrap_err();
+        assert!(
+            e.to_string().contains("QT_REDIS_URL") && !e.to_string().contains("hunter2"),
+            "{e}"
+        );
+        let e =
+            Config::<Own>::load_from("execution", env(&[("QT_EXECUTION__MAX_POSITIONS", "many")]))
+                .unwrap_err();
         assert!(e.to_string().contains("QT_EXECUTION__MAX_POSITIONS"), "{e}");
-        let e = Config::<Own>::load_from("execution", env(&[("QT_CONFIG", "/no/such.toml")])).unwrap_err();
+        let e = Config::<Own>::load_from("execution", env(&[("QT_CONFIG", "/no/such.toml")]))
+            .unwrap_err();
         assert!(e.to_string().contains("QT_CONFIG"), "{e}");
     }
 }

@@ -42,7 +42,10 @@ pub struct Service<S> {
 
 impl<S> std::fmt::Debug for Service<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service").field("name", &self.name).field("groups", &self.groups).finish_non_exhaustive()
+        f.debug_struct("Service")
+            .field("name", &self.name)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +54,10 @@ impl<S: Send + Sync + 'static> Service<S> {
     /// recorder.
     pub fn new(name: &'static str, config: Config<S>, clock: SharedClock) -> anyhow::Result<Self> {
         let names = StreamNames::new(config.common.stream_prefix.clone());
-        let bus = Bus::connect(BusConfig::new(config.common.redis_url.clone(), names, name), clock)?;
+        let bus = Bus::connect(
+            BusConfig::new(config.common.redis_url.clone(), names, name),
+            clock,
+        )?;
         let metrics = PrometheusBuilder::new().install_recorder()?;
         Ok(Self {
             name,
@@ -103,7 +109,8 @@ impl<S: Send + Sync + 'static> Service<S> {
         let consumer = Consumer::new(self.bus.clone(), cfg, handler);
         self.consumers.push(consumer.handle());
         let tracker = self.tracker.clone();
-        self.pending.push(Box::new(move |token| tracker.spawn(consumer.run(token))));
+        self.pending
+            .push(Box::new(move |token| tracker.spawn(consumer.run(token))));
         self
     }
 
@@ -123,7 +130,12 @@ impl<S: Send + Sync + 'static> Service<S> {
     pub async fn run(mut self) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(self.config.common.http_addr)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on QT_HTTP_ADDR {}: {e}", self.config.common.http_addr))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on QT_HTTP_ADDR {}: {e}",
+                    self.config.common.http_addr
+                )
+            })?;
         let health = Health {
             bus: self.bus.clone(),
             consumers: self.consumers.clone(),
@@ -140,7 +152,9 @@ impl<S: Send + Sync + 'static> Service<S> {
         tracing::info!(service = self.name, http = %self.config.common.http_addr, redis = %crate::config::redact_url(&self.config.common.redis_url), prefix = %self.config.common.stream_prefix, "starting");
         let server_token = token.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(server_token.cancelled_owned()).await
+            axum::serve(listener, app)
+                .with_graceful_shutdown(server_token.cancelled_owned())
+                .await
         });
 
         spawn_signal_handler(token.clone());
@@ -152,7 +166,10 @@ impl<S: Send + Sync + 'static> Service<S> {
         token.cancelled().await;
         tracing::info!(service = self.name, "shutting down");
         self.tracker.close();
-        if tokio::time::timeout(Duration::from_secs(20), self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(20), self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(service = self.name, "tasks did not finish within 20 s");
         }
         server.await??;
@@ -194,8 +211,12 @@ impl<S: Send + Sync + 'static> Service<S> {
     fn spawn_housekeeping(&self, token: CancellationToken) {
         let bus = self.bus.clone();
         let metrics = self.metrics.clone();
-        let trim: Vec<Stream> =
-            self.produces.iter().copied().filter(|s| matches!(s.retention(), Retention::KeepUnacked { .. })).collect();
+        let trim: Vec<Stream> = self
+            .produces
+            .iter()
+            .copied()
+            .filter(|s| matches!(s.retention(), Retention::KeepUnacked { .. }))
+            .collect();
         let watched: Vec<Stream> = self.groups.clone();
         let group = self.name;
         self.tracker.spawn(async move {
@@ -251,13 +272,28 @@ async fn ready(State(h): State<Health>) -> impl IntoResponse {
     let redis = h.bus.reachable(Duration::from_millis(500)).await;
     let groups = h.groups_ready.load(Ordering::Relaxed);
     let consumers = h.consumers.iter().all(ConsumerHandle::is_ready);
-    let r = Readiness { ready: redis && groups && consumers, redis, groups, consumers };
-    let code = if r.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let r = Readiness {
+        ready: redis && groups && consumers,
+        redis,
+        groups,
+        consumers,
+    };
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, axum::Json(r))
 }
 
 async fn metrics(State(h): State<Health>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.metrics.render())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        h.metrics.render(),
+    )
 }
 
 fn spawn_signal_handler(token: CancellationToken) {
@@ -294,7 +330,10 @@ where
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{name}: cannot start the async runtime: {e}");

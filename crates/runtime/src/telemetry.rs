@@ -37,14 +37,22 @@ pub fn init(service: &str, common: &CommonConfig) -> anyhow::Result<TelemetryGua
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
     };
-    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|s| !s.is_empty());
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|s| !s.is_empty());
     let (otel, provider) = match endpoint {
         Some(_) => {
             // The exporter reads the endpoint and headers from the OTEL_* variables itself.
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()?;
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
-                .with_resource(Resource::builder().with_service_name(service.to_owned()).build())
+                .with_resource(
+                    Resource::builder()
+                        .with_service_name(service.to_owned())
+                        .build(),
+                )
                 .build();
             let tracer = provider.tracer(service.to_owned());
             // The exporter's own HTTP stack must not trace itself.
@@ -54,10 +62,21 @@ pub fn init(service: &str, common: &CommonConfig) -> anyhow::Result<TelemetryGua
                 .with_target("reqwest", tracing::level_filters::LevelFilter::OFF)
                 .with_target("hyper", tracing::level_filters::LevelFilter::OFF)
                 .with_target("h2", tracing::level_filters::LevelFilter::OFF);
-            (Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(quiet)), Some(provider))
+            (
+                Some(
+                    tracing_opentelemetry::layer()
+                        .with_tracer(tracer)
+                        .with_filter(quiet),
+                ),
+                Some(provider),
+            )
         }
         None => (None, None),
     };
-    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()?;
     Ok(TelemetryGuard { provider })
 }

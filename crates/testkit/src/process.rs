@@ -37,7 +37,10 @@ impl ChildService {
         let mut s = Self {
             bin,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
-            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             log,
             child: None,
         };
@@ -47,7 +50,11 @@ impl ChildService {
 
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(&self.bin)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -64,7 +71,9 @@ impl ChildService {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// SIGKILL and reap.

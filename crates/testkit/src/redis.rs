@@ -32,8 +32,16 @@ impl RedisServer {
     /// Starts a server with the given fsync policy; `port` also opens TCP on 127.0.0.1 (for
     /// `redis-benchmark`).
     pub fn start_with(fsync: Fsync, port: Option<u16>) -> Self {
-        let dir = tempfile::Builder::new().prefix("qt-redis-").tempdir().unwrap();
-        let mut s = Self { dir, fsync, port, child: None };
+        let dir = tempfile::Builder::new()
+            .prefix("qt-redis-")
+            .tempdir()
+            .unwrap();
+        let mut s = Self {
+            dir,
+            fsync,
+            port,
+            child: None,
+        };
         s.spawn();
         s
     }
@@ -82,7 +90,9 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let bin = which("redis-server").unwrap_or_else(|| {
-            panic!("redis-server is not on PATH: install Debian's redis-server (scripts/test.sh does)")
+            panic!(
+                "redis-server is not on PATH: install Debian's redis-server (scripts/test.sh does)"
+            )
         });
         let sock = self.socket();
         let _ = std::fs::remove_file(&sock);
@@ -98,7 +108,12 @@ impl RedisServer {
             .unwrap();
         let child = Command::new(bin)
             .args(["--port", &port, "--bind", "127.0.0.1"])
-            .args(["--unixsocket", sock.to_str().unwrap(), "--unixsocketperm", "700"])
+            .args([
+                "--unixsocket",
+                sock.to_str().unwrap(),
+                "--unixsocketperm",
+                "700",
+            ])
             .args(["--dir", self.dir.path().to_str().unwrap()])
             .args(["--appendonly", "yes", "--appendfsync", fsync])
             .args(["--save", "", "--daemonize", "no", "--protected-mode", "no"])

@@ -1,0 +1,19 @@
+//! `qt-features` turns closed candles into the model features of Quantum Trader.
+//!
+//! [`FeatureEngine`] takes one symbol's closed candles in order and does O(1) work per candle
+//! (moving averages, EMA, Wilder RSI, MACD, ATR, Bollinger, OBV from `kand` with TA-Lib
+//! definitions; volume-price trend, candlestick patterns, support/resistance distances, returns,
+//! realized volatility and 24h momentum). The training path [`batch`] runs the same engine over
+//! a slice, so live trading, backtests and training see identical numbers, and a feature at a
+//! candle only ever reads that candle and earlier ones (tests prove both).
+//!
+//! It must never know about Redis, HTTP, SQL, an async runtime, the wall clock or a model: it
+//! maps candles to numbers and nothing else. The `cli` module is the `qtctl features` command.
+
+pub mod cli;
+mod engine;
+pub mod indicators;
+
+pub use engine::{
+    FEATURE_NAMES, FeatureConfig, FeatureEngine, FeatureVector, N_FEATURES, batch, feature_index,
+};

@@ -1,0 +1,132 @@
+//! The live (incremental) path and the training (batch) path give identical features, and no
+//! feature reads a later candle.
+
+use std::path::PathBuf;
+
+use qt_candles::Candle;
+use qt_features::{FEATURE_NAMES, FeatureConfig, FeatureEngine, N_FEATURES, batch, feature_index};
+
+fn repo_candles(symbol: &str) -> Vec<Candle> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../data/klines/5m/{symbol}-5m.csv.gz"));
+    qt_candles::read_klines(path).expect("repo data reads")
+}
+
+#[test]
+fn batch_equals_incremental_engine_bit_for_bit_on_real_data() {
+    for symbol in ["BTCUSDT", "XRPUSDT"] {
+        let candles = repo_candles(symbol);
+        let config = FeatureConfig::default();
+        let batch = batch(config, &candles);
+        // The live service: an engine warmed on history, then fed candle by candle, restarted
+        // half way from a copy of its state.
+        let mut live = FeatureEngine::new(config);
+        let half = candles.len() / 2;
+        let mut out: Vec<Option<_>> = candles[..half].iter().map(|c| live.update(c)).collect();
+        let mut resumed = live.clone();
+        out.extend(candles[half..].iter().map(|c| resumed.update(c)));
+        assert_eq!(batch.len(), out.len());
+        for (i, (b, l)) in batch.iter().zip(&out).enumerate() {
+            match (b, l) {
+                (None, None) => {}
+                (Some(b), Some(l)) => {
+                    for (k, name) in FEATURE_NAMES.iter().enumerate() {
+                        assert_eq!(
+                            b.values[k].to_bits(),
+                            l.values[k].to_bits(),
+                            "{symbol} candle {i} feature {name}"
+                        );
+                    }
+                }
+                _ => panic!("{symbol} candle {i}: warm-up differs"),
+            }
+        }
+    }
+}
+
+#[test]
+fn features_never_read_a_later_candle() {
+    let candles = repo_candles("ETHUSDT");
+    let candles = &candles[..3_000];
+    let config = FeatureConfig::default();
+    let full = batch(config, candles);
+    // Compute on prefixes ending at sampled candles: the last value must equal the full run's.
+    for i in (config.warmup()..candles.len()).step_by(97) {
+        let prefix = batch(config, &candles[..=i]);
+        assert_eq!(prefix[i], full[i], "candle {i}");
+        // And changing every later candle does not change it either.
+        let mut altered = candles.to_vec();
+        for c in altered.iter_mut().skip(i + 1) {
+            c.close = c.high;
+            c.volume *= qt_candles::Decimal::TWO;
+        }
+        assert_eq!(
+            batch(config, &altered)[i],
+            full[i],
+            "candle {i} with altered future"
+        );
+    }
+}
+
+#[test]
+fn warm_up_lasts_one_day_of_candles_and_values_are_finite() {
+    let candles = repo_candles("SOLUSDT");
+    let config = FeatureConfig::default();
+    assert_eq!(config.day_candles(), 288);
+    let f = batch(config, &candles);
+    assert!(f[..288].iter().all(Option::is_none));
+    assert!(f[288..].iter().all(Option::is_some));
+    for v in f.iter().flatten() {
+        assert!(v.values.iter().all(|x| x.is_finite()), "{v:?}");
+        let rsi = v.values[feature_index("rsi_14").expect("rsi")];
+        assert!((0.0..=100.0).contains(&rsi));
+        let pctb_ok = v.values[feature_index("obv_flow_20").expect("obv")].abs() <= 1.0 + 1e-9;
+        assert!(pctb_ok);
+    }
+}
+
+#[test]
+fn change_24h_is_the_close_against_the_close_288_candles_before() {
+    let candles = repo_candles("BTCUSDT");
+    let f = batch(FeatureConfig::default(), &candles);
+    let i = 5_000;
+    let expected = candles[i].close_f64() / candles[i - 288].close_f64() - 1.0;
+    let got = f[i]
+        .expect("warm")
+        .get("change_24h")
+        .expect("feature exists");
+    assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+}
+
+#[test]
+fn a_redelivered_candle_is_ignored() {
+    let candles = repo_candles("BNBUSDT");
+    let mut a = FeatureEngine::new(FeatureConfig::default());
+    let mut b = FeatureEngine::new(FeatureConfig::default());
+    for (i, c) in candles[..400].iter().enumerate() {
+        let fa = a.update(c);
+        if i > 0 {
+            assert_eq!(b.update(&candles[i - 1]), None, "duplicate accepted");
+        }
+        assert_eq!(b.update(c), fa);
+    }
+}
+
+#[test]
+fn features_cli_writes_one_row_per_candle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("f.csv");
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../candles/tests/data/BTCUSDT-5m-halt-2023-03-24.csv.gz");
+    let args = qt_features::cli::FeaturesArgs {
+        data,
+        out: out.clone(),
+        interval: None,
+    };
+    qt_features::cli::run(&args).expect("features command runs");
+    let text = std::fs::read_to_string(&out).expect("csv written");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 56);
+    assert_eq!(lines[0].split(',').count(), 6 + N_FEATURES);
+    assert!(lines[0].contains("rsi_14"));
+}

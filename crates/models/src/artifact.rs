@@ -1,0 +1,181 @@
+use std::path::Path;
+
+use qt_features::FEATURE_NAMES;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    BarrierConfig, EnsembleConfig, EnsembleModel, GbdtModel, Model, ModelError, MomentumConfig,
+    MomentumModel,
+};
+
+/// Version of the artifact file layout.
+pub const ARTIFACT_FORMAT: u32 = 1;
+
+/// Model family stored in an artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Momentum,
+    Gbdt,
+    Ensemble,
+}
+
+/// The data a model was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRange {
+    /// First and last candle open time of the training rows, ms since the epoch.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub symbols: Vec<String>,
+    /// Interval name, e.g. `5m`.
+    pub interval: String,
+    pub train_rows: usize,
+    pub test_rows: usize,
+}
+
+/// A model and its metadata, saved and loaded as one JSON file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    pub format: u32,
+    pub version: String,
+    pub kind: ModelKind,
+    /// The features the model reads, in order; must equal this build's
+    /// [`qt_features::FEATURE_NAMES`].
+    pub feature_names: Vec<String>,
+    #[serde(default)]
+    pub training_range: Option<TrainingRange>,
+    /// Evaluation metrics on the held-out test set (see `metrics::Evaluation`).
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+    /// Barriers the labels were made with.
+    #[serde(default)]
+    pub barrier: Option<BarrierConfig>,
+    /// The model itself: thresholds (momentum), boosters (gbdt), members (ensemble).
+    pub params: serde_json::Value,
+}
+
+impl ModelArtifact {
+    fn base(kind: ModelKind, version: &str, params: serde_json::Value) -> Self {
+        ModelArtifact {
+            format: ARTIFACT_FORMAT,
+            version: version.to_string(),
+            kind,
+            feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            training_range: None,
+            metrics: serde_json::Value::Null,
+            barrier: None,
+            params,
+        }
+    }
+
+    pub fn momentum(config: &MomentumConfig, version: &str) -> Result<Self, ModelError> {
+        config.validate()?;
+        let params = serde_json::to_value(config).map_err(|e| ModelError::Format(e.to_string()))?;
+        Ok(Self::base(ModelKind::Momentum, version, params))
+    }
+
+    pub fn gbdt(model: &GbdtModel) -> Result<Self, ModelError> {
+        Ok(Self::base(
+            ModelKind::Gbdt,
+            model.version(),
+            model.to_params_json()?,
+        ))
+    }
+
+    pub fn ensemble(
+        config: &EnsembleConfig,
+        members: Vec<ModelArtifact>,
+        version: &str,
+    ) -> Result<Self, ModelError> {
+        let params = serde_json::json!({ "config": config, "members": members });
+        Ok(Self::base(ModelKind::Ensemble, version, params))
+    }
+
+    /// Checks the format version and that the feature list is this build's.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.format != ARTIFACT_FORMAT {
+            return Err(ModelError::Format(format!(
+                "artifact format {} is not supported (expected {ARTIFACT_FORMAT})",
+                self.format
+            )));
+        }
+        if self.version.is_empty() {
+            return Err(ModelError::Format("artifact has no version".to_string()));
+        }
+        if self
+            .feature_names
+            .iter()
+            .map(String::as_str)
+            .ne(FEATURE_NAMES)
+        {
+            return Err(ModelError::FeatureMismatch {
+                expected: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+                found: self.feature_names.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> Result<String, ModelError> {
+        serde_json::to_string(self).map_err(|e| ModelError::Format(e.to_string()))
+    }
+
+    /// Parses and validates an artifact.
+    pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        let a: ModelArtifact =
+            serde_json::from_str(text).map_err(|e| ModelError::Format(e.to_string()))?;
+        a.validate()?;
+        Ok(a)
+    }
+
+    /// Writes the artifact as one file (via a temporary file and a rename, so a reader never
+    /// sees half a model).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
+        let path = path.as_ref();
+        let io = |source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, self.to_json()?).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Reads and validates an artifact file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ModelError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text)
+    }
+}
+
+/// Builds the model an artifact describes (validating it first).
+pub fn build_model(artifact: &ModelArtifact) -> Result<Box<dyn Model>, ModelError> {
+    artifact.validate()?;
+    let bad = |e: serde_json::Error| ModelError::Format(e.to_string());
+    Ok(match artifact.kind {
+        ModelKind::Momentum => {
+            let cfg: MomentumConfig =
+                serde_json::from_value(artifact.params.clone()).map_err(bad)?;
+            Box::new(MomentumModel::new(cfg, artifact.version.clone())?)
+        }
+        ModelKind::Gbdt => Box::new(GbdtModel::from_params_json(
+            &artifact.params,
+            &artifact.version,
+        )?),
+        ModelKind::Ensemble => {
+            let cfg: EnsembleConfig =
+                serde_json::from_value(artifact.params["config"].clone()).map_err(bad)?;
+            let members: Vec<ModelArtifact> =
+                serde_json::from_value(artifact.params["members"].clone()).map_err(bad)?;
+            let members = members
+                .iter()
+                .map(build_model)
+                .collect::<Result<Vec<_>, _>>()?;
+            Box::new(EnsembleModel::new(cfg, members, artifact.version.clone())?)
+        }
+    })
+}

@@ -1,0 +1,166 @@
+//! `qtctl train`: reads kline files, trains a model, writes the artifact and a JSON report.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::ModelKind;
+use crate::dataset::{Dataset, Series};
+use crate::train::{TrainConfig, train_on};
+
+/// Arguments of `qtctl train`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// Folder of kline files named SYMBOL-INTERVAL.csv[.gz].
+    #[arg(long, default_value = "data/klines/5m")]
+    pub data: PathBuf,
+    /// Only these symbols (comma-separated); all files of the interval when omitted.
+    #[arg(long, value_delimiter = ',')]
+    pub symbols: Vec<String>,
+    /// Candle interval of the files to use.
+    #[arg(long, default_value = "5m")]
+    pub interval: String,
+    /// Model family: gbdt, momentum or ensemble (gbdt, then momentum as fallback).
+    #[arg(long, default_value = "gbdt", value_parser = parse_kind)]
+    pub kind: ModelKind,
+    /// Where to write the model artifact (one JSON file).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where to write the JSON training report.
+    #[arg(long)]
+    pub report: PathBuf,
+    /// Artifact version; `<kind>-<last training candle open time>` when omitted.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Share of the time span held out for testing.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Trees per one-vs-rest model.
+    #[arg(long, default_value_t = 150)]
+    pub iterations: usize,
+    #[arg(long, default_value_t = 5)]
+    pub max_depth: usize,
+    #[arg(long, default_value_t = 0.1)]
+    pub learning_rate: f32,
+    /// Probability at which gbdt says BUY / SELL.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f64,
+    /// Momentum thresholds on the 24h change (fractions).
+    #[arg(long, default_value_t = 0.01)]
+    pub momentum_buy: f64,
+    #[arg(long, default_value_t = -0.01, allow_hyphen_values = true)]
+    pub momentum_sell: f64,
+    /// Triple-barrier take-profit, stop (fractions) and horizon (candles).
+    #[arg(long, default_value_t = 0.0195)]
+    pub take_profit: f64,
+    #[arg(long, default_value_t = 0.02)]
+    pub stop_loss: f64,
+    #[arg(long, default_value_t = 24)]
+    pub horizon: usize,
+    /// Cores to use.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+fn parse_kind(s: &str) -> Result<ModelKind, String> {
+    match s {
+        "gbdt" => Ok(ModelKind::Gbdt),
+        "momentum" => Ok(ModelKind::Momentum),
+        "ensemble" => Ok(ModelKind::Ensemble),
+        _ => Err(format!(
+            "unknown model kind {s:?} (gbdt, momentum, ensemble)"
+        )),
+    }
+}
+
+/// Reads the series of a kline folder for one interval (optionally only some symbols).
+pub fn load_series(
+    dir: &std::path::Path,
+    interval: &str,
+    symbols: &[String],
+) -> anyhow::Result<Vec<Series>> {
+    let files =
+        qt_candles::list_kline_files(dir).with_context(|| format!("listing {}", dir.display()))?;
+    let mut out = Vec::new();
+    for f in files {
+        if f.interval != interval
+            || (!symbols.is_empty() && !symbols.iter().any(|s| s.eq_ignore_ascii_case(&f.symbol)))
+        {
+            continue;
+        }
+        let candles = qt_candles::read_klines(&f.path)
+            .with_context(|| format!("reading {}", f.path.display()))?;
+        out.push(Series {
+            symbol: f.symbol,
+            interval_ms: f.interval_ms,
+            candles,
+        });
+    }
+    anyhow::ensure!(
+        !out.is_empty(),
+        "no {interval} kline files in {}",
+        dir.display()
+    );
+    Ok(out)
+}
+
+/// Runs `qtctl train`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let series = load_series(&args.data, &args.interval, &args.symbols)?;
+    let mut cfg = TrainConfig::new(args.kind, args.version.clone().unwrap_or_default());
+    cfg.test_fraction = args.test_fraction;
+    cfg.threads = args.threads;
+    cfg.gbdt.iterations = args.iterations;
+    cfg.gbdt.max_depth = args.max_depth;
+    cfg.gbdt.learning_rate = args.learning_rate;
+    cfg.gbdt.buy_threshold = args.threshold;
+    cfg.gbdt.sell_threshold = args.threshold;
+    cfg.momentum.buy_threshold = args.momentum_buy;
+    cfg.momentum.sell_threshold = args.momentum_sell;
+    cfg.barrier.take_profit = args.take_profit;
+    cfg.barrier.stop_loss = args.stop_loss;
+    cfg.barrier.horizon = args.horizon;
+    let ds = Dataset::build(&series, &cfg.barrier, cfg.threads).context("building the dataset")?;
+    if cfg.version.is_empty() {
+        let split = ds
+            .split(cfg.test_fraction, cfg.barrier.horizon)
+            .context("splitting the dataset")?;
+        let end = split
+            .train
+            .iter()
+            .map(|&i| ds.candles[i].open_time)
+            .max()
+            .unwrap_or(0);
+        cfg.version = format!("{}-{end}", args.kind_name());
+    }
+    let started = Instant::now();
+    let (artifact, mut report) = train_on(&ds, &cfg).context("training")?;
+    report.fit_seconds = Some(started.elapsed().as_secs_f64());
+    artifact.save(&args.out).context("writing the artifact")?;
+    let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+    std::fs::write(&args.report, json)
+        .with_context(|| format!("writing {}", args.report.display()))?;
+    println!(
+        "trained {} on {} rows, tested on {}: accuracy {:.3}, signal mix buy {:.2} sell {:.2} hold {:.2}; artifact {}",
+        report.version,
+        report.training_range.train_rows,
+        report.training_range.test_rows,
+        report.test.accuracy,
+        report.test.signal_mix.buy,
+        report.test.signal_mix.sell,
+        report.test.signal_mix.hold,
+        args.out.display()
+    );
+    Ok(())
+}
+
+impl TrainArgs {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ModelKind::Gbdt => "gbdt",
+            ModelKind::Momentum => "momentum",
+            ModelKind::Ensemble => "ensemble",
+        }
+    }
+}

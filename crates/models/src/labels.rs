@@ -1,0 +1,180 @@
+//! Triple-barrier labels: for each candle, would a long (or a short) entered at its close with
+//! our exit plan have reached its take-profit before its stop, within the horizon?
+
+use qt_candles::Candle;
+use qt_events::SignalAction;
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// The barriers, matching the exit plan defaults: first take-profit leg +1.95%, stop −2%,
+/// 24 candles (2 h at 5m).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BarrierConfig {
+    /// Take-profit distance from the entry, as a fraction (0.0195 = +1.95%).
+    pub take_profit: f64,
+    /// Stop distance from the entry, as a fraction (0.02 = −2%).
+    pub stop_loss: f64,
+    /// Time barrier, in candles after the entry candle.
+    pub horizon: usize,
+}
+
+impl Default for BarrierConfig {
+    fn default() -> Self {
+        BarrierConfig {
+            take_profit: 0.0195,
+            stop_loss: 0.02,
+            horizon: 24,
+        }
+    }
+}
+
+impl BarrierConfig {
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let valid = self.take_profit > 0.0
+            && self.stop_loss > 0.0
+            && self.horizon > 0
+            && self.take_profit.is_finite()
+            && self.stop_loss.is_finite();
+        if !valid {
+            return Err(ModelError::Params(format!("invalid barriers {self:?}")));
+        }
+        Ok(())
+    }
+}
+
+/// Where one side's trade ends: at candle offset `k` (1-based) with a win, or a loss, or never.
+fn first_exit(
+    entry: f64,
+    future: &[Candle],
+    cfg: &BarrierConfig,
+    long: bool,
+) -> Option<(usize, bool)> {
+    let (tp, sl) = if long {
+        (
+            entry * (1.0 + cfg.take_profit),
+            entry * (1.0 - cfg.stop_loss),
+        )
+    } else {
+        (
+            entry * (1.0 - cfg.take_profit),
+            entry * (1.0 + cfg.stop_loss),
+        )
+    };
+    for (k, c) in future.iter().enumerate() {
+        let (h, l) = (c.high_f64(), c.low_f64());
+        let (stopped, target) = if long {
+            (l <= sl, h >= tp)
+        } else {
+            (h >= sl, l <= tp)
+        };
+        // Both barriers inside one candle: the order is unknown, the stop counts first.
+        if stopped {
+            return Some((k + 1, false));
+        }
+        if target {
+            return Some((k + 1, true));
+        }
+    }
+    None
+}
+
+/// The label of every candle: `Some(Buy)` if a long entered at its close hits the take-profit
+/// before the stop within the horizon, `Some(Sell)` if a short would, `Some(Hold)` otherwise
+/// (if both would win, the earlier win counts; a tie is HOLD), and `None` for the last
+/// `horizon` candles, whose future is not in the data.
+pub fn triple_barrier(candles: &[Candle], cfg: &BarrierConfig) -> Vec<Option<SignalAction>> {
+    let n = candles.len();
+    (0..n)
+        .map(|i| {
+            if i + cfg.horizon >= n {
+                return None;
+            }
+            let entry = candles[i].close_f64();
+            let future = &candles[i + 1..=i + cfg.horizon];
+            let long = first_exit(entry, future, cfg, true).filter(|(_, win)| *win);
+            let short = first_exit(entry, future, cfg, false).filter(|(_, win)| *win);
+            Some(match (long, short) {
+                (Some((a, _)), Some((b, _))) if a < b => SignalAction::Buy,
+                (Some((a, _)), Some((b, _))) if b < a => SignalAction::Sell,
+                (Some(_), Some(_)) => SignalAction::Hold,
+                (Some(_), None) => SignalAction::Buy,
+                (None, Some(_)) => SignalAction::Sell,
+                (None, None) => SignalAction::Hold,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qt_events::Decimal;
+
+    fn bar(t: i64, high: f64, low: f64, close: f64) -> Candle {
+        let d = |x: f64| Decimal::from_f64_retain(x).unwrap_or_default();
+        Candle::new(t, d(close), d(high), d(low), d(close), Decimal::ONE)
+    }
+
+    fn cfg(h: usize) -> BarrierConfig {
+        BarrierConfig {
+            take_profit: 0.02,
+            stop_loss: 0.02,
+            horizon: h,
+        }
+    }
+
+    #[test]
+    fn long_that_reaches_take_profit_first_is_buy() {
+        let c = [
+            bar(0, 100.0, 100.0, 100.0),
+            bar(1, 101.0, 99.0, 100.5),
+            bar(2, 102.5, 100.0, 102.0),
+        ];
+        assert_eq!(triple_barrier(&c, &cfg(2))[0], Some(SignalAction::Buy));
+    }
+
+    #[test]
+    fn short_that_reaches_take_profit_first_is_sell() {
+        let c = [
+            bar(0, 100.0, 100.0, 100.0),
+            bar(1, 100.5, 97.5, 98.0),
+            bar(2, 103.0, 97.0, 102.0),
+        ];
+        assert_eq!(triple_barrier(&c, &cfg(2))[0], Some(SignalAction::Sell));
+    }
+
+    #[test]
+    fn both_barriers_in_one_candle_count_as_the_stop() {
+        // One wide candle touches +2% and −2%: the long is stopped and the short is stopped.
+        let c = [bar(0, 100.0, 100.0, 100.0), bar(1, 103.0, 97.0, 100.0)];
+        assert_eq!(triple_barrier(&c, &cfg(1))[0], Some(SignalAction::Hold));
+    }
+
+    #[test]
+    fn nothing_reached_within_the_horizon_is_hold_and_the_tail_has_no_label() {
+        let c = [
+            bar(0, 100.0, 100.0, 100.0),
+            bar(1, 101.0, 99.0, 100.0),
+            bar(2, 101.5, 99.5, 100.0),
+            bar(3, 110.0, 100.0, 110.0),
+        ];
+        let l = triple_barrier(&c, &cfg(2));
+        assert_eq!(l[0], Some(SignalAction::Hold));
+        assert_eq!(l[1], Some(SignalAction::Buy));
+        assert_eq!(l[2], None);
+        assert_eq!(l[3], None);
+    }
+
+    #[test]
+    fn a_stop_before_the_target_makes_the_long_lose() {
+        let c = [
+            bar(0, 100.0, 100.0, 100.0),
+            bar(1, 100.0, 97.9, 98.5),
+            bar(2, 103.0, 98.5, 103.0),
+        ];
+        // Long stopped at candle 1; short: target 98 reached at candle 1 (low 97.9) → SELL.
+        assert_eq!(triple_barrier(&c, &cfg(2))[0], Some(SignalAction::Sell));
+    }
+}

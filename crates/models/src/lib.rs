@@ -1,0 +1,37 @@
+//! `qt-models` holds the trading models of Quantum Trader behind one [`Model`] trait, their
+//! artifacts, the triple-barrier labels and the training pipeline.
+//!
+//! Models: [`MomentumModel`] (the baseline rule on the 24h change), [`GbdtModel`] (two
+//! one-vs-rest gradient-boosted tree models from `forust-ml`: BUY vs rest and SELL vs rest, HOLD
+//! when neither is confident enough) and [`EnsembleModel`] (members in priority order; a member
+//! that said HOLD for more than 80% of a rolling window hands over to the next; it reports the
+//! signal mix). Every model is saved and loaded as one JSON [`ModelArtifact`] that carries its
+//! version, feature list, training range and metrics.
+//!
+//! Training ([`train`]) builds a dataset from candles with [`qt_features::batch`] (the same code
+//! as live) and [`labels::triple_barrier`], splits it chronologically with a purge gap, fits,
+//! evaluates and returns an artifact and a report.
+//!
+//! It must never know about Redis, HTTP, SQL, an async runtime or the wall clock: the caller
+//! passes candles in and gets signals, artifacts and reports out.
+
+mod artifact;
+pub mod cli;
+pub mod dataset;
+mod ensemble;
+mod error;
+mod gbdt;
+pub mod labels;
+pub mod metrics;
+mod model;
+mod momentum;
+pub mod train;
+
+pub use artifact::{ARTIFACT_FORMAT, ModelArtifact, ModelKind, TrainingRange, build_model};
+pub use ensemble::{EnsembleConfig, EnsembleModel, SignalMix};
+pub use error::ModelError;
+pub use gbdt::{GbdtModel, GbdtParams};
+pub use labels::BarrierConfig;
+pub use model::{Model, Signal};
+pub use momentum::{MomentumConfig, MomentumModel};
+pub use qt_events::SignalAction;

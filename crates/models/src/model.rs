@@ -1,0 +1,41 @@
+use qt_candles::Candle;
+use qt_events::SignalAction;
+use qt_features::FeatureVector;
+
+/// A model decision: BUY, SELL or HOLD with a confidence in 0..=1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Signal {
+    pub action: SignalAction,
+    /// 0.0 to 1.0.
+    pub confidence: f64,
+}
+
+impl Signal {
+    pub fn new(action: SignalAction, confidence: f64) -> Self {
+        Signal {
+            action,
+            confidence: if confidence.is_finite() {
+                confidence.clamp(0.0, 1.0)
+            } else {
+                0.0
+            },
+        }
+    }
+
+    pub fn hold(confidence: f64) -> Self {
+        Signal::new(SignalAction::Hold, confidence)
+    }
+}
+
+/// A trading model: the same object runs live, in the backtester and in evaluation.
+///
+/// `predict` takes the features of a closed candle (from [`qt_features::FeatureEngine`]) and the
+/// candle itself; it may keep state (the ensemble's rolling windows), hence `&mut self`.
+pub trait Model: Send + std::fmt::Debug {
+    /// Model family as on the wire: `momentum`, `gbdt`, `ensemble`.
+    fn name(&self) -> &str;
+    /// Version of the artifact it was built from (for PnL attribution).
+    fn version(&self) -> &str;
+    /// The decision on one closed candle.
+    fn predict(&mut self, features: &FeatureVector, candle: &Candle) -> Signal;
+}

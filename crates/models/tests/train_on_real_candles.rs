@@ -1,0 +1,153 @@
+//! Training end to end on the repo's real candles (a small model, to stay fast), the artifact
+//! round trip, and the purged chronological split.
+
+use std::path::PathBuf;
+
+use qt_events::SignalAction;
+use qt_features::{FEATURE_NAMES, FeatureVector};
+use qt_models::dataset::{Dataset, Series};
+use qt_models::train::{TrainConfig, train_on};
+use qt_models::{
+    BarrierConfig, GbdtModel, GbdtParams, ModelArtifact, ModelError, ModelKind, build_model,
+};
+
+fn repo_series(symbols: &[&str]) -> Vec<Series> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/klines/5m");
+    symbols
+        .iter()
+        .map(|s| Series {
+            symbol: s.to_string(),
+            interval_ms: 300_000,
+            candles: qt_candles::read_klines(dir.join(format!("{s}-5m.csv.gz")))
+                .expect("repo data reads"),
+        })
+        .collect()
+}
+
+fn small_config(kind: ModelKind) -> TrainConfig {
+    let mut cfg = TrainConfig::new(kind, "test-1");
+    cfg.gbdt = GbdtParams {
+        iterations: 20,
+        max_depth: 3,
+        ..GbdtParams::default()
+    };
+    cfg
+}
+
+#[test]
+fn purged_split_keeps_every_train_label_window_before_the_test_period() {
+    let ds = Dataset::build(
+        &repo_series(&["BTCUSDT", "ETHUSDT"]),
+        &BarrierConfig::default(),
+        2,
+    )
+    .expect("dataset builds");
+    let split = ds.split(0.2, 24).expect("splits");
+    let horizon_ms = 24 * 300_000;
+    assert!(split.purged > 0, "nothing purged: the gap is not applied");
+    for &i in &split.train {
+        assert!(ds.candles[i].open_time + horizon_ms < split.split_time_ms);
+    }
+    for &i in &split.test {
+        assert!(ds.candles[i].open_time >= split.split_time_ms);
+    }
+    let test_share = split.test.len() as f64 / ds.len() as f64;
+    assert!((0.18..0.22).contains(&test_share), "{test_share}");
+}
+
+#[test]
+fn gbdt_trains_evaluates_and_round_trips_through_its_artifact_file() {
+    let ds = Dataset::build(
+        &repo_series(&["BTCUSDT", "SOLUSDT"]),
+        &BarrierConfig::default(),
+        2,
+    )
+    .expect("dataset builds");
+    let (artifact, report) = train_on(&ds, &small_config(ModelKind::Gbdt)).expect("trains");
+    assert_eq!(report.test.rows, report.training_range.test_rows);
+    let auc = report
+        .test
+        .auc_buy
+        .expect("both classes present in the test set");
+    assert!((0.0..=1.0).contains(&auc));
+    assert!(report.test.log_loss.is_some_and(f64::is_finite));
+    let mix = report.test.signal_mix;
+    assert!((mix.buy + mix.sell + mix.hold - 1.0).abs() < 1e-9);
+    assert_eq!(artifact.metrics["rows"], report.test.rows);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("model.json");
+    artifact.save(&path).expect("saves");
+    let loaded = ModelArtifact::load(&path).expect("loads");
+    assert_eq!(loaded, artifact);
+    assert_eq!(
+        loaded.training_range.as_ref().map(|r| r.symbols.len()),
+        Some(2)
+    );
+
+    // The loaded model predicts exactly what the in-memory one evaluated.
+    let mut model = build_model(&loaded).expect("builds");
+    assert_eq!(model.name(), "gbdt");
+    assert_eq!(model.version(), "test-1");
+    let mut actions = Vec::new();
+    for i in (0..ds.len()).step_by(50) {
+        let fv = FeatureVector {
+            open_time: ds.candles[i].open_time,
+            values: ds.features[i],
+        };
+        let s = model.predict(&fv, &ds.candles[i]);
+        assert!((0.0..=1.0).contains(&s.confidence));
+        actions.push(s.action);
+    }
+    assert!(!actions.is_empty());
+}
+
+#[test]
+fn fast_tree_walk_equals_forust_predict() {
+    let ds = Dataset::build(&repo_series(&["XRPUSDT"]), &BarrierConfig::default(), 1)
+        .expect("dataset builds");
+    let rows: Vec<usize> = (0..ds.len()).step_by(7).collect();
+    let columns = ds.columns(&rows);
+    let labels: Vec<SignalAction> = rows.iter().map(|&i| ds.labels[i]).collect();
+    let params = GbdtParams {
+        iterations: 15,
+        max_depth: 4,
+        ..GbdtParams::default()
+    };
+    let model = GbdtModel::fit(&columns, &labels, params, 2, "t").expect("fits");
+    let reference = model.forust_probabilities(&columns, rows.len());
+    for (k, &i) in rows.iter().enumerate() {
+        let (b, s) = model.probabilities(&ds.features[i]);
+        assert!((b - reference[k].0).abs() < 1e-12 && (s - reference[k].1).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn momentum_and_ensemble_artifacts_train_and_load() {
+    let ds = Dataset::build(&repo_series(&["ADAUSDT"]), &BarrierConfig::default(), 1)
+        .expect("dataset builds");
+    let (m, report) = train_on(&ds, &small_config(ModelKind::Momentum)).expect("momentum");
+    assert_eq!(m.kind, ModelKind::Momentum);
+    assert!(report.test.rows > 0);
+    let (e, report) = train_on(&ds, &small_config(ModelKind::Ensemble)).expect("ensemble");
+    let text = e.to_json().expect("encodes");
+    let loaded = ModelArtifact::from_json(&text).expect("decodes");
+    let model = build_model(&loaded).expect("builds");
+    assert_eq!(model.name(), "ensemble");
+    assert!(report.test.signal_mix.count > 0);
+}
+
+#[test]
+fn an_artifact_with_another_feature_list_is_refused() {
+    let mut a = ModelArtifact::momentum(&Default::default(), "m").expect("valid");
+    a.feature_names.swap(0, 1);
+    let err = ModelArtifact::from_json(&a.to_json().expect("encodes")).expect_err("mismatch");
+    assert!(matches!(err, ModelError::FeatureMismatch { .. }), "{err}");
+    assert!(!err.is_retryable());
+    a.feature_names = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
+    a.format = 99;
+    assert!(matches!(
+        ModelArtifact::from_json(&a.to_json().expect("encodes")),
+        Err(ModelError::Format(_))
+    ));
+}

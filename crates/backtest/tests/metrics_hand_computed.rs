@@ -11,7 +11,11 @@ const DAY: i64 = 86_400_000;
 const T0: i64 = 1_700_006_400_000; // 2023-11-15 00:00 UTC
 
 fn point(day: i64, hour: i64, equity: Decimal, exposure: Decimal) -> EquityPoint {
-    EquityPoint { time_ms: T0 + day * DAY + hour * 3_600_000, equity, exposure }
+    EquityPoint {
+        time_ms: T0 + day * DAY + hour * 3_600_000,
+        equity,
+        exposure,
+    }
 }
 
 fn trade(side: PositionSide, net: Decimal) -> Trade {
@@ -84,9 +88,17 @@ fn drawdown_sharpe_sortino_and_exposure_match_hand_computed_values() {
     assert_eq!(r.len(), 3);
     assert!(close(r[0], 0.10) && close(r[1], -0.05) && close(r[2], 0.10));
     // mean 0.05, sample sd √0.0075 = 0.0866025 → 0.57735 × √365 = 11.0303
-    assert!(close(m.sharpe.unwrap_or_default(), 11.0303), "{:?}", m.sharpe);
+    assert!(
+        close(m.sharpe.unwrap_or_default(), 11.0303),
+        "{:?}",
+        m.sharpe
+    );
     // downside √(0.0025 / 3) = 0.0288675 → 1.7320508 × √365 = 33.0909
-    assert!(close(m.sortino.unwrap_or_default(), 33.0909), "{:?}", m.sortino);
+    assert!(
+        close(m.sortino.unwrap_or_default(), 33.0909),
+        "{:?}",
+        m.sortino
+    );
     assert!(close(m.exposure, 0.4)); // 2 of 5 points held a position
     // 2 days 23 h + 1 ms
     assert!(close(m.days, (2.0 * 24.0 + 23.0) / 24.0));
@@ -103,11 +115,19 @@ fn csv_and_svg_carry_every_trade_and_point() {
     let o = outcome();
     let csv = trades_csv(&o.trades);
     assert_eq!(csv.lines().count(), 4);
-    assert!(csv.lines().nth(2).is_some_and(|l| l.starts_with("BTCUSDT,SHORT,") && l.ends_with(",1,take_profit")));
+    assert!(
+        csv.lines()
+            .nth(2)
+            .is_some_and(|l| l.starts_with("BTCUSDT,SHORT,") && l.ends_with(",1,take_profit"))
+    );
     let svg = equity_svg(&o.equity, "t <1>");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("t &lt;1&gt;") && svg.contains("2023-11-15"));
-    let polyline = svg.split("points=\"").nth(1).and_then(|p| p.split('"').next()).unwrap_or_default();
+    let polyline = svg
+        .split("points=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap_or_default();
     assert_eq!(polyline.split_whitespace().count(), 5);
 }
 

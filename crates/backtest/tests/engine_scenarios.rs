@@ -1,0 +1,209 @@
+//! The event loop on scripted candles: conservative intra-candle exits, the take-profit ladder
+//! with break-even, partial entry fills, the risk guard in the loop, and a run on the repo's
+//! real candles whose books balance to the cent.
+
+use std::path::PathBuf;
+
+use qt_backtest::cli::load_data;
+use qt_backtest::report::{compute_metrics, write_report};
+use qt_backtest::{Backtest, BacktestConfig, BacktestError, ExitReason, SymbolSeries};
+use qt_candles::Candle;
+use qt_events::{PositionSide, SignalAction};
+use qt_features::FeatureVector;
+use qt_models::{Model, MomentumConfig, MomentumModel, Signal};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+const T0: i64 = 1_700_006_400_000;
+const IV: i64 = 300_000;
+const WARM: usize = 300;
+
+/// Says BUY with full confidence on one candle, HOLD otherwise.
+#[derive(Debug)]
+struct BuyOnce(i64);
+
+impl Model for BuyOnce {
+    fn name(&self) -> &str {
+        "script"
+    }
+    fn version(&self) -> &str {
+        "1"
+    }
+    fn predict(&mut self, _f: &FeatureVector, c: &Candle) -> Signal {
+        if c.open_time == self.0 {
+            Signal::new(SignalAction::Buy, 1.0)
+        } else {
+            Signal::hold(0.0)
+        }
+    }
+}
+
+fn candle(i: usize, o: Decimal, h: Decimal, l: Decimal, c: Decimal, v: Decimal) -> Candle {
+    Candle::new(T0 + i as i64 * IV, o, h, l, c, v)
+}
+
+/// `WARM` quiet candles at 100, then `tail` (open, high, low, close, volume).
+fn series(symbol: &str, tail: &[(Decimal, Decimal, Decimal, Decimal, Decimal)]) -> SymbolSeries {
+    let mut candles: Vec<Candle> = (0..WARM)
+        .map(|i| {
+            candle(
+                i,
+                dec!(100),
+                dec!(100.05),
+                dec!(99.95),
+                dec!(100),
+                dec!(1000000),
+            )
+        })
+        .collect();
+    for (k, (o, h, l, c, v)) in tail.iter().enumerate() {
+        candles.push(candle(WARM + k, *o, *h, *l, *c, *v));
+    }
+    SymbolSeries {
+        symbol: symbol.into(),
+        candles,
+    }
+}
+
+fn run(cfg: BacktestConfig, data: Vec<SymbolSeries>) -> qt_backtest::BacktestOutcome {
+    // the signal comes on the last warm-up candle; the entry fills at the next open
+    let signal_at = T0 + (WARM as i64 - 1) * IV;
+    let bt = Backtest::new(cfg).unwrap_or_else(|e| panic!("config: {e}"));
+    bt.run(
+        data,
+        &mut |_| Ok(Box::new(BuyOnce(signal_at)) as Box<dyn Model>),
+        &mut |_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("run: {e}"))
+}
+
+const BIG: Decimal = dec!(1000000);
+
+#[test]
+fn when_stop_and_target_both_lie_inside_one_candle_the_stop_counts() {
+    let o = run(
+        BacktestConfig::default(),
+        vec![series(
+            "AAAUSDT",
+            &[(dec!(100), dec!(103), dec!(97), dec!(100), BIG)],
+        )],
+    );
+    assert_eq!(o.trades.len(), 1);
+    let t = &o.trades[0];
+    assert_eq!(t.exit_reason, ExitReason::Stop);
+    assert_eq!(t.entry_price, dec!(100.02)); // open + 2 bp slippage
+    assert_eq!(t.qty, dec!(25)); // 250 × 10 / 100
+    assert!(t.net_pnl < Decimal::ZERO);
+    assert_eq!(t.legs_hit, 0);
+}
+
+#[test]
+fn the_first_leg_moves_the_stop_to_break_even_and_the_rest_exits_there() {
+    let o = run(
+        BacktestConfig::default(),
+        vec![series(
+            "AAAUSDT",
+            &[
+                (dec!(100), dec!(100.5), dec!(99.8), dec!(100.3), BIG),
+                (dec!(100.3), dec!(102.2), dec!(100.2), dec!(102), BIG), // tp1 at 101.97
+                (dec!(102), dec!(102.1), dec!(99.5), dec!(99.6), BIG),   // back through entry
+            ],
+        )],
+    );
+    assert_eq!(o.trades.len(), 1);
+    let t = &o.trades[0];
+    assert_eq!((t.exit_reason, t.legs_hit), (ExitReason::BreakEven, 1));
+    // 7.5 sold near 101.97 and 17.5 near 100.02: a small gain before fees
+    assert!(t.gross_pnl > Decimal::ZERO, "{t:?}");
+}
+
+#[test]
+fn a_partly_filled_entry_sizes_the_trade_to_what_filled() {
+    // volume 100 and a 10% volume cap: only 10 of 25 fill
+    let o = run(
+        BacktestConfig::default(),
+        vec![series(
+            "AAAUSDT",
+            &[(dec!(100), dec!(100.5), dec!(99.8), dec!(100.3), dec!(100))],
+        )],
+    );
+    assert_eq!(o.trades.len(), 1);
+    assert_eq!(o.trades[0].qty, dec!(10));
+    assert_eq!(o.trades[0].exit_reason, ExitReason::EndOfData);
+}
+
+#[test]
+fn the_risk_guard_runs_in_the_loop_and_caps_one_side() {
+    // ten symbols buy at once; longs may hold 60% of 20,000 = 12,000: four entries of 2,500
+    let quiet = [(dec!(100), dec!(100.2), dec!(99.9), dec!(100.1), BIG)];
+    let data: Vec<SymbolSeries> = (0..10)
+        .map(|i| series(&format!("S{i}USDT"), &quiet))
+        .collect();
+    let o = run(BacktestConfig::default(), data);
+    assert_eq!(o.trades.len(), 4);
+    assert!(o.trades.iter().all(|t| t.side == PositionSide::Long));
+    assert_eq!(o.rejections.get("SIDE_IMBALANCE"), Some(&6));
+}
+
+#[test]
+fn symbols_are_merged_by_open_time() {
+    let mut late = series("BBBUSDT", &[]);
+    late.candles.drain(..10);
+    let o = run(
+        BacktestConfig::default(),
+        vec![series("AAAUSDT", &[]), late],
+    );
+    assert_eq!(o.candles, (2 * WARM - 10) as u64);
+    assert_eq!(o.equity.len(), WARM); // one point per distinct candle time
+    assert!(o.equity.windows(2).all(|w| w[0].time_ms < w[1].time_ms));
+}
+
+fn repo_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/klines/5m")
+}
+
+#[test]
+fn a_momentum_run_on_real_candles_balances_to_the_cent_and_writes_its_report() {
+    let data = load_data(&[repo_data()], "5m", &["BTCUSDT".into(), "SOLUSDT".into()])
+        .unwrap_or_else(|e| panic!("data: {e:#}"));
+    assert_eq!(data.len(), 2);
+    let bt = Backtest::new(BacktestConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    let o = bt
+        .run(
+            data,
+            &mut |_| {
+                MomentumModel::new(MomentumConfig::default(), "t")
+                    .map(|m| Box::new(m) as Box<dyn Model>)
+                    .map_err(|e| BacktestError::Model(e.to_string()))
+            },
+            &mut |_, _| {},
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!o.trades.is_empty());
+    let m = compute_metrics(&o);
+    let sum: Decimal = o.trades.iter().map(|t| t.net_pnl).sum();
+    assert_eq!(m.net_pnl, sum, "equity and the trade list must agree");
+    assert_eq!(
+        m.total_fees,
+        o.trades.iter().map(|t| t.fees).sum::<Decimal>()
+    );
+    assert!(
+        o.trades
+            .iter()
+            .all(|t| t.exit_time >= t.entry_time && t.fees > Decimal::ZERO)
+    );
+    // never more than one position per symbol at a time
+    for sym in ["BTCUSDT", "SOLUSDT"] {
+        let mut ts: Vec<_> = o.trades.iter().filter(|t| t.symbol == sym).collect();
+        ts.sort_by_key(|t| t.entry_time);
+        assert!(ts.windows(2).all(|w| w[1].entry_time > w[0].exit_time));
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = write_report(dir.path(), &o, &m, "momentum").unwrap_or_else(|e| panic!("{e}"));
+    let csv = std::fs::read_to_string(files.trades_csv).unwrap_or_default();
+    assert_eq!(csv.lines().count(), o.trades.len() + 1);
+    let svg = std::fs::read_to_string(files.equity_svg).unwrap_or_default();
+    assert!(svg.starts_with("<svg"));
+    let json = std::fs::read_to_string(files.metrics_json).unwrap_or_default();
+    assert!(json.contains("\"sharpe\""));
+}

@@ -1202,7 +1202,7 @@ impl Engine {
             reject_reason: String::new(),
         };
         let view = algo.view(None);
-        let ev = self.algo_event(&algo, now);
+        let ev = self.algo_event(&algo, None, now);
         let acc = self.account_mut(key)?;
         acc.open_algos.insert(algo_id);
         acc.algos.insert(algo_id, algo);
@@ -1210,7 +1210,10 @@ impl Engine {
         Ok(view)
     }
 
-    fn algo_event(&self, a: &AlgoOrder, now: i64) -> Value {
+    fn algo_event(&self, a: &AlgoOrder, actual: Option<&Order>, now: i64) -> Value {
+        let (ap, aq) = actual.map_or((Decimal::ZERO, Decimal::ZERO), |o| {
+            (o.avg_price(), o.executed_qty)
+        });
         json!({
             "e": "ALGO_UPDATE", "T": now, "E": now,
             "o": {
@@ -1218,7 +1221,7 @@ impl Engine {
                 "s": a.symbol, "S": side_name(a.side), "ps": "BOTH", "f": tif_name(a.tif),
                 "q": d(a.quantity), "X": a.status.name(),
                 "ai": a.actual_order_id.map(|i| i.to_string()).unwrap_or_default(),
-                "ap": "0", "aq": "0", "act": "0", "tp": d(a.trigger_price), "p": d(a.price),
+                "ap": d(ap), "aq": d(aq), "act": "0", "tp": d(a.trigger_price), "p": d(a.price),
                 "V": "NONE", "wt": a.working_type, "pm": "NONE", "cp": a.close_position,
                 "pP": a.price_protect, "R": a.reduce_only, "tt": a.trigger_time, "gtd": 0,
                 "rm": a.reject_reason
@@ -1242,7 +1245,8 @@ impl Engine {
             acc.open_algos.remove(&algo_id);
         }
         let a = a.clone();
-        let ev = self.algo_event(&a, now);
+        let actual = a.actual_order_id.and_then(|o| acc.orders.get(&o)).cloned();
+        let ev = self.algo_event(&a, actual.as_ref(), now);
         self.push_user(key, "ALGO_UPDATE", ev);
     }
 

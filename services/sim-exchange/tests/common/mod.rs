@@ -42,8 +42,23 @@ pub struct Sim {
     pub base: String,
     pub ws_base: String,
     pub http: reqwest::Client,
-    shutdown: CancellationToken,
+    shutdown: Option<CancellationToken>,
     task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A client of a simulator running elsewhere (a spawned binary).
+pub fn connect(base: &str) -> Sim {
+    install_provider();
+    Sim {
+        base: base.to_string(),
+        ws_base: base.replace("http://", "ws://"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        shutdown: None,
+        task: None,
+    }
 }
 
 pub fn install_provider() {
@@ -66,7 +81,7 @@ pub async fn start(cfg: SimConfig) -> Sim {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),
-        shutdown,
+        shutdown: Some(shutdown),
         task: Some(task),
     }
 }
@@ -100,7 +115,9 @@ impl Reply {
 impl Sim {
     /// Stop the server and wait until its state is saved.
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
+        if let Some(s) = &self.shutdown {
+            s.cancel();
+        }
         if let Some(t) = self.task.take() {
             t.await.unwrap();
         }

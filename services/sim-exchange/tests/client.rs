@@ -1,0 +1,145 @@
+//! Our Binance client (`qt-exchange`), unchanged, against the simulator: market data, orders,
+//! conditional orders, the user data stream, and an unknown outcome settled without a duplicate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use qt_events::Side;
+use qt_exchange::ws::UserEvent;
+use qt_exchange::{BinanceClient, Exchange, ExchangeConfig, NewAlgoOrder, NewOrder, Resolution};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+fn client(sim: &Sim, timeout_ms: u64) -> (BinanceClient, ExchangeConfig) {
+    let mut cfg = ExchangeConfig::default()
+        .with_urls(sim.base.clone(), sim.ws_base.clone())
+        .with_credentials(KEY, SECRET);
+    cfg.request_timeout_ms = timeout_ms;
+    cfg.recv_window_ms = 1_000;
+    cfg.resolve_margin_ms = 200;
+    (
+        BinanceClient::new(cfg.clone(), qt_events::clock::system()).unwrap(),
+        cfg,
+    )
+}
+
+#[tokio::test]
+async fn binance_client_trades_and_streams_against_the_sim_unchanged() {
+    let sim = start(replay_config()).await;
+    let (ex, cfg) = client(&sim, 5_000);
+    ex.sync_time().await.unwrap();
+    let filters = ex.symbol_filters("BTCUSDT").await.unwrap();
+    assert_eq!(filters.min_notional, dec("100"));
+    let klines = ex
+        .klines("BTCUSDT", "5m", None, None, Some(10))
+        .await
+        .unwrap();
+    assert_eq!(klines.len(), 10);
+    let mark = ex.mark_price("BTCUSDT").await.unwrap();
+
+    let (mut events, handle) = qt_exchange::ws::spawn_user_stream(ex.clone(), &cfg, 256);
+    let first = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap();
+    assert_eq!(first, Some(UserEvent::Connected));
+
+    let order = ex
+        .new_order(&NewOrder::market(
+            "BTCUSDT",
+            Side::Buy,
+            dec("0.01"),
+            "client-open-1",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(order.client_order_id, "client-open-1");
+    let positions = ex.positions(Some("BTCUSDT")).await.unwrap();
+    assert_eq!(positions[0].position_amt, dec("0.01"));
+
+    let trigger = (mark.mark_price * dec("0.99")).round_dp(1);
+    let algo = ex
+        .new_algo_order(&NewAlgoOrder::stop_close_position(
+            "BTCUSDT",
+            Side::Sell,
+            trigger,
+            "client-sl-1",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(algo.client_algo_id, "client-sl-1");
+    assert_eq!(ex.open_algo_orders(Some("BTCUSDT")).await.unwrap().len(), 1);
+
+    sim.control(
+        &format!("/sim/mark?symbol=BTCUSDT&price={}", trigger - Decimal::ONE),
+        None,
+    )
+    .await;
+    let mut saw_trade = false;
+    let mut saw_finished = false;
+    while !(saw_trade && saw_finished) {
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match ev {
+            UserEvent::OrderTradeUpdate(u) if u.order.client_order_id == "client-sl-1" => {
+                saw_trade |= u.order.cum_filled_qty == dec("0.01");
+            }
+            UserEvent::AlgoUpdate(a) if a.order.client_algo_id == "client-sl-1" => {
+                saw_finished |= a.order.status == "FINISHED";
+            }
+            _ => {}
+        }
+    }
+    let positions = ex.positions(Some("BTCUSDT")).await.unwrap();
+    assert!(positions.iter().all(|p| p.position_amt.is_zero()));
+    handle.shutdown().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn client_settles_a_lost_response_by_adopting_the_order_not_resending() {
+    let sim = start(replay_config()).await;
+    let (ex, _) = client(&sim, 300);
+    ex.sync_time().await.unwrap();
+    ex.symbol_filters("BTCUSDT").await.unwrap();
+    sim.control(
+        "/sim/faults",
+        Some(json!({"loseNext": 1, "lostResponseMs": 2000})),
+    )
+    .await;
+    let mut order = NewOrder::market("BTCUSDT", Side::Buy, dec("0.01"), "client-lost-1");
+    order.reference_price = Some(dec("30000"));
+    let err = ex
+        .new_order(&order)
+        .await
+        .expect_err("the response was lost");
+    assert!(err.is_unknown_outcome(), "{err}");
+    let fence = err
+        .fence()
+        .expect("an unknown outcome carries its recvWindow fence");
+    let res = qt_exchange::resolve_unknown_order(&ex, "BTCUSDT", "client-lost-1", fence, 200)
+        .await
+        .unwrap();
+    let Resolution::Found(found) = res else {
+        panic!("the order was placed: {res:?}")
+    };
+    assert_eq!(found.client_order_id, "client-lost-1");
+    let all = sim
+        .signed(
+            reqwest::Method::GET,
+            "/fapi/v1/allOrders",
+            &[("symbol", "BTCUSDT")],
+        )
+        .await;
+    assert_eq!(all.body.as_array().unwrap().len(), 1, "exactly one order");
+    // And an id that never reached the simulator resolves as never executed.
+    let res = qt_exchange::resolve_unknown_order(&ex, "BTCUSDT", "client-lost-2", fence, 0)
+        .await
+        .unwrap();
+    assert_eq!(res, Resolution::NeverExecuted);
+    sim.stop().await;
+}

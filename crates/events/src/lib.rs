@@ -14,6 +14,9 @@ mod envelope;
 mod event;
 pub mod ids;
 pub mod payload;
+#[doc(hidden)]
+pub mod samples;
+pub mod schema;
 mod stream;
 
 pub use envelope::{Envelope, EnvelopeError, FieldMap};

@@ -1,0 +1,156 @@
+//! Every service binary: starts, creates its groups, serves health and metrics, survives a Redis
+//! restart, stops cleanly on SIGTERM, and refuses bad configuration with exit code 2.
+
+use qt_e2e::{free_port, http_get};
+use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
+
+const SERVICES: [(&str, &[&str]); 5] = [
+    ("trading-bot", &["models", "control"]),
+    ("execution", &["intents", "portfolio", "control"]),
+    ("exit-brain", &["market", "orders", "positions", "control"]),
+    (
+        "portfolio-intelligence",
+        &[
+            "orders",
+            "positions",
+            "market",
+            "signals",
+            "alerts",
+            "control",
+        ],
+    ),
+    (
+        "clm",
+        &["market", "signals", "orders", "positions", "control"],
+    ),
+];
+
+fn spawn(name: &str, redis: &RedisServer, addr: &str, dir: &std::path::Path) -> ChildService {
+    ChildService::spawn(
+        bin_path(name),
+        &[],
+        &[
+            ("QT_REDIS_URL", &redis.url()),
+            ("QT_HTTP_ADDR", addr),
+            ("QT_STREAM_PREFIX", "e2e:"),
+            ("QT_LOG_FORMAT", "json"),
+        ],
+        dir.join(format!("{name}.log")),
+    )
+}
+
+fn wait_ready(addr: &str, secs: u64) {
+    wait_for(secs, &format!("{addr}/health/ready to answer 200"), || {
+        http_get(addr, "/health/ready")
+            .filter(|(s, _)| *s == 200)
+            .map(|_| ())
+    });
+}
+
+#[test]
+fn every_service_starts_creates_its_groups_serves_health_and_stops_cleanly() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = Vec::new();
+    for (name, _) in SERVICES {
+        let addr = format!("127.0.0.1:{}", free_port());
+        running.push((name, addr.clone(), spawn(name, &redis, &addr, dir.path())));
+    }
+    for (name, addr, _) in &running {
+        wait_ready(addr, 30);
+        assert_eq!(http_get(addr, "/health/live").unwrap().0, 200, "{name}");
+        let (status, metrics) = http_get(addr, "/metrics").unwrap();
+        assert_eq!(status, 200);
+        assert!(
+            metrics.contains("qt_bus_pending") || metrics.contains("# TYPE"),
+            "{name}: {metrics}"
+        );
+    }
+    for (name, streams) in SERVICES {
+        for s in streams {
+            let groups = redis.raw(&["XINFO", "GROUPS", &format!("e2e:{s}")]);
+            assert!(
+                groups.contains(name),
+                "{name} has no group on {s}: {groups}"
+            );
+        }
+    }
+    for (name, _, child) in &mut running {
+        let status = child.terminate(15);
+        assert!(
+            status.success(),
+            "{name} exited with {status}: {}",
+            child.output()
+        );
+        assert!(
+            child.output().contains("\"stopped\""),
+            "{name}: {}",
+            child.output()
+        );
+    }
+}
+
+#[test]
+fn a_service_rides_out_a_redis_restart_and_is_ready_again() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = spawn("execution", &redis, &addr, dir.path());
+    wait_ready(&addr, 30);
+    redis.kill();
+    wait_for(10, "readiness to report redis down", || {
+        http_get(&addr, "/health/ready")
+            .filter(|(s, b)| *s == 503 && b.contains("\"redis\":false"))
+            .map(|_| ())
+    });
+    assert!(
+        child.is_running(),
+        "a redis outage must not kill the service"
+    );
+    redis.restart();
+    wait_ready(&addr, 30);
+    assert!(child.terminate(15).success());
+}
+
+#[test]
+fn a_bad_config_value_exits_2_with_a_message_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &str); 5] = [
+        ("QT_LOG_FORMAT", "xml", "QT_LOG_FORMAT"),
+        ("QT_HTTP_ADDR", "not-an-address", "QT_HTTP_ADDR"),
+        ("QT_REDIS_URL", "http://127.0.0.1:6379", "QT_REDIS_URL"),
+        ("QT_LOG_LEVEL", "info,=[", "QT_LOG_LEVEL"),
+        ("QT_CONFIG", "/nonexistent/qt.toml", "QT_CONFIG"),
+    ];
+    for (name, _) in SERVICES {
+        for (var, value, named) in cases {
+            let log = dir.path().join(format!("{name}-{var}.log"));
+            let mut child = ChildService::spawn(bin_path(name), &[], &[(var, value)], log);
+            let status = child.wait_exit(10);
+            assert_eq!(
+                status.code(),
+                Some(2),
+                "{name} with {var}={value}: {}",
+                child.output()
+            );
+            assert!(
+                child.output().contains(named),
+                "{name} with {var}={value}: {}",
+                child.output()
+            );
+        }
+    }
+    // A setting of the service's own section is checked too.
+    let mut child = ChildService::spawn(
+        bin_path("execution"),
+        &[],
+        &[("QT_EXECUTION__NO_SUCH_SETTING", "1")],
+        dir.path().join("own.log"),
+    );
+    assert_eq!(child.wait_exit(10).code(), Some(2), "{}", child.output());
+    assert!(
+        child.output().contains("no_such_setting"),
+        "{}",
+        child.output()
+    );
+}

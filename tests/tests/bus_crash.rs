@@ -1,5 +1,7 @@
 //! The bus under SIGKILL: consumers as real child processes, killed while holding entries.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use qt_bus::{Bus, BusConfig};
@@ -59,8 +61,8 @@ async fn a_consumer_sigkilled_repeatedly_handles_every_entry_exactly_once_in_eff
     )
     .unwrap();
     let ids = publish(&bus, N).await;
-    let dir = tempfile_dir();
-    let log = dir.join("probe.log");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("probe.log");
     let mut child = probe(&redis, "probe-0", &log, "30000");
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_connection().unwrap();
@@ -126,11 +128,11 @@ async fn entries_held_by_a_killed_instance_that_never_returns_are_claimed_by_ano
     )
     .unwrap();
     let ids = publish(&bus, 2_000).await;
-    let dir = tempfile_dir();
+    let dir = tempfile::tempdir().unwrap();
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_connection().unwrap();
     // Instance A takes entries and is killed for good while holding some.
-    let mut a = probe(&redis, "probe-a", &dir.join("a.log"), "1000");
+    let mut a = probe(&redis, "probe-a", &dir.path().join("a.log"), "1000");
     wait_for(30, "instance A to hold pending entries", || {
         let v: redis::Value = redis::cmd("XPENDING")
             .arg("c:alerts")
@@ -141,7 +143,7 @@ async fn entries_held_by_a_killed_instance_that_never_returns_are_claimed_by_ano
     });
     a.kill9();
     // Instance B, another name, claims what A held once it is idle and handles the rest.
-    let mut b = probe(&redis, "probe-b", &dir.join("b.log"), "1000");
+    let mut b = probe(&redis, "probe-b", &dir.path().join("b.log"), "1000");
     wait_for(60, "every entry handled", || {
         let done: usize = conn.hlen("c:effects").ok()?;
         (done == ids.len()).then_some(())
@@ -159,14 +161,4 @@ async fn entries_held_by_a_killed_instance_that_never_returns_are_claimed_by_ano
     assert!(ids.iter().all(|id| effects.get(id) == Some(&1)));
     assert!(b.output().is_empty() || !b.output().contains("panicked"));
     b.terminate(10);
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "qt-e2e-{}-{}",
-        std::process::id(),
-        rand::rng().random::<u32>()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

@@ -1,6 +1,8 @@
 //! Every service binary: starts, creates its groups, serves health and metrics, survives a Redis
 //! restart, stops cleanly on SIGTERM, and refuses bad configuration with exit code 2.
 
+#![allow(clippy::unwrap_used)]
+
 use qt_e2e::{free_port, http_get};
 use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
 

@@ -342,6 +342,23 @@ mod tests {
     }
 
     #[test]
+    fn config_deserializes_from_a_file_with_defaults_and_hides_secrets() {
+        let c: ExchangeConfig = serde_json::from_str(
+            r#"{"mode":"testnet","rest_url":"http://sim:8090","api_secret":"s3cr3t-in-file","ws":{"listen_key_keepalive_ms":1000}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Testnet);
+        assert_eq!(c.rest_url, "http://sim:8090");
+        assert_eq!(c.recv_window_ms, 5_000);
+        assert_eq!(c.ws.listen_key_keepalive_ms, 1_000);
+        assert_eq!(
+            c.ws.reconnect_backoff_max_ms,
+            WsConfig::default().reconnect_backoff_max_ms
+        );
+        assert!(!format!("{c:?}").contains("s3cr3t-in-file"));
+    }
+
+    #[test]
     fn an_unreadable_secret_file_names_the_setting_not_a_secret() {
         let e =
             ExchangeConfig::from_env_with(env(&[("QT_API_SECRET_FILE", "/nonexistent/qt/secret")]))

@@ -501,8 +501,9 @@ async fn read_frame(ws: &mut Ws) -> Frame {
                     return Frame::Text(s.to_owned());
                 }
             }
-            Some(Ok(Message::Ping(p))) => {
-                if let Err(e) = ws.send(Message::Pong(p)).await {
+            Some(Ok(Message::Ping(_))) => {
+                // tungstenite has queued the pong (same payload); flushing sends it now.
+                if let Err(e) = ws.flush().await {
                     return Frame::Closed(format!("sending pong: {e}"));
                 }
             }

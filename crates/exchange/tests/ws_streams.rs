@@ -239,3 +239,33 @@ async fn user_stream_keeps_the_key_alive_and_recreates_it_on_minus_1125() {
     assert!(!mock.requests("PUT", "/fapi/v1/listenKey").is_empty());
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn user_stream_reconnects_with_a_fresh_listen_key_after_a_drop() {
+    let mock = Mock::start().await;
+    mock.state
+        .lock()
+        .unwrap()
+        .listen_keys
+        .push_back("key-x".into());
+    let (ws_url, mut conns) = ws_server().await;
+    let mut cfg = ExchangeConfig::for_mode(Mode::Paper)
+        .with_urls(mock.url.clone(), ws_url)
+        .with_credentials(API_KEY, API_SECRET);
+    fast_ws(&mut cfg);
+    let client = BinanceClient::new(cfg.clone(), Arc::new(SystemClock)).unwrap();
+    let (mut rx, handle) = spawn_user_stream(client, &cfg, 16);
+    let (uri1, ws1) = next(&mut conns).await;
+    assert!(uri1.contains("listenKey=key-x"), "{uri1}");
+    assert_eq!(next(&mut rx).await, UserEvent::Connected);
+    drop(ws1);
+    let (_uri2, mut ws2) = next(&mut conns).await;
+    assert_eq!(next(&mut rx).await, UserEvent::Connected);
+    assert_eq!(mock.requests("POST", "/fapi/v1/listenKey").len(), 2);
+    ws2.send(Message::Text(OTU.into())).await.unwrap();
+    assert!(matches!(
+        next(&mut rx).await,
+        UserEvent::OrderTradeUpdate(_)
+    ));
+    handle.shutdown().await;
+}

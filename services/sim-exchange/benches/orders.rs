@@ -24,9 +24,13 @@ struct Outcome {
 }
 
 async fn run_case(clients: usize, secs: u64, state_dir: Option<std::path::PathBuf>) -> Outcome {
-    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/klines/5m/BTCUSDT-5m.csv.gz");
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/klines/5m/BTCUSDT-5m.csv.gz");
     let cfg = SimConfig {
-        keys: vec![ApiKey { key: KEY.into(), secret: SECRET.into() }],
+        keys: vec![ApiKey {
+            key: KEY.into(),
+            secret: SECRET.into(),
+        }],
         source: MarketSource::Files(data),
         symbols: vec!["BTCUSDT".into()],
         speed: 0.0,
@@ -83,14 +87,23 @@ async fn run_case(clients: usize, secs: u64, state_dir: Option<std::path::PathBu
     stop.cancel();
     server.await.unwrap().unwrap();
     latencies_us.sort_unstable();
-    Outcome { orders: latencies_us.len(), errors, elapsed, latencies_us }
+    Outcome {
+        orders: latencies_us.len(),
+        errors,
+        elapsed,
+        latencies_us,
+    }
 }
 
 fn pct(v: &[u64], p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     #[allow(clippy::cast_precision_loss)]
     let ms = v[i.min(v.len() - 1)] as f64 / 1000.0;
@@ -99,16 +112,27 @@ fn pct(v: &[u64], p: f64) -> f64 {
 
 fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let clients: Vec<usize> = std::env::var("BENCH_CLIENTS")
         .unwrap_or_else(|_| "1,8,32".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let with_state = std::env::var("BENCH_STATE").is_ok_and(|v| v == "1");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("sim-exchange order throughput, {secs} s per case, server and clients in one process on loopback");
-    println!("{:>8} {:>9} {:>10} {:>8} {:>9} {:>9} {:>7}", "clients", "state", "orders", "orders/s", "p50 ms", "p99 ms", "errors");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "sim-exchange order throughput, {secs} s per case, server and clients in one process on loopback"
+    );
+    println!(
+        "{:>8} {:>9} {:>10} {:>8} {:>9} {:>9} {:>7}",
+        "clients", "state", "orders", "orders/s", "p50 ms", "p99 ms", "errors"
+    );
     for &n in &clients {
         let mut modes = vec![false];
         if with_state {
@@ -116,7 +140,11 @@ fn main() {
         }
         for snap in modes {
             let dir = snap.then(|| tempfile::tempdir().unwrap());
-            let o = rt.block_on(run_case(n, secs, dir.as_ref().map(|d| d.path().to_path_buf())));
+            let o = rt.block_on(run_case(
+                n,
+                secs,
+                dir.as_ref().map(|d| d.path().to_path_buf()),
+            ));
             #[allow(clippy::cast_precision_loss)]
             let rate = o.orders as f64 / o.elapsed.as_secs_f64();
             println!(

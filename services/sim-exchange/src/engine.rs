@@ -293,6 +293,9 @@ pub struct Account {
 }
 
 const MAX_CLOSED_ORDERS: usize = 20_000;
+/// `MAX_NUM_ORDERS` and `MAX_NUM_ALGO_ORDERS` of exchangeInfo, per symbol.
+pub const MAX_OPEN_ORDERS: usize = 200;
+pub const MAX_OPEN_ALGOS: usize = 10;
 const MAX_TRADES: usize = 20_000;
 
 /// A listenKey: owner and expiry on the server clock.
@@ -608,6 +611,14 @@ impl Engine {
         {
             return Err(ApiError::bad(-4116, "ClientOrderId is duplicated."));
         }
+        let open_here = acc
+            .open_orders
+            .iter()
+            .filter(|id| acc.orders.get(id).is_some_and(|o| o.symbol == symbol))
+            .count();
+        if open_here >= MAX_OPEN_ORDERS {
+            return Err(ApiError::bad(-2025, "Reach max open order limit."));
+        }
         let position = acc.positions.get(&symbol).copied().unwrap_or_default();
         if reduce_only && position.reduce_only_cap(side).is_zero() {
             return Err(ApiError::bad(-2022, "ReduceOnly Order is rejected."));
@@ -895,6 +906,19 @@ impl Engine {
         if filled && let Some(a) = algo_id {
             self.set_algo_status(key, a, AlgoStatus::Finished, now);
         }
+        // A reduce-only remainder with nothing left to reduce expires (it would flip otherwise).
+        if !filled && order.reduce_only {
+            let cap = self
+                .accounts
+                .get(key)
+                .and_then(|a| a.positions.get(&symbol))
+                .copied()
+                .unwrap_or_default()
+                .reduce_only_cap(order.side);
+            if cap.is_zero() {
+                self.finish_order(key, order_id, OrderStatus::Expired, now);
+            }
+        }
     }
 
     /// Close an open order with a final status (CANCELED / EXPIRED) and emit its event.
@@ -1162,6 +1186,14 @@ impl Engine {
             .any(|a| a.client_algo_id == cid)
         {
             return Err(ApiError::bad(-4116, "ClientOrderId is duplicated."));
+        }
+        let algos_here = acc
+            .open_algos
+            .iter()
+            .filter(|id| acc.algos.get(id).is_some_and(|a| a.symbol == symbol))
+            .count();
+        if algos_here >= MAX_OPEN_ALGOS {
+            return Err(ApiError::bad(-4045, "Reach max stop order limit."));
         }
         let position = acc.positions.get(&symbol).copied().unwrap_or_default();
         if reduce_only && position.reduce_only_cap(side).is_zero() {

@@ -259,10 +259,13 @@ pub(crate) async fn run(
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tick.tick() => {
-                        if app2.dirty.load(Ordering::Relaxed)
-                            && let Err(e) = app2.save_snapshot()
-                        {
-                            tracing::warn!(error = %e, "snapshot failed");
+                        if app2.dirty.load(Ordering::Relaxed) {
+                            let a = app2.clone();
+                            match tokio::task::spawn_blocking(move || a.save_snapshot()).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(e)) => tracing::warn!(error = %e, "snapshot failed"),
+                                Err(e) => tracing::warn!(error = %e, "snapshot task failed"),
+                            }
                         }
                     }
                 }
@@ -768,8 +771,8 @@ fn exchange_info(app: &App, now: i64) -> Value {
                     {"filterType": "PRICE_FILTER", "minPrice": d(s.tick_size), "maxPrice": "10000000", "tickSize": d(s.tick_size)},
                     {"filterType": "LOT_SIZE", "stepSize": d(s.step_size), "maxQty": d(s.max_qty), "minQty": d(s.min_qty)},
                     {"filterType": "MARKET_LOT_SIZE", "stepSize": d(s.step_size), "maxQty": d(s.max_qty), "minQty": d(s.min_qty)},
-                    {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                    {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                    {"filterType": "MAX_NUM_ORDERS", "limit": crate::engine::MAX_OPEN_ORDERS},
+                    {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": crate::engine::MAX_OPEN_ALGOS},
                     {"filterType": "MIN_NOTIONAL", "notional": d(s.min_notional)},
                     {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"}
                 ],

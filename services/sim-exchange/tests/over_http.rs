@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use qt_events::clock::Clock;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -411,29 +412,38 @@ async fn injected_5xx_fail_without_side_effects_and_latency_is_added() {
 }
 
 #[tokio::test]
-async fn rate_limits_answer_429_with_retry_after_and_headers_count_usage() {
-    let sim = start(replay_config()).await;
+async fn rate_limits_answer_429_with_retry_after_and_waiting_it_out_succeeds() {
+    // A frozen server clock keeps the rate windows from rolling mid-test.
+    let clock = qt_events::clock::ManualClock::new(now_ms());
+    let mut cfg = replay_config();
+    cfg.clock = std::sync::Arc::new(clock.clone());
+    let sim = start(cfg).await;
     let r = sim.get("/fapi/v1/ping").await;
     assert_eq!(r.headers["x-mbx-used-weight-1m"], "1");
     sim.control("/sim/limits", Some(json!({"weightPerMinute": 5, "ordersPer10s": 2, "ordersPerMinute": 100, "banAfter429s": 3, "banSeconds": 120}))).await;
-    let mut statuses = Vec::new();
+    let mut replies = Vec::new();
     for _ in 0..6 {
-        statuses.push(sim.get("/fapi/v1/ping").await);
+        replies.push(sim.get("/fapi/v1/ping").await);
     }
-    let limited = statuses.iter().find(|r| r.status == 429).expect("no 429");
-    assert_eq!(limited.code(), -1003);
-    let retry: u64 = limited.headers["retry-after"]
+    assert!(replies.iter().take(5).all(|r| r.status == 200));
+    let limited = &replies[5];
+    assert_eq!((limited.status, limited.code()), (429, -1003));
+    let retry: i64 = limited.headers["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry));
-    assert!(statuses.iter().take(5).all(|r| r.status == 200));
-    // Ignoring 429s earns a 418 ban.
-    for _ in 0..4 {
+    // Backing off for Retry-After clears it.
+    clock.advance(retry * 1_000);
+    assert_eq!(sim.get("/fapi/v1/ping").await.status, 200);
+    // Ignoring 429s earns a 418 ban with its own Retry-After.
+    for _ in 0..8 {
         sim.get("/fapi/v1/ping").await;
     }
-    assert_eq!(sim.get("/fapi/v1/ping").await.status, 418);
+    let banned = sim.get("/fapi/v1/ping").await;
+    assert_eq!(banned.status, 418);
+    assert!(banned.headers.contains_key("retry-after"));
 
     // Order count per 10 s, per account.
     sim.control(
@@ -447,12 +457,16 @@ async fn rate_limits_answer_429_with_retry_after_and_headers_count_usage() {
         ("type", "MARKET"),
         ("quantity", "0.010"),
     ];
-    let a = sim.order(&p).await;
+    let order = |ts: i64| sim.signed_as(KEY, SECRET, Method::POST, "/fapi/v1/order", &p, ts);
+    let a = order(clock.now_ms()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.headers["x-mbx-order-count-10s"], "1");
-    sim.order(&p).await;
-    let c = sim.order(&p).await;
+    assert_eq!(order(clock.now_ms()).await.status, 200);
+    let c = order(clock.now_ms()).await;
     assert_eq!((c.status, c.code()), (429, -1015));
-    assert!(c.headers.contains_key("retry-after"));
+    let retry: i64 = c.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    clock.advance(retry * 1_000);
+    assert_eq!(order(clock.now_ms()).await.status, 200);
     sim.stop().await;
 }
 
@@ -984,5 +998,163 @@ async fn arbitrary_requests_get_binance_errors_and_never_crash_the_server() {
         }
     }
     assert_eq!(sim.get("/health/live").await.status, 200);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn trailing_stop_follows_the_mark_and_fires_on_the_callback() {
+    let sim = start(replay_config()).await;
+    let lk = sim.listen_key().await;
+    let mut ws = sim.user_ws(&lk).await;
+    sim.order(&[
+        ("symbol", "BTCUSDT"),
+        ("side", "BUY"),
+        ("type", "MARKET"),
+        ("quantity", "0.010"),
+    ])
+    .await;
+    let last = field_dec(&sim.state().await["symbols"]["BTCUSDT"], "lastPrice");
+    let r = sim
+        .signed(
+            Method::POST,
+            "/fapi/v1/algoOrder",
+            &[
+                ("algoType", "CONDITIONAL"),
+                ("symbol", "BTCUSDT"),
+                ("side", "SELL"),
+                ("type", "TRAILING_STOP_MARKET"),
+                ("callbackRate", "1"),
+                ("quantity", "0.010"),
+                ("reduceOnly", "true"),
+                ("workingType", "MARK_PRICE"),
+                ("clientAlgoId", "trail-1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let peak = (last * dec("1.02")).round_dp(1);
+    sim.control(&format!("/sim/mark?symbol=BTCUSDT&price={peak}"), None)
+        .await;
+    // 0.5 % below the peak: still armed.
+    sim.control(
+        &format!(
+            "/sim/mark?symbol=BTCUSDT&price={}",
+            (peak * dec("0.995")).round_dp(1)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(sim.position("BTCUSDT").await, dec("0.01"));
+    let q = sim
+        .signed(
+            Method::GET,
+            "/fapi/v1/algoOrder",
+            &[("clientAlgoId", "trail-1")],
+        )
+        .await;
+    assert_eq!(q.body["algoStatus"], "NEW");
+    // 1.2 % below the peak: fires.
+    let hit = (peak * dec("0.988")).round_dp(1);
+    sim.control(&format!("/sim/mark?symbol=BTCUSDT&price={hit}"), None)
+        .await;
+    let fill = wait_event(&mut ws, |v| is_order_update(v, "trail-1", "TRADE")).await;
+    assert_eq!(field_dec(&fill["o"], "L"), hit);
+    assert_eq!(fill["o"]["ot"], "TRAILING_STOP_MARKET");
+    assert_eq!(sim.position("BTCUSDT").await, Decimal::ZERO);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_reduce_only_order_closes_the_position_and_never_flips_it() {
+    let sim = start(replay_config()).await;
+    sim.order(&[
+        ("symbol", "BTCUSDT"),
+        ("side", "BUY"),
+        ("type", "MARKET"),
+        ("quantity", "0.010"),
+    ])
+    .await;
+    let r = sim
+        .order(&[
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("type", "MARKET"),
+            ("quantity", "0.050"),
+            ("reduceOnly", "true"),
+            ("newOrderRespType", "RESULT"),
+        ])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["executedQty"], "0.01");
+    assert_eq!(r.body["status"], "EXPIRED");
+    assert_eq!(sim.position("BTCUSDT").await, Decimal::ZERO);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn ioc_remainder_expires_and_open_order_limit_is_enforced() {
+    let sim = start(replay_config()).await;
+    let last = field_dec(&sim.state().await["symbols"]["BTCUSDT"], "lastPrice");
+    let far = (last * dec("0.5")).round_dp(1).to_string();
+    let r = sim
+        .order(&[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "IOC"),
+            ("quantity", "0.010"),
+            ("price", &far),
+            ("newOrderRespType", "RESULT"),
+        ])
+        .await;
+    assert_eq!(r.body["status"], "EXPIRED", "{}", r.body);
+    for i in 0..200 {
+        let r = sim
+            .order(&[
+                ("symbol", "BTCUSDT"),
+                ("side", "BUY"),
+                ("type", "LIMIT"),
+                ("timeInForce", "GTC"),
+                ("quantity", "0.010"),
+                ("price", &far),
+                ("newClientOrderId", &format!("many-{i}")),
+            ])
+            .await;
+        assert_eq!(r.status, 200, "order {i}: {}", r.body);
+    }
+    let r = sim
+        .order(&[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "0.010"),
+            ("price", &far),
+        ])
+        .await;
+    assert_eq!(r.code(), -2025);
+    let c = sim
+        .signed(
+            Method::DELETE,
+            "/fapi/v1/allOpenOrders",
+            &[("symbol", "BTCUSDT")],
+        )
+        .await;
+    assert_eq!(c.body["code"], 200);
+    let open = sim.signed(Method::GET, "/fapi/v1/openOrders", &[]).await;
+    assert_eq!(open.body, json!([]));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn replay_advances_on_its_own_when_a_speed_is_set() {
+    let mut cfg = replay_config();
+    cfg.speed = 30_000.0; // a 5 m candle every 10 ms
+    let sim = start(cfg).await;
+    let mut ws = sim.market_ws().await;
+    subscribe(&mut ws, &["btcusdt@kline_5m"]).await;
+    let a = wait_event(&mut ws, |v| v["e"] == "kline").await;
+    let b = wait_event(&mut ws, |v| v["e"] == "kline").await;
+    assert!(b["k"]["t"].as_i64().unwrap() > a["k"]["t"].as_i64().unwrap());
     sim.stop().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::{ExchangeError, Fence};
 use crate::exchange::Exchange;
-use crate::types::Order;
+use crate::types::{AlgoOrder, Order};
 
 /// What became of an order whose request had an unknown outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,29 @@ pub enum Resolution {
     Found(Order),
     /// `-2013` after the fence: it never executed and can be resent with the same id.
     NeverExecuted,
+}
+
+/// What became of a conditional order whose request had an unknown outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlgoResolution {
+    /// It reached the Algo Service: adopt it.
+    Found(Box<AlgoOrder>),
+    /// Not found after the fence: it never executed and can be resent with the same id.
+    NeverExecuted,
+}
+
+async fn wait_past_fence<E: Exchange>(exchange: &E, fence: Fence, margin_ms: u64) {
+    let deadline = fence
+        .expires_at_ms()
+        .saturating_add(i64::try_from(margin_ms).unwrap_or(i64::MAX));
+    loop {
+        let now = exchange.server_now_ms();
+        if now > deadline {
+            return;
+        }
+        let nap = (deadline - now + 1).clamp(1, 50);
+        tokio::time::sleep(Duration::from_millis(u64::try_from(nap).unwrap_or(1))).await;
+    }
 }
 
 /// Waits until the exchange's time (injected clock + measured offset) is past
@@ -29,20 +52,27 @@ pub async fn resolve_unknown_order<E: Exchange>(
     fence: Fence,
     margin_ms: u64,
 ) -> Result<Resolution, ExchangeError> {
-    let deadline = fence
-        .expires_at_ms()
-        .saturating_add(i64::try_from(margin_ms).unwrap_or(i64::MAX));
-    loop {
-        let now = exchange.server_now_ms();
-        if now > deadline {
-            break;
-        }
-        let nap = (deadline - now + 1).clamp(1, 50);
-        tokio::time::sleep(Duration::from_millis(u64::try_from(nap).unwrap_or(1))).await;
-    }
+    wait_past_fence(exchange, fence, margin_ms).await;
     match exchange.query_order(symbol, client_order_id).await {
         Ok(order) => Ok(Resolution::Found(order)),
         Err(e) if e.code() == Some(-2013) => Ok(Resolution::NeverExecuted),
+        Err(e) => Err(e),
+    }
+}
+
+/// The same for a conditional order (`POST /fapi/v1/algoOrder`): after the fence, query by
+/// `clientAlgoId`; "does not exist" (`-2013`, as for plain orders; Binance's reference does not
+/// document a separate algo code) means it never executed.
+pub async fn resolve_unknown_algo_order<E: Exchange>(
+    exchange: &E,
+    client_algo_id: &str,
+    fence: Fence,
+    margin_ms: u64,
+) -> Result<AlgoResolution, ExchangeError> {
+    wait_past_fence(exchange, fence, margin_ms).await;
+    match exchange.query_algo_order(client_algo_id).await {
+        Ok(order) => Ok(AlgoResolution::Found(Box::new(order))),
+        Err(e) if e.code() == Some(-2013) => Ok(AlgoResolution::NeverExecuted),
         Err(e) => Err(e),
     }
 }

@@ -374,3 +374,37 @@ async fn listen_key_endpoints_send_the_api_key_without_signing() {
         assert_eq!(l.signature_ok, None);
     }
 }
+
+#[tokio::test]
+async fn unknown_algo_order_is_resolved_after_the_fence_by_client_algo_id() {
+    let mock = Mock::start().await;
+    mock.script(
+        "POST /fapi/v1/algoOrder",
+        Scripted {
+            status: 200,
+            headers: vec![],
+            body: "{}".into(),
+            delay: Duration::from_millis(1_500),
+            record_order: true,
+        },
+    );
+    let clock = ManualClock::new(now_ms());
+    let c = client_with(&mock, Arc::new(clock.clone()), |cfg| {
+        cfg.request_timeout_ms = 300
+    });
+    let stop = NewAlgoOrder::stop_close_position("BTCUSDT", Side::Sell, dec!(41000), "qt-stop-unk");
+    let e = c.new_algo_order(&stop).await.unwrap_err();
+    assert!(e.is_unknown_outcome(), "{e}");
+    clock.advance(6_100);
+    let r = resolve_unknown_algo_order(&c, "qt-stop-unk", e.fence().unwrap(), 1_000)
+        .await
+        .unwrap();
+    let AlgoResolution::Found(a) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(a.client_algo_id, "qt-stop-unk");
+    let never = resolve_unknown_algo_order(&c, "qt-stop-none", e.fence().unwrap(), 1_000)
+        .await
+        .unwrap();
+    assert_eq!(never, AlgoResolution::NeverExecuted);
+}

@@ -70,6 +70,8 @@ pub struct MockState {
     /// When set, signed requests whose timestamp is off by more than 1000 ms get -1021.
     pub check_timestamps: bool,
     pub listen_keys: VecDeque<String>,
+    /// Algo orders by client algo id (JSON).
+    pub algo_orders: HashMap<String, String>,
     pub used_weight: Option<u32>,
     pub next_order_id: i64,
 }
@@ -160,6 +162,17 @@ fn order_json(id: i64, q: &Logged) -> String {
     )
 }
 
+fn algo_json(q: &Logged) -> String {
+    format!(
+        r#"{{"algoId":2146760,"clientAlgoId":"{}","algoType":"CONDITIONAL","orderType":"{}","symbol":"{}","side":"{}","positionSide":"BOTH","timeInForce":"GTC","quantity":"0","algoStatus":"NEW","triggerPrice":"{}","price":"0","closePosition":true,"priceProtect":true,"reduceOnly":false,"workingType":"MARK_PRICE","createTime":1,"updateTime":1,"triggerTime":0,"goodTillDate":0}}"#,
+        q.param("clientAlgoId").unwrap_or_default(),
+        q.param("type").unwrap_or_default(),
+        q.param("symbol").unwrap_or_default(),
+        q.param("side").unwrap_or_default(),
+        q.param("triggerPrice").unwrap_or_default(),
+    )
+}
+
 async fn handle(
     State(state): State<Arc<Mutex<MockState>>>,
     method: Method,
@@ -194,7 +207,11 @@ async fn handle(
         base_headers.push(("x-mbx-used-weight-1m", w.to_string()));
     }
     if let Some(s) = scripted {
-        if s.record_order {
+        if s.record_order && uri.path() == "/fapi/v1/algoOrder" {
+            let mut st = state.lock().unwrap();
+            let id = logged.param("clientAlgoId").unwrap_or_default();
+            st.algo_orders.insert(id, algo_json(&logged));
+        } else if s.record_order {
             let mut st = state.lock().unwrap();
             st.next_order_id += 1;
             let id = st.next_order_id;
@@ -239,14 +256,14 @@ async fn handle(
                 None => respond(400, h, r#"{"code":-2013,"msg":"Order does not exist."}"#.into()),
             }
         }
-        ("POST", "/fapi/v1/algoOrder") => respond(200, h, format!(
-            r#"{{"algoId":2146760,"clientAlgoId":"{}","algoType":"CONDITIONAL","orderType":"{}","symbol":"{}","side":"{}","positionSide":"BOTH","timeInForce":"GTC","quantity":"0","algoStatus":"NEW","triggerPrice":"{}","price":"0","closePosition":true,"priceProtect":true,"reduceOnly":false,"workingType":"MARK_PRICE","createTime":1,"updateTime":1,"triggerTime":0,"goodTillDate":0}}"#,
-            logged.param("clientAlgoId").unwrap_or_default(),
-            logged.param("type").unwrap_or_default(),
-            logged.param("symbol").unwrap_or_default(),
-            logged.param("side").unwrap_or_default(),
-            logged.param("triggerPrice").unwrap_or_default(),
-        )),
+        ("GET", "/fapi/v1/algoOrder") => {
+            let id = logged.param("clientAlgoId").unwrap_or_default();
+            match state.lock().unwrap().algo_orders.get(&id) {
+                Some(o) => respond(200, h, o.clone()),
+                None => respond(400, h, r#"{"code":-2013,"msg":"Order does not exist."}"#.into()),
+            }
+        }
+        ("POST", "/fapi/v1/algoOrder") => respond(200, h, algo_json(&logged)),
         ("POST", "/fapi/v1/listenKey") => {
             let k = state.lock().unwrap().listen_keys.pop_front().unwrap_or_else(|| "default-key".into());
             respond(200, h, format!(r#"{{"listenKey":"{k}"}}"#))

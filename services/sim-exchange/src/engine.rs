@@ -296,6 +296,8 @@ const MAX_CLOSED_ORDERS: usize = 20_000;
 /// `MAX_NUM_ORDERS` and `MAX_NUM_ALGO_ORDERS` of exchangeInfo, per symbol.
 pub const MAX_OPEN_ORDERS: usize = 200;
 pub const MAX_OPEN_ALGOS: usize = 10;
+/// `PRICE_FILTER.maxPrice` of every symbol (also bounds notional arithmetic).
+pub const MAX_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
 const MAX_TRADES: usize = 20_000;
 
 /// A listenKey: owner and expiry on the server clock.
@@ -520,6 +522,12 @@ impl Engine {
     fn check_price(spec: &SymbolSpec, name: &str, p: Decimal) -> Result<(), ApiError> {
         if p <= Decimal::ZERO {
             return Err(ApiError::bad(-4001, format!("{name} less than 0.")));
+        }
+        if p > MAX_PRICE {
+            return Err(ApiError::bad(
+                -4002,
+                format!("{name} greater than max price."),
+            ));
         }
         if p.normalize().scale() > spec.price_precision() {
             return Err(ApiError::bad(
@@ -1584,7 +1592,7 @@ impl Engine {
             .symbols
             .get_mut(symbol)
             .ok_or_else(ApiError::invalid_symbol)?;
-        if price <= Decimal::ZERO {
+        if price <= Decimal::ZERO || price > MAX_PRICE {
             return Err(ApiError::invalid("price"));
         }
         m.mark_override = Some(price);
@@ -1977,4 +1985,213 @@ impl Engine {
 fn next_funding(now: i64) -> i64 {
     let eight = 8 * 3_600_000;
     now - now.rem_euclid(eight) + eight
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::SimConfig;
+    use proptest::prelude::*;
+
+    fn engine() -> Engine {
+        let cfg = SimConfig {
+            warmup_candles: 50,
+            ..SimConfig::default()
+        };
+        let rules = Rules {
+            fill: cfg.fill_model,
+            initial_balance: cfg.initial_balance,
+            default_leverage: cfg.default_leverage,
+            maint_margin_rate: cfg.maint_margin_rate,
+        };
+        Engine::new(rules, Market::build(&cfg).unwrap(), &["k".to_string()])
+    }
+
+    const NAMES: &[&str] = &[
+        "symbol",
+        "side",
+        "type",
+        "quantity",
+        "price",
+        "timeInForce",
+        "reduceOnly",
+        "closePosition",
+        "newClientOrderId",
+        "origClientOrderId",
+        "orderId",
+        "algoType",
+        "triggerPrice",
+        "workingType",
+        "callbackRate",
+        "activatePrice",
+        "clientAlgoId",
+        "algoId",
+        "leverage",
+        "limit",
+        "positionSide",
+        "newOrderRespType",
+    ];
+    const VALUES: &[&str] = &[
+        "BTCUSDT",
+        "ETHUSDT",
+        "BUY",
+        "SELL",
+        "MARKET",
+        "LIMIT",
+        "STOP",
+        "STOP_MARKET",
+        "TAKE_PROFIT",
+        "TAKE_PROFIT_MARKET",
+        "TRAILING_STOP_MARKET",
+        "CONDITIONAL",
+        "GTC",
+        "IOC",
+        "FOK",
+        "GTX",
+        "true",
+        "false",
+        "MARK_PRICE",
+        "RESULT",
+        "0",
+        "-1",
+        "0.001",
+        "0.01",
+        "1",
+        "5",
+        "125",
+        "1000",
+        "30000",
+        "29000.5",
+        "31000",
+        "2000",
+        "9999999",
+        "10000001",
+        "79228162514264337593543950335",
+        "0.0000000000000000000000000001",
+        "c1",
+        "c2",
+        "BOTH",
+        "LONG",
+        "1000001",
+        "2000001",
+        "9223372036854775807",
+        "-9223372036854775808",
+    ];
+
+    fn arb_params() -> impl Strategy<Value = String> {
+        let pair = (
+            prop_oneof![3 => proptest::sample::select(NAMES).prop_map(str::to_string), 1 => "[a-zA-Z]{0,8}"],
+            prop_oneof![4 => proptest::sample::select(VALUES).prop_map(str::to_string), 1 => "\\PC{0,12}"],
+        );
+        proptest::collection::vec(pair, 0..10).prop_map(|v| {
+            v.into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+    }
+
+    fn check_invariants(e: &Engine) -> Result<(), TestCaseError> {
+        for acc in e.accounts.values() {
+            for (id, o) in &acc.orders {
+                prop_assert_eq!(
+                    o.status.is_open(),
+                    acc.open_orders.contains(id),
+                    "open index of {}",
+                    id
+                );
+                prop_assert!(o.executed_qty <= o.orig_qty);
+            }
+            for t in &acc.trades {
+                prop_assert!(
+                    t.commission > Decimal::ZERO,
+                    "fee not charged on trade {}",
+                    t.id
+                );
+                prop_assert!(t.price > Decimal::ZERO && t.qty > Decimal::ZERO);
+            }
+            for id in &acc.open_algos {
+                prop_assert!(
+                    acc.algos.get(id).is_some_and(|a| matches!(
+                        a.status,
+                        AlgoStatus::New | AlgoStatus::Triggered
+                    ))
+                );
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn arbitrary_requests_never_panic_and_keep_the_books_consistent(
+            ops in proptest::collection::vec((0u8..20, arb_params()), 1..40)
+        ) {
+            let mut e = engine();
+            let mut now = 1_700_000_000_000i64;
+            for (op, q) in ops {
+                now += 1_000;
+                let p = Params::new(&q, "");
+                let r: Result<Value, ApiError> = match op {
+                    0..=3 => e.new_order("k", &p, now),
+                    4 => e.query_order("k", &p),
+                    5 => e.cancel_order("k", &p, now),
+                    6 => e.open_orders("k", &p),
+                    7 => e.all_orders("k", &p),
+                    8 => e.cancel_all("k", &p, now),
+                    9 => e.user_trades("k", &p),
+                    10 | 11 => e.new_algo("k", &p, now),
+                    12 => e.cancel_algo("k", &p, now),
+                    13 => e.query_algo("k", &p),
+                    14 => e.set_leverage("k", &p),
+                    15 => e.position_risk("k", &p, true, now),
+                    16 => e.account_info("k", false, now),
+                    17 => { e.step(now); Ok(Value::Null) }
+                    18 => {
+                        let px = p.decimal("price").ok().flatten().unwrap_or(Decimal::ONE);
+                        e.set_mark(p.get("symbol").unwrap_or("BTCUSDT"), px, now).map(|()| Value::Null)
+                    }
+                    _ => e.new_order("nobody", &p, now),
+                };
+                if let Err(err) = r {
+                    prop_assert!(err.code < 0, "{:?}", err);
+                    prop_assert!(err.status == 400 || err.status == 401, "{:?}", err);
+                }
+                e.user_events.clear();
+                e.market_events.clear();
+                check_invariants(&e)?;
+            }
+        }
+    }
+
+    #[test]
+    fn limit_order_then_candles_fill_and_fee_and_pnl_reach_the_wallet() {
+        let mut e = engine();
+        let last = e.market.get("BTCUSDT").unwrap().last_price();
+        let p = Params::new(
+            "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01&newOrderRespType=RESULT",
+            "",
+        );
+        let r = e.new_order("k", &p, 1).unwrap();
+        assert_eq!(r["status"], "FILLED");
+        let acc = &e.accounts["k"];
+        let t = &acc.trades[0];
+        assert!(t.price >= last);
+        assert_eq!(acc.wallet, Decimal::new(10_000, 0) - t.commission);
+        let p = Params::new(
+            "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.01&reduceOnly=true",
+            "",
+        );
+        e.new_order("k", &p, 2).unwrap();
+        let acc = &e.accounts["k"];
+        let (a, b) = (&acc.trades[0], &acc.trades[1]);
+        assert_eq!(b.realized_pnl, (b.price - a.price) * Decimal::new(1, 2));
+        assert_eq!(
+            acc.wallet,
+            Decimal::new(10_000, 0) - a.commission - b.commission + b.realized_pnl
+        );
+        assert!(acc.positions["BTCUSDT"].is_flat());
+    }
 }

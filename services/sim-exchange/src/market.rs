@@ -325,7 +325,7 @@ impl Market {
         }
         let closed = m.closed();
         let lo = start.map_or(0, |s| {
-            closed.partition_point(|c| c.open_time < s - interval_ms)
+            closed.partition_point(|c| c.open_time < s.saturating_sub(interval_ms))
         });
         let hi = end.map_or(closed.len(), |e| {
             closed.partition_point(|c| c.open_time <= e)

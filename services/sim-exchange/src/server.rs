@@ -616,13 +616,13 @@ fn authenticate<'a>(
                 "Signature for this request is not valid.",
             ));
         }
-        if ts >= now + 1_000 {
+        if ts >= now.saturating_add(1_000) {
             return Err(ApiError::bad(
                 -1021,
                 "Timestamp for this request was 1000ms ahead of the server's time.",
             ));
         }
-        if now - ts > recv {
+        if now.saturating_sub(ts) > recv {
             return Err(ApiError::bad(
                 -1021,
                 "Timestamp for this request is outside of the recvWindow.",
@@ -768,7 +768,7 @@ fn exchange_info(app: &App, now: i64) -> Value {
                 "underlyingSubType": [], "triggerProtect": "0.0500", "liquidationFee": "0.012500",
                 "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
                 "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": d(s.tick_size), "maxPrice": "10000000", "tickSize": d(s.tick_size)},
+                    {"filterType": "PRICE_FILTER", "minPrice": d(s.tick_size), "maxPrice": d(crate::engine::MAX_PRICE), "tickSize": d(s.tick_size)},
                     {"filterType": "LOT_SIZE", "stepSize": d(s.step_size), "maxQty": d(s.max_qty), "minQty": d(s.min_qty)},
                     {"filterType": "MARKET_LOT_SIZE", "stepSize": d(s.step_size), "maxQty": d(s.max_qty), "minQty": d(s.min_qty)},
                     {"filterType": "MAX_NUM_ORDERS", "limit": crate::engine::MAX_OPEN_ORDERS},
@@ -811,8 +811,14 @@ fn leverage_brackets(app: &App, p: &Params) -> Value {
 fn klines(app: &App, p: &Params) -> Result<Value, ApiError> {
     let symbol = p.required("symbol")?;
     let interval = p.required("interval")?;
-    let iv = qt_candles::parse_interval(interval)
-        .map_err(|_| ApiError::bad(-1120, "Invalid interval."))?;
+    const INTERVALS: [&str; 14] = [
+        "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+    ];
+    let iv = INTERVALS
+        .contains(&interval)
+        .then(|| qt_candles::parse_interval(interval).ok())
+        .flatten()
+        .ok_or_else(|| ApiError::bad(-1120, "Invalid interval."))?;
     let limit = p.int("limit")?.unwrap_or(500);
     if !(1..=1500).contains(&limit) {
         return Err(ApiError::invalid("limit"));

@@ -141,6 +141,25 @@ impl BinanceClient {
         }
     }
 
+    /// A precision, tick, step or notional rejection means the cached filters may be stale:
+    /// drop them so the next order of the symbol reloads `exchangeInfo`.
+    fn forget_filters_on_filter_error<T>(&self, symbol: &str, r: &ExResult<T>) {
+        if let Err(e) = r
+            && matches!(e.code(), Some(-1111 | -4014 | -4023 | -4164 | -1013))
+        {
+            tracing::warn!(
+                symbol,
+                code = e.code(),
+                "filter rejection: reloading exchangeInfo next time"
+            );
+            self.inner
+                .filters
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(symbol);
+        }
+    }
+
     fn cached_filters(&self, symbol: &str) -> Option<SymbolFilters> {
         self.inner
             .filters
@@ -548,8 +567,11 @@ impl Exchange for BinanceClient {
 
     async fn new_order(&self, order: &NewOrder) -> ExResult<Order> {
         let p = self.order_params(order).await?;
-        self.call(Method::POST, "/fapi/v1/order", &p, Auth::Signed, 0, 1)
-            .await
+        let r = self
+            .call(Method::POST, "/fapi/v1/order", &p, Auth::Signed, 0, 1)
+            .await;
+        self.forget_filters_on_filter_error(&order.symbol, &r);
+        r
     }
 
     async fn query_order(&self, symbol: &str, client_order_id: &str) -> ExResult<Order> {
@@ -592,8 +614,11 @@ impl Exchange for BinanceClient {
 
     async fn new_algo_order(&self, order: &NewAlgoOrder) -> ExResult<AlgoOrder> {
         let p = self.algo_order_params(order).await?;
-        self.call(Method::POST, "/fapi/v1/algoOrder", &p, Auth::Signed, 0, 1)
-            .await
+        let r = self
+            .call(Method::POST, "/fapi/v1/algoOrder", &p, Auth::Signed, 0, 1)
+            .await;
+        self.forget_filters_on_filter_error(&order.symbol, &r);
+        r
     }
 
     async fn query_algo_order(&self, client_algo_id: &str) -> ExResult<AlgoOrder> {

@@ -408,3 +408,27 @@ async fn unknown_algo_order_is_resolved_after_the_fence_by_client_algo_id() {
         .unwrap();
     assert_eq!(never, AlgoResolution::NeverExecuted);
 }
+
+#[tokio::test]
+async fn a_precision_rejection_reloads_exchange_info_for_the_next_order() {
+    let mock = Mock::start().await;
+    mock.script(
+        "POST /fapi/v1/order",
+        Scripted::error(
+            400,
+            -1111,
+            "Precision is over the maximum defined for this asset.",
+        ),
+    );
+    let c = client(&mock);
+    let o = NewOrder::limit("BTCUSDT", Side::Buy, dec!(1), dec!(43000), "qt-prec-1");
+    let e = c.new_order(&o).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Rejected);
+    c.new_order(&NewOrder {
+        client_order_id: "qt-prec-2".into(),
+        ..o
+    })
+    .await
+    .unwrap();
+    assert_eq!(mock.requests("GET", "/fapi/v1/exchangeInfo").len(), 2);
+}

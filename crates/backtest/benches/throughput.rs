@@ -2,7 +2,7 @@
 //! `momentum` and `gbdt` models. Prints candles per second per core; skips with a message when
 //! the data is absent. Data: `$QT_BENCH_DATA` or `../shared/data/klines/5m` (from the workspace).
 //!
-//! Run: `cargo bench -p qt-backtest --bench throughput`
+//! Run: `cargo bench -p qt-backtest --bench throughput` (`QT_BENCH_MODELS=momentum` skips gbdt).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,8 +25,9 @@ fn bench(name: &str, series: &[SymbolSeries], factory: &mut ModelFactory<'_>) {
         Ok(b) => b,
         Err(e) => return eprintln!("{name}: {e}"),
     };
+    let data = series.to_vec(); // the copy is not timed
     let started = Instant::now();
-    let out = bt.run(series.to_vec(), factory, &mut |_, _| {});
+    let out = bt.run(data, factory, &mut |_, _| {});
     let secs = started.elapsed().as_secs_f64();
     match out {
         Ok(o) => println!(
@@ -61,12 +62,34 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
+    // The floor: the feature engine alone over the same candles (no model, risk or fills).
+    let started = Instant::now();
+    let mut n = 0u64;
+    let mut sink = 0.0f64;
+    for s in &series {
+        let mut fe = qt_features::FeatureEngine::new(qt_features::FeatureConfig::default());
+        for c in &s.candles {
+            if let Some(v) = fe.update(c) {
+                sink += v.values[0];
+            }
+            n += 1;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "feature engine alone: {n} candles in {secs:.3} s = {:.0} candles/s per core (checksum {sink:.3})",
+        n as f64 / secs
+    );
+
     bench("momentum", &series, &mut |_| {
         MomentumModel::new(MomentumConfig::default(), "bench")
             .map(|m| Box::new(m) as Box<dyn Model>)
             .map_err(|e| BacktestError::Model(e.to_string()))
     });
 
+    if std::env::var("QT_BENCH_MODELS").is_ok_and(|m| !m.contains("gbdt")) {
+        return;
+    }
     // A GBDT trained on the first 20k candles of two symbols: the point is prediction cost.
     let train_series: Vec<Series> = series
         .iter()

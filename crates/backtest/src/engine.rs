@@ -2,6 +2,7 @@
 //! feature engine and model, the risk guard, the exit plan and the fill model.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use qt_candles::Candle;
 use qt_events::{PositionSide, SignalAction};
@@ -11,6 +12,7 @@ use qt_matching::{Bar, ExitHit, Fill, FillModel, RestingOrder, first_exit};
 use qt_models::Model;
 use qt_risk::{
     BookFill, IntentKind, RiskBook, RiskGuard, RiskIntent, RiskLimits, Sizing, SymbolFilters,
+    reason_code,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -200,6 +202,7 @@ struct SymState {
     open: Option<OpenTrade>,
     pending_exit: Option<(Decimal, ExitReason)>,
     last_bar: Option<(Bar, i64)>,
+    intent: RiskIntent,
 }
 
 fn to_bar(c: &Candle) -> Bar {
@@ -239,7 +242,7 @@ struct Run<'a> {
     book: RiskBook,
     realized: Decimal,
     trades: Vec<Trade>,
-    rejections: BTreeMap<String, u64>,
+    rejections: BTreeMap<&'static str, u64>,
     next_intent: u64,
     rv_idx: usize,
     day_scale: f64,
@@ -287,11 +290,8 @@ impl Backtest {
         let mut total = 0u64;
         for s in series {
             let end = cfg.end_ms.unwrap_or(i64::MAX);
-            let candles: Vec<Candle> = s
-                .candles
-                .into_iter()
-                .filter(|c| c.open_time < end)
-                .collect();
+            let mut candles = s.candles;
+            candles.truncate(candles.partition_point(|c| c.open_time < end));
             let Some(first) = candles.first() else {
                 continue;
             };
@@ -306,7 +306,7 @@ impl Backtest {
             total += candles.len() as u64;
             syms.push(SymState {
                 model: model_for(&s.symbol)?,
-                symbol: s.symbol,
+                symbol: s.symbol.clone(),
                 candles,
                 cursor: 0,
                 features: FeatureEngine::new(fcfg),
@@ -316,6 +316,11 @@ impl Backtest {
                 open: None,
                 pending_exit: None,
                 last_bar: None,
+                intent: RiskIntent {
+                    intent_id: String::new(),
+                    symbol: s.symbol,
+                    kind: IntentKind::Close,
+                },
             });
         }
         let start_t = syms
@@ -385,7 +390,11 @@ impl Backtest {
             trades: run.trades,
             equity,
             candles: done,
-            rejections: run.rejections,
+            rejections: run
+                .rejections
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
             profiles: syms.into_iter().map(|s| (s.symbol, s.profile)).collect(),
             initial_equity: cfg.initial_equity,
             leverage: cfg.sizing.leverage(),
@@ -430,8 +439,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn reject(&mut self, reason: impl Into<String>) {
-        *self.rejections.entry(reason.into()).or_insert(0) += 1;
+    fn reject(&mut self, code: &'static str) {
+        *self.rejections.entry(code).or_insert(0) += 1;
     }
 
     fn try_enter(
@@ -452,33 +461,27 @@ impl Run<'_> {
             Err(_) => return self.reject("SIZING"),
         };
         self.next_intent += 1;
-        let intent = RiskIntent {
-            intent_id: format!("bt-{}", self.next_intent),
-            symbol: s.symbol.clone(),
-            kind: IntentKind::Open {
-                side,
-                qty,
-                reference_price: price,
-                limit_price: None,
-                leverage: self.cfg.sizing.leverage(),
-            },
+        // The intent is reused from candle to candle: refused entries allocate nothing.
+        let intent = &mut s.intent;
+        intent.intent_id.clear();
+        let _ = write!(intent.intent_id, "bt-{}", self.next_intent);
+        intent.kind = IntentKind::Open {
+            side,
+            qty,
+            reference_price: price,
+            limit_price: None,
+            leverage: self.cfg.sizing.leverage(),
         };
-        let decision = self.guard.admit(&mut self.book, &intent, now);
-        match decision.reason() {
+        match self.guard.admit_code(&mut self.book, intent, now).reason() {
             None => {
                 s.entry = Some(PendingEntry {
-                    intent_id: intent.intent_id,
+                    intent_id: intent.intent_id.clone(),
                     side,
                     qty,
                     volatility,
                 })
             }
-            Some(r) => {
-                let code = serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned));
-                self.reject(code.unwrap_or_else(|| format!("{r:?}")));
-            }
+            Some(r) => self.reject(reason_code(r)),
         }
     }
 
@@ -544,10 +547,13 @@ impl Run<'_> {
         loop {
             let Some(t) = &s.open else { return };
             let side = t.plan.side;
+            // the leg's index, not its name: no allocation unless it is hit
             let next = t
                 .plan
-                .next_leg()
-                .map(|l| (l.name.clone(), l.price, l.open_qty()));
+                .legs
+                .iter()
+                .position(|l| !l.is_done())
+                .map(|i| (i, t.plan.legs[i].price, t.plan.legs[i].open_qty()));
             let hit = first_exit(
                 side,
                 Some(t.plan.stop_price),
@@ -565,7 +571,8 @@ impl Run<'_> {
                     self.market_exit(s, qty, Some(p), bar, now, reason);
                     return;
                 }
-                (ExitHit::Target(p), Some((leg, _, leg_qty))) => {
+                (ExitHit::Target(p), Some((leg_idx, _, leg_qty))) => {
+                    let leg = t.plan.legs[leg_idx].name.clone();
                     let wanted = leg_qty.min(t.plan.open_qty);
                     let order = RestingOrder {
                         side: exit_side(side),

@@ -111,8 +111,52 @@ impl Decision {
     }
 }
 
-fn reject(reason: RejectReason, message: String) -> Decision {
-    Decision::Reject(reason, message)
+/// Builds refusals; the message is only formatted when someone will read it (the backtester
+/// checks millions of intents and only counts reason codes).
+#[derive(Clone, Copy)]
+struct Rejector {
+    with_message: bool,
+}
+
+impl Rejector {
+    fn reject(self, reason: RejectReason, message: &dyn Fn() -> String) -> Decision {
+        Decision::Reject(
+            reason,
+            if self.with_message {
+                message()
+            } else {
+                String::new()
+            },
+        )
+    }
+}
+
+/// The wire code of a reason (`MAX_GROSS_EXPOSURE`, …), without going through serde.
+pub fn reason_code(reason: RejectReason) -> &'static str {
+    match reason {
+        RejectReason::KillSwitch => "KILL_SWITCH",
+        RejectReason::CloseOnly => "CLOSE_ONLY",
+        RejectReason::MaxNotionalPerTrade => "MAX_NOTIONAL_PER_TRADE",
+        RejectReason::MaxDailyLoss => "MAX_DAILY_LOSS",
+        RejectReason::DailyLossPause => "DAILY_LOSS_PAUSE",
+        RejectReason::MaxSymbolNotional => "MAX_SYMBOL_NOTIONAL",
+        RejectReason::MaxGrossExposure => "MAX_GROSS_EXPOSURE",
+        RejectReason::MaxConcurrentPositions => "MAX_CONCURRENT_POSITIONS",
+        RejectReason::SideImbalance => "SIDE_IMBALANCE",
+        RejectReason::LeverageCap => "LEVERAGE_CAP",
+        RejectReason::Cooldown => "COOLDOWN",
+        RejectReason::ExchangeFilter => "EXCHANGE_FILTER",
+        RejectReason::MinNotional => "MIN_NOTIONAL",
+        RejectReason::Precision => "PRECISION",
+        RejectReason::MarginInsufficient => "MARGIN_INSUFFICIENT",
+        RejectReason::ReduceOnlyRejected => "REDUCE_ONLY_REJECTED",
+        RejectReason::WouldImmediatelyTrigger => "WOULD_IMMEDIATELY_TRIGGER",
+        RejectReason::NoPosition => "NO_POSITION",
+        RejectReason::DuplicateIntent => "DUPLICATE_INTENT",
+        RejectReason::InvalidIntent => "INVALID_INTENT",
+        RejectReason::ExchangeError => "EXCHANGE_ERROR",
+        RejectReason::Other => "OTHER",
+    }
 }
 
 /// The risk rules over a [`RiskBook`]. Pure: the same guard runs in execution and the backtester.
@@ -140,6 +184,24 @@ impl RiskGuard {
     /// Decides on an intent against the book at `now_ms`, without changing anything. Exits,
     /// reductions, protective orders and cancels are always allowed, kill switch or not.
     pub fn check(&self, book: &RiskBook, intent: &RiskIntent, now_ms: i64) -> Decision {
+        self.evaluate(book, intent, now_ms, Rejector { with_message: true })
+    }
+
+    /// Like [`RiskGuard::check`] but refusals carry an empty message (no formatting): for hot
+    /// loops that only need the reason code.
+    pub fn check_code(&self, book: &RiskBook, intent: &RiskIntent, now_ms: i64) -> Decision {
+        self.evaluate(
+            book,
+            intent,
+            now_ms,
+            Rejector {
+                with_message: false,
+            },
+        )
+    }
+
+    fn evaluate(&self, book: &RiskBook, intent: &RiskIntent, now_ms: i64, r: Rejector) -> Decision {
+        let rej = |reason, msg: &dyn Fn() -> String| r.reject(reason, msg);
         let IntentKind::Open {
             side,
             qty,
@@ -154,113 +216,101 @@ impl RiskGuard {
         let l = &self.limits;
         let sym = intent.symbol.as_str();
         if qty <= Decimal::ZERO || price <= Decimal::ZERO || leverage == 0 {
-            return reject(
-                RejectReason::InvalidIntent,
+            return rej(RejectReason::InvalidIntent, &|| {
                 format!(
                     "quantity {qty}, reference price {price} and leverage {leverage} must be positive"
-                ),
-            );
+                )
+            });
         }
         if book.kill_switch {
-            return reject(
-                RejectReason::KillSwitch,
-                "kill switch is on: exits only".into(),
-            );
+            return rej(RejectReason::KillSwitch, &|| {
+                "kill switch is on: exits only".into()
+            });
         }
         if book.close_only {
-            return reject(
-                RejectReason::CloseOnly,
-                "close-only mode: exits only".into(),
-            );
+            return rej(RejectReason::CloseOnly, &|| {
+                "close-only mode: exits only".into()
+            });
         }
         if leverage > l.max_leverage {
-            return reject(
-                RejectReason::LeverageCap,
-                format!("leverage {leverage}x is above the cap {}x", l.max_leverage),
-            );
+            return rej(RejectReason::LeverageCap, &|| {
+                format!("leverage {leverage}x is above the cap {}x", l.max_leverage)
+            });
         }
         if let Some(until) = book.paused_until_ms
             && now_ms < until
         {
-            return reject(
-                RejectReason::DailyLossPause,
-                format!("paused after a daily-loss breach until {until} ms"),
-            );
+            return rej(RejectReason::DailyLossPause, &|| {
+                format!("paused after a daily-loss breach until {until} ms")
+            });
         }
         let daily = book.daily_pnl(now_ms);
         if daily <= -l.max_daily_loss {
-            return reject(
-                RejectReason::MaxDailyLoss,
+            return rej(RejectReason::MaxDailyLoss, &|| {
                 format!(
                     "daily PnL {daily} has reached the loss limit -{}",
                     l.max_daily_loss
-                ),
-            );
+                )
+            });
         }
         if let Some(closed) = book.last_closed_ms.get(sym) {
             let until = closed.saturating_add(l.cooldown_ms());
             if now_ms < until {
-                return reject(
-                    RejectReason::Cooldown,
-                    format!("{sym} is cooling down until {until} ms"),
-                );
+                return rej(RejectReason::Cooldown, &|| {
+                    format!("{sym} is cooling down until {until} ms")
+                });
             }
         }
         if let Some(p) = book.positions.get(sym)
             && p.side != side
         {
-            return reject(
-                RejectReason::InvalidIntent,
+            return rej(RejectReason::InvalidIntent, &|| {
                 format!(
                     "{sym} holds a {:?} position: close it before opening {side:?}",
                     p.side
-                ),
-            );
+                )
+            });
         }
-        if let Some(d) = self.check_filters(sym, qty, price, *limit_price) {
+        if let Some(d) = self.check_filters(sym, qty, price, *limit_price, r) {
             return d;
         }
         let notional = qty * price;
         if notional > l.max_notional_per_trade {
-            return reject(
-                RejectReason::MaxNotionalPerTrade,
+            return rej(RejectReason::MaxNotionalPerTrade, &|| {
                 format!(
                     "notional {notional} is above the per-trade limit {}",
                     l.max_notional_per_trade
-                ),
-            );
+                )
+            });
         }
         let sym_after = book.symbol_notional(sym) + notional;
         if sym_after > l.max_symbol_notional {
-            return reject(
-                RejectReason::MaxSymbolNotional,
+            return rej(RejectReason::MaxSymbolNotional, &|| {
                 format!(
                     "{sym} notional would be {sym_after}, above {}",
                     l.max_symbol_notional
-                ),
-            );
+                )
+            });
         }
         let active = book.active_symbols();
         if !active.contains(sym) && active.len() >= l.max_concurrent_positions {
-            return reject(
-                RejectReason::MaxConcurrentPositions,
+            return rej(RejectReason::MaxConcurrentPositions, &|| {
                 format!(
                     "{} positions and orders in flight already, the maximum is {}",
                     active.len(),
                     l.max_concurrent_positions
-                ),
-            );
+                )
+            });
         }
         let exp = book.exposure();
         let gross_after = exp.gross() + notional;
         if gross_after > l.max_gross_exposure {
-            return reject(
-                RejectReason::MaxGrossExposure,
+            return rej(RejectReason::MaxGrossExposure, &|| {
                 format!(
                     "gross exposure would be {gross_after}, above {}",
                     l.max_gross_exposure
-                ),
-            );
+                )
+            });
         }
         let side_after = notional
             + match side {
@@ -268,25 +318,23 @@ impl RiskGuard {
                 PositionSide::Short => exp.short,
             };
         if side_after > l.max_side_notional() {
-            return reject(
-                RejectReason::SideImbalance,
+            return rej(RejectReason::SideImbalance, &|| {
                 format!(
                     "{side:?} exposure would be {side_after}, above {} of the gross budget ({})",
                     l.max_side_fraction,
                     l.max_side_notional()
-                ),
-            );
+                )
+            });
         }
         if let Some(equity) = book.equity
             && (equity <= Decimal::ZERO || gross_after > equity * Decimal::from(l.max_leverage))
         {
-            return reject(
-                RejectReason::LeverageCap,
+            return rej(RejectReason::LeverageCap, &|| {
                 format!(
                     "gross exposure {gross_after} would exceed {}x the equity {equity}",
                     l.max_leverage
-                ),
-            );
+                )
+            });
         }
         Decision::Allow
     }
@@ -297,13 +345,14 @@ impl RiskGuard {
         qty: Decimal,
         price: Decimal,
         limit_price: Option<Decimal>,
+        r: Rejector,
     ) -> Option<Decision> {
+        let rej = |reason, msg: &dyn Fn() -> String| r.reject(reason, msg);
         let Some(f) = self.filters.get(sym) else {
             return self.limits.require_filters.then(|| {
-                reject(
-                    RejectReason::ExchangeFilter,
-                    format!("no exchange filters known for {sym}"),
-                )
+                rej(RejectReason::ExchangeFilter, &|| {
+                    format!("no exchange filters known for {sym}")
+                })
             });
         };
         let checked = f
@@ -322,7 +371,7 @@ impl RiskGuard {
                         RejectReason::ExchangeFilter
                     }
                 };
-                Some(reject(reason, e.to_string()))
+                Some(rej(reason, &|| e.to_string()))
             }
         }
     }
@@ -330,8 +379,30 @@ impl RiskGuard {
     /// Checks an intent and, when allowed, records it in flight: the one call that execution
     /// and the backtester make, so that concurrent intents cannot pass a limit together.
     pub fn admit(&self, book: &mut RiskBook, intent: &RiskIntent, now_ms: i64) -> Decision {
+        self.admit_with(book, intent, now_ms, Rejector { with_message: true })
+    }
+
+    /// [`RiskGuard::admit`] without refusal messages (see [`RiskGuard::check_code`]).
+    pub fn admit_code(&self, book: &mut RiskBook, intent: &RiskIntent, now_ms: i64) -> Decision {
+        self.admit_with(
+            book,
+            intent,
+            now_ms,
+            Rejector {
+                with_message: false,
+            },
+        )
+    }
+
+    fn admit_with(
+        &self,
+        book: &mut RiskBook,
+        intent: &RiskIntent,
+        now_ms: i64,
+        r: Rejector,
+    ) -> Decision {
         self.observe(book, now_ms);
-        let d = self.check(book, intent, now_ms);
+        let d = self.evaluate(book, intent, now_ms, r);
         if d.is_allowed()
             && let IntentKind::Open {
                 side,

@@ -23,6 +23,6 @@ pub use book::{
     BookFill, BookPosition, DAY_MS, Exposure, FillOutcome, InFlight, RiskBook, utc_day,
 };
 pub use filters::{FilterError, SymbolFilters};
-pub use guard::{Decision, IntentKind, RiskGuard, RiskIntent};
+pub use guard::{Decision, IntentKind, RiskGuard, RiskIntent, reason_code};
 pub use limits::RiskLimits;
 pub use sizing::{Sizing, SizingError};

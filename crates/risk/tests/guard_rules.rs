@@ -328,3 +328,45 @@ fn opening_against_an_existing_position_is_invalid() {
         Some(RejectReason::InvalidIntent)
     );
 }
+
+#[test]
+fn reason_codes_match_the_wire_encoding_and_quiet_checks_agree_with_full_ones() {
+    use qt_risk::reason_code;
+    let all = [
+        RejectReason::KillSwitch,
+        RejectReason::CloseOnly,
+        RejectReason::MaxNotionalPerTrade,
+        RejectReason::MaxDailyLoss,
+        RejectReason::DailyLossPause,
+        RejectReason::MaxSymbolNotional,
+        RejectReason::MaxGrossExposure,
+        RejectReason::MaxConcurrentPositions,
+        RejectReason::SideImbalance,
+        RejectReason::LeverageCap,
+        RejectReason::Cooldown,
+        RejectReason::ExchangeFilter,
+        RejectReason::MinNotional,
+        RejectReason::Precision,
+        RejectReason::MarginInsufficient,
+        RejectReason::ReduceOnlyRejected,
+        RejectReason::WouldImmediatelyTrigger,
+        RejectReason::NoPosition,
+        RejectReason::DuplicateIntent,
+        RejectReason::InvalidIntent,
+        RejectReason::ExchangeError,
+        RejectReason::Other,
+    ];
+    for r in all {
+        assert_eq!(
+            serde_json::to_value(r).ok(),
+            Some(serde_json::Value::from(reason_code(r)))
+        );
+    }
+    let g = RiskGuard::default();
+    let mut b = RiskBook::new(T0);
+    b.close_only = true;
+    let i = long("a", "BTC", dec!(1000));
+    let (full, quiet) = (g.check(&b, &i, T0), g.check_code(&b, &i, T0));
+    assert_eq!(full.reason(), quiet.reason());
+    assert!(matches!(full, Decision::Reject(_, ref m) if !m.is_empty()));
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints its figures (docs/PERFORMANCE.md records them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_pkg redis-server redis-server redis-tools
+for target in $(cargo metadata --no-deps --format-version 1 \
+    | python3 -c 'import json,sys; [print(p["name"]+":"+t["name"]) for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bench" in t["kind"]]'); do
+  pkg=${target%%:*}; bench=${target#*:}
+  echo "==> $pkg / $bench"
+  cargo bench --locked -p "$pkg" --bench "$bench"
+done

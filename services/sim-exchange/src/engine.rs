@@ -1482,12 +1482,25 @@ impl Engine {
             remaining: qty,
         };
         let fill = if typ == OrdType::Limit {
-            self.rules.fill.on_bar(&resting, bar, step)
+            // The limit order arrives when the price is at the trigger: it takes if it crosses
+            // there, otherwise it rests for the next candles.
+            let at_trigger = Bar {
+                close: bar.clamp(price),
+                ..*bar
+            };
+            self.rules
+                .fill
+                .on_arrival(&resting, algo.tif, &at_trigger, step)
         } else {
             self.rules.fill.taker_at(&resting, price, bar, step)
         };
-        if let Ok(Some(f)) = fill {
-            self.apply_fill(key, order_id, f, now, "TRADE");
+        match fill {
+            Ok(Some(f)) => self.apply_fill(key, order_id, f, now, "TRADE"),
+            Ok(None) => {}
+            Err(_) => self.finish_order(key, order_id, OrderStatus::Expired, now),
+        }
+        if algo.tif == TimeInForce::Ioc {
+            self.finish_order(key, order_id, OrderStatus::Expired, now);
         }
     }
 

@@ -143,3 +143,121 @@ async fn client_settles_a_lost_response_by_adopting_the_order_not_resending() {
     assert_eq!(res, Resolution::NeverExecuted);
     sim.stop().await;
 }
+
+async fn next_user(
+    events: &mut tokio::sync::mpsc::Receiver<UserEvent>,
+    pred: impl Fn(&UserEvent) -> bool,
+) -> UserEvent {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if pred(&ev) {
+            return ev;
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_streams_recover_from_a_drop_and_from_listen_key_expiry() {
+    use qt_exchange::ws::{MarketEvent, MarketStream};
+    let sim = start(replay_config()).await;
+    let (ex, cfg) = client(&sim, 5_000);
+    let (mut user, user_handle) = qt_exchange::ws::spawn_user_stream(ex.clone(), &cfg, 256);
+    let streams = [
+        MarketStream::Kline {
+            symbol: "BTCUSDT".into(),
+            interval: "5m".into(),
+        },
+        MarketStream::BookTicker {
+            symbol: "BTCUSDT".into(),
+        },
+    ];
+    let (mut market, market_handle) = qt_exchange::ws::spawn_market_streams(&cfg, &streams, 256);
+    next_user(&mut user, |e| *e == UserEvent::Connected).await;
+    // Both market connections (/market and /public) are up before the first step.
+    let mut connected = 0;
+    while connected < 2 {
+        if let MarketEvent::Connected { .. } =
+            tokio::time::timeout(Duration::from_secs(10), market.recv())
+                .await
+                .unwrap()
+                .unwrap()
+        {
+            connected += 1;
+        }
+    }
+    sim.step(1).await;
+    let mut got = (false, false);
+    while !(got.0 && got.1) {
+        match tokio::time::timeout(Duration::from_secs(10), market.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            MarketEvent::Kline(k) => got.0 |= k.kline.closed,
+            MarketEvent::BookTicker(_) => got.1 = true,
+            _ => {}
+        }
+    }
+
+    // Dropped connections come back by themselves and keep delivering.
+    sim.control("/sim/ws/drop", None).await;
+    next_user(&mut user, |e| *e == UserEvent::Connected).await;
+    let mut reconnected = 0;
+    while reconnected < 2 {
+        if let MarketEvent::Connected { .. } =
+            tokio::time::timeout(Duration::from_secs(10), market.recv())
+                .await
+                .unwrap()
+                .unwrap()
+        {
+            reconnected += 1;
+        }
+    }
+    ex.new_order(&NewOrder::market(
+        "BTCUSDT",
+        Side::Buy,
+        dec("0.01"),
+        "after-drop",
+    ))
+    .await
+    .unwrap();
+    next_user(
+        &mut user,
+        |e| matches!(e, UserEvent::OrderTradeUpdate(u) if u.order.client_order_id == "after-drop"),
+    )
+    .await;
+    sim.step(1).await;
+    loop {
+        if let MarketEvent::Kline(k) = tokio::time::timeout(Duration::from_secs(10), market.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            assert!(k.kline.closed);
+            break;
+        }
+    }
+
+    // An expired listenKey is reported, re-created, and the stream resumes.
+    sim.control("/sim/listenKey/expire", None).await;
+    next_user(&mut user, |e| {
+        matches!(e, UserEvent::ListenKeyExpired { .. })
+    })
+    .await;
+    next_user(&mut user, |e| *e == UserEvent::Connected).await;
+    ex.new_order(&NewOrder::market(
+        "BTCUSDT",
+        Side::Sell,
+        dec("0.01"),
+        "after-expiry",
+    ))
+    .await
+    .unwrap();
+    next_user(&mut user, |e| matches!(e, UserEvent::OrderTradeUpdate(u) if u.order.client_order_id == "after-expiry")).await;
+    user_handle.shutdown().await;
+    market_handle.shutdown().await;
+    sim.stop().await;
+}

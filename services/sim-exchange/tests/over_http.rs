@@ -1158,3 +1158,86 @@ async fn replay_advances_on_its_own_when_a_speed_is_set() {
     assert!(b["k"]["t"].as_i64().unwrap() > a["k"]["t"].as_i64().unwrap());
     sim.stop().await;
 }
+
+/// Writes a plain (not gzipped) Binance kline CSV without header: 400 flat candles at 100, then
+/// one wide candle (high 110, low 90), then flat again.
+fn crafted_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("TESTUSDT-5m.csv");
+    let mut s = String::new();
+    let t0 = 1_700_000_100_000i64; // a multiple of 5 minutes
+    for i in 0..420i64 {
+        let t = t0 + i * 300_000;
+        let (h, l) = if i == 400 {
+            ("110", "90")
+        } else {
+            ("100.5", "99.5")
+        };
+        s.push_str(&format!(
+            "{t},100,{h},{l},100,1000,{},100000,10,0,0,0\n",
+            t + 299_999
+        ));
+    }
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn stop_counts_first_when_stop_and_target_lie_inside_one_candle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = replay_config();
+    cfg.source = sim_exchange::MarketSource::Files(crafted_file(dir.path()));
+    cfg.symbols = vec!["TESTUSDT".into()];
+    cfg.warmup_candles = 400;
+    let sim = start(cfg).await;
+    let lk = sim.listen_key().await;
+    let mut ws = sim.user_ws(&lk).await;
+    let r = sim
+        .order(&[
+            ("symbol", "TESTUSDT"),
+            ("side", "BUY"),
+            ("type", "MARKET"),
+            ("quantity", "1"),
+        ])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (typ, trig, cid) in [("TAKE_PROFIT", "105", "tp"), ("STOP", "95", "sl")] {
+        let r = sim
+            .signed(
+                Method::POST,
+                "/fapi/v1/algoOrder",
+                &[
+                    ("algoType", "CONDITIONAL"),
+                    ("symbol", "TESTUSDT"),
+                    ("side", "SELL"),
+                    ("type", typ),
+                    ("triggerPrice", trig),
+                    ("price", trig),
+                    ("timeInForce", "GTC"),
+                    ("quantity", "1"),
+                    ("reduceOnly", "true"),
+                    ("clientAlgoId", cid),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    sim.step(1).await;
+    let fill = wait_event(&mut ws, |v| {
+        v["e"] == "ORDER_TRADE_UPDATE"
+            && v["o"]["x"] == "TRADE"
+            && v["o"]["c"] != Value::Null
+            && v["o"]["ot"] != "MARKET"
+    })
+    .await;
+    assert_eq!(fill["o"]["c"], "sl", "the stop must count first: {fill}");
+    assert_eq!(fill["o"]["ot"], "STOP");
+    assert_eq!(fill["o"]["o"], "LIMIT");
+    assert_eq!(field_dec(&fill["o"], "L"), dec("95"));
+    let rejected = wait_event(&mut ws, |v| {
+        v["e"] == "ALGO_UPDATE" && v["o"]["caid"] == "tp" && v["o"]["X"] != "NEW"
+    })
+    .await;
+    assert_eq!(rejected["o"]["X"], "REJECTED");
+    assert_eq!(sim.position("TESTUSDT").await, Decimal::ZERO);
+    sim.stop().await;
+}

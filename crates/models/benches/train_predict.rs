@@ -45,9 +45,23 @@ fn main() {
     let rows: Vec<usize> = (0..ds.len()).step_by(step).take(SAMPLES).collect();
     let columns = ds.columns(&rows);
     let labels: Vec<_> = rows.iter().map(|&i| ds.labels[i]).collect();
-    let params = GbdtParams::default();
+    let mut params = GbdtParams::default();
+    // Overrides to compare settings: QT_BENCH_ITERATIONS, QT_BENCH_SUBSAMPLE.
+    if let Some(n) = std::env::var("QT_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        params.iterations = n;
+    }
+    if let Some(x) = std::env::var("QT_BENCH_SUBSAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        params.subsample = x;
+    }
     for threads in [2, 1] {
         let t = Instant::now();
+        let cpu = cpu_seconds();
         let model = match GbdtModel::fit(&columns, &labels, params, threads, "bench") {
             Ok(m) => m,
             Err(e) => {
@@ -56,12 +70,14 @@ fn main() {
             }
         };
         println!(
-            "train: {} rows x {} features, 2 one-vs-rest models x {} trees depth {}, {threads} thread(s): {:.2} s",
+            "train: {} rows x {} features, 2 one-vs-rest models x {} trees depth {} subsample {}, {threads} thread(s): {:.2} s wall, {:.2} s CPU",
             rows.len(),
             qt_features::N_FEATURES,
             params.iterations,
             params.max_depth,
-            t.elapsed().as_secs_f64()
+            params.subsample,
+            t.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu
         );
         if threads == 2 {
             predict_bench(model, &ds);
@@ -92,4 +108,24 @@ fn predict_bench(mut model: GbdtModel, ds: &Dataset) {
         q(0.99),
         q(1.0)
     );
+}
+
+/// User + system CPU time of this process (Linux /proc), to tell work from waiting on a
+/// shared machine; NaN elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which is in parentheses): utime is field 14, stime 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // rest starts at field 3 (state), so field n is at index n - 3; clock ticks are 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
 }

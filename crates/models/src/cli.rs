@@ -43,9 +43,17 @@ pub struct TrainArgs {
     pub max_depth: usize,
     #[arg(long, default_value_t = 0.1)]
     pub learning_rate: f32,
-    /// Probability at which gbdt says BUY / SELL.
-    #[arg(long, default_value_t = 0.5)]
-    pub threshold: f64,
+    /// Fixed edge `P(long wins) - P(short wins)` at which gbdt says BUY (and the reverse for
+    /// SELL). When omitted the edges are calibrated on the training rows to give the
+    /// --target-buy / --target-sell shares.
+    #[arg(long)]
+    pub edge: Option<f64>,
+    /// Share of BUY decisions the calibrated gbdt edges aim at on the training rows.
+    #[arg(long, default_value_t = 0.35)]
+    pub target_buy: f64,
+    /// Share of SELL decisions the calibrated gbdt edges aim at on the training rows.
+    #[arg(long, default_value_t = 0.35)]
+    pub target_sell: f64,
     /// Momentum thresholds on the 24h change (fractions).
     #[arg(long, default_value_t = 0.01)]
     pub momentum_buy: f64,
@@ -114,8 +122,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     cfg.gbdt.iterations = args.iterations;
     cfg.gbdt.max_depth = args.max_depth;
     cfg.gbdt.learning_rate = args.learning_rate;
-    cfg.gbdt.buy_threshold = args.threshold;
-    cfg.gbdt.sell_threshold = args.threshold;
+    match args.edge {
+        Some(t) => {
+            cfg.gbdt.buy_edge = t;
+            cfg.gbdt.sell_edge = t;
+            cfg.target_mix = None;
+        }
+        None => cfg.target_mix = Some((args.target_buy, args.target_sell)),
+    }
     cfg.momentum.buy_threshold = args.momentum_buy;
     cfg.momentum.sell_threshold = args.momentum_sell;
     cfg.barrier.take_profit = args.take_profit;

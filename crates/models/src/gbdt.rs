@@ -1,4 +1,4 @@
-use forust_ml::{GradientBooster, Matrix, objective::ObjectiveType};
+use forust_ml::{GradientBooster, Matrix, objective::ObjectiveType, sampler::SampleMethod};
 use qt_candles::Candle;
 use qt_events::SignalAction;
 use qt_features::{FeatureVector, N_FEATURES};
@@ -20,11 +20,18 @@ pub struct GbdtParams {
     pub min_leaf_weight: f32,
     /// L2 regularization of leaf weights.
     pub l2: f32,
-    /// BUY when P(buy wins) reaches this (and beats SELL's margin).
-    pub buy_threshold: f64,
-    /// SELL when P(sell wins) reaches this.
-    pub sell_threshold: f64,
+    /// Share of rows sampled for each tree (1.0 = all rows, no sampling).
+    #[serde(default = "default_subsample")]
+    pub subsample: f32,
+    /// BUY when the edge `P(long wins) - P(short wins)` is at or above this.
+    pub buy_edge: f64,
+    /// SELL when the edge `P(short wins) - P(long wins)` is at or above this.
+    pub sell_edge: f64,
     pub seed: u64,
+}
+
+fn default_subsample() -> f32 {
+    1.0
 }
 
 impl Default for GbdtParams {
@@ -36,8 +43,9 @@ impl Default for GbdtParams {
             nbins: 64,
             min_leaf_weight: 20.0,
             l2: 1.0,
-            buy_threshold: 0.5,
-            sell_threshold: 0.5,
+            subsample: 0.5,
+            buy_edge: 0.2,
+            sell_edge: 0.2,
             seed: 7,
         }
     }
@@ -45,13 +53,16 @@ impl Default for GbdtParams {
 
 impl GbdtParams {
     pub fn validate(&self) -> Result<(), ModelError> {
-        let ok_threshold = |t: f64| t > 0.0 && t < 1.0;
+        let ok_edge = |t: f64| t > -1.0 && t < 1.0;
         if self.iterations == 0
             || self.max_depth == 0
             || self.nbins < 2
             || self.learning_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
-            || !ok_threshold(self.buy_threshold)
-            || !ok_threshold(self.sell_threshold)
+            || !(0.0..=1.0).contains(&self.subsample)
+            || self.subsample == 0.0
+            || !ok_edge(self.buy_edge)
+            || !ok_edge(self.sell_edge)
+            || self.buy_edge + self.sell_edge < 0.0
         {
             return Err(ModelError::Params(format!("invalid gbdt params {self:?}")));
         }
@@ -61,14 +72,27 @@ impl GbdtParams {
 
 /// Gradient-boosted trees (`forust-ml`) over the features. Multi-class is done one-vs-rest:
 /// one binary model for "a long would win" (BUY vs rest) and one for "a short would win" (SELL
-/// vs rest). BUY or SELL when that probability reaches its threshold (the larger margin wins
-/// when both do), with the probability as confidence; otherwise HOLD with confidence
-/// `1 - max(p_buy, p_sell)`.
+/// vs rest). The decision is on the edge `p_buy - p_sell`: BUY when it reaches `buy_edge`, SELL
+/// when `-edge` reaches `sell_edge`, with that side's probability as confidence; otherwise HOLD
+/// with confidence `1 - max(p_buy, p_sell)`. Training calibrates the two edges so the decisions
+/// on the training rows have the target mix (see `train::calibrate_edges`).
 pub struct GbdtModel {
     version: String,
     params: GbdtParams,
     buy: GradientBooster,
     sell: GradientBooster,
+}
+
+/// BUY when `p_buy - p_sell >= buy_edge`, SELL when `p_sell - p_buy >= sell_edge`, else HOLD.
+pub(crate) fn decide(p_buy: f64, p_sell: f64, buy_edge: f64, sell_edge: f64) -> Signal {
+    let edge = p_buy - p_sell;
+    if edge >= buy_edge {
+        Signal::new(SignalAction::Buy, p_buy)
+    } else if -edge >= sell_edge {
+        Signal::new(SignalAction::Sell, p_sell)
+    } else {
+        Signal::hold(1.0 - p_buy.max(p_sell))
+    }
 }
 
 impl std::fmt::Debug for GbdtModel {
@@ -108,6 +132,12 @@ fn booster(params: &GbdtParams, threads: usize) -> Result<GradientBooster, Model
         .set_min_leaf_weight(params.min_leaf_weight)
         .set_l2(params.l2)
         .set_seed(params.seed)
+        .set_sample_method(if params.subsample < 1.0 {
+            SampleMethod::Random
+        } else {
+            SampleMethod::None
+        })
+        .set_subsample(params.subsample)
         .set_parallel(threads > 1)
         .set_num_threads(Some(threads.max(1)));
     Ok(b)
@@ -133,18 +163,35 @@ impl GbdtModel {
             )));
         }
         let matrix = Matrix::new(columns, rows, N_FEATURES);
-        let target = |a: SignalAction| -> Vec<f64> {
-            labels
+        let fit_one = |a: SignalAction, threads: usize| -> Result<GradientBooster, ModelError> {
+            let target: Vec<f64> = labels
                 .iter()
                 .map(|l| f64::from(u8::from(*l == a)))
-                .collect()
+                .collect();
+            let mut b = booster(&params, threads)?;
+            b.fit_unweighted(&matrix, &target, None)
+                .map_err(|e| ModelError::Gbdt(e.to_string()))?;
+            Ok(b)
         };
-        let mut buy = booster(&params, threads)?;
-        buy.fit_unweighted(&matrix, &target(SignalAction::Buy), None)
-            .map_err(|e| ModelError::Gbdt(e.to_string()))?;
-        let mut sell = booster(&params, threads)?;
-        sell.fit_unweighted(&matrix, &target(SignalAction::Sell), None)
-            .map_err(|e| ModelError::Gbdt(e.to_string()))?;
+        // With two or more cores the two one-vs-rest models train side by side (each on half
+        // the cores), which scales better than splitting one model's histogram work.
+        let (buy, sell) = if threads >= 2 {
+            let half = threads / 2;
+            std::thread::scope(|s| {
+                let buy = s.spawn(|| fit_one(SignalAction::Buy, half));
+                let sell = fit_one(SignalAction::Sell, threads - half);
+                let buy = buy
+                    .join()
+                    .unwrap_or_else(|_| Err(ModelError::Gbdt("training thread panicked".into())));
+                (buy, sell)
+            })
+        } else {
+            (
+                fit_one(SignalAction::Buy, 1),
+                fit_one(SignalAction::Sell, 1),
+            )
+        };
+        let (buy, sell) = (buy?, sell?);
         Ok(GbdtModel {
             version: version.into(),
             params,
@@ -155,6 +202,18 @@ impl GbdtModel {
 
     pub fn params(&self) -> &GbdtParams {
         &self.params
+    }
+
+    /// Replaces the decision edges (each in (-1, 1), `buy + sell >= 0`).
+    pub fn set_edges(&mut self, buy: f64, sell: f64) -> Result<(), ModelError> {
+        let params = GbdtParams {
+            buy_edge: buy,
+            sell_edge: sell,
+            ..self.params
+        };
+        params.validate()?;
+        self.params = params;
+        Ok(())
     }
 
     pub fn set_version(&mut self, version: impl Into<String>) {
@@ -171,16 +230,7 @@ impl GbdtModel {
 
     /// The decision rule on the two probabilities.
     pub fn decide(&self, p_buy: f64, p_sell: f64) -> Signal {
-        let (tb, ts) = (self.params.buy_threshold, self.params.sell_threshold);
-        let buy_margin = p_buy - tb;
-        let sell_margin = p_sell - ts;
-        if buy_margin >= 0.0 && buy_margin >= sell_margin {
-            Signal::new(SignalAction::Buy, p_buy)
-        } else if sell_margin >= 0.0 {
-            Signal::new(SignalAction::Sell, p_sell)
-        } else {
-            Signal::hold(1.0 - p_buy.max(p_sell))
-        }
+        decide(p_buy, p_sell, self.params.buy_edge, self.params.sell_edge)
     }
 
     /// The decision for one row of features.

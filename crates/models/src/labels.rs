@@ -47,7 +47,8 @@ impl BarrierConfig {
 /// Where one side's trade ends: at candle offset `k` (1-based) with a win, or a loss, or never.
 fn first_exit(
     entry: f64,
-    future: &[Candle],
+    highs: &[f64],
+    lows: &[f64],
     cfg: &BarrierConfig,
     long: bool,
 ) -> Option<(usize, bool)> {
@@ -62,8 +63,7 @@ fn first_exit(
             entry * (1.0 + cfg.stop_loss),
         )
     };
-    for (k, c) in future.iter().enumerate() {
-        let (h, l) = (c.high_f64(), c.low_f64());
+    for (k, (&h, &l)) in highs.iter().zip(lows).enumerate() {
         let (stopped, target) = if long {
             (l <= sl, h >= tp)
         } else {
@@ -86,15 +86,18 @@ fn first_exit(
 /// `horizon` candles, whose future is not in the data.
 pub fn triple_barrier(candles: &[Candle], cfg: &BarrierConfig) -> Vec<Option<SignalAction>> {
     let n = candles.len();
+    let highs: Vec<f64> = candles.iter().map(Candle::high_f64).collect();
+    let lows: Vec<f64> = candles.iter().map(Candle::low_f64).collect();
     (0..n)
         .map(|i| {
             if i + cfg.horizon >= n {
                 return None;
             }
             let entry = candles[i].close_f64();
-            let future = &candles[i + 1..=i + cfg.horizon];
-            let long = first_exit(entry, future, cfg, true).filter(|(_, win)| *win);
-            let short = first_exit(entry, future, cfg, false).filter(|(_, win)| *win);
+            let future = i + 1..=i + cfg.horizon;
+            let (h, l) = (&highs[future.clone()], &lows[future]);
+            let long = first_exit(entry, h, l, cfg, true).filter(|(_, win)| *win);
+            let short = first_exit(entry, h, l, cfg, false).filter(|(_, win)| *win);
             Some(match (long, short) {
                 (Some((a, _)), Some((b, _))) if a < b => SignalAction::Buy,
                 (Some((a, _)), Some((b, _))) if b < a => SignalAction::Sell,

@@ -24,6 +24,10 @@ pub struct TrainConfig {
     pub ensemble: EnsembleConfig,
     /// Cores to use (default 2).
     pub threads: usize,
+    /// When set, (BUY share, SELL share): the gbdt edges are chosen on the training rows
+    /// so that the model says BUY and SELL about this often there (default (0.35, 0.35), the
+    /// middle of the target mix). When `None`, the edges in `gbdt` are used as they are.
+    pub target_mix: Option<(f64, f64)>,
 }
 
 impl TrainConfig {
@@ -37,8 +41,32 @@ impl TrainConfig {
             momentum: MomentumConfig::default(),
             ensemble: EnsembleConfig::default(),
             threads: 2,
+            target_mix: Some((0.35, 0.35)),
         }
     }
+}
+
+/// Edges for the gbdt decision rule ([`GbdtModel::decide`]) such that a share `mix.0` of
+/// `probs` gets BUY and a share `mix.1` gets SELL: quantiles of the edge `p_buy - p_sell`.
+pub fn calibrate_edges(probs: &[(f64, f64)], mix: (f64, f64)) -> Result<(f64, f64), ModelError> {
+    let ok = |x: f64| x > 0.0 && x < 1.0;
+    if !ok(mix.0) || !ok(mix.1) || mix.0 + mix.1 >= 1.0 {
+        return Err(ModelError::Params(format!(
+            "target mix {mix:?} is not two shares summing below 1"
+        )));
+    }
+    if probs.is_empty() {
+        return Err(ModelError::Data("no rows to calibrate on".to_string()));
+    }
+    let mut edges: Vec<f64> = probs.iter().map(|p| p.0 - p.1).collect();
+    edges.sort_by(f64::total_cmp);
+    let n = edges.len();
+    let at = |share: f64| ((n as f64) * share) as usize;
+    // BUY: the top mix.0 of edges; SELL: the bottom mix.1.
+    let buy = edges[at(1.0 - mix.0).min(n - 1)];
+    let sell = -edges[at(mix.1).saturating_sub(1).min(n - 1)];
+    let clamp = |x: f64| x.clamp(-1.0 + 1e-9, 1.0 - 1e-9);
+    Ok((clamp(buy), clamp(sell.max(-buy))))
 }
 
 /// What a training run did, written as JSON next to the artifact.
@@ -105,7 +133,17 @@ pub fn train_on(
     let fit_gbdt = |version: &str| -> Result<GbdtModel, ModelError> {
         let columns = ds.columns(&split.train);
         let labels: Vec<_> = split.train.iter().map(|&i| ds.labels[i]).collect();
-        GbdtModel::fit(&columns, &labels, cfg.gbdt, cfg.threads, version)
+        let mut model = GbdtModel::fit(&columns, &labels, cfg.gbdt, cfg.threads, version)?;
+        if let Some(mix) = cfg.target_mix {
+            let probs: Vec<(f64, f64)> = split
+                .train
+                .iter()
+                .map(|&i| model.probabilities(&ds.features[i]))
+                .collect();
+            let (b, s) = calibrate_edges(&probs, mix)?;
+            model.set_edges(b, s)?;
+        }
+        Ok(model)
     };
     let (mut artifact, test, train) = match cfg.kind {
         ModelKind::Gbdt => {
@@ -157,4 +195,27 @@ pub fn train(
 ) -> Result<(ModelArtifact, TrainReport), ModelError> {
     let ds = Dataset::build(series, &cfg.barrier, cfg.threads)?;
     train_on(&ds, cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gbdt::decide;
+
+    #[test]
+    fn calibrated_edges_split_the_rows_in_the_target_mix() {
+        // P(buy) and P(sell) correlated (both rise with volatility), with some spread.
+        let probs: Vec<(f64, f64)> = (0..1000)
+            .map(|i| {
+                let v = i as f64 / 1000.0;
+                (v * 0.5, v * 0.45 + ((i * 7) % 13) as f64 / 100.0)
+            })
+            .collect();
+        let (b, s) = calibrate_edges(&probs, (0.35, 0.35)).expect("valid");
+        let mix = crate::SignalMix::of(probs.iter().map(|&(pb, ps)| decide(pb, ps, b, s).action));
+        assert!((mix.buy - 0.35).abs() <= 0.01, "{mix:?}");
+        assert!((mix.sell - 0.35).abs() <= 0.01, "{mix:?}");
+        assert!(calibrate_edges(&probs, (0.6, 0.5)).is_err());
+        assert!(calibrate_edges(&[], (0.3, 0.3)).is_err());
+    }
 }

@@ -151,3 +151,61 @@ fn an_artifact_with_another_feature_list_is_refused() {
         Err(ModelError::Format(_))
     ));
 }
+
+#[test]
+fn calibrated_edges_give_the_target_mix_on_the_training_rows() {
+    let ds = Dataset::build(&repo_series(&["ETHUSDT"]), &BarrierConfig::default(), 2)
+        .expect("dataset builds");
+    let mut cfg = small_config(ModelKind::Gbdt);
+    cfg.target_mix = Some((0.35, 0.35));
+    let (_, report) = train_on(&ds, &cfg).expect("trains");
+    let mix = report.train.signal_mix;
+    assert!((0.32..=0.38).contains(&mix.buy), "{mix:?}");
+    assert!((0.32..=0.38).contains(&mix.sell), "{mix:?}");
+    cfg.target_mix = None;
+    let (_, fixed) = train_on(&ds, &cfg).expect("trains");
+    assert!(
+        fixed.train.signal_mix.hold > mix.hold,
+        "fixed 0.2 edges should hold more"
+    );
+}
+
+#[test]
+fn train_command_writes_an_artifact_and_a_json_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = qt_models::cli::TrainArgs {
+        data: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/klines/5m"),
+        symbols: vec!["BNBUSDT".to_string()],
+        interval: "5m".to_string(),
+        kind: ModelKind::Ensemble,
+        out: dir.path().join("model.json"),
+        report: dir.path().join("report.json"),
+        version: None,
+        test_fraction: 0.2,
+        iterations: 10,
+        max_depth: 3,
+        learning_rate: 0.1,
+        edge: None,
+        target_buy: 0.35,
+        target_sell: 0.35,
+        momentum_buy: 0.01,
+        momentum_sell: -0.01,
+        take_profit: 0.0195,
+        stop_loss: 0.02,
+        horizon: 24,
+        threads: 2,
+    };
+    qt_models::cli::run(&args).expect("train command runs");
+    let artifact = ModelArtifact::load(&args.out).expect("artifact loads");
+    assert!(
+        artifact.version.starts_with("ensemble-"),
+        "{}",
+        artifact.version
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&args.report).expect("report written"))
+            .expect("report is json");
+    assert!(report["test"]["accuracy"].is_number());
+    assert!(report["test"]["signal_mix"]["buy"].is_number());
+    assert!(report["fit_seconds"].is_number());
+}

@@ -196,5 +196,11 @@ mod tests {
         let dbg = format!("{keys:?}");
         assert!(dbg.contains("k1") && !dbg.contains("s1"));
         assert!(parse_api_keys("nocolon").is_err());
+        let cfg = SimConfig {
+            keys,
+            ..SimConfig::default()
+        };
+        let dbg = format!("{cfg:?}");
+        assert!(dbg.contains("k2") && !dbg.contains("s2"), "{dbg}");
     }
 }

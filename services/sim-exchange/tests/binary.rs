@@ -15,28 +15,36 @@ struct Proc {
     base: String,
 }
 
-async fn spawn(state_dir: &std::path::Path) -> Proc {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sim-exchange"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--speed",
-            "0",
-            "--symbols",
-            "BTCUSDT,ETHUSDT",
-            "--warmup-candles",
-            "100",
-        ])
-        .arg("--data")
-        .arg(repo_data("BTCUSDT").parent().unwrap())
-        .arg("--state-dir")
-        .arg(state_dir)
-        .env("SIM_API_KEYS", format!("{KEY}:{SECRET},other:othersecret"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+/// Keys come from `SIM_API_KEYS`, or from a TOML `--config` file when one is given.
+async fn spawn(state_dir: &std::path::Path, config: Option<&std::path::Path>) -> Proc {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sim-exchange"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--speed",
+        "0",
+        "--symbols",
+        "BTCUSDT,ETHUSDT",
+        "--warmup-candles",
+        "100",
+    ])
+    .arg("--data")
+    .arg(repo_data("BTCUSDT").parent().unwrap())
+    .arg("--state-dir")
+    .arg(state_dir)
+    .env_remove("SIM_API_KEYS")
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .kill_on_drop(true);
+    match config {
+        Some(c) => {
+            cmd.arg("--config").arg(c);
+        }
+        None => {
+            cmd.env("SIM_API_KEYS", format!("{KEY}:{SECRET},other:othersecret"));
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
@@ -55,7 +63,7 @@ async fn spawn(state_dir: &std::path::Path) -> Proc {
 async fn binary_serves_signed_requests_and_keeps_state_across_a_process_restart() {
     install_provider();
     let dir = tempfile::tempdir().unwrap();
-    let p = spawn(dir.path()).await;
+    let p = spawn(dir.path(), None).await;
     let sim = sim_at(&p.base);
     assert_eq!(sim.get("/health/live").await.status, 200);
     assert_eq!(sim.get("/health/ready").await.status, 200);
@@ -75,7 +83,13 @@ async fn binary_serves_signed_requests_and_keeps_state_across_a_process_restart(
     assert_eq!(cursor, 102);
     stop(p).await;
 
-    let p = spawn(dir.path()).await;
+    let config = dir.path().join("sim.toml");
+    std::fs::write(
+        &config,
+        format!("keys = [\"{KEY}:{SECRET}\"]\ninitial_balance = \"5000\"\n"),
+    )
+    .unwrap();
+    let p = spawn(dir.path(), Some(&config)).await;
     let sim = sim_at(&p.base);
     assert_eq!(sim.state().await["symbols"]["ETHUSDT"]["cursor"], cursor);
     assert_eq!(sim.position("ETHUSDT").await, dec("-0.05"));

@@ -150,7 +150,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let (artifact, mut report) = train_on(&ds, &cfg).context("training")?;
-    report.fit_seconds = Some(started.elapsed().as_secs_f64());
+    report.train_seconds = Some(started.elapsed().as_secs_f64());
     artifact.save(&args.out).context("writing the artifact")?;
     let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
     std::fs::write(&args.report, json)

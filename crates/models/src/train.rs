@@ -82,9 +82,10 @@ pub struct TrainReport {
     pub test: Evaluation,
     /// Metrics on the training rows (to see over-fitting).
     pub train: Evaluation,
-    /// Seconds spent fitting, filled in by the caller that measured it.
+    /// Wall seconds of `train_on` (fit, edge calibration and the evaluation of train and test
+    /// rows), filled in by the caller that measured it.
     #[serde(default)]
-    pub fit_seconds: Option<f64>,
+    pub train_seconds: Option<f64>,
 }
 
 /// Runs `model` over `rows` in time order, as a live bot would, and evaluates it.
@@ -183,7 +184,7 @@ pub fn train_on(
         purged_rows: split.purged,
         test,
         train,
-        fit_seconds: None,
+        train_seconds: None,
     };
     Ok((artifact, report))
 }

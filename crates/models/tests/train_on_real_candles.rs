@@ -207,5 +207,5 @@ fn train_command_writes_an_artifact_and_a_json_report() {
             .expect("report is json");
     assert!(report["test"]["accuracy"].is_number());
     assert!(report["test"]["signal_mix"]["buy"].is_number());
-    assert!(report["fit_seconds"].is_number());
+    assert!(report["train_seconds"].is_number());
 }

@@ -80,9 +80,15 @@ impl RedisServer {
     /// Sends one command and returns the raw RESP reply (for fixtures that must not depend on
     /// the code under test).
     pub fn raw(&self, args: &[&str]) -> String {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.raw_bytes(&args)
+    }
+
+    /// [`RedisServer::raw`] with binary-safe arguments.
+    pub fn raw_bytes(&self, args: &[&[u8]]) -> String {
         let mut s = UnixStream::connect(self.socket()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(resp(args).as_bytes()).unwrap();
+        s.write_all(&resp(args)).unwrap();
         let mut buf = vec![0u8; 1 << 16];
         let n = s.read(&mut buf).unwrap();
         String::from_utf8_lossy(&buf[..n]).into_owned()
@@ -141,10 +147,12 @@ impl Drop for RedisServer {
     }
 }
 
-fn resp(args: &[&str]) -> String {
-    let mut out = format!("*{}\r\n", args.len());
+fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
-        out.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
     }
     out
 }

@@ -1,13 +1,16 @@
 //! `qtctl`, the operator CLI of Quantum Trader.
 //!
-//! It inspects the streams (`streams`, `tail`) through `qt-bus`, the only crate that touches
-//! Redis. It never changes a stream except through the commands made for it.
-//! Exit codes: 0 success, 1 failure (Redis unreachable, bad stream name), 2 bad usage.
+//! Stream inspection (`streams`, `tail`) and operations (`kill-switch`, `close-all`, `retrain`,
+//! `dlq`) go through `qt-bus`, the only crate that touches Redis; the trading-brain commands
+//! (`features`, `train`, `backtest`, `goal`) run the same pure libraries as the services. It never
+//! places an order: operations are commands on the `control` stream that the services carry out.
+//! Exit codes: 0 success, 1 failure (Redis unreachable, bad stream name, …), 2 bad usage.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ops;
 mod streams;
 
 /// Operate a Quantum Trader deployment.
@@ -38,27 +41,35 @@ enum Command {
     Streams,
     /// Prints a stream's entries decoded to JSON, one per line.
     Tail(streams::TailArgs),
+    /// Turns the kill switch on (no new entries; exits still allowed) or off.
+    KillSwitch(ops::KillSwitchArgs),
+    /// Closes every position at market and cancels entry orders.
+    CloseAll(ops::ReasonArgs),
+    /// Asks clm to retrain now.
+    Retrain(ops::ReasonArgs),
+    /// Dead letters: list, replay onto their stream, or purge.
+    #[command(subcommand)]
+    Dlq(ops::DlqCommand),
+    /// Writes every candle of a kline file with its features to CSV.
+    Features(qt_features::cli::FeaturesArgs),
+    /// Trains a model on kline files; writes the artifact and a JSON report.
+    Train(qt_models::cli::TrainArgs),
+    /// Backtests a strategy over kline files; writes trades, equity curve, metrics and a chart.
+    Backtest(qt_backtest::cli::BacktestArgs),
+    /// Says whether a profit target is realistic from a backtest's figures.
+    Goal(qt_backtest::cli::GoalArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("qtctl: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match cli.command {
+        // The brain commands are CPU work on files: no Redis, no async runtime.
+        Command::Features(a) => qt_features::cli::run(&a),
+        Command::Train(a) => qt_models::cli::run(&a),
+        Command::Backtest(a) => qt_backtest::cli::run_backtest(a),
+        Command::Goal(a) => qt_backtest::cli::run_goal(a),
+        command => online(&cli.redis_url, &cli.prefix, cli.json, command),
     };
-    let result = rt.block_on(async {
-        let ctx = streams::Ctx::new(&cli.redis_url, &cli.prefix, cli.json)?;
-        match cli.command {
-            Command::Streams => ctx.streams().await,
-            Command::Tail(args) => ctx.tail(args).await,
-        }
-    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -66,4 +77,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn online(url: &str, prefix: &str, json: bool, command: Command) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let ctx = streams::Ctx::new(url, prefix, json)?;
+        match command {
+            Command::Streams => ctx.streams().await,
+            Command::Tail(args) => ctx.tail(args).await,
+            Command::KillSwitch(args) => ops::kill_switch(&ctx, args).await,
+            Command::CloseAll(args) => ops::close_all(&ctx, args).await,
+            Command::Retrain(args) => ops::retrain(&ctx, args).await,
+            Command::Dlq(cmd) => ops::dlq(&ctx, cmd).await,
+            Command::Features(_) | Command::Train(_) | Command::Backtest(_) | Command::Goal(_) => {
+                Ok(())
+            }
+        }
+    })
 }

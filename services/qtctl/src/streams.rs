@@ -9,8 +9,8 @@ use qt_events::{Envelope, Stream, StreamNames};
 use serde_json::{Value, json};
 
 pub struct Ctx {
-    bus: Bus,
-    json: bool,
+    pub bus: Bus,
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +33,7 @@ impl Ctx {
         Ok(Self { bus, json })
     }
 
-    async fn check_redis(&self) -> anyhow::Result<()> {
+    pub async fn check_redis(&self) -> anyhow::Result<()> {
         if !self.bus.reachable(Duration::from_secs(2)).await {
             anyhow::bail!("redis is unreachable (QT_REDIS_URL / --redis-url)");
         }

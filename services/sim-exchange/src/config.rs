@@ -101,6 +101,9 @@ pub struct Faults {
     pub lose_next: u32,
     /// How long a lost response is held before the 503, ms.
     pub lost_response_ms: u64,
+    /// Every WebSocket connection opened while this is set is dropped (no close frame) after
+    /// this many ms; 0 = never.
+    pub ws_drop_after_ms: u64,
 }
 
 /// Where the market comes from.

@@ -73,7 +73,7 @@ pub struct App {
     pub(crate) market_tx: broadcast::Sender<MarketMsg>,
     pub(crate) user_tx: broadcast::Sender<UserMsg>,
     pub(crate) drop_ws: watch::Sender<u64>,
-    faults: Mutex<Faults>,
+    pub(crate) faults: Mutex<Faults>,
     limits: Mutex<Limits>,
     rates: Mutex<RateState>,
     rng: Mutex<rand::rngs::StdRng>,
@@ -364,6 +364,7 @@ async fn fapi(
     let Some((security, weight, is_order)) = route else {
         return ApiError::new(404, -1000, "Not found").into_response();
     };
+    let weight = request_weight(&path, uri.query().unwrap_or(""), weight);
     // Fault injection.
     let (latency, fail, lose, lost_ms) = {
         let mut f = lock(&app.faults);
@@ -438,6 +439,35 @@ async fn fapi(
     resp
 }
 
+/// Weights that depend on the parameters, as Binance counts them.
+fn request_weight(path: &str, query: &str, base: u32) -> u32 {
+    let p = Params::new(query, "");
+    match path {
+        "/fapi/v1/klines" => match p.int("limit").ok().flatten().unwrap_or(500) {
+            ..100 => 1,
+            100..500 => 2,
+            500..=1000 => 5,
+            _ => 10,
+        },
+        "/fapi/v1/openOrders" if !p.has("symbol") => 40,
+        "/fapi/v1/ticker/24hr"
+        | "/fapi/v1/ticker/price"
+        | "/fapi/v2/ticker/price"
+        | "/fapi/v1/ticker/bookTicker"
+            if !p.has("symbol") =>
+        {
+            base.max(5)
+        }
+        "/fapi/v1/depth" => match p.int("limit").ok().flatten().unwrap_or(500) {
+            ..=50 => 2,
+            51..=100 => 5,
+            101..=500 => 10,
+            _ => 20,
+        },
+        _ => base,
+    }
+}
+
 /// (security, weight, counts as an order) of each endpoint.
 fn route_of(method: &Method, path: &str) -> Option<(Security, u32, bool)> {
     use Security::*;
@@ -447,6 +477,7 @@ fn route_of(method: &Method, path: &str) -> Option<(Security, u32, bool)> {
         ("GET", "/fapi/v1/time") => (None, 1, false),
         ("GET", "/fapi/v1/exchangeInfo") => (None, 1, false),
         ("GET", "/fapi/v1/klines") => (None, 5, false),
+        ("GET", "/fapi/v1/depth") => (None, 5, false),
         ("GET", "/fapi/v1/ticker/24hr") => (None, 1, false),
         ("GET", "/fapi/v1/ticker/price" | "/fapi/v2/ticker/price") => (None, 1, false),
         ("GET", "/fapi/v1/ticker/bookTicker") => (None, 1, false),
@@ -651,6 +682,7 @@ fn handle(
         ("GET", "/fapi/v1/time") => Ok(json!({"serverTime": now})),
         ("GET", "/fapi/v1/exchangeInfo") => Ok(exchange_info(app, now)),
         ("GET", "/fapi/v1/klines") => klines(app, &p),
+        ("GET", "/fapi/v1/depth") => depth(app, &p, now),
         ("GET", "/fapi/v1/ticker/24hr") => per_symbol(app, &p, |e, s| e.ticker_24h(s, now)),
         ("GET", "/fapi/v1/ticker/price" | "/fapi/v2/ticker/price") => {
             per_symbol(app, &p, |e, s| {
@@ -806,6 +838,29 @@ fn leverage_brackets(app: &App, p: &Params) -> Value {
         Some(m) => json!([one(&m.spec)]),
         None => Value::Array(e.market.symbols.values().map(|m| one(&m.spec)).collect()),
     }
+}
+
+/// A synthetic book: `limit` levels each side, one tick apart around the last price, with a
+/// size that grows away from the touch (the simulator has no real depth).
+fn depth(app: &App, p: &Params, now: i64) -> Result<Value, ApiError> {
+    let symbol = p.required("symbol")?;
+    let limit = p.int("limit")?.unwrap_or(500);
+    if ![5, 10, 20, 50, 100, 500, 1000].contains(&limit) {
+        return Err(ApiError::invalid("limit"));
+    }
+    let e = lock(&app.engine);
+    let m = e.market.get(symbol).ok_or_else(ApiError::invalid_symbol)?;
+    let (px, tick, step) = (m.last_price(), m.spec.tick_size, m.spec.step_size);
+    let level = |i: i64, sign: i64| {
+        let price = px + tick * Decimal::from(sign * i);
+        json!([d(price), d(step * Decimal::from(10 * i))])
+    };
+    let bids: Vec<Value> = (1..=limit)
+        .map(|i| level(i, -1))
+        .filter(|l| !l[0].as_str().unwrap_or("-").starts_with('-'))
+        .collect();
+    let asks: Vec<Value> = (1..=limit).map(|i| level(i, 1)).collect();
+    Ok(json!({"lastUpdateId": now, "E": now, "T": now, "bids": bids, "asks": asks}))
 }
 
 fn klines(app: &App, p: &Params) -> Result<Value, ApiError> {

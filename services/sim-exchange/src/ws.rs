@@ -215,9 +215,21 @@ async fn run(app: AppState, mut socket: WebSocket, mut session: Session) {
     drop_rx.mark_unchanged();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
+    let drop_after = app
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .ws_drop_after_ms;
+    let fault_drop = tokio::time::sleep(if drop_after > 0 {
+        Duration::from_millis(drop_after)
+    } else {
+        Duration::from_secs(365 * 86_400)
+    });
+    tokio::pin!(fault_drop);
     loop {
         tokio::select! {
             _ = drop_rx.changed() => return, // dropped without a close frame
+            () = &mut fault_drop => return,
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     let reply = on_request(&mut session, t.as_str());

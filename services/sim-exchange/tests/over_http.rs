@@ -1241,3 +1241,41 @@ async fn stop_counts_first_when_stop_and_target_lie_inside_one_candle() {
     assert_eq!(sim.position("TESTUSDT").await, Decimal::ZERO);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn fault_drops_websockets_after_a_delay_and_depth_and_weights_follow_binance() {
+    let mut cfg = replay_config();
+    cfg.clock = std::sync::Arc::new(qt_events::clock::ManualClock::new(now_ms()));
+    let sim = start(cfg).await;
+    sim.control("/sim/faults", Some(json!({"wsDropAfterMs": 100})))
+        .await;
+    let mut ws = sim.market_ws().await;
+    assert!(
+        next_json(&mut ws).await.is_none(),
+        "the connection should be dropped"
+    );
+    sim.control("/sim/faults", Some(json!({}))).await;
+    let d = sim.get("/fapi/v1/depth?symbol=BTCUSDT&limit=5").await;
+    assert_eq!(d.body["bids"].as_array().unwrap().len(), 5);
+    let best_bid = d.body["bids"][0][0].as_str().map(dec).unwrap();
+    let best_ask = d.body["asks"][0][0].as_str().map(dec).unwrap();
+    assert!(best_bid < best_ask);
+    let k = sim
+        .get("/fapi/v1/klines?symbol=BTCUSDT&interval=5m&limit=1000")
+        .await;
+    let before: u32 = k.headers["x-mbx-used-weight-1m"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let k = sim
+        .get("/fapi/v1/klines?symbol=BTCUSDT&interval=5m&limit=50")
+        .await;
+    let after: u32 = k.headers["x-mbx-used-weight-1m"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(after - before, 1, "limit < 100 weighs 1");
+    sim.stop().await;
+}

@@ -189,6 +189,20 @@ impl RiskBook {
         s
     }
 
+    /// How many symbols hold a position or an opening order in flight, and whether `symbol` is
+    /// one of them — the same as [`RiskBook::active_symbols`] without allocating.
+    pub fn active_count(&self, symbol: &str) -> (usize, bool) {
+        let opening = || self.in_flight.values().filter(|f| !f.reduce_only);
+        let mut n = self.positions.len();
+        for (i, f) in opening().enumerate() {
+            let counted = self.positions.contains_key(&f.symbol)
+                || opening().take(i).any(|g| g.symbol == f.symbol);
+            n += usize::from(!counted);
+        }
+        let contains = self.positions.contains_key(symbol) || opening().any(|f| f.symbol == symbol);
+        (n, contains)
+    }
+
     /// Unrealized PnL of all positions at their marks.
     pub fn unrealized(&self) -> Decimal {
         self.positions

@@ -292,12 +292,11 @@ impl RiskGuard {
                 )
             });
         }
-        let active = book.active_symbols();
-        if !active.contains(sym) && active.len() >= l.max_concurrent_positions {
+        let (active, counted) = book.active_count(sym);
+        if !counted && active >= l.max_concurrent_positions {
             return rej(RejectReason::MaxConcurrentPositions, &|| {
                 format!(
-                    "{} positions and orders in flight already, the maximum is {}",
-                    active.len(),
+                    "{active} positions and orders in flight already, the maximum is {}",
                     l.max_concurrent_positions
                 )
             });

@@ -227,6 +227,11 @@ proptest! {
         for op in &ops {
             let admitted = run.step(op);
             prop_assert!(run.book.active_symbols().len() <= run.guard.limits.max_concurrent_positions);
+            for i in 0..SYMBOLS {
+                let name = sym_name(i);
+                let set = run.book.active_symbols();
+                prop_assert_eq!(run.book.active_count(&name), (set.len(), set.contains(name.as_str())));
+            }
             if let Some(sym) = admitted {
                 run.assert_notional_limits(&[sym])?;
             }

@@ -1,27 +1,30 @@
-//! `trading-bot` turns market data into features and model signals and sends entry intents.
-//!
-//! It publishes closed candles and mark prices to `market`, every model decision to `signals`
-//! and open intents to `intents`; it reads model deployments from `models` and operator commands
-//! from `control`. It never places an order: only execution does.
-//!
-//! This build starts, connects, creates its consumer groups, serves `/health/*` and `/metrics`
-//! and stops cleanly; the market data, model and intent logic is built on top of this backbone.
+//! `trading-bot` binary: loads its config, builds the bot and runs it until SIGTERM/SIGINT.
+//! Everything else is in the library (`trading_bot`), so tests run the same code. It never
+//! places an order.
 
 use std::process::ExitCode;
 
-use qt_events::Stream;
-use serde::{Deserialize, Serialize};
-
-/// Settings of its own: the `[trading_bot]` table or `QT_TRADING_BOT__*` variables.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct Settings {}
+use anyhow::Context;
+use qt_exchange::ExchangeConfig;
+use trading_bot::{CONSUMES, PRODUCES, Settings, TradingBot};
 
 fn main() -> ExitCode {
+    qt_exchange::install_crypto_provider();
     qt_runtime::run::<Settings, _, _>("trading-bot", |mut service| async move {
-        service
-            .groups(&[Stream::Models, Stream::Control])
-            .produces(&[Stream::Market, Stream::Signals, Stream::Intents]);
+        let exchange = ExchangeConfig::from_env().context("exchange configuration")?;
+        let bot = TradingBot::new(
+            service.config.service.clone(),
+            exchange,
+            service.bus.clone(),
+            service.bus.clock().clone(),
+        )
+        .context("trading-bot settings")?;
+        service.groups(&CONSUMES).produces(&PRODUCES);
+        for stream in CONSUMES {
+            let cfg = service.consumer_config(stream);
+            service.consume(cfg, bot.inbox());
+        }
+        service.spawn(bot.run(service.shutdown.clone()));
         Ok(service)
     })
 }

@@ -1,0 +1,467 @@
+//! The bot's task: universe, warm-up over REST, market streams, gap filling, publishing, and the
+//! commands from the [`Inbox`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use qt_bus::Bus;
+use qt_candles::Candle;
+use qt_events::clock::SharedClock;
+use qt_events::{CandleClosed, Envelope, Stream};
+use qt_exchange::ws::{MarketEvent, MarketStream, StreamHandle, spawn_market_streams};
+use qt_exchange::{BinanceClient, Exchange, ExchangeConfig, Kline};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::{CandleOutcome, Core, CoreConfig, market_filters};
+use crate::inbox::{Command, Inbox, Request};
+use crate::model::starting_model;
+use crate::settings::Settings;
+
+/// The streams whose facts the bot consumes (each in its own consumer group, named after the
+/// service).
+pub const CONSUMES: [Stream; 4] = [
+    Stream::Positions,
+    Stream::Orders,
+    Stream::Models,
+    Stream::Control,
+];
+
+/// The streams it publishes.
+pub const PRODUCES: [Stream; 3] = [Stream::Market, Stream::Signals, Stream::Intents];
+
+/// The trading bot: build it, give [`TradingBot::inbox`] to a consumer of each of
+/// [`CONSUMES`], then [`TradingBot::run`] it until shutdown.
+#[derive(Debug)]
+pub struct TradingBot {
+    settings: Settings,
+    exchange: BinanceClient,
+    exchange_config: ExchangeConfig,
+    bus: Bus,
+    core: Core,
+    tx: mpsc::Sender<Request>,
+    rx: mpsc::Receiver<Request>,
+    ready: Arc<AtomicBool>,
+}
+
+fn kline_to_event(symbol: &str, interval: &str, k: &Kline) -> CandleClosed {
+    CandleClosed {
+        symbol: symbol.to_owned(),
+        interval: interval.to_owned(),
+        open_time: k.open_time,
+        close_time: k.close_time,
+        open: k.open,
+        high: k.high,
+        low: k.low,
+        close: k.close,
+        volume: k.volume,
+        quote_volume: k.quote_volume,
+        trades: k.trades,
+    }
+}
+
+async fn sleep_or_cancel(d: Duration, token: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = token.cancelled() => false,
+    }
+}
+
+impl TradingBot {
+    /// Validates the settings, loads the starting model and builds the exchange client.
+    /// `src` is the service name written in envelopes; `clock` is the decisions' clock.
+    pub fn new(
+        settings: Settings,
+        exchange_config: ExchangeConfig,
+        bus: Bus,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let interval_ms = settings.validate()?;
+        let model = starting_model(&settings)?;
+        let exchange = BinanceClient::new(exchange_config.clone(), clock.clone())?;
+        let minutes = |m: u64| i64::try_from(m.saturating_mul(60_000)).unwrap_or(i64::MAX);
+        let core = Core::new(
+            CoreConfig {
+                src: bus.src().to_owned(),
+                interval: settings.interval.clone(),
+                interval_ms,
+                min_confidence: settings.min_confidence,
+                sizing: settings.sizing.clone(),
+                sizing_stop_fraction: settings.sizing_stop_fraction,
+                cooldown_ms: minutes(settings.cooldown_minutes),
+                pending_timeout_ms: i64::try_from(settings.pending_timeout_seconds)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+                mark_price_min_interval_ms: i64::try_from(settings.mark_price_min_interval_ms)
+                    .unwrap_or(i64::MAX),
+            },
+            clock,
+            model,
+        );
+        let (tx, rx) = mpsc::channel(256);
+        Ok(Self {
+            settings,
+            exchange,
+            exchange_config,
+            bus,
+            core,
+            tx,
+            rx,
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// A handler for one of [`CONSUMES`].
+    pub fn inbox(&self) -> Inbox {
+        Inbox::new(self.tx.clone())
+    }
+
+    /// True once every symbol is warmed up and the market streams have connected (and the
+    /// candles missed meanwhile were handled); false again while the universe changes.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        tracing::info!(model = %self.core.model_name(), version = %self.core.model_version(), "trading bot starting");
+        self.seed_positions().await;
+        let Some(universe) = self.resolve_universe(&shutdown).await else {
+            return;
+        };
+        let (mut market, mut handle) = self.subscribe(&universe);
+        self.set_universe(&universe, &shutdown).await;
+        let refresh =
+            Duration::from_secs(self.settings.universe_refresh_minutes.saturating_mul(60));
+        let mut universe_tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + refresh, refresh);
+        let mut current = universe;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                req = self.rx.recv() => {
+                    let Some((cmd, done)) = req else { break };
+                    self.apply(cmd);
+                    let _ = done.send(());
+                }
+                ev = market.recv() => {
+                    let Some(ev) = ev else {
+                        tracing::warn!("market streams ended: resubscribing");
+                        (market, handle) = self.subscribe(&current);
+                        continue;
+                    };
+                    self.on_market(ev, &shutdown).await;
+                }
+                _ = universe_tick.tick(), if self.settings.top_n > 0 => {
+                    if let Some(next) = self.resolve_universe(&shutdown).await
+                        && next != current
+                    {
+                        tracing::info!(from = ?current, to = ?next, "universe changed");
+                        self.ready.store(false, Ordering::Relaxed);
+                        handle.shutdown().await;
+                        (market, handle) = self.subscribe(&next);
+                        self.set_universe(&next, &shutdown).await;
+                        current = next;
+                    }
+                }
+            }
+        }
+        handle.shutdown().await;
+        tracing::info!("trading bot stopped");
+    }
+
+    fn apply(&mut self, cmd: Command) {
+        match cmd {
+            Command::Fact(env) => self.core.on_fact(&env),
+            Command::Swap(model) => self.core.swap_model(model),
+        }
+    }
+
+    /// Positions already open on the exchange (when the client has credentials): the bot must
+    /// not send an entry on them after a restart.
+    async fn seed_positions(&mut self) {
+        if self.exchange_config.api_key.is_none() {
+            return;
+        }
+        match self.exchange.positions(None).await {
+            Ok(ps) => {
+                for p in ps.iter().filter(|p| !p.position_amt.is_zero()) {
+                    tracing::info!(symbol = %p.symbol, qty = %p.position_amt, "position open on the exchange");
+                    self.core.known_position(&p.symbol, "exchange");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read positions at start; relying on the positions stream")
+            }
+        }
+    }
+
+    /// The configured symbols, or the top N by 24h quote volume. Retries until it has an
+    /// answer (`None` only on shutdown).
+    async fn resolve_universe(&self, shutdown: &CancellationToken) -> Option<BTreeSet<String>> {
+        if self.settings.top_n == 0 {
+            return Some(self.settings.symbols.iter().cloned().collect());
+        }
+        let mut attempt = 0u32;
+        loop {
+            match self.exchange.tickers_24h().await {
+                Ok(t) => {
+                    return Some(top_by_quote_volume(
+                        &t,
+                        &self.settings.quote_asset,
+                        self.settings.top_n,
+                    ));
+                }
+                Err(e) => tracing::warn!(error = %e, attempt, "cannot read 24h tickers"),
+            }
+            attempt = attempt.saturating_add(1);
+            if !sleep_or_cancel(Duration::from_millis(500u64 << attempt.min(6)), shutdown).await {
+                return None;
+            }
+        }
+    }
+
+    fn subscribe(
+        &self,
+        universe: &BTreeSet<String>,
+    ) -> (mpsc::Receiver<MarketEvent>, StreamHandle) {
+        let mut streams = Vec::with_capacity(universe.len() * 2);
+        for s in universe {
+            streams.push(MarketStream::Kline {
+                symbol: s.clone(),
+                interval: self.settings.interval.clone(),
+            });
+            streams.push(MarketStream::MarkPrice {
+                symbol: s.clone(),
+                every_second: true,
+            });
+        }
+        spawn_market_streams(&self.exchange_config, &streams, 1024)
+    }
+
+    /// Makes the core's symbols equal `universe`: removes the others, adds and warms up the new.
+    async fn set_universe(&mut self, universe: &BTreeSet<String>, shutdown: &CancellationToken) {
+        for s in self.core.symbols() {
+            if !universe.contains(&s) {
+                self.core.remove_symbol(&s);
+            }
+        }
+        for s in universe {
+            if self.core.last_open_time(s).is_none() {
+                self.warm_up(s, shutdown).await;
+            }
+        }
+    }
+
+    /// Loads the symbol's filters and the candles its features need, over REST, retrying.
+    async fn warm_up(&mut self, symbol: &str, shutdown: &CancellationToken) {
+        let need = self.core.warmup_candles() + self.settings.warmup_extra_candles;
+        let limit = u16::try_from(need.min(1500)).unwrap_or(1500);
+        let mut attempt = 0u32;
+        loop {
+            let r = async {
+                let f = self.exchange.symbol_filters(symbol).await?;
+                let k = self
+                    .exchange
+                    .klines(symbol, &self.settings.interval, None, None, Some(limit))
+                    .await?;
+                Ok::<_, qt_exchange::ExchangeError>((f, k))
+            }
+            .await;
+            match r {
+                Ok((f, klines)) => {
+                    self.core.add_symbol(symbol, market_filters(&f));
+                    let now = self.exchange.server_now_ms();
+                    let mut fed = 0usize;
+                    for k in klines.iter().filter(|k| k.close_time < now) {
+                        if self.core.warm(
+                            symbol,
+                            &Candle::from(&kline_to_event(symbol, &self.settings.interval, k)),
+                        ) {
+                            fed += 1;
+                        }
+                    }
+                    tracing::info!(
+                        symbol,
+                        candles = fed,
+                        need = self.core.warmup_candles(),
+                        "warmed up"
+                    );
+                    return;
+                }
+                Err(e) => tracing::warn!(symbol, error = %e, attempt, "warm-up failed, retrying"),
+            }
+            attempt = attempt.saturating_add(1);
+            if !sleep_or_cancel(Duration::from_millis(500u64 << attempt.min(6)), shutdown).await {
+                return;
+            }
+        }
+    }
+
+    async fn on_market(&mut self, ev: MarketEvent, shutdown: &CancellationToken) {
+        match ev {
+            MarketEvent::Connected { path } => {
+                tracing::info!(path, "market stream (re)connected: fetching missed candles");
+                for s in self.core.symbols() {
+                    self.catch_up(&s, None, shutdown).await;
+                }
+                self.ready.store(true, Ordering::Relaxed);
+            }
+            MarketEvent::Kline(k) => {
+                let Some(c) = k.to_candle_closed() else {
+                    return;
+                };
+                let interval = self.core.interval_ms();
+                if let Some(last) = self.core.last_open_time(&c.symbol)
+                    && c.open_time > last.saturating_add(interval)
+                {
+                    self.catch_up(&c.symbol, Some(c.open_time), shutdown).await;
+                }
+                self.handle_candle(&c, true, shutdown).await;
+            }
+            MarketEvent::MarkPrice(m) => {
+                if let Some(env) = self.core.on_mark(m.to_mark_price_updated()) {
+                    self.publish(&[env], shutdown).await;
+                }
+            }
+            MarketEvent::AggTrade(_) | MarketEvent::BookTicker(_) => {}
+        }
+    }
+
+    /// Fetches the closed candles after the last one seen (and before `before`) over REST and
+    /// handles them in order, so a reconnect gap skips no candle and doubles none.
+    async fn catch_up(&mut self, symbol: &str, before: Option<i64>, shutdown: &CancellationToken) {
+        let interval = self.core.interval_ms();
+        loop {
+            let Some(last) = self.core.last_open_time(symbol) else {
+                return;
+            };
+            let start = last.saturating_add(interval);
+            let end = before.map(|b| b - 1);
+            let klines = match self
+                .exchange
+                .klines(
+                    symbol,
+                    &self.settings.interval,
+                    Some(start),
+                    end,
+                    Some(1500),
+                )
+                .await
+            {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(symbol, error = %e, "cannot fetch missed candles");
+                    return;
+                }
+            };
+            let now = self.exchange.server_now_ms();
+            let closed: Vec<&Kline> = klines
+                .iter()
+                .filter(|k| k.open_time >= start && k.close_time < now)
+                .collect();
+            if closed.is_empty() {
+                return;
+            }
+            tracing::info!(symbol, candles = closed.len(), "filling a gap from REST");
+            let full = klines.len() >= 1500;
+            for k in closed {
+                let c = kline_to_event(symbol, &self.settings.interval, k);
+                self.handle_candle(&c, false, shutdown).await;
+            }
+            if !full || shutdown.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    async fn handle_candle(&mut self, c: &CandleClosed, live: bool, shutdown: &CancellationToken) {
+        let (outcome, envs) = self.core.on_candle(c, live);
+        match outcome {
+            CandleOutcome::Ignored | CandleOutcome::Duplicate => return,
+            CandleOutcome::Warming => {
+                metrics::counter!("qt_trading_bot_candles_total").increment(1);
+            }
+            CandleOutcome::Signalled { intent } => {
+                metrics::counter!("qt_trading_bot_candles_total").increment(1);
+                metrics::counter!("qt_trading_bot_signals_total").increment(1);
+                if intent {
+                    metrics::counter!("qt_trading_bot_intents_total").increment(1);
+                    tracing::info!(symbol = %c.symbol, open_time = c.open_time, "open intent sent");
+                }
+            }
+        }
+        self.publish(&envs, shutdown).await;
+    }
+
+    /// Publishes, retrying until Redis takes it (or shutdown): a candle is never dropped.
+    async fn publish(&self, envs: &[Envelope], shutdown: &CancellationToken) {
+        let mut attempt = 0u32;
+        loop {
+            match self.bus.publish_all(envs).await {
+                Ok(_) => return,
+                Err(e) => tracing::error!(error = %e, attempt, "cannot publish, retrying"),
+            }
+            attempt = attempt.saturating_add(1);
+            if !sleep_or_cancel(Duration::from_millis(200u64 << attempt.min(5)), shutdown).await {
+                return;
+            }
+        }
+    }
+}
+
+/// The `n` symbols quoted in `quote` with the largest 24h quote volume.
+pub fn top_by_quote_volume(
+    tickers: &[qt_exchange::Ticker24h],
+    quote: &str,
+    n: usize,
+) -> BTreeSet<String> {
+    let mut t: Vec<&qt_exchange::Ticker24h> = tickers
+        .iter()
+        .filter(|t| t.symbol.ends_with(quote) && t.symbol.len() > quote.len())
+        .collect();
+    t.sort_by(|a, b| {
+        b.quote_volume
+            .cmp(&a.quote_volume)
+            .then(a.symbol.cmp(&b.symbol))
+    });
+    t.into_iter().take(n).map(|t| t.symbol.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn the_universe_is_the_top_n_by_quote_volume_in_the_quote_asset() {
+        let t = |s: &str, q: i64| qt_exchange::Ticker24h {
+            symbol: s.into(),
+            price_change: Decimal::ZERO,
+            price_change_percent: Decimal::ZERO,
+            last_price: Decimal::ZERO,
+            open_price: Decimal::ZERO,
+            high_price: Decimal::ZERO,
+            low_price: Decimal::ZERO,
+            volume: Decimal::ZERO,
+            quote_volume: Decimal::from(q),
+            open_time: 0,
+            close_time: 0,
+            count: 0,
+        };
+        let ts = [
+            t("BTCUSDT", 900),
+            t("ETHUSDT", 500),
+            t("ETHBTC", 10_000),
+            t("SOLUSDT", 700),
+            t("USDT", 1),
+        ];
+        let top = top_by_quote_volume(&ts, "USDT", 2);
+        assert_eq!(
+            top.into_iter().collect::<Vec<_>>(),
+            vec!["BTCUSDT", "SOLUSDT"]
+        );
+    }
+}

@@ -1,0 +1,496 @@
+//! The bot's decisions, without I/O: closed candle → `CandleClosed`, features, model,
+//! `SignalGenerated` and maybe an `OpenPosition`; mark price → throttled `MarkPriceUpdated`;
+//! facts from `positions`, `orders` and `control` → the entry gate and the kill switch.
+//!
+//! One [`Core`] is owned by one task, so a model swap always falls between two candles.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use qt_candles::Candle;
+use qt_events::clock::SharedClock;
+use qt_events::ids::derived_event_id;
+use qt_events::{
+    CandleClosed, Decimal, Envelope, Event, MarkPriceUpdated, OpenPosition, OrderKind,
+    PositionSide, SignalAction, SignalGenerated, SignalRef,
+};
+use qt_features::{FeatureConfig, FeatureEngine};
+use qt_models::Model;
+use qt_risk::{Sizing, SymbolFilters};
+
+use crate::gate::{Blocked, EntryGate};
+
+/// Entry settings the core needs.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Name written in every envelope's `src`.
+    pub src: String,
+    pub interval: String,
+    pub interval_ms: i64,
+    pub min_confidence: f64,
+    pub sizing: Sizing,
+    pub sizing_stop_fraction: f64,
+    pub cooldown_ms: i64,
+    pub pending_timeout_ms: i64,
+    pub mark_price_min_interval_ms: i64,
+}
+
+#[derive(Debug)]
+struct SymbolState {
+    features: FeatureEngine,
+    /// Open time of the last candle fed to the features.
+    last_open_time: Option<i64>,
+    filters: SymbolFilters,
+    /// When the last mark price of the symbol was published (clock ms).
+    last_mark_ms: Option<i64>,
+}
+
+/// What happened to a candle, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandleOutcome {
+    /// Not in the universe, or not the configured interval.
+    Ignored,
+    /// Already seen (open time not after the last one).
+    Duplicate,
+    /// Published; the features are still warming up, so no signal.
+    Warming,
+    /// Published with a signal; `intent` says whether an open intent went with it.
+    Signalled { intent: bool },
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Core {
+    cfg: CoreConfig,
+    clock: SharedClock,
+    symbols: HashMap<String, SymbolState>,
+    /// Behind a mutex only so that the bot's task future is `Send` (a model is `Send`, not
+    /// `Sync`); one task owns the core, so the lock is never contended.
+    model: Mutex<Box<dyn Model>>,
+    gate: EntryGate,
+    kill_switch: bool,
+}
+
+/// Converts the exchange's filters to the risk crate's, with the `MARKET_LOT_SIZE` rules since
+/// entries are market orders.
+pub fn market_filters(f: &qt_exchange::SymbolFilters) -> SymbolFilters {
+    let pick = |market: Decimal, plain: Decimal| {
+        if market > Decimal::ZERO {
+            market
+        } else {
+            plain
+        }
+    };
+    SymbolFilters {
+        tick_size: f.tick_size,
+        step_size: pick(f.market_step_size, f.step_size),
+        min_qty: pick(f.market_min_qty, f.min_qty),
+        max_qty: pick(f.market_max_qty, f.max_qty),
+        min_notional: f.min_notional,
+    }
+}
+
+/// The deterministic event id of a closed candle.
+pub fn candle_event_id(symbol: &str, interval: &str, open_time: i64) -> String {
+    derived_event_id(&["CandleClosed", symbol, interval, &open_time.to_string()])
+}
+
+/// The deterministic intent id of an entry on the candle that opened at `open_time`.
+pub fn intent_id(symbol: &str, open_time: i64) -> String {
+    format!("tb-open-{symbol}-{open_time}")
+}
+
+fn to_decimal(x: f64) -> Decimal {
+    Decimal::try_from(x).unwrap_or(Decimal::ZERO)
+}
+
+impl Core {
+    pub fn new(cfg: CoreConfig, clock: SharedClock, model: Box<dyn Model>) -> Self {
+        let gate = EntryGate::new(cfg.cooldown_ms, cfg.pending_timeout_ms);
+        Self {
+            cfg,
+            clock,
+            symbols: HashMap::new(),
+            model: Mutex::new(model),
+            gate,
+            kill_switch: false,
+        }
+    }
+
+    /// Candles the feature engine needs before its first vector.
+    pub fn warmup_candles(&self) -> usize {
+        FeatureConfig {
+            interval_ms: self.cfg.interval_ms,
+        }
+        .warmup()
+    }
+
+    pub fn interval_ms(&self) -> i64 {
+        self.cfg.interval_ms
+    }
+
+    fn model(&self) -> MutexGuard<'_, Box<dyn Model>> {
+        self.model
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn model_version(&self) -> String {
+        self.model().version().to_owned()
+    }
+
+    pub fn model_name(&self) -> String {
+        self.model().name().to_owned()
+    }
+
+    pub fn kill_switch(&self) -> bool {
+        self.kill_switch
+    }
+
+    pub fn gate(&self) -> &EntryGate {
+        &self.gate
+    }
+
+    /// Symbols in the universe.
+    pub fn symbols(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.symbols.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Adds a symbol with fresh features (its warm-up follows).
+    pub fn add_symbol(&mut self, symbol: &str, filters: SymbolFilters) {
+        self.symbols.insert(
+            symbol.to_owned(),
+            SymbolState {
+                features: FeatureEngine::new(FeatureConfig {
+                    interval_ms: self.cfg.interval_ms,
+                }),
+                last_open_time: None,
+                filters,
+                last_mark_ms: None,
+            },
+        );
+    }
+
+    /// Drops a symbol from the universe (what the gate knows of it is kept).
+    pub fn remove_symbol(&mut self, symbol: &str) {
+        self.symbols.remove(symbol);
+    }
+
+    /// Open time of the last candle of `symbol` seen.
+    pub fn last_open_time(&self, symbol: &str) -> Option<i64> {
+        self.symbols.get(symbol).and_then(|s| s.last_open_time)
+    }
+
+    /// Feeds a history candle to the features without publishing anything (warm-up).
+    pub fn warm(&mut self, symbol: &str, candle: &Candle) -> bool {
+        let Some(s) = self.symbols.get_mut(symbol) else {
+            return false;
+        };
+        if s.last_open_time.is_some_and(|t| candle.open_time <= t) {
+            return false;
+        }
+        s.last_open_time = Some(candle.open_time);
+        s.features.update(candle);
+        true
+    }
+
+    /// Swaps the model; the next candle uses it.
+    pub fn swap_model(&mut self, model: Box<dyn Model>) {
+        tracing::info!(from = %self.model_version(), to = %model.version(), model = %model.name(), "model swapped");
+        *self.model() = model;
+    }
+
+    /// A position known to exist (from the exchange at start).
+    pub fn known_position(&mut self, symbol: &str, position_id: &str) {
+        self.gate.position_opened(symbol, position_id);
+    }
+
+    /// Handles a closed candle: returns what to publish (candle, signal, maybe an intent), in
+    /// that order. `live` is false for candles fetched to fill a gap: they get their signal but
+    /// never an intent, since the market has moved on.
+    pub fn on_candle(&mut self, c: &CandleClosed, live: bool) -> (CandleOutcome, Vec<Envelope>) {
+        if c.interval != self.cfg.interval {
+            return (CandleOutcome::Ignored, Vec::new());
+        }
+        let Some(s) = self.symbols.get_mut(&c.symbol) else {
+            return (CandleOutcome::Ignored, Vec::new());
+        };
+        if s.last_open_time.is_some_and(|t| c.open_time <= t) {
+            return (CandleOutcome::Duplicate, Vec::new());
+        }
+        s.last_open_time = Some(c.open_time);
+        let candle = Candle::from(c);
+        let features = s.features.update(&candle);
+        let filters = s.filters;
+        let src = self.cfg.src.as_str();
+        let clock = self.clock.as_ref();
+        let candle_env = Envelope::new(Event::CandleClosed(c.clone()), src, clock)
+            .with_id(candle_event_id(&c.symbol, &c.interval, c.open_time));
+        let Some(fv) = features else {
+            return (CandleOutcome::Warming, vec![candle_env]);
+        };
+        let (signal, version, name) = {
+            let mut m = self
+                .model
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (
+                m.predict(&fv, &candle),
+                m.version().to_owned(),
+                m.name().to_owned(),
+            )
+        };
+        let feature_map = fv.to_map();
+        let signal_id = derived_event_id(&[
+            "SignalGenerated",
+            &c.symbol,
+            &c.interval,
+            &c.open_time.to_string(),
+            &version,
+        ]);
+        let signal_env = Envelope::new(
+            Event::SignalGenerated(SignalGenerated {
+                symbol: c.symbol.clone(),
+                action: signal.action,
+                confidence: signal.confidence,
+                model: name.clone(),
+                model_version: version.clone(),
+                candle_open_time: c.open_time,
+                features: feature_map.clone(),
+            }),
+            src,
+            clock,
+        )
+        .with_id(signal_id.clone())
+        .caused_by(&candle_env);
+
+        let side = match signal.action {
+            SignalAction::Buy => Some(PositionSide::Long),
+            SignalAction::Sell => Some(PositionSide::Short),
+            SignalAction::Hold => None,
+        };
+        let mut out = vec![candle_env, signal_env];
+        let Some(side) = side else {
+            return (CandleOutcome::Signalled { intent: false }, out);
+        };
+        if !live || signal.confidence < self.cfg.min_confidence {
+            return (CandleOutcome::Signalled { intent: false }, out);
+        }
+        if self.kill_switch {
+            tracing::info!(symbol = %c.symbol, "kill switch on: no entry");
+            return (CandleOutcome::Signalled { intent: false }, out);
+        }
+        let now = self.clock.now_ms();
+        if let Err(why) = self.gate.check(&c.symbol, now) {
+            let why = match why {
+                Blocked::Position => "position open",
+                Blocked::Pending => "intent pending",
+                Blocked::Cooldown => "cooldown",
+            };
+            tracing::debug!(symbol = %c.symbol, why, "no entry");
+            return (CandleOutcome::Signalled { intent: false }, out);
+        }
+        let price = c.close;
+        let stop_frac = to_decimal(self.cfg.sizing_stop_fraction);
+        let stop = match side {
+            PositionSide::Long => price * (Decimal::ONE - stop_frac),
+            PositionSide::Short => price * (Decimal::ONE + stop_frac),
+        };
+        let quantity = match self.cfg.sizing.quantity(price, stop, &filters) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(symbol = %c.symbol, error = %e, "entry cannot be sized");
+                return (CandleOutcome::Signalled { intent: false }, out);
+            }
+        };
+        let intent = intent_id(&c.symbol, c.open_time);
+        let open = OpenPosition {
+            intent_id: intent.clone(),
+            symbol: c.symbol.clone(),
+            side,
+            quantity,
+            order_type: OrderKind::Market,
+            limit_price: None,
+            leverage: self.cfg.sizing.leverage(),
+            reference_price: price,
+            signal: Some(SignalRef {
+                signal_id,
+                model: name,
+                model_version: version,
+                confidence: signal.confidence,
+                features: feature_map,
+            }),
+        };
+        let intent_env = Envelope::new(Event::OpenPosition(open), src, clock)
+            .with_id(derived_event_id(&["OpenPosition", &intent]))
+            .caused_by(&out[1]);
+        self.gate.sent(&c.symbol, &intent, now);
+        out.push(intent_env);
+        (CandleOutcome::Signalled { intent: true }, out)
+    }
+
+    /// A mark price, published at most once per `mark_price_min_interval_ms` per symbol.
+    pub fn on_mark(&mut self, m: MarkPriceUpdated) -> Option<Envelope> {
+        let now = self.clock.now_ms();
+        let s = self.symbols.get_mut(&m.symbol)?;
+        if s.last_mark_ms
+            .is_some_and(|t| now.saturating_sub(t) < self.cfg.mark_price_min_interval_ms)
+        {
+            return None;
+        }
+        s.last_mark_ms = Some(now);
+        let id = derived_event_id(&["MarkPriceUpdated", &m.symbol, &m.event_time.to_string()]);
+        Some(
+            Envelope::new(
+                Event::MarkPriceUpdated(m),
+                &self.cfg.src,
+                self.clock.as_ref(),
+            )
+            .with_id(id),
+        )
+    }
+
+    /// Learns from a fact on `positions`, `orders` or `control`.
+    pub fn on_fact(&mut self, env: &Envelope) {
+        match &env.event {
+            Event::PositionOpened(p) => self.gate.position_opened(&p.symbol, &p.position_id),
+            Event::PositionChanged(p) => {
+                if p.quantity > Decimal::ZERO {
+                    self.gate.position_opened(&p.symbol, &p.position_id);
+                }
+            }
+            Event::PositionClosed(p) => self.gate.position_closed(&p.symbol, p.closed_at),
+            Event::OrderRejected(r) => self.gate.intent_ended(&r.symbol, &r.intent_id),
+            Event::OrderCancelled(e) | Event::OrderExpired(e) => {
+                if e.filled_qty.is_zero() {
+                    self.gate.intent_ended(&e.symbol, &e.intent_id);
+                }
+            }
+            Event::SetKillSwitch(k) => {
+                tracing::info!(enabled = k.enabled, reason = %k.reason, "kill switch");
+                self.kill_switch = k.enabled;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qt_events::clock::ManualClock;
+    use qt_models::{MomentumConfig, MomentumModel};
+    use rust_decimal_macros::dec;
+    use std::sync::Arc;
+
+    fn core(buy: f64) -> (Core, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let model = MomentumModel::new(
+            MomentumConfig {
+                buy_threshold: buy,
+                sell_threshold: -buy,
+            },
+            "m1",
+        )
+        .expect("valid");
+        let cfg = CoreConfig {
+            src: "trading-bot".into(),
+            interval: "1h".into(),
+            interval_ms: 3_600_000,
+            min_confidence: 0.5,
+            sizing: Sizing::default(),
+            sizing_stop_fraction: 0.02,
+            cooldown_ms: 900_000,
+            pending_timeout_ms: 120_000,
+            mark_price_min_interval_ms: 1_000,
+        };
+        let mut c = Core::new(cfg, clock.clone(), Box::new(model));
+        c.add_symbol(
+            "BTCUSDT",
+            SymbolFilters {
+                tick_size: dec!(0.1),
+                step_size: dec!(0.001),
+                min_qty: dec!(0.001),
+                max_qty: dec!(1000),
+                min_notional: dec!(100),
+            },
+        );
+        (c, clock)
+    }
+
+    fn candle(i: i64, close: Decimal) -> CandleClosed {
+        CandleClosed {
+            symbol: "BTCUSDT".into(),
+            interval: "1h".into(),
+            open_time: i * 3_600_000,
+            close_time: (i + 1) * 3_600_000 - 1,
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: dec!(10),
+            quote_volume: dec!(0),
+            trades: 0,
+        }
+    }
+
+    #[test]
+    fn a_rising_market_gives_one_intent_sized_250_at_10x_then_waits_for_its_outcome() {
+        let (mut c, _clock) = core(0.01);
+        let warm = c.warmup_candles() as i64;
+        let mut price = dec!(30000);
+        for i in 0..warm {
+            assert!(c.warm("BTCUSDT", &Candle::from(&candle(i, price))));
+            price += dec!(30);
+        }
+        let (o, out) = c.on_candle(&candle(warm, price), true);
+        assert_eq!(o, CandleOutcome::Signalled { intent: true });
+        assert_eq!(out.len(), 3);
+        let Event::OpenPosition(open) = &out[2].event else {
+            panic!("expected an intent, got {:?}", out[2].event)
+        };
+        assert_eq!(open.side, PositionSide::Long);
+        assert_eq!(open.leverage, 10);
+        // 2500 / price floored to 0.001
+        assert_eq!(
+            open.quantity,
+            (dec!(2500) / price * dec!(1000)).floor() / dec!(1000)
+        );
+        assert_eq!(open.intent_id, intent_id("BTCUSDT", warm * 3_600_000));
+        assert_eq!(out[2].corr, out[0].id);
+        // Same candle again: nothing. Next candle: pending blocks.
+        assert_eq!(
+            c.on_candle(&candle(warm, price), true).0,
+            CandleOutcome::Duplicate
+        );
+        let (o, _) = c.on_candle(&candle(warm + 1, price + dec!(30)), true);
+        assert_eq!(o, CandleOutcome::Signalled { intent: false });
+    }
+
+    #[test]
+    fn candle_ids_are_deterministic_and_marks_are_throttled() {
+        let (mut c, clock) = core(0.01);
+        let (_, a) = c.on_candle(&candle(1, dec!(100)), true);
+        assert_eq!(a[0].id, candle_event_id("BTCUSDT", "1h", 3_600_000));
+        let m = |t| MarkPriceUpdated {
+            symbol: "BTCUSDT".into(),
+            mark_price: dec!(100),
+            index_price: None,
+            funding_rate: None,
+            event_time: t,
+        };
+        assert!(c.on_mark(m(1)).is_some());
+        assert!(c.on_mark(m(2)).is_none());
+        clock.advance(1_000);
+        assert!(c.on_mark(m(3)).is_some());
+        assert!(
+            c.on_mark(MarkPriceUpdated {
+                symbol: "XRPUSDT".into(),
+                ..m(4)
+            })
+            .is_none()
+        );
+    }
+}

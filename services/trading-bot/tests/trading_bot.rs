@@ -1,0 +1,254 @@
+//! The trading bot against a real Redis and the real simulator, stepped candle by candle.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use common::*;
+use qt_events::{
+    Decimal, Event, ModelArtifactRef, ModelDeployed, OrderRejected, PositionClosed, PositionOpened,
+    PositionSide, RejectReason, SetKillSwitch, SignalAction, Stream,
+};
+use trading_bot::core::{candle_event_id, intent_id};
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_candles_become_candle_closed_once_each_with_a_signal_even_across_a_stream_drop() {
+    let f = Fixture::start(|_, _| {}).await;
+    // Warm-up candles feed the features; they are history, not published.
+    assert!(f.candles().await.is_empty());
+    for n in 1..=3 {
+        f.step(1).await;
+        f.wait_signals(n).await;
+    }
+    // The stream drops; two candles close while it is down (the bot reconnects after 1.5 s and
+    // fetches them over REST), then one more arrives live.
+    f.sim("/sim/ws/drop").await;
+    f.step(2).await;
+    f.wait_signals(5).await;
+    f.step(1).await;
+    let signals = f.wait_signals(6).await;
+
+    let market = f.read(Stream::Market).await;
+    let candles: Vec<_> = market
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::CandleClosed(c) => Some((e.id.clone(), c.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(candles.len(), 6, "{candles:#?}");
+    for w in candles.windows(2) {
+        assert_eq!(
+            w[1].1.open_time - w[0].1.open_time,
+            FIVE_MIN,
+            "a candle skipped or doubled"
+        );
+    }
+    for (id, c) in &candles {
+        assert_eq!(c.symbol, SYMBOL);
+        assert_eq!(c.interval, "5m");
+        assert_eq!(c.close_time, c.open_time + FIVE_MIN - 1);
+        assert_eq!(*id, candle_event_id(SYMBOL, "5m", c.open_time));
+    }
+    let ids: HashSet<_> = candles.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids.len(), 6);
+    assert_eq!(signals.len(), 6);
+    for (s, (_, c)) in signals.iter().zip(&candles) {
+        assert_eq!(s.candle_open_time, c.open_time);
+        assert_eq!(s.model, "momentum");
+        assert_eq!(s.model_version, "momentum-default");
+        assert_eq!(s.features.len(), qt_features::N_FEATURES);
+        assert!(s.features.contains_key("change_24h"));
+    }
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn momentum_past_the_threshold_sends_one_intent_and_none_while_pending_open_or_cooling_down()
+{
+    let f = Fixture::start(|dir, s| {
+        let (path, _) = eager_momentum(dir, "m-eager");
+        s.model_artifact = Some(path);
+    })
+    .await;
+
+    f.step(1).await;
+    let signals = f.wait_signals(1).await;
+    let intents = f.intents().await;
+    assert_ne!(
+        signals[0].action,
+        SignalAction::Hold,
+        "the eager model always acts"
+    );
+    assert_eq!(intents.len(), 1);
+    let first = &intents[0];
+    assert_eq!(
+        first.intent_id,
+        intent_id(SYMBOL, signals[0].candle_open_time)
+    );
+    let expected_side = match signals[0].action {
+        SignalAction::Buy => PositionSide::Long,
+        _ => PositionSide::Short,
+    };
+    assert_eq!(first.side, expected_side);
+    assert_eq!(first.leverage, 10);
+    // $250 at 10×, floored to BTCUSDT's 0.001 step.
+    let notional = first.quantity * first.reference_price;
+    assert!(notional <= Decimal::from(2500), "{notional}");
+    assert!(
+        notional > Decimal::from(2500) - first.reference_price / Decimal::from(1000),
+        "{notional}"
+    );
+    assert_eq!(first.quantity, first.quantity.round_dp(3));
+    let sig = first.signal.as_ref().unwrap();
+    assert_eq!(sig.model_version, "m-eager");
+    assert_eq!(sig.confidence, signals[0].confidence);
+
+    // Pending: the next candle signals but sends nothing.
+    f.step(1).await;
+    f.wait_signals(2).await;
+    assert_eq!(
+        f.intents().await.len(),
+        1,
+        "a second intent while one is pending"
+    );
+
+    // Rejected: the symbol is free again.
+    f.tell(Event::OrderRejected(OrderRejected {
+        intent_id: first.intent_id.clone(),
+        client_order_id: None,
+        symbol: SYMBOL.into(),
+        reason: RejectReason::MaxConcurrentPositions,
+        message: "test".into(),
+        exchange_code: None,
+    }))
+    .await;
+    f.step(1).await;
+    let signals = f.wait_signals(3).await;
+    let intents = f.intents().await;
+    assert_eq!(intents.len(), 2);
+    assert_eq!(
+        intents[1].intent_id,
+        intent_id(SYMBOL, signals[2].candle_open_time)
+    );
+
+    // Opened: no entry while the position is open.
+    let opened = PositionOpened {
+        position_id: "p-1".into(),
+        symbol: SYMBOL.into(),
+        side: intents[1].side,
+        quantity: intents[1].quantity,
+        entry_price: intents[1].reference_price,
+        leverage: 10,
+        intent_id: intents[1].intent_id.clone(),
+        opened_at: now_ms(),
+        signal: intents[1].signal.clone(),
+    };
+    f.tell(Event::PositionOpened(opened.clone())).await;
+    f.step(1).await;
+    f.wait_signals(4).await;
+    assert_eq!(
+        f.intents().await.len(),
+        2,
+        "an intent while a position is open"
+    );
+
+    // Closed just now: no entry during the cooldown.
+    f.tell(Event::PositionClosed(PositionClosed {
+        position_id: "p-1".into(),
+        symbol: SYMBOL.into(),
+        side: opened.side,
+        max_quantity: opened.quantity,
+        entry_price: opened.entry_price,
+        exit_price: opened.entry_price,
+        realized_pnl: Decimal::ZERO,
+        fees: Decimal::ZERO,
+        net_pnl: Decimal::ZERO,
+        opened_at: opened.opened_at,
+        closed_at: now_ms(),
+        reason: "stop".into(),
+        signal: None,
+    }))
+    .await;
+    f.step(1).await;
+    f.wait_signals(5).await;
+    assert_eq!(f.intents().await.len(), 2, "an intent during the cooldown");
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_deployed_on_models_takes_effect_on_the_next_candle_and_the_kill_switch_pauses_entries()
+ {
+    let f = Fixture::start(|_, _| {}).await;
+    f.step(1).await;
+    let s = f.wait_signals(1).await;
+    assert_eq!(s[0].model_version, "momentum-default");
+
+    let kill = |enabled| {
+        Event::SetKillSwitch(SetKillSwitch {
+            command_id: format!("kill-{enabled}"),
+            enabled,
+            reason: "test".into(),
+            requested_by: "test".into(),
+        })
+    };
+    f.tell(kill(true)).await;
+    let (path, sha) = eager_momentum(f.dir.path(), "m-2");
+    let artifact = ModelArtifactRef {
+        model_version: "m-2".into(),
+        model: "momentum".into(),
+        artifact_uri: path.display().to_string(),
+        sha256: sha,
+    };
+    f.tell(Event::ModelDeployed(ModelDeployed {
+        artifact: artifact.clone(),
+        metrics: BTreeMap::new(),
+        deployed_at: now_ms(),
+    }))
+    .await;
+    f.step(1).await;
+    let s = f.wait_signals(2).await;
+    assert_eq!(
+        s[1].model_version, "m-2",
+        "the new model runs from the next candle"
+    );
+    assert_ne!(s[1].action, SignalAction::Hold);
+    assert_eq!(s[1].confidence, 1.0);
+    assert!(
+        f.intents().await.is_empty(),
+        "an intent with the kill switch on"
+    );
+
+    // A deployment whose file does not match its checksum is refused; the model stays.
+    f.tell(Event::ModelDeployed(ModelDeployed {
+        artifact: ModelArtifactRef {
+            model_version: "m-3".into(),
+            sha256: "00".repeat(32),
+            ..artifact
+        },
+        metrics: BTreeMap::new(),
+        deployed_at: now_ms(),
+    }))
+    .await;
+    f.tell(kill(false)).await;
+    f.step(1).await;
+    let s = f.wait_signals(3).await;
+    assert_eq!(s[2].model_version, "m-2");
+    let intents = f.intents().await;
+    assert_eq!(intents.len(), 1);
+    assert_eq!(intents[0].signal.as_ref().unwrap().model_version, "m-2");
+    let dlq = f.read(Stream::Dlq).await;
+    assert_eq!(dlq.len(), 1, "the bad deployment is dead-lettered");
+    f.stop().await;
+}

@@ -81,15 +81,16 @@ impl Default for FeatureConfig {
 }
 
 impl FeatureConfig {
-    /// Candles in 24 hours (at least 49, so the day windows stay the longest).
+    /// Candles in 24 hours (288 at 5m, 24 at 1h; at least 1).
     pub fn day_candles(&self) -> usize {
         let day = 86_400_000 / self.interval_ms.max(1);
-        usize::try_from(day).unwrap_or(0).max(49)
+        usize::try_from(day).unwrap_or(0).max(1)
     }
 
-    /// Candles the engine needs before its first vector (the first one is at this index).
+    /// Candles the engine takes before its first vector (the first one is at this index): the
+    /// longest window, one day or the 50-candle SMA.
     pub fn warmup(&self) -> usize {
-        self.day_candles()
+        self.day_candles().max(50)
     }
 }
 
@@ -169,7 +170,7 @@ impl FeatureEngine {
             config,
             count: 0,
             last_open_time: None,
-            closes: Ring::new(day + 1),
+            closes: Ring::new(day.max(48) + 1),
             rv_12: RollingStats::new(12),
             rv_48: RollingStats::new(48),
             rv_day: RollingStats::new(day),

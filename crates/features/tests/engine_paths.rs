@@ -130,3 +130,21 @@ fn features_cli_writes_one_row_per_candle() {
     assert_eq!(lines[0].split(',').count(), 6 + N_FEATURES);
     assert!(lines[0].contains("rsi_14"));
 }
+
+#[test]
+fn hourly_candles_use_24_candle_day_windows_and_warm_up_on_the_50_candle_sma() {
+    let five = repo_candles("BTCUSDT");
+    let hours = qt_candles::resample(&five, 300_000, 3_600_000).expect("1h from 5m");
+    let config = FeatureConfig {
+        interval_ms: 3_600_000,
+    };
+    assert_eq!(config.day_candles(), 24);
+    assert_eq!(config.warmup(), 50);
+    let f = batch(config, &hours);
+    assert!(f[..50].iter().all(Option::is_none));
+    assert!(f[50..].iter().all(Option::is_some));
+    let i = 200;
+    let expected = hours[i].close_f64() / hours[i - 24].close_f64() - 1.0;
+    let got = f[i].expect("warm").get("change_24h").expect("exists");
+    assert!((got - expected).abs() < 1e-12);
+}

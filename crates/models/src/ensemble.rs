@@ -175,6 +175,9 @@ impl Model for EnsembleModel {
         self.recent.push_back(s.action);
         s
     }
+    fn signal_mix(&self) -> Option<SignalMix> {
+        Some(EnsembleModel::signal_mix(self))
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +244,8 @@ mod tests {
         assert_eq!(e.active_member(), "fallback");
         let mix = e.signal_mix();
         assert_eq!(mix.count, 10);
+        let as_trait: &dyn Model = &e;
+        assert_eq!(as_trait.signal_mix(), Some(mix));
         assert!((mix.hold - 0.9).abs() < 1e-12 && (mix.sell - 0.1).abs() < 1e-12);
     }
 

@@ -38,4 +38,9 @@ pub trait Model: Send + std::fmt::Debug {
     fn version(&self) -> &str;
     /// The decision on one closed candle.
     fn predict(&mut self, features: &FeatureVector, candle: &Candle) -> Signal;
+    /// The mix of recent decisions, for models that track it (the ensemble, over its rolling
+    /// window), so a caller holding a `Box<dyn Model>` can publish drift.
+    fn signal_mix(&self) -> Option<crate::SignalMix> {
+        None
+    }
 }

@@ -1,5 +1,7 @@
 //! qt-store against real databases: a SQLite file, and PostgreSQL when installed.
 
+#![allow(clippy::unwrap_used)] // tests: a failure is the finding
+
 use qt_store::{Backend, Migrations, Store, dec_text, row_dec, row_opt_dec};
 use rust_decimal_macros::dec;
 

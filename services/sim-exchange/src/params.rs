@@ -77,6 +77,14 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// Parameters from already-decoded pairs (one order of a `batchOrders` list).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self {
+            query: pairs,
+            body: Vec::new(),
+        }
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

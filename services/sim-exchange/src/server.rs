@@ -492,6 +492,8 @@ fn route_of(method: &Method, path: &str) -> Option<(Security, u32, bool)> {
         ("DELETE", "/fapi/v1/allOpenOrders") => (Signed, 1, false),
         ("GET", "/fapi/v1/userTrades") => (Signed, 5, false),
         ("POST", "/fapi/v1/algoOrder") => (Signed, 0, true),
+        ("POST", "/fapi/v1/batchOrders") => (Signed, 5, true),
+        ("DELETE", "/fapi/v1/batchOrders") => (Signed, 1, false),
         ("GET", "/fapi/v1/algoOrder") => (Signed, 1, false),
         ("DELETE", "/fapi/v1/algoOrder") => (Signed, 1, false),
         ("GET", "/fapi/v1/openAlgoOrders") => (Signed, 1, false),
@@ -707,6 +709,8 @@ fn handle(
         }),
         (m, "/fapi/v1/listenKey") => listen_key(app, m, key, &p, now),
         ("POST", "/fapi/v1/order") => app.with_engine(|e| e.new_order(key, &p, now)),
+        ("POST", "/fapi/v1/batchOrders") => batch_new(app, key, &p, now),
+        ("DELETE", "/fapi/v1/batchOrders") => batch_cancel(app, key, &p, now),
         ("GET", "/fapi/v1/order") => app.with_engine(|e| e.query_order(key, &p)),
         ("DELETE", "/fapi/v1/order") => app.with_engine(|e| e.cancel_order(key, &p, now)),
         ("GET", "/fapi/v1/openOrder") => app.with_engine(|e| e.query_open_order(key, &p)),
@@ -838,6 +842,71 @@ fn leverage_brackets(app: &App, p: &Params) -> Value {
         Some(m) => json!([one(&m.spec)]),
         None => Value::Array(e.market.symbols.values().map(|m| one(&m.spec)).collect()),
     }
+}
+
+fn batch_item(r: Result<Value, ApiError>) -> Value {
+    r.unwrap_or_else(|e| json!({"code": e.code, "msg": e.msg}))
+}
+
+/// `POST /fapi/v1/batchOrders`: up to 5 orders as a JSON list; each answer is the order or its
+/// error, in input order.
+fn batch_new(app: &App, key: &str, p: &Params, now: i64) -> Result<Value, ApiError> {
+    let raw = p.required("batchOrders")?;
+    let list: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_str(raw).map_err(|_| ApiError::invalid("batchOrders"))?;
+    if list.is_empty() || list.len() > 5 {
+        return Err(ApiError::invalid("batchOrders"));
+    }
+    let items = list
+        .into_iter()
+        .map(|obj| {
+            let pairs = obj
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, v)
+                })
+                .collect();
+            let one = Params::from_pairs(pairs);
+            batch_item(app.with_engine(|e| e.new_order(key, &one, now)))
+        })
+        .collect();
+    Ok(Value::Array(items))
+}
+
+/// `DELETE /fapi/v1/batchOrders`: `symbol` plus `orderIdList` or `origClientOrderIdList`
+/// (JSON lists, at most 10).
+fn batch_cancel(app: &App, key: &str, p: &Params, now: i64) -> Result<Value, ApiError> {
+    let symbol = p.required("symbol")?.to_string();
+    let ids: Vec<(String, String)> = if let Some(raw) = p.get("orderIdList") {
+        let v: Vec<i64> =
+            serde_json::from_str(raw).map_err(|_| ApiError::invalid("orderIdList"))?;
+        v.into_iter()
+            .map(|i| ("orderId".to_string(), i.to_string()))
+            .collect()
+    } else if let Some(raw) = p.get("origClientOrderIdList") {
+        let v: Vec<String> =
+            serde_json::from_str(raw).map_err(|_| ApiError::invalid("origClientOrderIdList"))?;
+        v.into_iter()
+            .map(|c| ("origClientOrderId".to_string(), c))
+            .collect()
+    } else {
+        return Err(ApiError::mandatory("orderIdList"));
+    };
+    if ids.is_empty() || ids.len() > 10 {
+        return Err(ApiError::invalid("orderIdList"));
+    }
+    Ok(Value::Array(
+        ids.into_iter()
+            .map(|(k, v)| {
+                let one = Params::from_pairs(vec![("symbol".into(), symbol.clone()), (k, v)]);
+                batch_item(app.with_engine(|e| e.cancel_order(key, &one, now)))
+            })
+            .collect(),
+    ))
 }
 
 /// A synthetic book: `limit` levels each side, one tick apart around the last price, with a

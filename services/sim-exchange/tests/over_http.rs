@@ -1279,3 +1279,51 @@ async fn fault_drops_websockets_after_a_delay_and_depth_and_weights_follow_binan
     assert_eq!(after - before, 1, "limit < 100 weighs 1");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn batch_orders_answer_each_order_or_its_error_in_order() {
+    let sim = start(replay_config()).await;
+    let batch = json!([
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010", "price": "20000", "newClientOrderId": "b1"},
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"},
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010", "price": "20000.5", "newClientOrderId": "b3"}
+    ])
+    .to_string();
+    // The list is URL-encoded and signed in its encoded form.
+    let encoded: String = batch
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let r = sim
+        .signed(
+            Method::POST,
+            "/fapi/v1/batchOrders",
+            &[("batchOrders", &encoded)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body.as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["clientOrderId"], "b1");
+    assert_eq!(items[1]["code"], -4164);
+    assert_eq!(items[2]["clientOrderId"], "b3");
+    let list = "%5B%22b1%22%2C%22b3%22%2C%22nope%22%5D";
+    let c = sim
+        .signed(
+            Method::DELETE,
+            "/fapi/v1/batchOrders",
+            &[("symbol", "BTCUSDT"), ("origClientOrderIdList", list)],
+        )
+        .await;
+    let items = c.body.as_array().unwrap();
+    assert_eq!(items[0]["status"], "CANCELED");
+    assert_eq!(items[1]["status"], "CANCELED");
+    assert_eq!(items[2]["code"], -2011);
+    sim.stop().await;
+}

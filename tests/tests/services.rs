@@ -27,7 +27,41 @@ const SERVICES: [(&str, &[&str]); 5] = [
     ),
 ];
 
-fn spawn(name: &str, redis: &RedisServer, addr: &str, dir: &std::path::Path) -> ChildService {
+/// The simulated exchange the services talk to, as a process of its own (stepped by tests only).
+fn sim(dir: &std::path::Path) -> (ChildService, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = ChildService::spawn(
+        bin_path("sim-exchange"),
+        &[
+            "--listen",
+            &addr,
+            "--speed",
+            "0",
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+        ],
+        &[("SIM_API_KEYS", "e2e-key:e2e-secret")],
+        dir.join("sim-exchange.log"),
+    );
+    wait_for(30, "sim-exchange to be ready", || {
+        http_get(&addr, "/health/ready")
+            .filter(|(s, _)| *s == 200)
+            .map(|_| ())
+    });
+    (child, addr)
+}
+
+fn spawn(
+    name: &str,
+    redis: &RedisServer,
+    sim: &str,
+    addr: &str,
+    dir: &std::path::Path,
+) -> ChildService {
+    let rest = format!("http://{sim}");
+    let ws = format!("ws://{sim}");
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
     ChildService::spawn(
         bin_path(name),
         &[],
@@ -36,6 +70,11 @@ fn spawn(name: &str, redis: &RedisServer, addr: &str, dir: &std::path::Path) -> 
             ("QT_HTTP_ADDR", addr),
             ("QT_STREAM_PREFIX", "e2e:"),
             ("QT_LOG_FORMAT", "json"),
+            ("QT_EXCHANGE", "paper"),
+            ("QT_EXCHANGE_REST_URL", &rest),
+            ("QT_EXCHANGE_WS_URL", &ws),
+            ("QT_API_KEY", "e2e-key"),
+            ("QT_API_SECRET", "e2e-secret"),
         ],
         dir.join(format!("{name}.log")),
     )
@@ -53,13 +92,30 @@ fn wait_ready(addr: &str, secs: u64) {
 fn every_service_starts_creates_its_groups_serves_health_and_stops_cleanly() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
+    let (_sim, sim_addr) = sim(dir.path());
     let mut running = Vec::new();
     for (name, _) in SERVICES {
         let addr = format!("127.0.0.1:{}", free_port());
-        running.push((name, addr.clone(), spawn(name, &redis, &addr, dir.path())));
+        running.push((
+            name,
+            addr.clone(),
+            spawn(name, &redis, &sim_addr, &addr, dir.path()),
+        ));
     }
-    for (name, addr, _) in &running {
-        wait_ready(addr, 30);
+    for (name, addr, child) in &running {
+        wait_for(30, &format!("{name} to be ready"), || {
+            http_get(addr, "/health/ready")
+                .filter(|(s, _)| *s == 200)
+                .map(|_| ())
+                .or_else(|| {
+                    assert!(
+                        !child.output().contains("panicked"),
+                        "{name}: {}",
+                        child.output()
+                    );
+                    None
+                })
+        });
         assert_eq!(http_get(addr, "/health/live").unwrap().0, 200, "{name}");
         let (status, metrics) = http_get(addr, "/metrics").unwrap();
         assert_eq!(status, 200);
@@ -96,8 +152,9 @@ fn every_service_starts_creates_its_groups_serves_health_and_stops_cleanly() {
 fn a_service_rides_out_a_redis_restart_and_is_ready_again() {
     let mut redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
+    let (_sim, sim_addr) = sim(dir.path());
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = spawn("execution", &redis, &addr, dir.path());
+    let mut child = spawn("execution", &redis, &sim_addr, &addr, dir.path());
     wait_ready(&addr, 30);
     redis.kill();
     wait_for(10, "readiness to report redis down", || {

@@ -32,7 +32,8 @@ pub struct ChildService {
 }
 
 impl ChildService {
-    /// Spawns `bin` with `args` and extra environment, appending its output to `log`.
+    /// Spawns `bin` with `args` and extra environment, appending its output to `log`. It runs in
+    /// the log's folder, so files it writes to relative paths stay in the test's temp dir.
     pub fn spawn(bin: PathBuf, args: &[&str], env: &[(&str, &str)], log: PathBuf) -> Self {
         let mut s = Self {
             bin,
@@ -55,7 +56,11 @@ impl ChildService {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if let Some(dir) = self.log.parent() {
+            cmd.current_dir(dir);
+        }
+        let child = cmd
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

@@ -1,0 +1,210 @@
+//! Wiring: the database, the brain, the start-up check against the exchange, one consumer per
+//! stream sharing the brain, and the watchdog task.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use qt_bus::{Bus, Delivery, Handler, HandlerError, Outcome};
+use qt_events::Stream;
+use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
+use qt_runtime::Service;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::brain::{Brain, BrainConfig};
+use crate::reconcile;
+use crate::settings::Settings;
+use crate::sql::SqlStore;
+use crate::store::PlanStore;
+
+/// The brain shared by the consumers and the watchdog.
+pub type Shared<S> = Arc<Mutex<Brain<S>>>;
+
+/// A consumer's handler: hands every entry to the shared brain.
+#[derive(Debug)]
+pub struct BrainHandler<S> {
+    brain: Shared<S>,
+}
+
+impl<S> BrainHandler<S> {
+    pub fn new(brain: Shared<S>) -> Self {
+        Self { brain }
+    }
+}
+
+impl<S: PlanStore> Handler for BrainHandler<S> {
+    async fn handle(&mut self, delivery: &Delivery) -> Result<Outcome, HandlerError> {
+        let env = &delivery.envelope;
+        let span = tracing::debug_span!("handle", event_id = %env.id, corr = %env.corr, kind = env.type_name());
+        let _g = span.enter();
+        let mut brain = self.brain.lock().await;
+        let source = format!("{}/{}", delivery.stream.suffix(), delivery.entry_id);
+        match brain.handle(env, &source).await {
+            Ok(out) => {
+                if !out.is_empty() {
+                    metrics_count(&out);
+                }
+                Ok(Outcome::publish(out))
+            }
+            Err(e) if e.is_retryable() => Err(HandlerError::Transient(e.to_string())),
+            Err(e) => Err(HandlerError::Permanent(e.to_string())),
+        }
+    }
+}
+
+fn metrics_count(out: &[qt_events::Envelope]) {
+    for e in out {
+        tracing::info!(event_id = %e.id, kind = e.type_name(), symbol = ?e.sym, "publishing");
+    }
+}
+
+/// Runs the watchdog every `tick` until `shutdown`.
+pub async fn watchdog<S: PlanStore>(
+    brain: Shared<S>,
+    bus: Bus,
+    tick: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let mut b = brain.lock().await;
+        let commit = b.watchdog(bus.clock().now_ms());
+        if commit.outputs.is_empty() {
+            continue;
+        }
+        // Publish first: the ids are deterministic, so a crash before the commit only repeats
+        // the same intents, which execution drops.
+        if let Err(e) = bus.publish_all(&commit.outputs).await {
+            tracing::warn!(error = %e, "watchdog cannot publish yet");
+            continue;
+        }
+        if let Err(e) = b.apply(commit).await {
+            tracing::warn!(error = %e, "watchdog cannot record what it did");
+        }
+    }
+}
+
+/// Reads the filters of every symbol and checks stored plans against the exchange, publishing
+/// what must be done, retrying an unreachable exchange until `timeout`.
+async fn check_exchange<S: PlanStore, E: Exchange>(
+    brain: &Shared<S>,
+    bus: &Bus,
+    ex: &E,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match check_once(brain, bus, ex).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() + wait < deadline => {
+                tracing::warn!(error = %format!("{e:#}"), "start-up check against the exchange failed, retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.context("start-up check against the exchange")),
+        }
+    }
+}
+
+async fn check_once<S: PlanStore, E: Exchange>(
+    brain: &Shared<S>,
+    bus: &Bus,
+    ex: &E,
+) -> anyhow::Result<()> {
+    let info = ex.exchange_info().await.context("exchange info")?;
+    let mut b = brain.lock().await;
+    for f in &info.symbols {
+        b.set_filters(
+            &f.symbol,
+            qt_risk::SymbolFilters {
+                tick_size: f.tick_size,
+                step_size: f.step_size,
+                min_qty: f.min_qty,
+                max_qty: f.max_qty,
+                min_notional: f.min_notional,
+            },
+        );
+    }
+    let symbols: BTreeSet<String> = b.plans().map(|t| t.symbol.clone()).collect();
+    if symbols.is_empty() {
+        return Ok(());
+    }
+    let view = reconcile::exchange_view(ex, &symbols)
+        .await
+        .context("positions and open algo orders")?;
+    let commit = b.check_against(&view);
+    tracing::info!(
+        plans = symbols.len(),
+        intents = commit.outputs.len(),
+        "stored plans checked against the exchange"
+    );
+    if !commit.outputs.is_empty() {
+        bus.publish_all(&commit.outputs)
+            .await
+            .context("publishing the start-up intents")?;
+    }
+    b.apply(commit).await.context("recording the check")?;
+    Ok(())
+}
+
+/// Builds exit-brain into `service`: opens its database (`QT_DATABASE_URL`, else the SQLite
+/// file of `database_path`), loads the plans, checks them against the exchange (unless
+/// disabled), then registers its consumers and the watchdog.
+pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Settings>> {
+    let settings = service.config.service.clone();
+    let clock = service.bus.clock().clone();
+    let url = qt_store::url_from_env(Path::new(&settings.database_path));
+    let store = SqlStore::connect(&url, clock.now_ms())
+        .await
+        .context("opening the database")?;
+    let cfg = BrainConfig {
+        exits: settings.exits.clone(),
+        watchdog_ms: i64::try_from(settings.watchdog_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        volatility_interval: settings.volatility_interval.clone(),
+        volatility_window: settings.volatility_window,
+    };
+    let brain = Brain::load(store, clock.clone(), cfg)
+        .await
+        .context("loading the plans")?;
+    tracing::info!(plans = brain.plans().count(), "plans loaded");
+    let brain: Shared<SqlStore> = Arc::new(Mutex::new(brain));
+    if settings.check_exchange_on_start {
+        let ex_cfg = ExchangeConfig::from_env().context("exchange configuration")?;
+        let ex = BinanceClient::new(ex_cfg, clock.clone()).context("exchange client")?;
+        check_exchange(
+            &brain,
+            &service.bus,
+            &ex,
+            Duration::from_secs(settings.exchange_check_timeout_secs),
+        )
+        .await?;
+    } else {
+        tracing::warn!("start-up check against the exchange is disabled");
+    }
+    for stream in [
+        Stream::Positions,
+        Stream::Orders,
+        Stream::Market,
+        Stream::Control,
+    ] {
+        let cfg = service.consumer_config(stream);
+        service.consume(cfg, BrainHandler::new(brain.clone()));
+    }
+    service.produces(&[Stream::Intents, Stream::Alerts]);
+    service.spawn(watchdog(
+        brain,
+        service.bus.clone(),
+        Duration::from_millis(settings.watchdog_tick_ms.max(10)),
+        service.shutdown.clone(),
+    ));
+    Ok(service)
+}

@@ -1,0 +1,718 @@
+//! [`Brain`]: exit-brain's reaction to every event, over a [`PlanStore`].
+//!
+//! Each handled event becomes one atomic [`Commit`]: the plans it changed, the profile it taught,
+//! the outcome it recorded, and the intents it produced, recorded under the event's id. A
+//! redelivered event finds that record and gets the very same intents back (same ids), so a crash
+//! between the database commit and the Redis acknowledgement never loses an intent and never
+//! makes a second one. Intent ids are derived from the position id and the plan revision.
+//!
+//! State in memory is only replaced after its commit succeeded, so a failed commit leaves the
+//! brain as it was and the redelivery starts from the same state.
+
+use std::collections::{BTreeMap, HashMap};
+
+use qt_events::clock::SharedClock;
+use qt_events::ids::{client_order_id, derived_event_id};
+use qt_events::{
+    AlertRaised, CancelOrder, ClosePosition, Decimal, Envelope, Event, OrderAccepted, OrderFill,
+    OrderKind, OrderRejected, PositionChanged, PositionClosed, PositionOpened, PositionSide,
+    RejectReason, Severity,
+};
+use qt_exits::{EntrySpec, ExitAction, ExitConfig, ExitPlan, SymbolProfile};
+use qt_risk::SymbolFilters;
+
+use crate::store::{Commit, OutcomeRecord, PlanStore, StoreError, Tracked};
+use crate::volatility::Volatility;
+
+/// The `src` of everything exit-brain publishes.
+pub const SRC: &str = "exit-brain";
+/// The leg name execution derives a stop's client order id from.
+pub const STOP_LEG: &str = "stop";
+/// Stop intents remembered per position (older ones can no longer be confirmed).
+const KEEP_STOP_INTENTS: usize = 64;
+
+/// Why an event could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum BrainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The event cannot be turned into a plan (e.g. a zero entry price): never retryable.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+impl BrainError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BrainError::Store(e) => e.is_retryable(),
+            BrainError::Invalid(_) => false,
+        }
+    }
+}
+
+/// How plans are made and watched.
+#[derive(Debug, Clone)]
+pub struct BrainConfig {
+    pub exits: ExitConfig,
+    /// Time allowed for a stop to be confirmed, ms.
+    pub watchdog_ms: i64,
+    pub volatility_interval: String,
+    pub volatility_window: usize,
+}
+
+/// What the exchange says about the symbols that have a plan (see [`crate::reconcile`]).
+#[derive(Debug, Clone, Default)]
+pub struct ExchangeView {
+    /// Signed position amount per symbol (absent: flat).
+    pub positions: HashMap<String, Decimal>,
+    /// Client algo ids of every open conditional order.
+    pub open_algo_ids: Vec<String>,
+    /// Symbols with an open stop-market order that reduces or closes the position.
+    pub symbols_with_stop: Vec<String>,
+}
+
+/// The exit state of every open position and how it reacts to events.
+#[derive(Debug)]
+pub struct Brain<S> {
+    store: S,
+    clock: SharedClock,
+    cfg: BrainConfig,
+    plans: HashMap<String, Tracked>,
+    by_symbol: HashMap<String, String>,
+    by_intent: HashMap<String, String>,
+    by_tp_order: HashMap<String, String>,
+    profiles: HashMap<String, SymbolProfile>,
+    filters: HashMap<String, SymbolFilters>,
+    vol: Volatility,
+}
+
+fn zero_filters() -> SymbolFilters {
+    SymbolFilters {
+        tick_size: Decimal::ZERO,
+        step_size: Decimal::ZERO,
+        min_qty: Decimal::ZERO,
+        max_qty: Decimal::ZERO,
+        min_notional: Decimal::ZERO,
+    }
+}
+
+impl<S: PlanStore> Brain<S> {
+    /// Loads every plan and profile from `store`.
+    pub async fn load(store: S, clock: SharedClock, cfg: BrainConfig) -> Result<Self, BrainError> {
+        cfg.exits
+            .validate()
+            .map_err(|e| BrainError::Invalid(e.to_string()))?;
+        let snap = store.load().await?;
+        let mut b = Self {
+            store,
+            clock,
+            vol: Volatility::new(&cfg.volatility_interval, cfg.volatility_window),
+            cfg,
+            plans: HashMap::new(),
+            by_symbol: HashMap::new(),
+            by_intent: HashMap::new(),
+            by_tp_order: HashMap::new(),
+            profiles: snap.profiles,
+            filters: HashMap::new(),
+        };
+        for t in snap.plans {
+            b.index(&t);
+            b.plans.insert(t.position_id.clone(), t);
+        }
+        Ok(b)
+    }
+
+    /// The symbol's exchange filters, used to round the levels of new plans.
+    pub fn set_filters(&mut self, symbol: &str, f: SymbolFilters) {
+        self.filters.insert(symbol.to_owned(), f);
+    }
+
+    pub fn plans(&self) -> impl Iterator<Item = &Tracked> {
+        self.plans.values()
+    }
+
+    pub fn plan(&self, position_id: &str) -> Option<&Tracked> {
+        self.plans.get(position_id)
+    }
+
+    pub fn profile(&self, symbol: &str) -> SymbolProfile {
+        self.profiles.get(symbol).cloned().unwrap_or_default()
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn index(&mut self, t: &Tracked) {
+        self.by_symbol
+            .insert(t.symbol.clone(), t.position_id.clone());
+        for i in &t.stop_intents {
+            self.by_intent.insert(i.clone(), t.position_id.clone());
+        }
+        for coid in t.tp_orders.keys() {
+            self.by_tp_order.insert(coid.clone(), t.position_id.clone());
+        }
+    }
+
+    fn unindex(&mut self, t: &Tracked) {
+        if self.by_symbol.get(&t.symbol) == Some(&t.position_id) {
+            self.by_symbol.remove(&t.symbol);
+        }
+        for i in &t.stop_intents {
+            self.by_intent.remove(i);
+        }
+        for coid in t.tp_orders.keys() {
+            self.by_tp_order.remove(coid);
+        }
+    }
+
+    /// Makes `commit` durable, then the new state current.
+    pub async fn apply(&mut self, commit: Commit) -> Result<Vec<Envelope>, BrainError> {
+        if commit.is_empty() && commit.event_id.is_none() {
+            return Ok(Vec::new());
+        }
+        self.store.commit(commit.clone()).await?;
+        for t in commit.upsert {
+            if let Some(old) = self.plans.remove(&t.position_id) {
+                self.unindex(&old);
+            }
+            self.index(&t);
+            self.plans.insert(t.position_id.clone(), t);
+        }
+        for id in &commit.delete {
+            if let Some(old) = self.plans.remove(id) {
+                self.unindex(&old);
+            }
+        }
+        for (s, p) in commit.profiles {
+            self.profiles.insert(s, p);
+        }
+        Ok(commit.outputs)
+    }
+
+    fn envelope(&self, event: Event, id: String, cause: Option<&Envelope>) -> Envelope {
+        let e = Envelope::new(event, SRC, self.clock.as_ref()).with_id(id);
+        match cause {
+            Some(c) => e.caused_by(c),
+            None => e,
+        }
+    }
+
+    /// A new `ProtectPosition` for `t` (revision bumped): the stop, and the resting take-profit
+    /// legs when `with_tps`.
+    fn protect(&self, t: &mut Tracked, with_tps: bool, cause: Option<&Envelope>) -> Envelope {
+        t.revision += 1;
+        let intent_id =
+            derived_event_id(&[SRC, &t.position_id, "protect", &t.revision.to_string()]);
+        let mut p = t.plan.to_protect(intent_id.clone(), t.symbol.clone());
+        if with_tps {
+            for leg in &p.take_profits {
+                t.tp_orders
+                    .insert(client_order_id(&intent_id, &leg.leg), leg.leg.clone());
+            }
+        } else {
+            p.take_profits.clear();
+        }
+        t.stop_intents.push(intent_id.clone());
+        if t.stop_intents.len() > KEEP_STOP_INTENTS {
+            t.stop_intents.remove(0);
+        }
+        self.envelope(Event::ProtectPosition(p), intent_id, cause)
+    }
+
+    fn close(&self, t: &Tracked, why: &str, cause: Option<&Envelope>) -> Envelope {
+        let intent_id = derived_event_id(&[SRC, &t.position_id, "close", why]);
+        let c = ClosePosition {
+            intent_id: intent_id.clone(),
+            symbol: t.symbol.clone(),
+            reason: why.to_owned(),
+        };
+        self.envelope(Event::ClosePosition(c), intent_id, cause)
+    }
+
+    fn alert(
+        &self,
+        t: &Tracked,
+        rule: &str,
+        severity: Severity,
+        message: String,
+        cause: Option<&Envelope>,
+    ) -> Envelope {
+        let id = derived_event_id(&[SRC, &t.position_id, "alert", rule]);
+        let mut details = BTreeMap::new();
+        details.insert("position_id".to_owned(), t.position_id.clone());
+        let a = AlertRaised {
+            rule: rule.to_owned(),
+            key: t.symbol.clone(),
+            severity,
+            message,
+            service: SRC.to_owned(),
+            details,
+        };
+        self.envelope(Event::AlertRaised(a), id, cause)
+    }
+
+    /// Handles one event, carried by stream entry `source` (`<stream>/<entry id>`), and returns
+    /// what to publish with its acknowledgement.
+    ///
+    /// An event handled before is not handled again. When it comes back in the same entry (a
+    /// redelivery: the process may have died between its commit and its acknowledgement), the
+    /// recorded intents are returned again, identical; when it comes in another entry (its
+    /// producer published it twice), nothing is returned, since the first entry publishes them.
+    pub async fn handle(
+        &mut self,
+        env: &Envelope,
+        source: &str,
+    ) -> Result<Vec<Envelope>, BrainError> {
+        if let Event::CandleClosed(c) = &env.event {
+            self.vol.on_candle(c);
+            return Ok(Vec::new());
+        }
+        let relevant = matches!(
+            env.event,
+            Event::MarkPriceUpdated(_)
+                | Event::PositionOpened(_)
+                | Event::PositionChanged(_)
+                | Event::PositionClosed(_)
+                | Event::OrderAccepted(_)
+                | Event::OrderRejected(_)
+                | Event::OrderFilled(_)
+                | Event::OrderPartiallyFilled(_)
+        );
+        if !relevant {
+            return Ok(Vec::new());
+        }
+        if let Some(done) = self.store.outputs_of(&env.id).await? {
+            if done.source == source {
+                tracing::info!(event_id = %env.id, n = done.outputs.len(), "redelivered event: replaying its intents");
+                return Ok(done.outputs);
+            }
+            tracing::info!(event_id = %env.id, first = %done.source, again = %source, "duplicate event dropped");
+            return Ok(Vec::new());
+        }
+        let commit = match &env.event {
+            Event::MarkPriceUpdated(m) => self.on_mark(&m.symbol, m.mark_price, env),
+            Event::PositionOpened(p) => self.on_opened(p, env)?,
+            Event::PositionChanged(p) => self.on_changed(p, env)?,
+            Event::PositionClosed(p) => self.on_closed(p, env),
+            Event::OrderAccepted(a) => self.on_accepted(a),
+            Event::OrderRejected(r) => self.on_rejected(r, env),
+            Event::OrderFilled(f) | Event::OrderPartiallyFilled(f) => self.on_fill(f, env)?,
+            _ => None,
+        };
+        match commit {
+            Some(mut c) => {
+                c.event_id = Some(env.id.clone());
+                c.source = source.to_owned();
+                c.ts = self.now();
+                self.apply(c).await
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn new_plan(
+        &self,
+        position_id: &str,
+        symbol: &str,
+        side: PositionSide,
+        qty: Decimal,
+        price: Decimal,
+        opened_ms: i64,
+    ) -> Result<Tracked, BrainError> {
+        let filters = self
+            .filters
+            .get(symbol)
+            .copied()
+            .unwrap_or_else(zero_filters);
+        let entry = EntrySpec {
+            side,
+            price,
+            qty,
+            opened_ms,
+            filters,
+        };
+        let vol = self.vol.of(symbol);
+        let profile = self.profile(symbol);
+        let plan = ExitPlan::new(entry, vol, &profile, &self.cfg.exits)
+            .map_err(|e| BrainError::Invalid(format!("position {position_id}: {e}")))?;
+        tracing::info!(position_id, symbol, volatility = vol, tp_mult = %profile.tp_mult, stop = %plan.stop_price, "exit plan built");
+        Ok(Tracked {
+            position_id: position_id.to_owned(),
+            symbol: symbol.to_owned(),
+            side,
+            plan,
+            revision: 0,
+            held: qty,
+            stop_intents: Vec::new(),
+            stop_confirmed: false,
+            tp_orders: BTreeMap::new(),
+            protect_sent_ms: self.now(),
+            watchdog_fired: false,
+            time_stop_sent: false,
+        })
+    }
+
+    fn on_opened(
+        &mut self,
+        p: &PositionOpened,
+        env: &Envelope,
+    ) -> Result<Option<Commit>, BrainError> {
+        if self.plans.contains_key(&p.position_id) {
+            return Ok(None);
+        }
+        let mut t = self.new_plan(
+            &p.position_id,
+            &p.symbol,
+            p.side,
+            p.quantity,
+            p.entry_price,
+            p.opened_at,
+        )?;
+        let mut c = Commit::default();
+        if let Some(old) = self.by_symbol.get(&p.symbol).cloned() {
+            tracing::warn!(symbol = %p.symbol, old_position = %old, new_position = %p.position_id, "a new position replaces a plan that was never closed");
+            c.delete.push(old);
+        }
+        let protect = self.protect(&mut t, true, Some(env));
+        c.upsert.push(t);
+        c.outputs.push(protect);
+        Ok(Some(c))
+    }
+
+    fn on_changed(
+        &mut self,
+        p: &PositionChanged,
+        env: &Envelope,
+    ) -> Result<Option<Commit>, BrainError> {
+        let Some(old) = self.plans.get(&p.position_id) else {
+            if p.quantity <= Decimal::ZERO {
+                return Ok(None);
+            }
+            // Its opening was never seen (lost with a Redis crash): protect it now.
+            tracing::warn!(position_id = %p.position_id, symbol = %p.symbol, "change of an unknown position: building its plan");
+            let mut t = self.new_plan(
+                &p.position_id,
+                &p.symbol,
+                p.side,
+                p.quantity,
+                p.entry_price,
+                p.ts,
+            )?;
+            let protect = self.protect(&mut t, true, Some(env));
+            return Ok(Some(Commit {
+                upsert: vec![t],
+                outputs: vec![protect],
+                ..Commit::default()
+            }));
+        };
+        let mut t = old.clone();
+        let mut c = Commit::default();
+        if p.quantity > t.held {
+            // More of the entry filled: resize the legs to what is held.
+            let total = t.plan.qty + (p.quantity - t.held);
+            let actions = t.plan.on_entry_fill(total);
+            t.held = p.quantity;
+            t.plan.open_qty = p.quantity;
+            if actions.contains(&ExitAction::ResizeLegs) {
+                c.outputs.push(self.protect(&mut t, true, Some(env)));
+            }
+        } else if p.quantity < t.held {
+            t.held = p.quantity;
+            t.plan.open_qty = p.quantity;
+        } else {
+            return Ok(None);
+        }
+        c.upsert.push(t);
+        Ok(Some(c))
+    }
+
+    fn on_closed(&mut self, p: &PositionClosed, env: &Envelope) -> Option<Commit> {
+        let t = self.plans.get(&p.position_id)?.clone();
+        let mut plan = t.plan.clone();
+        if p.exit_price > Decimal::ZERO {
+            // The exit price counts in the excursions; actions on a closed trade are moot.
+            let _ = plan.on_mark(p.exit_price, p.closed_at);
+        }
+        let outcome = plan.outcome();
+        let mut profile = self.profile(&p.symbol);
+        profile.learn(&outcome, &self.cfg.exits);
+        tracing::info!(position_id = %p.position_id, symbol = %p.symbol, net_pnl = %p.net_pnl, reason = %p.reason, tp_mult = %profile.tp_mult, stop_mult = %profile.stop_mult, "position closed, profile updated");
+        let mut c = Commit::default();
+        // Cancel what may still rest on the exchange: the last stop and the unfilled legs.
+        let mut to_cancel: Vec<String> = Vec::new();
+        if let Some(last) = t.stop_intents.last() {
+            to_cancel.push(client_order_id(last, STOP_LEG));
+        }
+        if let Some(tps_intent) = t.stop_intents.iter().rev().find(|i| {
+            t.plan
+                .legs
+                .iter()
+                .any(|l| t.tp_orders.contains_key(&client_order_id(i, &l.name)))
+        }) {
+            for l in t.plan.legs.iter().filter(|l| !l.is_done()) {
+                let coid = client_order_id(tps_intent, &l.name);
+                if t.tp_orders.contains_key(&coid) {
+                    to_cancel.push(coid);
+                }
+            }
+        }
+        for coid in to_cancel {
+            let intent_id = derived_event_id(&[SRC, &t.position_id, "cancel", &coid]);
+            let cancel = CancelOrder {
+                intent_id: intent_id.clone(),
+                symbol: t.symbol.clone(),
+                client_order_id: coid,
+                conditional: true,
+            };
+            c.outputs
+                .push(self.envelope(Event::CancelOrder(cancel), intent_id, Some(env)));
+        }
+        c.outcomes.push(OutcomeRecord {
+            position_id: p.position_id.clone(),
+            symbol: p.symbol.clone(),
+            side: p.side,
+            entry_price: p.entry_price,
+            exit_price: p.exit_price,
+            net_pnl: p.net_pnl,
+            reason: p.reason.clone(),
+            closed_at: p.closed_at,
+            outcome,
+            profile_after: profile.clone(),
+        });
+        c.profiles.push((p.symbol.clone(), profile));
+        c.delete.push(p.position_id.clone());
+        Some(c)
+    }
+
+    fn is_stop_order(intent_id: &str, coid: Option<&str>, kind: Option<OrderKind>) -> bool {
+        kind == Some(OrderKind::StopMarket)
+            || coid.is_some_and(|c| c == client_order_id(intent_id, STOP_LEG))
+    }
+
+    fn on_accepted(&mut self, a: &OrderAccepted) -> Option<Commit> {
+        let pos = self.by_intent.get(&a.intent_id)?;
+        let t = self.plans.get(pos)?;
+        if t.stop_confirmed
+            || !Self::is_stop_order(&a.intent_id, Some(&a.client_order_id), Some(a.kind))
+        {
+            return None;
+        }
+        let mut t = t.clone();
+        t.stop_confirmed = true;
+        tracing::info!(position_id = %t.position_id, symbol = %t.symbol, client_order_id = %a.client_order_id, "stop confirmed on the exchange");
+        Some(Commit {
+            upsert: vec![t],
+            ..Commit::default()
+        })
+    }
+
+    fn on_rejected(&mut self, r: &OrderRejected, env: &Envelope) -> Option<Commit> {
+        let pos = self.by_intent.get(&r.intent_id)?;
+        let t = self.plans.get(pos)?;
+        // A refused intent (no client order id) refuses its stop as well.
+        let stop = r.client_order_id.is_none()
+            || Self::is_stop_order(&r.intent_id, r.client_order_id.as_deref(), None);
+        if !stop {
+            let a = self.alert(
+                t,
+                "take_profit_rejected",
+                Severity::Warning,
+                format!(
+                    "a take-profit leg of {} was refused: {}",
+                    t.symbol, r.message
+                ),
+                Some(env),
+            );
+            return Some(Commit {
+                outputs: vec![a],
+                ..Commit::default()
+            });
+        }
+        let must_close = !t.stop_confirmed || r.reason == RejectReason::WouldImmediatelyTrigger;
+        let mut t = t.clone();
+        let mut c = Commit::default();
+        if must_close && !t.watchdog_fired {
+            t.watchdog_fired = true;
+            c.outputs.push(self.close(&t, "stop_rejected", Some(env)));
+            c.outputs.push(self.alert(
+                &t,
+                "stop_rejected",
+                Severity::Critical,
+                format!(
+                    "the stop of {} was refused ({:?}: {}); closing at market",
+                    t.symbol, r.reason, r.message
+                ),
+                Some(env),
+            ));
+        } else {
+            c.outputs.push(self.alert(
+                &t,
+                "stop_move_rejected",
+                Severity::Warning,
+                format!(
+                    "a stop move of {} was refused ({:?}: {}); the previous stop stays",
+                    t.symbol, r.reason, r.message
+                ),
+                Some(env),
+            ));
+        }
+        c.upsert.push(t);
+        Some(c)
+    }
+
+    fn on_fill(&mut self, f: &OrderFill, env: &Envelope) -> Result<Option<Commit>, BrainError> {
+        let Some(pos) = self.by_tp_order.get(&f.client_order_id) else {
+            return Ok(None);
+        };
+        let Some(t) = self.plans.get(pos) else {
+            return Ok(None);
+        };
+        let Some(leg) = t.tp_orders.get(&f.client_order_id).cloned() else {
+            return Ok(None);
+        };
+        let mut t = t.clone();
+        let actions = t
+            .plan
+            .on_leg_hit(&leg, f.last_qty)
+            .map_err(|e| BrainError::Invalid(e.to_string()))?;
+        t.plan.open_qty = (t.held - f.last_qty).max(Decimal::ZERO);
+        tracing::info!(position_id = %t.position_id, leg = %leg, qty = %f.last_qty, "take-profit leg filled");
+        let mut c = Commit::default();
+        if actions
+            .iter()
+            .any(|a| matches!(a, ExitAction::MoveStop { .. }))
+        {
+            c.outputs.push(self.protect(&mut t, false, Some(env)));
+        }
+        c.upsert.push(t);
+        Ok(Some(c))
+    }
+
+    fn on_mark(&mut self, symbol: &str, price: Decimal, env: &Envelope) -> Option<Commit> {
+        let now = self.now();
+        let pos = self.by_symbol.get(symbol)?.clone();
+        // On a copy: the plan in memory only changes once its commit succeeded.
+        let mut t = self.plans.get(&pos)?.clone();
+        let actions = t.plan.on_mark(price, now);
+        if actions.is_empty() {
+            // Excursions only: kept in memory, persisted with the next change.
+            self.plans.insert(pos, t);
+            return None;
+        }
+        let mut c = Commit::default();
+        for a in actions {
+            match a {
+                ExitAction::MoveStop { price, why } => {
+                    tracing::info!(position_id = %t.position_id, symbol, stop = %price, ?why, "stop moved");
+                    let p = self.protect(&mut t, false, Some(env));
+                    c.outputs
+                        .retain(|o| !matches!(o.event, Event::ProtectPosition(_)));
+                    c.outputs.push(p);
+                }
+                ExitAction::TimeStop { .. } if !t.time_stop_sent => {
+                    t.time_stop_sent = true;
+                    c.outputs.push(self.close(&t, "time_stop", Some(env)));
+                }
+                ExitAction::TimeStop { .. } | ExitAction::ResizeLegs => {}
+            }
+        }
+        c.upsert.push(t);
+        Some(c)
+    }
+
+    /// The watchdog's look at `now`: every position whose stop is still unconfirmed
+    /// `watchdog_ms` after its protect was sent gets a close intent and an alert. The caller
+    /// publishes the outputs first, then [`apply`](Self::apply)s the commit (the ids are
+    /// deterministic, so a crash in between only repeats the same intents).
+    pub fn watchdog(&self, now: i64) -> Commit {
+        let mut c = Commit {
+            ts: now,
+            ..Commit::default()
+        };
+        for t in self.plans.values() {
+            if t.stop_confirmed
+                || t.watchdog_fired
+                || now.saturating_sub(t.protect_sent_ms) < self.cfg.watchdog_ms
+            {
+                continue;
+            }
+            let mut t = t.clone();
+            t.watchdog_fired = true;
+            tracing::error!(position_id = %t.position_id, symbol = %t.symbol, "no stop confirmed in time: closing at market");
+            c.outputs.push(self.close(&t, "stop_not_confirmed", None));
+            c.outputs.push(self.alert(
+                &t,
+                "stop_not_confirmed",
+                Severity::Critical,
+                format!(
+                    "no stop confirmed for {} within {} s; closing at market",
+                    t.symbol,
+                    self.cfg.watchdog_ms / 1000
+                ),
+                None,
+            ));
+            c.upsert.push(t);
+        }
+        c
+    }
+
+    /// Checks every plan against the exchange after a restart: a position with a stop resting
+    /// is confirmed; one without is protected again (new revision, watchdog restarted); a plan
+    /// whose position is gone raises an alert and waits for its `PositionClosed`. Publish the
+    /// outputs, then apply the commit.
+    pub fn check_against(&self, view: &ExchangeView) -> Commit {
+        let now = self.now();
+        let mut c = Commit {
+            ts: now,
+            ..Commit::default()
+        };
+        for t in self.plans.values() {
+            let amt = view
+                .positions
+                .get(&t.symbol)
+                .copied()
+                .unwrap_or(Decimal::ZERO);
+            let mut t = t.clone();
+            if amt.is_zero() {
+                tracing::warn!(position_id = %t.position_id, symbol = %t.symbol, "stored plan has no position on the exchange");
+                c.outputs.push(self.alert(
+                    &t,
+                    "plan_without_position",
+                    Severity::Warning,
+                    format!(
+                        "exit-brain holds a plan for {} but the exchange shows no position",
+                        t.symbol
+                    ),
+                    None,
+                ));
+                continue;
+            }
+            let has_stop = view.symbols_with_stop.contains(&t.symbol)
+                || t.stop_intents
+                    .iter()
+                    .any(|i| view.open_algo_ids.contains(&client_order_id(i, STOP_LEG)));
+            if has_stop {
+                if !t.stop_confirmed {
+                    t.stop_confirmed = true;
+                    c.upsert.push(t);
+                }
+                continue;
+            }
+            tracing::warn!(position_id = %t.position_id, symbol = %t.symbol, "position has no stop on the exchange: protecting it again");
+            t.held = amt.abs();
+            t.plan.open_qty = t.held;
+            t.stop_confirmed = false;
+            t.watchdog_fired = false;
+            t.protect_sent_ms = now;
+            let p = self.protect(&mut t, true, None);
+            c.outputs.push(p);
+            c.upsert.push(t);
+        }
+        c
+    }
+}

@@ -1,0 +1,54 @@
+//! The start-up check of stored plans against the exchange (positions and open conditional
+//! orders), and the symbols' filters, read through `qt-exchange`. Nothing is placed here: what
+//! must be done becomes intents for execution.
+
+use std::collections::BTreeSet;
+
+use qt_events::Decimal;
+use qt_exchange::{Exchange, ExchangeError, OrderType};
+use qt_risk::SymbolFilters;
+
+use crate::brain::ExchangeView;
+
+/// Reads what the exchange holds for `symbols`.
+pub async fn exchange_view<E: Exchange>(
+    ex: &E,
+    symbols: &BTreeSet<String>,
+) -> Result<ExchangeView, ExchangeError> {
+    let mut view = ExchangeView::default();
+    if symbols.is_empty() {
+        return Ok(view);
+    }
+    for p in ex.positions(None).await? {
+        if symbols.contains(&p.symbol) && !p.position_amt.is_zero() {
+            *view
+                .positions
+                .entry(p.symbol.clone())
+                .or_insert(Decimal::ZERO) += p.position_amt;
+        }
+    }
+    for o in ex.open_algo_orders(None).await? {
+        if !symbols.contains(&o.symbol) {
+            continue;
+        }
+        if matches!(o.order_type, OrderType::StopMarket | OrderType::Stop)
+            && (o.reduce_only || o.close_position)
+        {
+            view.symbols_with_stop.push(o.symbol.clone());
+        }
+        view.open_algo_ids.push(o.client_algo_id);
+    }
+    Ok(view)
+}
+
+/// The filters of `symbol` in the form `qt-exits` rounds with.
+pub async fn filters<E: Exchange>(ex: &E, symbol: &str) -> Result<SymbolFilters, ExchangeError> {
+    let f = ex.symbol_filters(symbol).await?;
+    Ok(SymbolFilters {
+        tick_size: f.tick_size,
+        step_size: f.step_size,
+        min_qty: f.min_qty,
+        max_qty: f.max_qty,
+        min_notional: f.min_notional,
+    })
+}

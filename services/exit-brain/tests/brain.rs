@@ -1,0 +1,485 @@
+//! exit-brain's reactions, in process, over its real SQLite store: the plan and its protect
+//! intent on open, break-even after the first leg, trailing from marks, resize on a partial
+//! entry, the watchdog, learning on close, replay of a redelivered event and the restart check.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use exit_brain::brain::STOP_LEG;
+use exit_brain::sql::SqlStore;
+use exit_brain::store::PlanStore;
+use exit_brain::{Brain, BrainConfig, ExchangeView};
+use qt_events::clock::{ManualClock, SharedClock};
+use qt_events::ids::client_order_id;
+use qt_events::{Event, OrderKind, OrderRejected, RejectReason};
+use qt_exits::ExitConfig;
+use qt_risk::SymbolFilters;
+use rust_decimal_macros::dec;
+
+const T0: i64 = 1_700_000_000_000;
+
+/// Handles an event as if it came in its own stream entry.
+trait HandleEnv {
+    async fn handle_env(
+        &mut self,
+        e: &qt_events::Envelope,
+    ) -> Result<Vec<qt_events::Envelope>, exit_brain::BrainError>;
+}
+
+impl HandleEnv for Brain<SqlStore> {
+    async fn handle_env(
+        &mut self,
+        e: &qt_events::Envelope,
+    ) -> Result<Vec<qt_events::Envelope>, exit_brain::BrainError> {
+        let source = format!("test/{}", e.id);
+        self.handle(e, &source).await
+    }
+}
+
+struct Fx {
+    _dir: tempfile::TempDir,
+    url: String,
+    clock: Arc<ManualClock>,
+}
+
+impl Fx {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("eb.sqlite").display());
+        Self {
+            _dir: dir,
+            url,
+            clock: Arc::new(ManualClock::new(T0)),
+        }
+    }
+
+    async fn brain(&self) -> Brain<SqlStore> {
+        let store = SqlStore::connect(&self.url, T0).await.unwrap();
+        let clock: SharedClock = self.clock.clone();
+        let cfg = BrainConfig {
+            exits: ExitConfig::default(),
+            watchdog_ms: 5_000,
+            volatility_interval: "5m".into(),
+            volatility_window: 288,
+        };
+        let mut b = Brain::load(store, clock, cfg).await.unwrap();
+        b.set_filters(
+            "BTCUSDT",
+            SymbolFilters {
+                tick_size: dec!(0.1),
+                step_size: dec!(0.001),
+                min_qty: dec!(0.001),
+                max_qty: dec!(1000),
+                min_notional: dec!(100),
+            },
+        );
+        b
+    }
+}
+
+#[tokio::test]
+async fn an_opened_position_is_protected_at_once_with_a_stop_and_a_30_30_40_ladder() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let e = env(
+        opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+        "o1",
+        fx.clock.as_ref(),
+    );
+    let out = b.handle(&e, "1-0").await.unwrap();
+    assert_eq!(out.len(), 1);
+    let p = protect_of(&out).unwrap();
+    assert_eq!(out[0].id, p.intent_id, "the envelope id is the intent id");
+    assert_eq!(
+        out[0].corr, e.corr,
+        "the intent continues the event's chain"
+    );
+    assert_eq!(p.stop.as_ref().unwrap().trigger_price, dec!(98));
+    let legs: Vec<_> = p
+        .take_profits
+        .iter()
+        .map(|l| (l.leg.as_str(), l.trigger_price, l.quantity))
+        .collect();
+    // No candle seen: the calm ladder, +1.95 / +3.25 / +5.2%.
+    assert_eq!(
+        legs,
+        vec![
+            ("tp1", dec!(101.9), dec!(0.3)),
+            ("tp2", dec!(103.2), dec!(0.3)),
+            ("tp3", dec!(105.2), dec!(0.4)),
+        ]
+    );
+    let t = b.plan("p1").unwrap();
+    assert_eq!((t.revision, t.stop_confirmed), (1, false));
+}
+
+#[tokio::test]
+async fn the_first_leg_filling_moves_the_stop_to_break_even() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    let out = b
+        .handle_env(&env(
+            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+            "o1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    let intent = protect_of(&out).unwrap().intent_id.clone();
+    let stop_coid = client_order_id(&intent, STOP_LEG);
+    b.handle_env(&env(
+        accepted(&intent, &stop_coid, "BTCUSDT", OrderKind::StopMarket),
+        "a1",
+        clock,
+    ))
+    .await
+    .unwrap();
+    assert!(b.plan("p1").unwrap().stop_confirmed);
+    let tp1 = client_order_id(&intent, "tp1");
+    let out = b
+        .handle_env(&env(
+            tp_filled(&intent, &tp1, "BTCUSDT", dec!(0.3), dec!(101.9)),
+            "f1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    let p = protect_of(&out).expect("a stop move");
+    assert_eq!(p.stop.as_ref().unwrap().trigger_price, dec!(100));
+    assert!(p.take_profits.is_empty(), "the resting legs are left alone");
+    assert_ne!(p.intent_id, intent);
+    // A fill of an order that is not one of its legs changes nothing.
+    let out = b
+        .handle_env(&env(
+            tp_filled("other", "qt-other", "BTCUSDT", dec!(0.3), dec!(101.9)),
+            "f2",
+            clock,
+        ))
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+}
+
+#[tokio::test]
+async fn marks_past_the_activation_trail_the_stop_and_only_upward() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    b.handle_env(&env(
+        opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+        "o1",
+        clock,
+    ))
+    .await
+    .unwrap();
+    // Under the 3% activation: nothing.
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(102), T0), "m1", clock))
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(104), T0), "m2", clock))
+        .await
+        .unwrap();
+    // best 104, callback 1% → 102.96 floored to the tick.
+    assert_eq!(
+        protect_of(&out)
+            .unwrap()
+            .stop
+            .as_ref()
+            .unwrap()
+            .trigger_price,
+        dec!(102.9)
+    );
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(103), T0), "m3", clock))
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "a falling mark never loosens the stop");
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(106), T0), "m4", clock))
+        .await
+        .unwrap();
+    assert_eq!(
+        protect_of(&out)
+            .unwrap()
+            .stop
+            .as_ref()
+            .unwrap()
+            .trigger_price,
+        dec!(104.9)
+    );
+    assert_eq!(b.plan("p1").unwrap().revision, 3);
+}
+
+#[tokio::test]
+async fn a_partial_entry_fill_resizes_the_legs_to_what_is_held() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    let out = b
+        .handle_env(&env(
+            opened("p1", "BTCUSDT", dec!(0.4), dec!(100), T0),
+            "o1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    let q: Vec<_> = protect_of(&out)
+        .unwrap()
+        .take_profits
+        .iter()
+        .map(|l| l.quantity)
+        .collect();
+    assert_eq!(q, vec![dec!(0.12), dec!(0.12), dec!(0.16)]);
+    let out = b
+        .handle_env(&env(
+            changed("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+            "c1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    let q: Vec<_> = protect_of(&out)
+        .unwrap()
+        .take_profits
+        .iter()
+        .map(|l| l.quantity)
+        .collect();
+    assert_eq!(q, vec![dec!(0.3), dec!(0.3), dec!(0.4)]);
+    // A reduction (a leg or the stop filled) sends nothing.
+    let out = b
+        .handle_env(&env(
+            changed("p1", "BTCUSDT", dec!(0.7), dec!(100), T0),
+            "c2",
+            clock,
+        ))
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+    assert_eq!(b.plan("p1").unwrap().held, dec!(0.7));
+}
+
+#[tokio::test]
+async fn the_watchdog_closes_a_position_whose_stop_is_not_confirmed_in_time() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    b.handle_env(&env(
+        opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+        "o1",
+        clock,
+    ))
+    .await
+    .unwrap();
+    let out = b
+        .handle_env(&env(
+            opened("p2", "ETHUSDT", dec!(1), dec!(2000), T0),
+            "o2",
+            clock,
+        ))
+        .await
+        .unwrap();
+    let intent2 = protect_of(&out).unwrap().intent_id.clone();
+    b.handle_env(&env(
+        accepted(
+            &intent2,
+            &client_order_id(&intent2, STOP_LEG),
+            "ETHUSDT",
+            OrderKind::StopMarket,
+        ),
+        "a2",
+        clock,
+    ))
+    .await
+    .unwrap();
+    assert!(b.watchdog(T0 + 4_999).outputs.is_empty());
+    let c = b.watchdog(T0 + 5_000);
+    let closes: Vec<_> = c
+        .outputs
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ClosePosition(c) => Some(c.symbol.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        closes,
+        vec!["BTCUSDT".to_owned()],
+        "only the unprotected one"
+    );
+    assert!(
+        c.outputs
+            .iter()
+            .any(|e| matches!(&e.event, Event::AlertRaised(a) if a.rule == "stop_not_confirmed"))
+    );
+    b.apply(c).await.unwrap();
+    assert!(b.watchdog(T0 + 60_000).outputs.is_empty(), "it fires once");
+}
+
+#[tokio::test]
+async fn a_refused_first_stop_closes_the_position_at_once() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    let out = b
+        .handle_env(&env(
+            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+            "o1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    let intent = protect_of(&out).unwrap().intent_id.clone();
+    let rej = Event::OrderRejected(OrderRejected {
+        intent_id: intent.clone(),
+        client_order_id: Some(client_order_id(&intent, STOP_LEG)),
+        symbol: "BTCUSDT".into(),
+        reason: RejectReason::WouldImmediatelyTrigger,
+        message: "would trigger".into(),
+        exchange_code: Some(-2021),
+    });
+    let out = b.handle_env(&env(rej, "r1", clock)).await.unwrap();
+    assert!(
+        out.iter()
+            .any(|e| matches!(&e.event, Event::ClosePosition(c) if c.reason == "stop_rejected"))
+    );
+}
+
+#[tokio::test]
+async fn a_close_records_the_outcome_and_persists_the_learned_profile() {
+    let fx = Fx::new();
+    {
+        let mut b = fx.brain().await;
+        let clock = fx.clock.as_ref();
+        b.handle_env(&env(
+            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+            "o1",
+            clock,
+        ))
+        .await
+        .unwrap();
+        // The trade ran to +8%, well past the last leg (+5.2%): the ladder should widen.
+        b.handle_env(&env(mark("BTCUSDT", dec!(108), T0), "m1", clock))
+            .await
+            .unwrap();
+        let out = b
+            .handle_env(&env(
+                closed(
+                    "p1",
+                    "BTCUSDT",
+                    dec!(1),
+                    dec!(100),
+                    dec!(107),
+                    T0 + 1,
+                    "trailing",
+                ),
+                "x1",
+                clock,
+            ))
+            .await
+            .unwrap();
+        assert!(
+            out.iter().all(|e| matches!(e.event, Event::CancelOrder(_))),
+            "only cancels of what may rest"
+        );
+        assert!(b.plan("p1").is_none());
+    }
+    // A restart reads the profile and the outcome back from the database.
+    let mut b = fx.brain().await;
+    let profile = b.profile("BTCUSDT");
+    assert_eq!(profile.trades, 1);
+    assert!(profile.tp_mult > dec!(1), "{profile:?}");
+    let outcomes = b.store().outcomes("BTCUSDT").await.unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].net_pnl, dec!(7));
+    assert_eq!(outcomes[0].profile_after, profile);
+    // The next plan of the symbol uses it: its first target is further than +1.95%.
+    let out = b
+        .handle_env(&env(
+            opened("p2", "BTCUSDT", dec!(1), dec!(100), T0),
+            "o2",
+            fx.clock.as_ref(),
+        ))
+        .await
+        .unwrap();
+    assert!(protect_of(&out).unwrap().take_profits[0].trigger_price > dec!(101.9));
+}
+
+#[tokio::test]
+async fn a_redelivered_event_gets_the_same_intents_back_even_after_a_restart() {
+    let fx = Fx::new();
+    let e = env(
+        opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+        "o1",
+        fx.clock.as_ref(),
+    );
+    let m = env(mark("BTCUSDT", dec!(104), T0), "m1", fx.clock.as_ref());
+    let (first, first_mark) = {
+        let mut b = fx.brain().await;
+        let a = b.handle(&e, "1-0").await.unwrap();
+        let again = b.handle(&e, "1-0").await.unwrap();
+        assert_eq!(a, again, "the same envelopes, ids included");
+        let dup = b.handle(&e, "9-0").await.unwrap();
+        assert!(
+            dup.is_empty(),
+            "the same event in another entry is a duplicate"
+        );
+        let mm = b.handle(&m, "2-0").await.unwrap();
+        assert_eq!(b.plan("p1").unwrap().revision, 2);
+        (a, mm)
+    };
+    let mut b = fx.brain().await;
+    assert_eq!(b.plan("p1").unwrap().revision, 2, "the plan survived");
+    assert_eq!(b.handle(&e, "1-0").await.unwrap(), first);
+    assert_eq!(b.handle(&m, "2-0").await.unwrap(), first_mark);
+    assert_eq!(b.plan("p1").unwrap().revision, 2, "nothing was done twice");
+}
+
+#[tokio::test]
+async fn the_restart_check_reprotects_a_bare_position_confirms_a_stopped_one_and_flags_a_gone_one()
+{
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    let mut intents = Vec::new();
+    for (pos, sym) in [("p1", "BTCUSDT"), ("p2", "ETHUSDT"), ("p3", "SOLUSDT")] {
+        let out = b
+            .handle_env(&env(opened(pos, sym, dec!(1), dec!(100), T0), pos, clock))
+            .await
+            .unwrap();
+        intents.push(protect_of(&out).unwrap().intent_id.clone());
+    }
+    let mut view = ExchangeView::default();
+    view.positions.insert("BTCUSDT".into(), dec!(1));
+    view.positions.insert("ETHUSDT".into(), dec!(1));
+    view.open_algo_ids
+        .push(client_order_id(&intents[1], STOP_LEG));
+    fx.clock.advance(10_000);
+    let c = b.check_against(&view);
+    let protects: Vec<_> = c
+        .outputs
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ProtectPosition(p) => Some(p.symbol.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(protects, vec!["BTCUSDT".to_owned()]);
+    assert!(c.outputs.iter().any(|e| matches!(&e.event, Event::AlertRaised(a) if a.rule == "plan_without_position" && a.key == "SOLUSDT")));
+    b.apply(c).await.unwrap();
+    assert!(b.plan("p2").unwrap().stop_confirmed);
+    assert_eq!(b.plan("p1").unwrap().revision, 2);
+    // The watchdog now times the new protect from the check, not from the open.
+    assert!(
+        b.watchdog(T0 + 10_000 + 4_999)
+            .outputs
+            .iter()
+            .all(|e| e.sym.as_deref() != Some("BTCUSDT"))
+    );
+}

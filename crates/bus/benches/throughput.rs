@@ -59,13 +59,35 @@ impl Handler for Latency {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn redis_benchmark(port: u16) -> String {
     let out = std::process::Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-P", "16", "-n", "200000", "-q"])
-        .args(["XADD", "bench:ceiling", "*", "type", "AlertRaised", "data", "0123456789abcdef0123456789abcdef"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-P",
+            "16",
+            "-n",
+            "200000",
+            "-q",
+        ])
+        .args([
+            "XADD",
+            "bench:ceiling",
+            "*",
+            "type",
+            "AlertRaised",
+            "data",
+            "0123456789abcdef0123456789abcdef",
+        ])
         .output();
     match out {
         Ok(o) => {
@@ -84,11 +106,22 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 
 async fn paced(url: &str, rate: usize, secs: u64, key_base: usize) -> (f64, f64, f64, usize) {
     // A stream of its own, so the group does not first read the throughput run's entries.
-    let bus = &Bus::connect(BusConfig::new(url, StreamNames::new(format!("lat{rate}:")), "bench"), qt_events::clock::system()).unwrap();
+    let bus = &Bus::connect(
+        BusConfig::new(url, StreamNames::new(format!("lat{rate}:")), "bench"),
+        qt_events::clock::system(),
+    )
+    .unwrap();
     let h = Latency::default();
     let stop = CancellationToken::new();
     let group = format!("lat{rate}");
-    let task = tokio::spawn(Consumer::new(bus.clone(), ConsumerConfig::new(Stream::Alerts, group, "c-1"), h.clone()).run(stop.clone()));
+    let task = tokio::spawn(
+        Consumer::new(
+            bus.clone(),
+            ConsumerConfig::new(Stream::Alerts, group, "c-1"),
+            h.clone(),
+        )
+        .run(stop.clone()),
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let per_tick = (rate / 1000).max(1);
     let ticks = secs * 1000;
@@ -103,7 +136,10 @@ async fn paced(url: &str, rate: usize, secs: u64, key_base: usize) -> (f64, f64,
         for _ in 0..per_tick {
             let env = bus.envelope(alert(n));
             n += 1;
-            h.sent.lock().unwrap().insert(env.id.clone(), Instant::now());
+            h.sent
+                .lock()
+                .unwrap()
+                .insert(env.id.clone(), Instant::now());
             bus.publish(&env).await.unwrap();
         }
     }
@@ -126,7 +162,11 @@ async fn main() {
     let ceiling = redis_benchmark(port);
 
     let url = format!("redis://127.0.0.1:{port}");
-    let bus = Bus::connect(BusConfig::new(url.clone(), StreamNames::new("bench:"), "bench"), qt_events::clock::system()).unwrap();
+    let bus = Bus::connect(
+        BusConfig::new(url.clone(), StreamNames::new("bench:"), "bench"),
+        qt_events::clock::system(),
+    )
+    .unwrap();
     let envs: Vec<_> = (0..EVENTS).map(|i| bus.envelope(alert(i))).collect();
     let t = Instant::now();
     for chunk in envs.chunks(1000) {
@@ -146,7 +186,11 @@ async fn main() {
     // Wait for the last batch's ack too.
     loop {
         let s = bus.stats(Stream::Alerts).await.unwrap();
-        if s.groups.iter().find(|g| g.name == "throughput").is_some_and(|g| g.pending == 0) {
+        if s.groups
+            .iter()
+            .find(|g| g.name == "throughput")
+            .is_some_and(|g| g.pending == 0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -159,20 +203,36 @@ async fn main() {
     let l10 = paced(&url, 10_000, 3, 2_000_000).await;
     drop(redis);
 
-    println!("qt-bus benchmark (redis-server {}, appendonly yes, appendfsync everysec, loopback TCP)", redis_version());
+    println!(
+        "qt-bus benchmark (redis-server {}, appendonly yes, appendfsync everysec, loopback TCP)",
+        redis_version()
+    );
     println!("| measure | figure |");
     println!("|---|---|");
     println!("| ceiling: redis-benchmark -P 16 XADD | {ceiling} |");
     println!("| publish, pipelined XADD of envelopes ({EVENTS}) | {publish_rate:.0} events/s |");
     println!("| consume with ack, one group, batch 1000 ({EVENTS}) | {consume_rate:.0} events/s |");
-    println!("| publish-to-handle at 1k/s ({} events) | p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms |", l1.3, l1.0, l1.1, l1.2);
-    println!("| publish-to-handle at 10k/s ({} events) | p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms |", l10.3, l10.0, l10.1, l10.2);
+    println!(
+        "| publish-to-handle at 1k/s ({} events) | p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms |",
+        l1.3, l1.0, l1.1, l1.2
+    );
+    println!(
+        "| publish-to-handle at 10k/s ({} events) | p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms |",
+        l10.3, l10.0, l10.1, l10.2
+    );
 }
 
 fn redis_version() -> String {
     std::process::Command::new("redis-server")
         .arg("--version")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().nth(2).unwrap_or("?").trim_start_matches("v=").to_owned())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(2)
+                .unwrap_or("?")
+                .trim_start_matches("v=")
+                .to_owned()
+        })
         .unwrap_or_default()
 }

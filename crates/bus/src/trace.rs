@@ -26,3 +26,44 @@ pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
     let cx = TraceContextPropagator::new().extract(&carrier);
     let _ = span.set_parent(cx);
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[test]
+    fn a_span_context_travels_through_traceparent_and_is_continued() {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            assert_eq!(current_traceparent(), None, "no span, no context");
+            let publisher = tracing::info_span!("publish");
+            let tp = publisher
+                .in_scope(current_traceparent)
+                .expect("a traceparent inside a span");
+            let parts: Vec<&str> = tp.split('-').collect();
+            assert_eq!(
+                (parts.len(), parts[0], parts[1].len(), parts[2].len()),
+                (4, "00", 32, 16),
+                "{tp}"
+            );
+
+            let handler = tracing::info_span!("handle");
+            set_parent(&handler, Some(&tp));
+            let continued = handler
+                .in_scope(current_traceparent)
+                .expect("a traceparent");
+            assert_eq!(continued.split('-').nth(1), Some(parts[1]), "same trace id");
+            assert_ne!(continued.split('-').nth(2), Some(parts[2]), "a new span id");
+
+            let other = tracing::info_span!("other");
+            set_parent(&other, Some("garbage"));
+            let fresh = other.in_scope(current_traceparent).expect("a traceparent");
+            assert_ne!(fresh.split('-').nth(1), Some(parts[1]));
+        });
+    }
+}

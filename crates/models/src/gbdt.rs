@@ -1,4 +1,7 @@
-use forust_ml::{GradientBooster, Matrix, objective::ObjectiveType, sampler::SampleMethod};
+use forust_ml::{
+    GradientBooster, Matrix, gradientbooster::ImportanceMethod, objective::ObjectiveType,
+    sampler::SampleMethod,
+};
 use qt_candles::Candle;
 use qt_events::SignalAction;
 use qt_features::{FeatureVector, N_FEATURES};
@@ -218,6 +221,26 @@ impl GbdtModel {
 
     pub fn set_version(&mut self, version: impl Into<String>) {
         self.version = version.into();
+    }
+
+    /// Total split gain per feature over both models, normalized to sum to 1, largest first.
+    pub fn feature_importance(&self) -> Vec<(String, f64)> {
+        let mut total = [0.0f64; N_FEATURES];
+        for b in [&self.buy, &self.sell] {
+            for (k, v) in b.calculate_feature_importance(ImportanceMethod::TotalGain, false) {
+                if let Some(t) = total.get_mut(k) {
+                    *t += f64::from(v);
+                }
+            }
+        }
+        let sum: f64 = total.iter().sum();
+        let mut out: Vec<(String, f64)> = qt_features::FEATURE_NAMES
+            .iter()
+            .zip(total)
+            .map(|(n, v)| (n.to_string(), if sum > 0.0 { v / sum } else { 0.0 }))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
     }
 
     /// (P(long wins), P(short wins)) for one row of features.

@@ -82,6 +82,10 @@ pub struct TrainReport {
     pub test: Evaluation,
     /// Metrics on the training rows (to see over-fitting).
     pub train: Evaluation,
+    /// Share of the total split gain per feature (gbdt, and the ensemble's gbdt member),
+    /// largest first.
+    #[serde(default)]
+    pub feature_importance: Vec<(String, f64)>,
     /// Wall seconds of `train_on` (fit, edge calibration and the evaluation of train and test
     /// rows), filled in by the caller that measured it.
     #[serde(default)]
@@ -146,9 +150,11 @@ pub fn train_on(
         }
         Ok(model)
     };
+    let mut importance = Vec::new();
     let (mut artifact, test, train) = match cfg.kind {
         ModelKind::Gbdt => {
             let model = fit_gbdt(&cfg.version)?;
+            importance = model.feature_importance();
             let test = evaluate_gbdt(&model, ds, &split.test);
             let train = evaluate_gbdt(&model, ds, &split.train);
             (ModelArtifact::gbdt(&model)?, test, train)
@@ -161,6 +167,7 @@ pub fn train_on(
         }
         ModelKind::Ensemble => {
             let gbdt = fit_gbdt(&format!("{}-gbdt", cfg.version))?;
+            importance = gbdt.feature_importance();
             let members = vec![
                 ModelArtifact::gbdt(&gbdt)?,
                 ModelArtifact::momentum(&cfg.momentum, &format!("{}-momentum", cfg.version))?,
@@ -184,6 +191,7 @@ pub fn train_on(
         purged_rows: split.purged,
         test,
         train,
+        feature_importance: importance,
         train_seconds: None,
     };
     Ok((artifact, report))

@@ -74,6 +74,15 @@ fn gbdt_trains_evaluates_and_round_trips_through_its_artifact_file() {
     let mix = report.test.signal_mix;
     assert!((mix.buy + mix.sell + mix.hold - 1.0).abs() < 1e-9);
     assert_eq!(artifact.metrics["rows"], report.test.rows);
+    let total: f64 = report.feature_importance.iter().map(|f| f.1).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{total}");
+    assert_eq!(report.feature_importance.len(), FEATURE_NAMES.len());
+    assert!(
+        report
+            .feature_importance
+            .windows(2)
+            .all(|w| w[0].1 >= w[1].1)
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("model.json");

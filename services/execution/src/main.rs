@@ -1,27 +1,54 @@
-//! `execution` is the only service that places orders on the exchange.
-//!
-//! It consumes intents, checks them against the risk guard, places them with the order protocol
-//! (client order id from the intent id, SENDING recorded before the request, unknown outcomes
-//! resolved by query), and publishes order and position facts. It never decides what to trade.
-//!
-//! This build starts, connects, creates its consumer groups (so no intent published before its
-//! handlers run is missed), serves `/health/*` and `/metrics` and stops cleanly.
+//! `execution` binary: loads config, opens the database, connects the exchange, reconciles,
+//! then runs its handlers until shutdown. The service itself is the `execution` library.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+use execution::{
+    ControlHandler, Db, Execution, IntentHandler, PortfolioHandler, Settings, app, run_periodic,
+    run_user_stream,
+};
 use qt_events::Stream;
-use serde::{Deserialize, Serialize};
-
-/// Settings of its own: the `[execution]` table or `QT_EXECUTION__*` variables.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct Settings {}
+use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 
 fn main() -> ExitCode {
+    qt_exchange::install_crypto_provider();
     qt_runtime::run::<Settings, _, _>("execution", |mut service| async move {
+        service.groups(app::GROUPS).produces(app::PRODUCES);
+        let settings = service.config.service.clone();
+        let db = Db::open(&settings.database_url())
+            .await
+            .context("cannot open the database")?;
+        let xcfg = ExchangeConfig::from_env().context("bad exchange configuration")?;
+        let client = BinanceClient::new(xcfg.clone(), service.bus.clock().clone())
+            .context("cannot build the exchange client")?;
+        if let Err(e) = client.sync_time().await {
+            tracing::warn!(error = %e, "cannot sync time with the exchange yet");
+        }
+        let ex = Execution::new(
+            db,
+            client,
+            service.bus.clone(),
+            service.bus.clock().clone(),
+            settings,
+            xcfg.recv_window_ms,
+            xcfg.resolve_margin_ms,
+        )
+        .await
+        .context("cannot load execution's state")?;
+        service.spawn(run_user_stream(ex.clone(), xcfg, service.shutdown.clone()));
+        // Reconcile before the first intent is taken.
+        ex.reconcile()
+            .await
+            .map_err(|e| anyhow::anyhow!("first reconciliation failed: {e}"))?;
+        service.spawn(run_periodic(ex.clone(), service.shutdown.clone()));
+        let intents = service.consumer_config(Stream::Intents);
+        let control = service.consumer_config(Stream::Control);
+        let portfolio = service.consumer_config(Stream::Portfolio);
         service
-            .groups(&[Stream::Intents, Stream::Portfolio, Stream::Control])
-            .produces(&[Stream::Orders, Stream::Positions, Stream::Alerts]);
+            .consume(intents, IntentHandler(ex.clone()))
+            .consume(control, ControlHandler(ex.clone()))
+            .consume(portfolio, PortfolioHandler(ex));
         Ok(service)
     })
 }

@@ -1,0 +1,166 @@
+//! The service's wiring: consumer handlers for `intents`, `control` and `portfolio`, the user
+//! data stream task, the periodic reconciliation and polling, and startup order (user stream
+//! first, then reconciliation, then intents).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use qt_bus::{Delivery, Handler, HandlerError, Outcome};
+use qt_events::{Event, Stream};
+use qt_exchange::{Exchange, ExchangeConfig};
+use qt_risk::utc_day;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Execution, transient};
+
+/// Handles `qt:intents`.
+#[derive(Debug)]
+pub struct IntentHandler<E>(pub Arc<Execution<E>>);
+
+impl<E: Exchange + Clone + 'static> Handler for IntentHandler<E> {
+    async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
+        let span = tracing::info_span!("intent", event_id = %d.envelope.id,
+            corr = %d.envelope.corr, kind = d.envelope.type_name());
+        let _enter = span.enter();
+        drop(_enter);
+        Ok(Outcome::publish(self.0.handle_intent(&d.envelope).await?))
+    }
+}
+
+/// Handles `qt:control`: kill switch and close-all.
+#[derive(Debug)]
+pub struct ControlHandler<E>(pub Arc<Execution<E>>);
+
+impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
+    async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
+        let ex = &self.0;
+        match &d.envelope.event {
+            Event::SetKillSwitch(k) => {
+                let mut book = ex.book.lock().await;
+                let mut next = book.clone();
+                next.kill_switch = k.enabled;
+                ex.save_book(&next).await.map_err(transient)?;
+                *book = next;
+                tracing::warn!(enabled = k.enabled, reason = %k.reason, by = %k.requested_by,
+                    "kill switch set");
+                Ok(Outcome::done())
+            }
+            Event::CloseAll(c) => {
+                let mut out = Vec::new();
+                let positions = ex.exchange.positions(None).await.map_err(transient)?;
+                let mut symbols: Vec<String> = positions
+                    .iter()
+                    .filter(|p| !p.position_amt.is_zero())
+                    .map(|p| p.symbol.clone())
+                    .collect();
+                symbols.sort();
+                symbols.dedup();
+                for sym in &symbols {
+                    // Entry orders and protective orders go first, then the position.
+                    for row in ex.db.live_orders().await.map_err(transient)? {
+                        if &row.symbol == sym && row.state != crate::db::OrderState::Sending {
+                            out.extend(ex.cancel_row(Some(&d.envelope), &row, "close_all").await?);
+                        }
+                    }
+                    out.extend(
+                        ex.close_symbol(
+                            &d.envelope,
+                            &c.command_id,
+                            &format!("close_all:{sym}"),
+                            sym,
+                            "close_all",
+                        )
+                        .await?,
+                    );
+                }
+                Ok(Outcome::publish(out))
+            }
+            _ => Ok(Outcome::done()),
+        }
+    }
+}
+
+/// Handles `qt:portfolio`: equity and today's realized PnL into the risk book.
+#[derive(Debug)]
+pub struct PortfolioHandler<E>(pub Arc<Execution<E>>);
+
+impl<E: Exchange + Clone + 'static> Handler for PortfolioHandler<E> {
+    async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
+        let ex = &self.0;
+        if let Event::PortfolioSnapshot(s) = &d.envelope.event {
+            let now = ex.now();
+            let mut book = ex.book.lock().await;
+            let mut next = book.clone();
+            next.roll_day(now);
+            if s.equity > rust_decimal::Decimal::ZERO {
+                next.equity = Some(s.equity);
+            }
+            // The portfolio's figure comes from the exchange's account: it wins for today.
+            if utc_day(s.ts) == next.day {
+                next.realized_today = s.realized_pnl_today;
+            }
+            ex.guard.observe(&mut next, now);
+            ex.save_book(&next).await.map_err(transient)?;
+            *book = next;
+        }
+        Ok(Outcome::done())
+    }
+}
+
+/// Follows the user data stream until `shutdown`, applying every event.
+pub async fn run_user_stream<E: Exchange + Clone + 'static>(
+    ex: Arc<Execution<E>>,
+    config: ExchangeConfig,
+    shutdown: CancellationToken,
+) {
+    let (mut rx, handle) = qt_exchange::ws::spawn_user_stream(ex.exchange.clone(), &config, 1024);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            ev = rx.recv() => match ev {
+                Some(ev) => {
+                    if let Err(e) = ex.on_user_event(ev).await {
+                        tracing::error!(error = %e, "user event not applied; polling will retry");
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    handle.shutdown().await;
+}
+
+/// Polls live orders and reconciles with the exchange on their intervals until `shutdown`.
+pub async fn run_periodic<E: Exchange + Clone + 'static>(
+    ex: Arc<Execution<E>>,
+    shutdown: CancellationToken,
+) {
+    let mut reconcile =
+        tokio::time::interval(ex.settings.reconcile_interval.max(Duration::from_secs(1)));
+    let mut poll = tokio::time::interval(ex.settings.poll_interval.max(Duration::from_millis(200)));
+    reconcile.tick().await;
+    poll.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = reconcile.tick() => {
+                if let Err(e) = ex.reconcile().await {
+                    tracing::warn!(error = %e, "reconciliation failed; next pass retries");
+                }
+            }
+            _ = poll.tick() => {
+                if let Err(e) = ex.poll_orders().await {
+                    tracing::warn!(error = %e, "order poll failed");
+                }
+                if let Err(e) = ex.flush_outbox().await {
+                    tracing::warn!(error = %e, "outbox flush failed");
+                }
+            }
+        }
+    }
+}
+
+/// The streams execution reads and writes.
+pub const GROUPS: &[Stream] = &[Stream::Intents, Stream::Portfolio, Stream::Control];
+/// The streams execution publishes.
+pub const PRODUCES: &[Stream] = &[Stream::Orders, Stream::Positions, Stream::Alerts];

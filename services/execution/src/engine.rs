@@ -1,0 +1,1041 @@
+//! The order protocol: intents in, risk-checked orders out, every step recorded before the next.
+//!
+//! For each order: client order id from the intent id and the leg; the risk guard admits it
+//! (counting orders in flight) and the order is recorded SENDING in the same transaction as the
+//! risk book; only then does the request leave. An unknown outcome (timeout, 5xx, -1007) is
+//! settled by `resolve_unknown_order` after the recvWindow fence: adopt the order, or resend it
+//! with the same id. A redelivered intent finds its record and resumes from it; it never sends a
+//! second order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use qt_bus::{Bus, HandlerError};
+use qt_events::clock::SharedClock;
+use qt_events::ids::{client_order_id, derived_event_id};
+use qt_events::{
+    AlertRaised, CancelOrder, ClosePosition, Envelope, Event, OpenPosition, OrderAccepted,
+    OrderEnded, OrderKind, OrderRejected, PositionSide, ProtectPosition, ReducePosition,
+    RejectReason, Severity, Side, SignalRef,
+};
+use qt_exchange::{
+    AlgoOrderType, AlgoResolution, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder,
+    NewOrder, Refusal, Resolution, resolve_unknown_algo_order, resolve_unknown_order,
+};
+use qt_risk::{IntentKind, RiskBook, RiskGuard, RiskIntent};
+use qt_store::StoreError;
+use rust_decimal::Decimal;
+use tokio::sync::Mutex;
+
+use crate::db::{Db, OrderRow, OrderState};
+use crate::settings::Settings;
+
+/// The service's name on the bus.
+pub const SERVICE: &str = "execution";
+
+/// A store failure is transient for the handler (the intent stays pending).
+pub(crate) fn transient(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Transient(e.to_string())
+}
+
+/// Everything execution needs, shared by its handlers and background tasks.
+#[derive(Debug)]
+pub struct Execution<E> {
+    pub db: Db,
+    pub exchange: E,
+    pub bus: Bus,
+    pub clock: SharedClock,
+    pub guard: RiskGuard,
+    /// The risk state; saved with every change. Held while an order is admitted and recorded.
+    pub book: Mutex<RiskBook>,
+    pub settings: Settings,
+    pub recv_window_ms: u64,
+    pub resolve_margin_ms: u64,
+    leverage: Mutex<HashMap<String, u32>>,
+    /// Serializes fill processing (stream, poll and reconciliation).
+    pub(crate) fills_lock: Mutex<()>,
+}
+
+/// What to place for a plain (non-conditional) order.
+#[derive(Debug, Clone)]
+struct PlainSpec {
+    intent_id: String,
+    leg: String,
+    symbol: String,
+    side: Side,
+    kind: OrderKind,
+    quantity: Decimal,
+    price: Option<Decimal>,
+    reduce_only: bool,
+    leverage: u32,
+    reference_price: Option<Decimal>,
+    signal: Option<SignalRef>,
+    reason: Option<String>,
+    risk: RiskIntent,
+}
+
+impl<E: Exchange + Clone + 'static> Execution<E> {
+    /// Builds the engine: the risk book is loaded from the database (or starts empty).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn new(
+        db: Db,
+        exchange: E,
+        bus: Bus,
+        clock: SharedClock,
+        settings: Settings,
+        recv_window_ms: u64,
+        resolve_margin_ms: u64,
+    ) -> Result<Arc<Self>, StoreError> {
+        let now = clock.now_ms();
+        let book = db.risk_book().await?.unwrap_or_else(|| RiskBook::new(now));
+        Ok(Arc::new(Self {
+            db,
+            exchange,
+            bus,
+            clock,
+            guard: RiskGuard::new(settings.limits.clone()),
+            book: Mutex::new(book),
+            settings,
+            recv_window_ms,
+            resolve_margin_ms,
+            leverage: Mutex::new(HashMap::new()),
+            fills_lock: Mutex::new(()),
+        }))
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// An envelope from execution with a deterministic id, caused by `cause` when given.
+    pub(crate) fn envelope(&self, event: Event, id: String, cause: Option<&Envelope>) -> Envelope {
+        let env = Envelope::new(event, SERVICE, self.clock.as_ref()).with_id(id);
+        match cause {
+            Some(c) => env.caused_by(c),
+            None => env,
+        }
+    }
+
+    /// An `AlertRaised` with a deterministic id from its rule, key and `discriminator`.
+    pub(crate) fn alert(
+        &self,
+        rule: &str,
+        key: &str,
+        severity: Severity,
+        message: String,
+        discriminator: &str,
+    ) -> Envelope {
+        let id = derived_event_id(&["alert", rule, key, discriminator]);
+        self.envelope(
+            Event::AlertRaised(AlertRaised {
+                rule: rule.to_owned(),
+                key: key.to_owned(),
+                severity,
+                message,
+                service: SERVICE.to_owned(),
+                details: Default::default(),
+            }),
+            id,
+            None,
+        )
+    }
+
+    /// Handles one intent; returns what to publish with its acknowledgement.
+    ///
+    /// # Errors
+    /// Transient when the database or the exchange is unreachable (the intent stays pending
+    /// and resumes from its records); never permanent for a well-formed intent.
+    pub async fn handle_intent(&self, env: &Envelope) -> Result<Vec<Envelope>, HandlerError> {
+        match &env.event {
+            Event::OpenPosition(o) => self.open(env, o).await,
+            Event::ReducePosition(r) => self.reduce(env, r).await,
+            Event::ClosePosition(c) => self.close(env, c).await,
+            Event::ProtectPosition(p) => self.protect(env, p).await,
+            Event::CancelOrder(c) => self.cancel(env, c).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    async fn open(&self, env: &Envelope, o: &OpenPosition) -> Result<Vec<Envelope>, HandlerError> {
+        if o.quantity <= Decimal::ZERO
+            || (o.order_type == OrderKind::Limit && o.limit_price.is_none())
+            || !matches!(o.order_type, OrderKind::Market | OrderKind::Limit)
+        {
+            return self
+                .reject_intent(
+                    env,
+                    &o.intent_id,
+                    "entry",
+                    &o.symbol,
+                    RejectReason::InvalidIntent,
+                    "quantity must be positive; MARKET, or LIMIT with a price".into(),
+                )
+                .await;
+        }
+        self.place_plain(
+            env,
+            PlainSpec {
+                intent_id: o.intent_id.clone(),
+                leg: "entry".into(),
+                symbol: o.symbol.clone(),
+                side: o.side.entry_side(),
+                kind: o.order_type,
+                quantity: o.quantity,
+                price: o.limit_price.filter(|_| o.order_type == OrderKind::Limit),
+                reduce_only: false,
+                leverage: o.leverage,
+                reference_price: Some(o.reference_price),
+                signal: o.signal.clone(),
+                reason: None,
+                risk: RiskIntent::from(o),
+            },
+        )
+        .await
+    }
+
+    /// The signed position amount on the exchange (positive long, negative short).
+    async fn exchange_position(&self, symbol: &str) -> Result<Decimal, HandlerError> {
+        let positions = self
+            .exchange
+            .positions(Some(symbol))
+            .await
+            .map_err(transient)?;
+        Ok(positions
+            .iter()
+            .filter(|p| p.symbol == symbol)
+            .map(|p| p.position_amt)
+            .sum())
+    }
+
+    async fn reduce(
+        &self,
+        env: &Envelope,
+        r: &ReducePosition,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let coid = client_order_id(&r.intent_id, "reduce");
+        if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
+            return self.resume(env, row).await;
+        }
+        let amt = self.exchange_position(&r.symbol).await?;
+        if amt.is_zero() || r.quantity <= Decimal::ZERO {
+            return self
+                .reject_intent(
+                    env,
+                    &r.intent_id,
+                    "reduce",
+                    &r.symbol,
+                    RejectReason::NoPosition,
+                    format!("no {} position to reduce", r.symbol),
+                )
+                .await;
+        }
+        let side = if amt > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        self.place_plain(
+            env,
+            PlainSpec {
+                intent_id: r.intent_id.clone(),
+                leg: "reduce".into(),
+                symbol: r.symbol.clone(),
+                side,
+                kind: r.order_type,
+                quantity: r.quantity.min(amt.abs()),
+                price: r.limit_price.filter(|_| r.order_type == OrderKind::Limit),
+                reduce_only: true,
+                leverage: 0,
+                reference_price: None,
+                signal: None,
+                reason: Some(r.reason.clone()),
+                risk: RiskIntent::from(r),
+            },
+        )
+        .await
+    }
+
+    async fn close(
+        &self,
+        env: &Envelope,
+        c: &ClosePosition,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        self.close_symbol(env, &c.intent_id, "close", &c.symbol, &c.reason)
+            .await
+    }
+
+    /// Closes the whole position of `symbol` at market (reduce-only); `leg` names the order.
+    pub(crate) async fn close_symbol(
+        &self,
+        env: &Envelope,
+        intent_id: &str,
+        leg: &str,
+        symbol: &str,
+        reason: &str,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let coid = client_order_id(intent_id, leg);
+        if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
+            return self.resume(env, row).await;
+        }
+        let amt = self.exchange_position(symbol).await?;
+        if amt.is_zero() {
+            return self
+                .reject_intent(
+                    env,
+                    intent_id,
+                    leg,
+                    symbol,
+                    RejectReason::NoPosition,
+                    format!("no {symbol} position to close"),
+                )
+                .await;
+        }
+        let side = if amt > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        self.place_plain(
+            env,
+            PlainSpec {
+                intent_id: intent_id.to_owned(),
+                leg: leg.to_owned(),
+                symbol: symbol.to_owned(),
+                side,
+                kind: OrderKind::Market,
+                quantity: amt.abs(),
+                price: None,
+                reduce_only: true,
+                leverage: 0,
+                reference_price: None,
+                signal: None,
+                reason: Some(reason.to_owned()),
+                risk: RiskIntent {
+                    intent_id: intent_id.to_owned(),
+                    symbol: symbol.to_owned(),
+                    kind: IntentKind::Close,
+                },
+            },
+        )
+        .await
+    }
+
+    /// Refuses an intent before any order: recorded (so a redelivery answers the same) and
+    /// published with its reason.
+    async fn reject_intent(
+        &self,
+        env: &Envelope,
+        intent_id: &str,
+        leg: &str,
+        symbol: &str,
+        reason: RejectReason,
+        message: String,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let coid = client_order_id(intent_id, leg);
+        if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
+            return self.resume(env, row).await;
+        }
+        let now = self.now();
+        let row = OrderRow {
+            client_order_id: coid,
+            intent_id: intent_id.to_owned(),
+            leg: leg.to_owned(),
+            symbol: symbol.to_owned(),
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            conditional: false,
+            quantity: Decimal::ZERO,
+            price: None,
+            trigger_price: None,
+            reduce_only: false,
+            close_position: false,
+            state: OrderState::Rejected,
+            exchange_order_id: None,
+            filled_qty: Decimal::ZERO,
+            avg_price: Decimal::ZERO,
+            reason: Some(crate::db::enum_text(&reason)),
+            message: Some(message),
+            exchange_code: None,
+            leverage: 0,
+            signal: None,
+            sent_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.db.begin().await.map_err(transient)?;
+        Db::insert_order(&mut tx, &row).await.map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        Ok(vec![self.rejected_event(env, &row)])
+    }
+
+    async fn place_plain(
+        &self,
+        env: &Envelope,
+        spec: PlainSpec,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let coid = client_order_id(&spec.intent_id, &spec.leg);
+        if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
+            return self.resume(env, row).await;
+        }
+        if spec.leverage > 0 {
+            self.ensure_leverage(&spec.symbol, spec.leverage).await;
+        }
+        let now = self.now();
+        let mut row = OrderRow {
+            client_order_id: coid,
+            intent_id: spec.intent_id.clone(),
+            leg: spec.leg.clone(),
+            symbol: spec.symbol.clone(),
+            side: spec.side,
+            kind: spec.kind,
+            conditional: false,
+            quantity: spec.quantity,
+            price: spec.price,
+            trigger_price: None,
+            reduce_only: spec.reduce_only,
+            close_position: false,
+            state: OrderState::Sending,
+            exchange_order_id: None,
+            filled_qty: Decimal::ZERO,
+            avg_price: spec.reference_price.unwrap_or_default(),
+            reason: spec.reason.clone(),
+            message: None,
+            exchange_code: None,
+            leverage: spec.leverage,
+            signal: spec.signal.clone(),
+            sent_at: self.exchange.server_now_ms(),
+            updated_at: now,
+        };
+        {
+            // Admit and record under the book's lock: concurrent intents cannot pass a limit
+            // together, and SENDING is committed before the request leaves.
+            let mut book = self.book.lock().await;
+            let mut next = book.clone();
+            if let Some(p) = spec.reference_price {
+                next.on_price(&spec.symbol, p);
+            }
+            let decision = self.guard.admit(&mut next, &spec.risk, now);
+            let mut tx = self.db.begin().await.map_err(transient)?;
+            if let qt_risk::Decision::Reject(reason, message) = decision {
+                row.state = OrderState::Rejected;
+                row.reason = Some(crate::db::enum_text(&reason));
+                row.message = Some(message);
+                Db::insert_order(&mut tx, &row).await.map_err(transient)?;
+                tx.commit().await.map_err(transient)?;
+                metrics::counter!("execution_intents_rejected_total").increment(1);
+                return Ok(vec![self.rejected_event(env, &row)]);
+            }
+            Db::insert_order(&mut tx, &row).await.map_err(transient)?;
+            Db::save_book(&mut tx, &next, now)
+                .await
+                .map_err(transient)?;
+            tx.commit().await.map_err(transient)?;
+            *book = next;
+        }
+        self.send_plain(env, row).await
+    }
+
+    async fn ensure_leverage(&self, symbol: &str, leverage: u32) {
+        let mut known = self.leverage.lock().await;
+        if known.get(symbol) == Some(&leverage) {
+            return;
+        }
+        match self.exchange.set_leverage(symbol, leverage).await {
+            Ok(_) => {
+                known.insert(symbol.to_owned(), leverage);
+            }
+            Err(e) => tracing::warn!(symbol, leverage, error = %e, "cannot set leverage"),
+        }
+    }
+
+    fn new_order(row: &OrderRow) -> NewOrder {
+        let mut o = match (row.kind, row.price) {
+            (OrderKind::Limit, Some(p)) => NewOrder::limit(
+                row.symbol.clone(),
+                row.side,
+                row.quantity,
+                p,
+                row.client_order_id.clone(),
+            ),
+            _ => NewOrder::market(
+                row.symbol.clone(),
+                row.side,
+                row.quantity,
+                row.client_order_id.clone(),
+            ),
+        }
+        .reduce_only(row.reduce_only);
+        if row.avg_price > Decimal::ZERO {
+            o = o.with_reference_price(row.avg_price);
+        }
+        o
+    }
+
+    /// Sends a recorded SENDING order; settles an unknown outcome by query after the fence.
+    async fn send_plain(
+        &self,
+        env: &Envelope,
+        row: OrderRow,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        for attempt in 0..self.settings.max_sends.max(1) {
+            if attempt > 0 {
+                let at = self.exchange.server_now_ms();
+                self.db
+                    .mark_resent(&row.client_order_id, at)
+                    .await
+                    .map_err(transient)?;
+            }
+            metrics::counter!("execution_orders_sent_total").increment(1);
+            match self.exchange.new_order(&Self::new_order(&row)).await {
+                Ok(o) => return self.acked(env, &row, &o.order_id.to_string()).await,
+                Err(e) => match e.class() {
+                    ErrorClass::Rejected => return self.exchange_rejected(env, &row, &e).await,
+                    ErrorClass::Retryable => return Err(transient(e)),
+                    ErrorClass::Unknown => {
+                        tracing::warn!(client_order_id = %row.client_order_id, error = %e,
+                            "order outcome unknown; resolving after the fence");
+                        let fence = e.fence().unwrap_or(Fence {
+                            timestamp_ms: self.exchange.server_now_ms(),
+                            recv_window_ms: self.recv_window_ms,
+                        });
+                        match resolve_unknown_order(
+                            &self.exchange,
+                            &row.symbol,
+                            &row.client_order_id,
+                            fence,
+                            self.resolve_margin_ms,
+                        )
+                        .await
+                        {
+                            Ok(Resolution::Found(o)) => {
+                                return self.acked(env, &row, &o.order_id.to_string()).await;
+                            }
+                            Ok(Resolution::NeverExecuted) => {}
+                            Err(e) => return Err(transient(e)),
+                        }
+                    }
+                },
+            }
+        }
+        Err(HandlerError::Transient(format!(
+            "order {} still unknown after {} sends",
+            row.client_order_id, self.settings.max_sends
+        )))
+    }
+
+    /// Resumes an intent whose order is already recorded (a redelivery, or a retry).
+    async fn resume(&self, env: &Envelope, row: OrderRow) -> Result<Vec<Envelope>, HandlerError> {
+        match row.state {
+            OrderState::Sending => {
+                // The request may have left before a crash: settle it after the fence.
+                let fence = Fence {
+                    timestamp_ms: row.sent_at,
+                    recv_window_ms: self.recv_window_ms,
+                };
+                if row.conditional {
+                    match resolve_unknown_algo_order(
+                        &self.exchange,
+                        &row.client_order_id,
+                        fence,
+                        self.resolve_margin_ms,
+                    )
+                    .await
+                    {
+                        Ok(AlgoResolution::Found(a)) => {
+                            self.acked(env, &row, &a.algo_id.to_string()).await
+                        }
+                        Ok(AlgoResolution::NeverExecuted) => self.send_algo(env, row).await,
+                        Err(e) => Err(transient(e)),
+                    }
+                } else {
+                    match resolve_unknown_order(
+                        &self.exchange,
+                        &row.symbol,
+                        &row.client_order_id,
+                        fence,
+                        self.resolve_margin_ms,
+                    )
+                    .await
+                    {
+                        Ok(Resolution::Found(o)) => {
+                            self.acked(env, &row, &o.order_id.to_string()).await
+                        }
+                        Ok(Resolution::NeverExecuted) => {
+                            let at = self.exchange.server_now_ms();
+                            self.db
+                                .mark_resent(&row.client_order_id, at)
+                                .await
+                                .map_err(transient)?;
+                            self.send_plain(env, row).await
+                        }
+                        Err(e) => Err(transient(e)),
+                    }
+                }
+            }
+            OrderState::Rejected => Ok(vec![self.rejected_event(env, &row)]),
+            _ => Ok(vec![self.accepted_event(env, &row)]),
+        }
+    }
+
+    async fn acked(
+        &self,
+        env: &Envelope,
+        row: &OrderRow,
+        exchange_id: &str,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        self.db
+            .mark_acked(&row.client_order_id, exchange_id, self.now())
+            .await
+            .map_err(transient)?;
+        let mut row = row.clone();
+        row.exchange_order_id = Some(exchange_id.to_owned());
+        Ok(vec![self.accepted_event(env, &row)])
+    }
+
+    async fn exchange_rejected(
+        &self,
+        env: &Envelope,
+        row: &OrderRow,
+        e: &ExchangeError,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let reason = reject_reason(e);
+        let message = e.to_string();
+        let now = self.now();
+        let mut book = self.book.lock().await;
+        let mut next = book.clone();
+        next.on_ended(&row.intent_id);
+        let mut tx = self.db.begin().await.map_err(transient)?;
+        Db::set_state(
+            &mut tx,
+            &row.client_order_id,
+            OrderState::Rejected,
+            Some((reason, &message, e.code())),
+            now,
+        )
+        .await
+        .map_err(transient)?;
+        Db::save_book(&mut tx, &next, now)
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        *book = next;
+        let mut row = row.clone();
+        row.state = OrderState::Rejected;
+        row.reason = Some(crate::db::enum_text(&reason));
+        row.message = Some(message);
+        row.exchange_code = e.code();
+        Ok(vec![self.rejected_event(env, &row)])
+    }
+
+    pub(crate) fn accepted_event(&self, env: &Envelope, row: &OrderRow) -> Envelope {
+        self.envelope(
+            Event::OrderAccepted(OrderAccepted {
+                intent_id: row.intent_id.clone(),
+                client_order_id: row.client_order_id.clone(),
+                exchange_order_id: row.exchange_order_id.clone(),
+                symbol: row.symbol.clone(),
+                side: row.side,
+                kind: row.kind,
+                quantity: row.quantity,
+                price: row.price,
+                trigger_price: row.trigger_price,
+                reduce_only: row.reduce_only || row.close_position,
+            }),
+            derived_event_id(&[&row.client_order_id, "accepted"]),
+            Some(env),
+        )
+    }
+
+    pub(crate) fn rejected_event(&self, env: &Envelope, row: &OrderRow) -> Envelope {
+        let reason = row
+            .reason
+            .as_deref()
+            .and_then(|r| serde_json::from_value(serde_json::Value::String(r.to_owned())).ok())
+            .unwrap_or(RejectReason::Other);
+        self.envelope(
+            Event::OrderRejected(OrderRejected {
+                intent_id: row.intent_id.clone(),
+                client_order_id: Some(row.client_order_id.clone()),
+                symbol: row.symbol.clone(),
+                reason,
+                message: row.message.clone().unwrap_or_default(),
+                exchange_code: row.exchange_code,
+            }),
+            derived_event_id(&[&row.client_order_id, "rejected"]),
+            Some(env),
+        )
+    }
+
+    pub(crate) fn ended_event(
+        &self,
+        cause: Option<&Envelope>,
+        row: &OrderRow,
+        expired: bool,
+        reason: &str,
+    ) -> Envelope {
+        let ended = OrderEnded {
+            intent_id: row.intent_id.clone(),
+            client_order_id: row.client_order_id.clone(),
+            exchange_order_id: row.exchange_order_id.clone(),
+            symbol: row.symbol.clone(),
+            filled_qty: row.filled_qty,
+            reason: reason.to_owned(),
+        };
+        if expired {
+            self.envelope(
+                Event::OrderExpired(ended),
+                derived_event_id(&[&row.client_order_id, "expired"]),
+                cause,
+            )
+        } else {
+            self.envelope(
+                Event::OrderCancelled(ended),
+                derived_event_id(&[&row.client_order_id, "cancelled"]),
+                cause,
+            )
+        }
+    }
+
+    // ---- conditional orders -------------------------------------------------------------
+
+    async fn protect(
+        &self,
+        env: &Envelope,
+        p: &ProtectPosition,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let exit = p.position_side.exit_side();
+        let mut legs: Vec<OrderRow> = Vec::new();
+        let now = self.now();
+        let base = |leg: &str, kind: OrderKind, qty: Decimal, trigger: Decimal| OrderRow {
+            client_order_id: client_order_id(&p.intent_id, leg),
+            intent_id: p.intent_id.clone(),
+            leg: leg.to_owned(),
+            symbol: p.symbol.clone(),
+            side: exit,
+            kind,
+            conditional: true,
+            quantity: qty,
+            price: None,
+            trigger_price: Some(trigger),
+            reduce_only: true,
+            close_position: false,
+            state: OrderState::Sending,
+            exchange_order_id: None,
+            filled_qty: Decimal::ZERO,
+            avg_price: Decimal::ZERO,
+            reason: None,
+            message: None,
+            exchange_code: None,
+            leverage: 0,
+            signal: None,
+            sent_at: 0,
+            updated_at: now,
+        };
+        if let Some(stop) = &p.stop {
+            let mut r = base(
+                "stop",
+                OrderKind::StopMarket,
+                Decimal::ZERO,
+                stop.trigger_price,
+            );
+            r.reduce_only = false;
+            r.close_position = true;
+            // working type is carried in `message` for the request builder.
+            r.message = Some(crate::db::enum_text(&stop.working_type));
+            legs.push(r);
+        }
+        for tp in &p.take_profits {
+            legs.push(base(
+                &tp.leg,
+                OrderKind::TakeProfitMarket,
+                tp.quantity,
+                tp.trigger_price,
+            ));
+        }
+        if let Some(t) = &p.trailing {
+            let mut r = base(
+                "trailing",
+                OrderKind::TrailingStopMarket,
+                t.quantity,
+                t.activation_price,
+            );
+            r.price = Some(t.callback_rate);
+            legs.push(r);
+        }
+        let mut out = Vec::new();
+        for leg in legs {
+            let placed = match self
+                .db
+                .order(&leg.client_order_id)
+                .await
+                .map_err(transient)?
+            {
+                Some(existing) => self.resume(env, existing).await?,
+                None => {
+                    let mut leg = leg;
+                    leg.sent_at = self.exchange.server_now_ms();
+                    let mut tx = self.db.begin().await.map_err(transient)?;
+                    Db::insert_order(&mut tx, &leg).await.map_err(transient)?;
+                    tx.commit().await.map_err(transient)?;
+                    let name = leg.leg.clone();
+                    let coid = leg.client_order_id.clone();
+                    let placed = self.send_algo(env, leg).await?;
+                    if placed
+                        .iter()
+                        .any(|e| matches!(e.event, Event::OrderAccepted(_)))
+                    {
+                        out.extend(
+                            self.replace_older_legs(env, &p.symbol, &name, &coid)
+                                .await?,
+                        );
+                    }
+                    placed
+                }
+            };
+            out.extend(placed);
+        }
+        Ok(out)
+    }
+
+    /// Cancels the live conditional orders of the same leg placed by earlier intents.
+    async fn replace_older_legs(
+        &self,
+        env: &Envelope,
+        symbol: &str,
+        leg: &str,
+        keep: &str,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let mut out = Vec::new();
+        for old in self.db.live_orders().await.map_err(transient)? {
+            if old.conditional
+                && old.symbol == symbol
+                && old.leg == leg
+                && old.client_order_id != keep
+                && old.state != OrderState::Sending
+            {
+                out.extend(self.cancel_row(Some(env), &old, "replaced").await?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn new_algo(row: &OrderRow) -> NewAlgoOrder {
+        let trigger = row.trigger_price.unwrap_or_default();
+        let mut a = NewAlgoOrder::stop_close_position(
+            row.symbol.clone(),
+            row.side,
+            trigger,
+            row.client_order_id.clone(),
+        );
+        if let Some(w) = row
+            .message
+            .as_deref()
+            .and_then(|m| serde_json::from_value(serde_json::Value::String(m.to_owned())).ok())
+        {
+            a.working_type = w;
+        }
+        match row.kind {
+            OrderKind::TakeProfitMarket => {
+                a.order_type = AlgoOrderType::TakeProfitMarket;
+                a.close_position = false;
+                a.reduce_only = true;
+                a.quantity = Some(row.quantity);
+            }
+            OrderKind::TrailingStopMarket => {
+                a.order_type = AlgoOrderType::TrailingStopMarket;
+                a.close_position = false;
+                a.reduce_only = true;
+                a.quantity = Some(row.quantity);
+                a.trigger_price = None;
+                a.activate_price = row.trigger_price;
+                a.callback_rate = row.price;
+            }
+            _ => {}
+        }
+        a
+    }
+
+    async fn send_algo(
+        &self,
+        env: &Envelope,
+        row: OrderRow,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        for attempt in 0..self.settings.max_sends.max(1) {
+            if attempt > 0 {
+                let at = self.exchange.server_now_ms();
+                self.db
+                    .mark_resent(&row.client_order_id, at)
+                    .await
+                    .map_err(transient)?;
+            }
+            match self.exchange.new_algo_order(&Self::new_algo(&row)).await {
+                Ok(a) => return self.acked(env, &row, &a.algo_id.to_string()).await,
+                Err(e) => match e.class() {
+                    ErrorClass::Rejected => return self.exchange_rejected(env, &row, &e).await,
+                    ErrorClass::Retryable => return Err(transient(e)),
+                    ErrorClass::Unknown => {
+                        let fence = e.fence().unwrap_or(Fence {
+                            timestamp_ms: self.exchange.server_now_ms(),
+                            recv_window_ms: self.recv_window_ms,
+                        });
+                        match resolve_unknown_algo_order(
+                            &self.exchange,
+                            &row.client_order_id,
+                            fence,
+                            self.resolve_margin_ms,
+                        )
+                        .await
+                        {
+                            Ok(AlgoResolution::Found(a)) => {
+                                return self.acked(env, &row, &a.algo_id.to_string()).await;
+                            }
+                            Ok(AlgoResolution::NeverExecuted) => {}
+                            Err(e) => return Err(transient(e)),
+                        }
+                    }
+                },
+            }
+        }
+        Err(HandlerError::Transient(format!(
+            "conditional order {} still unknown after {} sends",
+            row.client_order_id, self.settings.max_sends
+        )))
+    }
+
+    // ---- cancels ------------------------------------------------------------------------
+
+    async fn cancel(&self, env: &Envelope, c: &CancelOrder) -> Result<Vec<Envelope>, HandlerError> {
+        match self.db.order(&c.client_order_id).await.map_err(transient)? {
+            Some(row) if row.state.is_final() => {
+                if matches!(row.state, OrderState::Cancelled | OrderState::Expired) {
+                    Ok(vec![self.ended_event(
+                        Some(env),
+                        &row,
+                        row.state == OrderState::Expired,
+                        "cancelled",
+                    )])
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            Some(row) => self.cancel_row(Some(env), &row, "cancelled").await,
+            None => {
+                // Not ours (or not recorded): cancel on the exchange anyway; nothing to report.
+                let r = if c.conditional {
+                    self.exchange.cancel_algo_order(&c.client_order_id).await
+                } else {
+                    self.exchange
+                        .cancel_order(&c.symbol, &c.client_order_id)
+                        .await
+                        .map(|_| ())
+                };
+                match r {
+                    Ok(()) => Ok(Vec::new()),
+                    Err(e) if e.class() == ErrorClass::Rejected => Ok(Vec::new()),
+                    Err(e) => Err(transient(e)),
+                }
+            }
+        }
+    }
+
+    /// Cancels a recorded order on the exchange and records the end.
+    pub(crate) async fn cancel_row(
+        &self,
+        cause: Option<&Envelope>,
+        row: &OrderRow,
+        reason: &str,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let r = if row.conditional {
+            self.exchange.cancel_algo_order(&row.client_order_id).await
+        } else {
+            self.exchange
+                .cancel_order(&row.symbol, &row.client_order_id)
+                .await
+                .map(|_| ())
+        };
+        match r {
+            Ok(()) => {}
+            // Unknown to the exchange (already ended): the stream or reconciliation tells how.
+            Err(e) if e.class() == ErrorClass::Rejected => {
+                tracing::info!(client_order_id = %row.client_order_id, error = %e,
+                    "cancel refused; the order had already ended");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(transient(e)),
+        }
+        self.record_ended(cause, row, false, reason).await
+    }
+
+    /// Records that an order ended without further fills and returns its event.
+    pub(crate) async fn record_ended(
+        &self,
+        cause: Option<&Envelope>,
+        row: &OrderRow,
+        expired: bool,
+        reason: &str,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let now = self.now();
+        let state = if expired {
+            OrderState::Expired
+        } else {
+            OrderState::Cancelled
+        };
+        let mut book = self.book.lock().await;
+        let mut next = book.clone();
+        next.on_ended(&row.intent_id);
+        let mut tx = self.db.begin().await.map_err(transient)?;
+        Db::set_state(&mut tx, &row.client_order_id, state, None, now)
+            .await
+            .map_err(transient)?;
+        Db::save_book(&mut tx, &next, now)
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        *book = next;
+        Ok(vec![self.ended_event(cause, row, expired, reason)])
+    }
+
+    /// Saves the current risk book (after a change made under its lock).
+    pub(crate) async fn save_book(&self, book: &RiskBook) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        Db::save_book(&mut tx, book, self.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The position side of a signed amount.
+    pub(crate) fn side_of(amt: Decimal) -> PositionSide {
+        if amt >= Decimal::ZERO {
+            PositionSide::Long
+        } else {
+            PositionSide::Short
+        }
+    }
+}
+
+/// The wire reason of an exchange refusal.
+#[must_use]
+pub fn reject_reason(e: &ExchangeError) -> RejectReason {
+    match e {
+        ExchangeError::Refused(r) => match r {
+            Refusal::MinNotional { .. } => RejectReason::MinNotional,
+            Refusal::QtyBelowMin { .. }
+            | Refusal::QtyAboveMax { .. }
+            | Refusal::PriceOutOfRange { .. } => RejectReason::ExchangeFilter,
+            Refusal::InvalidClientOrderId(_) | Refusal::InvalidOrder(_) => {
+                RejectReason::InvalidIntent
+            }
+            Refusal::UnknownSymbol(_) => RejectReason::ExchangeFilter,
+            Refusal::MissingCredentials => RejectReason::ExchangeError,
+        },
+        _ => match e.code() {
+            Some(-2019 | -2018) => RejectReason::MarginInsufficient,
+            Some(-1111 | -1013) => RejectReason::Precision,
+            Some(-4164) => RejectReason::MinNotional,
+            Some(-2022) => RejectReason::ReduceOnlyRejected,
+            Some(-2021) => RejectReason::WouldImmediatelyTrigger,
+            _ => RejectReason::ExchangeError,
+        },
+    }
+}

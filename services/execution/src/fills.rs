@@ -1,0 +1,564 @@
+//! Fills and order ends from the user data stream (and from polling, the fallback): orders,
+//! positions (opened / changed / closed with realized PnL net of fees), closed trades and the
+//! risk book are updated in one transaction with the events queued in the outbox; the outbox is
+//! then published. Event ids derive from the exchange's trade id, so a replay publishes nothing new.
+
+use qt_bus::HandlerError;
+use qt_events::ids::derived_event_id;
+use qt_events::{
+    Envelope, Event, OrderFill, OrderKind, PositionChanged, PositionClosed, PositionOpened, Side,
+};
+use qt_exchange::ws::{AlgoUpdate, OrderTradeUpdate, UserEvent};
+use qt_exchange::{Exchange, OrderStatus, OrderType};
+use qt_risk::BookFill;
+use rust_decimal::Decimal;
+
+use crate::db::{Db, OrderRow, OrderState, PositionRow};
+use crate::engine::{Execution, transient};
+
+/// One execution, from the stream or reconstructed by polling.
+#[derive(Debug, Clone)]
+pub struct FillIn {
+    pub symbol: String,
+    pub client_order_id: String,
+    pub exchange_order_id: String,
+    pub side: Side,
+    pub kind: OrderKind,
+    pub last_qty: Decimal,
+    pub last_price: Decimal,
+    pub cum_qty: Decimal,
+    pub avg_price: Decimal,
+    pub order_qty: Decimal,
+    pub fee: Decimal,
+    pub fee_asset: String,
+    pub exchange_realized: Decimal,
+    pub trade_id: i64,
+    pub trade_time: i64,
+    pub reduce_only: bool,
+    /// The order has no quantity left (FILLED).
+    pub complete: bool,
+    pub liquidation: bool,
+}
+
+fn kind_of(t: OrderType) -> OrderKind {
+    match t {
+        OrderType::Limit | OrderType::Stop | OrderType::TakeProfit => OrderKind::Limit,
+        OrderType::StopMarket => OrderKind::StopMarket,
+        OrderType::TakeProfitMarket => OrderKind::TakeProfitMarket,
+        OrderType::TrailingStopMarket => OrderKind::TrailingStopMarket,
+        OrderType::Market | OrderType::Liquidation | OrderType::Other => OrderKind::Market,
+    }
+}
+
+/// What closed a position, from the order that closed it.
+fn close_reason(row: Option<&OrderRow>, liquidation: bool) -> String {
+    if liquidation {
+        return "liquidation".into();
+    }
+    match row {
+        None => "external".into(),
+        Some(r) => match r.leg.as_str() {
+            "stop" => "stop".into(),
+            "trailing" => "trailing".into(),
+            "entry" => "flip".into(),
+            l if l.starts_with("close_all") => "close_all".into(),
+            "close" | "reduce" => r.reason.clone().unwrap_or_else(|| "manual".into()),
+            _ if r.kind == OrderKind::TakeProfitMarket => "take_profit".into(),
+            _ => "manual".into(),
+        },
+    }
+}
+
+impl<E: Exchange + Clone + 'static> Execution<E> {
+    /// Applies one user-data-stream event.
+    ///
+    /// # Errors
+    /// A database or Redis failure (the caller logs it; polling and reconciliation heal it).
+    pub async fn on_user_event(&self, ev: UserEvent) -> Result<(), HandlerError> {
+        match ev {
+            UserEvent::OrderTradeUpdate(u) => self.on_order_update(&u).await,
+            UserEvent::AlgoUpdate(a) => self.on_algo_update(&a).await,
+            UserEvent::Connected => {
+                // Events may have been missed while disconnected: poll live orders.
+                self.poll_orders().await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_order_update(&self, u: &OrderTradeUpdate) -> Result<(), HandlerError> {
+        let o = &u.order;
+        let row = match self.db.order(&o.client_order_id).await.map_err(transient)? {
+            Some(r) => Some(r),
+            None => self
+                .db
+                .order_by_exchange_id(&o.order_id.to_string())
+                .await
+                .map_err(transient)?,
+        };
+        if o.execution_type == "TRADE" && o.last_filled_qty > Decimal::ZERO {
+            let fill = FillIn {
+                symbol: o.symbol.clone(),
+                client_order_id: o.client_order_id.clone(),
+                exchange_order_id: o.order_id.to_string(),
+                side: o.side,
+                kind: kind_of(o.order_type),
+                last_qty: o.last_filled_qty,
+                last_price: o.last_filled_price,
+                cum_qty: o.cum_filled_qty,
+                avg_price: o.avg_price,
+                order_qty: o.orig_qty,
+                fee: o.commission,
+                fee_asset: o.commission_asset.clone().unwrap_or_else(|| "USDT".into()),
+                exchange_realized: o.realized_profit,
+                trade_id: o.trade_id,
+                trade_time: if o.trade_time > 0 {
+                    o.trade_time
+                } else {
+                    u.transaction_time
+                },
+                reduce_only: o.reduce_only || o.close_position,
+                complete: o.status == OrderStatus::Filled,
+                liquidation: o.order_type == OrderType::Liquidation
+                    || o.client_order_id.starts_with("autoclose"),
+            };
+            return self.apply_fill(row, fill).await;
+        }
+        if let Some(row) = row
+            && !row.conditional
+            && !row.state.is_final()
+            && matches!(
+                o.status,
+                OrderStatus::Canceled
+                    | OrderStatus::Expired
+                    | OrderStatus::ExpiredInMatch
+                    | OrderStatus::Rejected
+            )
+        {
+            let expired = o.status != OrderStatus::Canceled;
+            let mut row = row;
+            row.filled_qty = o.cum_filled_qty;
+            let envs = self
+                .record_ended(None, &row, expired, &o.execution_type.to_lowercase())
+                .await?;
+            self.publish_now(&envs).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_algo_update(&self, a: &AlgoUpdate) -> Result<(), HandlerError> {
+        let o = &a.order;
+        let Some(row) = self.db.order(&o.client_algo_id).await.map_err(transient)? else {
+            return Ok(());
+        };
+        if row.state.is_final() {
+            return Ok(());
+        }
+        match o.status.as_str() {
+            "CANCELED" | "CANCELLED" | "EXPIRED" | "REJECTED" => {
+                let expired = o.status != "CANCELED" && o.status != "CANCELLED";
+                let envs = self
+                    .record_ended(None, &row, expired, &o.status.to_lowercase())
+                    .await?;
+                self.publish_now(&envs).await?;
+            }
+            "TRIGGERED" | "FINISHED" => {
+                if let Some(actual) = &o.actual_order_id {
+                    self.db
+                        .set_exchange_id(
+                            &row.client_order_id,
+                            actual,
+                            Some(OrderState::Triggered),
+                            self.now(),
+                        )
+                        .await
+                        .map_err(transient)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Publishes events at once (order ends); duplicates carry the same id.
+    pub(crate) async fn publish_now(&self, envs: &[Envelope]) -> Result<(), HandlerError> {
+        if envs.is_empty() {
+            return Ok(());
+        }
+        self.bus.publish_all(envs).await.map_err(transient)?;
+        Ok(())
+    }
+
+    /// Publishes what the outbox holds, oldest first, and removes it.
+    ///
+    /// # Errors
+    /// A database or Redis failure: the events stay queued.
+    pub async fn flush_outbox(&self) -> Result<usize, HandlerError> {
+        let mut total = 0;
+        loop {
+            let envs = self
+                .db
+                .outbox(crate::engine::SERVICE, 256)
+                .await
+                .map_err(transient)?;
+            if envs.is_empty() {
+                return Ok(total);
+            }
+            self.bus.publish_all(&envs).await.map_err(transient)?;
+            let ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
+            self.db.dequeue(&ids).await.map_err(transient)?;
+            total += ids.len();
+        }
+    }
+
+    /// Applies one fill: once per (symbol, trade id) and never below the order's recorded
+    /// cumulative quantity, whichever path (stream or poll) reports it first.
+    ///
+    /// # Errors
+    /// A database or Redis failure.
+    pub async fn apply_fill(&self, row: Option<OrderRow>, f: FillIn) -> Result<(), HandlerError> {
+        let _serial = self.fills_lock.lock().await;
+        // Re-read under the lock: another path may have applied it meanwhile.
+        let row = match row {
+            Some(r) => self.db.order(&r.client_order_id).await.map_err(transient)?,
+            None => None,
+        };
+        if let Some(r) = &row
+            && !r.conditional
+            && f.cum_qty > Decimal::ZERO
+            && f.cum_qty <= r.filled_qty
+        {
+            return Ok(());
+        }
+        let now = self.now();
+        let mut book = self.book.lock().await;
+        let mut next = book.clone();
+        let mut tx = self.db.begin().await.map_err(transient)?;
+        let coid = row
+            .as_ref()
+            .map_or(f.client_order_id.clone(), |r| r.client_order_id.clone());
+        let fresh = Db::insert_fill(
+            &mut tx,
+            &f.symbol,
+            f.trade_id,
+            &coid,
+            f.side,
+            f.last_qty,
+            f.last_price,
+            f.fee,
+            &f.fee_asset,
+            f.exchange_realized,
+            f.trade_time,
+        )
+        .await
+        .map_err(transient)?;
+        if !fresh {
+            return Ok(());
+        }
+        let intent_id = row.as_ref().map(|r| r.intent_id.clone());
+        if let Some(r) = &row {
+            let state = if f.complete || (r.quantity > Decimal::ZERO && f.cum_qty >= r.quantity) {
+                OrderState::Filled
+            } else {
+                OrderState::PartiallyFilled
+            };
+            let (filled, state) = if r.conditional {
+                // The fill belongs to the order the conditional one created.
+                (
+                    f.cum_qty,
+                    if f.complete {
+                        OrderState::Filled
+                    } else {
+                        OrderState::Triggered
+                    },
+                )
+            } else {
+                (f.cum_qty, state)
+            };
+            Db::set_filled(&mut tx, &r.client_order_id, filled, f.avg_price, state, now)
+                .await
+                .map_err(transient)?;
+        }
+        // The book's position before the fill, to know what the fill did.
+        let before = next.positions.get(&f.symbol).cloned();
+        let outcome = next.on_fill(
+            &BookFill {
+                intent_id: intent_id.clone(),
+                symbol: f.symbol.clone(),
+                side: f.side,
+                qty: f.last_qty,
+                price: f.last_price,
+                fee: f.fee,
+            },
+            f.trade_time.max(now),
+        );
+        next.on_price(&f.symbol, f.last_price);
+        let after = next.positions.get(&f.symbol).cloned();
+
+        let order_fill = OrderFill {
+            intent_id: intent_id.clone().unwrap_or_default(),
+            client_order_id: coid.clone(),
+            exchange_order_id: Some(f.exchange_order_id.clone()),
+            symbol: f.symbol.clone(),
+            side: f.side,
+            kind: row.as_ref().map_or(f.kind, |r| r.kind),
+            last_qty: f.last_qty,
+            last_price: f.last_price,
+            cumulative_qty: f.cum_qty,
+            avg_price: f.avg_price,
+            order_qty: if f.order_qty > Decimal::ZERO {
+                f.order_qty
+            } else {
+                row.as_ref().map_or(f.cum_qty, |r| r.quantity)
+            },
+            fee: f.fee,
+            fee_asset: f.fee_asset.clone(),
+            realized_pnl: f.exchange_realized,
+            trade_id: f.trade_id,
+            reduce_only: f.reduce_only,
+            trade_time: f.trade_time,
+        };
+        let trade = f.trade_id.to_string();
+        let fill_id = derived_event_id(&[&f.symbol, &trade, "fill"]);
+        let mut events = vec![self.envelope(
+            if f.complete {
+                Event::OrderFilled(order_fill)
+            } else {
+                Event::OrderPartiallyFilled(order_fill)
+            },
+            fill_id,
+            None,
+        )];
+
+        let mut pos = Db::open_position(&mut tx, &f.symbol)
+            .await
+            .map_err(transient)?;
+        let ts = f.trade_time.max(0);
+        // Part of the fill that closed the existing position, and what is left to open.
+        let closing = before.is_some() && outcome.closed_qty > Decimal::ZERO;
+        if closing {
+            if let Some(p) = pos.as_mut() {
+                let share = if f.last_qty > Decimal::ZERO {
+                    outcome.closed_qty / f.last_qty
+                } else {
+                    Decimal::ONE
+                };
+                p.realized_pnl += outcome.realized_pnl;
+                p.fees += f.fee * share;
+                p.exit_qty += outcome.closed_qty;
+                p.exit_notional += outcome.closed_qty * f.last_price;
+                if outcome.position_closed {
+                    p.open = false;
+                    p.quantity = Decimal::ZERO;
+                    p.closed_at = Some(ts);
+                    let exit_price = if p.exit_qty > Decimal::ZERO {
+                        p.exit_notional / p.exit_qty
+                    } else {
+                        f.last_price
+                    };
+                    let closed = PositionClosed {
+                        position_id: p.position_id.clone(),
+                        symbol: p.symbol.clone(),
+                        side: p.side,
+                        max_quantity: p.max_quantity,
+                        entry_price: p.entry_price,
+                        exit_price: exit_price.round_dp(8),
+                        realized_pnl: p.realized_pnl,
+                        fees: p.fees,
+                        net_pnl: p.realized_pnl - p.fees,
+                        opened_at: p.opened_at,
+                        closed_at: ts,
+                        reason: close_reason(row.as_ref(), f.liquidation),
+                        signal: p.signal.clone(),
+                    };
+                    Db::insert_closed_trade(&mut tx, &closed)
+                        .await
+                        .map_err(transient)?;
+                    events.push(self.envelope(
+                        Event::PositionClosed(closed),
+                        derived_event_id(&[&p.position_id, "closed"]),
+                        None,
+                    ));
+                } else {
+                    p.quantity = after.as_ref().map_or(Decimal::ZERO, |a| a.qty);
+                    events.push(self.changed(p, ts, &trade));
+                }
+                Db::upsert_position(&mut tx, p).await.map_err(transient)?;
+            }
+        }
+        let opened_qty = f.last_qty
+            - if closing {
+                outcome.closed_qty
+            } else {
+                Decimal::ZERO
+            };
+        if opened_qty > Decimal::ZERO
+            && let Some(a) = &after
+        {
+            let share = if f.last_qty > Decimal::ZERO {
+                opened_qty / f.last_qty
+            } else {
+                Decimal::ONE
+            };
+            match pos.filter(|p| p.open && !closing) {
+                Some(mut p) => {
+                    p.quantity = a.qty;
+                    p.entry_price = a.entry_price;
+                    p.max_quantity = p.max_quantity.max(a.qty);
+                    p.fees += f.fee * share;
+                    Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                    events.push(self.changed(&p, ts, &trade));
+                }
+                None => {
+                    let position_id = derived_event_id(&[&f.symbol, &trade, "position"]);
+                    let p = PositionRow {
+                        position_id: position_id.clone(),
+                        symbol: f.symbol.clone(),
+                        side: a.side,
+                        open: true,
+                        quantity: a.qty,
+                        entry_price: a.entry_price,
+                        max_quantity: a.qty,
+                        realized_pnl: Decimal::ZERO,
+                        fees: f.fee * share,
+                        exit_qty: Decimal::ZERO,
+                        exit_notional: Decimal::ZERO,
+                        leverage: row.as_ref().map_or(0, |r| r.leverage),
+                        intent_id: intent_id.clone().unwrap_or_default(),
+                        signal: row.as_ref().and_then(|r| r.signal.clone()),
+                        opened_at: ts,
+                        closed_at: None,
+                    };
+                    Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                    events.push(self.envelope(
+                        Event::PositionOpened(PositionOpened {
+                            position_id: position_id.clone(),
+                            symbol: p.symbol.clone(),
+                            side: p.side,
+                            quantity: p.quantity,
+                            entry_price: p.entry_price,
+                            leverage: p.leverage,
+                            intent_id: p.intent_id.clone(),
+                            opened_at: ts,
+                            signal: p.signal.clone(),
+                        }),
+                        derived_event_id(&[&position_id, "opened"]),
+                        None,
+                    ));
+                }
+            }
+        }
+        self.guard.observe(&mut next, now);
+        Db::save_book(&mut tx, &next, now)
+            .await
+            .map_err(transient)?;
+        Db::enqueue(&mut tx, &events, self.clock.as_ref())
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        *book = next;
+        drop(book);
+        metrics::counter!("execution_fills_total").increment(1);
+        self.flush_outbox().await?;
+        Ok(())
+    }
+
+    fn changed(&self, p: &PositionRow, ts: i64, trade: &str) -> Envelope {
+        self.envelope(
+            Event::PositionChanged(PositionChanged {
+                position_id: p.position_id.clone(),
+                symbol: p.symbol.clone(),
+                side: p.side,
+                quantity: p.quantity,
+                entry_price: p.entry_price,
+                realized_pnl: p.realized_pnl,
+                fees: p.fees,
+                ts,
+            }),
+            derived_event_id(&[&p.position_id, trade, "changed"]),
+            None,
+        )
+    }
+
+    /// The fallback for missed stream events: queries every live plain order and applies what
+    /// the exchange executed beyond what is recorded (one synthetic fill at the implied price;
+    /// the fee is not known on this path and is recorded as zero), and the order's end.
+    ///
+    /// # Errors
+    /// A database or Redis failure.
+    pub async fn poll_orders(&self) -> Result<(), HandlerError> {
+        for row in self.db.live_orders().await.map_err(transient)? {
+            if row.conditional || row.state == OrderState::Sending {
+                continue;
+            }
+            let o = match self
+                .exchange
+                .query_order(&row.symbol, &row.client_order_id)
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(client_order_id = %row.client_order_id, error = %e,
+                        "poll: cannot query order");
+                    continue;
+                }
+            };
+            if o.executed_qty > row.filled_qty {
+                let diff = o.executed_qty - row.filled_qty;
+                let done_quote = row.filled_qty * row.avg_price;
+                let price = if o.cum_quote > done_quote {
+                    (o.cum_quote - done_quote) / diff
+                } else {
+                    o.avg_price
+                };
+                // A synthetic, negative trade id that cannot collide with the exchange's.
+                let step = (o.executed_qty * Decimal::from(1_000_000))
+                    .trunc()
+                    .to_string()
+                    .parse::<i64>()
+                    .unwrap_or(0);
+                let trade_id = -(o
+                    .order_id
+                    .saturating_mul(1_000_000)
+                    .saturating_add(step % 1_000_000))
+                .abs();
+                let fill = FillIn {
+                    symbol: row.symbol.clone(),
+                    client_order_id: row.client_order_id.clone(),
+                    exchange_order_id: o.order_id.to_string(),
+                    side: o.side,
+                    kind: row.kind,
+                    last_qty: diff,
+                    last_price: price.round_dp(8),
+                    cum_qty: o.executed_qty,
+                    avg_price: o.avg_price,
+                    order_qty: o.orig_qty,
+                    fee: Decimal::ZERO,
+                    fee_asset: "USDT".into(),
+                    exchange_realized: Decimal::ZERO,
+                    trade_id,
+                    trade_time: o.update_time,
+                    reduce_only: o.reduce_only || o.close_position,
+                    complete: o.status == OrderStatus::Filled,
+                    liquidation: false,
+                };
+                self.apply_fill(Some(row.clone()), fill).await?;
+            }
+            if matches!(
+                o.status,
+                OrderStatus::Canceled
+                    | OrderStatus::Expired
+                    | OrderStatus::ExpiredInMatch
+                    | OrderStatus::Rejected
+            ) {
+                let mut row = row;
+                row.filled_qty = o.executed_qty;
+                let envs = self
+                    .record_ended(None, &row, o.status != OrderStatus::Canceled, "polled")
+                    .await?;
+                self.publish_now(&envs).await?;
+            }
+        }
+        Ok(())
+    }
+}

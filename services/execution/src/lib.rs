@@ -1,0 +1,25 @@
+//! `execution` is the only service that places orders on the exchange.
+//!
+//! It consumes intents, checks them against the risk guard (`qt-risk`, counting orders in
+//! flight), places them with the order protocol (client order id from the intent id, SENDING
+//! recorded before the request, unknown outcomes resolved by query after the recvWindow fence,
+//! conditional orders through the algo endpoint), follows fills on the user data stream (polling
+//! as fallback), publishes order and position facts with deterministic ids, reconciles with the
+//! exchange on start and every minute, and obeys the kill switch and close-all. Its state lives
+//! in SQLite (default) or PostgreSQL through `qt-store`.
+//!
+//! It never decides what to trade, never sends a second order for one intent leg, and never
+//! takes an intent before its first reconciliation.
+
+pub mod app;
+pub mod db;
+pub mod engine;
+pub mod fills;
+pub mod reconcile;
+pub mod settings;
+
+pub use app::{ControlHandler, IntentHandler, PortfolioHandler, run_periodic, run_user_stream};
+pub use db::{Db, OrderRow, OrderState, PositionRow};
+pub use engine::{Execution, SERVICE, reject_reason};
+pub use fills::FillIn;
+pub use settings::Settings;

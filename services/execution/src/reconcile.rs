@@ -1,0 +1,272 @@
+//! Reconciliation with the exchange (the source of truth), on start before intents are taken
+//! and every minute: live orders (by polling), conditional orders and positions. A difference
+//! is corrected in the database and the risk book, and raises an `AlertRaised`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use qt_bus::HandlerError;
+use qt_events::ids::derived_event_id;
+use qt_events::{Envelope, Event, PositionClosed, PositionOpened, Severity};
+use qt_exchange::Exchange;
+use qt_risk::BookPosition;
+use rust_decimal::Decimal;
+
+use crate::db::{Db, OrderState, PositionRow};
+use crate::engine::{Execution, transient};
+
+impl<E: Exchange + Clone + 'static> Execution<E> {
+    /// One reconciliation pass; returns the alerts raised (already published).
+    ///
+    /// # Errors
+    /// The exchange or the database unreachable.
+    pub async fn reconcile(&self) -> Result<Vec<Envelope>, HandlerError> {
+        self.flush_outbox().await?;
+        self.poll_orders().await?;
+        let mut alerts = Vec::new();
+        let pass = self.now().to_string();
+
+        // Conditional orders: recorded live ones the exchange no longer has.
+        let open_algos = self
+            .exchange
+            .open_algo_orders(None)
+            .await
+            .map_err(transient)?;
+        let live_algo_ids: BTreeSet<&str> = open_algos
+            .iter()
+            .map(|a| a.client_algo_id.as_str())
+            .collect();
+        let live_rows = self.db.live_orders().await.map_err(transient)?;
+        let known: BTreeSet<&str> = live_rows
+            .iter()
+            .map(|r| r.client_order_id.as_str())
+            .collect();
+        for row in &live_rows {
+            if !row.conditional || row.state == OrderState::Sending {
+                continue;
+            }
+            if !live_algo_ids.contains(row.client_order_id.as_str()) {
+                let status = match self.exchange.query_algo_order(&row.client_order_id).await {
+                    Ok(a) => a.algo_status,
+                    Err(e) if e.code() == Some(-2013) => "MISSING".into(),
+                    Err(e) => return Err(transient(e)),
+                };
+                if matches!(status.as_str(), "TRIGGERED" | "FINISHED") {
+                    self.db
+                        .set_exchange_id(
+                            &row.client_order_id,
+                            row.exchange_order_id.as_deref().unwrap_or_default(),
+                            Some(OrderState::Triggered),
+                            self.now(),
+                        )
+                        .await
+                        .map_err(transient)?;
+                    continue;
+                }
+                let mut envs = self
+                    .record_ended(None, row, status == "EXPIRED", "reconciled")
+                    .await?;
+                envs.push(self.alert(
+                    "conditional_order_missing",
+                    &row.symbol,
+                    Severity::Warning,
+                    format!(
+                        "conditional order {} ({}) is {status} on the exchange; recorded as ended",
+                        row.client_order_id, row.leg
+                    ),
+                    &row.client_order_id,
+                ));
+                alerts.push(envs[envs.len() - 1].clone());
+                self.publish_now(&envs).await?;
+            }
+        }
+        for a in &open_algos {
+            if !known.contains(a.client_algo_id.as_str())
+                && self
+                    .db
+                    .order(&a.client_algo_id)
+                    .await
+                    .map_err(transient)?
+                    .is_none()
+            {
+                alerts.push(self.alert(
+                    "unknown_conditional_order",
+                    &a.symbol,
+                    Severity::Warning,
+                    format!(
+                        "conditional order {} on the exchange is not ours",
+                        a.client_algo_id
+                    ),
+                    &a.client_algo_id,
+                ));
+            }
+        }
+        // Plain orders open on the exchange that we never recorded.
+        let open_orders = self.exchange.open_orders(None).await.map_err(transient)?;
+        for o in &open_orders {
+            if self
+                .db
+                .order(&o.client_order_id)
+                .await
+                .map_err(transient)?
+                .is_none()
+            {
+                alerts.push(self.alert(
+                    "unknown_order",
+                    &o.symbol,
+                    Severity::Warning,
+                    format!("order {} on the exchange is not ours", o.client_order_id),
+                    &o.client_order_id,
+                ));
+            }
+        }
+
+        // Positions.
+        let positions = self.exchange.positions(None).await.map_err(transient)?;
+        let mut theirs: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+        for p in positions.iter().filter(|p| !p.position_amt.is_zero()) {
+            let e = theirs.entry(p.symbol.clone()).or_default();
+            e.0 += p.position_amt;
+            e.1 = p.entry_price;
+        }
+        let ours: BTreeMap<String, PositionRow> = self
+            .db
+            .open_positions()
+            .await
+            .map_err(transient)?
+            .into_iter()
+            .map(|p| (p.symbol.clone(), p))
+            .collect();
+        let symbols: BTreeSet<String> = theirs.keys().chain(ours.keys()).cloned().collect();
+        let now = self.now();
+        let mut events = Vec::new();
+        let mut book = self.book.lock().await;
+        let mut next = book.clone();
+        let mut tx = self.db.begin().await.map_err(transient)?;
+        for sym in symbols {
+            let (amt, entry) = theirs.get(&sym).copied().unwrap_or_default();
+            let mine = ours.get(&sym);
+            let signed_mine = mine.map_or(Decimal::ZERO, |p| match p.side {
+                qt_events::PositionSide::Long => p.quantity,
+                qt_events::PositionSide::Short => -p.quantity,
+            });
+            if signed_mine == amt {
+                // Make sure the book agrees with the records.
+                if !amt.is_zero() && !next.positions.contains_key(&sym) {
+                    next.positions.insert(
+                        sym.clone(),
+                        BookPosition {
+                            side: Self::side_of(amt),
+                            qty: amt.abs(),
+                            entry_price: entry,
+                        },
+                    );
+                }
+                continue;
+            }
+            let msg = format!("{sym}: exchange holds {amt}, records held {signed_mine}; corrected");
+            alerts.push(self.alert("position_mismatch", &sym, Severity::Critical, msg, &pass));
+            if let Some(p) = mine {
+                // Close our record: the exchange no longer holds it (or holds another size).
+                let mut p = p.clone();
+                p.open = false;
+                p.closed_at = Some(now);
+                Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                let closed = PositionClosed {
+                    position_id: p.position_id.clone(),
+                    symbol: p.symbol.clone(),
+                    side: p.side,
+                    max_quantity: p.max_quantity,
+                    entry_price: p.entry_price,
+                    exit_price: if p.exit_qty > Decimal::ZERO {
+                        (p.exit_notional / p.exit_qty).round_dp(8)
+                    } else {
+                        p.entry_price
+                    },
+                    realized_pnl: p.realized_pnl,
+                    fees: p.fees,
+                    net_pnl: p.realized_pnl - p.fees,
+                    opened_at: p.opened_at,
+                    closed_at: now,
+                    reason: "reconciled".into(),
+                    signal: p.signal.clone(),
+                };
+                Db::insert_closed_trade(&mut tx, &closed)
+                    .await
+                    .map_err(transient)?;
+                events.push(self.envelope(
+                    Event::PositionClosed(closed),
+                    derived_event_id(&[&p.position_id, "closed"]),
+                    None,
+                ));
+                next.positions.remove(&sym);
+            }
+            if !amt.is_zero() {
+                let position_id = derived_event_id(&[&sym, "reconciled", &pass]);
+                let p = PositionRow {
+                    position_id: position_id.clone(),
+                    symbol: sym.clone(),
+                    side: Self::side_of(amt),
+                    open: true,
+                    quantity: amt.abs(),
+                    entry_price: entry,
+                    max_quantity: amt.abs(),
+                    realized_pnl: Decimal::ZERO,
+                    fees: Decimal::ZERO,
+                    exit_qty: Decimal::ZERO,
+                    exit_notional: Decimal::ZERO,
+                    leverage: 0,
+                    intent_id: String::new(),
+                    signal: None,
+                    opened_at: now,
+                    closed_at: None,
+                };
+                Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                next.positions.insert(
+                    sym.clone(),
+                    BookPosition {
+                        side: p.side,
+                        qty: p.quantity,
+                        entry_price: entry,
+                    },
+                );
+                events.push(self.envelope(
+                    Event::PositionOpened(PositionOpened {
+                        position_id: position_id.clone(),
+                        symbol: sym.clone(),
+                        side: p.side,
+                        quantity: p.quantity,
+                        entry_price: entry,
+                        leverage: 0,
+                        intent_id: String::new(),
+                        opened_at: now,
+                        signal: None,
+                    }),
+                    derived_event_id(&[&position_id, "opened"]),
+                    None,
+                ));
+            }
+        }
+        // Book positions without records and without an exchange position are stale.
+        let stale: Vec<String> = next
+            .positions
+            .keys()
+            .filter(|s| !theirs.contains_key(*s))
+            .cloned()
+            .collect();
+        for s in stale {
+            next.positions.remove(&s);
+        }
+        events.extend(alerts.iter().cloned());
+        Db::save_book(&mut tx, &next, now)
+            .await
+            .map_err(transient)?;
+        Db::enqueue(&mut tx, &events, self.clock.as_ref())
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        *book = next;
+        drop(book);
+        self.flush_outbox().await?;
+        Ok(alerts)
+    }
+}

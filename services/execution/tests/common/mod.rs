@@ -1,0 +1,261 @@
+//! Test fixture: a real redis-server, the real simulator in-process over HTTP/WS, a real SQLite
+//! file in a temporary folder, and execution built on them (again after a simulated crash).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use execution::{Db, Execution, Settings};
+use qt_bus::{Bus, BusConfig};
+use qt_events::{
+    Envelope, Event, OpenPosition, OrderKind, PositionSide, SignalRef, Stream, StreamNames,
+};
+use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
+use qt_testkit::RedisServer;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sim_exchange::{ApiKey, MarketSource, SimConfig};
+use tokio_util::sync::CancellationToken;
+
+pub const KEY: &str = "exec-key";
+pub const SECRET: &str = "exec-secret";
+pub const SYMBOL: &str = "BTCUSDT";
+
+pub type Ex = Arc<Execution<BinanceClient>>;
+
+pub struct Fixture {
+    pub redis: RedisServer,
+    pub bus: Bus,
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    pub base: String,
+    pub xcfg: ExchangeConfig,
+    pub client: BinanceClient,
+    pub http: reqwest::Client,
+    sim_stop: CancellationToken,
+    sim_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn repo_data(symbol: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/klines/5m")
+        .join(format!("{symbol}-5m.csv.gz"))
+}
+
+pub fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+pub async fn fixture() -> Fixture {
+    qt_exchange::install_crypto_provider();
+    let redis = RedisServer::start();
+    let sim_cfg = SimConfig {
+        keys: vec![ApiKey {
+            key: KEY.into(),
+            secret: SECRET.into(),
+        }],
+        source: MarketSource::Files(repo_data(SYMBOL)),
+        symbols: vec![SYMBOL.into()],
+        speed: 0.0,
+        warmup_candles: 300,
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sim_stop = CancellationToken::new();
+    let stop = sim_stop.clone();
+    let sim_task = tokio::spawn(async move {
+        sim_exchange::serve(sim_cfg, listener, stop).await.unwrap();
+    });
+    let base = format!("http://{addr}");
+    let mut xcfg = ExchangeConfig::default()
+        .with_urls(base.clone(), format!("ws://{addr}"))
+        .with_credentials(KEY, SECRET);
+    xcfg.request_timeout_ms = 800;
+    xcfg.recv_window_ms = 1_000;
+    xcfg.resolve_margin_ms = 200;
+    let client = BinanceClient::new(xcfg.clone(), qt_events::clock::system()).unwrap();
+    client.sync_time().await.unwrap();
+    let prefix = format!("t{}:", std::process::id());
+    let bus = Bus::connect(
+        BusConfig::new(redis.url(), StreamNames::new(prefix), "execution"),
+        qt_events::clock::system(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = qt_store::sqlite_url(&dir.path().join("execution.db"));
+    Fixture {
+        redis,
+        bus,
+        dir,
+        db_url,
+        base,
+        xcfg,
+        client,
+        http: reqwest::Client::new(),
+        sim_stop,
+        sim_task: Some(sim_task),
+    }
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        poll_interval: Duration::from_millis(500),
+        reconcile_interval: Duration::from_secs(60),
+        ..Settings::default()
+    }
+}
+
+impl Fixture {
+    /// Execution as a (re)started process would build it: state from the database.
+    pub async fn execution(&self, settings: Settings) -> Ex {
+        let db = Db::open(&self.db_url).await.unwrap();
+        Execution::new(
+            db,
+            self.client.clone(),
+            self.bus.clone(),
+            qt_events::clock::system(),
+            settings,
+            self.xcfg.recv_window_ms,
+            self.xcfg.resolve_margin_ms,
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn control(&self, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let req = match body {
+            Some(b) => self.http.post(url).json(&b),
+            None => self.http.post(url),
+        };
+        req.send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null)
+    }
+
+    pub async fn lose_next_response(&self, hold_ms: u64) {
+        self.control(
+            "/sim/faults",
+            Some(json!({"loseNext": 1, "lostResponseMs": hold_ms})),
+        )
+        .await;
+    }
+
+    pub async fn set_mark(&self, price: Decimal) {
+        self.control(&format!("/sim/mark?symbol={SYMBOL}&price={price}"), None)
+            .await;
+    }
+
+    /// Every order the simulator ever accepted for the symbol.
+    pub async fn all_orders(&self) -> Vec<Value> {
+        let ts = self.client.server_now_ms();
+        let q = format!("symbol={SYMBOL}&timestamp={ts}");
+        let sig = sim_exchange::sign::sign(SECRET, &q);
+        let url = format!("{}/fapi/v1/allOrders?{q}&signature={sig}", self.base);
+        let v: Value = self
+            .http
+            .get(url)
+            .header("X-MBX-APIKEY", KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn position_amt(&self) -> Decimal {
+        self.client
+            .positions(Some(SYMBOL))
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.position_amt)
+            .sum()
+    }
+
+    pub async fn mark(&self) -> Decimal {
+        self.client.mark_price(SYMBOL).await.unwrap().mark_price
+    }
+
+    /// Events published on a stream so far.
+    pub async fn events(&self, stream: Stream) -> Vec<Envelope> {
+        let key = self.bus.key(stream);
+        self.bus
+            .range(&key, "-", "+", 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
+            .collect()
+    }
+
+    /// Waits until a stream holds an event matching `pred`.
+    pub async fn wait_event(
+        &self,
+        stream: Stream,
+        what: &str,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Envelope {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(e) = self
+                .events(stream)
+                .await
+                .into_iter()
+                .find(|e| pred(&e.event))
+            {
+                return e;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.sim_stop.cancel();
+        if let Some(t) = self.sim_task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+pub fn open_intent(bus: &Bus, intent_id: &str, qty: &str, reference: Decimal) -> Envelope {
+    bus.envelope(Event::OpenPosition(OpenPosition {
+        intent_id: intent_id.into(),
+        symbol: SYMBOL.into(),
+        side: PositionSide::Long,
+        quantity: dec(qty),
+        order_type: OrderKind::Market,
+        limit_price: None,
+        leverage: 5,
+        reference_price: reference,
+        signal: Some(SignalRef {
+            signal_id: "sig-1".into(),
+            model: "momentum".into(),
+            model_version: "m-7".into(),
+            confidence: 0.8,
+            features: [("rsi_14".to_string(), 61.5)].into_iter().collect(),
+        }),
+    }))
+}
+
+/// Runs the user data stream task until the returned token is cancelled.
+pub fn follow_user_stream(fx: &Fixture, ex: &Ex) -> CancellationToken {
+    let token = CancellationToken::new();
+    tokio::spawn(execution::run_user_stream(
+        ex.clone(),
+        fx.xcfg.clone(),
+        token.clone(),
+    ));
+    token
+}

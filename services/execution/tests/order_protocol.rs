@@ -1,0 +1,181 @@
+//! The order protocol against the real simulator: a redelivered intent never makes a second
+//! order, a crash between SENDING and the response is settled by query, and the risk guard
+//! refuses with reason codes (counting orders in flight).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use execution::OrderState;
+use qt_events::{ClosePosition, Event, RejectReason, SetKillSwitch};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_open_intent_places_one_order_and_answers_the_same() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    let intent = open_intent(&fx.bus, "intent-dup-1", "0.01", mark);
+
+    let first = ex.handle_intent(&intent).await.unwrap();
+    let second = ex.handle_intent(&intent).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        matches!(first[0].event, Event::OrderAccepted(_)),
+        "{first:?}"
+    );
+    // Same fact, same deterministic event id: consumers drop the duplicate.
+    assert_eq!(first[0].id, second[0].id);
+    assert_eq!(
+        fx.all_orders().await.len(),
+        1,
+        "exactly one order on the exchange"
+    );
+    assert_eq!(fx.position_amt().await, dec("0.01"));
+
+    // After a restart (state from the database) the same intent still finds its record.
+    let restarted = fx.execution(settings()).await;
+    let third = restarted.handle_intent(&intent).await.unwrap();
+    assert_eq!(third[0].id, first[0].id);
+    assert_eq!(fx.all_orders().await.len(), 1);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_sending_and_a_lost_response_is_settled_by_query_without_a_second_order() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    let intent = open_intent(&fx.bus, "intent-lost-1", "0.01", mark);
+    // The simulator executes the order but holds its answer, then answers 503/-1007.
+    fx.lose_next_response(3_000).await;
+    let task = {
+        let ex = ex.clone();
+        let intent = intent.clone();
+        tokio::spawn(async move { ex.handle_intent(&intent).await })
+    };
+    // Wait until the order is recorded SENDING, then "kill" the process mid-request.
+    let coid = qt_events::ids::client_order_id("intent-lost-1", "entry");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(row) = ex.db.order(&coid).await.unwrap() {
+            assert_eq!(row.state, OrderState::Sending);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "SENDING never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    task.abort();
+    drop(ex);
+
+    // The restarted service gets the intent again (it was never acknowledged).
+    let restarted = fx.execution(settings()).await;
+    let out = restarted.handle_intent(&intent).await.unwrap();
+    assert!(
+        matches!(&out[0].event, Event::OrderAccepted(a) if a.client_order_id == coid),
+        "{out:?}"
+    );
+    assert_eq!(fx.all_orders().await.len(), 1, "adopted, not resent");
+    assert_eq!(fx.position_amt().await, dec("0.01"));
+    let row = restarted.db.order(&coid).await.unwrap().unwrap();
+    assert_ne!(row.state, OrderState::Sending);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_response_in_flight_is_adopted_after_the_fence() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    fx.lose_next_response(1_500).await;
+    let out = ex
+        .handle_intent(&open_intent(&fx.bus, "intent-lost-2", "0.01", mark))
+        .await
+        .unwrap();
+    assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
+    assert_eq!(fx.all_orders().await.len(), 1);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_guard_refuses_with_reason_codes_counting_orders_in_flight_and_kill_switch() {
+    let fx = fixture().await;
+    let mut s = settings();
+    s.limits.max_symbol_notional = rust_decimal::Decimal::from(1_500);
+    s.limits.max_notional_per_trade = rust_decimal::Decimal::from(1_000);
+    let ex = fx.execution(s.clone()).await;
+    let mark = fx.mark().await;
+    // Too large for one trade.
+    let big = ex
+        .handle_intent(&open_intent(&fx.bus, "intent-big", "1", mark))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&big[0].event, Event::OrderRejected(r) if r.reason == RejectReason::MaxNotionalPerTrade),
+        "{big:?}"
+    );
+    // Two entries that together pass the symbol limit: the second is refused because the
+    // first is counted (in flight or filled) — never both.
+    let qty = (rust_decimal::Decimal::from(900) / mark)
+        .round_dp(3)
+        .to_string();
+    let a = ex
+        .handle_intent(&open_intent(&fx.bus, "intent-a", &qty, mark))
+        .await
+        .unwrap();
+    assert!(matches!(a[0].event, Event::OrderAccepted(_)), "{a:?}");
+    let b = ex
+        .handle_intent(&open_intent(&fx.bus, "intent-b", &qty, mark))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&b[0].event, Event::OrderRejected(r) if r.reason == RejectReason::MaxSymbolNotional),
+        "{b:?}"
+    );
+    // Kill switch: no new entries, exits still allowed; kept across a restart.
+    let control = execution::ControlHandler(ex.clone());
+    let kill = fx.bus.envelope(Event::SetKillSwitch(SetKillSwitch {
+        command_id: "cmd-kill".into(),
+        enabled: true,
+        reason: "test".into(),
+        requested_by: "test".into(),
+    }));
+    let mut control = control;
+    qt_bus::Handler::handle(
+        &mut control,
+        &qt_bus::Delivery {
+            stream: qt_events::Stream::Control,
+            entry_id: "1-0".into(),
+            envelope: kill,
+            deliveries: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let restarted = fx.execution(s).await;
+    let refused = restarted
+        .handle_intent(&open_intent(&fx.bus, "intent-c", "0.001", mark))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused[0].event, Event::OrderRejected(r) if r.reason == RejectReason::KillSwitch),
+        "{refused:?}"
+    );
+    let close = fx.bus.envelope(Event::ClosePosition(ClosePosition {
+        intent_id: "intent-close".into(),
+        symbol: SYMBOL.into(),
+        reason: "manual".into(),
+    }));
+    let closed = restarted.handle_intent(&close).await.unwrap();
+    assert!(
+        matches!(closed[0].event, Event::OrderAccepted(_)),
+        "{closed:?}"
+    );
+    assert_eq!(fx.position_amt().await, rust_decimal::Decimal::ZERO);
+    fx.stop().await;
+}

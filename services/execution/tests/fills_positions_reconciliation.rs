@@ -1,0 +1,377 @@
+//! Fills, positions, conditional orders, reconciliation, close-all and the portfolio's daily
+//! PnL, against the real simulator with a real Redis and a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use qt_bus::{Delivery, Handler};
+use qt_events::{
+    CloseAll, ClosePosition, Envelope, Event, OrderKind, PortfolioSnapshot, PositionSide,
+    ProtectPosition, RejectReason, StopLeg, Stream, TakeProfitLeg, WorkingType,
+};
+use qt_exchange::{Exchange, NewOrder};
+use rust_decimal::Decimal;
+
+fn delivery(stream: Stream, envelope: Envelope) -> Delivery {
+    Delivery {
+        stream,
+        entry_id: "1-0".into(),
+        envelope,
+        deliveries: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_fills_open_and_close_a_position_with_pnl_net_of_fees_once() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let stream = follow_user_stream(&fx, &ex);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mark = fx.mark().await;
+    ex.handle_intent(&open_intent(&fx.bus, "intent-pnl", "0.01", mark))
+        .await
+        .unwrap();
+    let opened = fx
+        .wait_event(Stream::Positions, "PositionOpened", |e| {
+            matches!(e, Event::PositionOpened(_))
+        })
+        .await;
+    let Event::PositionOpened(o) = &opened.event else {
+        unreachable!()
+    };
+    assert_eq!(o.quantity, dec("0.01"));
+    assert_eq!(o.side, PositionSide::Long);
+    assert_eq!(o.signal.as_ref().unwrap().model_version, "m-7");
+    fx.wait_event(Stream::Orders, "OrderFilled", |e| {
+        matches!(e, Event::OrderFilled(_))
+    })
+    .await;
+
+    // Price moves up 1%, then the position is closed.
+    fx.set_mark((mark * dec("1.01")).round_dp(1)).await;
+    let close = fx.bus.envelope(Event::ClosePosition(ClosePosition {
+        intent_id: "intent-pnl-close".into(),
+        symbol: SYMBOL.into(),
+        reason: "manual".into(),
+    }));
+    ex.handle_intent(&close).await.unwrap();
+    let closed = fx
+        .wait_event(Stream::Positions, "PositionClosed", |e| {
+            matches!(e, Event::PositionClosed(_))
+        })
+        .await;
+    let Event::PositionClosed(c) = &closed.event else {
+        unreachable!()
+    };
+    assert!(c.fees > Decimal::ZERO, "fees are charged: {c:?}");
+    assert_eq!(c.net_pnl, c.realized_pnl - c.fees);
+    assert_eq!(
+        c.realized_pnl,
+        ((c.exit_price - c.entry_price) * dec("0.01")).round_dp(8),
+        "{c:?}"
+    );
+    assert_eq!(c.reason, "manual");
+    assert_eq!(c.position_id, o.position_id);
+    let trades = ex.db.closed_trades().await.unwrap();
+    assert_eq!(trades.len(), 1);
+    assert_eq!(trades[0].2.as_deref(), Some("m-7"));
+    assert!(trades[0].3.as_deref().unwrap().contains("rsi_14"));
+
+    // Polling after the stream changes nothing: the fills are applied once.
+    ex.poll_orders().await.unwrap();
+    assert_eq!(ex.db.fill_count().await.unwrap(), 2);
+    let closes = fx
+        .events(Stream::Positions)
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.event, Event::PositionClosed(_)))
+        .map(|e| e.id)
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(closes.len(), 1);
+    assert!(ex.book.lock().await.positions.is_empty());
+    stream.cancel();
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_recovers_fills_the_stream_missed() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    // No user stream is running: the fill is only seen by polling.
+    ex.handle_intent(&open_intent(&fx.bus, "intent-poll", "0.01", mark))
+        .await
+        .unwrap();
+    ex.poll_orders().await.unwrap();
+    let opened = fx
+        .wait_event(Stream::Positions, "PositionOpened", |e| {
+            matches!(e, Event::PositionOpened(_))
+        })
+        .await;
+    let Event::PositionOpened(o) = &opened.event else {
+        unreachable!()
+    };
+    assert_eq!(o.quantity, dec("0.01"));
+    ex.poll_orders().await.unwrap();
+    assert_eq!(ex.db.fill_count().await.unwrap(), 1);
+    assert_eq!(ex.db.open_positions().await.unwrap().len(), 1);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protective_stop_goes_to_the_algo_endpoint_and_its_fill_closes_the_position_as_stop() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let stream = follow_user_stream(&fx, &ex);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mark = fx.mark().await;
+    ex.handle_intent(&open_intent(&fx.bus, "intent-protect", "0.01", mark))
+        .await
+        .unwrap();
+    fx.wait_event(Stream::Positions, "PositionOpened", |e| {
+        matches!(e, Event::PositionOpened(_))
+    })
+    .await;
+    let stop_at = (mark * dec("0.98")).round_dp(1);
+    let protect = fx.bus.envelope(Event::ProtectPosition(ProtectPosition {
+        intent_id: "protect-1".into(),
+        symbol: SYMBOL.into(),
+        position_side: PositionSide::Long,
+        stop: Some(StopLeg {
+            trigger_price: stop_at,
+            working_type: WorkingType::MarkPrice,
+        }),
+        take_profits: vec![TakeProfitLeg {
+            leg: "tp1".into(),
+            trigger_price: (mark * dec("1.03")).round_dp(1),
+            quantity: dec("0.005"),
+        }],
+        trailing: None,
+    }));
+    let out = ex.handle_intent(&protect).await.unwrap();
+    let kinds: Vec<OrderKind> = out
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::OrderAccepted(a) => Some(a.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![OrderKind::StopMarket, OrderKind::TakeProfitMarket]
+    );
+    assert_eq!(
+        fx.client
+            .open_algo_orders(Some(SYMBOL))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // Redelivery places nothing new.
+    ex.handle_intent(&protect).await.unwrap();
+    assert_eq!(
+        fx.client
+            .open_algo_orders(Some(SYMBOL))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    fx.set_mark(stop_at - Decimal::ONE).await;
+    let closed = fx
+        .wait_event(Stream::Positions, "PositionClosed", |e| {
+            matches!(e, Event::PositionClosed(_))
+        })
+        .await;
+    let Event::PositionClosed(c) = &closed.event else {
+        unreachable!()
+    };
+    assert_eq!(c.reason, "stop");
+    assert!(c.realized_pnl < Decimal::ZERO);
+    assert_eq!(fx.position_amt().await, Decimal::ZERO);
+    stream.cancel();
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_adopts_an_unknown_position_and_closes_a_vanished_one_with_alerts() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    // Someone trades behind execution's back.
+    fx.client
+        .new_order(
+            &NewOrder::market(SYMBOL, qt_events::Side::Sell, dec("0.02"), "manual-1")
+                .with_reference_price(mark),
+        )
+        .await
+        .unwrap();
+    let alerts = ex.reconcile().await.unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| matches!(&a.event, Event::AlertRaised(r) if r.rule == "position_mismatch")),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| matches!(&a.event, Event::AlertRaised(r) if r.rule == "unknown_order"))
+            || fx
+                .client
+                .open_orders(Some(SYMBOL))
+                .await
+                .unwrap()
+                .is_empty()
+    );
+    let opened = fx
+        .wait_event(Stream::Positions, "PositionOpened", |e| {
+            matches!(e, Event::PositionOpened(_))
+        })
+        .await;
+    let Event::PositionOpened(o) = &opened.event else {
+        unreachable!()
+    };
+    assert_eq!((o.side, o.quantity), (PositionSide::Short, dec("0.02")));
+    fx.wait_event(Stream::Alerts, "AlertRaised", |e| {
+        matches!(e, Event::AlertRaised(_))
+    })
+    .await;
+    assert_eq!(ex.book.lock().await.positions[SYMBOL].qty, dec("0.02"));
+    // A second pass finds nothing to correct.
+    assert!(ex.reconcile().await.unwrap().is_empty());
+
+    // The position vanishes on the exchange (closed by hand).
+    fx.client
+        .new_order(
+            &NewOrder::market(SYMBOL, qt_events::Side::Buy, dec("0.02"), "manual-2")
+                .reduce_only(true),
+        )
+        .await
+        .unwrap();
+    let alerts = ex.reconcile().await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let closed = fx
+        .wait_event(Stream::Positions, "PositionClosed", |e| {
+            matches!(e, Event::PositionClosed(_))
+        })
+        .await;
+    let Event::PositionClosed(c) = &closed.event else {
+        unreachable!()
+    };
+    assert_eq!(c.reason, "reconciled");
+    assert!(ex.db.open_positions().await.unwrap().is_empty());
+    assert!(ex.book.lock().await.positions.is_empty());
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_all_cancels_protection_and_closes_every_position() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let stream = follow_user_stream(&fx, &ex);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mark = fx.mark().await;
+    ex.handle_intent(&open_intent(&fx.bus, "intent-ca", "0.01", mark))
+        .await
+        .unwrap();
+    let protect = fx.bus.envelope(Event::ProtectPosition(ProtectPosition {
+        intent_id: "protect-ca".into(),
+        symbol: SYMBOL.into(),
+        position_side: PositionSide::Long,
+        stop: Some(StopLeg {
+            trigger_price: (mark * dec("0.97")).round_dp(1),
+            working_type: WorkingType::MarkPrice,
+        }),
+        take_profits: vec![],
+        trailing: None,
+    }));
+    ex.handle_intent(&protect).await.unwrap();
+    assert_eq!(
+        fx.client
+            .open_algo_orders(Some(SYMBOL))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut control = execution::ControlHandler(ex.clone());
+    let cmd = fx.bus.envelope(Event::CloseAll(CloseAll {
+        command_id: "close-all-1".into(),
+        reason: "test".into(),
+        requested_by: "test".into(),
+    }));
+    let out = control
+        .handle(&delivery(Stream::Control, cmd))
+        .await
+        .unwrap();
+    assert!(
+        out.publish
+            .iter()
+            .any(|e| matches!(e.event, Event::OrderCancelled(_)))
+    );
+    assert!(
+        out.publish
+            .iter()
+            .any(|e| matches!(e.event, Event::OrderAccepted(_)))
+    );
+    assert_eq!(fx.position_amt().await, Decimal::ZERO);
+    assert!(
+        fx.client
+            .open_algo_orders(Some(SYMBOL))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let closed = fx
+        .wait_event(Stream::Positions, "PositionClosed", |e| {
+            matches!(e, Event::PositionClosed(_))
+        })
+        .await;
+    let Event::PositionClosed(c) = &closed.event else {
+        unreachable!()
+    };
+    assert_eq!(c.reason, "close_all");
+    stream.cancel();
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portfolio_daily_loss_stops_new_entries() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mut handler = execution::PortfolioHandler(ex.clone());
+    let now = qt_events::clock::system().now_ms();
+    let snap = fx.bus.envelope(Event::PortfolioSnapshot(PortfolioSnapshot {
+        ts: now,
+        equity: dec("10000"),
+        wallet_balance: dec("10000"),
+        unrealized_pnl: Decimal::ZERO,
+        realized_pnl_today: dec("-200"),
+        daily_pnl: dec("-200"),
+        gross_exposure: Decimal::ZERO,
+        net_exposure: Decimal::ZERO,
+        long_exposure: Decimal::ZERO,
+        short_exposure: Decimal::ZERO,
+        open_positions: 0,
+    }));
+    handler
+        .handle(&delivery(Stream::Portfolio, snap))
+        .await
+        .unwrap();
+    let mark = fx.mark().await;
+    let out = ex
+        .handle_intent(&open_intent(&fx.bus, "intent-after-loss", "0.001", mark))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[0].event, Event::OrderRejected(r)
+            if matches!(r.reason, RejectReason::MaxDailyLoss | RejectReason::DailyLossPause)),
+        "{out:?}"
+    );
+    assert!(fx.all_orders().await.is_empty());
+    fx.stop().await;
+}

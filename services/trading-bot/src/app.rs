@@ -1,15 +1,15 @@
 //! The bot's task: universe, warm-up over REST, market streams, gap filling, publishing, and the
 //! commands from the [`Inbox`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use qt_bus::Bus;
 use qt_candles::Candle;
 use qt_events::clock::SharedClock;
-use qt_events::{CandleClosed, Envelope, Stream};
+use qt_events::{CandleClosed, Envelope, Event, Stream};
 use qt_exchange::ws::{MarketEvent, MarketStream, StreamHandle, spawn_market_streams};
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig, Kline};
 use tokio::sync::mpsc;
@@ -44,6 +44,22 @@ pub struct TradingBot {
     tx: mpsc::Sender<Request>,
     rx: mpsc::Receiver<Request>,
     ready: Arc<AtomicBool>,
+    stats: Arc<BotStats>,
+    /// Per symbol, the open time of the last candle a previous run published (read at start).
+    published: HashMap<String, i64>,
+}
+
+/// Counters of what the bot did since it started (also exported as metrics).
+#[derive(Debug, Default)]
+pub struct BotStats {
+    /// Closed candles published as they arrived on the stream.
+    pub candles_live: AtomicU64,
+    /// Closed candles published after fetching them over REST (reconnect or gap).
+    pub candles_from_rest: AtomicU64,
+    pub signals: AtomicU64,
+    pub intents: AtomicU64,
+    /// Market stream (re)connections.
+    pub connects: AtomicU64,
 }
 
 fn kline_to_event(symbol: &str, interval: &str, k: &Kline) -> CandleClosed {
@@ -110,6 +126,8 @@ impl TradingBot {
             tx,
             rx,
             ready: Arc::new(AtomicBool::new(false)),
+            stats: Arc::new(BotStats::default()),
+            published: HashMap::new(),
         })
     }
 
@@ -124,10 +142,16 @@ impl TradingBot {
         self.ready.clone()
     }
 
+    /// What the bot has done so far.
+    pub fn stats(&self) -> Arc<BotStats> {
+        self.stats.clone()
+    }
+
     /// Runs until `shutdown` is cancelled.
     pub async fn run(mut self, shutdown: CancellationToken) {
         tracing::info!(model = %self.core.model_name(), version = %self.core.model_version(), "trading bot starting");
         self.seed_positions().await;
+        self.published = self.last_published().await;
         let Some(universe) = self.resolve_universe(&shutdown).await else {
             return;
         };
@@ -198,6 +222,31 @@ impl TradingBot {
         }
     }
 
+    /// Per symbol, the open time of the last candle this service published a signal for, from
+    /// the tail of `signals`, so that a restart publishes the candles that closed while it was
+    /// down (under the same deterministic ids) instead of skipping them.
+    async fn last_published(&self) -> HashMap<String, i64> {
+        let mut last = HashMap::new();
+        let key = self.bus.key(Stream::Signals);
+        match self.bus.last(&key, 5_000).await {
+            Ok(entries) => {
+                for e in &entries {
+                    if let Ok(env) = Envelope::from_fields(e.field_pairs())
+                        && env.src == self.bus.src()
+                        && let Event::SignalGenerated(s) = env.event
+                    {
+                        let t = last.entry(s.symbol).or_insert(s.candle_open_time);
+                        *t = (*t).max(s.candle_open_time);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the last signals: candles missed while down are not republished");
+            }
+        }
+        last
+    }
+
     /// The configured symbols, or the top N by 24h quote volume. Retries until it has an
     /// answer (`None` only on shutdown).
     async fn resolve_universe(&self, shutdown: &CancellationToken) -> Option<BTreeSet<String>> {
@@ -259,13 +308,29 @@ impl TradingBot {
     async fn warm_up(&mut self, symbol: &str, shutdown: &CancellationToken) {
         let need = self.core.warmup_candles() + self.settings.warmup_extra_candles;
         let limit = u16::try_from(need.min(1500)).unwrap_or(1500);
+        // After a restart, start far enough before the last published candle to warm up on
+        // candles already published, then publish the ones after it.
+        let published = self.published.remove(symbol);
+        let start = published.map(|p| {
+            p.saturating_sub(
+                i64::try_from(need)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(self.core.interval_ms()),
+            )
+        });
         let mut attempt = 0u32;
         loop {
             let r = async {
                 let f = self.exchange.symbol_filters(symbol).await?;
                 let k = self
                     .exchange
-                    .klines(symbol, &self.settings.interval, None, None, Some(limit))
+                    .klines(
+                        symbol,
+                        &self.settings.interval,
+                        start,
+                        None,
+                        Some(if start.is_some() { 1500 } else { limit }),
+                    )
                     .await?;
                 Ok::<_, qt_exchange::ExchangeError>((f, k))
             }
@@ -274,12 +339,22 @@ impl TradingBot {
                 Ok((f, klines)) => {
                     self.core.add_symbol(symbol, market_filters(&f));
                     let now = self.exchange.server_now_ms();
+                    let closed: Vec<CandleClosed> = klines
+                        .iter()
+                        .filter(|k| k.close_time < now)
+                        .map(|k| kline_to_event(symbol, &self.settings.interval, k))
+                        .collect();
+                    let (history, missed): (Vec<_>, Vec<_>) = match published {
+                        Some(p) => closed.into_iter().partition(|c| c.open_time <= p),
+                        None => {
+                            // A first start: only the last `need` candles, all history.
+                            let skip = closed.len().saturating_sub(need);
+                            (closed.into_iter().skip(skip).collect(), Vec::new())
+                        }
+                    };
                     let mut fed = 0usize;
-                    for k in klines.iter().filter(|k| k.close_time < now) {
-                        if self.core.warm(
-                            symbol,
-                            &Candle::from(&kline_to_event(symbol, &self.settings.interval, k)),
-                        ) {
+                    for c in &history {
+                        if self.core.warm(symbol, &Candle::from(c)) {
                             fed += 1;
                         }
                     }
@@ -287,8 +362,12 @@ impl TradingBot {
                         symbol,
                         candles = fed,
                         need = self.core.warmup_candles(),
+                        missed = missed.len(),
                         "warmed up"
                     );
+                    for c in &missed {
+                        self.handle_candle(c, false, shutdown).await;
+                    }
                     return;
                 }
                 Err(e) => tracing::warn!(symbol, error = %e, attempt, "warm-up failed, retrying"),
@@ -304,6 +383,7 @@ impl TradingBot {
         match ev {
             MarketEvent::Connected { path } => {
                 tracing::info!(path, "market stream (re)connected: fetching missed candles");
+                self.stats.connects.fetch_add(1, Ordering::Relaxed);
                 for s in self.core.symbols() {
                     self.catch_up(&s, None, shutdown).await;
                 }
@@ -379,19 +459,26 @@ impl TradingBot {
 
     async fn handle_candle(&mut self, c: &CandleClosed, live: bool, shutdown: &CancellationToken) {
         let (outcome, envs) = self.core.on_candle(c, live);
-        match outcome {
+        let (signal, intent) = match outcome {
             CandleOutcome::Ignored | CandleOutcome::Duplicate => return,
-            CandleOutcome::Warming => {
-                metrics::counter!("qt_trading_bot_candles_total").increment(1);
-            }
-            CandleOutcome::Signalled { intent } => {
-                metrics::counter!("qt_trading_bot_candles_total").increment(1);
-                metrics::counter!("qt_trading_bot_signals_total").increment(1);
-                if intent {
-                    metrics::counter!("qt_trading_bot_intents_total").increment(1);
-                    tracing::info!(symbol = %c.symbol, open_time = c.open_time, "open intent sent");
-                }
-            }
+            CandleOutcome::Warming => (false, false),
+            CandleOutcome::Signalled { intent } => (true, intent),
+        };
+        let source = if live { "stream" } else { "rest" };
+        metrics::counter!("qt_trading_bot_candles_total", "source" => source).increment(1);
+        if live {
+            self.stats.candles_live.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.candles_from_rest.fetch_add(1, Ordering::Relaxed);
+        }
+        if signal {
+            metrics::counter!("qt_trading_bot_signals_total").increment(1);
+            self.stats.signals.fetch_add(1, Ordering::Relaxed);
+        }
+        if intent {
+            metrics::counter!("qt_trading_bot_intents_total").increment(1);
+            self.stats.intents.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(symbol = %c.symbol, open_time = c.open_time, "open intent sent");
         }
         self.publish(&envs, shutdown).await;
     }

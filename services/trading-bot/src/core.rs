@@ -356,17 +356,13 @@ impl Core {
     pub fn on_fact(&mut self, env: &Envelope) {
         match &env.event {
             Event::PositionOpened(p) => self.gate.position_opened(&p.symbol, &p.position_id),
-            Event::PositionChanged(p) => {
-                if p.quantity > Decimal::ZERO {
-                    self.gate.position_opened(&p.symbol, &p.position_id);
-                }
+            Event::PositionChanged(p) if p.quantity > Decimal::ZERO => {
+                self.gate.position_opened(&p.symbol, &p.position_id);
             }
             Event::PositionClosed(p) => self.gate.position_closed(&p.symbol, p.closed_at),
             Event::OrderRejected(r) => self.gate.intent_ended(&r.symbol, &r.intent_id),
-            Event::OrderCancelled(e) | Event::OrderExpired(e) => {
-                if e.filled_qty.is_zero() {
-                    self.gate.intent_ended(&e.symbol, &e.intent_id);
-                }
+            Event::OrderCancelled(e) | Event::OrderExpired(e) if e.filled_qty.is_zero() => {
+                self.gate.intent_ended(&e.symbol, &e.intent_id);
             }
             Event::SetKillSwitch(k) => {
                 tracing::info!(enabled = k.enabled, reason = %k.reason, "kill switch");

@@ -140,7 +140,7 @@ mod tests {
         r.artifact_uri = "db:models/7".into();
         assert!(matches!(load_ref(&r), Err(LoadError::Uri(_))));
         r.artifact_uri = dir.path().join("missing.json").display().to_string();
-        let e = load_ref(&r).err().expect("missing file");
+        let e = load_ref(&r).expect_err("missing file");
         assert!(e.is_retryable());
     }
 

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
 
 use common::*;
 use qt_events::{
@@ -34,10 +35,15 @@ async fn closed_candles_become_candle_closed_once_each_with_a_signal_even_across
     // The stream drops; two candles close while it is down (the bot reconnects after 1.5 s and
     // fetches them over REST), then one more arrives live.
     f.sim("/sim/ws/drop").await;
+    // Let the simulator's socket tasks act on the drop before the market moves.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     f.step(2).await;
     f.wait_signals(5).await;
     f.step(1).await;
     let signals = f.wait_signals(6).await;
+    assert_eq!(f.stats.connects.load(Ordering::Relaxed), 2, "one reconnect");
+    assert_eq!(f.stats.candles_from_rest.load(Ordering::Relaxed), 2);
+    assert_eq!(f.stats.candles_live.load(Ordering::Relaxed), 4);
 
     let market = f.read(Stream::Market).await;
     let candles: Vec<_> = market
@@ -71,6 +77,34 @@ async fn closed_candles_become_candle_closed_once_each_with_a_signal_even_across
         assert_eq!(s.features.len(), qt_features::N_FEATURES);
         assert!(s.features.contains_key("change_24h"));
     }
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_bot_publishes_the_candles_that_closed_while_it_was_down_once_each() {
+    let mut f = Fixture::start(|_, _| {}).await;
+    f.step(1).await;
+    f.wait_signals(1).await;
+    f.step(1).await;
+    f.wait_signals(2).await;
+    f.stop_bot().await;
+    f.step(3).await;
+    f.start_bot().await;
+    // The three candles are published during the restart's warm-up, from REST.
+    f.wait_signals(5).await;
+    assert_eq!(f.stats.candles_from_rest.load(Ordering::Relaxed), 3);
+    f.step(1).await;
+    f.wait_signals(6).await;
+    let candles = f.candles().await;
+    assert_eq!(candles.len(), 6, "{candles:#?}");
+    for w in candles.windows(2) {
+        assert_eq!(
+            w[1].open_time - w[0].open_time,
+            FIVE_MIN,
+            "a candle skipped or doubled"
+        );
+    }
+    assert_eq!(f.stats.candles_live.load(Ordering::Relaxed), 1);
     f.stop().await;
 }
 

@@ -14,7 +14,7 @@ use qt_models::{ModelArtifact, MomentumConfig};
 use qt_testkit::RedisServer;
 use sim_exchange::{ApiKey, MarketSource, SimConfig};
 use tokio_util::sync::CancellationToken;
-use trading_bot::{CONSUMES, Settings, TradingBot};
+use trading_bot::{BotStats, CONSUMES, Settings, TradingBot};
 
 pub const KEY: &str = "bot-key";
 pub const SECRET: &str = "bot-secret";
@@ -30,8 +30,12 @@ pub struct Fixture {
     pub sim_base: String,
     pub dir: tempfile::TempDir,
     pub ready: Arc<AtomicBool>,
+    pub stats: Arc<BotStats>,
+    settings: Settings,
+    exchange: ExchangeConfig,
     shutdown: CancellationToken,
     sim_shutdown: CancellationToken,
+    sim_task: Option<tokio::task::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -90,9 +94,9 @@ impl Fixture {
             ..SimConfig::default()
         };
         let stop = sim_shutdown.clone();
-        let mut tasks = vec![tokio::spawn(async move {
+        let sim_task = tokio::spawn(async move {
             sim_exchange::serve(sim_cfg, listener, stop).await.unwrap();
-        })];
+        });
         let sim_base = format!("http://{addr}");
 
         let mut s = Settings {
@@ -105,38 +109,63 @@ impl Fixture {
             .with_credentials(KEY, SECRET);
         // Slow enough reconnects that a test can step the market while the stream is down.
         ex.ws.reconnect_backoff_min_ms = 1_500;
-        let bot_bus = bus(&redis, prefix, "trading-bot");
-        let bot = TradingBot::new(s, ex, bot_bus.clone(), qt_events::clock::system()).unwrap();
-        let ready = bot.readiness();
-        let shutdown = CancellationToken::new();
-        for stream in CONSUMES {
-            let mut cfg = ConsumerConfig::new(stream, "trading-bot", "trading-bot-0");
-            cfg.block = Duration::from_millis(100);
-            let consumer = Consumer::new(bot_bus.clone(), cfg, bot.inbox());
-            tasks.push(tokio::spawn(consumer.run(shutdown.clone())));
-        }
-        tasks.push(tokio::spawn(bot.run(shutdown.clone())));
-        let f = Fixture {
+        let mut f = Fixture {
             other: bus(&redis, prefix, "test"),
+            bus: bus(&redis, prefix, "trading-bot"),
             redis,
-            bus: bot_bus,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
             sim_base,
             dir,
-            ready,
-            shutdown,
+            ready: Arc::default(),
+            stats: Arc::default(),
+            settings: s,
+            exchange: ex,
+            shutdown: CancellationToken::new(),
             sim_shutdown,
-            tasks,
+            sim_task: Some(sim_task),
+            tasks: Vec::new(),
         };
-        let ready = f.ready.clone();
+        f.start_bot().await;
+        f
+    }
+
+    /// Starts a bot (again) on the same Redis and simulator, and waits until it is ready.
+    pub async fn start_bot(&mut self) {
+        let bot = TradingBot::new(
+            self.settings.clone(),
+            self.exchange.clone(),
+            self.bus.clone(),
+            qt_events::clock::system(),
+        )
+        .unwrap();
+        self.ready = bot.readiness();
+        self.stats = bot.stats();
+        self.shutdown = CancellationToken::new();
+        for stream in CONSUMES {
+            let mut cfg = ConsumerConfig::new(stream, "trading-bot", "trading-bot-0");
+            cfg.block = Duration::from_millis(100);
+            let consumer = Consumer::new(self.bus.clone(), cfg, bot.inbox());
+            self.tasks
+                .push(tokio::spawn(consumer.run(self.shutdown.clone())));
+        }
+        self.tasks
+            .push(tokio::spawn(bot.run(self.shutdown.clone())));
+        let ready = self.ready.clone();
         wait_until(10, "the bot to be warmed up and connected", || {
             ready.load(Ordering::Relaxed)
         })
         .await;
-        f
+    }
+
+    /// Stops the bot and its consumers (Redis and the simulator keep running).
+    pub async fn stop_bot(&mut self) {
+        self.shutdown.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
     }
 
     pub async fn sim(&self, path_and_query: &str) -> serde_json::Value {
@@ -244,9 +273,9 @@ impl Fixture {
     }
 
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
+        self.stop_bot().await;
         self.sim_shutdown.cancel();
-        for t in self.tasks.drain(..) {
+        if let Some(t) = self.sim_task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
     }

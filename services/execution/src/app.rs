@@ -10,6 +10,7 @@ use qt_events::{Event, Stream};
 use qt_exchange::{Exchange, ExchangeConfig};
 use qt_risk::utc_day;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::engine::{Execution, transient};
 
@@ -21,9 +22,8 @@ impl<E: Exchange + Clone + 'static> Handler for IntentHandler<E> {
     async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
         let span = tracing::info_span!("intent", event_id = %d.envelope.id,
             corr = %d.envelope.corr, kind = d.envelope.type_name());
-        let _enter = span.enter();
-        drop(_enter);
-        Ok(Outcome::publish(self.0.handle_intent(&d.envelope).await?))
+        let out = self.0.handle_intent(&d.envelope).instrument(span).await?;
+        Ok(Outcome::publish(out))
     }
 }
 

@@ -336,55 +336,53 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let ts = f.trade_time.max(0);
         // Part of the fill that closed the existing position, and what is left to open.
         let closing = before.is_some() && outcome.closed_qty > Decimal::ZERO;
-        if closing {
-            if let Some(p) = pos.as_mut() {
-                let share = if f.last_qty > Decimal::ZERO {
-                    outcome.closed_qty / f.last_qty
+        if closing && let Some(p) = pos.as_mut() {
+            let share = if f.last_qty > Decimal::ZERO {
+                outcome.closed_qty / f.last_qty
+            } else {
+                Decimal::ONE
+            };
+            p.realized_pnl += outcome.realized_pnl;
+            p.fees += f.fee * share;
+            p.exit_qty += outcome.closed_qty;
+            p.exit_notional += outcome.closed_qty * f.last_price;
+            if outcome.position_closed {
+                p.open = false;
+                p.quantity = Decimal::ZERO;
+                p.closed_at = Some(ts);
+                let exit_price = if p.exit_qty > Decimal::ZERO {
+                    p.exit_notional / p.exit_qty
                 } else {
-                    Decimal::ONE
+                    f.last_price
                 };
-                p.realized_pnl += outcome.realized_pnl;
-                p.fees += f.fee * share;
-                p.exit_qty += outcome.closed_qty;
-                p.exit_notional += outcome.closed_qty * f.last_price;
-                if outcome.position_closed {
-                    p.open = false;
-                    p.quantity = Decimal::ZERO;
-                    p.closed_at = Some(ts);
-                    let exit_price = if p.exit_qty > Decimal::ZERO {
-                        p.exit_notional / p.exit_qty
-                    } else {
-                        f.last_price
-                    };
-                    let closed = PositionClosed {
-                        position_id: p.position_id.clone(),
-                        symbol: p.symbol.clone(),
-                        side: p.side,
-                        max_quantity: p.max_quantity,
-                        entry_price: p.entry_price,
-                        exit_price: exit_price.round_dp(8),
-                        realized_pnl: p.realized_pnl,
-                        fees: p.fees,
-                        net_pnl: p.realized_pnl - p.fees,
-                        opened_at: p.opened_at,
-                        closed_at: ts,
-                        reason: close_reason(row.as_ref(), f.liquidation),
-                        signal: p.signal.clone(),
-                    };
-                    Db::insert_closed_trade(&mut tx, &closed)
-                        .await
-                        .map_err(transient)?;
-                    events.push(self.envelope(
-                        Event::PositionClosed(closed),
-                        derived_event_id(&[&p.position_id, "closed"]),
-                        None,
-                    ));
-                } else {
-                    p.quantity = after.as_ref().map_or(Decimal::ZERO, |a| a.qty);
-                    events.push(self.changed(p, ts, &trade));
-                }
-                Db::upsert_position(&mut tx, p).await.map_err(transient)?;
+                let closed = PositionClosed {
+                    position_id: p.position_id.clone(),
+                    symbol: p.symbol.clone(),
+                    side: p.side,
+                    max_quantity: p.max_quantity,
+                    entry_price: p.entry_price,
+                    exit_price: exit_price.round_dp(8),
+                    realized_pnl: p.realized_pnl,
+                    fees: p.fees,
+                    net_pnl: p.realized_pnl - p.fees,
+                    opened_at: p.opened_at,
+                    closed_at: ts,
+                    reason: close_reason(row.as_ref(), f.liquidation),
+                    signal: p.signal.clone(),
+                };
+                Db::insert_closed_trade(&mut tx, &closed)
+                    .await
+                    .map_err(transient)?;
+                events.push(self.envelope(
+                    Event::PositionClosed(closed),
+                    derived_event_id(&[&p.position_id, "closed"]),
+                    None,
+                ));
+            } else {
+                p.quantity = after.as_ref().map_or(Decimal::ZERO, |a| a.qty);
+                events.push(self.changed(p, ts, &trade));
             }
+            Db::upsert_position(&mut tx, p).await.map_err(transient)?;
         }
         let opened_qty = f.last_qty
             - if closing {

@@ -12,6 +12,7 @@ use qt_risk::utc_day;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::db::Db;
 use crate::engine::{Execution, transient};
 
 /// Handles `qt:intents`.
@@ -36,10 +37,22 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
         let ex = &self.0;
         match &d.envelope.event {
             Event::SetKillSwitch(k) => {
+                // Once per event id: a stale redelivery must not flip a newer setting back.
                 let mut book = ex.book.lock().await;
                 let mut next = book.clone();
                 next.kill_switch = k.enabled;
-                ex.save_book(&next).await.map_err(transient)?;
+                let now = ex.now();
+                let mut tx = ex.db.begin().await.map_err(transient)?;
+                if !Db::mark_processed(&mut tx, &d.envelope.id, now)
+                    .await
+                    .map_err(transient)?
+                {
+                    return Ok(Outcome::done());
+                }
+                Db::save_book(&mut tx, &next, now)
+                    .await
+                    .map_err(transient)?;
+                tx.commit().await.map_err(transient)?;
                 *book = next;
                 tracing::warn!(enabled = k.enabled, reason = %k.reason, by = %k.requested_by,
                     "kill switch set");
@@ -100,7 +113,17 @@ impl<E: Exchange + Clone + 'static> Handler for PortfolioHandler<E> {
                 next.realized_today = s.realized_pnl_today;
             }
             ex.guard.observe(&mut next, now);
-            ex.save_book(&next).await.map_err(transient)?;
+            let mut tx = ex.db.begin().await.map_err(transient)?;
+            if !Db::mark_processed(&mut tx, &d.envelope.id, now)
+                .await
+                .map_err(transient)?
+            {
+                return Ok(Outcome::done());
+            }
+            Db::save_book(&mut tx, &next, now)
+                .await
+                .map_err(transient)?;
+            tx.commit().await.map_err(transient)?;
             *book = next;
         }
         Ok(Outcome::done())

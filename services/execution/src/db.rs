@@ -765,3 +765,24 @@ impl Db {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn processed_event_ids_are_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&qt_store::sqlite_url(&dir.path().join("e.db")))
+            .await
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        assert!(Db::mark_processed(&mut tx, "a", 1).await.unwrap());
+        assert!(!Db::mark_processed(&mut tx, "a", 2).await.unwrap());
+        tx.commit().await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        assert!(!Db::mark_processed(&mut tx, "a", 3).await.unwrap());
+        assert!(Db::mark_processed(&mut tx, "b", 3).await.unwrap());
+    }
+}

@@ -996,14 +996,6 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         Ok(vec![self.ended_event(cause, row, expired, reason)])
     }
 
-    /// Saves the current risk book (after a change made under its lock).
-    pub(crate) async fn save_book(&self, book: &RiskBook) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        Db::save_book(&mut tx, book, self.now()).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The position side of a signed amount.
     pub(crate) fn side_of(amt: Decimal) -> PositionSide {
         if amt >= Decimal::ZERO {

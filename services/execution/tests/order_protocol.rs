@@ -179,3 +179,41 @@ async fn risk_guard_refuses_with_reason_codes_counting_orders_in_flight_and_kill
     assert_eq!(fx.position_amt().await, rust_decimal::Decimal::ZERO);
     fx.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_redelivered_kill_switch_command_does_not_flip_a_newer_setting_back() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mut control = execution::ControlHandler(ex.clone());
+    let cmd = |enabled: bool, id: &str| {
+        fx.bus.envelope(Event::SetKillSwitch(SetKillSwitch {
+            command_id: id.into(),
+            enabled,
+            reason: "test".into(),
+            requested_by: "test".into(),
+        }))
+    };
+    let on = cmd(true, "on");
+    let off = cmd(false, "off");
+    for env in [&on, &off, &on] {
+        qt_bus::Handler::handle(
+            &mut control,
+            &qt_bus::Delivery {
+                stream: qt_events::Stream::Control,
+                entry_id: "1-0".into(),
+                envelope: env.clone(),
+                deliveries: 1,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    assert!(!ex.book.lock().await.kill_switch);
+    let mark = fx.mark().await;
+    let out = ex
+        .handle_intent(&open_intent(&fx.bus, "intent-after-off", "0.01", mark))
+        .await
+        .unwrap();
+    assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
+    fx.stop().await;
+}

@@ -87,10 +87,12 @@ fn main() {
 
 fn predict_bench(mut model: GbdtModel, ds: &Dataset) {
     let n = 20_000.min(ds.len());
+    let picks: Vec<usize> = (0..n).map(|i| (i * 7919) % ds.len()).collect();
+    // The path `Model::predict` takes: the compiled flat trees.
     let mut times = Vec::with_capacity(n);
     let mut buys = 0usize;
-    for i in 0..n {
-        let k = (i * 7919) % ds.len();
+    let started = Instant::now();
+    for &k in &picks {
         let fv = FeatureVector {
             open_time: ds.candles[k].open_time,
             values: ds.features[k],
@@ -100,13 +102,45 @@ fn predict_bench(mut model: GbdtModel, ds: &Dataset) {
         times.push(t.elapsed().as_secs_f64() * 1e6);
         buys += usize::from(s.action == qt_models::SignalAction::Buy);
     }
+    let total = started.elapsed().as_secs_f64();
+    report(
+        &format!(
+            "predict (gbdt compiled = Model::predict, compiled {})",
+            model.is_compiled()
+        ),
+        &mut times,
+        total,
+        &format!("{buys} BUY"),
+    );
+    // The same rows through forust's own tree walk (the path before the flat trees).
+    times.clear();
+    let mut sink = 0.0;
+    let started = Instant::now();
+    for &k in &picks {
+        let t = Instant::now();
+        let (b, s) = model.probabilities_tree_walk(&ds.features[k]);
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+        sink += b - s;
+    }
+    let total = started.elapsed().as_secs_f64();
+    report(
+        "predict (gbdt, forust tree walk)",
+        &mut times,
+        total,
+        &format!("checksum {sink:.3}"),
+    );
+}
+
+fn report(what: &str, times: &mut [f64], total_s: f64, note: &str) {
     times.sort_by(f64::total_cmp);
     let q = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
     println!(
-        "predict (gbdt, both models, one row, 1 thread): p50 {:.2} us, p99 {:.2} us, max {:.2} us over {n} rows ({buys} BUY)",
+        "{what}, both models, one row, 1 thread: p50 {:.2} us, p99 {:.2} us, max {:.2} us, mean {:.2} us over {} rows ({note})",
         q(0.5),
         q(0.99),
-        q(1.0)
+        q(1.0),
+        total_s * 1e6 / times.len() as f64,
+        times.len()
     );
 }
 

@@ -7,6 +7,7 @@ use qt_events::SignalAction;
 use qt_features::{FeatureVector, N_FEATURES};
 use serde::{Deserialize, Serialize};
 
+use crate::flat::FlatForest;
 use crate::{Model, ModelError, Signal};
 
 /// Training and decision parameters of the gradient-boosted trees model.
@@ -79,11 +80,17 @@ impl GbdtParams {
 /// when `-edge` reaches `sell_edge`, with that side's probability as confidence; otherwise HOLD
 /// with confidence `1 - max(p_buy, p_sell)`. Training calibrates the two edges so the decisions
 /// on the training rows have the target mix (see `train::calibrate_edges`).
+///
+/// Prediction does not walk forust's trees: when the model is built (trained or loaded) both
+/// boosters are compiled into flat arrays (`flat::FlatForest`) that give the same raw scores bit
+/// for bit, several times faster. A booster the flat layout does not take (a missing value
+/// other than NaN, a separate missing branch, trees deeper than 12) keeps forust's walk.
 pub struct GbdtModel {
     version: String,
     params: GbdtParams,
     buy: GradientBooster,
     sell: GradientBooster,
+    flat: Option<FlatForest>,
 }
 
 /// BUY when `p_buy - p_sell >= buy_edge`, SELL when `p_sell - p_buy >= sell_edge`, else HOLD.
@@ -105,6 +112,13 @@ impl std::fmt::Debug for GbdtModel {
             .field("params", &self.params)
             .field("buy_trees", &self.buy.trees.len())
             .field("sell_trees", &self.sell.trees.len())
+            .field(
+                "compiled",
+                &self
+                    .flat
+                    .as_ref()
+                    .map(|f| format!("{} trees padded to depth {}", f.trees(), f.depth())),
+            )
             .finish()
     }
 }
@@ -195,12 +209,29 @@ impl GbdtModel {
             )
         };
         let (buy, sell) = (buy?, sell?);
-        Ok(GbdtModel {
-            version: version.into(),
+        Ok(Self::assemble(version.into(), params, buy, sell))
+    }
+
+    fn assemble(
+        version: String,
+        params: GbdtParams,
+        buy: GradientBooster,
+        sell: GradientBooster,
+    ) -> Self {
+        let flat = FlatForest::compile(&buy, &sell);
+        GbdtModel {
+            version,
             params,
             buy,
             sell,
-        })
+            flat,
+        }
+    }
+
+    /// Whether prediction runs on the compiled flat trees (true for every model this crate
+    /// trains) rather than on forust's own tree walk.
+    pub fn is_compiled(&self) -> bool {
+        self.flat.is_some()
     }
 
     pub fn params(&self) -> &GbdtParams {
@@ -243,8 +274,21 @@ impl GbdtModel {
         out
     }
 
-    /// (P(long wins), P(short wins)) for one row of features.
+    /// (P(long wins), P(short wins)) for one row of features (in
+    /// [`qt_features::FEATURE_NAMES`] order).
     pub fn probabilities(&self, row: &[f64]) -> (f64, f64) {
+        match &self.flat {
+            Some(flat) => {
+                let (b, s) = flat.raw_scores(row);
+                (sigmoid(b), sigmoid(s))
+            }
+            None => self.probabilities_tree_walk(row),
+        }
+    }
+
+    /// [`Self::probabilities`] by walking forust's own trees one row at a time (the path
+    /// before the flat trees; kept as the fallback and to compare speed).
+    pub fn probabilities_tree_walk(&self, row: &[f64]) -> (f64, f64) {
         (
             sigmoid(raw_score(&self.buy, row)),
             sigmoid(raw_score(&self.sell, row)),
@@ -289,12 +333,12 @@ impl GbdtModel {
             GradientBooster::from_json(&v.to_string())
                 .map_err(|e| ModelError::Format(format!("{key}: {e}")))
         };
-        Ok(GbdtModel {
-            version: version.to_string(),
+        Ok(Self::assemble(
+            version.to_string(),
             params,
-            buy: load("buy_model")?,
-            sell: load("sell_model")?,
-        })
+            load("buy_model")?,
+            load("sell_model")?,
+        ))
     }
 
     /// Batch raw predictions through forust itself (used to check the fast path).

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod dataset;
 mod ensemble;
 mod error;
+mod flat;
 mod gbdt;
 pub mod labels;
 pub mod metrics;

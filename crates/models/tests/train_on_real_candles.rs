@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use qt_events::SignalAction;
-use qt_features::{FEATURE_NAMES, FeatureVector};
+use qt_features::{FEATURE_NAMES, FeatureVector, N_FEATURES};
 use qt_models::dataset::{Dataset, Series};
 use qt_models::train::{TrainConfig, train_on};
 use qt_models::{
@@ -126,8 +126,111 @@ fn fast_tree_walk_equals_forust_predict() {
     let model = GbdtModel::fit(&columns, &labels, params, 2, "t").expect("fits");
     let reference = model.forust_probabilities(&columns, rows.len());
     for (k, &i) in rows.iter().enumerate() {
-        let (b, s) = model.probabilities(&ds.features[i]);
+        let (b, s) = model.probabilities_tree_walk(&ds.features[i]);
         assert!((b - reference[k].0).abs() < 1e-12 && (s - reference[k].1).abs() < 1e-12);
+    }
+}
+
+/// Counts the splits whose missing values go left and go right, over both boosters of an
+/// artifact.
+fn missing_directions(artifact: &ModelArtifact) -> (usize, usize) {
+    let (mut left, mut right) = (0, 0);
+    for key in ["buy_model", "sell_model"] {
+        let trees = artifact.params[key]["trees"].as_array().expect("trees");
+        for node in trees
+            .iter()
+            .flat_map(|t| t["nodes"].as_array().expect("nodes"))
+        {
+            if node["is_leaf"] == false {
+                if node["missing_node"] == node["left_child"] {
+                    left += 1;
+                } else if node["missing_node"] == node["right_child"] {
+                    right += 1;
+                }
+            }
+        }
+    }
+    (left, right)
+}
+
+#[test]
+fn compiled_trees_give_forusts_probabilities_bit_for_bit_on_real_rows_with_and_without_nan() {
+    let ds = Dataset::build(&repo_series(&["XRPUSDT"]), &BarrierConfig::default(), 1)
+        .expect("dataset builds");
+    let n_f = FEATURE_NAMES.len();
+    // Train on every 3rd row with about 8% of the values missing, so forust learns splits that
+    // send NaN left and splits that send it right.
+    let train_rows: Vec<usize> = (0..ds.len()).step_by(3).collect();
+    let mut columns = ds.columns(&train_rows);
+    let n = train_rows.len();
+    for j in 0..n_f {
+        for i in 0..n {
+            if (i * 31 + j * 7) % 13 == 0 {
+                columns[j * n + i] = f64::NAN;
+            }
+        }
+    }
+    let labels: Vec<SignalAction> = train_rows.iter().map(|&i| ds.labels[i]).collect();
+    let params = GbdtParams {
+        iterations: 40,
+        max_depth: 5,
+        ..GbdtParams::default()
+    };
+    let model = GbdtModel::fit(&columns, &labels, params, 2, "t").expect("fits");
+    assert!(model.is_compiled());
+    let (left, right) = missing_directions(&ModelArtifact::gbdt(&model).expect("artifact"));
+    assert!(left > 0 && right > 0, "missing left {left}, right {right}");
+
+    // Every row of the series as the engine computed it, then each again with one feature
+    // missing, then each with a third of the features missing.
+    let mut eval: Vec<[f64; N_FEATURES]> = ds.features.clone();
+    for (k, f) in ds.features.iter().enumerate() {
+        let mut one = *f;
+        one[k % n_f] = f64::NAN;
+        eval.push(one);
+        let mut many = *f;
+        for (j, v) in many.iter_mut().enumerate() {
+            if (j + k) % 3 == 0 {
+                *v = f64::NAN;
+            }
+        }
+        eval.push(many);
+    }
+    let mut eval_columns = vec![0.0; eval.len() * n_f];
+    for (i, row) in eval.iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            eval_columns[j * eval.len() + i] = *v;
+        }
+    }
+    let reference = model.forust_probabilities(&eval_columns, eval.len());
+    assert!(eval.len() > 40_000, "{} rows", eval.len());
+    for (row, (b, s)) in eval.iter().zip(reference) {
+        let (fb, fs) = model.probabilities(row);
+        assert_eq!(
+            (fb.to_bits(), fs.to_bits()),
+            (b.to_bits(), s.to_bits()),
+            "{row:?}"
+        );
+        let (wb, ws) = model.probabilities_tree_walk(row);
+        assert_eq!((wb.to_bits(), ws.to_bits()), (b.to_bits(), s.to_bits()));
+    }
+
+    // The same after the artifact round trip (compiled again at load).
+    let artifact = ModelArtifact::gbdt(&model).expect("artifact");
+    let mut loaded = build_model(
+        &ModelArtifact::from_json(&artifact.to_json().expect("encodes")).expect("decodes"),
+    )
+    .expect("builds");
+    for (i, row) in ds.features.iter().enumerate().step_by(11) {
+        let fv = FeatureVector {
+            open_time: ds.candles[i].open_time,
+            values: *row,
+        };
+        assert_eq!(
+            loaded.predict(&fv, &ds.candles[i]),
+            model.predict_row(row),
+            "row {i}"
+        );
     }
 }
 

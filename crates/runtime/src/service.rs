@@ -237,7 +237,7 @@ impl<S: Send + Sync + 'static> Service<S> {
                         }
                     }
                 }
-                if n % 6 == 0 {
+                if n.is_multiple_of(6) {
                     for s in &trim {
                         match bus.trim(*s).await {
                             Ok(0) => {}

@@ -13,6 +13,7 @@ use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 use qt_runtime::Service;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::brain::{Brain, BrainConfig};
 use crate::reconcile;
@@ -38,11 +39,15 @@ impl<S> BrainHandler<S> {
 impl<S: PlanStore> Handler for BrainHandler<S> {
     async fn handle(&mut self, delivery: &Delivery) -> Result<Outcome, HandlerError> {
         let env = &delivery.envelope;
-        let span = tracing::debug_span!("handle", event_id = %env.id, corr = %env.corr, kind = env.type_name());
-        let _g = span.enter();
-        let mut brain = self.brain.lock().await;
+        let span = tracing::info_span!("handle", event_id = %env.id, corr = %env.corr, kind = env.type_name());
         let source = format!("{}/{}", delivery.stream.suffix(), delivery.entry_id);
-        match brain.handle(env, &source).await {
+        let result = async {
+            let mut brain = self.brain.lock().await;
+            brain.handle(env, &source).await
+        }
+        .instrument(span)
+        .await;
+        match result {
             Ok(out) => {
                 if !out.is_empty() {
                     metrics_count(&out);

@@ -272,21 +272,38 @@ impl<S: PlanStore> Brain<S> {
             self.vol.on_candle(c);
             return Ok(Vec::new());
         }
-        let relevant = matches!(
-            env.event,
-            Event::MarkPriceUpdated(_)
-                | Event::PositionOpened(_)
-                | Event::PositionChanged(_)
-                | Event::PositionClosed(_)
-                | Event::OrderAccepted(_)
-                | Event::OrderRejected(_)
-                | Event::OrderFilled(_)
-                | Event::OrderPartiallyFilled(_)
-        );
+        // Only events about a plan it holds (or a position) can have had an effect: the others
+        // skip the database entirely (marks of symbols without a position, other orders).
+        let relevant = match &env.event {
+            Event::MarkPriceUpdated(m) => self.by_symbol.contains_key(&m.symbol),
+            Event::OrderAccepted(a) => self.by_intent.contains_key(&a.intent_id),
+            Event::OrderRejected(r) => self.by_intent.contains_key(&r.intent_id),
+            Event::OrderFilled(f) | Event::OrderPartiallyFilled(f) => {
+                self.by_tp_order.contains_key(&f.client_order_id)
+            }
+            Event::PositionOpened(_) | Event::PositionChanged(_) | Event::PositionClosed(_) => true,
+            _ => false,
+        };
         if !relevant {
             return Ok(Vec::new());
         }
-        if let Some(done) = self.store.outputs_of(&env.id).await? {
+        // A mark can only have been handled with an effect if it was the last event that
+        // changed its plan (marks of one symbol come in order, and a later stop move supersedes
+        // an earlier one), so marks skip the database lookup otherwise: they are the bulk.
+        let may_be_done = match &env.event {
+            Event::MarkPriceUpdated(m) => self
+                .by_symbol
+                .get(&m.symbol)
+                .and_then(|p| self.plans.get(p))
+                .is_some_and(|t| t.last_event.as_deref() == Some(env.id.as_str())),
+            _ => true,
+        };
+        let done = if may_be_done {
+            self.store.outputs_of(&env.id).await?
+        } else {
+            None
+        };
+        if let Some(done) = done {
             if done.source == source {
                 tracing::info!(event_id = %env.id, n = done.outputs.len(), "redelivered event: replaying its intents");
                 return Ok(done.outputs);
@@ -306,6 +323,9 @@ impl<S: PlanStore> Brain<S> {
         };
         match commit {
             Some(mut c) => {
+                for t in &mut c.upsert {
+                    t.last_event = Some(env.id.clone());
+                }
                 c.event_id = Some(env.id.clone());
                 c.source = source.to_owned();
                 c.ts = self.now();
@@ -354,6 +374,7 @@ impl<S: PlanStore> Brain<S> {
             protect_sent_ms: self.now(),
             watchdog_fired: false,
             time_stop_sent: false,
+            last_event: None,
         })
     }
 

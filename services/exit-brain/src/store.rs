@@ -34,6 +34,9 @@ pub struct Tracked {
     pub protect_sent_ms: i64,
     pub watchdog_fired: bool,
     pub time_stop_sent: bool,
+    /// The event whose commit last changed this plan.
+    #[serde(default)]
+    pub last_event: Option<String>,
 }
 
 /// A closed position as exit-brain learned from it.

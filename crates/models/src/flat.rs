@@ -6,8 +6,8 @@
 //! `rank(v) = number of cuts <= v`, so for the cut at 1-based position `j`, `v < cut_j` exactly
 //! when `rank(v) < j` (the cuts are sorted and distinct). A split is then 4 bytes: a rank slot
 //! and `j`. Each tree is stored as a complete binary tree of the forest's depth `D` in breadth-first
-//! order (children of `i` at `2i+1`, `2i+2`; `2^D - 1` splits, then `2^D` leaf weights as the
-//! `f32` forust stores). A leaf above depth `D` is copied to every leaf of its padded subtree, so
+//! order (children of `i` at `2i+1`, `2i+2`) in a block of `2^D` splits (the last unused), with a
+//! block of `2^D` leaf weights as the `f32` forust stores. A leaf above depth `D` is copied to every leaf of its padded subtree, so
 //! every walk is exactly `D` branch-free steps. The leaf weights are added to the base score in
 //! tree order, as `GradientBooster::predict` does, so the sums are identical, not just close.
 //!
@@ -28,6 +28,8 @@ use qt_features::N_FEATURES;
 
 /// Deepest trees the flat layout takes (`2^12` leaves per tree).
 pub(crate) const MAX_DEPTH: usize = 12;
+
+const _: () = assert!(2 * N_FEATURES < u16::MAX as usize);
 
 /// One split: go right when `ranks[slot] >= rank`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -147,11 +149,12 @@ impl FlatForest {
             cuts.extend_from_slice(c);
             cut_start[f + 1] = cuts.len();
         }
-        let inner = (1usize << depth) - 1;
-        let n_leaves = 1usize << depth;
+        // Each tree takes a block of `2^depth` splits (the last one unused) and as many leaves,
+        // so the walk indexes fixed-size arrays with a mask instead of checked slices.
+        let block = 1usize << depth;
         let total: usize = boosters.iter().map(|b| prediction_trees(b).len()).sum();
-        let mut splits = vec![Split::default(); total * inner];
-        let mut leaves = vec![0.0f32; total * n_leaves];
+        let mut splits = vec![Split::default(); total * block];
+        let mut leaves = vec![0.0f32; total * block];
         let mut parts = [Part {
             base_score: 0.0,
             first_tree: 0,
@@ -168,8 +171,8 @@ impl FlatForest {
             for t in trees {
                 let mut dest = Dest {
                     depth,
-                    splits: &mut splits[k * inner..(k + 1) * inner],
-                    leaves: &mut leaves[k * n_leaves..(k + 1) * n_leaves],
+                    splits: &mut splits[k * block..(k + 1) * block],
+                    leaves: &mut leaves[k * block..(k + 1) * block],
                 };
                 place(t, 0, 0, 0, &mut dest, &per_feature)?;
                 k += 1;
@@ -198,7 +201,7 @@ impl FlatForest {
     /// Raw scores (log odds) of the BUY and SELL models for one row; a feature missing from a
     /// short row counts as NaN (missing).
     pub(crate) fn raw_scores(&self, row: &[f64]) -> (f64, f64) {
-        let mut ranks = [0u16; 2 * N_FEATURES];
+        let mut ranks = [0u16; RANKS];
         for f in 0..N_FEATURES {
             let cuts = &self.cuts[self.cut_start[f]..self.cut_start[f + 1]];
             if cuts.is_empty() {
@@ -215,71 +218,89 @@ impl FlatForest {
             ranks[2 * f] = right;
             ranks[2 * f + 1] = left;
         }
-        let score = |p: &Part| match self.depth {
-            0 => self.sum::<0>(p, &ranks),
-            1 => self.sum::<1>(p, &ranks),
-            2 => self.sum::<2>(p, &ranks),
-            3 => self.sum::<3>(p, &ranks),
-            4 => self.sum::<4>(p, &ranks),
-            5 => self.sum::<5>(p, &ranks),
-            6 => self.sum::<6>(p, &ranks),
-            7 => self.sum::<7>(p, &ranks),
-            8 => self.sum::<8>(p, &ranks),
-            _ => self.sum_any(p, &ranks),
-        };
-        (score(&self.parts[0]), score(&self.parts[1]))
+        match self.depth {
+            0 => self.sums::<0, 1>(&ranks),
+            1 => self.sums::<1, 2>(&ranks),
+            2 => self.sums::<2, 4>(&ranks),
+            3 => self.sums::<3, 8>(&ranks),
+            4 => self.sums::<4, 16>(&ranks),
+            5 => self.sums::<5, 32>(&ranks),
+            6 => self.sums::<6, 64>(&ranks),
+            7 => self.sums::<7, 128>(&ranks),
+            8 => self.sums::<8, 256>(&ranks),
+            9 => self.sums::<9, 512>(&ranks),
+            10 => self.sums::<10, 1024>(&ranks),
+            11 => self.sums::<11, 2048>(&ranks),
+            // `compile` takes no tree deeper than MAX_DEPTH = 12.
+            _ => self.sums::<12, 4096>(&ranks),
+        }
     }
 
-    /// Base score plus the leaf of every tree of `p`, in tree order; depth known at compile
-    /// time so the walk unrolls.
-    fn sum<const D: usize>(&self, p: &Part, ranks: &[u16; 2 * N_FEATURES]) -> f64 {
-        let inner = (1usize << D) - 1;
-        let n_leaves = 1usize << D;
-        let splits = &self.splits[p.first_tree * inner..(p.first_tree + p.trees) * inner];
-        let leaves = &self.leaves[p.first_tree * n_leaves..(p.first_tree + p.trees) * n_leaves];
-        let mut acc = p.base_score;
-        if D == 0 {
-            for w in leaves {
-                acc += f64::from(*w);
-            }
-            return acc;
-        }
-        for (tree, leaf) in splits
-            .chunks_exact(inner)
-            .zip(leaves.chunks_exact(n_leaves))
-        {
-            let mut i = 0usize;
-            for _ in 0..D {
-                let s = tree[i];
-                let right = ranks[usize::from(s.slot)] >= s.rank;
-                i = 2 * i + 1 + usize::from(right);
-            }
-            acc += f64::from(leaf[i - inner]);
-        }
-        acc
+    /// The trees of one model as blocks of `N = 2^D` splits and leaves.
+    #[allow(clippy::type_complexity)]
+    fn blocks<const N: usize>(&self, p: &Part) -> (&[[Split; N]], &[[f32; N]]) {
+        let range = p.first_tree * N..(p.first_tree + p.trees) * N;
+        (
+            self.splits[range.clone()].as_chunks::<N>().0,
+            self.leaves[range].as_chunks::<N>().0,
+        )
     }
 
-    /// [`Self::sum`] for a depth only known at run time.
-    fn sum_any(&self, p: &Part, ranks: &[u16; 2 * N_FEATURES]) -> f64 {
-        let inner = (1usize << self.depth) - 1;
-        let n_leaves = 1usize << self.depth;
-        let splits = &self.splits[p.first_tree * inner..(p.first_tree + p.trees) * inner];
-        let leaves = &self.leaves[p.first_tree * n_leaves..(p.first_tree + p.trees) * n_leaves];
-        let mut acc = p.base_score;
-        for (tree, leaf) in splits
-            .chunks_exact(inner)
-            .zip(leaves.chunks_exact(n_leaves))
-        {
-            let mut i = 0usize;
-            for _ in 0..self.depth {
-                let s = tree[i];
-                let right = ranks[usize::from(s.slot)] >= s.rank;
-                i = 2 * i + 1 + usize::from(right);
+    /// Base score plus the leaf of every tree, in tree order, for both models. Depth `D` and
+    /// block size `N = 2^D` are known at compile time, so each walk is `D` unrolled steps
+    /// without bounds checks; the trees are walked [`LANES`] per model at a time (independent
+    /// chains the CPU overlaps), then their leaves are added in tree order.
+    fn sums<const D: usize, const N: usize>(&self, ranks: &[u16; RANKS]) -> (f64, f64) {
+        debug_assert_eq!(N, 1 << D);
+        let [pb, ps] = &self.parts;
+        let (bs, bl) = self.blocks::<N>(pb);
+        let (ss, sl) = self.blocks::<N>(ps);
+        let (mut acc_b, mut acc_s) = (pb.base_score, ps.base_score);
+        let common = bs.len().min(ss.len()) / LANES * LANES;
+        for k in (0..common).step_by(LANES) {
+            let mut lb = [0.0f32; LANES];
+            let mut ls = [0.0f32; LANES];
+            for j in 0..LANES {
+                lb[j] = walk::<D, N>(&bs[k + j], &bl[k + j], ranks);
+                ls[j] = walk::<D, N>(&ss[k + j], &sl[k + j], ranks);
             }
-            acc += f64::from(leaf[i - inner]);
+            for j in 0..LANES {
+                acc_b += f64::from(lb[j]);
+                acc_s += f64::from(ls[j]);
+            }
         }
-        acc
+        for (t, l) in bs[common..].iter().zip(&bl[common..]) {
+            acc_b += f64::from(walk::<D, N>(t, l, ranks));
+        }
+        for (t, l) in ss[common..].iter().zip(&sl[common..]) {
+            acc_s += f64::from(walk::<D, N>(t, l, ranks));
+        }
+        (acc_b, acc_s)
     }
+}
+
+/// Trees walked side by side per model.
+const LANES: usize = 4;
+
+/// Rank slots: two per feature, rounded up to a power of two so a mask replaces the bounds
+/// check (`compile` only writes slots below `2 * N_FEATURES`).
+const RANKS: usize = (2 * N_FEATURES).next_power_of_two();
+
+/// The leaf weight a row reaches in one padded tree of depth `D` (`N = 2^D`).
+#[inline(always)]
+fn walk<const D: usize, const N: usize>(
+    tree: &[Split; N],
+    leaves: &[f32; N],
+    ranks: &[u16; RANKS],
+) -> f32 {
+    let mut i = 0usize;
+    for _ in 0..D {
+        let s = tree[i & (N - 1)];
+        let right = ranks[usize::from(s.slot) & (RANKS - 1)] >= s.rank;
+        i = 2 * i + 1 + usize::from(right);
+    }
+    // After D steps `i` is in N - 1 ..= 2N - 2: leaf `i - (N - 1)`.
+    leaves[(i + 1 - N) & (N - 1)]
 }
 
 /// Writes the subtree under forust node `node` at breadth-first position `pos` (on `level`)

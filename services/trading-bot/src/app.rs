@@ -151,6 +151,7 @@ impl TradingBot {
     pub async fn run(mut self, shutdown: CancellationToken) {
         tracing::info!(model = %self.core.model_name(), version = %self.core.model_version(), "trading bot starting");
         self.seed_positions().await;
+        self.restore().await;
         self.published = self.last_published().await;
         let Some(universe) = self.resolve_universe(&shutdown).await else {
             return;
@@ -218,6 +219,66 @@ impl TradingBot {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read positions at start; relying on the positions stream")
+            }
+        }
+    }
+
+    /// What the previous run knew and the streams still hold: the model last deployed or rolled
+    /// back to (`models`), the kill switch (`control`), and this service's open intents younger
+    /// than the pending timeout (`intents`), so a restart neither reverts the model, nor forgets
+    /// the pause, nor sends a second entry while the first is in flight.
+    async fn restore(&mut self) {
+        let tail = |stream: Stream| {
+            let key = self.bus.key(stream);
+            let bus = self.bus.clone();
+            async move {
+                match bus.last(&key, 2_000).await {
+                    Ok(entries) => entries
+                        .iter()
+                        .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(stream = %stream, error = %e, "cannot read the stream's tail at start");
+                        Vec::new()
+                    }
+                }
+            }
+        };
+        let models: Vec<Envelope> = tail(Stream::Models).await;
+        let deployed = models.iter().rev().find_map(|e| match &e.event {
+            Event::ModelDeployed(d) => Some(d.artifact.clone()),
+            Event::ModelRolledBack(r) => Some(r.artifact.clone()),
+            _ => None,
+        });
+        if let Some(artifact) = deployed {
+            let a = artifact.clone();
+            match tokio::task::spawn_blocking(move || crate::model::load_ref(&a)).await {
+                Ok(Ok(model)) => self.core.swap_model(model),
+                Ok(Err(e)) => {
+                    tracing::warn!(version = %artifact.model_version, error = %e, "cannot load the last deployed model; running the configured one")
+                }
+                Err(e) => tracing::warn!(error = %e, "model loading task failed"),
+            }
+        }
+        let control: Vec<Envelope> = tail(Stream::Control).await;
+        if let Some(k) = control
+            .iter()
+            .rev()
+            .find(|e| matches!(e.event, Event::SetKillSwitch(_)))
+        {
+            self.core.on_fact(k);
+        }
+        let now = self.exchange.server_now_ms();
+        let timeout_ms = i64::try_from(self.settings.pending_timeout_seconds)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        let intents: Vec<Envelope> = tail(Stream::Intents).await;
+        for e in intents.iter().filter(|e| e.src == self.bus.src()) {
+            if let Event::OpenPosition(o) = &e.event
+                && now.saturating_sub(e.ts) < timeout_ms
+            {
+                tracing::info!(symbol = %o.symbol, intent_id = %o.intent_id, "intent of the previous run still pending");
+                self.core.restore_pending(&o.symbol, &o.intent_id, e.ts);
             }
         }
     }

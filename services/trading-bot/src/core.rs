@@ -207,6 +207,11 @@ impl Core {
         self.gate.position_opened(symbol, position_id);
     }
 
+    /// An open intent sent at `at_ms` by a previous run and maybe still in flight.
+    pub fn restore_pending(&mut self, symbol: &str, intent_id: &str, at_ms: i64) {
+        self.gate.sent(symbol, intent_id, at_ms);
+    }
+
     /// Handles a closed candle: returns what to publish (candle, signal, maybe an intent), in
     /// that order. `live` is false for candles fetched to fill a gap: they get their signal but
     /// never an intent, since the market has moved on.

@@ -10,6 +10,14 @@ use trading_bot::{CONSUMES, PRODUCES, Settings, TradingBot};
 
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
+    // Values that parse but cannot work (an unknown interval, gbdt without an artifact) exit
+    // with code 2 like any bad setting; qt-runtime then loads the same config again.
+    if let Ok(config) = qt_runtime::Config::<Settings>::load("trading-bot")
+        && let Err(e) = config.service.validate()
+    {
+        eprintln!("trading-bot: {e}");
+        return ExitCode::from(2);
+    }
     qt_runtime::run::<Settings, _, _>("trading-bot", |mut service| async move {
         let exchange = ExchangeConfig::from_env().context("exchange configuration")?;
         let bot = TradingBot::new(

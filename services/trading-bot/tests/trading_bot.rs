@@ -81,20 +81,25 @@ async fn closed_candles_become_candle_closed_once_each_with_a_signal_even_across
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_bot_publishes_the_candles_that_closed_while_it_was_down_once_each() {
+async fn a_restarted_bot_publishes_the_candles_missed_while_down_once_each_and_keeps_its_model_and_pause()
+ {
     let mut f = Fixture::start(|_, _| {}).await;
     f.step(1).await;
     f.wait_signals(1).await;
+    f.tell(kill(true)).await;
+    let (path, sha) = eager_momentum(f.dir.path(), "m-2");
+    f.tell(deployed(&path, &sha, "m-2")).await;
     f.step(1).await;
     f.wait_signals(2).await;
     f.stop_bot().await;
     f.step(3).await;
     f.start_bot().await;
-    // The three candles are published during the restart's warm-up, from REST.
+    // The three candles are published during the restart's warm-up, from REST, by the model
+    // deployed before the restart.
     f.wait_signals(5).await;
     assert_eq!(f.stats.candles_from_rest.load(Ordering::Relaxed), 3);
     f.step(1).await;
-    f.wait_signals(6).await;
+    let s = f.wait_signals(6).await;
     let candles = f.candles().await;
     assert_eq!(candles.len(), 6, "{candles:#?}");
     for w in candles.windows(2) {
@@ -105,7 +110,35 @@ async fn a_restarted_bot_publishes_the_candles_that_closed_while_it_was_down_onc
         );
     }
     assert_eq!(f.stats.candles_live.load(Ordering::Relaxed), 1);
+    assert!(s[1..].iter().all(|s| s.model_version == "m-2"), "{s:#?}");
+    assert_ne!(s[5].action, SignalAction::Hold);
+    assert!(
+        f.intents().await.is_empty(),
+        "the kill switch survives the restart"
+    );
     f.stop().await;
+}
+
+fn kill(enabled: bool) -> Event {
+    Event::SetKillSwitch(SetKillSwitch {
+        command_id: format!("kill-{enabled}"),
+        enabled,
+        reason: "test".into(),
+        requested_by: "test".into(),
+    })
+}
+
+fn deployed(path: &std::path::Path, sha: &str, version: &str) -> Event {
+    Event::ModelDeployed(ModelDeployed {
+        artifact: ModelArtifactRef {
+            model_version: version.into(),
+            model: "momentum".into(),
+            artifact_uri: path.display().to_string(),
+            sha256: sha.into(),
+        },
+        metrics: BTreeMap::new(),
+        deployed_at: now_ms(),
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,14 +262,6 @@ async fn a_model_deployed_on_models_takes_effect_on_the_next_candle_and_the_kill
     let s = f.wait_signals(1).await;
     assert_eq!(s[0].model_version, "momentum-default");
 
-    let kill = |enabled| {
-        Event::SetKillSwitch(SetKillSwitch {
-            command_id: format!("kill-{enabled}"),
-            enabled,
-            reason: "test".into(),
-            requested_by: "test".into(),
-        })
-    };
     f.tell(kill(true)).await;
     let (path, sha) = eager_momentum(f.dir.path(), "m-2");
     let artifact = ModelArtifactRef {

@@ -483,3 +483,84 @@ async fn the_restart_check_reprotects_a_bare_position_confirms_a_stopped_one_and
             .all(|e| e.sym.as_deref() != Some("BTCUSDT"))
     );
 }
+
+#[tokio::test]
+async fn a_volatile_symbol_gets_wider_targets_than_a_calm_one() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    for i in 0..60_i64 {
+        for (sym, swing) in [("CALMUSDT", 1), ("WILDUSDT", 60)] {
+            let p = qt_events::Decimal::new(10_000 + swing * (i % 2), 2);
+            let c = Event::CandleClosed(qt_events::CandleClosed {
+                symbol: sym.into(),
+                interval: "5m".into(),
+                open_time: i * 300_000,
+                close_time: i * 300_000 + 299_999,
+                open: p,
+                high: p,
+                low: p,
+                close: p,
+                volume: dec!(1),
+                quote_volume: dec!(0),
+                trades: 1,
+            });
+            b.handle_env(&env(c, &format!("c{sym}{i}"), clock))
+                .await
+                .unwrap();
+        }
+    }
+    let tp1 = |out: &[qt_events::Envelope]| protect_of(out).unwrap().take_profits[0].trigger_price;
+    let calm = b
+        .handle_env(&env(
+            opened("p1", "CALMUSDT", dec!(1), dec!(100), T0),
+            "o1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    let wild = b
+        .handle_env(&env(
+            opened("p2", "WILDUSDT", dec!(1), dec!(100), T0),
+            "o2",
+            clock,
+        ))
+        .await
+        .unwrap();
+    // Calm: +1.95%; volatile (daily vol far above 5%): +3%.
+    assert_eq!(tp1(&calm), dec!(101.95));
+    assert_eq!(tp1(&wild), dec!(103));
+}
+
+#[tokio::test]
+async fn the_time_stop_closes_what_is_left_once() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    b.handle_env(&env(
+        opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+        "o1",
+        clock,
+    ))
+    .await
+    .unwrap();
+    fx.clock.set(T0 + 720 * 60_000 - 1);
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(100.5), T0), "m1", clock))
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+    fx.clock.set(T0 + 720 * 60_000);
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(100.4), T0), "m2", clock))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [e] if matches!(&e.event, Event::ClosePosition(c) if c.reason == "time_stop"))
+    );
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(100.3), T0), "m3", clock))
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+}

@@ -574,7 +574,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 }
             }
             OrderState::Rejected => Ok(vec![self.rejected_event(env, &row)]),
-            _ => Ok(vec![self.accepted_event(env, &row)]),
+            _ => Ok(vec![self.accepted_event(Some(env), &row)]),
         }
     }
 
@@ -590,7 +590,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .map_err(transient)?;
         let mut row = row.clone();
         row.exchange_order_id = Some(exchange_id.to_owned());
-        Ok(vec![self.accepted_event(env, &row)])
+        Ok(vec![self.accepted_event(Some(env), &row)])
     }
 
     async fn exchange_rejected(
@@ -628,7 +628,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         Ok(vec![self.rejected_event(env, &row)])
     }
 
-    pub(crate) fn accepted_event(&self, env: &Envelope, row: &OrderRow) -> Envelope {
+    pub(crate) fn accepted_event(&self, cause: Option<&Envelope>, row: &OrderRow) -> Envelope {
         self.envelope(
             Event::OrderAccepted(OrderAccepted {
                 intent_id: row.intent_id.clone(),
@@ -643,8 +643,37 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 reduce_only: row.reduce_only || row.close_position,
             }),
             derived_event_id(&[&row.client_order_id, "accepted"]),
-            Some(env),
+            cause,
         )
+    }
+
+    /// A SENDING order that never executed and that nobody will resend: REJECTED, its
+    /// in-flight reservation released.
+    pub(crate) async fn record_abandoned(&self, row: &OrderRow) -> Result<(), HandlerError> {
+        let now = self.now();
+        let mut book = self.book.lock().await;
+        let mut next = book.clone();
+        next.on_ended(&row.intent_id);
+        let mut tx = self.db.begin().await.map_err(transient)?;
+        Db::set_state(
+            &mut tx,
+            &row.client_order_id,
+            OrderState::Rejected,
+            Some((
+                RejectReason::Other,
+                "abandoned: never reached the exchange",
+                None,
+            )),
+            now,
+        )
+        .await
+        .map_err(transient)?;
+        Db::save_book(&mut tx, &next, now)
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        *book = next;
+        Ok(())
     }
 
     pub(crate) fn rejected_event(&self, env: &Envelope, row: &OrderRow) -> Envelope {

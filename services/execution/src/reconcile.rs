@@ -14,15 +14,86 @@ use rust_decimal::Decimal;
 use crate::db::{Db, OrderState, PositionRow};
 use crate::engine::{Execution, transient};
 
+/// A SENDING record older than this (exchange time, ms) has no handler working on it any more
+/// (its intent was dead-lettered or dropped): reconciliation settles it.
+pub const ORPHAN_AFTER_MS: i64 = 5 * 60_000;
+
 impl<E: Exchange + Clone + 'static> Execution<E> {
+    /// Settles SENDING records nobody is working on: adopted when the exchange has the order,
+    /// else recorded as rejected (it never executed) so its in-flight reservation is released.
+    async fn settle_orphans(&self) -> Result<Vec<Envelope>, HandlerError> {
+        let now_ex = self.exchange.server_now_ms();
+        let mut alerts = Vec::new();
+        for row in self.db.live_orders().await.map_err(transient)? {
+            if row.state != OrderState::Sending
+                || now_ex.saturating_sub(row.sent_at) < ORPHAN_AFTER_MS
+            {
+                continue;
+            }
+            let found = if row.conditional {
+                match self.exchange.query_algo_order(&row.client_order_id).await {
+                    Ok(a) => Some(a.algo_id.to_string()),
+                    Err(e) if e.code() == Some(-2013) => None,
+                    Err(e) => return Err(transient(e)),
+                }
+            } else {
+                match self
+                    .exchange
+                    .query_order(&row.symbol, &row.client_order_id)
+                    .await
+                {
+                    Ok(o) => Some(o.order_id.to_string()),
+                    Err(e) if e.code() == Some(-2013) => None,
+                    Err(e) => return Err(transient(e)),
+                }
+            };
+            let mut envs = match found {
+                Some(id) => {
+                    self.db
+                        .mark_acked(&row.client_order_id, &id, self.now())
+                        .await
+                        .map_err(transient)?;
+                    let mut r = row.clone();
+                    r.exchange_order_id = Some(id);
+                    vec![self.accepted_event(None, &r)]
+                }
+                None => {
+                    self.record_abandoned(&row).await?;
+                    Vec::new()
+                }
+            };
+            let alert = self.alert(
+                "orphan_order_settled",
+                &row.symbol,
+                Severity::Warning,
+                format!(
+                    "order {} was left SENDING; {}",
+                    row.client_order_id,
+                    if envs.is_empty() {
+                        "it never executed"
+                    } else {
+                        "adopted"
+                    }
+                ),
+                &row.client_order_id,
+            );
+            alerts.push(alert.clone());
+            envs.push(alert);
+            self.publish_now(&envs).await?;
+        }
+        Ok(alerts)
+    }
+
     /// One reconciliation pass; returns the alerts raised (already published).
     ///
     /// # Errors
     /// The exchange or the database unreachable.
     pub async fn reconcile(&self) -> Result<Vec<Envelope>, HandlerError> {
         self.flush_outbox().await?;
+        // Orphans first: an adopted order's fills are then picked up by the poll, before
+        // positions are compared.
+        let mut alerts = self.settle_orphans().await?;
         self.poll_orders().await?;
-        let mut alerts = Vec::new();
         let pass = self.now().to_string();
 
         // Conditional orders: recorded live ones the exchange no longer has.

@@ -375,3 +375,112 @@ async fn portfolio_daily_loss_stops_new_entries() {
     assert!(fx.all_orders().await.is_empty());
     fx.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_settles_orders_left_sending_adopting_or_releasing_them() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    let old = fx.client.server_now_ms() - execution::reconcile::ORPHAN_AFTER_MS - 1_000;
+    let row = |intent: &str| execution::OrderRow {
+        client_order_id: qt_events::ids::client_order_id(intent, "entry"),
+        intent_id: intent.into(),
+        leg: "entry".into(),
+        symbol: SYMBOL.into(),
+        side: qt_events::Side::Buy,
+        kind: OrderKind::Market,
+        conditional: false,
+        quantity: dec("0.01"),
+        price: None,
+        trigger_price: None,
+        reduce_only: false,
+        close_position: false,
+        state: execution::OrderState::Sending,
+        exchange_order_id: None,
+        filled_qty: Decimal::ZERO,
+        avg_price: mark,
+        reason: None,
+        message: None,
+        exchange_code: None,
+        leverage: 5,
+        signal: None,
+        sent_at: old,
+        updated_at: old,
+    };
+    let reached = row("orphan-reached");
+    let never = row("orphan-never");
+    let mut tx = ex.db.begin().await.unwrap();
+    execution::Db::insert_order(&mut tx, &reached)
+        .await
+        .unwrap();
+    execution::Db::insert_order(&mut tx, &never).await.unwrap();
+    tx.commit().await.unwrap();
+    {
+        let mut book = ex.book.lock().await;
+        for r in [&reached, &never] {
+            book.on_accepted(
+                &r.intent_id,
+                qt_risk::InFlight {
+                    symbol: SYMBOL.into(),
+                    side: qt_events::Side::Buy,
+                    remaining_qty: dec("0.01"),
+                    reference_price: mark,
+                    reduce_only: false,
+                },
+            );
+        }
+    }
+    // Only the first one reached the exchange before its handler died.
+    fx.client
+        .new_order(
+            &NewOrder::market(
+                SYMBOL,
+                qt_events::Side::Buy,
+                dec("0.01"),
+                &reached.client_order_id,
+            )
+            .with_reference_price(mark),
+        )
+        .await
+        .unwrap();
+    let alerts = ex.reconcile().await.unwrap();
+    let orphan_alerts = alerts
+        .iter()
+        .filter(|a| matches!(&a.event, Event::AlertRaised(r) if r.rule == "orphan_order_settled"))
+        .count();
+    assert_eq!(orphan_alerts, 2, "{alerts:?}");
+    assert_eq!(
+        alerts.len(),
+        2,
+        "the adopted order's fill is recorded, no position mismatch"
+    );
+    assert_eq!(
+        ex.db.open_positions().await.unwrap()[0].quantity,
+        dec("0.01")
+    );
+    assert!(ex.reconcile().await.unwrap().is_empty());
+    let a = ex
+        .db
+        .order(&reached.client_order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            a.state,
+            execution::OrderState::Acked | execution::OrderState::Filled
+        ),
+        "{a:?}"
+    );
+    let n = ex.db.order(&never.client_order_id).await.unwrap().unwrap();
+    assert_eq!(n.state, execution::OrderState::Rejected);
+    assert!(!ex.book.lock().await.in_flight.contains_key("orphan-never"));
+    fx.wait_event(
+        Stream::Orders,
+        "OrderAccepted of the adopted order",
+        |e| matches!(e, Event::OrderAccepted(x) if x.client_order_id == reached.client_order_id),
+    )
+    .await;
+    assert_eq!(fx.all_orders().await.len(), 1, "nothing was resent");
+    fx.stop().await;
+}

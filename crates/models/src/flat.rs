@@ -4,8 +4,8 @@
 //! Layout. Every split value of a feature, over all trees of both models, goes into one sorted
 //! list of distinct cuts per feature. A row is first turned into ranks, once for both models:
 //! `rank(v) = number of cuts <= v`, so for the cut at 1-based position `j`, `v < cut_j` exactly
-//! when `rank(v) < j` (the cuts are sorted and distinct). A split is then 4 bytes: a rank slot
-//! and `j`. Each tree is stored as a complete binary tree of the forest's depth `D` in breadth-first
+//! when `rank(v) < j` (the cuts are sorted and distinct). A split is then 2 bytes: a rank slot
+//! (6 bits) and `j` (10 bits), so the 31 splits of a depth-5 tree fill one cache line. Each tree is stored as a complete binary tree of the forest's depth `D` in breadth-first
 //! order (children of `i` at `2i+1`, `2i+2`) in a block of `2^D` splits (the last unused), with a
 //! block of `2^D` leaf weights as the `f32` forust stores. A leaf above depth `D` is copied to every leaf of its padded subtree, so
 //! every walk is exactly `D` branch-free steps. The leaf weights are added to the base score in
@@ -18,8 +18,8 @@
 //!
 //! What it does not take (`compile` returns `None` and the model keeps forust's own tree walk):
 //! a `missing` value other than NaN, three-way splits (a separate missing branch), trees deeper
-//! than [`MAX_DEPTH`], NaN split values, features beyond [`N_FEATURES`], more than 65,534
-//! distinct cuts of one feature, or malformed node links. It never changes what a model
+//! than [`MAX_DEPTH`], NaN split values, features beyond [`N_FEATURES`], more than 1,023
+//! distinct cuts of one feature (forust makes at most `nbins` per feature; the default is 64), or malformed node links. It never changes what a model
 //! predicts, only how fast.
 
 use forust_ml::GradientBooster;
@@ -29,16 +29,39 @@ use qt_features::N_FEATURES;
 /// Deepest trees the flat layout takes (`2^12` leaves per tree).
 pub(crate) const MAX_DEPTH: usize = 12;
 
-const _: () = assert!(2 * N_FEATURES < u16::MAX as usize);
+/// Rank slots: two per feature, rounded up to a power of two so a mask replaces the bounds
+/// check (`compile` only writes slots below `2 * N_FEATURES`).
+const RANKS: usize = (2 * N_FEATURES).next_power_of_two();
+/// Bits of a split that hold the rank slot; the rest hold the cut position.
+const SLOT_BITS: u32 = RANKS.trailing_zeros();
+/// Most distinct cuts of one feature a split can point at.
+const MAX_CUTS: usize = (1 << (16 - SLOT_BITS)) - 1;
+const _: () = assert!(MAX_CUTS >= 255, "too many features for 2-byte splits");
 
-/// One split: go right when `ranks[slot] >= rank`.
+/// One split in 2 bytes: go right when `ranks[slot] >= rank`, where `slot` is
+/// `2 * feature` (NaN goes right) or `2 * feature + 1` (NaN goes left), and `rank` the 1-based
+/// position of the split value in the feature's sorted cuts. The default (slot 0, rank 0) is
+/// the padding split: always right, both of its sides hold the same leaf.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Split {
-    /// `2 * feature` (NaN goes right) or `2 * feature + 1` (NaN goes left).
-    slot: u16,
-    /// 1-based position of the split value in the feature's sorted cuts; 0 in padding (always
-    /// right: both sides of a padding split hold the same leaf).
-    rank: u16,
+struct Split(u16);
+
+impl Split {
+    fn new(slot: usize, rank: usize) -> Option<Self> {
+        if slot >= RANKS || rank > MAX_CUTS {
+            return None;
+        }
+        u16::try_from(slot | rank << SLOT_BITS).ok().map(Split)
+    }
+
+    #[inline(always)]
+    fn slot(self) -> usize {
+        usize::from(self.0) & (RANKS - 1)
+    }
+
+    #[inline(always)]
+    fn rank(self) -> u16 {
+        self.0 >> SLOT_BITS
+    }
 }
 
 /// The trees of one booster inside the flat arrays.
@@ -143,7 +166,7 @@ impl FlatForest {
             c.sort_by(f64::total_cmp);
             // -0.0 and 0.0 compare equal, so they are one cut.
             c.dedup_by(|a, b| a == b);
-            if c.len() >= usize::from(u16::MAX) {
+            if c.len() > MAX_CUTS {
                 return None;
             }
             cuts.extend_from_slice(c);
@@ -211,7 +234,7 @@ impl FlatForest {
             let (right, left) = if v.is_nan() {
                 (u16::MAX, 0)
             } else {
-                // At most 65,534 cuts (checked in `compile`), so this fits.
+                // At most MAX_CUTS cuts (checked in `compile`), so this fits.
                 let r = cuts.partition_point(|c| *c <= v) as u16;
                 (r, r)
             };
@@ -282,10 +305,6 @@ impl FlatForest {
 /// Trees walked side by side per model.
 const LANES: usize = 4;
 
-/// Rank slots: two per feature, rounded up to a power of two so a mask replaces the bounds
-/// check (`compile` only writes slots below `2 * N_FEATURES`).
-const RANKS: usize = (2 * N_FEATURES).next_power_of_two();
-
 /// The leaf weight a row reaches in one padded tree of depth `D` (`N = 2^D`).
 #[inline(always)]
 fn walk<const D: usize, const N: usize>(
@@ -296,7 +315,7 @@ fn walk<const D: usize, const N: usize>(
     let mut i = 0usize;
     for _ in 0..D {
         let s = tree[i & (N - 1)];
-        let right = ranks[usize::from(s.slot) & (RANKS - 1)] >= s.rank;
+        let right = ranks[s.slot()] >= s.rank();
         i = 2 * i + 1 + usize::from(right);
     }
     // After D steps `i` is in N - 1 ..= 2N - 2: leaf `i - (N - 1)`.
@@ -332,10 +351,7 @@ fn place(
         return None;
     }
     let nan_left = n.missing_node == n.left_child && n.missing_node != n.right_child;
-    *dest.splits.get_mut(pos)? = Split {
-        slot: u16::try_from(2 * n.split_feature + usize::from(nan_left)).ok()?,
-        rank: u16::try_from(j + 1).ok()?,
-    };
+    *dest.splits.get_mut(pos)? = Split::new(2 * n.split_feature + usize::from(nan_left), j + 1)?;
     place(tree, n.left_child, 2 * pos + 1, level + 1, dest, cuts)?;
     place(tree, n.right_child, 2 * pos + 2, level + 1, dest, cuts)
 }
@@ -495,6 +511,15 @@ mod tests {
         let cycle = booster(0.0, &[vec![split(0, 1, 0.0, 0, 1, 1), leaf(1, 1.0)]]);
         assert!(FlatForest::compile(&cycle, &fine).is_none());
         assert!(FlatForest::compile(&fine, &fine).is_some());
+        // More distinct cuts of one feature than a 2-byte split can point at.
+        let cuts = |n: usize| {
+            let trees: Vec<Vec<serde_json::Value>> = (0..n)
+                .map(|k| vec![split(0, 2, k as f64, 1, 2, 1), leaf(1, 1.0), leaf(2, 2.0)])
+                .collect();
+            booster(0.0, &trees)
+        };
+        assert!(FlatForest::compile(&cuts(MAX_CUTS), &fine).is_some());
+        assert!(FlatForest::compile(&cuts(MAX_CUTS + 1), &fine).is_none());
     }
 
     #[test]

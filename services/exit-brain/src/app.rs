@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use qt_bus::{Bus, Delivery, Handler, HandlerError, Outcome};
-use qt_events::Stream;
+use qt_events::{Event, PositionOpened, Stream};
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 use qt_runtime::Service;
 use tokio::sync::Mutex;
@@ -24,24 +24,71 @@ use crate::store::PlanStore;
 /// The brain shared by the consumers and the watchdog.
 pub type Shared<S> = Arc<Mutex<Brain<S>>>;
 
-/// A consumer's handler: hands every entry to the shared brain.
+/// A consumer's handler: hands every entry to the shared brain. With an exchange, a position of
+/// a symbol whose volatility window is still empty (after a start) first loads the symbol's
+/// recent klines, so its ladder adapts from the first trade.
 #[derive(Debug)]
-pub struct BrainHandler<S> {
+pub struct BrainHandler<S, E> {
     brain: Shared<S>,
+    exchange: Option<Arc<E>>,
 }
 
-impl<S> BrainHandler<S> {
-    pub fn new(brain: Shared<S>) -> Self {
-        Self { brain }
+impl<S, E> BrainHandler<S, E> {
+    pub fn new(brain: Shared<S>, exchange: Option<Arc<E>>) -> Self {
+        Self { brain, exchange }
     }
 }
 
-impl<S: PlanStore> Handler for BrainHandler<S> {
+/// How long a kline request may delay a protect intent.
+const HISTORY_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl<S: PlanStore, E: Exchange + 'static> BrainHandler<S, E> {
+    async fn warm_up(&self, symbol: &str) {
+        let Some(ex) = &self.exchange else { return };
+        let (interval, limit) = {
+            let b = self.brain.lock().await;
+            if !b.needs_history(symbol) {
+                return;
+            }
+            let (i, n) = b.history_wanted();
+            (i.to_owned(), u16::try_from(n + 1).unwrap_or(1500).min(1500))
+        };
+        let fetched = tokio::time::timeout(
+            HISTORY_TIMEOUT,
+            ex.klines(symbol, &interval, None, None, Some(limit)),
+        )
+        .await;
+        match fetched {
+            Ok(Ok(klines)) => {
+                let now = ex.server_now_ms();
+                // The last kline may still be open: only closed candles count.
+                let closes: Vec<_> = klines
+                    .iter()
+                    .filter(|k| k.close_time < now)
+                    .map(|k| (k.open_time, k.close))
+                    .collect();
+                self.brain.lock().await.warm(symbol, &closes);
+                tracing::info!(
+                    symbol,
+                    candles = closes.len(),
+                    "volatility history loaded from the exchange"
+                );
+            }
+            Ok(Err(e)) => tracing::warn!(symbol, error = %e, "cannot load volatility history"),
+            Err(_) => tracing::warn!(symbol, "volatility history timed out"),
+        }
+    }
+}
+
+impl<S: PlanStore, E: Exchange + 'static> Handler for BrainHandler<S, E> {
     async fn handle(&mut self, delivery: &Delivery) -> Result<Outcome, HandlerError> {
         let env = &delivery.envelope;
         let span = tracing::info_span!("handle", event_id = %env.id, corr = %env.corr, kind = env.type_name());
         let source = format!("{}/{}", delivery.stream.suffix(), delivery.entry_id);
         let result = async {
+            if let Event::PositionOpened(PositionOpened { symbol, .. }) = &env.event {
+                self.warm_up(symbol).await;
+            }
             let mut brain = self.brain.lock().await;
             brain.handle(env, &source).await
         }
@@ -182,7 +229,7 @@ pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Set
         .context("loading the plans")?;
     tracing::info!(plans = brain.plans().count(), "plans loaded");
     let brain: Shared<SqlStore> = Arc::new(Mutex::new(brain));
-    if settings.check_exchange_on_start {
+    let exchange = if settings.check_exchange_on_start {
         let ex_cfg = ExchangeConfig::from_env().context("exchange configuration")?;
         let ex = BinanceClient::new(ex_cfg, clock.clone()).context("exchange client")?;
         check_exchange(
@@ -192,9 +239,11 @@ pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Set
             Duration::from_secs(settings.exchange_check_timeout_secs),
         )
         .await?;
+        Some(Arc::new(ex))
     } else {
-        tracing::warn!("start-up check against the exchange is disabled");
-    }
+        tracing::warn!("the exchange is not used: no start-up check, no volatility history");
+        None
+    };
     for stream in [
         Stream::Positions,
         Stream::Orders,
@@ -202,7 +251,7 @@ pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Set
         Stream::Control,
     ] {
         let cfg = service.consumer_config(stream);
-        service.consume(cfg, BrainHandler::new(brain.clone()));
+        service.consume(cfg, BrainHandler::new(brain.clone(), exchange.clone()));
     }
     service.produces(&[Stream::Intents, Stream::Alerts]);
     service.spawn(watchdog(

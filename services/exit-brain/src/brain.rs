@@ -139,6 +139,24 @@ impl<S: PlanStore> Brain<S> {
         self.profiles.get(symbol).cloned().unwrap_or_default()
     }
 
+    /// True when `symbol` has no volatility estimate yet (after a start, before a day of
+    /// candles): the caller may [`warm`](Self::warm) it from the exchange's klines.
+    pub fn needs_history(&self, symbol: &str) -> bool {
+        self.vol.of(symbol).is_nan()
+    }
+
+    /// The interval and the number of closed candles a full volatility window takes.
+    pub fn history_wanted(&self) -> (&str, usize) {
+        (self.vol.interval(), self.vol.window())
+    }
+
+    /// Feeds closed candles (`open_time`, `close`), oldest first, to the volatility estimate.
+    pub fn warm(&mut self, symbol: &str, closes: &[(i64, Decimal)]) {
+        for (t, c) in closes {
+            self.vol.on_close(symbol, *t, *c);
+        }
+    }
+
     pub fn store(&self) -> &S {
         &self.store
     }

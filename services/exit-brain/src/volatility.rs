@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use qt_events::CandleClosed;
+use qt_events::{CandleClosed, Decimal};
 use rust_decimal::prelude::ToPrimitive;
 
 /// Rolling closes of one interval for every symbol.
@@ -37,17 +37,33 @@ impl Volatility {
         if c.interval != self.interval {
             return;
         }
-        let Some(close) = c.close.to_f64().filter(|v| v.is_finite() && *v > 0.0) else {
+        self.on_close(&c.symbol, c.open_time, c.close);
+    }
+
+    /// Takes the close of the configured interval's candle that opened at `open_time`; a candle
+    /// not newer than the last one taken is ignored.
+    pub fn on_close(&mut self, symbol: &str, open_time: i64, close: Decimal) {
+        let Some(close) = close.to_f64().filter(|v| v.is_finite() && *v > 0.0) else {
             return;
         };
-        let q = self.closes.entry(c.symbol.clone()).or_default();
-        if q.back().is_some_and(|(t, _)| *t >= c.open_time) {
+        let q = self.closes.entry(symbol.to_owned()).or_default();
+        if q.back().is_some_and(|(t, _)| *t >= open_time) {
             return;
         }
-        q.push_back((c.open_time, close));
+        q.push_back((open_time, close));
         while q.len() > self.window + 1 {
             q.pop_front();
         }
+    }
+
+    /// The interval whose closes it takes.
+    pub fn interval(&self) -> &str {
+        &self.interval
+    }
+
+    /// How many closes make a full window.
+    pub fn window(&self) -> usize {
+        self.window + 1
     }
 
     /// Daily realized volatility of `symbol` as a fraction, or NaN when too few candles were seen.
@@ -86,7 +102,6 @@ fn interval_ms(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qt_events::Decimal;
 
     fn candle(sym: &str, t: i64, close: i64) -> CandleClosed {
         let p = Decimal::new(close, 0);

@@ -152,6 +152,27 @@ async fn after_a_restart_plans_are_checked_against_the_exchange_before_acting() 
     })
     .await;
     let btc_stop = first.iter().find(|p| p.0 == "BTCUSDT").unwrap().2;
+    let log = child.output();
+    let candles: usize = log
+        .lines()
+        .filter(|l| l.contains("volatility history loaded") && l.contains("BTCUSDT"))
+        .find_map(|l| {
+            let rest = &l[l.find("\"candles\":")? + 10..];
+            rest[..rest.find(|c: char| !c.is_ascii_digit())?]
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(
+        candles >= 200,
+        "the ladder adapts from the first trade ({candles} candles): {log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("volatility history loaded")
+            && l.contains("BTCUSDT")
+            && l.contains("\"candles\":")),
+        "the ladder adapts from the first trade: {log}"
+    );
     assert_eq!(
         btc_stop,
         (btc_stop * dec!(10)).trunc() / dec!(10),

@@ -584,13 +584,18 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         row: &OrderRow,
         exchange_id: &str,
     ) -> Result<Vec<Envelope>, HandlerError> {
+        let mut row = row.clone();
+        row.exchange_order_id = Some(exchange_id.to_owned());
+        let accepted = self.accepted_event(Some(env), &row);
+        // Published before the record leaves SENDING: a fill processed after that point can
+        // never reach `qt:orders` ahead of the acceptance (one processed before it carries the
+        // acceptance itself). The same event, same id, also goes out with the intent's ack.
+        self.publish_now(std::slice::from_ref(&accepted)).await?;
         self.db
             .mark_acked(&row.client_order_id, exchange_id, self.now())
             .await
             .map_err(transient)?;
-        let mut row = row.clone();
-        row.exchange_order_id = Some(exchange_id.to_owned());
-        Ok(vec![self.accepted_event(Some(env), &row)])
+        Ok(vec![accepted])
     }
 
     async fn exchange_rejected(

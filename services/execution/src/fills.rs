@@ -329,6 +329,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             fill_id,
             None,
         )];
+        // A fill can overtake the REST answer: the exchange has the order, so its acceptance
+        // goes first on the stream (the handler's later copy has the same id and is dropped).
+        if let Some(r) = &row
+            && r.state == OrderState::Sending
+        {
+            let mut acked = r.clone();
+            acked.exchange_order_id = Some(f.exchange_order_id.clone());
+            events.insert(0, self.accepted_event(None, &acked));
+        }
 
         let mut pos = Db::open_position(&mut tx, &f.symbol)
             .await

@@ -47,6 +47,15 @@ async fn stream_fills_open_and_close_a_position_with_pnl_net_of_fees_once() {
         matches!(e, Event::OrderFilled(_))
     })
     .await;
+    // Whichever came first from the exchange, the acceptance precedes the fill on the stream.
+    let orders = fx.events(Stream::Orders).await;
+    let accepted = orders
+        .iter()
+        .position(|e| matches!(e.event, Event::OrderAccepted(_)));
+    let filled = orders
+        .iter()
+        .position(|e| matches!(e.event, Event::OrderFilled(_)));
+    assert!(accepted.is_some() && accepted < filled, "{orders:?}");
 
     // Price moves up 1%, then the position is closed.
     fx.set_mark((mark * dec("1.01")).round_dp(1)).await;

@@ -50,7 +50,9 @@ impl OrderState {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// Parses the stored text.
+    #[must_use]
+    pub fn parse_text(s: &str) -> Option<Self> {
         Some(match s {
             "SENDING" => Self::Sending,
             "ACKED" => Self::Acked,
@@ -180,7 +182,7 @@ fn order_from_row(r: &AnyRow) -> Result<OrderRow, StoreError> {
         trigger_price: row_opt_dec(r, "trigger_price")?,
         reduce_only: r.try_get::<i64, _>("reduce_only")? != 0,
         close_position: r.try_get::<i64, _>("close_position")? != 0,
-        state: OrderState::parse(&state).ok_or(StoreError::BadValue {
+        state: OrderState::parse_text(&state).ok_or(StoreError::BadValue {
             column: "state".into(),
             value: state.clone(),
         })?,

@@ -1065,3 +1065,61 @@ pub fn reject_reason(e: &ExchangeError) -> RejectReason {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: i64) -> ExchangeError {
+        ExchangeError::Api {
+            status,
+            code,
+            msg: "x".into(),
+            fence: None,
+        }
+    }
+
+    #[test]
+    fn exchange_refusals_map_to_wire_reason_codes() {
+        assert_eq!(
+            reject_reason(&api(400, -2019)),
+            RejectReason::MarginInsufficient
+        );
+        assert_eq!(reject_reason(&api(400, -1111)), RejectReason::Precision);
+        assert_eq!(reject_reason(&api(400, -4164)), RejectReason::MinNotional);
+        assert_eq!(
+            reject_reason(&api(400, -2022)),
+            RejectReason::ReduceOnlyRejected
+        );
+        assert_eq!(
+            reject_reason(&api(400, -2021)),
+            RejectReason::WouldImmediatelyTrigger
+        );
+        assert_eq!(reject_reason(&api(400, -9999)), RejectReason::ExchangeError);
+        let local = ExchangeError::Refused(Refusal::MinNotional {
+            notional: "5".into(),
+            min: "100".into(),
+        });
+        assert_eq!(reject_reason(&local), RejectReason::MinNotional);
+        let unknown = ExchangeError::Refused(Refusal::UnknownSymbol("XUSDT".into()));
+        assert_eq!(reject_reason(&unknown), RejectReason::ExchangeFilter);
+    }
+
+    #[test]
+    fn order_states_round_trip_and_know_which_are_final() {
+        for s in [
+            OrderState::Sending,
+            OrderState::Acked,
+            OrderState::PartiallyFilled,
+            OrderState::Filled,
+            OrderState::Rejected,
+            OrderState::Cancelled,
+            OrderState::Expired,
+            OrderState::Triggered,
+        ] {
+            assert_eq!(crate::db::OrderState::parse_text(s.as_str()), Some(s));
+        }
+        assert!(OrderState::Filled.is_final() && OrderState::Rejected.is_final());
+        assert!(!OrderState::Sending.is_final() && !OrderState::Triggered.is_final());
+    }
+}

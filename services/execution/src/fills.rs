@@ -569,3 +569,71 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(leg: &str, kind: OrderKind, reason: Option<&str>) -> OrderRow {
+        OrderRow {
+            client_order_id: "c".into(),
+            intent_id: "i".into(),
+            leg: leg.into(),
+            symbol: "BTCUSDT".into(),
+            side: Side::Sell,
+            kind,
+            conditional: kind != OrderKind::Market,
+            quantity: Decimal::ONE,
+            price: None,
+            trigger_price: None,
+            reduce_only: true,
+            close_position: false,
+            state: OrderState::Acked,
+            exchange_order_id: None,
+            filled_qty: Decimal::ZERO,
+            avg_price: Decimal::ZERO,
+            reason: reason.map(str::to_owned),
+            message: None,
+            exchange_code: None,
+            leverage: 0,
+            signal: None,
+            sent_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn close_reason_names_the_order_that_closed_the_position() {
+        assert_eq!(
+            close_reason(Some(&row("stop", OrderKind::StopMarket, None)), false),
+            "stop"
+        );
+        assert_eq!(
+            close_reason(Some(&row("tp2", OrderKind::TakeProfitMarket, None)), false),
+            "take_profit"
+        );
+        assert_eq!(
+            close_reason(
+                Some(&row("trailing", OrderKind::TrailingStopMarket, None)),
+                false
+            ),
+            "trailing"
+        );
+        assert_eq!(
+            close_reason(
+                Some(&row("close", OrderKind::Market, Some("time_stop"))),
+                false
+            ),
+            "time_stop"
+        );
+        assert_eq!(
+            close_reason(
+                Some(&row("close_all:BTCUSDT", OrderKind::Market, None)),
+                false
+            ),
+            "close_all"
+        );
+        assert_eq!(close_reason(None, false), "external");
+        assert_eq!(close_reason(None, true), "liquidation");
+    }
+}

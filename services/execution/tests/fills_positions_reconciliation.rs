@@ -8,7 +8,7 @@ use common::*;
 use qt_bus::{Delivery, Handler};
 use qt_events::{
     CloseAll, ClosePosition, Envelope, Event, OrderKind, PortfolioSnapshot, PositionSide,
-    ProtectPosition, RejectReason, StopLeg, Stream, TakeProfitLeg, WorkingType,
+    ProtectPosition, RejectReason, StopLeg, Stream, TakeProfitLeg, TrailingLeg, WorkingType,
 };
 use qt_exchange::{Exchange, NewOrder};
 use rust_decimal::Decimal;
@@ -156,7 +156,11 @@ async fn protective_stop_goes_to_the_algo_endpoint_and_its_fill_closes_the_posit
             trigger_price: (mark * dec("1.03")).round_dp(1),
             quantity: dec("0.005"),
         }],
-        trailing: None,
+        trailing: Some(TrailingLeg {
+            activation_price: (mark * dec("1.02")).round_dp(1),
+            callback_rate: dec("1"),
+            quantity: dec("0.005"),
+        }),
     }));
     let out = ex.handle_intent(&protect).await.unwrap();
     let kinds: Vec<OrderKind> = out
@@ -168,26 +172,42 @@ async fn protective_stop_goes_to_the_algo_endpoint_and_its_fill_closes_the_posit
         .collect();
     assert_eq!(
         kinds,
-        vec![OrderKind::StopMarket, OrderKind::TakeProfitMarket]
+        vec![
+            OrderKind::StopMarket,
+            OrderKind::TakeProfitMarket,
+            OrderKind::TrailingStopMarket
+        ]
     );
-    assert_eq!(
-        fx.client
-            .open_algo_orders(Some(SYMBOL))
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    let algos = || async { fx.client.open_algo_orders(Some(SYMBOL)).await.unwrap() };
+    assert_eq!(algos().await.len(), 3);
     // Redelivery places nothing new.
     ex.handle_intent(&protect).await.unwrap();
-    assert_eq!(
-        fx.client
-            .open_algo_orders(Some(SYMBOL))
-            .await
-            .unwrap()
-            .len(),
-        2
+    assert_eq!(algos().await.len(), 3);
+    // A newer intent naming the stop again replaces it (break-even move): the old one is
+    // cancelled, the other legs stay.
+    let first_stop = qt_events::ids::client_order_id("protect-1", "stop");
+    let moved = fx.bus.envelope(Event::ProtectPosition(ProtectPosition {
+        intent_id: "protect-2".into(),
+        symbol: SYMBOL.into(),
+        position_side: PositionSide::Long,
+        stop: Some(StopLeg {
+            trigger_price: stop_at + Decimal::TEN,
+            working_type: WorkingType::MarkPrice,
+        }),
+        take_profits: vec![],
+        trailing: None,
+    }));
+    let out = ex.handle_intent(&moved).await.unwrap();
+    assert!(
+        out.iter().any(
+            |e| matches!(&e.event, Event::OrderCancelled(c) if c.client_order_id == first_stop)
+        ),
+        "{out:?}"
     );
+    let live = algos().await;
+    assert_eq!(live.len(), 3);
+    assert!(live.iter().all(|a| a.client_algo_id != first_stop));
+    let stop_at = stop_at + Decimal::TEN;
 
     fx.set_mark(stop_at - Decimal::ONE).await;
     let closed = fx

@@ -22,7 +22,7 @@ pub struct Settings {
     /// How long the start-up check keeps retrying an unreachable exchange before giving up (the
     /// process then exits and its supervisor restarts it). Default 60.
     pub exchange_check_timeout_secs: u64,
-    /// The SQLite file used when `QT_DATABASE_URL` is not set. Default `var/exit-brain.sqlite`.
+    /// The SQLite file used when `QT_DATABASE_URL` is not set. Default `data/state/exit-brain.db`.
     pub database_path: String,
     /// The shape of every exit plan and how profiles learn.
     pub exits: ExitConfig,
@@ -37,7 +37,7 @@ impl Default for Settings {
             volatility_window: 288,
             check_exchange_on_start: true,
             exchange_check_timeout_secs: 60,
-            database_path: "var/exit-brain.sqlite".into(),
+            database_path: "data/state/exit-brain.db".into(),
             exits: ExitConfig::default(),
         }
     }

@@ -564,3 +564,43 @@ async fn the_time_stop_closes_what_is_left_once() {
         .unwrap();
     assert!(out.is_empty());
 }
+
+static OTHER: sqlx::migrate::Migrator = sqlx::migrate!("tests/migrations/other");
+
+#[tokio::test]
+async fn it_shares_a_database_with_another_services_migrations() {
+    let fx = Fx::new();
+    // Another service migrated the same file first, with its own version 1.
+    let other = qt_store::Store::connect(
+        &fx.url,
+        qt_store::Migrations {
+            sqlite: &OTHER,
+            postgres: &OTHER,
+        },
+    )
+    .await
+    .unwrap();
+    other.close().await;
+    let mut b = fx.brain().await;
+    let out = b
+        .handle_env(&env(
+            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+            "o1",
+            fx.clock.as_ref(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    // And the other way round: the other service still starts after exit-brain migrated.
+    assert!(
+        qt_store::Store::connect(
+            &fx.url,
+            qt_store::Migrations {
+                sqlite: &OTHER,
+                postgres: &OTHER,
+            },
+        )
+        .await
+        .is_ok()
+    );
+}

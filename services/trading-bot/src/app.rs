@@ -560,6 +560,33 @@ impl TradingBot {
     }
 }
 
+/// `GET /health/market`: 200 once the universe is warmed up and the market streams connected,
+/// 503 before; the body holds the counters of [`BotStats`].
+pub fn routes(ready: Arc<AtomicBool>, stats: Arc<BotStats>) -> axum::Router {
+    use axum::http::StatusCode;
+    axum::Router::new().route(
+        "/health/market",
+        axum::routing::get(move || {
+            let ready = ready.load(Ordering::Relaxed);
+            let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let body = serde_json::json!({
+                "ready": ready,
+                "candles_live": n(&stats.candles_live),
+                "candles_from_rest": n(&stats.candles_from_rest),
+                "signals": n(&stats.signals),
+                "intents": n(&stats.intents),
+                "connects": n(&stats.connects),
+            });
+            let code = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            async move { (code, axum::Json(body)) }
+        }),
+    )
+}
+
 /// The `n` symbols quoted in `quote` with the largest 24h quote volume.
 pub fn top_by_quote_volume(
     tickers: &[qt_exchange::Ticker24h],

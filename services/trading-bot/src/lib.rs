@@ -22,6 +22,6 @@ mod inbox;
 pub mod model;
 pub mod settings;
 
-pub use app::{BotStats, CONSUMES, PRODUCES, TradingBot, top_by_quote_volume};
+pub use app::{BotStats, CONSUMES, PRODUCES, TradingBot, routes, top_by_quote_volume};
 pub use inbox::{Command, Inbox};
 pub use settings::{ModelChoice, Settings};

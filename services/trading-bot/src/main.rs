@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use qt_exchange::ExchangeConfig;
-use trading_bot::{CONSUMES, PRODUCES, Settings, TradingBot};
+use trading_bot::{CONSUMES, PRODUCES, Settings, TradingBot, routes};
 
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
@@ -27,7 +27,10 @@ fn main() -> ExitCode {
             service.bus.clock().clone(),
         )
         .context("trading-bot settings")?;
-        service.groups(&CONSUMES).produces(&PRODUCES);
+        service
+            .groups(&CONSUMES)
+            .produces(&PRODUCES)
+            .routes(routes(bot.readiness(), bot.stats()));
         for stream in CONSUMES {
             let cfg = service.consumer_config(stream);
             service.consume(cfg, bot.inbox());

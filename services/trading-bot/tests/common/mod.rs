@@ -28,6 +28,7 @@ pub struct Fixture {
     pub other: Bus,
     pub http: reqwest::Client,
     pub sim_base: String,
+    pub sim_ws: String,
     pub dir: tempfile::TempDir,
     pub ready: Arc<AtomicBool>,
     pub stats: Arc<BotStats>,
@@ -74,6 +75,14 @@ impl Fixture {
     /// Starts everything; `settings` adjusts the bot's settings (symbols are BTCUSDT). Returns
     /// once the bot is warmed up and its market streams are connected.
     pub async fn start(settings: impl FnOnce(&Path, &mut Settings)) -> Fixture {
+        let mut f = Self::infra(settings).await;
+        f.start_bot().await;
+        f
+    }
+
+    /// Redis and the simulator only; the bot is started by [`Fixture::start_bot`] or run as a
+    /// process by the test.
+    pub async fn infra(settings: impl FnOnce(&Path, &mut Settings)) -> Fixture {
         qt_exchange::install_crypto_provider();
         let redis = RedisServer::start();
         let prefix = "qt-test:";
@@ -109,7 +118,7 @@ impl Fixture {
             .with_credentials(KEY, SECRET);
         // Slow enough reconnects that a test can step the market while the stream is down.
         ex.ws.reconnect_backoff_min_ms = 1_500;
-        let mut f = Fixture {
+        Fixture {
             other: bus(&redis, prefix, "test"),
             bus: bus(&redis, prefix, "trading-bot"),
             redis,
@@ -117,6 +126,7 @@ impl Fixture {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
+            sim_ws: format!("ws://{addr}"),
             sim_base,
             dir,
             ready: Arc::default(),
@@ -127,9 +137,7 @@ impl Fixture {
             sim_shutdown,
             sim_task: Some(sim_task),
             tasks: Vec::new(),
-        };
-        f.start_bot().await;
-        f
+        }
     }
 
     /// Starts a bot (again) on the same Redis and simulator, and waits until it is ready.

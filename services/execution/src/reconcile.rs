@@ -194,6 +194,13 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         // Positions.
         let positions = self.exchange.positions(None).await.map_err(transient)?;
         let mut theirs: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+        let mut marks: Vec<(String, Decimal)> = Vec::new();
+        for p in &positions {
+            // Fresh marks for exposure and unrealized PnL (execution reads no market stream).
+            if p.mark_price > Decimal::ZERO {
+                marks.push((p.symbol.clone(), p.mark_price));
+            }
+        }
         for p in positions.iter().filter(|p| !p.position_amt.is_zero()) {
             let e = theirs.entry(p.symbol.clone()).or_default();
             e.0 += p.position_amt;
@@ -212,6 +219,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let mut events = Vec::new();
         let mut book = self.book.lock().await;
         let mut next = book.clone();
+        for (sym, mark) in &marks {
+            next.on_price(sym, *mark);
+        }
         let mut tx = self.db.begin().await.map_err(transient)?;
         for sym in symbols {
             let (amt, entry) = theirs.get(&sym).copied().unwrap_or_default();

@@ -604,3 +604,70 @@ async fn it_shares_a_database_with_another_services_migrations() {
         .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_short_position_gets_its_stop_above_and_its_legs_below_the_entry() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    let open = Event::PositionOpened(qt_events::PositionOpened {
+        position_id: "s1".into(),
+        symbol: "BTCUSDT".into(),
+        side: qt_events::PositionSide::Short,
+        quantity: dec!(1),
+        entry_price: dec!(100),
+        leverage: 5,
+        intent_id: "open-s1".into(),
+        opened_at: T0,
+        signal: None,
+    });
+    let out = b.handle_env(&env(open, "o1", clock)).await.unwrap();
+    let p = protect_of(&out).unwrap();
+    assert_eq!(p.position_side, qt_events::PositionSide::Short);
+    assert_eq!(p.stop.as_ref().unwrap().trigger_price, dec!(102));
+    let targets: Vec<_> = p.take_profits.iter().map(|l| l.trigger_price).collect();
+    assert_eq!(targets, vec![dec!(98.1), dec!(96.8), dec!(94.8)]);
+    let intent = p.intent_id.clone();
+    let out = b
+        .handle_env(&env(
+            tp_filled(
+                &intent,
+                &client_order_id(&intent, "tp1"),
+                "BTCUSDT",
+                dec!(0.3),
+                dec!(98.05),
+            ),
+            "f1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        protect_of(&out)
+            .unwrap()
+            .stop
+            .as_ref()
+            .unwrap()
+            .trigger_price,
+        dec!(100)
+    );
+    // A falling mark past the activation (−3%) trails the stop down, never up.
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(96), T0), "m1", clock))
+        .await
+        .unwrap();
+    assert_eq!(
+        protect_of(&out)
+            .unwrap()
+            .stop
+            .as_ref()
+            .unwrap()
+            .trigger_price,
+        dec!(97)
+    );
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(97.5), T0), "m2", clock))
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+}

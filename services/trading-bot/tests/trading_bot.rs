@@ -67,6 +67,11 @@ async fn closed_candles_become_candle_closed_once_each_with_a_signal_even_across
         assert_eq!(c.close_time, c.open_time + FIVE_MIN - 1);
         assert_eq!(*id, candle_event_id(SYMBOL, "5m", c.open_time));
     }
+    let marks = market
+        .iter()
+        .filter(|e| matches!(&e.event, Event::MarkPriceUpdated(m) if m.symbol == SYMBOL))
+        .count();
+    assert!(marks >= 1, "no mark price published");
     let ids: HashSet<_> = candles.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(ids.len(), 6);
     assert_eq!(signals.len(), 6);
@@ -309,5 +314,44 @@ async fn a_model_deployed_on_models_takes_effect_on_the_next_candle_and_the_kill
     assert_eq!(intents[0].signal.as_ref().unwrap().model_version, "m-2");
     let dlq = f.read(Stream::Dlq).await;
     assert_eq!(dlq.len(), 1, "the bad deployment is dead-lettered");
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_top_n_universe_follows_the_largest_24h_quote_volume() {
+    let mut f = Fixture::infra_with(&["BTCUSDT", "ETHUSDT", "XRPUSDT"], |_, s| {
+        s.symbols.clear();
+        s.top_n = 1;
+    })
+    .await;
+    f.start_bot().await;
+    let tickers: Vec<serde_json::Value> = f
+        .http
+        .get(format!("{}/fapi/v1/ticker/24hr", f.sim_base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let quote =
+        |t: &serde_json::Value| -> Decimal { t["quoteVolume"].as_str().unwrap().parse().unwrap() };
+    let top = tickers
+        .iter()
+        .max_by(|a, b| quote(a).cmp(&quote(b)))
+        .unwrap()["symbol"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    f.step(1).await;
+    f.wait_signals(1).await;
+    f.step(1).await;
+    f.wait_signals(2).await;
+    let candles = f.candles().await;
+    assert_eq!(candles.len(), 2, "{candles:#?}");
+    assert!(
+        candles.iter().all(|c| c.symbol == top),
+        "{top}: {candles:#?}"
+    );
     f.stop().await;
 }

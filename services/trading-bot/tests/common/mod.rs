@@ -83,6 +83,14 @@ impl Fixture {
     /// Redis and the simulator only; the bot is started by [`Fixture::start_bot`] or run as a
     /// process by the test.
     pub async fn infra(settings: impl FnOnce(&Path, &mut Settings)) -> Fixture {
+        Self::infra_with(&[SYMBOL], settings).await
+    }
+
+    /// [`Fixture::infra`] with a simulator serving `symbols` (from the repo's 5m files).
+    pub async fn infra_with(
+        symbols: &[&str],
+        settings: impl FnOnce(&Path, &mut Settings),
+    ) -> Fixture {
         qt_exchange::install_crypto_provider();
         let redis = RedisServer::start();
         let prefix = "qt-test:";
@@ -96,8 +104,12 @@ impl Fixture {
                 key: KEY.into(),
                 secret: SECRET.into(),
             }],
-            source: MarketSource::Files(repo_data(SYMBOL)),
-            symbols: vec![SYMBOL.into()],
+            source: if symbols.len() == 1 {
+                MarketSource::Files(repo_data(symbols[0]))
+            } else {
+                MarketSource::Files(repo_data(SYMBOL).parent().unwrap().to_path_buf())
+            },
+            symbols: symbols.iter().map(|s| (*s).to_string()).collect(),
             speed: 0.0,
             warmup_candles: 300,
             ..SimConfig::default()

@@ -3,7 +3,8 @@
 //!
 //! Models: [`MomentumModel`] (the baseline rule on the 24h change), [`GbdtModel`] (two
 //! one-vs-rest gradient-boosted tree models from `forust-ml`: BUY vs rest and SELL vs rest, HOLD
-//! when neither is confident enough) and [`EnsembleModel`] (members in priority order; a member
+//! when neither is confident enough; it predicts on its trees compiled into flat arrays, bit for
+//! bit forust's scores) and [`EnsembleModel`] (members in priority order; a member
 //! that said HOLD for more than 80% of a rolling window hands over to the next; it reports the
 //! signal mix). Every model is saved and loaded as one JSON [`ModelArtifact`] that carries its
 //! version, feature list, training range and metrics.

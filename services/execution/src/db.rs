@@ -9,13 +9,35 @@ use qt_store::{AnyRow, Migrations, Store, StoreError, dec_text, row_dec, row_opt
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::LazyLock;
+
+use sqlx::migrate::Migrator;
 use sqlx::{Any, Row, Transaction};
 
+/// The table that records execution's applied migrations: its own (not sqlx's shared
+/// `_sqlx_migrations`), so execution can share a database with other services; its tables are
+/// prefixed `exec_` for the same reason.
+pub const MIGRATIONS_TABLE: &str = "_execution_migrations";
+
+static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut m = sqlx::migrate!("migrations/sqlite");
+    m.dangerous_set_table_name(MIGRATIONS_TABLE);
+    m
+});
+
+static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut m = sqlx::migrate!("migrations/postgres");
+    m.dangerous_set_table_name(MIGRATIONS_TABLE);
+    m
+});
+
 /// Embedded migrations, one folder per database.
-pub static MIGRATIONS: Migrations = Migrations {
-    sqlite: &sqlx::migrate!("migrations/sqlite"),
-    postgres: &sqlx::migrate!("migrations/postgres"),
-};
+pub fn migrations() -> Migrations {
+    Migrations {
+        sqlite: &SQLITE,
+        postgres: &POSTGRES,
+    }
+}
 
 /// An order's state in execution's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +260,7 @@ impl Db {
     /// See [`Store::connect`].
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            store: Store::connect(url, MIGRATIONS).await?,
+            store: Store::connect(url, migrations()).await?,
         })
     }
 
@@ -255,7 +277,7 @@ impl Db {
     /// # Errors
     /// A query error or an unreadable row.
     pub async fn order(&self, client_order_id: &str) -> Result<Option<OrderRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM orders WHERE client_order_id = $1")
+        let row = sqlx::query("SELECT * FROM exec_orders WHERE client_order_id = $1")
             .bind(client_order_id)
             .fetch_optional(self.store.pool())
             .await?;
@@ -270,7 +292,7 @@ impl Db {
         &self,
         exchange_order_id: &str,
     ) -> Result<Option<OrderRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM orders WHERE exchange_order_id = $1")
+        let row = sqlx::query("SELECT * FROM exec_orders WHERE exchange_order_id = $1")
             .bind(exchange_order_id)
             .fetch_optional(self.store.pool())
             .await?;
@@ -283,7 +305,7 @@ impl Db {
     /// A query error or an unreadable row.
     pub async fn live_orders(&self) -> Result<Vec<OrderRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM orders WHERE state IN ('SENDING', 'ACKED', 'PARTIALLY_FILLED') \
+            "SELECT * FROM exec_orders WHERE state IN ('SENDING', 'ACKED', 'PARTIALLY_FILLED') \
              ORDER BY sent_at",
         )
         .fetch_all(self.store.pool())
@@ -296,7 +318,7 @@ impl Db {
     /// # Errors
     /// A query error or an unreadable row.
     pub async fn all_orders(&self) -> Result<Vec<OrderRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM orders ORDER BY sent_at, client_order_id")
+        let rows = sqlx::query("SELECT * FROM exec_orders ORDER BY sent_at, client_order_id")
             .fetch_all(self.store.pool())
             .await?;
         rows.iter().map(order_from_row).collect()
@@ -308,7 +330,7 @@ impl Db {
     /// A query error (a duplicate client order id included).
     pub async fn insert_order(tx: &mut Tx, o: &OrderRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO orders (client_order_id, intent_id, leg, symbol, side, kind, conditional, \
+            "INSERT INTO exec_orders (client_order_id, intent_id, leg, symbol, side, kind, conditional, \
              quantity, price, trigger_price, reduce_only, close_position, state, exchange_order_id, \
              filled_qty, avg_price, reason, message, exchange_code, leverage, signal, sent_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
@@ -353,7 +375,7 @@ impl Db {
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE orders SET state = CASE WHEN state = 'SENDING' THEN 'ACKED' ELSE state END, \
+            "UPDATE exec_orders SET state = CASE WHEN state = 'SENDING' THEN 'ACKED' ELSE state END, \
              exchange_order_id = COALESCE(exchange_order_id, $2), updated_at = $3 \
              WHERE client_order_id = $1",
         )
@@ -377,7 +399,7 @@ impl Db {
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE orders SET exchange_order_id = $2, state = COALESCE($3, state), updated_at = $4 \
+            "UPDATE exec_orders SET exchange_order_id = $2, state = COALESCE($3, state), updated_at = $4 \
              WHERE client_order_id = $1",
         )
         .bind(client_order_id)
@@ -394,11 +416,13 @@ impl Db {
     /// # Errors
     /// A query error.
     pub async fn mark_resent(&self, client_order_id: &str, sent_at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orders SET sent_at = $2, updated_at = $2 WHERE client_order_id = $1")
-            .bind(client_order_id)
-            .bind(sent_at)
-            .execute(self.store.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE exec_orders SET sent_at = $2, updated_at = $2 WHERE client_order_id = $1",
+        )
+        .bind(client_order_id)
+        .bind(sent_at)
+        .execute(self.store.pool())
+        .await?;
         Ok(())
     }
 
@@ -418,7 +442,7 @@ impl Db {
             None => (None, None, None),
         };
         sqlx::query(
-            "UPDATE orders SET state = $2, reason = COALESCE($3, reason), \
+            "UPDATE exec_orders SET state = $2, reason = COALESCE($3, reason), \
              message = COALESCE($4, message), exchange_code = COALESCE($5, exchange_code), \
              updated_at = $6 WHERE client_order_id = $1",
         )
@@ -446,7 +470,7 @@ impl Db {
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE orders SET filled_qty = $2, avg_price = $3, state = $4, updated_at = $5 \
+            "UPDATE exec_orders SET filled_qty = $2, avg_price = $3, state = $4, updated_at = $5 \
              WHERE client_order_id = $1",
         )
         .bind(client_order_id)
@@ -478,7 +502,7 @@ impl Db {
         trade_time: i64,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "INSERT INTO fills (symbol, trade_id, client_order_id, side, qty, price, fee, \
+            "INSERT INTO exec_fills (symbol, trade_id, client_order_id, side, qty, price, fee, \
              fee_asset, realized_pnl, trade_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (symbol, trade_id) DO NOTHING",
         )
@@ -502,7 +526,7 @@ impl Db {
     /// # Errors
     /// A query error.
     pub async fn fill_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM fills")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM exec_fills")
             .fetch_one(self.store.pool())
             .await?)
     }
@@ -515,7 +539,7 @@ impl Db {
         tx: &mut Tx,
         symbol: &str,
     ) -> Result<Option<PositionRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM positions WHERE symbol = $1 AND state = 'OPEN'")
+        let row = sqlx::query("SELECT * FROM exec_positions WHERE symbol = $1 AND state = 'OPEN'")
             .bind(symbol)
             .fetch_optional(&mut **tx)
             .await?;
@@ -527,7 +551,7 @@ impl Db {
     /// # Errors
     /// A query error or an unreadable row.
     pub async fn open_positions(&self) -> Result<Vec<PositionRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM positions WHERE state = 'OPEN' ORDER BY symbol")
+        let rows = sqlx::query("SELECT * FROM exec_positions WHERE state = 'OPEN' ORDER BY symbol")
             .fetch_all(self.store.pool())
             .await?;
         rows.iter().map(position_from_row).collect()
@@ -538,7 +562,7 @@ impl Db {
     /// # Errors
     /// A query error or an unreadable row.
     pub async fn all_positions(&self) -> Result<Vec<PositionRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM positions ORDER BY opened_at, position_id")
+        let rows = sqlx::query("SELECT * FROM exec_positions ORDER BY opened_at, position_id")
             .fetch_all(self.store.pool())
             .await?;
         rows.iter().map(position_from_row).collect()
@@ -549,12 +573,12 @@ impl Db {
     /// # Errors
     /// A query error.
     pub async fn upsert_position(tx: &mut Tx, p: &PositionRow) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM positions WHERE position_id = $1")
+        sqlx::query("DELETE FROM exec_positions WHERE position_id = $1")
             .bind(&p.position_id)
             .execute(&mut **tx)
             .await?;
         sqlx::query(
-            "INSERT INTO positions (position_id, symbol, side, state, quantity, entry_price, \
+            "INSERT INTO exec_positions (position_id, symbol, side, state, quantity, entry_price, \
              max_quantity, realized_pnl, fees, exit_qty, exit_notional, leverage, intent_id, \
              signal, opened_at, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
              $12, $13, $14, $15, $16)",
@@ -590,7 +614,7 @@ impl Db {
     ) -> Result<(), StoreError> {
         let s = c.signal.as_ref();
         sqlx::query(
-            "INSERT INTO closed_trades (position_id, symbol, side, max_quantity, entry_price, \
+            "INSERT INTO exec_closed_trades (position_id, symbol, side, max_quantity, entry_price, \
              exit_price, realized_pnl, fees, net_pnl, opened_at, closed_at, reason, signal_id, \
              model, model_version, confidence, features) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (position_id) DO NOTHING",
@@ -625,7 +649,7 @@ impl Db {
         &self,
     ) -> Result<Vec<(String, Decimal, Option<String>, Option<String>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT position_id, net_pnl, model_version, features FROM closed_trades \
+            "SELECT position_id, net_pnl, model_version, features FROM exec_closed_trades \
              ORDER BY closed_at",
         )
         .fetch_all(self.store.pool())
@@ -647,9 +671,10 @@ impl Db {
     /// # Errors
     /// A query error or an unreadable book.
     pub async fn risk_book(&self) -> Result<Option<RiskBook>, StoreError> {
-        let text: Option<String> = sqlx::query_scalar("SELECT book FROM risk_state WHERE id = 1")
-            .fetch_optional(self.store.pool())
-            .await?;
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT book FROM exec_risk_state WHERE id = 1")
+                .fetch_optional(self.store.pool())
+                .await?;
         json_parse("book", text)
     }
 
@@ -663,7 +688,7 @@ impl Db {
             value: e.to_string(),
         })?;
         sqlx::query(
-            "INSERT INTO risk_state (id, book, updated_at) VALUES (1, $1, $2) \
+            "INSERT INTO exec_risk_state (id, book, updated_at) VALUES (1, $1, $2) \
              ON CONFLICT (id) DO UPDATE SET book = excluded.book, updated_at = excluded.updated_at",
         )
         .bind(text)
@@ -679,7 +704,7 @@ impl Db {
     /// A query error.
     pub async fn mark_processed(tx: &mut Tx, event_id: &str, now: i64) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "INSERT INTO processed_events (event_id, processed_at) VALUES ($1, $2) \
+            "INSERT INTO exec_processed_events (event_id, processed_at) VALUES ($1, $2) \
              ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(event_id)
@@ -701,7 +726,7 @@ impl Db {
         let base = clock.now_ms().saturating_mul(1000);
         for (i, e) in envs.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO outbox (event_id, seq, type_name, v, ts, corr, data) \
+                "INSERT INTO exec_outbox (event_id, seq, type_name, v, ts, corr, data) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
             )
             .bind(&e.id)
@@ -723,7 +748,7 @@ impl Db {
     /// A query error or an undecodable event.
     pub async fn outbox(&self, src: &str, limit: i64) -> Result<Vec<Envelope>, StoreError> {
         let rows = sqlx::query(
-            "SELECT event_id, type_name, v, ts, corr, data FROM outbox ORDER BY seq LIMIT $1",
+            "SELECT event_id, type_name, v, ts, corr, data FROM exec_outbox ORDER BY seq LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.store.pool())
@@ -759,7 +784,7 @@ impl Db {
     /// A query error.
     pub async fn dequeue(&self, ids: &[String]) -> Result<(), StoreError> {
         for id in ids {
-            sqlx::query("DELETE FROM outbox WHERE event_id = $1")
+            sqlx::query("DELETE FROM exec_outbox WHERE event_id = $1")
                 .bind(id)
                 .execute(self.store.pool())
                 .await?;
@@ -786,5 +811,30 @@ mod tests {
         let mut tx = db.begin().await.unwrap();
         assert!(!Db::mark_processed(&mut tx, "a", 3).await.unwrap());
         assert!(Db::mark_processed(&mut tx, "b", 3).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn execution_shares_a_database_with_another_service_migrations() {
+        static OTHER_SQLITE: Migrator =
+            sqlx::migrate!("../../crates/store/tests/migrations/sqlite");
+        static OTHER_PG: Migrator = sqlx::migrate!("../../crates/store/tests/migrations/postgres");
+        let dir = tempfile::tempdir().unwrap();
+        let url = qt_store::sqlite_url(&dir.path().join("shared.db"));
+        // Another service (sqlx's default migrations table, version 1 as well) first.
+        let other = Store::connect(
+            &url,
+            Migrations {
+                sqlite: &OTHER_SQLITE,
+                postgres: &OTHER_PG,
+            },
+        )
+        .await
+        .unwrap();
+        let db = Db::open(&url).await.unwrap();
+        assert!(db.all_orders().await.unwrap().is_empty());
+        // And both reopen cleanly.
+        drop(db);
+        Db::open(&url).await.unwrap();
+        other.close().await;
     }
 }

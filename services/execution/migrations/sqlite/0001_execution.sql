@@ -1,6 +1,6 @@
 -- execution's tables (SQLite). Decimals are TEXT, times are ms since the epoch.
 
-CREATE TABLE orders (
+CREATE TABLE exec_orders (
     client_order_id   TEXT PRIMARY KEY,
     intent_id         TEXT NOT NULL,
     leg               TEXT NOT NULL,
@@ -25,10 +25,10 @@ CREATE TABLE orders (
     sent_at           BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL
 );
-CREATE INDEX orders_intent ON orders (intent_id);
-CREATE INDEX orders_state ON orders (state);
+CREATE INDEX exec_orders_intent ON exec_orders (intent_id);
+CREATE INDEX exec_orders_state ON exec_orders (state);
 
-CREATE TABLE fills (
+CREATE TABLE exec_fills (
     symbol          TEXT NOT NULL,
     trade_id        BIGINT NOT NULL,
     client_order_id TEXT NOT NULL,
@@ -42,7 +42,7 @@ CREATE TABLE fills (
     PRIMARY KEY (symbol, trade_id)
 );
 
-CREATE TABLE positions (
+CREATE TABLE exec_positions (
     position_id   TEXT PRIMARY KEY,
     symbol        TEXT NOT NULL,
     side          TEXT NOT NULL,
@@ -60,9 +60,9 @@ CREATE TABLE positions (
     opened_at     BIGINT NOT NULL,
     closed_at     BIGINT
 );
-CREATE UNIQUE INDEX positions_one_open_per_symbol ON positions (symbol) WHERE state = 'OPEN';
+CREATE UNIQUE INDEX exec_positions_one_open_per_symbol ON exec_positions (symbol) WHERE state = 'OPEN';
 
-CREATE TABLE closed_trades (
+CREATE TABLE exec_closed_trades (
     position_id   TEXT PRIMARY KEY,
     symbol        TEXT NOT NULL,
     side          TEXT NOT NULL,
@@ -82,18 +82,18 @@ CREATE TABLE closed_trades (
     features      TEXT
 );
 
-CREATE TABLE risk_state (
+CREATE TABLE exec_risk_state (
     id         BIGINT PRIMARY KEY,
     book       TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
 
-CREATE TABLE processed_events (
+CREATE TABLE exec_processed_events (
     event_id     TEXT PRIMARY KEY,
     processed_at BIGINT NOT NULL
 );
 
-CREATE TABLE outbox (
+CREATE TABLE exec_outbox (
     event_id   TEXT PRIMARY KEY,
     seq        BIGINT NOT NULL,
     type_name  TEXT NOT NULL,

@@ -83,8 +83,9 @@ impl GbdtParams {
 ///
 /// Prediction does not walk forust's trees: when the model is built (trained or loaded) both
 /// boosters are compiled into flat arrays (`flat::FlatForest`) that give the same raw scores bit
-/// for bit, several times faster. A booster the flat layout does not take (a missing value
-/// other than NaN, a separate missing branch, trees deeper than 12) keeps forust's walk.
+/// for bit, several times faster. Boosters the flat layout does not take (a missing value
+/// other than NaN, a separate missing branch, trees deeper than 12, more than 1,023 distinct
+/// split values of one feature) keep forust's walk ([`GbdtModel::is_compiled`] says which).
 pub struct GbdtModel {
     version: String,
     params: GbdtParams,

@@ -209,12 +209,12 @@ async fn check_once<S: PlanStore, E: Exchange>(
 }
 
 /// Builds exit-brain into `service`: opens its database (`QT_DATABASE_URL`, else the SQLite
-/// file of `database_path`), loads the plans, checks them against the exchange (unless
+/// file of `sqlite_path`), loads the plans, checks them against the exchange (unless
 /// disabled), then registers its consumers and the watchdog.
 pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Settings>> {
     let settings = service.config.service.clone();
     let clock = service.bus.clock().clone();
-    let url = qt_store::url_from_env(Path::new(&settings.database_path));
+    let url = qt_store::url_from_env(Path::new(&settings.sqlite_path));
     let store = SqlStore::connect(&url, clock.now_ms())
         .await
         .context("opening the database")?;

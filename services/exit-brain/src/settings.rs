@@ -23,7 +23,7 @@ pub struct Settings {
     /// process then exits and its supervisor restarts it). Default 60.
     pub exchange_check_timeout_secs: u64,
     /// The SQLite file used when `QT_DATABASE_URL` is not set. Default `data/state/exit-brain.db`.
-    pub database_path: String,
+    pub sqlite_path: String,
     /// The shape of every exit plan and how profiles learn.
     pub exits: ExitConfig,
 }
@@ -37,7 +37,7 @@ impl Default for Settings {
             volatility_window: 288,
             check_exchange_on_start: true,
             exchange_check_timeout_secs: 60,
-            database_path: "data/state/exit-brain.db".into(),
+            sqlite_path: "data/state/exit-brain.db".into(),
             exits: ExitConfig::default(),
         }
     }

@@ -150,8 +150,11 @@ impl TradingBot {
     /// Runs until `shutdown` is cancelled.
     pub async fn run(mut self, shutdown: CancellationToken) {
         tracing::info!(model = %self.core.model_name(), version = %self.core.model_version(), "trading bot starting");
-        self.seed_positions().await;
+        if let Err(e) = self.exchange.sync_time().await {
+            tracing::warn!(error = %e, "cannot sync time with the exchange yet");
+        }
         self.restore().await;
+        self.seed_positions().await;
         self.published = self.last_published().await;
         let Some(universe) = self.resolve_universe(&shutdown).await else {
             return;
@@ -204,18 +207,22 @@ impl TradingBot {
         }
     }
 
-    /// Positions already open on the exchange (when the client has credentials): the bot must
-    /// not send an entry on them after a restart.
+    /// Positions open on the exchange (when the client has credentials), which is the truth
+    /// for what the streams' tails said: the bot must not send an entry on an open position
+    /// after a restart, nor wait forever on one that is gone.
     async fn seed_positions(&mut self) {
         if self.exchange_config.api_key.is_none() {
             return;
         }
         match self.exchange.positions(None).await {
             Ok(ps) => {
-                for p in ps.iter().filter(|p| !p.position_amt.is_zero()) {
-                    tracing::info!(symbol = %p.symbol, qty = %p.position_amt, "position open on the exchange");
-                    self.core.known_position(&p.symbol, "exchange");
-                }
+                let open: Vec<String> = ps
+                    .iter()
+                    .filter(|p| !p.position_amt.is_zero())
+                    .map(|p| p.symbol.clone())
+                    .collect();
+                tracing::info!(open = ?open, "positions open on the exchange");
+                self.core.reconcile_positions(&open);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read positions at start; relying on the positions stream")
@@ -224,9 +231,11 @@ impl TradingBot {
     }
 
     /// What the previous run knew and the streams still hold: the model last deployed or rolled
-    /// back to (`models`), the kill switch (`control`), and this service's open intents younger
-    /// than the pending timeout (`intents`), so a restart neither reverts the model, nor forgets
-    /// the pause, nor sends a second entry while the first is in flight.
+    /// back to (`models`), the kill switch (`control`), this service's open intents younger
+    /// than the pending timeout (`intents`), then the recent facts of `orders` and `positions`
+    /// (outcomes of those intents, positions and cooldowns), so a restart neither reverts the
+    /// model, nor forgets the pause or a cooldown, nor sends a second entry while the first is
+    /// in flight.
     async fn restore(&mut self) {
         let tail = |stream: Stream| {
             let key = self.bus.key(stream);
@@ -268,7 +277,7 @@ impl TradingBot {
         {
             self.core.on_fact(k);
         }
-        let now = self.exchange.server_now_ms();
+        let now = self.bus.clock().now_ms();
         let timeout_ms = i64::try_from(self.settings.pending_timeout_seconds)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
@@ -279,6 +288,11 @@ impl TradingBot {
             {
                 tracing::info!(symbol = %o.symbol, intent_id = %o.intent_id, "intent of the previous run still pending");
                 self.core.restore_pending(&o.symbol, &o.intent_id, e.ts);
+            }
+        }
+        for stream in [Stream::Orders, Stream::Positions] {
+            for e in tail(stream).await {
+                self.core.on_fact(&e);
             }
         }
     }

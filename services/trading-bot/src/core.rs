@@ -202,9 +202,9 @@ impl Core {
         *self.model() = model;
     }
 
-    /// A position known to exist (from the exchange at start).
-    pub fn known_position(&mut self, symbol: &str, position_id: &str) {
-        self.gate.position_opened(symbol, position_id);
+    /// Makes the gate's positions those open on the exchange (`open`: their symbols).
+    pub fn reconcile_positions(&mut self, open: &[String]) {
+        self.gate.reconcile_positions(open);
     }
 
     /// An open intent sent at `at_ms` by a previous run and maybe still in flight.

@@ -97,6 +97,24 @@ impl EntryGate {
         }
     }
 
+    /// The exchange's open positions (their symbols) win over what the gate believed; the
+    /// pending intents and cooldowns stay.
+    pub fn reconcile_positions(&mut self, open: &[String]) {
+        for (symbol, g) in &mut self.symbols {
+            if g.position.is_some() && !open.contains(symbol) {
+                tracing::info!(symbol = %symbol, "position no longer open on the exchange");
+                g.position = None;
+            }
+        }
+        for symbol in open {
+            let g = self.entry(symbol);
+            if g.position.is_none() {
+                g.position = Some("exchange".into());
+                g.pending = None;
+            }
+        }
+    }
+
     /// Whether `intent_id` is this symbol's pending intent.
     pub fn is_pending(&self, symbol: &str, intent_id: &str) -> bool {
         self.get(symbol)
@@ -135,5 +153,15 @@ mod tests {
         assert_eq!(g.check("BTCUSDT", 1), Ok(()));
         g.sent("BTCUSDT", "i2", 0);
         assert_eq!(g.check("BTCUSDT", 2 * MIN), Ok(()));
+    }
+
+    #[test]
+    fn the_exchange_positions_win_over_what_the_gate_believed() {
+        let mut g = EntryGate::new(15 * MIN, 2 * MIN);
+        g.position_opened("BTCUSDT", "p1");
+        g.sent("ETHUSDT", "i1", 0);
+        g.reconcile_positions(&["ETHUSDT".to_string()]);
+        assert_eq!(g.check("BTCUSDT", 1), Ok(()));
+        assert_eq!(g.check("ETHUSDT", 1), Err(Blocked::Position));
     }
 }

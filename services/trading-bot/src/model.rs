@@ -157,4 +157,21 @@ mod tests {
         };
         assert!(matches!(starting_model(&s), Err(LoadError::Kind { .. })));
     }
+
+    #[test]
+    fn an_ensemble_artifact_starts_as_the_configured_ensemble() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let member = ModelArtifact::momentum(&MomentumConfig::default(), "m-1").expect("valid");
+        let e = ModelArtifact::ensemble(&qt_models::EnsembleConfig::default(), vec![member], "e-1")
+            .expect("valid ensemble");
+        let path = dir.path().join("e-1.json");
+        e.save(&path).expect("saved");
+        let s = Settings {
+            model: ModelChoice::Ensemble,
+            model_artifact: Some(path),
+            ..Settings::default()
+        };
+        let m = starting_model(&s).expect("loads");
+        assert_eq!((m.name(), m.version()), ("ensemble", "e-1"));
+    }
 }

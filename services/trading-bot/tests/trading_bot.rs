@@ -149,9 +149,11 @@ fn deployed(path: &std::path::Path, sha: &str, version: &str) -> Event {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn momentum_past_the_threshold_sends_one_intent_and_none_while_pending_open_or_cooling_down()
 {
-    let f = Fixture::start(|dir, s| {
+    let mut f = Fixture::start(|dir, s| {
         let (path, _) = eager_momentum(dir, "m-eager");
         s.model_artifact = Some(path);
+        // Short, so that after the restart below only the cooldown can block the entry.
+        s.pending_timeout_seconds = 3;
     })
     .await;
 
@@ -209,6 +211,7 @@ async fn momentum_past_the_threshold_sends_one_intent_and_none_while_pending_ope
     f.step(1).await;
     let signals = f.wait_signals(3).await;
     let intents = f.intents().await;
+    let second_sent = std::time::Instant::now();
     assert_eq!(intents.len(), 2);
     assert_eq!(
         intents[1].intent_id,
@@ -256,6 +259,20 @@ async fn momentum_past_the_threshold_sends_one_intent_and_none_while_pending_ope
     f.step(1).await;
     f.wait_signals(5).await;
     assert_eq!(f.intents().await.len(), 2, "an intent during the cooldown");
+
+    // A restart remembers the cooldown (from the tail of `positions`), once the intent it
+    // would otherwise still count as pending has timed out.
+    f.stop_bot().await;
+    tokio::time::sleep(std::time::Duration::from_secs(3).saturating_sub(second_sent.elapsed()))
+        .await;
+    f.start_bot().await;
+    f.step(1).await;
+    f.wait_signals(6).await;
+    assert_eq!(
+        f.intents().await.len(),
+        2,
+        "an intent during the cooldown after a restart"
+    );
     f.stop().await;
 }
 

@@ -30,7 +30,12 @@ pub const CONSUMES: [Stream; 4] = [
 ];
 
 /// The streams it publishes.
-pub const PRODUCES: [Stream; 3] = [Stream::Market, Stream::Signals, Stream::Intents];
+pub const PRODUCES: [Stream; 4] = [
+    Stream::Market,
+    Stream::Signals,
+    Stream::Intents,
+    Stream::Alerts,
+];
 
 /// The trading bot: build it, give [`TradingBot::inbox`] to a consumer of each of
 /// [`CONSUMES`], then [`TradingBot::run`] it until shutdown.
@@ -443,6 +448,22 @@ impl TradingBot {
                     for c in &missed {
                         self.handle_candle(c, false, shutdown).await;
                     }
+                    return;
+                }
+                Err(e) if e.class() == qt_exchange::ErrorClass::Rejected => {
+                    // An unknown or delisted symbol: retrying cannot help. Trade the others.
+                    tracing::error!(symbol, error = %e, "symbol refused by the exchange: left out of the universe");
+                    let alert = self
+                        .bus
+                        .envelope(Event::AlertRaised(qt_events::AlertRaised {
+                            rule: "symbol_refused".into(),
+                            key: symbol.to_owned(),
+                            severity: qt_events::Severity::Warning,
+                            message: format!("trading-bot cannot trade {symbol}: {e}"),
+                            service: self.bus.src().to_owned(),
+                            details: Default::default(),
+                        }));
+                    self.publish(&[alert], shutdown).await;
                     return;
                 }
                 Err(e) => tracing::warn!(symbol, error = %e, attempt, "warm-up failed, retrying"),

@@ -372,3 +372,18 @@ async fn the_top_n_universe_follows_the_largest_24h_quote_volume() {
     );
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symbol_the_exchange_does_not_list_is_left_out_with_an_alert_and_the_others_trade() {
+    let f = Fixture::start(|_, s| s.symbols = vec!["NOSUCHUSDT".into(), SYMBOL.into()]).await;
+    let alerts = f.read(Stream::Alerts).await;
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        matches!(&alerts[0].event, Event::AlertRaised(a) if a.key == "NOSUCHUSDT"),
+        "{alerts:?}"
+    );
+    f.step(1).await;
+    f.wait_signals(1).await;
+    assert!(f.candles().await.iter().all(|c| c.symbol == SYMBOL));
+    f.stop().await;
+}

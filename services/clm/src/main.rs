@@ -1,33 +1,43 @@
-//! `clm` (continuous learning) retrains the models on fresh candles and trade outcomes and
-//! deploys a new one only when it beats the model trading now.
-//!
-//! It consumes market data, signals, order and position facts and operator commands, and
-//! publishes model deployments. It never trades.
-//!
-//! This build starts, connects, creates its consumer groups, serves `/health/*` and `/metrics`
-//! and stops cleanly.
+//! `clm` binary: loads config, opens the database, seeds candles from the kline files, then runs
+//! the scheduler and the stream handlers until shutdown. The service is the `clm` library.
 
 use std::process::ExitCode;
 
-use qt_events::Stream;
-use serde::{Deserialize, Serialize};
-
-/// Settings of its own: the `[clm]` table or `QT_CLM__*` variables.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct Settings {}
+use anyhow::Context;
+use clm::{CONSUMES, Clm, Db, Inbox, PRODUCES, Settings, routes, run_scheduler};
 
 fn main() -> ExitCode {
     qt_runtime::run::<Settings, _, _>("clm", |mut service| async move {
-        service
-            .groups(&[
-                Stream::Market,
-                Stream::Signals,
-                Stream::Orders,
-                Stream::Positions,
-                Stream::Control,
-            ])
-            .produces(&[Stream::Models, Stream::Alerts]);
+        service.groups(CONSUMES).produces(PRODUCES);
+        let settings = service.config.service.clone();
+        settings
+            .validate()
+            .map_err(|e| anyhow::anyhow!("bad clm settings: {e}"))?;
+        let db = Db::open(&settings.database_url())
+            .await
+            .context("cannot open the database")?;
+        let clm = Clm::new(
+            db,
+            service.bus.clone(),
+            service.bus.clock().clone(),
+            settings,
+        );
+        if let Some(dir) = clm.settings.seed_dir.clone() {
+            if dir.is_dir() {
+                clm.seed(&dir).await.context("cannot seed candles")?;
+            } else {
+                tracing::warn!(dir = %dir.display(), "no seed directory; starting without history");
+            }
+        }
+        clm.prune()
+            .await
+            .context("cannot write the registry index")?;
+        service.routes(routes(clm.clone()));
+        service.spawn(run_scheduler(clm.clone(), service.shutdown.clone()));
+        for stream in CONSUMES {
+            let cfg = service.consumer_config(*stream);
+            service.consume(cfg, Inbox(clm.clone()));
+        }
         Ok(service)
     })
 }

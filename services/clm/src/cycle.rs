@@ -1,0 +1,213 @@
+//! One learning cycle, pure CPU work on data already loaded: dataset (features + triple-barrier
+//! labels over the rolling window, plus realized trade outcomes as repeated rows), training with
+//! a purged chronological split, then a backtest of the challenger and of the champion on the
+//! same out-of-sample window with the live exit and risk settings, then the gate.
+//!
+//! Never touches the database, Redis or the clock: the caller passes everything in.
+
+use std::time::Instant;
+
+use qt_backtest::report::{Metrics, compute_metrics};
+use qt_backtest::{Backtest, BacktestError, SymbolSeries};
+use qt_models::dataset::{Dataset, Series};
+use qt_models::train::{TrainConfig, TrainReport, evaluate_model, train_on};
+use qt_models::{ModelArtifact, ModelError, SignalAction, SignalMix, build_model};
+use serde::{Deserialize, Serialize};
+
+use crate::gate::{Candidate, GateDecision, decide};
+use crate::settings::Settings;
+
+/// Why a cycle could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    /// Not enough data, bad parameters or a model that cannot be built: retrying with the same
+    /// data does not help.
+    #[error("training failed: {0}")]
+    Model(#[from] ModelError),
+    #[error("backtest failed: {0}")]
+    Backtest(#[from] BacktestError),
+}
+
+impl CycleError {
+    /// Never: a cycle is deterministic on its input.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+/// A realized trade as training evidence: the row of `symbol` at `candle_time` (the candle
+/// the signal was made on) gets the label its outcome says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    pub symbol: String,
+    pub candle_time: i64,
+    pub label: SignalAction,
+}
+
+/// What a cycle needs.
+#[derive(Debug)]
+pub struct CycleInput<'a> {
+    pub version: String,
+    pub series: Vec<Series>,
+    pub evidence: Vec<Evidence>,
+    pub champion: Option<&'a ModelArtifact>,
+    pub settings: &'a Settings,
+}
+
+/// Wall seconds of each step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub dataset: f64,
+    pub train: f64,
+    pub backtests: f64,
+}
+
+/// Everything a cycle found, kept with the decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CycleReport {
+    pub version: String,
+    pub train: TrainReport,
+    /// Rows from the window and extra rows from realized outcomes.
+    pub rows: usize,
+    pub evidence_rows: usize,
+    /// The out-of-sample window both backtests ran on.
+    pub oos_start_ms: i64,
+    pub oos_end_ms: i64,
+    pub challenger: Candidate,
+    pub champion: Option<Candidate>,
+    pub challenger_backtest: Metrics,
+    pub champion_backtest: Option<Metrics>,
+    pub decision: GateDecision,
+    pub timings: Timings,
+}
+
+fn candidate(version: &str, m: &Metrics, mix: SignalMix) -> Candidate {
+    Candidate {
+        version: version.to_string(),
+        net_pnl: m.net_pnl,
+        max_drawdown_pct: m.max_drawdown_pct,
+        trades: m.trades,
+        win_rate: m.win_rate,
+        signal_mix: mix,
+    }
+}
+
+fn backtest(
+    settings: &Settings,
+    series: &[Series],
+    artifact: &ModelArtifact,
+    start_ms: i64,
+) -> Result<Metrics, CycleError> {
+    let mut cfg = settings.backtest.clone();
+    cfg.interval_ms = settings.interval_ms();
+    cfg.start_ms = Some(start_ms);
+    cfg.end_ms = None;
+    let bt = Backtest::new(cfg)?;
+    let data = series
+        .iter()
+        .map(|s| SymbolSeries {
+            symbol: s.symbol.clone(),
+            candles: s.candles.clone(),
+        })
+        .collect();
+    let mut factory =
+        |_: &str| build_model(artifact).map_err(|e| BacktestError::Model(e.to_string()));
+    let outcome = bt.run(data, &mut factory, &mut |_, _| {})?;
+    Ok(compute_metrics(&outcome))
+}
+
+/// Appends `weight` copies of the row each piece of evidence points at, relabelled by its
+/// outcome, when the row is in the dataset and before `before_ms` (never in the test period).
+fn add_evidence(ds: &mut Dataset, evidence: &[Evidence], weight: usize, before_ms: i64) -> usize {
+    let mut added = 0;
+    for e in evidence {
+        if e.candle_time >= before_ms {
+            continue;
+        }
+        let Some(sym) = ds.symbols.iter().position(|s| s == &e.symbol) else {
+            continue;
+        };
+        let Some(i) = (0..ds.len()).find(|&i| {
+            usize::from(ds.symbol_of[i]) == sym && ds.candles[i].open_time == e.candle_time
+        }) else {
+            continue;
+        };
+        for _ in 0..weight {
+            ds.features.push(ds.features[i]);
+            ds.labels.push(e.label);
+            ds.candles.push(ds.candles[i]);
+            ds.symbol_of.push(ds.symbol_of[i]);
+            added += 1;
+        }
+    }
+    added
+}
+
+/// Runs a whole cycle: returns the challenger's artifact and the report with the decision.
+///
+/// # Errors
+/// [`CycleError`] when the data cannot make a dataset, a split or a model.
+pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), CycleError> {
+    let s = input.settings;
+    let t0 = Instant::now();
+    let mut ds = Dataset::build(&input.series, &s.barrier, s.threads)?;
+    let base_rows = ds.len();
+    let first_split = ds.split(s.test_fraction, s.barrier.horizon)?;
+    let purge_ms = s.barrier.horizon as i64 * ds.interval_ms;
+    let evidence_rows = add_evidence(
+        &mut ds,
+        &input.evidence,
+        s.outcome_weight,
+        first_split.split_time_ms - purge_ms,
+    );
+    let t1 = Instant::now();
+    let mut cfg = TrainConfig::new(s.kind, input.version.clone());
+    cfg.barrier = s.barrier;
+    cfg.test_fraction = s.test_fraction;
+    cfg.gbdt = s.gbdt;
+    cfg.momentum = s.momentum;
+    cfg.threads = s.threads;
+    let (artifact, mut train) = train_on(&ds, &cfg)?;
+    let t2 = Instant::now();
+    train.train_seconds = Some((t2 - t1).as_secs_f64());
+    let split = ds.split(s.test_fraction, s.barrier.horizon)?;
+    let oos_start = split.split_time_ms;
+    let oos_end = input
+        .series
+        .iter()
+        .filter_map(|x| x.candles.last().map(|c| c.open_time + ds.interval_ms))
+        .max()
+        .unwrap_or(oos_start);
+    let challenger_bt = backtest(s, &input.series, &artifact, oos_start)?;
+    let challenger = candidate(&input.version, &challenger_bt, train.test.signal_mix);
+    let (champion, champion_bt) = match input.champion {
+        Some(art) => {
+            let mut model = build_model(art)?;
+            let mix = evaluate_model(model.as_mut(), &ds, &split.test).signal_mix;
+            let m = backtest(s, &input.series, art, oos_start)?;
+            (Some(candidate(&art.version, &m, mix)), Some(m))
+        }
+        None => (None, None),
+    };
+    let t3 = Instant::now();
+    let decision = decide(&s.gate, &challenger, champion.as_ref());
+    let report = CycleReport {
+        version: input.version,
+        train,
+        rows: base_rows,
+        evidence_rows,
+        oos_start_ms: oos_start,
+        oos_end_ms: oos_end,
+        challenger,
+        champion,
+        challenger_backtest: challenger_bt,
+        champion_backtest: champion_bt,
+        decision,
+        timings: Timings {
+            dataset: (t1 - t0).as_secs_f64(),
+            train: (t2 - t1).as_secs_f64(),
+            backtests: (t3 - t2).as_secs_f64(),
+        },
+    };
+    Ok((artifact, report))
+}

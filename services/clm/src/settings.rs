@@ -1,0 +1,119 @@
+//! clm's settings: the `[clm]` table or `QT_CLM__*` variables.
+
+use std::path::PathBuf;
+
+use qt_backtest::BacktestConfig;
+use qt_models::{BarrierConfig, GbdtParams, ModelKind, MomentumConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::gate::GateConfig;
+use crate::monitor::MonitorConfig;
+
+/// Everything clm can be told. Every field has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// SQLite file used when `QT_DATABASE_URL` is not set.
+    pub sqlite_path: PathBuf,
+    /// Kline files (`SYMBOL-5m.csv[.gz]`) loaded into the database at start; empty = none.
+    pub seed_dir: Option<PathBuf>,
+    /// The shared directory where artifacts and `registry.json` are written; every service
+    /// that loads a model must see it at the same path.
+    pub artifacts_dir: PathBuf,
+    /// Hours between two scheduled retrains (default 24).
+    pub retrain_every_hours: f64,
+    /// New samples (closed candles since the last training's data, plus closed trades) needed
+    /// before a scheduled retrain runs (default 100).
+    pub min_new_samples: u64,
+    /// Days of candles the training window covers (rolling; default 30).
+    pub window_days: u32,
+    /// Candle interval (default `5m`).
+    pub interval: String,
+    /// Model family trained (default gbdt).
+    pub kind: ModelKind,
+    pub gbdt: GbdtParams,
+    pub momentum: MomentumConfig,
+    pub barrier: BarrierConfig,
+    /// Share of the window held out (the out-of-sample backtest period; default 0.2).
+    pub test_fraction: f64,
+    /// Threads for training (default 2).
+    pub threads: usize,
+    /// The live exit, risk and sizing settings the two backtests run with.
+    pub backtest: BacktestConfig,
+    pub gate: GateConfig,
+    pub monitor: MonitorConfig,
+    /// Copies of a row added for each realized trade outcome (default 3; 0 = ignore outcomes).
+    pub outcome_weight: usize,
+    /// Versions kept in the registry (default 10; the champion is always kept).
+    pub keep_versions: usize,
+    /// Seconds between two looks at the schedule (default 5).
+    pub tick_seconds: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            sqlite_path: PathBuf::from("data/state/clm.db"),
+            seed_dir: Some(PathBuf::from("data/klines/5m")),
+            artifacts_dir: PathBuf::from("data/models"),
+            retrain_every_hours: 24.0,
+            min_new_samples: 100,
+            window_days: 30,
+            interval: "5m".into(),
+            kind: ModelKind::Gbdt,
+            gbdt: GbdtParams::default(),
+            momentum: MomentumConfig::default(),
+            barrier: BarrierConfig::default(),
+            test_fraction: 0.2,
+            threads: 2,
+            backtest: BacktestConfig::default(),
+            gate: GateConfig::default(),
+            monitor: MonitorConfig::default(),
+            outcome_weight: 3,
+            keep_versions: 10,
+            tick_seconds: 5,
+        }
+    }
+}
+
+impl Settings {
+    /// The database URL: `QT_DATABASE_URL` when set, else the SQLite file.
+    pub fn database_url(&self) -> String {
+        qt_store::url_from_env(&self.sqlite_path)
+    }
+
+    /// Retrain period in ms.
+    pub fn period_ms(&self) -> i64 {
+        (self.retrain_every_hours * 3_600_000.0) as i64
+    }
+
+    /// Interval in ms (`5m` → 300,000); falls back to 5 minutes on a bad name.
+    pub fn interval_ms(&self) -> i64 {
+        qt_candles::parse_interval(&self.interval).unwrap_or(300_000)
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.retrain_every_hours > 0.0) {
+            return Err("retrain_every_hours must be positive".into());
+        }
+        if qt_candles::parse_interval(&self.interval).is_err() {
+            return Err(format!(
+                "interval {:?} is not a Binance interval",
+                self.interval
+            ));
+        }
+        if self.window_days == 0 {
+            return Err("window_days must be at least 1".into());
+        }
+        if !(self.test_fraction > 0.0 && self.test_fraction < 0.9) {
+            return Err("test_fraction must be in (0, 0.9)".into());
+        }
+        if self.keep_versions < 2 {
+            return Err(
+                "keep_versions must be at least 2 (champion and one to roll back to)".into(),
+            );
+        }
+        self.barrier.validate().map_err(|e| e.to_string())
+    }
+}

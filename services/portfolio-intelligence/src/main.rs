@@ -1,34 +1,44 @@
-//! `portfolio-intelligence` syncs with the exchange, computes PnL and risk metrics, serves the
-//! dashboard and delivers alerts.
-//!
-//! It consumes order, position, market and signal events and alerts, and publishes portfolio
-//! snapshots. It never places an order and never changes a position.
-//!
-//! This build starts, connects, creates its consumer groups, serves `/health/*` and `/metrics`
-//! and stops cleanly.
+//! `portfolio-intelligence` binary: loads config, opens the database, connects the exchange,
+//! then runs the stream handlers, the periodic sync/snapshot/alert loop and the HTTP API until
+//! shutdown. The service itself is the `portfolio_intelligence` library. It never places an
+//! order.
 
 use std::process::ExitCode;
 
-use qt_events::Stream;
-use serde::{Deserialize, Serialize};
-
-/// Settings of its own: the `[portfolio_intelligence]` table or `QT_PORTFOLIO_INTELLIGENCE__*` variables.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct Settings {}
+use anyhow::Context;
+use portfolio_intelligence::app::{GROUPS, PRODUCES};
+use portfolio_intelligence::{Db, Intake, Intel, Settings, Shared, api, run_periodic};
+use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 
 fn main() -> ExitCode {
+    qt_exchange::install_crypto_provider();
     qt_runtime::run::<Settings, _, _>("portfolio-intelligence", |mut service| async move {
-        service
-            .groups(&[
-                Stream::Orders,
-                Stream::Positions,
-                Stream::Market,
-                Stream::Signals,
-                Stream::Alerts,
-                Stream::Control,
-            ])
-            .produces(&[Stream::Portfolio, Stream::Alerts, Stream::Control]);
+        service.groups(GROUPS).produces(PRODUCES);
+        let settings = service.config.service.clone();
+        let db = Db::open(&settings.database_url())
+            .await
+            .context("cannot open the database")?;
+        let xcfg = ExchangeConfig::from_env().context("bad exchange configuration")?;
+        let client = BinanceClient::new(xcfg, service.bus.clock().clone())
+            .context("cannot build the exchange client")?;
+        if let Err(e) = client.sync_time().await {
+            tracing::warn!(error = %e, "cannot sync time with the exchange yet");
+        }
+        let shared = Shared::load(
+            db,
+            service.bus.clone(),
+            service.bus.clock().clone(),
+            settings,
+        )
+        .await
+        .context("cannot load the portfolio's state")?;
+        let intel = Intel::new(shared.clone(), client);
+        service.spawn(run_periodic(intel, service.shutdown.clone()));
+        for s in GROUPS {
+            let cfg = service.consumer_config(*s);
+            service.consume(cfg, Intake(shared.clone()));
+        }
+        service.routes(api::router(shared));
         Ok(service)
     })
 }

@@ -1,0 +1,323 @@
+//! The HTTP API: JSON endpoints, a WebSocket pushing the dashboard's state, the control
+//! endpoints behind a bearer token, and the dashboard page itself.
+//!
+//! Control endpoints only publish commands on `qt:control`; the services that own the effect
+//! carry them out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use qt_events::{CloseAll, Event, RetrainNow, SetKillSwitch, ids::new_event_id};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::alerts::ratio;
+use crate::app::Shared;
+
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// The routes, served next to `/health/*` and `/metrics`.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/api/portfolio", get(portfolio))
+        .route("/api/positions", get(positions))
+        .route("/api/trades", get(trades))
+        .route("/api/metrics", get(metrics))
+        .route("/api/alerts", get(alerts))
+        .route("/api/streams", get(streams))
+        .route("/api/dashboard", get(dashboard_json))
+        .route("/ws", get(ws))
+        .route("/api/control/kill-switch", post(kill_switch))
+        .route("/api/control/close-all", post(close_all))
+        .route("/api/control/retrain", post(retrain))
+        .with_state(shared)
+}
+
+type S = State<Arc<Shared>>;
+
+fn error(code: StatusCode, msg: impl Into<String>) -> Response {
+    (code, axum::Json(json!({ "error": msg.into() }))).into_response()
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
+
+async fn portfolio(State(sh): S) -> Response {
+    let now = sh.now();
+    let st = sh.state();
+    let r = st.book.report(now);
+    axum::Json(json!({
+        "snapshot": r.snapshot,
+        "realized_pnl_total": r.realized_pnl_total,
+        "unrealized_by_symbol": r.unrealized_by_symbol,
+        "long_share": r.long_share,
+        "diversification": r.diversification,
+        "model": r.model,
+        "exchange_synced_at": r.exchange_synced_at,
+        "kill_switch": st.kill_switch,
+        "drift": st.confirmed_drift,
+    }))
+    .into_response()
+}
+
+async fn positions(State(sh): S) -> Response {
+    let now = sh.now();
+    let r = sh.state().book.report(now);
+    axum::Json(json!({ "positions": r.positions })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+async fn trades(State(sh): S, Query(q): Query<Limit>) -> Response {
+    let n = q.limit.unwrap_or(50).min(1000);
+    let st = sh.state();
+    let closed: Vec<_> = st.book.trades.iter().rev().take(n).cloned().collect();
+    let fills: Vec<_> = st.fills.iter().rev().take(n).cloned().collect();
+    let rejections: Vec<_> = st.rejections.iter().rev().take(n).cloned().collect();
+    axum::Json(json!({ "trades": closed, "fills": fills, "rejections": rejections }))
+        .into_response()
+}
+
+async fn metrics(State(sh): S) -> Response {
+    let now = sh.now();
+    let r = sh.state().book.report(now);
+    axum::Json(json!({
+        "totals": r.totals,
+        "by_symbol": r.by_symbol,
+        "by_model_version": r.by_model_version,
+        "max_drawdown": r.max_drawdown,
+        "sharpe": r.sharpe,
+        "sortino": r.sortino,
+        "realized_pnl_total": r.realized_pnl_total,
+        "diversification": r.diversification,
+        "long_share": r.long_share,
+        "equity_curve": r.equity_curve,
+    }))
+    .into_response()
+}
+
+async fn alerts(State(sh): S) -> Response {
+    let st = sh.state();
+    let list: Vec<_> = st.alerts.iter().rev().cloned().collect();
+    axum::Json(json!({ "alerts": list, "suppressed": st.engine.suppressed })).into_response()
+}
+
+async fn streams(State(sh): S) -> Response {
+    sh.observe().await;
+    let st = sh.state();
+    axum::Json(json!({
+        "streams": st.streams,
+        "dead_letters": st.dead_letters,
+        "services": st.services,
+    }))
+    .into_response()
+}
+
+/// Everything the dashboard shows, in one document.
+pub fn dashboard_state(sh: &Shared) -> Value {
+    let now = sh.now();
+    let st = sh.state();
+    let r = st.book.report(now);
+    let l = &sh.settings.limits;
+    let loss_today = (-r.snapshot.daily_pnl).max(rust_decimal::Decimal::ZERO);
+    json!({
+        "now": now,
+        "snapshot": r.snapshot,
+        "positions": r.positions,
+        "realized_pnl_total": r.realized_pnl_total,
+        "metrics": {
+            "totals": r.totals, "max_drawdown": r.max_drawdown, "sharpe": r.sharpe,
+            "sortino": r.sortino, "diversification": r.diversification,
+            "by_model_version": r.by_model_version,
+        },
+        "equity_curve": r.equity_curve,
+        "limits": {
+            "positions": { "value": r.snapshot.open_positions, "max": l.max_concurrent_positions,
+                "ratio": if l.max_concurrent_positions > 0 { f64::from(r.snapshot.open_positions) / l.max_concurrent_positions as f64 } else { 0.0 } },
+            "exposure": { "value": r.snapshot.gross_exposure, "max": l.max_gross_exposure,
+                "ratio": ratio(r.snapshot.gross_exposure, l.max_gross_exposure) },
+            "daily_loss": { "value": loss_today, "max": l.max_daily_loss,
+                "ratio": ratio(loss_today, l.max_daily_loss) },
+            "long_short": { "long_share": r.long_share, "max_side_fraction": l.max_side_fraction },
+        },
+        "trades": st.book.trades.iter().rev().take(20).collect::<Vec<_>>(),
+        "fills": st.fills.iter().rev().take(20).collect::<Vec<_>>(),
+        "rejections": st.rejections.iter().rev().take(20).collect::<Vec<_>>(),
+        "model": r.model.as_ref().map(|m| json!({
+            "model": m.model, "model_version": m.model_version, "since": m.since,
+            "age_hours": (now - m.since) as f64 / 3_600_000.0, "last_signal_at": m.last_signal_at,
+        })),
+        "services": st.services,
+        "streams": st.streams,
+        "dead_letters": st.dead_letters,
+        "alerts": st.alerts.iter().rev().take(30).collect::<Vec<_>>(),
+        "kill_switch": st.kill_switch,
+        "drift": st.confirmed_drift,
+        "exchange_synced_at": r.exchange_synced_at,
+        "last_sync_error": st.last_sync_error,
+    })
+}
+
+async fn dashboard_json(State(sh): S) -> Response {
+    axum::Json(dashboard_state(&sh)).into_response()
+}
+
+async fn ws(State(sh): S, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| push_updates(sh, socket))
+}
+
+/// Sends the dashboard state at once, then after every change (at most twice a second).
+async fn push_updates(sh: Arc<Shared>, mut socket: WebSocket) {
+    let mut rx = sh.subscribe();
+    loop {
+        let text = dashboard_state(&sh).to_string();
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            m = socket.recv() => match m {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer <api_token>`; `Err` is the answer to send.
+fn authorize(sh: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let token = sh.settings.api_token.expose();
+    if token.trim().is_empty() {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "control endpoints are disabled: no api_token is configured",
+        ));
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(_) => Err(error(StatusCode::UNAUTHORIZED, "wrong bearer token")),
+        None => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization: Bearer <token>",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KillSwitchBody {
+    enabled: bool,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: String,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, empty_ok: Option<T>) -> Result<T, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return empty_ok.ok_or_else(|| error(StatusCode::BAD_REQUEST, "a JSON body is required"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+}
+
+async fn publish_command(sh: &Shared, command_id: String, event: Event) -> Response {
+    let env = sh.bus.envelope(event).with_id(command_id);
+    match sh.bus.publish(&env).await {
+        Ok(entry) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "command_id": env.id, "entry_id": entry, "type": env.type_name() })),
+        )
+            .into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot publish the command: {e}"),
+        ),
+    }
+}
+
+fn reason_or(r: String, default: &str) -> String {
+    if r.trim().is_empty() {
+        default.to_owned()
+    } else {
+        r.chars().take(500).collect()
+    }
+}
+
+async fn kill_switch(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&sh, &headers) {
+        return r;
+    }
+    let b: KillSwitchBody = match parse(&body, None) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let id = new_event_id();
+    let cmd = SetKillSwitch {
+        command_id: id.clone(),
+        enabled: b.enabled,
+        reason: reason_or(b.reason, "operator via the API"),
+        requested_by: "portfolio-intelligence-api".into(),
+    };
+    publish_command(&sh, id, Event::SetKillSwitch(cmd)).await
+}
+
+async fn close_all(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&sh, &headers) {
+        return r;
+    }
+    let b: ReasonBody = match parse(&body, Some(ReasonBody::default())) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let id = new_event_id();
+    let cmd = CloseAll {
+        command_id: id.clone(),
+        reason: reason_or(b.reason, "operator via the API"),
+        requested_by: "portfolio-intelligence-api".into(),
+    };
+    publish_command(&sh, id, Event::CloseAll(cmd)).await
+}
+
+async fn retrain(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&sh, &headers) {
+        return r;
+    }
+    let b: ReasonBody = match parse(&body, Some(ReasonBody::default())) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let id = new_event_id();
+    let cmd = RetrainNow {
+        command_id: id.clone(),
+        reason: reason_or(b.reason, "operator via the API"),
+        requested_by: "portfolio-intelligence-api".into(),
+    };
+    publish_command(&sh, id, Event::RetrainNow(cmd)).await
+}

@@ -1,0 +1,651 @@
+//! The service: shared state, the stream handler, the exchange sync, snapshots, drift and the
+//! alert loop.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use qt_bus::{Bus, Delivery, Handler, HandlerError, Outcome};
+use qt_events::clock::SharedClock;
+use qt_events::{
+    AlertRaised, Envelope, Event, PortfolioSnapshot, RejectReason, Stream, ids::derived_event_id,
+};
+use qt_exchange::{Exchange, ExchangeError};
+use qt_store::StoreError;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::alerts::{
+    AlertEngine, DeliveryGate, GroupSample, Notifier, Observations, ServiceHealth,
+};
+use crate::book::{Book, Drift, ExchangePosition, ExchangeView};
+use crate::db::Db;
+use crate::settings::Settings;
+
+/// Streams it keeps a group on.
+pub const GROUPS: &[Stream] = &[
+    Stream::Orders,
+    Stream::Positions,
+    Stream::Market,
+    Stream::Signals,
+    Stream::Models,
+    Stream::Control,
+    Stream::Alerts,
+];
+/// Streams it publishes.
+pub const PRODUCES: &[Stream] = &[Stream::Portfolio, Stream::Alerts, Stream::Control];
+
+const RECENT: usize = 200;
+
+/// A fill as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillView {
+    pub ts: i64,
+    pub symbol: String,
+    pub side: String,
+    pub kind: String,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub fee: Decimal,
+    pub reduce_only: bool,
+    pub client_order_id: String,
+}
+
+/// A refused intent or order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectionView {
+    pub ts: i64,
+    pub symbol: String,
+    pub reason: String,
+    pub message: String,
+    pub exchange_code: Option<i64>,
+}
+
+/// An alert seen on `qt:alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    pub id: String,
+    pub ts: i64,
+    #[serde(flatten)]
+    pub alert: AlertRaised,
+    /// Whether it was delivered to the channels (false: throttled or none configured).
+    pub delivered: bool,
+}
+
+/// One stream's length and groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamView {
+    pub stream: String,
+    pub length: u64,
+    pub groups: Vec<GroupSample>,
+}
+
+/// Everything that changes at run time.
+#[derive(Debug)]
+pub struct State {
+    pub book: Book,
+    pub engine: AlertEngine,
+    pub gate: DeliveryGate,
+    pub alerts: VecDeque<AlertView>,
+    pub fills: VecDeque<FillView>,
+    pub rejections: VecDeque<RejectionView>,
+    pub exchange_errors: VecDeque<i64>,
+    pub rate_limits: Vec<(i64, String)>,
+    pub streams: Vec<StreamView>,
+    pub dead_letters: u64,
+    pub services: Vec<ServiceHealth>,
+    /// Consecutive syncs that showed a difference, per symbol.
+    pub drift_counts: BTreeMap<String, u32>,
+    pub confirmed_drift: Vec<Drift>,
+    pub kill_switch: Option<bool>,
+    pub last_snapshot: Option<PortfolioSnapshot>,
+    pub last_sync_error: Option<String>,
+}
+
+/// What the handlers, the tasks and the HTTP API share.
+#[derive(Debug)]
+pub struct Shared {
+    pub db: Db,
+    pub bus: Bus,
+    pub clock: SharedClock,
+    pub settings: Settings,
+    pub notifier: Notifier,
+    state: Mutex<State>,
+    version: watch::Sender<u64>,
+}
+
+/// Errors of the service's operations.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("exchange: {0}")]
+    Exchange(#[from] ExchangeError),
+    #[error("bus: {0}")]
+    Bus(#[from] qt_bus::BusError),
+}
+
+impl AppError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AppError::Store(e) => e.is_retryable(),
+            AppError::Exchange(e) => e.is_retryable(),
+            AppError::Bus(e) => e.is_retryable(),
+        }
+    }
+}
+
+impl Shared {
+    /// Builds the state from the database (open positions, trades, model, equity curve).
+    pub async fn load(
+        db: Db,
+        bus: Bus,
+        clock: SharedClock,
+        settings: Settings,
+    ) -> Result<Arc<Self>, AppError> {
+        let mut book = Book::new(settings.initial_balance, settings.equity_points);
+        for p in db.positions().await? {
+            book.positions.insert(p.symbol.clone(), p);
+        }
+        book.trades = db.trades(settings.trades_kept).await?;
+        book.model = db.model().await?;
+        for (ts, e) in db.equity_curve(settings.equity_points).await? {
+            book.push_equity(ts, e);
+        }
+        let state = State {
+            book,
+            engine: AlertEngine::new(settings.alerts.clone()),
+            gate: DeliveryGate::new(settings.alerts.throttle),
+            alerts: VecDeque::new(),
+            fills: VecDeque::new(),
+            rejections: VecDeque::new(),
+            exchange_errors: VecDeque::new(),
+            rate_limits: Vec::new(),
+            streams: Vec::new(),
+            dead_letters: 0,
+            services: Vec::new(),
+            drift_counts: BTreeMap::new(),
+            confirmed_drift: Vec::new(),
+            kill_switch: None,
+            last_snapshot: None,
+            last_sync_error: None,
+        };
+        Ok(Arc::new(Self {
+            db,
+            bus,
+            clock,
+            notifier: Notifier::new(&settings.alerts),
+            settings,
+            state: Mutex::new(state),
+            version: watch::channel(0).0,
+        }))
+    }
+
+    /// The state, locked (never held across an await).
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Tells WebSocket clients that something changed.
+    pub fn changed(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    fn note_exchange_error(&self, e: &ExchangeError) {
+        let now = self.now();
+        let mut st = self.state();
+        st.exchange_errors.push_back(now);
+        while st.exchange_errors.len() > 1000 {
+            st.exchange_errors.pop_front();
+        }
+        if let ExchangeError::RateLimited { status, .. } = e {
+            st.rate_limits
+                .push((now, format!("http {status} on the portfolio sync")));
+        }
+        st.last_sync_error = Some(e.to_string());
+    }
+
+    /// Takes a snapshot, stores it and publishes it to `qt:portfolio`.
+    pub async fn snapshot(&self) -> Result<PortfolioSnapshot, AppError> {
+        let now = self.now();
+        let (snap, report) = {
+            let mut st = self.state();
+            let snap = st.book.record(now);
+            let report = st.book.report(now);
+            st.last_snapshot = Some(snap.clone());
+            (snap, report)
+        };
+        let json = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
+        self.db.save_snapshot(&snap, &json).await?;
+        let env = self
+            .bus
+            .envelope(Event::PortfolioSnapshot(snap.clone()))
+            .with_id(derived_event_id(&["portfolio", &now.to_string()]));
+        self.bus.publish(&env).await?;
+        self.changed();
+        Ok(snap)
+    }
+
+    /// Reads every stream's stats, the dead letters and the services' readiness.
+    pub async fn observe(&self) {
+        let mut streams = Vec::new();
+        let mut dead = None;
+        for s in Stream::ALL {
+            match self.bus.stats(s).await {
+                Ok(st) => {
+                    if s == Stream::Dlq {
+                        dead = Some(st.length);
+                    }
+                    streams.push(StreamView {
+                        stream: s.suffix().into(),
+                        length: st.length,
+                        groups: st
+                            .groups
+                            .iter()
+                            .map(|g| GroupSample {
+                                stream: s.suffix().into(),
+                                group: g.name.clone(),
+                                pending: g.pending,
+                                lag: g.lag.unwrap_or(0),
+                            })
+                            .collect(),
+                    });
+                }
+                Err(e) => tracing::warn!(stream = %s, error = %e, "cannot read stream stats"),
+            }
+        }
+        let services = poll_services(&self.settings.services).await;
+        let mut st = self.state();
+        if !streams.is_empty() {
+            st.streams = streams;
+        }
+        if let Some(d) = dead {
+            st.dead_letters = d;
+        }
+        st.services = services;
+    }
+
+    /// Runs the alert rules and publishes what they raise to `qt:alerts`.
+    pub async fn evaluate_alerts(&self) -> Result<Vec<AlertRaised>, AppError> {
+        let now = self.now();
+        let raised = {
+            let mut st = self.state();
+            let st = &mut *st;
+            let snap = st.book.snapshot(now);
+            let groups: Vec<GroupSample> = st
+                .streams
+                .iter()
+                .flat_map(|s| s.groups.iter().cloned())
+                .collect();
+            let errors: Vec<i64> = st.exchange_errors.iter().copied().collect();
+            let obs = Observations {
+                now,
+                open_positions: snap.open_positions,
+                max_positions: self.settings.limits.max_concurrent_positions,
+                daily_pnl: snap.daily_pnl,
+                max_daily_loss: self.settings.limits.max_daily_loss,
+                model: st.book.model.as_ref(),
+                trades: &st.book.trades,
+                exchange_errors: &errors,
+                rate_limits: &st.rate_limits,
+                groups: &groups,
+                dead_letters: st.dead_letters,
+                services: &st.services,
+                drift: &st.confirmed_drift,
+            };
+            let raised = st.engine.evaluate(&obs);
+            st.rate_limits.clear();
+            raised
+        };
+        if !raised.is_empty() {
+            let envs: Vec<Envelope> = raised
+                .iter()
+                .map(|a| {
+                    self.bus
+                        .envelope(Event::AlertRaised(a.clone()))
+                        .with_id(derived_event_id(&[
+                            "alert",
+                            &a.rule,
+                            &a.key,
+                            &now.to_string(),
+                        ]))
+                })
+                .collect();
+            self.bus.publish_all(&envs).await?;
+        }
+        Ok(raised)
+    }
+
+    /// Applies one event from any consumed stream. Idempotent.
+    pub async fn apply(&self, env: &Envelope) -> Result<(), AppError> {
+        match &env.event {
+            Event::PositionOpened(p) => {
+                let pos = {
+                    let mut st = self.state();
+                    st.book.on_opened(p);
+                    st.book.positions.get(&p.symbol).cloned()
+                };
+                self.db.save_position(&p.symbol, pos.as_ref()).await?;
+            }
+            Event::PositionChanged(p) => {
+                let pos = {
+                    let mut st = self.state();
+                    st.book.on_changed(p);
+                    st.book.positions.get(&p.symbol).cloned()
+                };
+                self.db.save_position(&p.symbol, pos.as_ref()).await?;
+            }
+            Event::PositionClosed(p) => {
+                let (trade, pos) = {
+                    let mut st = self.state();
+                    let t = st.book.on_closed(p);
+                    let keep = self.settings.trades_kept.max(1);
+                    let excess = st.book.trades.len().saturating_sub(keep);
+                    st.book.trades.drain(..excess);
+                    (t, st.book.positions.get(&p.symbol).cloned())
+                };
+                if let Some(t) = trade {
+                    self.db.save_trade(&t).await?;
+                }
+                self.db.save_position(&p.symbol, pos.as_ref()).await?;
+            }
+            Event::OrderFilled(f) | Event::OrderPartiallyFilled(f) => {
+                let mut st = self.state();
+                push_bounded(
+                    &mut st.fills,
+                    FillView {
+                        ts: f.trade_time,
+                        symbol: f.symbol.clone(),
+                        side: format!("{:?}", f.side).to_uppercase(),
+                        kind: format!("{:?}", f.kind),
+                        quantity: f.last_qty,
+                        price: f.last_price,
+                        fee: f.fee,
+                        reduce_only: f.reduce_only,
+                        client_order_id: f.client_order_id.clone(),
+                    },
+                );
+            }
+            Event::OrderRejected(r) => {
+                let mut st = self.state();
+                let reason = serde_json::to_value(r.reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| format!("{:?}", r.reason));
+                if r.exchange_code.is_some() || r.reason == RejectReason::ExchangeError {
+                    st.exchange_errors.push_back(env.ts);
+                }
+                if matches!(r.exchange_code, Some(-1003 | -1015)) {
+                    st.rate_limits
+                        .push((env.ts, format!("{} {}", r.symbol, r.message)));
+                }
+                push_bounded(
+                    &mut st.rejections,
+                    RejectionView {
+                        ts: env.ts,
+                        symbol: r.symbol.clone(),
+                        reason,
+                        message: r.message.clone(),
+                        exchange_code: r.exchange_code,
+                    },
+                );
+            }
+            Event::MarkPriceUpdated(m) => self.state().book.on_mark(m),
+            Event::CandleClosed(c) => {
+                let mut st = self.state();
+                if !st.book.marks.contains_key(&c.symbol) {
+                    st.book.on_price(&c.symbol, c.close);
+                }
+            }
+            Event::SignalGenerated(s) => {
+                let m = {
+                    let mut st = self.state();
+                    let known = st
+                        .book
+                        .model
+                        .as_ref()
+                        .is_some_and(|m| m.model_version == s.model_version);
+                    st.book.on_model(&s.model, &s.model_version, env.ts, false);
+                    (!known).then(|| st.book.model.clone()).flatten()
+                };
+                if let Some(m) = m {
+                    self.db.save_model(&m).await?;
+                }
+            }
+            Event::ModelDeployed(d) => {
+                let m = {
+                    let mut st = self.state();
+                    st.book.on_model(
+                        &d.artifact.model,
+                        &d.artifact.model_version,
+                        d.deployed_at,
+                        true,
+                    );
+                    st.book.model.clone()
+                };
+                if let Some(m) = m {
+                    self.db.save_model(&m).await?;
+                }
+            }
+            Event::ModelRolledBack(r) => {
+                let m = {
+                    let mut st = self.state();
+                    st.book.on_model(
+                        &r.artifact.model,
+                        &r.artifact.model_version,
+                        r.rolled_back_at,
+                        true,
+                    );
+                    st.book.model.clone()
+                };
+                if let Some(m) = m {
+                    self.db.save_model(&m).await?;
+                }
+            }
+            Event::SetKillSwitch(k) => self.state().kill_switch = Some(k.enabled),
+            Event::AlertRaised(a) => {
+                let deliver = {
+                    let now = self.now();
+                    let mut st = self.state();
+                    if st.alerts.iter().any(|v| v.id == env.id) {
+                        return Ok(());
+                    }
+                    self.notifier.configured() && st.gate.admit(&env.id, a, now)
+                };
+                if deliver {
+                    for e in self.notifier.deliver(a, env.ts).await {
+                        tracing::warn!(error = %e, rule = %a.rule, "alert delivery failed");
+                    }
+                }
+                let mut st = self.state();
+                push_bounded(
+                    &mut st.alerts,
+                    AlertView {
+                        id: env.id.clone(),
+                        ts: env.ts,
+                        alert: a.clone(),
+                        delivered: deliver,
+                    },
+                );
+            }
+            _ => return Ok(()),
+        }
+        self.changed();
+        Ok(())
+    }
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, v: T) {
+    q.push_back(v);
+    while q.len() > RECENT {
+        q.pop_front();
+    }
+}
+
+async fn poll_services(services: &BTreeMap<String, String>) -> Vec<ServiceHealth> {
+    if services.is_empty() {
+        return Vec::new();
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(services.len());
+    for (name, base) in services {
+        let url = format!("{}/health/ready", base.trim_end_matches('/'));
+        let (ready, detail) = match http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => (true, "ready".to_owned()),
+            Ok(r) => (
+                false,
+                format!("/health/ready answered {}", r.status().as_u16()),
+            ),
+            Err(e) => (false, format!("unreachable: {}", e.without_url())),
+        };
+        out.push(ServiceHealth {
+            name: name.clone(),
+            ready,
+            detail,
+        });
+    }
+    out
+}
+
+/// The service with its exchange.
+#[derive(Debug)]
+pub struct Intel<E> {
+    pub shared: Arc<Shared>,
+    pub exchange: E,
+}
+
+impl<E: Exchange> Intel<E> {
+    pub fn new(shared: Arc<Shared>, exchange: E) -> Arc<Self> {
+        Arc::new(Self { shared, exchange })
+    }
+
+    /// Reads positions and balances from the exchange, then updates the drift counts. Returns
+    /// the drifts confirmed by this sync.
+    pub async fn sync(&self) -> Result<Vec<Drift>, AppError> {
+        let sh = &self.shared;
+        let balances = match self.exchange.balances().await {
+            Ok(b) => b,
+            Err(e) => {
+                sh.note_exchange_error(&e);
+                return Err(e.into());
+            }
+        };
+        let positions = match self.exchange.positions(None).await {
+            Ok(p) => p,
+            Err(e) => {
+                sh.note_exchange_error(&e);
+                return Err(e.into());
+            }
+        };
+        let quote = balances.iter().find(|b| b.asset == sh.settings.quote_asset);
+        let view = ExchangeView {
+            synced_at: sh.now(),
+            wallet_balance: quote.map_or(Decimal::ZERO, |b| b.balance),
+            available_balance: quote.map_or(Decimal::ZERO, |b| b.available_balance),
+            positions: positions
+                .into_iter()
+                .filter(|p| !p.position_amt.is_zero())
+                .map(|p| {
+                    (
+                        p.symbol.clone(),
+                        ExchangePosition {
+                            symbol: p.symbol,
+                            amount: p.position_amt,
+                            entry_price: p.entry_price,
+                            mark_price: p.mark_price,
+                            unrealized_pnl: p.un_realized_profit,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let need = sh.settings.drift_confirmations.max(1);
+        let confirmed = {
+            let mut st = sh.state();
+            st.last_sync_error = None;
+            st.book.on_sync(view);
+            let drift = st.book.drift();
+            let mut counts = BTreeMap::new();
+            for d in &drift {
+                let n = st.drift_counts.get(&d.symbol).copied().unwrap_or(0) + 1;
+                counts.insert(d.symbol.clone(), n);
+            }
+            st.drift_counts = counts;
+            let confirmed: Vec<Drift> = drift
+                .into_iter()
+                .filter(|d| st.drift_counts.get(&d.symbol).copied().unwrap_or(0) >= need)
+                .collect();
+            st.confirmed_drift.clone_from(&confirmed);
+            confirmed
+        };
+        sh.changed();
+        Ok(confirmed)
+    }
+}
+
+/// The periodic work: sync every `sync_interval`; snapshot, observe and alert every
+/// `snapshot_interval`. Errors are logged and the loop goes on.
+pub async fn run_periodic<E: Exchange + Send + Sync + 'static>(
+    intel: Arc<Intel<E>>,
+    shutdown: CancellationToken,
+) {
+    let s = &intel.shared.settings;
+    let mut sync = tokio::time::interval(s.sync_interval.max(Duration::from_millis(100)));
+    let mut snap = tokio::time::interval(s.snapshot_interval.max(Duration::from_millis(100)));
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    snap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = sync.tick() => {
+                match intel.sync().await {
+                    Ok(d) if !d.is_empty() => tracing::warn!(drifts = d.len(), "positions differ from the exchange"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "exchange sync failed"),
+                }
+            }
+            _ = snap.tick() => {
+                let sh = &intel.shared;
+                if let Err(e) = sh.snapshot().await {
+                    tracing::warn!(error = %e, "snapshot failed");
+                }
+                sh.observe().await;
+                match sh.evaluate_alerts().await {
+                    Ok(a) if !a.is_empty() => tracing::info!(alerts = a.len(), "alerts raised"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot publish alerts"),
+                }
+            }
+        }
+    }
+}
+
+/// The handler of every consumed stream.
+#[derive(Debug, Clone)]
+pub struct Intake(pub Arc<Shared>);
+
+impl Handler for Intake {
+    async fn handle(&mut self, delivery: &Delivery) -> Result<Outcome, HandlerError> {
+        match self.0.apply(&delivery.envelope).await {
+            Ok(()) => Ok(Outcome::done()),
+            Err(e) if e.is_retryable() => Err(HandlerError::Transient(e.to_string())),
+            Err(e) => Err(HandlerError::Permanent(e.to_string())),
+        }
+    }
+}

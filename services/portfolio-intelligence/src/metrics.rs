@@ -251,7 +251,7 @@ mod tests {
         let eq = [dec!(100), dec!(110), dec!(99), dec!(118.8)];
         let r = returns(&eq);
         assert_eq!(r.len(), 3);
-        let m = (0.1 - 0.1 + 0.2) / 3.0;
+        let m: f64 = (0.1 - 0.1 + 0.2) / 3.0;
         let sd = (((0.1 - m) * (0.1 - m) + (-0.1 - m) * (-0.1 - m) + (0.2 - m) * (0.2 - m)) / 2.0)
             .sqrt();
         let got = sharpe(&r).unwrap();

@@ -152,6 +152,16 @@ pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), 
     let t0 = Instant::now();
     let mut ds = Dataset::build(&input.series, &s.barrier, s.threads)?;
     let base_rows = ds.len();
+    for class in [SignalAction::Buy, SignalAction::Sell] {
+        if !ds.labels.contains(&class) {
+            // A one-vs-rest booster without a positive row has an infinite base score and
+            // cannot be saved: refuse with the reason instead.
+            return Err(CycleError::Model(ModelError::Data(format!(
+                "no {class:?} label in {base_rows} rows: the barriers are never reached in \
+                 this window"
+            ))));
+        }
+    }
     let first_split = ds.split(s.test_fraction, s.barrier.horizon)?;
     let purge_ms = s.barrier.horizon as i64 * ds.interval_ms;
     let evidence_rows = add_evidence(

@@ -1,0 +1,121 @@
+//! Shared test fixtures: a real Redis, a real SQLite file, the repo's candle files.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clm::{Clm, Db, Settings};
+use qt_bus::{Bus, BusConfig};
+use qt_candles::Candle;
+use qt_events::clock::{ManualClock, SharedClock};
+use qt_events::{Envelope, Event, Stream, StreamNames};
+use qt_testkit::RedisServer;
+
+pub const PREFIX: &str = "qt-test:";
+pub const SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
+
+pub fn repo_klines() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/klines/5m")
+}
+
+/// The repo's candles of a symbol.
+pub fn candles(symbol: &str) -> Vec<Candle> {
+    qt_candles::read_klines(repo_klines().join(format!("{symbol}-5m.csv.gz"))).unwrap()
+}
+
+/// Tiny training settings so a cycle takes about a second.
+pub fn tiny_settings(dir: &Path) -> Settings {
+    let mut s = Settings::default();
+    s.sqlite_path = dir.join("clm.db");
+    s.seed_dir = None;
+    s.artifacts_dir = dir.join("models");
+    s.window_days = 6;
+    s.gbdt.iterations = 12;
+    s.gbdt.max_depth = 3;
+    s.gbdt.nbins = 32;
+    // Barriers this short window reaches on both sides.
+    s.barrier.take_profit = 0.006;
+    s.barrier.stop_loss = 0.006;
+    s.tick_seconds = 1;
+    // Lenient absolute minimums: these tests are about the machinery, not about edge.
+    s.gate.min_trades = 1;
+    // A tiny model's confidences are low; let every BUY/SELL trade in the backtests.
+    s.backtest.min_confidence = 0.0;
+    s.gate.min_net_pnl = rust_decimal::Decimal::from(-1_000_000);
+    s.gate.max_drawdown_pct = 1.0;
+    s.gate.min_action_share = 0.01;
+    s.gate.max_hold_share = 0.98;
+    s
+}
+
+pub fn bus(redis: &RedisServer, clock: SharedClock) -> Bus {
+    Bus::connect(
+        BusConfig::new(redis.url(), StreamNames::new(PREFIX), "clm"),
+        clock,
+    )
+    .unwrap()
+}
+
+pub struct Fixture {
+    pub redis: RedisServer,
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<ManualClock>,
+    pub bus: Bus,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let redis = RedisServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let bus = bus(&redis, clock.clone());
+        Self {
+            redis,
+            dir,
+            clock,
+            bus,
+        }
+    }
+
+    pub async fn clm(&self, settings: Settings) -> Arc<Clm> {
+        let db = Db::open(&qt_store::sqlite_url(&settings.sqlite_path))
+            .await
+            .unwrap();
+        Clm::new(db, self.bus.clone(), self.clock.clone(), settings)
+    }
+
+    /// Every envelope on a stream.
+    pub async fn entries(&self, stream: Stream) -> Vec<Envelope> {
+        let key = self.bus.key(stream);
+        self.bus
+            .range(&key, "-", "+", 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
+            .collect()
+    }
+
+    pub async fn deployed(&self) -> Vec<(String, String)> {
+        self.entries(Stream::Models)
+            .await
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::ModelDeployed(d) => Some((e.id, d.artifact.model_version)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Loads the first `days` of each test symbol into the database; returns the candles left.
+pub async fn seed_days(clm: &Clm, days: i64) -> Vec<(String, Vec<Candle>)> {
+    let mut rest = Vec::new();
+    for sym in SYMBOLS {
+        let all = candles(sym);
+        let cut = all.partition_point(|c| c.open_time < all[0].open_time + days * 86_400_000);
+        clm.db.insert_candles(sym, &all[..cut]).await.unwrap();
+        rest.push((sym.to_string(), all[cut..].to_vec()));
+    }
+    rest
+}

@@ -1,0 +1,139 @@
+//! The learning loop in process, with a fixed clock, real Redis and a real SQLite file:
+//! schedule, on-demand retrain, the gate against a worse challenger, the registry.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Fixture, seed_days, tiny_settings};
+
+const HOUR: i64 = 3_600_000;
+
+/// A tick that must run a cycle to its end (its failure detail otherwise).
+async fn run(clm: &clm::Clm) -> clm::cycle::CycleReport {
+    match clm.tick().await.unwrap() {
+        Some(r) => r,
+        None => panic!("no run: {:?}", clm.schedule().await.unwrap().last_result),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrains_on_schedule_only_when_due_and_enough_new_samples_and_on_request() {
+    let f = Fixture::new();
+    let mut settings = tiny_settings(f.dir.path());
+    settings.min_new_samples = 100;
+    let clm = f.clm(settings).await;
+    let rest = seed_days(&clm, 7).await;
+    let t0 = clm.db.last_candle_time().await.unwrap().unwrap() + 300_000;
+    f.clock.set(t0);
+
+    // A new install trains its first model at once; it ships on the absolute minimums.
+    let first = run(&clm).await;
+    assert!(first.decision.promote, "{:?}", first.decision);
+    assert!(first.champion.is_none());
+    let s = clm.schedule().await.unwrap();
+    assert_eq!(s.runs, 1);
+    assert_eq!(s.next_run_at, t0 + 24 * HOUR);
+    assert_eq!(s.last_result.as_ref().unwrap().outcome, "promoted");
+    let deployed = f.deployed().await;
+    assert_eq!(deployed.len(), 1);
+    assert_eq!(deployed[0].1, first.version);
+    assert_eq!(
+        clm.champion().await.unwrap().unwrap().version,
+        first.version
+    );
+
+    // Not due yet: nothing runs, however much data arrives.
+    for (sym, c) in &rest {
+        clm.db.insert_candles(sym, &c[..100]).await.unwrap();
+    }
+    f.clock.set(t0 + 23 * HOUR);
+    assert!(clm.tick().await.unwrap().is_none());
+
+    // Due, but the 100 new samples are counted from the data the last run saw: with 2 x 100
+    // candles it runs. First show the threshold holds with a higher setting.
+    let mut strict = tiny_settings(f.dir.path());
+    strict.min_new_samples = 1_000;
+    let strict_clm = f.clm(strict).await;
+    f.clock.set(t0 + 25 * HOUR);
+    assert!(
+        strict_clm.tick().await.unwrap().is_none(),
+        "too few new samples"
+    );
+    let second = run(&clm).await;
+    assert_eq!(second.champion.as_ref().unwrap().version, first.version);
+    assert_eq!(second.oos_start_ms, second.train.split_time_ms);
+    let s = clm.schedule().await.unwrap();
+    assert_eq!(s.runs, 2);
+    assert_eq!(s.next_run_at, t0 + 49 * HOUR);
+
+    // On request: runs at the next tick although the schedule is not due and no data came.
+    f.clock.set(t0 + 26 * HOUR);
+    assert!(clm.tick().await.unwrap().is_none());
+    clm.request("cmd-1").await.unwrap();
+    clm.request("cmd-2").await.unwrap(); // a second request before the run is the same run
+    assert!(clm.tick().await.unwrap().is_some());
+    assert!(clm.tick().await.unwrap().is_none());
+    let s = clm.schedule().await.unwrap();
+    assert_eq!(s.runs, 3);
+    assert!(s.requested.is_none());
+    assert_eq!(clm.db.decisions().await.unwrap().len(), 3);
+    assert_eq!(clm.db.models().await.unwrap().len(), 3);
+    // Registry index for qtctl.
+    let index: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(f.dir.path().join("models/registry.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(index["models"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        index["champion"].as_str(),
+        clm.champion().await.unwrap().map(|c| c.version).as_deref()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliberately_worse_challenger_is_rejected_and_the_champion_stays() {
+    let f = Fixture::new();
+    let clm = f.clm(tiny_settings(f.dir.path())).await;
+    seed_days(&clm, 7).await;
+    f.clock
+        .set(clm.db.last_candle_time().await.unwrap().unwrap() + 300_000);
+    let champion = run(&clm).await;
+    assert!(champion.decision.promote);
+
+    // A momentum model whose thresholds no market reaches: it never trades (HOLD only).
+    let mut worse = tiny_settings(f.dir.path());
+    worse.kind = qt_models::ModelKind::Momentum;
+    worse.momentum.buy_threshold = 5.0;
+    worse.momentum.sell_threshold = -5.0;
+    let clm2 = f.clm(worse).await;
+    f.clock.advance(HOUR);
+    clm2.request("worse").await.unwrap();
+    let report = run(&clm2).await;
+    assert!(!report.decision.promote);
+    let why = report.decision.why_not();
+    assert!(why.contains("signal_mix"), "{why}");
+    assert!(why.contains("min_trades"), "{why}");
+    assert!(
+        report.champion_backtest.is_some(),
+        "both models were backtested"
+    );
+    assert_eq!(report.challenger.trades, 0);
+    assert_eq!(
+        clm2.champion().await.unwrap().unwrap().version,
+        champion.version
+    );
+    let row = clm2.db.model(&report.version).await.unwrap().unwrap();
+    assert_eq!(row.status, "rejected");
+    let decisions = clm2.db.decisions().await.unwrap();
+    assert_eq!(decisions.len(), 2);
+    assert!(!decisions[0].promoted);
+    assert_eq!(
+        decisions[0].champion.as_deref(),
+        Some(champion.version.as_str())
+    );
+    assert_eq!(f.deployed().await.len(), 1, "no second deployment");
+    assert_eq!(
+        clm2.schedule().await.unwrap().last_result.unwrap().outcome,
+        "rejected"
+    );
+}

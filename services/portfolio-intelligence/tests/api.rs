@@ -1,0 +1,250 @@
+//! The HTTP API: JSON endpoints, the WebSocket, and the control endpoints behind the bearer
+//! token (401 without or with a wrong one, 400 with a message on bad input, 503 when no token
+//! is configured), which publish their command on `qt:control`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use portfolio_intelligence::settings::Secret;
+use portfolio_intelligence::{Settings, Shared, api};
+use qt_events::{Event, PositionOpened, PositionSide, Stream};
+use rust_decimal_macros::dec;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "s3cret-token";
+
+async fn serve(sh: Arc<Shared>) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, api::router(sh)).await.unwrap() });
+    format!("127.0.0.1:{}", addr.port())
+}
+
+fn settings(token: &str) -> Settings {
+    Settings {
+        api_token: Secret::new(token),
+        ..Settings::default()
+    }
+}
+
+fn opened() -> PositionOpened {
+    PositionOpened {
+        position_id: "p1".into(),
+        symbol: "ETHUSDT".into(),
+        side: PositionSide::Short,
+        quantity: dec!(2),
+        entry_price: dec!(2000),
+        leverage: 3,
+        intent_id: "i1".into(),
+        opened_at: common::DAY,
+        signal: None,
+    }
+}
+
+async fn post(http: &reqwest::Client, url: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let r = req.send().await.unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn control_endpoints_need_the_bearer_token_and_a_valid_body() {
+    let f = common::fixture();
+    let addr = serve(f.shared(settings(TOKEN)).await).await;
+    let http = reqwest::Client::new();
+    let ks = format!("http://{addr}/api/control/kill-switch");
+    let bearer = format!("Bearer {TOKEN}");
+
+    let (code, body) = post(&http, &ks, None, r#"{"enabled":true}"#).await;
+    assert_eq!(code, 401);
+    assert!(body["error"].as_str().unwrap().contains("Bearer"));
+    assert_eq!(
+        post(&http, &ks, Some("Bearer nope"), r#"{"enabled":true}"#)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        post(&http, &ks, Some(TOKEN), r#"{"enabled":true}"#).await.0,
+        401
+    );
+
+    for bad in [
+        "",
+        "{",
+        r#"{"enabled":"yes"}"#,
+        r#"{"reason":"x"}"#,
+        r#"{"enabled":true,"extra":1}"#,
+    ] {
+        let (code, body) = post(&http, &ks, Some(&bearer), bad).await;
+        assert_eq!(code, 400, "{bad:?}");
+        assert!(!body["error"].as_str().unwrap().is_empty(), "{bad:?}");
+    }
+    assert!(
+        f.events(Stream::Control).await.is_empty(),
+        "nothing published on refusals"
+    );
+
+    let (code, ks_body) = post(
+        &http,
+        &ks,
+        Some(&bearer),
+        r#"{"enabled":true,"reason":"night"}"#,
+    )
+    .await;
+    assert_eq!(code, 202);
+    assert_eq!(ks_body["type"], "SetKillSwitch");
+    let (code, _) = post(
+        &http,
+        &format!("http://{addr}/api/control/close-all"),
+        Some(&bearer),
+        "",
+    )
+    .await;
+    assert_eq!(code, 202);
+    let (code, _) = post(
+        &http,
+        &format!("http://{addr}/api/control/retrain"),
+        Some(&bearer),
+        r#"{"reason":"drift"}"#,
+    )
+    .await;
+    assert_eq!(code, 202);
+    assert_eq!(
+        post(
+            &http,
+            &format!("http://{addr}/api/control/retrain"),
+            None,
+            ""
+        )
+        .await
+        .0,
+        401
+    );
+
+    let control = f.events(Stream::Control).await;
+    assert_eq!(control.len(), 3);
+    match &control[0].event {
+        Event::SetKillSwitch(k) => {
+            assert!(k.enabled);
+            assert_eq!(k.reason, "night");
+            assert_eq!(k.command_id, control[0].id);
+            assert_eq!(ks_body["command_id"], json!(k.command_id));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(control[1].event, Event::CloseAll(_)));
+    match &control[2].event {
+        Event::RetrainNow(r) => assert_eq!(r.reason, "drift"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn control_endpoints_are_disabled_without_a_configured_token() {
+    let f = common::fixture();
+    let addr = serve(f.shared(settings("")).await).await;
+    let http = reqwest::Client::new();
+    let (code, body) = post(
+        &http,
+        &format!("http://{addr}/api/control/close-all"),
+        Some("Bearer "),
+        "",
+    )
+    .await;
+    assert_eq!(code, 503);
+    assert!(body["error"].as_str().unwrap().contains("api_token"));
+    assert!(f.events(Stream::Control).await.is_empty());
+}
+
+#[tokio::test]
+async fn json_endpoints_and_the_websocket_show_the_portfolio() {
+    let f = common::fixture();
+    let sh = f.shared(settings(TOKEN)).await;
+    let addr = serve(sh.clone()).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let http = http.clone();
+        let url = format!("http://{addr}{path}");
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    let first: Value = match ws.next().await.unwrap().unwrap() {
+        tokio_tungstenite::tungstenite::Message::Text(t) => serde_json::from_str(&t).unwrap(),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(first["positions"], json!([]));
+    assert_eq!(first["snapshot"]["equity"], "10000");
+
+    sh.apply(&f.envelope(Event::PositionOpened(opened())))
+        .await
+        .unwrap();
+    let pushed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) =
+                ws.next().await.unwrap().unwrap()
+            {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["positions"].as_array().is_some_and(|p| !p.is_empty()) {
+                    return v;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the WebSocket pushed the new position");
+    assert_eq!(pushed["positions"][0]["symbol"], "ETHUSDT");
+    assert_eq!(pushed["limits"]["positions"]["value"], 1);
+
+    let p = get("/api/positions").await;
+    assert_eq!(p["positions"][0]["side"], "SHORT");
+    assert_eq!(p["positions"][0]["notional"], "4000");
+    let pf = get("/api/portfolio").await;
+    assert_eq!(pf["snapshot"]["short_exposure"], "4000");
+    assert_eq!(pf["snapshot"]["open_positions"], 1);
+    let m = get("/api/metrics").await;
+    assert_eq!(m["totals"]["trades"], 0);
+    let t = get("/api/trades?limit=5").await;
+    assert_eq!(t["trades"], json!([]));
+    let a = get("/api/alerts").await;
+    assert_eq!(a["alerts"], json!([]));
+    f.bus
+        .ensure_group(Stream::Intents, "execution")
+        .await
+        .unwrap();
+    let s = get("/api/streams").await;
+    let intents = s["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["stream"] == "intents")
+        .unwrap();
+    assert_eq!(intents["groups"][0]["group"], "execution");
+    let html = http
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<title>Quantum Trader</title>") && html.contains("new WebSocket"));
+}

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod models;
 mod ops;
 mod streams;
 
@@ -58,6 +59,9 @@ enum Command {
     Backtest(qt_backtest::cli::BacktestArgs),
     /// Says whether a profit target is realistic from a backtest's figures.
     Goal(qt_backtest::cli::GoalArgs),
+    /// clm's model registry: list, show VERSION, rollback VERSION.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,9 @@ fn main() -> ExitCode {
         Command::Train(a) => qt_models::cli::run(&a),
         Command::Backtest(a) => qt_backtest::cli::run_backtest(a),
         Command::Goal(a) => qt_backtest::cli::run_goal(a),
+        Command::Models(m) if !matches!(m, models::ModelsCommand::Rollback(_)) => {
+            models::offline(&m, cli.json)
+        }
         command => online(&cli.redis_url, &cli.prefix, cli.json, command),
     };
     match result {
@@ -92,6 +99,10 @@ fn online(url: &str, prefix: &str, json: bool, command: Command) -> anyhow::Resu
             Command::CloseAll(args) => ops::close_all(&ctx, args).await,
             Command::Retrain(args) => ops::retrain(&ctx, args).await,
             Command::Dlq(cmd) => ops::dlq(&ctx, cmd).await,
+            Command::Models(models::ModelsCommand::Rollback(args)) => {
+                models::rollback(&ctx, args).await
+            }
+            Command::Models(_) => Ok(()),
             Command::Features(_) | Command::Train(_) | Command::Backtest(_) | Command::Goal(_) => {
                 Ok(())
             }

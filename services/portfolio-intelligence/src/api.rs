@@ -44,7 +44,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
 type S = State<Arc<Shared>>;
 
 fn error(code: StatusCode, msg: impl Into<String>) -> Response {
-    (code, axum::Json(json!({ "error": msg.into() }))).into_response()
+    ApiError(code, msg.into()).into_response()
+}
+
+/// A refusal: its status and the message sent as `{"error": …}`.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
 }
 
 async fn dashboard() -> Html<&'static str> {
@@ -198,12 +208,12 @@ async fn push_updates(sh: Arc<Shared>, mut socket: WebSocket) {
 }
 
 /// Checks `Authorization: Bearer <api_token>`; `Err` is the answer to send.
-fn authorize(sh: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(sh: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = sh.settings.api_token.expose();
     if token.trim().is_empty() {
-        return Err(error(
+        return Err(ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
-            "control endpoints are disabled: no api_token is configured",
+            "control endpoints are disabled: no api_token is configured".into(),
         ));
     }
     let given = headers
@@ -212,10 +222,13 @@ fn authorize(sh: &Shared, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err(error(StatusCode::UNAUTHORIZED, "wrong bearer token")),
-        None => Err(error(
+        Some(_) => Err(ApiError(
             StatusCode::UNAUTHORIZED,
-            "missing Authorization: Bearer <token>",
+            "wrong bearer token".into(),
+        )),
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization: Bearer <token>".into(),
         )),
     }
 }
@@ -239,12 +252,13 @@ struct ReasonBody {
     reason: String,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, empty_ok: Option<T>) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, empty_ok: Option<T>) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return empty_ok.ok_or_else(|| error(StatusCode::BAD_REQUEST, "a JSON body is required"));
+        return empty_ok
+            .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "a JSON body is required".into()));
     }
     serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
 async fn publish_command(sh: &Shared, command_id: String, event: Event) -> Response {
@@ -272,11 +286,11 @@ fn reason_or(r: String, default: &str) -> String {
 
 async fn kill_switch(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&sh, &headers) {
-        return r;
+        return r.into_response();
     }
     let b: KillSwitchBody = match parse(&body, None) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let id = new_event_id();
     let cmd = SetKillSwitch {
@@ -290,11 +304,11 @@ async fn kill_switch(State(sh): S, headers: HeaderMap, body: Bytes) -> Response 
 
 async fn close_all(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&sh, &headers) {
-        return r;
+        return r.into_response();
     }
     let b: ReasonBody = match parse(&body, Some(ReasonBody::default())) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let id = new_event_id();
     let cmd = CloseAll {
@@ -307,11 +321,11 @@ async fn close_all(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
 
 async fn retrain(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&sh, &headers) {
-        return r;
+        return r.into_response();
     }
     let b: ReasonBody = match parse(&body, Some(ReasonBody::default())) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let id = new_event_id();
     let cmd = RetrainNow {

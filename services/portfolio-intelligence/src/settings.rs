@@ -168,8 +168,10 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug() {
-        let mut s = Settings::default();
-        s.api_token = Secret::new("tok-123");
+        let mut s = Settings {
+            api_token: Secret::new("tok-123"),
+            ..Settings::default()
+        };
         s.alerts.telegram_bot_token = Secret::new("bot-secret");
         s.alerts.webhook_url = Secret::new("https://hooks.example/secret-path");
         let d = format!("{s:?}");

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod models;
 mod ops;
+mod portfolio;
 mod streams;
 
 /// Operate a Quantum Trader deployment.
@@ -40,6 +41,14 @@ struct Cli {
 enum Command {
     /// Every stream with its length, consumer groups, pending entries and lag.
     Streams,
+    /// Every service's readiness, the streams' length, pending entries and lag, dead letters.
+    Status(portfolio::StatusArgs),
+    /// Open positions with their mark and PnL (from portfolio-intelligence).
+    Positions(portfolio::ApiArgs),
+    /// The latest closed trades (from portfolio-intelligence).
+    Trades(portfolio::TradesArgs),
+    /// Equity, PnL today and in total, exposure and trade statistics (from portfolio-intelligence).
+    Pnl(portfolio::ApiArgs),
     /// Prints a stream's entries decoded to JSON, one per line.
     Tail(streams::TailArgs),
     /// Turns the kill switch on (no new entries; exits still allowed) or off.
@@ -94,6 +103,10 @@ fn online(url: &str, prefix: &str, json: bool, command: Command) -> anyhow::Resu
         let ctx = streams::Ctx::new(url, prefix, json)?;
         match command {
             Command::Streams => ctx.streams().await,
+            Command::Status(args) => portfolio::status(&ctx, args).await,
+            Command::Positions(args) => portfolio::positions(&ctx, args).await,
+            Command::Trades(args) => portfolio::trades(&ctx, args).await,
+            Command::Pnl(args) => portfolio::pnl(&ctx, args).await,
             Command::Tail(args) => ctx.tail(args).await,
             Command::KillSwitch(args) => ops::kill_switch(&ctx, args).await,
             Command::CloseAll(args) => ops::close_all(&ctx, args).await,

@@ -1,0 +1,402 @@
+//! `status`, `positions`, `trades`, `pnl`: what the system holds and earned (from
+//! portfolio-intelligence's HTTP API) and whether every service is healthy (their
+//! `/health/ready`) with the streams' length, pending entries, lag and dead letters (Redis).
+//!
+//! Read-only: these commands never publish anything. HTTP is plain `http://` (the services
+//! listen inside the deployment's network); an unreachable service or Redis is a clear error and
+//! a non-zero exit.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use qt_events::Stream;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::streams::Ctx;
+
+const DEFAULT_API: &str = "http://127.0.0.1:8084";
+const DEFAULT_SERVICES: &str = "trading-bot=http://127.0.0.1:8081,execution=http://127.0.0.1:8082,exit-brain=http://127.0.0.1:8083,portfolio-intelligence=http://127.0.0.1:8084,clm=http://127.0.0.1:8085";
+
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// Base URL of portfolio-intelligence's HTTP API.
+    #[arg(long, env = "QT_PORTFOLIO_URL", default_value = DEFAULT_API)]
+    api: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TradesArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// How many of the latest closed trades.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    count: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The services to check, as `name=url` separated by commas.
+    #[arg(long, env = "QT_SERVICES", default_value = DEFAULT_SERVICES)]
+    services: String,
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+pub async fn http_get(url: &str) -> anyhow::Result<(u16, String)> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("{url:?}: only http:// URLs are supported"))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:80")
+    };
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(&addr).await?;
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\nUser-Agent: qtctl\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(3), exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("{host} did not answer within 3 s"))?
+        .with_context(|| format!("{host} is unreachable"))?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("{host} sent an incomplete HTTP answer"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .with_context(|| format!("{host} sent an unreadable status line"))?;
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+async fn api_json(base: &str, path: &str) -> anyhow::Result<Value> {
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let (status, body) = http_get(&url).await.with_context(|| {
+        format!("portfolio-intelligence is unreachable at {base} (QT_PORTFOLIO_URL / --api)")
+    })?;
+    if status != 200 {
+        bail!(
+            "portfolio-intelligence answered {status} for {path}: {}",
+            body.chars().take(200).collect::<String>()
+        );
+    }
+    serde_json::from_str(&body).with_context(|| format!("unreadable JSON from {path}"))
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "-".into(), |f| format!("{:.2}%", f * 100.0))
+}
+
+fn ratio(v: &Value) -> String {
+    v.as_f64().map_or_else(|| "-".into(), |f| format!("{f:.2}"))
+}
+
+pub async fn positions(ctx: &Ctx, args: ApiArgs) -> anyhow::Result<()> {
+    let v = api_json(&args.api, "/api/positions").await?;
+    let mut out = std::io::stdout().lock();
+    if ctx.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v["positions"])?)?;
+        return Ok(());
+    }
+    let list = v["positions"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        writeln!(out, "no open position")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<12} {:<5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8}  MODEL",
+        "SYMBOL", "SIDE", "QTY", "ENTRY", "MARK", "NOTIONAL", "PNL", "PNL%"
+    )?;
+    for p in &list {
+        writeln!(
+            out,
+            "{:<12} {:<5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8}  {}",
+            s(&p["symbol"]),
+            s(&p["side"]),
+            s(&p["quantity"]),
+            s(&p["entry_price"]),
+            s(&p["mark_price"]),
+            s(&p["notional"]),
+            s(&p["unrealized_pnl"]),
+            pct(&p["unrealized_pct"]),
+            s(&p["model_version"]),
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn trades(ctx: &Ctx, args: TradesArgs) -> anyhow::Result<()> {
+    let v = api_json(&args.api.api, &format!("/api/trades?limit={}", args.count)).await?;
+    let mut out = std::io::stdout().lock();
+    if ctx.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v["trades"])?)?;
+        return Ok(());
+    }
+    let list = v["trades"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        writeln!(out, "no closed trade")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<12} {:<5} {:>10} {:>12} {:>12} {:>10} {:>8} {:<12} MODEL",
+        "SYMBOL", "SIDE", "QTY", "ENTRY", "EXIT", "NET PNL", "FEES", "REASON"
+    )?;
+    for t in &list {
+        writeln!(
+            out,
+            "{:<12} {:<5} {:>10} {:>12} {:>12} {:>10} {:>8} {:<12} {}",
+            s(&t["symbol"]),
+            s(&t["side"]),
+            s(&t["quantity"]),
+            s(&t["entry_price"]),
+            s(&t["exit_price"]),
+            s(&t["net_pnl"]),
+            s(&t["fees"]),
+            s(&t["reason"]),
+            s(&t["model_version"]),
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn pnl(ctx: &Ctx, args: ApiArgs) -> anyhow::Result<()> {
+    let p = api_json(&args.api, "/api/portfolio").await?;
+    let m = api_json(&args.api, "/api/metrics").await?;
+    let mut out = std::io::stdout().lock();
+    if ctx.json {
+        let mut metrics = m.clone();
+        if let Some(o) = metrics.as_object_mut() {
+            o.remove("equity_curve");
+        }
+        let v = json!({ "portfolio": p, "metrics": metrics });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
+    }
+    let sn = &p["snapshot"];
+    let t = &m["totals"];
+    let rows = [
+        ("Equity", s(&sn["equity"])),
+        ("Wallet balance", s(&sn["wallet_balance"])),
+        ("Unrealized PnL", s(&sn["unrealized_pnl"])),
+        ("Realized today (net)", s(&sn["realized_pnl_today"])),
+        ("Daily PnL", s(&sn["daily_pnl"])),
+        ("Realized total (net)", s(&m["realized_pnl_total"])),
+        ("Open positions", s(&sn["open_positions"])),
+        ("Gross exposure", s(&sn["gross_exposure"])),
+        ("Net exposure", s(&sn["net_exposure"])),
+        ("Trades", s(&t["trades"])),
+        ("Win rate", pct(&t["win_rate"])),
+        ("Profit factor", ratio(&t["profit_factor"])),
+        ("Max drawdown", s(&m["max_drawdown"]["amount"])),
+        ("Sharpe (per snapshot)", ratio(&m["sharpe"])),
+        ("Sortino (per snapshot)", ratio(&m["sortino"])),
+        ("Diversification", ratio(&m["diversification"])),
+    ];
+    for (k, v) in rows {
+        writeln!(out, "{k:<24} {v}")?;
+    }
+    if let Some(by) = m["by_model_version"].as_object().filter(|o| !o.is_empty()) {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<24} {:>7} {:>9} {:>9} {:>12}",
+            "MODEL VERSION", "TRADES", "WIN RATE", "PF", "NET PNL"
+        )?;
+        for (k, v) in by {
+            writeln!(
+                out,
+                "{:<24} {:>7} {:>9} {:>9} {:>12}",
+                k,
+                s(&v["trades"]),
+                pct(&v["win_rate"]),
+                ratio(&v["profit_factor"]),
+                s(&v["net_pnl"]),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_services(list: &str) -> anyhow::Result<Vec<(String, String)>> {
+    list.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| {
+            let (name, url) = x
+                .split_once('=')
+                .with_context(|| format!("bad service {x:?}: expected name=url"))?;
+            Ok((name.trim().to_owned(), url.trim().to_owned()))
+        })
+        .collect()
+}
+
+pub async fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
+    let services = parse_services(&args.services)?;
+    let mut health = Vec::new();
+    for (name, url) in &services {
+        let probe = format!("{}/health/ready", url.trim_end_matches('/'));
+        let (ready, detail) = match http_get(&probe).await {
+            Ok((200, _)) => (true, "ready".to_owned()),
+            Ok((code, body)) => {
+                let why = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .map(|o| {
+                        o.iter()
+                            .filter(|(k, v)| *k != "ready" && **v == Value::Bool(false))
+                            .map(|(k, _)| k.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .filter(|s| !s.is_empty())
+                    .map_or_else(String::new, |s| format!(": {s} not ready"));
+                (false, format!("answered {code}{why}"))
+            }
+            Err(e) => (false, format!("unreachable: {e:#}")),
+        };
+        health.push((name.clone(), url.clone(), ready, detail));
+    }
+    let redis_ok = ctx.bus.reachable(Duration::from_secs(2)).await;
+    let mut streams = Vec::new();
+    if redis_ok {
+        for st in Stream::ALL {
+            let stats = ctx
+                .bus
+                .stats(st)
+                .await
+                .with_context(|| format!("reading {}", ctx.bus.key(st)))?;
+            streams.push((st, stats));
+        }
+    }
+    let dead = streams
+        .iter()
+        .find(|(s, _)| *s == Stream::Dlq)
+        .map(|(_, st)| st.length);
+    let mut out = std::io::stdout().lock();
+    if ctx.json {
+        let v = json!({
+            "services": health.iter().map(|(n, u, r, d)| json!({"name": n, "url": u, "ready": r, "detail": d})).collect::<Vec<_>>(),
+            "redis": redis_ok,
+            "streams": streams.iter().map(|(s, st)| json!({
+                "stream": s.suffix(), "length": st.length,
+                "groups": st.groups.iter().map(|g| json!({"name": g.name, "pending": g.pending, "lag": g.lag})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "dead_letters": dead,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        writeln!(out, "{:<24} {:<10} DETAIL", "SERVICE", "STATE")?;
+        for (n, _, r, d) in &health {
+            writeln!(
+                out,
+                "{:<24} {:<10} {}",
+                n,
+                if *r { "ready" } else { "NOT READY" },
+                d
+            )?;
+        }
+        writeln!(out)?;
+        if redis_ok {
+            writeln!(
+                out,
+                "{:<12} {:>9} {:>9} {:>9}  GROUPS (pending/lag)",
+                "STREAM", "LENGTH", "PENDING", "LAG"
+            )?;
+            for (s, st) in &streams {
+                let pending: u64 = st.groups.iter().map(|g| g.pending).sum();
+                let lag: u64 = st.groups.iter().map(|g| g.lag.unwrap_or(0)).sum();
+                let groups = st
+                    .groups
+                    .iter()
+                    .map(|g| format!("{} {}/{}", g.name, g.pending, g.lag.unwrap_or(0)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                writeln!(
+                    out,
+                    "{:<12} {:>9} {:>9} {:>9}  {}",
+                    s.suffix(),
+                    st.length,
+                    pending,
+                    lag,
+                    groups
+                )?;
+            }
+            writeln!(out, "\ndead letters: {}", dead.unwrap_or(0))?;
+        }
+    }
+    drop(out);
+    if !redis_ok {
+        bail!("redis is unreachable (QT_REDIS_URL / --redis-url)");
+    }
+    let down: Vec<&str> = health
+        .iter()
+        .filter(|h| !h.2)
+        .map(|h| h.0.as_str())
+        .collect();
+    if !down.is_empty() {
+        bail!("not ready: {}", down.join(", "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(dechunk("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n"), "Wikipedia");
+    }
+
+    #[test]
+    fn services_parse_as_name_equals_url() {
+        let s = parse_services("a=http://x:1, b=http://y:2").unwrap();
+        assert_eq!(s[1], ("b".to_owned(), "http://y:2".to_owned()));
+        assert!(parse_services("nope").is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! `qtctl status|positions|trades|pnl` as a person runs them: the real binary against a real
+//! redis-server and a local HTTP server answering as portfolio-intelligence's API and the
+//! services' `/health/ready` do; unreachable services or Redis give a clear error and exit 1.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+
+use qt_testkit::RedisServer;
+use serde_json::{Value, json};
+
+fn qtctl(redis: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qtctl"))
+        .args(args)
+        .env("QT_REDIS_URL", redis)
+        .env("QT_STREAM_PREFIX", "t:")
+        .env_remove("QT_PORTFOLIO_URL")
+        .env_remove("QT_SERVICES")
+        .output()
+        .unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A port nothing listens on.
+fn dead_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Serves the API's documents (and `/health/ready`) from a thread; returns its base URL.
+fn stand_in(ready: bool) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut line = String::new();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            r.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let (code, body) = answer(&path, ready);
+            let text = body.to_string();
+            let _ = write!(
+                s,
+                "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    base
+}
+
+fn answer(path: &str, ready: bool) -> (u16, Value) {
+    match path.split('?').next().unwrap_or("") {
+        "/health/ready" if ready => (
+            200,
+            json!({"ready": true, "redis": true, "groups": true, "consumers": true}),
+        ),
+        "/health/ready" => (
+            503,
+            json!({"ready": false, "redis": true, "groups": true, "consumers": false}),
+        ),
+        "/api/positions" => (
+            200,
+            json!({"positions": [{
+                "position_id": "p1", "symbol": "ETHUSDT", "side": "SHORT", "quantity": "2",
+                "entry_price": "2000", "realized_pnl": "0", "fees": "0", "leverage": 3, "opened_at": 1,
+                "model_version": "gbdt-7", "mark_price": "1950", "notional": "3900",
+                "unrealized_pnl": "100", "unrealized_pct": 0.025
+            }]}),
+        ),
+        "/api/trades" => (
+            200,
+            json!({"trades": [{
+            "position_id": "p0", "symbol": "BTCUSDT", "side": "LONG", "quantity": "0.5",
+            "entry_price": "40000", "exit_price": "40100", "realized_pnl": "50", "fees": "4",
+            "net_pnl": "46", "model_version": "gbdt-7", "opened_at": 1, "closed_at": 2,
+            "reason": "take_profit"
+        }], "fills": [], "rejections": []}),
+        ),
+        "/api/portfolio" => (
+            200,
+            json!({"snapshot": {
+                "ts": 1, "equity": "10146", "wallet_balance": "10046", "unrealized_pnl": "100",
+                "realized_pnl_today": "46", "daily_pnl": "146", "gross_exposure": "3900",
+                "net_exposure": "-3900", "long_exposure": "0", "short_exposure": "3900",
+                "open_positions": 1
+            }}),
+        ),
+        "/api/metrics" => (
+            200,
+            json!({
+                "totals": {"trades": 1, "wins": 1, "losses": 0, "win_rate": 1.0, "profit_factor": null,
+                    "net_pnl": "46", "fees": "4", "gross_profit": "46", "gross_loss": "0"},
+                "by_model_version": {"gbdt-7": {"trades": 1, "win_rate": 1.0, "profit_factor": null, "net_pnl": "46"}},
+                "max_drawdown": {"amount": "12", "fraction": 0.001}, "sharpe": 0.5, "sortino": null,
+                "realized_pnl_total": "46", "diversification": 0.0, "long_share": 0.0,
+                "equity_curve": [[1, "10000"], [2, "10146"]]
+            }),
+        ),
+        _ => (404, json!({"error": "not found"})),
+    }
+}
+
+#[test]
+fn positions_trades_and_pnl_print_tables_and_json() {
+    let api = stand_in(true);
+    let redis = format!("redis://127.0.0.1:{}", dead_port());
+
+    let o = qtctl(&redis, &["positions", "--api", &api]);
+    assert!(o.status.success(), "{}", err(&o));
+    let t = out(&o);
+    assert!(t.lines().next().unwrap().starts_with("SYMBOL"));
+    let row = t.lines().nth(1).unwrap();
+    for cell in ["ETHUSDT", "SHORT", "2000", "1950", "100", "2.50%", "gbdt-7"] {
+        assert!(row.contains(cell), "{cell} in {row}");
+    }
+    let o = qtctl(&redis, &["positions", "--api", &api, "--json"]);
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(v[0]["symbol"], "ETHUSDT");
+
+    let o = qtctl(&redis, &["trades", "--api", &api, "-n", "5"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let row = out(&o).lines().nth(1).unwrap().to_owned();
+    assert!(
+        row.contains("BTCUSDT") && row.contains("46") && row.contains("take_profit"),
+        "{row}"
+    );
+
+    let o = qtctl(&redis, &["pnl", "--api", &api]);
+    assert!(o.status.success(), "{}", err(&o));
+    let t = out(&o);
+    assert!(t.contains("Equity") && t.contains("10146"), "{t}");
+    assert!(t.contains("Win rate") && t.contains("100.00%"), "{t}");
+    assert!(t.contains("gbdt-7"), "{t}");
+    let o = qtctl(&redis, &["pnl", "--api", &api, "--json"]);
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(v["portfolio"]["snapshot"]["equity"], "10146");
+    assert!(v["metrics"].get("equity_curve").is_none());
+}
+
+#[test]
+fn an_unreachable_api_is_a_clear_error_and_exit_1() {
+    let redis = format!("redis://127.0.0.1:{}", dead_port());
+    let api = format!("http://127.0.0.1:{}", dead_port());
+    for cmd in ["positions", "trades", "pnl"] {
+        let o = qtctl(&redis, &[cmd, "--api", &api]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        assert!(
+            err(&o).contains("portfolio-intelligence is unreachable"),
+            "{cmd}: {}",
+            err(&o)
+        );
+    }
+}
+
+#[test]
+fn status_shows_services_and_streams_and_fails_when_something_is_down() {
+    let redis = RedisServer::start();
+    redis.raw(&["XADD", "t:dlq", "*", "junk", "1"]);
+    redis.raw(&[
+        "XGROUP",
+        "CREATE",
+        "t:intents",
+        "execution",
+        "$",
+        "MKSTREAM",
+    ]);
+    let up = stand_in(true);
+    let not_ready = stand_in(false);
+    let gone = format!("http://127.0.0.1:{}", dead_port());
+
+    let ok = qtctl(
+        &redis.url(),
+        &["status", "--services", &format!("execution={up}")],
+    );
+    assert!(ok.status.success(), "{}", err(&ok));
+    let t = out(&ok);
+    assert!(t.contains("execution") && t.contains("ready"), "{t}");
+    assert!(t.contains("intents") && t.contains("execution 0/0"), "{t}");
+    assert!(t.contains("dead letters: 1"), "{t}");
+
+    let bad = qtctl(
+        &redis.url(),
+        &[
+            "status",
+            "--services",
+            &format!("execution={up},exit-brain={not_ready},clm={gone}"),
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let t = out(&bad);
+    assert!(
+        t.contains("exit-brain") && t.contains("consumers not ready"),
+        "{t}"
+    );
+    assert!(t.contains("clm") && t.contains("unreachable"), "{t}");
+    assert!(
+        err(&bad).contains("not ready: exit-brain, clm"),
+        "{}",
+        err(&bad)
+    );
+
+    let o = qtctl(
+        &redis.url(),
+        &["status", "--json", "--services", &format!("execution={up}")],
+    );
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(v["services"][0]["ready"], true);
+    assert_eq!(v["dead_letters"], 1);
+
+    let no_redis = format!("redis://127.0.0.1:{}", dead_port());
+    let o = qtctl(
+        &no_redis,
+        &["status", "--services", &format!("execution={up}")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("redis is unreachable"), "{}", err(&o));
+}

@@ -233,7 +233,13 @@ impl Clm {
                 }
                 .map(|(trigger, _)| RunRecord {
                     run_id: format!("run-{now}"),
-                    version: format!("{}-{}", kind_name(&self.settings), ms_to_stamp(now)),
+                    // Unique: the run counter is persisted and only grows.
+                    version: format!(
+                        "{}-{}-r{}",
+                        kind_name(&self.settings),
+                        ms_to_stamp(now),
+                        s.runs + 1
+                    ),
                     started_at: now,
                     trigger,
                 })
@@ -576,14 +582,15 @@ impl Handler for Inbox {
     async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
         let clm = &self.0;
         match &d.envelope.event {
-            Event::CandleClosed(c) => {
-                if qt_candles::parse_interval(&c.interval).ok() == Some(clm.settings.interval_ms())
-                {
-                    clm.db
-                        .insert_candles(&c.symbol, &[candle_of(c)])
-                        .await
-                        .map_err(transient)?;
-                }
+            // Candles of other intervals are not this model's.
+            Event::CandleClosed(c)
+                if qt_candles::parse_interval(&c.interval).ok()
+                    == Some(clm.settings.interval_ms()) =>
+            {
+                clm.db
+                    .insert_candles(&c.symbol, &[candle_of(c)])
+                    .await
+                    .map_err(transient)?;
             }
             Event::SignalGenerated(s) => clm
                 .db

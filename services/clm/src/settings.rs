@@ -94,7 +94,7 @@ impl Settings {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.retrain_every_hours > 0.0) {
+        if self.retrain_every_hours.is_nan() || self.retrain_every_hours <= 0.0 {
             return Err("retrain_every_hours must be positive".into());
         }
         if qt_candles::parse_interval(&self.interval).is_err() {
@@ -106,7 +106,7 @@ impl Settings {
         if self.window_days == 0 {
             return Err("window_days must be at least 1".into());
         }
-        if !(self.test_fraction > 0.0 && self.test_fraction < 0.9) {
+        if self.test_fraction.is_nan() || self.test_fraction <= 0.0 || self.test_fraction >= 0.9 {
             return Err("test_fraction must be in (0, 0.9)".into());
         }
         if self.keep_versions < 2 {

@@ -25,11 +25,13 @@ pub fn candles(symbol: &str) -> Vec<Candle> {
 
 /// Tiny training settings so a cycle takes about a second.
 pub fn tiny_settings(dir: &Path) -> Settings {
-    let mut s = Settings::default();
-    s.sqlite_path = dir.join("clm.db");
-    s.seed_dir = None;
-    s.artifacts_dir = dir.join("models");
-    s.window_days = 6;
+    let mut s = Settings {
+        sqlite_path: dir.join("clm.db"),
+        seed_dir: None,
+        artifacts_dir: dir.join("models"),
+        window_days: 6,
+        ..Settings::default()
+    };
     s.gbdt.iterations = 12;
     s.gbdt.max_depth = 3;
     s.gbdt.nbins = 32;

@@ -212,14 +212,16 @@ async fn the_dashboard_shows_the_portfolio_live_in_headless_chromium() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut settings = Settings::default();
-    settings.services = BTreeMap::from([
-        (
-            "portfolio-intelligence".to_owned(),
-            format!("http://{addr}"),
-        ),
-        ("exit-brain".to_owned(), format!("http://{dead}")),
-    ]);
+    let settings = Settings {
+        services: BTreeMap::from([
+            (
+                "portfolio-intelligence".to_owned(),
+                format!("http://{addr}"),
+            ),
+            ("exit-brain".to_owned(), format!("http://{dead}")),
+        ]),
+        ..Settings::default()
+    };
     let sh = f.shared(settings).await;
     let app = api::router(sh.clone()).route(
         "/health/ready",

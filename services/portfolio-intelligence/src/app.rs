@@ -183,6 +183,25 @@ impl Shared {
         }))
     }
 
+    /// Reads the kill switch's last setting from the tail of `qt:control` (the group only sees
+    /// commands published after it was created).
+    pub async fn restore_control(&self) -> Result<(), AppError> {
+        let key = self.bus.key(Stream::Control);
+        let entries = self.bus.last(&key, 1000).await?;
+        let last = entries
+            .iter()
+            .rev()
+            .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
+            .find_map(|env| match env.event {
+                Event::SetKillSwitch(k) => Some(k.enabled),
+                _ => None,
+            });
+        if let Some(enabled) = last {
+            self.state().kill_switch = Some(enabled);
+        }
+        Ok(())
+    }
+
     /// The state, locked (never held across an await).
     pub fn state(&self) -> MutexGuard<'_, State> {
         match self.state.lock() {

@@ -47,15 +47,26 @@ pub struct TradeStats {
     pub profit_factor: Option<f64>,
     pub net_pnl: Decimal,
     pub fees: Decimal,
+    /// Largest fall of the cumulative net PnL (from 0, in closing order).
+    pub max_drawdown: Decimal,
+    /// Mean / sample standard deviation of the trades' net PnL.
+    pub sharpe: Option<f64>,
+    /// Mean / downside deviation of the trades' net PnL.
+    pub sortino: Option<f64>,
 }
 
-/// Win rate, profit factor and totals of `trades` (a trade with a net PnL of exactly zero is
-/// neither a win nor a loss, but counts in `trades`).
+/// Win rate, profit factor, totals, drawdown of the cumulative PnL and per-trade Sharpe and
+/// Sortino of `trades` in closing order (a trade with a net PnL of exactly zero is neither a win
+/// nor a loss, but counts in `trades`).
 pub fn trade_stats<'a>(trades: impl IntoIterator<Item = &'a ClosedTrade>) -> TradeStats {
     let mut s = TradeStats::default();
+    let mut cumulative = vec![Decimal::ZERO];
+    let mut pnls = Vec::new();
     for t in trades {
         s.trades += 1;
         s.net_pnl += t.net_pnl;
+        cumulative.push(s.net_pnl);
+        pnls.push(t.net_pnl.to_f64().unwrap_or(0.0));
         s.fees += t.fees;
         if t.net_pnl > Decimal::ZERO {
             s.wins += 1;
@@ -71,6 +82,9 @@ pub fn trade_stats<'a>(trades: impl IntoIterator<Item = &'a ClosedTrade>) -> Tra
     if s.gross_loss > Decimal::ZERO {
         s.profit_factor = (s.gross_profit / s.gross_loss).to_f64();
     }
+    s.max_drawdown = max_drawdown(&cumulative).amount;
+    s.sharpe = sharpe(&pnls);
+    s.sortino = sortino(&pnls);
     s
 }
 
@@ -216,6 +230,12 @@ mod tests {
         assert_eq!(s.gross_loss, dec!(25));
         assert_eq!(s.profit_factor, Some(2.0));
         assert_eq!(s.net_pnl, dec!(25));
+        // Cumulative 0, 30, 20, 40, 25, 25: the largest fall is 40 -> 25.
+        assert_eq!(s.max_drawdown, dec!(15));
+        // PnLs 30, -10, 20, -15, 0: mean 5, sample variance (625+225+225+400+25)/4 = 375.
+        assert!((s.sharpe.unwrap() - 5.0 / 375f64.sqrt()).abs() < 1e-12);
+        // Downside: sqrt((100 + 225) / 5) = sqrt(65).
+        assert!((s.sortino.unwrap() - 5.0 / 65f64.sqrt()).abs() < 1e-12);
         let by_model = stats_by(&ts, |t| &t.model_version);
         assert_eq!(by_model["m1"].profit_factor, Some(3.0));
         assert_eq!(by_model["m2"].win_rate, Some(1.0 / 3.0));

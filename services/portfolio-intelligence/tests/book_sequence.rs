@@ -196,6 +196,10 @@ fn fixed_sequence_of_fills_and_prices_gives_the_hand_computed_figures() {
     assert_eq!(r.by_model_version["v1"].net_pnl, dec!(-510));
     assert_eq!(r.by_model_version["v2"].win_rate, Some(1.0));
     assert_eq!(r.by_model_version["unknown"].net_pnl, dec!(-5));
+    // Per-trade figures of the whole book: cumulative 0, -5, 389, -121 -> drawdown 510.
+    assert_eq!(r.totals.max_drawdown, dec!(510));
+    assert_eq!(r.by_model_version["v1"].max_drawdown, dec!(510));
+    assert_eq!(r.by_symbol["ETHUSDT"].max_drawdown, dec!(0));
     // Curve 9995, 10695, 9889, 9879: drawdown 10695 - 9879 = 816.
     assert_eq!(r.max_drawdown.amount, dec!(816));
     assert!((r.max_drawdown.fraction - 816.0 / 10695.0).abs() < 1e-12);

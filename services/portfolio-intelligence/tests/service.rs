@@ -227,3 +227,24 @@ async fn events_reach_the_book_through_a_consumer_group() {
     token.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_kill_switch_setting_is_read_back_from_the_control_stream_at_start() {
+    let f = common::fixture();
+    for enabled in [true, false, true] {
+        let cmd = qt_events::SetKillSwitch {
+            command_id: format!("k-{enabled}"),
+            enabled,
+            reason: "test".into(),
+            requested_by: "test".into(),
+        };
+        f.bus
+            .publish(&f.envelope(Event::SetKillSwitch(cmd)))
+            .await
+            .unwrap();
+    }
+    let sh = f.shared(Settings::default()).await;
+    assert_eq!(sh.state().kill_switch, None);
+    sh.restore_control().await.unwrap();
+    assert_eq!(sh.state().kill_switch, Some(true));
+}

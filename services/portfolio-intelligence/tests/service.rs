@@ -7,50 +7,17 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use portfolio_intelligence::{Db, Intake, Intel, Settings};
 use qt_bus::{Consumer, ConsumerConfig};
 use qt_events::clock::Clock;
 use qt_events::{Event, PositionClosed, PositionOpened, PositionSide, Side, Stream};
-use qt_exchange::{BinanceClient, Exchange, ExchangeConfig, NewOrder};
+use qt_exchange::{Exchange, NewOrder};
 use rust_decimal_macros::dec;
-use sim_exchange::{ApiKey, MarketSource, SimConfig};
 use tokio_util::sync::CancellationToken;
 
-const SYMBOL: &str = "BTCUSDT";
-
-async fn sim() -> (BinanceClient, CancellationToken) {
-    qt_exchange::install_crypto_provider();
-    let cfg = SimConfig {
-        keys: vec![ApiKey {
-            key: "pi-key".into(),
-            secret: "pi-secret".into(),
-        }],
-        source: MarketSource::Files(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../data/klines/5m")
-                .join(format!("{SYMBOL}-5m.csv.gz")),
-        ),
-        symbols: vec![SYMBOL.into()],
-        speed: 0.0,
-        warmup_candles: 300,
-        initial_balance: dec!(5000),
-        ..SimConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    tokio::spawn(async move { sim_exchange::serve(cfg, listener, s).await.unwrap() });
-    let xcfg = ExchangeConfig::default()
-        .with_urls(format!("http://{addr}"), format!("ws://{addr}"))
-        .with_credentials("pi-key", "pi-secret");
-    let client = BinanceClient::new(xcfg, qt_events::clock::system()).unwrap();
-    client.sync_time().await.unwrap();
-    (client, stop)
-}
+const SYMBOL: &str = common::SYMBOL;
 
 fn opened(qty: rust_decimal::Decimal, entry: rust_decimal::Decimal) -> PositionOpened {
     PositionOpened {
@@ -69,7 +36,7 @@ fn opened(qty: rust_decimal::Decimal, entry: rust_decimal::Decimal) -> PositionO
 #[tokio::test]
 async fn position_changed_behind_the_systems_back_is_detected_and_alerted() {
     let f = common::fixture();
-    let (client, stop) = sim().await;
+    let (client, _base, stop) = common::sim().await;
     let sh = f.shared(Settings::default()).await;
     let intel = Intel::new(sh.clone(), client.clone());
 

@@ -2,13 +2,22 @@
 //! and portfolio-intelligence's shared state built on them (as a started process would).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use portfolio_intelligence::{Db, Settings, Shared};
 use qt_bus::{Bus, BusConfig};
 use qt_events::clock::{ManualClock, SharedClock};
 use qt_events::{Envelope, Event, Stream, StreamNames};
+use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 use qt_testkit::RedisServer;
+use rust_decimal_macros::dec;
+use sim_exchange::{ApiKey, MarketSource, SimConfig};
+use tokio_util::sync::CancellationToken;
+
+pub const SYMBOL: &str = "BTCUSDT";
+pub const KEY: &str = "pi-key";
+pub const SECRET: &str = "pi-secret";
 
 /// 2026-01-02 00:00:00 UTC.
 pub const DAY: i64 = 1_767_312_000_000;
@@ -70,4 +79,37 @@ impl Fixture {
             .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
             .collect()
     }
+}
+
+/// The real simulator in-process on 127.0.0.1:0 (5000 USDT, BTCUSDT from the repo's klines),
+/// a client for it, its base URL, and the token that stops it.
+pub async fn sim() -> (BinanceClient, String, CancellationToken) {
+    qt_exchange::install_crypto_provider();
+    let cfg = SimConfig {
+        keys: vec![ApiKey {
+            key: "pi-key".into(),
+            secret: "pi-secret".into(),
+        }],
+        source: MarketSource::Files(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../data/klines/5m")
+                .join(format!("{SYMBOL}-5m.csv.gz")),
+        ),
+        symbols: vec![SYMBOL.into()],
+        speed: 0.0,
+        warmup_candles: 300,
+        initial_balance: dec!(5000),
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(async move { sim_exchange::serve(cfg, listener, s).await.unwrap() });
+    let xcfg = ExchangeConfig::default()
+        .with_urls(format!("http://{addr}"), format!("ws://{addr}"))
+        .with_credentials("pi-key", "pi-secret");
+    let client = BinanceClient::new(xcfg, qt_events::clock::system()).unwrap();
+    client.sync_time().await.unwrap();
+    (client, format!("http://{addr}"), stop)
 }

@@ -1,0 +1,100 @@
+//! Benchmark of one full clm cycle (dataset, training, evaluation, challenger and champion
+//! backtests on the same out-of-sample window) over 12 symbols x 3 months of 5m candles from
+//! ../shared/data/klines/5m, with the default settings (gbdt 150 trees, depth 5, 2 threads,
+//! live exit and risk defaults). Skips with a message when the data is absent.
+//!
+//! `cargo bench -p clm --bench cycle`
+
+use std::path::Path;
+use std::time::Instant;
+
+use clm::Settings;
+use clm::cycle::{CycleInput, run_cycle};
+use qt_models::dataset::Series;
+
+const DAYS: i64 = 90;
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/klines/5m");
+    let Ok(files) = qt_candles::list_kline_files(&dir) else {
+        println!("skipped: {} not found", dir.display());
+        return;
+    };
+    let t = Instant::now();
+    let mut series = Vec::new();
+    for f in files.into_iter().filter(|f| f.interval_ms == 300_000).take(12) {
+        let Ok(candles) = qt_candles::read_klines(&f.path) else {
+            println!("skipped: cannot read {}", f.path.display());
+            return;
+        };
+        let Some(last) = candles.last() else { continue };
+        let from = last.open_time - DAYS * 86_400_000;
+        let start = candles.partition_point(|c| c.open_time < from);
+        series.push(Series {
+            symbol: f.symbol,
+            interval_ms: 300_000,
+            candles: candles[start..].to_vec(),
+        });
+    }
+    if series.len() < 12 {
+        println!("skipped: only {} symbols in {}", series.len(), dir.display());
+        return;
+    }
+    let candles: usize = series.iter().map(|s| s.candles.len()).sum();
+    println!(
+        "data: {} symbols, {candles} candles ({DAYS} days each), read in {:.2} s",
+        series.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let settings = Settings {
+        window_days: DAYS as u32,
+        ..Settings::default()
+    };
+    // A first cycle makes the champion; the measured one then backtests both models.
+    let run = |version: &str, champion| {
+        let t = Instant::now();
+        let out = run_cycle(CycleInput {
+            version: version.into(),
+            series: series.clone(),
+            evidence: Vec::new(),
+            champion,
+            settings: &settings,
+        });
+        (out, t.elapsed().as_secs_f64())
+    };
+    let (first, secs) = run("bench-1", None);
+    let Ok((champion, r1)) = first else {
+        println!("first cycle failed: {:?}", first.err());
+        return;
+    };
+    println!(
+        "cycle without champion: {secs:.2} s (dataset {:.2}, train {:.2}, backtest {:.2}); {} rows",
+        r1.timings.dataset, r1.timings.train, r1.timings.backtests, r1.rows
+    );
+    let (second, secs) = run("bench-2", Some(&champion));
+    match second {
+        Ok((_, r)) => {
+            println!(
+                "full cycle (both backtests): {secs:.2} s (dataset {:.2}, train {:.2}, evaluation + 2 backtests {:.2}); {} rows, oos window {} .. {}",
+                r.timings.dataset,
+                r.timings.train,
+                r.timings.backtests,
+                r.rows,
+                qt_backtest::dates::format_datetime(r.oos_start_ms),
+                qt_backtest::dates::format_datetime(r.oos_end_ms)
+            );
+            println!(
+                "challenger: net {} trades {} dd {:.2}% | champion: net {} trades {} dd {:.2}% | promote {}: {}",
+                r.challenger.net_pnl,
+                r.challenger.trades,
+                r.challenger.max_drawdown_pct * 100.0,
+                r.champion.as_ref().map(|c| c.net_pnl.to_string()).unwrap_or_default(),
+                r.champion.as_ref().map_or(0, |c| c.trades),
+                r.champion.as_ref().map_or(0.0, |c| c.max_drawdown_pct * 100.0),
+                r.decision.promote,
+                r.decision.why_not()
+            );
+        }
+        Err(e) => println!("second cycle failed: {e}"),
+    }
+}

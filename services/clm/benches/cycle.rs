@@ -22,7 +22,11 @@ fn main() {
     };
     let t = Instant::now();
     let mut series = Vec::new();
-    for f in files.into_iter().filter(|f| f.interval_ms == 300_000).take(12) {
+    for f in files
+        .into_iter()
+        .filter(|f| f.interval_ms == 300_000)
+        .take(12)
+    {
         let Ok(candles) = qt_candles::read_klines(&f.path) else {
             println!("skipped: cannot read {}", f.path.display());
             return;
@@ -37,7 +41,11 @@ fn main() {
         });
     }
     if series.len() < 12 {
-        println!("skipped: only {} symbols in {}", series.len(), dir.display());
+        println!(
+            "skipped: only {} symbols in {}",
+            series.len(),
+            dir.display()
+        );
         return;
     }
     let candles: usize = series.iter().map(|s| s.candles.len()).sum();
@@ -88,9 +96,14 @@ fn main() {
                 r.challenger.net_pnl,
                 r.challenger.trades,
                 r.challenger.max_drawdown_pct * 100.0,
-                r.champion.as_ref().map(|c| c.net_pnl.to_string()).unwrap_or_default(),
+                r.champion
+                    .as_ref()
+                    .map(|c| c.net_pnl.to_string())
+                    .unwrap_or_default(),
                 r.champion.as_ref().map_or(0, |c| c.trades),
-                r.champion.as_ref().map_or(0.0, |c| c.max_drawdown_pct * 100.0),
+                r.champion
+                    .as_ref()
+                    .map_or(0.0, |c| c.max_drawdown_pct * 100.0),
                 r.decision.promote,
                 r.decision.why_not()
             );

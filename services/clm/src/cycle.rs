@@ -221,3 +221,75 @@ pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), 
     };
     Ok((artifact, report))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qt_candles::Candle;
+    use rust_decimal::Decimal;
+
+    fn dataset() -> Dataset {
+        let candle = |t: i64| Candle {
+            open_time: t,
+            open: Decimal::ONE,
+            high: Decimal::ONE,
+            low: Decimal::ONE,
+            close: Decimal::ONE,
+            volume: Decimal::ONE,
+            quote_volume: Decimal::ONE,
+            trades: 1,
+        };
+        let mut ds = Dataset {
+            features: Vec::new(),
+            labels: Vec::new(),
+            candles: Vec::new(),
+            symbol_of: Vec::new(),
+            symbols: vec!["AAA".into(), "BBB".into()],
+            interval_ms: 300_000,
+        };
+        for sym in 0..2u16 {
+            for i in 0..10i64 {
+                let mut f = [0.0; qt_features::N_FEATURES];
+                f[0] = f64::from(sym) * 100.0 + i as f64;
+                ds.features.push(f);
+                ds.labels.push(SignalAction::Hold);
+                ds.candles.push(candle(i * 300_000));
+                ds.symbol_of.push(sym);
+            }
+        }
+        ds
+    }
+
+    fn ev(symbol: &str, i: i64, label: SignalAction) -> Evidence {
+        Evidence {
+            symbol: symbol.into(),
+            candle_time: i * 300_000,
+            label,
+        }
+    }
+
+    #[test]
+    fn realized_outcomes_repeat_their_row_with_the_outcome_label_before_the_test_period() {
+        let mut ds = dataset();
+        let evidence = [
+            ev("BBB", 3, SignalAction::Buy),
+            ev("AAA", 8, SignalAction::Sell), // at the cut-off: not added
+            ev("CCC", 3, SignalAction::Sell), // unknown symbol
+            ev("AAA", 2, SignalAction::Sell),
+        ];
+        let added = add_evidence(&mut ds, &evidence, 3, 8 * 300_000);
+        assert_eq!(added, 6);
+        assert_eq!(ds.len(), 26);
+        for k in 20..23 {
+            assert_eq!(ds.labels[k], SignalAction::Buy);
+            assert_eq!(ds.features[k][0], 103.0, "BBB's row at candle 3");
+            assert_eq!(ds.symbol_of[k], 1);
+            assert_eq!(ds.candles[k].open_time, 3 * 300_000);
+        }
+        for k in 23..26 {
+            assert_eq!(ds.labels[k], SignalAction::Sell);
+            assert_eq!(ds.features[k][0], 2.0);
+        }
+        assert_eq!(add_evidence(&mut dataset(), &evidence, 0, i64::MAX), 0);
+    }
+}

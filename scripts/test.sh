@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with Rust: installs what the tests need
-# (redis-server; PostgreSQL for the tests that run on both databases), checks formatting and lints, builds every binary (the end-to-end tests run
+# (redis-server; PostgreSQL for the tests that run on both databases; Chromium for the
+# dashboard test), checks formatting and lints, builds every binary (the end-to-end tests run
 # them as processes), then runs every test with cargo-nextest (cargo test when it is absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ need_pkg redis-server redis-server redis-tools
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
   need_pkg pg_ctlcluster postgresql
 fi
+
+need_pkg chromium chromium
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

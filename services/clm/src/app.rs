@@ -93,6 +93,9 @@ pub struct Clm {
     pub settings: Settings,
     pub status: Mutex<Status>,
     pub wake: Notify,
+    /// Serializes read-modify-write of the persisted schedule (a request arriving while a run
+    /// trains must not be overwritten by the run's final save).
+    schedule_lock: tokio::sync::Mutex<()>,
     alerted: Mutex<BTreeMap<(String, String), i64>>,
     last_monitor: Mutex<i64>,
 }
@@ -118,6 +121,7 @@ impl Clm {
             settings,
             status: Mutex::new(Status::default()),
             wake: Notify::new(),
+            schedule_lock: tokio::sync::Mutex::new(()),
             alerted: Mutex::new(BTreeMap::new()),
             last_monitor: Mutex::new(i64::MIN),
         })
@@ -200,6 +204,7 @@ impl Clm {
     /// # Errors
     /// A database error.
     pub async fn request(&self, command_id: &str) -> anyhow::Result<()> {
+        let _guard = self.schedule_lock.lock().await;
         let mut s = self.schedule().await?;
         if s.requested.is_none() {
             s.requested = Some(command_id.to_string());
@@ -217,6 +222,7 @@ impl Clm {
     pub async fn tick(&self) -> anyhow::Result<Option<CycleReport>> {
         self.flush_outbox().await?;
         let now = self.now();
+        let guard = self.schedule_lock.lock().await;
         let mut s = self.schedule().await?;
         let run = match s.in_progress.clone() {
             Some(r) => {
@@ -249,6 +255,9 @@ impl Clm {
         if let Some(run) = run {
             s.in_progress = Some(run.clone());
             self.save_schedule(&s).await?;
+            drop(guard);
+            // New samples are counted from the data this run can see.
+            let data_end = self.db.last_candle_time().await?;
             let result = self.run(&run).await;
             let now = self.now();
             let (outcome, detail) = match &result {
@@ -258,6 +267,9 @@ impl Clm {
             };
             metrics::counter!("clm_runs_total", "outcome" => outcome).increment(1);
             tracing::info!(run = %run.run_id, version = %run.version, outcome, detail, "run finished");
+            let _guard = self.schedule_lock.lock().await;
+            // Requests may have arrived while it trained.
+            s.requested = self.schedule().await?.requested;
             s.in_progress = None;
             if s.requested.as_deref() == Some(run.trigger.as_str()) {
                 s.requested = None;
@@ -265,7 +277,7 @@ impl Clm {
             s.runs += 1;
             s.last_run_at = now;
             s.next_run_at = now + self.settings.period_ms();
-            if let Some(end) = self.db.last_candle_time().await? {
+            if let Some(end) = data_end {
                 s.last_data_end = end;
             }
             s.last_result = Some(LastResult {

@@ -11,7 +11,26 @@ use serde::{Deserialize, Serialize};
 /// A secret string (token, webhook URL): never shown by `Debug`.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(#[serde(deserialize_with = "string_or_number")] String);
+
+/// A string that may have been written as a number (an environment variable such as a
+/// Telegram chat id `-100123` is read as one).
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+    }
+    Ok(match Text::deserialize(d)? {
+        Text::S(s) => s,
+        Text::I(i) => i.to_string(),
+        Text::U(u) => u.to_string(),
+        Text::F(f) => f.to_string(),
+    })
+}
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
@@ -76,6 +95,7 @@ pub struct AlertSettings {
     /// Discord webhook URL.
     pub discord_webhook_url: Secret,
     pub telegram_bot_token: Secret,
+    #[serde(deserialize_with = "string_or_number")]
     pub telegram_chat_id: String,
     pub telegram_api_base: String,
 }

@@ -136,3 +136,38 @@ async fn the_binary_syncs_publishes_snapshots_serves_the_api_and_stops_on_sigter
     );
     stop.cancel();
 }
+
+#[test]
+fn settings_come_from_the_environment_with_nested_keys() {
+    let env = [
+        ("QT_PORTFOLIO_INTELLIGENCE__SYNC_INTERVAL", "45s"),
+        ("QT_PORTFOLIO_INTELLIGENCE__LIMITS__MAX_DAILY_LOSS", "250"),
+        (
+            "QT_PORTFOLIO_INTELLIGENCE__ALERTS__TELEGRAM_CHAT_ID",
+            "-100123",
+        ),
+        ("QT_PORTFOLIO_INTELLIGENCE__ALERTS__WIN_RATE_TRADES", "30"),
+        (
+            "QT_PORTFOLIO_INTELLIGENCE__SERVICES__EXECUTION",
+            "http://execution:8082",
+        ),
+        ("QT_PORTFOLIO_INTELLIGENCE__API_TOKEN", "12345"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let cfg = qt_runtime::Config::<portfolio_intelligence::Settings>::load_from(
+        "portfolio-intelligence",
+        env,
+    )
+    .unwrap();
+    let s = cfg.service;
+    assert_eq!(s.sync_interval, Duration::from_secs(45));
+    assert_eq!(s.limits.max_daily_loss, rust_decimal::Decimal::from(250));
+    assert_eq!(
+        s.alerts.telegram_chat_id, "-100123",
+        "numeric chat ids are read as text"
+    );
+    assert_eq!(s.alerts.win_rate_trades, 30);
+    assert_eq!(s.services["execution"], "http://execution:8082");
+    assert_eq!(s.api_token.expose(), "12345");
+    assert_eq!(cfg.common.http_addr.port(), 8084);
+}

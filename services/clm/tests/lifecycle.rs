@@ -91,6 +91,40 @@ async fn retrains_on_schedule_only_when_due_and_enough_new_samples_and_on_reques
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_champion_raises_an_alert_once() {
+    let f = Fixture::new();
+    let mut settings = tiny_settings(f.dir.path());
+    settings.monitor.every_seconds = 0;
+    settings.monitor.max_model_age_hours = 48.0;
+    let clm = f.clm(settings).await;
+    seed_days(&clm, 7).await;
+    let t0 = clm.db.last_candle_time().await.unwrap().unwrap() + 300_000;
+    f.clock.set(t0);
+    let champion = run(&clm).await.version;
+    let alerts = || async {
+        f.entries(qt_events::Stream::Alerts)
+            .await
+            .into_iter()
+            .filter_map(|e| match e.event {
+                qt_events::Event::AlertRaised(a) => Some(a),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(alerts().await.is_empty(), "a fresh model is fine");
+    // No new data: no retrain, the champion ages.
+    f.clock.set(t0 + 60 * HOUR);
+    assert!(clm.tick().await.unwrap().is_none());
+    f.clock.set(t0 + 61 * HOUR);
+    assert!(clm.tick().await.unwrap().is_none());
+    let raised = alerts().await;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0].rule, "model_stale");
+    assert_eq!(raised[0].key, champion);
+    assert_eq!(raised[0].service, "clm");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliberately_worse_challenger_is_rejected_and_the_champion_stays() {
     let f = Fixture::new();
     let clm = f.clm(tiny_settings(f.dir.path())).await;

@@ -168,6 +168,13 @@ async fn trading_bot_runs_the_champion_and_switches_on_rollback_without_restart(
     );
     assert!(after[..first_v1].iter().all(|s| s.model_version == v2));
     assert!(bot.is_running(), "no restart: {}", bot.output());
+    // Every candle of the flow was decided exactly once across the swap: one signal per
+    // candle, consecutive open times, none dropped, none twice.
+    let times: Vec<i64> = after.iter().map(|s| s.candle_open_time).collect();
+    assert!(
+        times.windows(2).all(|w| w[1] - w[0] == 300_000),
+        "{times:?}"
+    );
 
     let status = bot.terminate(15);
     assert!(status.success(), "{status:?}: {}", bot.output());

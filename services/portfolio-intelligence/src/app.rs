@@ -629,6 +629,11 @@ pub async fn run_periodic<E: Exchange + Send + Sync + 'static>(
     let mut snap = tokio::time::interval(s.snapshot_interval.max(Duration::from_millis(100)));
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     snap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first snapshot carries the exchange's wallet: sync once before the loop.
+    if let Err(e) = intel.sync().await {
+        tracing::warn!(error = %e, "first exchange sync failed");
+    }
+    sync.tick().await;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,

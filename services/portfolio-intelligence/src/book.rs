@@ -155,7 +155,15 @@ impl Book {
         }
     }
 
+    /// Whether this position id is already closed (a late redelivery must not revive it).
+    fn is_closed(&self, position_id: &str) -> bool {
+        self.trades.iter().any(|t| t.position_id == position_id)
+    }
+
     pub fn on_opened(&mut self, p: &PositionOpened) {
+        if self.is_closed(&p.position_id) {
+            return;
+        }
         self.positions.insert(
             p.symbol.clone(),
             OpenPosition {
@@ -177,6 +185,9 @@ impl Book {
     }
 
     pub fn on_changed(&mut self, p: &PositionChanged) {
+        if self.is_closed(&p.position_id) {
+            return;
+        }
         let pos = self
             .positions
             .entry(p.symbol.clone())
@@ -212,7 +223,7 @@ impl Book {
         {
             self.positions.remove(&p.symbol);
         }
-        if self.trades.iter().any(|t| t.position_id == p.position_id) {
+        if self.is_closed(&p.position_id) {
             return None;
         }
         let t = ClosedTrade {

@@ -96,6 +96,13 @@ fn fixed_sequence_of_fills_and_prices_gives_the_hand_computed_figures() {
         b.on_closed(&sol).is_none(),
         "a redelivered close counts once"
     );
+    let mut late = opened("SOLUSDT", PositionSide::Long, dec!(10), dec!(100), "v0");
+    late.position_id = sol.position_id.clone();
+    b.on_opened(&late);
+    assert!(
+        b.positions.is_empty(),
+        "a late redelivered open does not revive a closed position"
+    );
     let s0 = b.record(DAY);
     assert_eq!(s0.equity, dec!(9995));
     assert_eq!(

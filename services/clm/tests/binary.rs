@@ -276,3 +276,22 @@ async fn killed_during_training_resumes_the_same_run_and_deploys_once_then_serve
     let status = clm.terminate(20);
     assert!(status.success(), "{status:?}\n{}", clm.output());
 }
+
+#[test]
+fn a_setting_that_cannot_work_exits_with_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (k, v) in [
+        ("QT_CLM__RETRAIN_EVERY_HOURS", "0"),
+        ("QT_CLM__INTERVAL", "7x"),
+        ("QT_CLM__KEEP_VERSIONS", "1"),
+    ] {
+        let mut clm = ChildService::spawn(
+            bin(),
+            &[],
+            &[(k, v), ("QT_REDIS_URL", "redis://127.0.0.1:1")],
+            dir.path().join("clm.log"),
+        );
+        let status = clm.wait_exit(20);
+        assert_eq!(status.code(), Some(2), "{k}={v}: {}", clm.output());
+    }
+}

@@ -276,7 +276,15 @@ impl Clm {
             }
             s.runs += 1;
             s.last_run_at = now;
-            s.next_run_at = now + self.settings.period_ms();
+            // A failed run (no data yet, a broken file) is tried again sooner than a period.
+            s.next_run_at = now
+                + if result.is_err() {
+                    self.settings
+                        .period_ms()
+                        .min(self.settings.retry_failed_minutes * 60_000)
+                } else {
+                    self.settings.period_ms()
+                };
             if let Some(end) = data_end {
                 s.last_data_end = end;
             }

@@ -46,6 +46,8 @@ pub struct Settings {
     pub outcome_weight: usize,
     /// Versions kept in the registry (default 10; the champion is always kept).
     pub keep_versions: usize,
+    /// Minutes before a failed run is tried again (default 60; never later than a period).
+    pub retry_failed_minutes: i64,
     /// Seconds between two looks at the schedule (default 5).
     pub tick_seconds: u64,
 }
@@ -71,6 +73,7 @@ impl Default for Settings {
             monitor: MonitorConfig::default(),
             outcome_weight: 3,
             keep_versions: 10,
+            retry_failed_minutes: 60,
             tick_seconds: 5,
         }
     }
@@ -108,6 +111,9 @@ impl Settings {
         }
         if self.test_fraction.is_nan() || self.test_fraction <= 0.0 || self.test_fraction >= 0.9 {
             return Err("test_fraction must be in (0, 0.9)".into());
+        }
+        if self.retry_failed_minutes < 1 {
+            return Err("retry_failed_minutes must be at least 1".into());
         }
         if self.keep_versions < 2 {
             return Err(

@@ -91,6 +91,29 @@ async fn retrains_on_schedule_only_when_due_and_enough_new_samples_and_on_reques
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_recorded_with_its_reason_and_retried_within_the_hour() {
+    let f = Fixture::new();
+    let mut settings = tiny_settings(f.dir.path());
+    settings.min_new_samples = 1;
+    // Barriers no 5m candle of these days reaches: no BUY/SELL label, training refuses.
+    settings.barrier.take_profit = 0.5;
+    settings.barrier.stop_loss = 0.5;
+    let clm = f.clm(settings).await;
+    seed_days(&clm, 7).await;
+    let t0 = clm.db.last_candle_time().await.unwrap().unwrap() + 300_000;
+    f.clock.set(t0);
+    assert!(clm.tick().await.unwrap().is_none());
+    let s = clm.schedule().await.unwrap();
+    let last = s.last_result.unwrap();
+    assert_eq!(last.outcome, "failed");
+    assert!(last.detail.contains("no Buy label"), "{}", last.detail);
+    assert_eq!(s.next_run_at, t0 + HOUR);
+    assert!(s.in_progress.is_none());
+    assert!(f.deployed().await.is_empty());
+    assert!(clm.db.models().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_champion_raises_an_alert_once() {
     let f = Fixture::new();
     let mut settings = tiny_settings(f.dir.path());

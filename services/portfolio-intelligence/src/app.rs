@@ -482,7 +482,10 @@ impl Shared {
                     if st.alerts.iter().any(|v| v.id == env.id) {
                         return Ok(());
                     }
-                    self.notifier.configured() && st.gate.admit(&env.id, a, now)
+                    let max_age = i64::try_from(self.settings.alerts.deliver_max_age.as_millis())
+                        .unwrap_or(i64::MAX);
+                    let fresh = now.saturating_sub(env.ts) <= max_age;
+                    self.notifier.configured() && fresh && st.gate.admit(&env.id, a, now)
                 };
                 if deliver {
                     for e in self.notifier.deliver(a, env.ts).await {

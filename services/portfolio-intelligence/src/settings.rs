@@ -90,6 +90,10 @@ pub struct AlertSettings {
     pub exchange_errors_per_minute: u32,
     /// Consecutive growing samples of pending + lag before `consumer_lag_growing`.
     pub lag_growth_samples: usize,
+    /// Alerts older than this when they are read (a replay after a first start or a long
+    /// outage) are listed but not delivered.
+    #[serde(with = "humantime_serde")]
+    pub deliver_max_age: Duration,
     /// Generic webhook: the alert as JSON is POSTed here.
     pub webhook_url: Secret,
     /// Discord webhook URL.
@@ -110,6 +114,7 @@ impl Default for AlertSettings {
             win_rate_trades: 20,
             exchange_errors_per_minute: 10,
             lag_growth_samples: 3,
+            deliver_max_age: Duration::from_secs(10 * 60),
             webhook_url: Secret::default(),
             discord_webhook_url: Secret::default(),
             telegram_bot_token: Secret::default(),

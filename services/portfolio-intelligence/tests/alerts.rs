@@ -314,6 +314,11 @@ async fn alerts_are_delivered_to_every_channel_once_per_window() {
     let later = f.envelope(Event::AlertRaised(alert("position_mismatch", "BTCUSDT")));
     sh.apply(&later).await.unwrap();
 
+    // An old alert read late (a replay after a first start) is listed, not delivered.
+    let mut old = f.envelope(Event::AlertRaised(alert("unknown_order", "BTCUSDT")));
+    old.ts -= 11 * MIN;
+    sh.apply(&old).await.unwrap();
+
     let got = seen.lock().unwrap().clone();
     assert_eq!(got.len(), 9);
     let (ch, body) = &got[0];
@@ -332,10 +337,10 @@ async fn alerts_are_delivered_to_every_channel_once_per_window() {
     assert_eq!(got[2].1["chat_id"], "42");
     // The dashboard's list holds each entry once, newest last, with whether it was delivered.
     let st = sh.state();
-    assert_eq!(st.alerts.len(), 4);
+    assert_eq!(st.alerts.len(), 5);
     assert_eq!(
         st.alerts.iter().map(|a| a.delivered).collect::<Vec<_>>(),
-        [true, false, true, true]
+        [true, false, true, true, false]
     );
 }
 

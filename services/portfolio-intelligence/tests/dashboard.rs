@@ -286,4 +286,20 @@ async fn the_dashboard_shows_the_portfolio_live_in_headless_chromium() {
     let meta = std::fs::metadata(&shot).expect("a screenshot was written");
     assert!(meta.len() > 10_000, "a real picture, not an empty page");
     println!("screenshot: {}", shot.display());
+
+    // The same page at a phone's width.
+    let phone = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-phone.png");
+    let _ = std::fs::remove_file(&phone);
+    run_chromium(
+        &bin,
+        &[
+            "--virtual-time-budget=5000".into(),
+            format!("--screenshot={}", phone.display()),
+            "--window-size=390,1600".into(),
+            format!("http://{addr}/"),
+        ],
+    )
+    .await;
+    assert!(std::fs::metadata(&phone).expect("a phone screenshot").len() > 10_000);
+    println!("phone screenshot: {}", phone.display());
 }

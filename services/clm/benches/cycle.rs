@@ -54,6 +54,14 @@ fn main() {
         series.len(),
         t.elapsed().as_secs_f64()
     );
+    // The database side of a cycle: seeding an install and loading the window back.
+    match database_figures(&series) {
+        Ok((ins, load)) => println!(
+            "sqlite: insert {candles} candles {ins:.2} s ({:.0}/s); load the 12 x {DAYS}-day window {load:.2} s",
+            candles as f64 / ins
+        ),
+        Err(e) => println!("sqlite figures failed: {e:#}"),
+    }
     let settings = Settings {
         window_days: DAYS as u32,
         ..Settings::default()
@@ -110,4 +118,27 @@ fn main() {
         }
         Err(e) => println!("second cycle failed: {e}"),
     }
+}
+
+fn database_figures(series: &[Series]) -> anyhow::Result<(f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let db = clm::Db::open(&qt_store::sqlite_url(&dir.path().join("clm.db"))).await?;
+        let t = Instant::now();
+        for s in series {
+            db.insert_candles(&s.symbol, &s.candles).await?;
+        }
+        let ins = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut n = 0;
+        for s in db.symbols().await? {
+            n += db.candles(&s, 0, i64::MAX).await?.len();
+        }
+        anyhow::ensure!(n == series.iter().map(|s| s.candles.len()).sum::<usize>());
+        Ok((ins, t.elapsed().as_secs_f64()))
+    })
 }

@@ -247,8 +247,14 @@ impl Shared {
             st.last_snapshot = Some(snap.clone());
             (snap, report)
         };
-        let json = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
+        // The stored report leaves out the curve: it is the snapshots' own equity column.
+        let mut json = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
+        if let Some(o) = json.as_object_mut() {
+            o.remove("equity_curve");
+        }
         self.db.save_snapshot(&snap, &json).await?;
+        let keep = i64::try_from(self.settings.snapshot_retention.as_millis()).unwrap_or(i64::MAX);
+        self.db.prune_snapshots(now.saturating_sub(keep)).await?;
         let env = self
             .bus
             .envelope(Event::PortfolioSnapshot(snap.clone()))

@@ -90,6 +90,15 @@ impl Db {
         Ok(())
     }
 
+    /// Deletes the snapshots taken before `ts`; returns how many.
+    pub async fn prune_snapshots(&self, before_ts: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM pi_snapshots WHERE ts < $1")
+            .bind(before_ts)
+            .execute(self.store.pool())
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     /// The equity of the last `limit` snapshots, oldest first.
     pub async fn equity_curve(
         &self,

@@ -137,6 +137,9 @@ pub struct Settings {
     /// How often a snapshot is taken, stored and published, and the alert rules run.
     #[serde(with = "humantime_serde")]
     pub snapshot_interval: Duration,
+    /// Stored snapshots older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub snapshot_retention: Duration,
     /// Consecutive syncs that must show the same difference before drift is alerted.
     pub drift_confirmations: u32,
     /// Quote asset of the wallet balance.
@@ -162,6 +165,7 @@ impl Default for Settings {
             sqlite_path: PathBuf::from("data/state/portfolio-intelligence.db"),
             sync_interval: Duration::from_secs(30),
             snapshot_interval: Duration::from_secs(10),
+            snapshot_retention: Duration::from_secs(30 * 86_400),
             drift_confirmations: 2,
             quote_asset: "USDT".into(),
             initial_balance: Decimal::from(10_000),

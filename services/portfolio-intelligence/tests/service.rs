@@ -215,3 +215,28 @@ async fn the_kill_switch_setting_is_read_back_from_the_control_stream_at_start()
     sh.restore_control().await.unwrap();
     assert_eq!(sh.state().kill_switch, Some(true));
 }
+
+#[tokio::test]
+async fn stored_snapshots_leave_out_the_curve_and_old_ones_are_pruned() {
+    let f = common::fixture();
+    let settings = Settings {
+        snapshot_retention: Duration::from_secs(60),
+        ..Settings::default()
+    };
+    let sh = f.shared(settings).await;
+    for _ in 0..5 {
+        sh.snapshot().await.unwrap();
+        f.clock.advance(20_000);
+    }
+    let db = Db::open(&f.db_url).await.unwrap();
+    // Taken at 0, 20, 40, 60, 80 s; the last at 80 s keeps those from 20 s on.
+    assert_eq!(db.snapshot_count().await.unwrap(), 4);
+    let row = sqlx::query("SELECT report FROM pi_snapshots ORDER BY ts DESC LIMIT 1")
+        .fetch_one(db.store().pool())
+        .await
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&sqlx::Row::try_get::<String, _>(&row, "report").unwrap()).unwrap();
+    assert!(report.get("equity_curve").is_none());
+    assert!(report.get("totals").is_some());
+}

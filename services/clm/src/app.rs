@@ -287,6 +287,12 @@ impl Clm {
                 };
             if let Some(end) = data_end {
                 s.last_data_end = end;
+                // Keep two windows of candles: the table does not grow without bound.
+                let keep_ms = 2 * i64::from(self.settings.window_days) * 86_400_000;
+                let pruned = self.db.prune_candles(end - keep_ms).await?;
+                if pruned > 0 {
+                    tracing::info!(pruned, "old candles deleted");
+                }
             }
             s.last_result = Some(LastResult {
                 run_id: run.run_id.clone(),

@@ -204,6 +204,19 @@ impl Db {
         Ok(row.try_get("t")?)
     }
 
+    /// Deletes candles opening before `before_ms` (older than any window will read); returns
+    /// how many.
+    ///
+    /// # Errors
+    /// A query error.
+    pub async fn prune_candles(&self, before_ms: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM clm_candles WHERE open_time < $1")
+            .bind(before_ms)
+            .execute(self.store.pool())
+            .await?
+            .rows_affected())
+    }
+
     /// Candles opening after `after_ms` (all symbols).
     ///
     /// # Errors

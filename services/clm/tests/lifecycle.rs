@@ -114,6 +114,24 @@ async fn a_failed_run_is_recorded_with_its_reason_and_retried_within_the_hour() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candles_older_than_two_windows_are_deleted_after_a_run() {
+    let f = Fixture::new();
+    let mut settings = tiny_settings(f.dir.path());
+    settings.window_days = 3;
+    let clm = f.clm(settings).await;
+    seed_days(&clm, 8).await;
+    let end = clm.db.last_candle_time().await.unwrap().unwrap();
+    f.clock.set(end + 300_000);
+    run(&clm).await;
+    let first = end - 6 * 86_400_000;
+    for sym in common::SYMBOLS {
+        let kept = clm.db.candles(sym, 0, i64::MAX).await.unwrap();
+        assert_eq!(kept.first().unwrap().open_time, first, "{sym}");
+        assert_eq!(kept.last().unwrap().open_time, end);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_champion_raises_an_alert_once() {
     let f = Fixture::new();
     let mut settings = tiny_settings(f.dir.path());

@@ -4,6 +4,7 @@
 //! `dlq`) go through `qt-bus`, the only crate that touches Redis; the trading-brain commands
 //! (`features`, `train`, `backtest`, `goal`) run the same pure libraries as the services. It never
 //! places an order: operations are commands on the `control` stream that the services carry out.
+//! `models list|show` read clm's registry index; `models rollback` publishes on `models`.
 //! Exit codes: 0 success, 1 failure (Redis unreachable, bad stream name, …), 2 bad usage.
 
 use std::process::ExitCode;

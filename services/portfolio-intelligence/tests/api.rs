@@ -248,3 +248,115 @@ async fn json_endpoints_and_the_websocket_show_the_portfolio() {
         .unwrap();
     assert!(html.contains("<title>Quantum Trader</title>") && html.contains("new WebSocket"));
 }
+
+/// The fields `qtctl positions|trades|pnl` read (services/qtctl/src/portfolio.rs) are there.
+#[tokio::test]
+async fn the_documents_carry_every_field_qtctl_reads() {
+    let f = common::fixture();
+    let sh = f.shared(settings(TOKEN)).await;
+    sh.apply(&f.envelope(Event::PositionOpened(opened())))
+        .await
+        .unwrap();
+    let closed = qt_events::PositionClosed {
+        position_id: "p0".into(),
+        symbol: "BTCUSDT".into(),
+        side: PositionSide::Long,
+        max_quantity: dec!(0.5),
+        entry_price: dec!(40000),
+        exit_price: dec!(40100),
+        realized_pnl: dec!(50),
+        fees: dec!(4),
+        net_pnl: dec!(46),
+        opened_at: 1,
+        closed_at: 2,
+        reason: "take_profit".into(),
+        signal: None,
+    };
+    sh.apply(&f.envelope(Event::PositionClosed(closed)))
+        .await
+        .unwrap();
+    let addr = serve(sh).await;
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let http = http.clone();
+        let url = format!("http://{addr}{path}");
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let has = |v: &Value, fields: &[&str]| {
+        for f in fields {
+            assert!(v.get(*f).is_some(), "missing {f} in {v}");
+        }
+    };
+    let p = get("/api/positions").await;
+    has(
+        &p["positions"][0],
+        &[
+            "symbol",
+            "side",
+            "quantity",
+            "entry_price",
+            "mark_price",
+            "notional",
+            "unrealized_pnl",
+            "unrealized_pct",
+            "model_version",
+        ],
+    );
+    let t = get("/api/trades?limit=3").await;
+    has(
+        &t["trades"][0],
+        &[
+            "symbol",
+            "side",
+            "quantity",
+            "entry_price",
+            "exit_price",
+            "net_pnl",
+            "fees",
+            "reason",
+            "model_version",
+        ],
+    );
+    let pf = get("/api/portfolio").await;
+    has(
+        &pf["snapshot"],
+        &[
+            "equity",
+            "wallet_balance",
+            "unrealized_pnl",
+            "realized_pnl_today",
+            "daily_pnl",
+            "open_positions",
+            "gross_exposure",
+            "net_exposure",
+        ],
+    );
+    let m = get("/api/metrics").await;
+    has(
+        &m,
+        &[
+            "totals",
+            "realized_pnl_total",
+            "max_drawdown",
+            "sharpe",
+            "sortino",
+            "diversification",
+            "by_model_version",
+            "equity_curve",
+        ],
+    );
+    has(&m["totals"], &["trades", "win_rate", "profit_factor"]);
+    has(&m["max_drawdown"], &["amount"]);
+    has(
+        &m["by_model_version"]["unknown"],
+        &["trades", "win_rate", "profit_factor", "net_pnl"],
+    );
+}

@@ -582,15 +582,16 @@ impl<E: Exchange> Intel<E> {
             }
         };
         let quote = balances.iter().find(|b| b.asset == sh.settings.quote_asset);
-        let view = ExchangeView {
-            synced_at: sh.now(),
-            wallet_balance: quote.map_or(Decimal::ZERO, |b| b.balance),
-            available_balance: quote.map_or(Decimal::ZERO, |b| b.available_balance),
-            positions: positions
-                .into_iter()
-                .filter(|p| !p.position_amt.is_zero())
-                .map(|p| {
-                    (
+        // One entry per symbol (legs of a hedge-mode account are summed into a net amount).
+        let mut by_symbol: BTreeMap<String, ExchangePosition> = BTreeMap::new();
+        for p in positions.into_iter().filter(|p| !p.position_amt.is_zero()) {
+            match by_symbol.get_mut(&p.symbol) {
+                Some(e) => {
+                    e.amount += p.position_amt;
+                    e.unrealized_pnl += p.un_realized_profit;
+                }
+                None => {
+                    by_symbol.insert(
                         p.symbol.clone(),
                         ExchangePosition {
                             symbol: p.symbol,
@@ -599,9 +600,15 @@ impl<E: Exchange> Intel<E> {
                             mark_price: p.mark_price,
                             unrealized_pnl: p.un_realized_profit,
                         },
-                    )
-                })
-                .collect(),
+                    );
+                }
+            }
+        }
+        let view = ExchangeView {
+            synced_at: sh.now(),
+            wallet_balance: quote.map_or(Decimal::ZERO, |b| b.balance),
+            available_balance: quote.map_or(Decimal::ZERO, |b| b.available_balance),
+            positions: by_symbol,
         };
         let need = sh.settings.drift_confirmations.max(1);
         let confirmed = {

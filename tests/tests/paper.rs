@@ -1,0 +1,170 @@
+//! Paper mode as `scripts/run.sh` starts it: the real sim-exchange binary replaying the repo's
+//! candles with run.sh's warm-up, and trading-bot, execution and exit-brain as processes with
+//! run.sh's paper defaults (read from the script itself). The only difference is time: the sim
+//! is stepped as fast as the services keep up instead of replaying at 60×.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
+use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
+
+fn ready(addr: &str) -> Option<()> {
+    http_get(addr, "/health/ready")
+        .filter(|(s, _)| *s == 200)
+        .map(|_| ())
+}
+
+#[test]
+fn run_sh_paper_defaults_are_parsed_from_the_script() {
+    let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
+    let defaults = paper_defaults(&script);
+    let get = |n: &str| {
+        defaults
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    assert!(get("SIM_WARMUP_CANDLES").is_some(), "{defaults:?}");
+    assert!(get("QT_TRADING_BOT__SYMBOLS").is_some(), "{defaults:?}");
+    assert!(
+        defaults.iter().all(|(k, v)| !k.is_empty() && !v.is_empty()),
+        "{defaults:?}"
+    );
+}
+
+#[test]
+fn the_default_paper_configuration_fills_an_order_and_closes_a_position() {
+    let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
+    let defaults = paper_defaults(&script);
+    let default = |n: &str| {
+        defaults
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{n} is not among run.sh's paper defaults: {defaults:?}"))
+    };
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("paper{}:", std::process::id());
+
+    let sim_addr = format!("127.0.0.1:{}", free_port());
+    let data = repo_root().join("data/klines/5m");
+    let warmup = default("SIM_WARMUP_CANDLES");
+    let _sim = ChildService::spawn(
+        bin_path("sim-exchange"),
+        &[
+            "--listen",
+            &sim_addr,
+            "--data",
+            data.to_str().unwrap(),
+            "--speed",
+            "0",
+            "--warmup-candles",
+            &warmup,
+        ],
+        &[("SIM_API_KEYS", "paper-key:paper-secret")],
+        dir.path().join("sim-exchange.log"),
+    );
+    wait_for(30, "sim-exchange to be ready", || ready(&sim_addr));
+
+    let rest = format!("http://{sim_addr}");
+    let ws = format!("ws://{sim_addr}");
+    let url = redis.url();
+    let mut services = Vec::new();
+    for name in ["trading-bot", "execution", "exit-brain"] {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let db = sub.join(format!("{name}.db"));
+        let mut env: Vec<(String, String)> = defaults
+            .iter()
+            .filter(|(k, _)| k.starts_with("QT_"))
+            .cloned()
+            .collect();
+        env.extend(
+            [
+                ("QT_REDIS_URL", url.as_str()),
+                ("QT_HTTP_ADDR", addr.as_str()),
+                ("QT_STREAM_PREFIX", prefix.as_str()),
+                ("QT_LOG_FORMAT", "json"),
+                ("QT_EXCHANGE", "paper"),
+                ("QT_EXCHANGE_REST_URL", rest.as_str()),
+                ("QT_EXCHANGE_WS_URL", ws.as_str()),
+                ("QT_API_KEY", "paper-key"),
+                ("QT_API_SECRET", "paper-secret"),
+                ("QT_EXECUTION__SQLITE_PATH", db.to_str().unwrap()),
+                ("QT_EXIT_BRAIN__SQLITE_PATH", db.to_str().unwrap()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let env_ref: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let child = ChildService::spawn(
+            bin_path(name),
+            &[],
+            &env_ref,
+            sub.join(format!("{name}.log")),
+        );
+        services.push((name, addr, child));
+    }
+    for (name, addr, child) in &services {
+        wait_for(60, &format!("{name} to be ready"), || {
+            assert!(
+                !child.output().contains("panicked"),
+                "{name}: {}",
+                child.output()
+            );
+            ready(addr)
+        });
+    }
+
+    // Step candles while the services keep up, until a fill and a close have been published.
+    let orders = format!("{prefix}orders");
+    let positions = format!("{prefix}positions");
+    let signals = format!("{prefix}signals");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut steps = 0;
+    let (mut filled, mut closed) = (0, 0);
+    while Instant::now() < deadline && (filled == 0 || closed == 0) {
+        let (status, body) = http_post(&sim_addr, "/sim/step?candles=1").unwrap();
+        assert_eq!(status, 200, "{body}");
+        steps += 1;
+        std::thread::sleep(Duration::from_millis(150));
+        filled = stream_entries(&url, &orders)
+            .iter()
+            .filter(|e| e.type_name() == "OrderFilled")
+            .count();
+        closed = stream_entries(&url, &positions)
+            .iter()
+            .filter(|e| e.type_name() == "PositionClosed")
+            .count();
+    }
+    let logs: String = services
+        .iter()
+        .map(|(n, _, c)| format!("--- {n}\n{}\n", tail(&c.output(), 4000)))
+        .collect();
+    let signal_count = stream_entries(&url, &signals).len();
+    assert!(
+        filled >= 1 && closed >= 1,
+        "after {steps} candles: {signal_count} signals, {filled} OrderFilled, {closed} \
+         PositionClosed\n{logs}"
+    );
+    for (name, _, child) in &mut services {
+        assert!(
+            !child.output().contains("panicked"),
+            "{name}: {}",
+            child.output()
+        );
+        assert!(child.terminate(15).success(), "{name}: {}", child.output());
+    }
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    let mut start = s.len().saturating_sub(n);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}

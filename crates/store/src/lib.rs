@@ -276,6 +276,40 @@ pub fn row_opt_dec(row: &AnyRow, column: &str) -> Result<Option<Decimal>, StoreE
     text.map(|t| parse_dec(column, &t)).transpose()
 }
 
+/// Declares the calling service's embedded migrations — the `migrations/sqlite` and
+/// `migrations/postgres` folders of its crate — recorded in a table of its own, as
+/// `MIGRATIONS_TABLE` and `migrations()`. Its own table (not sqlx's shared `_sqlx_migrations`)
+/// lets services share one database (one `QT_DATABASE_URL`) without their version numbers
+/// colliding; their tables carry a prefix of their own for the same reason. The caller depends
+/// on `sqlx` (the macro embeds the folders at compile time).
+#[macro_export]
+macro_rules! service_migrations {
+    ($table:expr) => {
+        /// The table that records this service's applied migrations.
+        pub const MIGRATIONS_TABLE: &str = $table;
+
+        /// Embedded migrations, one folder per database, recorded in [`MIGRATIONS_TABLE`].
+        pub fn migrations() -> $crate::Migrations {
+            static SQLITE: ::std::sync::LazyLock<::sqlx::migrate::Migrator> =
+                ::std::sync::LazyLock::new(|| {
+                    let mut m = ::sqlx::migrate!("migrations/sqlite");
+                    m.dangerous_set_table_name(MIGRATIONS_TABLE);
+                    m
+                });
+            static POSTGRES: ::std::sync::LazyLock<::sqlx::migrate::Migrator> =
+                ::std::sync::LazyLock::new(|| {
+                    let mut m = ::sqlx::migrate!("migrations/postgres");
+                    m.dangerous_set_table_name(MIGRATIONS_TABLE);
+                    m
+                });
+            $crate::Migrations {
+                sqlite: &SQLITE,
+                postgres: &POSTGRES,
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

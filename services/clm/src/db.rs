@@ -1,40 +1,15 @@
 //! clm's repository on SQLite or PostgreSQL through `qt-store`: candles, signals, closed trades,
 //! the model registry, gate decisions and the scheduler's state. Decimals are TEXT.
 
-use std::sync::LazyLock;
-
 use qt_candles::Candle;
 use qt_events::{PositionClosed, SignalAction, SignalGenerated};
 use qt_models::SignalMix;
-use qt_store::{AnyRow, Migrations, Store, StoreError, dec_text, row_dec};
+use qt_store::{AnyRow, Store, StoreError, dec_text, row_dec};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::Row;
-use sqlx::migrate::Migrator;
 
-/// clm's own migrations table (not sqlx's shared one), so it can share a database; its tables
-/// are prefixed `clm_` for the same reason.
-pub const MIGRATIONS_TABLE: &str = "_clm_migrations";
-
-static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = sqlx::migrate!("migrations/sqlite");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-});
-
-static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = sqlx::migrate!("migrations/postgres");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-});
-
-/// Embedded migrations, one folder per database.
-pub fn migrations() -> Migrations {
-    Migrations {
-        sqlite: &SQLITE,
-        postgres: &POSTGRES,
-    }
-}
+qt_store::service_migrations!("_clm_migrations");
 
 /// A registry row.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]

@@ -5,39 +5,14 @@ use qt_events::{
     Envelope, Event, OrderKind, PositionSide, RejectReason, Side, SignalRef, clock::Clock,
 };
 use qt_risk::RiskBook;
-use qt_store::{AnyRow, Migrations, Store, StoreError, dec_text, row_dec, row_opt_dec};
+use qt_store::{AnyRow, Store, StoreError, dec_text, row_dec, row_opt_dec};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::sync::LazyLock;
 
-use sqlx::migrate::Migrator;
 use sqlx::{Any, Row, Transaction};
 
-/// The table that records execution's applied migrations: its own (not sqlx's shared
-/// `_sqlx_migrations`), so execution can share a database with other services; its tables are
-/// prefixed `exec_` for the same reason.
-pub const MIGRATIONS_TABLE: &str = "_execution_migrations";
-
-static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = sqlx::migrate!("migrations/sqlite");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-});
-
-static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = sqlx::migrate!("migrations/postgres");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-});
-
-/// Embedded migrations, one folder per database.
-pub fn migrations() -> Migrations {
-    Migrations {
-        sqlite: &SQLITE,
-        postgres: &POSTGRES,
-    }
-}
+qt_store::service_migrations!("_execution_migrations");
 
 /// An order's state in execution's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -815,15 +790,16 @@ mod tests {
 
     #[tokio::test]
     async fn execution_shares_a_database_with_another_service_migrations() {
-        static OTHER_SQLITE: Migrator =
+        static OTHER_SQLITE: sqlx::migrate::Migrator =
             sqlx::migrate!("../../crates/store/tests/migrations/sqlite");
-        static OTHER_PG: Migrator = sqlx::migrate!("../../crates/store/tests/migrations/postgres");
+        static OTHER_PG: sqlx::migrate::Migrator =
+            sqlx::migrate!("../../crates/store/tests/migrations/postgres");
         let dir = tempfile::tempdir().unwrap();
         let url = qt_store::sqlite_url(&dir.path().join("shared.db"));
         // Another service (sqlx's default migrations table, version 1 as well) first.
         let other = Store::connect(
             &url,
-            Migrations {
+            qt_store::Migrations {
                 sqlite: &OTHER_SQLITE,
                 postgres: &OTHER_PG,
             },

@@ -6,38 +6,13 @@
 
 use qt_events::{Envelope, PositionSide};
 use qt_exits::SymbolProfile;
-use qt_store::{Migrations, Store, dec_text, row_dec};
-use std::sync::LazyLock;
+use qt_store::{Store, dec_text, row_dec};
 
 use sqlx::Row;
-use sqlx::migrate::Migrator;
 
 use crate::store::{Commit, Handled, OutcomeRecord, PlanStore, Snapshot, StoreError, Tracked};
 
-/// The table that records exit-brain's applied migrations. Its own (not sqlx's shared
-/// `_sqlx_migrations`), so that exit-brain can live in a database other services migrate too
-/// (one `QT_DATABASE_URL` for the whole stack) without their version numbers colliding.
-pub const MIGRATIONS_TABLE: &str = "_exit_brain_migrations";
-
-static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = sqlx::migrate!("migrations/sqlite");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-});
-
-static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = sqlx::migrate!("migrations/postgres");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-});
-
-/// exit-brain's migrations, one folder per database.
-pub fn migrations() -> Migrations {
-    Migrations {
-        sqlite: &SQLITE,
-        postgres: &POSTGRES,
-    }
-}
+qt_store::service_migrations!("_exit_brain_migrations");
 
 /// Handled-event records older than this are pruned at start (an entry cannot stay pending for
 /// longer: the bus dead-letters it after a few deliveries).

@@ -2,39 +2,14 @@
 //! and small state (the model), on SQLite or PostgreSQL through `qt-store` (decimals as TEXT,
 //! structured rows as JSON text).
 
-use std::sync::LazyLock;
-
 use qt_events::PortfolioSnapshot;
-use qt_store::{Migrations, Store, StoreError, dec_text};
+use qt_store::{Store, StoreError, dec_text};
 use sqlx::Row;
-use sqlx::migrate::Migrator;
 
 use crate::book::{ModelInfo, OpenPosition};
 use crate::metrics::ClosedTrade;
 
-/// The table that records this service's applied migrations (its own, so it can share a
-/// database with other services); its tables are prefixed `pi_`.
-pub const MIGRATIONS_TABLE: &str = "_portfolio_migrations";
-
-static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = sqlx::migrate!("migrations/sqlite");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-});
-
-static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = sqlx::migrate!("migrations/postgres");
-    m.dangerous_set_table_name(MIGRATIONS_TABLE);
-    m
-});
-
-/// Embedded migrations, one folder per database.
-pub fn migrations() -> Migrations {
-    Migrations {
-        sqlite: &SQLITE,
-        postgres: &POSTGRES,
-    }
-}
+qt_store::service_migrations!("_portfolio_migrations");
 
 /// The repository.
 #[derive(Debug, Clone)]

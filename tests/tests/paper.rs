@@ -151,6 +151,23 @@ fn the_default_paper_configuration_fills_an_order_and_closes_a_position() {
         "after {steps} candles: {signal_count} signals, {filled} OrderFilled, {closed} \
          PositionClosed\n{logs}"
     );
+    // A person following execution's log sees the order, its fill and the exit.
+    let execution_log = services
+        .iter()
+        .find(|(n, _, _)| *n == "execution")
+        .map(|(_, _, c)| c.output())
+        .unwrap();
+    for line in [
+        "order accepted",
+        "OrderFilled",
+        "position opened",
+        "position closed",
+    ] {
+        assert!(
+            execution_log.contains(line),
+            "execution's log has no {line:?}\n{logs}"
+        );
+    }
     for (name, _, child) in &mut services {
         assert!(
             !child.output().contains("panicked"),

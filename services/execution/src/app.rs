@@ -24,6 +24,7 @@ impl<E: Exchange + Clone + 'static> Handler for IntentHandler<E> {
         let span = tracing::info_span!("intent", event_id = %d.envelope.id,
             corr = %d.envelope.corr, kind = d.envelope.type_name());
         let out = self.0.handle_intent(&d.envelope).instrument(span).await?;
+        crate::fills::log_facts(&out);
         Ok(Outcome::publish(out))
     }
 }

@@ -186,6 +186,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             return Ok(());
         }
         self.bus.publish_all(envs).await.map_err(transient)?;
+        log_facts(envs);
         Ok(())
     }
 
@@ -205,6 +206,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 return Ok(total);
             }
             self.bus.publish_all(&envs).await.map_err(transient)?;
+            log_facts(&envs);
             let ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
             self.db.dequeue(&ids).await.map_err(transient)?;
             total += ids.len();
@@ -567,6 +569,33 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             }
         }
         Ok(())
+    }
+}
+
+/// One info line per order or position fact, so a person following the log sees orders, fills
+/// and exits (a redelivery may log a fact twice; the stream holds it once, under one id).
+pub(crate) fn log_facts(envs: &[Envelope]) {
+    for e in envs {
+        match &e.event {
+            Event::OrderAccepted(o) => tracing::info!(symbol = %o.symbol, side = ?o.side,
+                kind = ?o.kind, quantity = %o.quantity, trigger = ?o.trigger_price,
+                reduce_only = o.reduce_only, client_order_id = %o.client_order_id,
+                "order accepted"),
+            Event::OrderRejected(o) => tracing::info!(symbol = %o.symbol, reason = ?o.reason,
+                message = %o.message, intent_id = %o.intent_id, "order rejected"),
+            Event::OrderPartiallyFilled(f) | Event::OrderFilled(f) => tracing::info!(
+                symbol = %f.symbol, side = ?f.side, kind = ?f.kind, qty = %f.last_qty,
+                price = %f.last_price, cumulative = %f.cumulative_qty, fee = %f.fee,
+                client_order_id = %f.client_order_id, "{}", e.type_name()),
+            Event::PositionOpened(p) => tracing::info!(symbol = %p.symbol, side = ?p.side,
+                quantity = %p.quantity, entry = %p.entry_price, "position opened"),
+            Event::PositionClosed(p) => tracing::info!(symbol = %p.symbol, side = ?p.side,
+                entry = %p.entry_price, exit = %p.exit_price, net_pnl = %p.net_pnl,
+                fees = %p.fees, reason = %p.reason, "position closed"),
+            Event::AlertRaised(a) => tracing::warn!(rule = %a.rule, key = %a.key,
+                message = %a.message, "alert raised"),
+            _ => {}
+        }
     }
 }
 

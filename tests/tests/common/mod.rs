@@ -1,0 +1,179 @@
+//! The paper stack of `scripts/run.sh` for e2e tests: redis-server, the sim-exchange binary
+//! (stepped by the test) on the repo's candles, and trading-bot, execution and exit-brain as
+//! processes with run.sh's paper defaults plus the test's overrides.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
+use qt_events::Envelope;
+use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
+
+pub struct Stack {
+    pub redis: RedisServer,
+    pub dir: tempfile::TempDir,
+    pub sim: ChildService,
+    pub sim_addr: String,
+    pub prefix: String,
+    pub services: Vec<(&'static str, String, ChildService)>,
+}
+
+fn ready(addr: &str) -> Option<()> {
+    http_get(addr, "/health/ready")
+        .filter(|(s, _)| *s == 200)
+        .map(|_| ())
+}
+
+impl Stack {
+    /// Starts everything and waits until each service is ready.
+    pub fn start(tag: &str, overrides: &[(&str, &str)]) -> Self {
+        let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
+        let defaults = paper_defaults(&script);
+        let warmup = defaults
+            .iter()
+            .find(|(k, _)| k == "SIM_WARMUP_CANDLES")
+            .map(|(_, v)| v.clone())
+            .expect("run.sh sets SIM_WARMUP_CANDLES");
+        let redis = RedisServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = format!("{tag}{}:", std::process::id());
+        let sim_addr = format!("127.0.0.1:{}", free_port());
+        let data = repo_root().join("data/klines/5m");
+        let sim = ChildService::spawn(
+            bin_path("sim-exchange"),
+            &[
+                "--listen",
+                &sim_addr,
+                "--data",
+                data.to_str().unwrap(),
+                "--speed",
+                "0",
+                "--warmup-candles",
+                &warmup,
+            ],
+            &[("SIM_API_KEYS", "paper-key:paper-secret")],
+            dir.path().join("sim-exchange.log"),
+        );
+        wait_for(30, "sim-exchange to be ready", || ready(&sim_addr));
+        let mut stack = Self {
+            redis,
+            dir,
+            sim,
+            sim_addr,
+            prefix,
+            services: Vec::new(),
+        };
+        for name in ["trading-bot", "execution", "exit-brain"] {
+            let child = stack.spawn(name, &defaults, overrides);
+            stack.services.push(child);
+        }
+        for (name, addr, child) in &stack.services {
+            wait_for(60, &format!("{name} to be ready"), || {
+                assert!(
+                    !child.output().contains("panicked"),
+                    "{name}: {}",
+                    child.output()
+                );
+                ready(addr)
+            });
+        }
+        stack
+    }
+
+    fn spawn(
+        &self,
+        name: &'static str,
+        defaults: &[(String, String)],
+        overrides: &[(&str, &str)],
+    ) -> (&'static str, String, ChildService) {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let sub = self.dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let db = sub.join(format!("{name}.db"));
+        let rest = format!("http://{}", self.sim_addr);
+        let ws = format!("ws://{}", self.sim_addr);
+        let url = self.redis.url();
+        let mut env: Vec<(String, String)> = defaults
+            .iter()
+            .filter(|(k, _)| k.starts_with("QT_"))
+            .cloned()
+            .collect();
+        env.extend(
+            [
+                ("QT_REDIS_URL", url.as_str()),
+                ("QT_HTTP_ADDR", addr.as_str()),
+                ("QT_STREAM_PREFIX", self.prefix.as_str()),
+                ("QT_LOG_FORMAT", "json"),
+                ("QT_EXCHANGE", "paper"),
+                ("QT_EXCHANGE_REST_URL", rest.as_str()),
+                ("QT_EXCHANGE_WS_URL", ws.as_str()),
+                ("QT_API_KEY", "paper-key"),
+                ("QT_API_SECRET", "paper-secret"),
+                ("QT_EXECUTION__SQLITE_PATH", db.to_str().unwrap()),
+                ("QT_EXIT_BRAIN__SQLITE_PATH", db.to_str().unwrap()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        for (k, v) in overrides {
+            env.retain(|(e, _)| e != k);
+            env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let env_ref: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let child = ChildService::spawn(
+            bin_path(name),
+            &[],
+            &env_ref,
+            sub.join(format!("{name}.log")),
+        );
+        (name, addr, child)
+    }
+
+    /// The envelopes of one of the system's streams (`orders`, `positions`, ...).
+    pub fn stream(&self, name: &str) -> Vec<Envelope> {
+        stream_entries(&self.redis.url(), &format!("{}{name}", self.prefix))
+    }
+
+    /// Closes one more candle on every symbol.
+    pub fn step(&self) {
+        let (status, body) = http_post(&self.sim_addr, "/sim/step?candles=1").unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// The last few thousand bytes of every service's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.services
+            .iter()
+            .map(|(n, _, c)| {
+                let out = c.output();
+                let mut start = out.len().saturating_sub(3000);
+                while !out.is_char_boundary(start) {
+                    start += 1;
+                }
+                format!("--- {n}\n{}\n", &out[start..])
+            })
+            .collect()
+    }
+
+    /// A `qt-exchange` client on the simulator with the stack's account.
+    pub fn exchange(&self) -> qt_exchange::BinanceClient {
+        let cfg = qt_exchange::ExchangeConfig::for_mode(qt_exchange::Mode::Paper)
+            .with_urls(
+                format!("http://{}", self.sim_addr),
+                format!("ws://{}", self.sim_addr),
+            )
+            .with_credentials("paper-key", "paper-secret");
+        qt_exchange::BinanceClient::new(cfg, qt_events::clock::system()).unwrap()
+    }
+
+    /// Stops every service with SIGTERM and checks none panicked.
+    pub fn stop(&mut self) {
+        for (name, _, child) in &mut self.services {
+            assert!(
+                !child.output().contains("panicked"),
+                "{name}: {}",
+                child.output()
+            );
+            assert!(child.terminate(15).success(), "{name}: {}", child.output());
+        }
+    }
+}

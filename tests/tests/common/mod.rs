@@ -27,29 +27,39 @@ impl Stack {
     /// Starts everything and waits until each service is ready.
     pub fn start(tag: &str, overrides: &[(&str, &str)]) -> Self {
         let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
-        let defaults = paper_defaults(&script);
-        let warmup = defaults
-            .iter()
+        let warmup = paper_defaults(&script)
+            .into_iter()
             .find(|(k, _)| k == "SIM_WARMUP_CANDLES")
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v)
             .expect("run.sh sets SIM_WARMUP_CANDLES");
+        let data = repo_root().join("data/klines/5m");
+        let data = data.to_str().unwrap().to_owned();
+        Self::start_with(
+            tag,
+            &["--data", &data, "--warmup-candles", &warmup],
+            &["trading-bot", "execution", "exit-brain"],
+            overrides,
+        )
+    }
+
+    /// Starts the sim with `sim_args` (plus listen address and `--speed 0`) and `services`.
+    pub fn start_with(
+        tag: &str,
+        sim_args: &[&str],
+        services: &[&'static str],
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
+        let defaults = paper_defaults(&script);
         let redis = RedisServer::start();
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("{tag}{}:", std::process::id());
         let sim_addr = format!("127.0.0.1:{}", free_port());
-        let data = repo_root().join("data/klines/5m");
+        let mut args = vec!["--listen", &sim_addr, "--speed", "0"];
+        args.extend_from_slice(sim_args);
         let sim = ChildService::spawn(
             bin_path("sim-exchange"),
-            &[
-                "--listen",
-                &sim_addr,
-                "--data",
-                data.to_str().unwrap(),
-                "--speed",
-                "0",
-                "--warmup-candles",
-                &warmup,
-            ],
+            &args,
             &[("SIM_API_KEYS", "paper-key:paper-secret")],
             dir.path().join("sim-exchange.log"),
         );
@@ -62,7 +72,7 @@ impl Stack {
             prefix,
             services: Vec::new(),
         };
-        for name in ["trading-bot", "execution", "exit-brain"] {
+        for name in services {
             let child = stack.spawn(name, &defaults, overrides);
             stack.services.push(child);
         }
@@ -131,6 +141,24 @@ impl Stack {
     /// The envelopes of one of the system's streams (`orders`, `positions`, ...).
     pub fn stream(&self, name: &str) -> Vec<Envelope> {
         stream_entries(&self.redis.url(), &format!("{}{name}", self.prefix))
+    }
+
+    /// Publishes envelopes on their streams in one transaction (as a service's publish_all).
+    pub fn publish_all(&self, envs: &[Envelope]) {
+        let client = redis::Client::open(self.redis.url()).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for e in envs {
+            let key = format!("{}{}", self.prefix, e.event.stream().suffix());
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(key).arg("*");
+            for (k, v) in e.to_fields() {
+                cmd.arg(k).arg(v);
+            }
+            pipe.add_command(cmd).ignore();
+        }
+        pipe.query::<()>(&mut con).unwrap();
     }
 
     /// Closes one more candle on every symbol.

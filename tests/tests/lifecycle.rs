@@ -17,6 +17,25 @@ use qt_exchange::{Exchange, OrderType};
 fn a_signal_becomes_an_order_a_fill_a_stop_on_the_exchange_and_a_closed_position_with_pnl_equal_to_fills_minus_fees()
  {
     let mut stack = common::Stack::start("life", &[]);
+    one_trade(&mut stack);
+}
+
+#[test]
+fn the_same_trade_works_with_execution_and_exit_brain_on_postgres() {
+    let Some(pg) = qt_store::pg::PgServer::start() else {
+        return;
+    };
+    let url = pg.url();
+    let mut stack = common::Stack::start("lifepg", &[("QT_DATABASE_URL", &url)]);
+    one_trade(&mut stack);
+    // Neither service fell back to its SQLite file.
+    for name in ["execution", "exit-brain"] {
+        let file = stack.dir.path().join(name).join(format!("{name}.db"));
+        assert!(!file.exists(), "{name} wrote {}", file.display());
+    }
+}
+
+fn one_trade(stack: &mut common::Stack) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ex = stack.exchange();
 

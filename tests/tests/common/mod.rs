@@ -6,7 +6,7 @@
 
 use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
 use qt_events::Envelope;
-use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
+use qt_testkit::{ChildService, Fsync, RedisServer, bin_path, wait_for};
 
 pub struct Stack {
     pub redis: RedisServer,
@@ -49,9 +49,20 @@ impl Stack {
         services: &[&'static str],
         overrides: &[(&str, &str)],
     ) -> Self {
+        Self::start_opts(tag, sim_args, services, overrides, Fsync::Always)
+    }
+
+    /// [`Stack::start_with`] with Redis's AOF fsync policy.
+    pub fn start_opts(
+        tag: &str,
+        sim_args: &[&str],
+        services: &[&'static str],
+        overrides: &[(&str, &str)],
+        fsync: Fsync,
+    ) -> Self {
         let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
         let defaults = paper_defaults(&script);
-        let redis = RedisServer::start();
+        let redis = RedisServer::start_with(fsync, None);
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("{tag}{}:", std::process::id());
         let sim_addr = format!("127.0.0.1:{}", free_port());
@@ -136,6 +147,30 @@ impl Stack {
             sub.join(format!("{name}.log")),
         );
         (name, addr, child)
+    }
+
+    /// Waits until every service answers ready.
+    pub fn wait_ready(&self, secs: u64) {
+        for (name, addr, _) in &self.services {
+            wait_for(secs, &format!("{name} to be ready"), || ready(addr));
+        }
+    }
+
+    /// The paper data and warm-up of run.sh as sim arguments.
+    pub fn paper_sim_args() -> Vec<String> {
+        let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
+        let warmup = paper_defaults(&script)
+            .into_iter()
+            .find(|(k, _)| k == "SIM_WARMUP_CANDLES")
+            .map(|(_, v)| v)
+            .expect("run.sh sets SIM_WARMUP_CANDLES");
+        let data = repo_root().join("data/klines/5m");
+        vec![
+            "--data".into(),
+            data.to_str().unwrap().to_owned(),
+            "--warmup-candles".into(),
+            warmup,
+        ]
     }
 
     /// The envelopes of one of the system's streams (`orders`, `positions`, ...).

@@ -23,7 +23,7 @@ const SERVICES: [(&str, &[&str]); 5] = [
     ),
     (
         "clm",
-        &["market", "signals", "orders", "positions", "control"],
+        &["market", "signals", "positions", "control", "models"],
     ),
 ];
 

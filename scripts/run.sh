@@ -22,6 +22,8 @@ export QT_TRADING_BOT__SYMBOLS=${QT_TRADING_BOT__SYMBOLS:-[ADAUSDT,BNBUSDT,BTCUS
 export QT_TRADING_BOT__MIN_CONFIDENCE=${QT_TRADING_BOT__MIN_CONFIDENCE:-0.5}
 # Wall-clock minutes: at 120x one minute is two hours of market time.
 export QT_TRADING_BOT__COOLDOWN_MINUTES=${QT_TRADING_BOT__COOLDOWN_MINUTES:-1}
+# The risk guard's own cooldown (default 15 wall-clock minutes = 30 h of replay) matches it.
+export QT_EXECUTION__LIMITS__COOLDOWN_MINUTES=${QT_EXECUTION__LIMITS__COOLDOWN_MINUTES:-1}
 # Exits sized for a 5m replay, so a trade ends within minutes of market time: stop 0.6%,
 # targets 0.4/0.8/1.2% (1/1.5/2.5% in high volatility), time stop 3 wall-clock minutes.
 export QT_EXIT_BRAIN__EXITS__STOP_PCT=${QT_EXIT_BRAIN__EXITS__STOP_PCT:-0.6}

@@ -131,7 +131,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    // `cargo test --all-targets` and nextest's listing run bench targets too: only a real
+    // `cargo bench` (which passes --bench) starts the minute-long run.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("paper_run: run it with `cargo bench -p qt-e2e --bench paper_run`");
         return;
     }
     let steps: usize = std::env::var("STEPS")
@@ -215,6 +218,7 @@ fn main() {
                 ("QT_EXIT_BRAIN__SQLITE_PATH", db.to_str().unwrap()),
                 // Many entries: no cooldown, tight exits.
                 ("QT_TRADING_BOT__COOLDOWN_MINUTES", "0"),
+                ("QT_EXECUTION__LIMITS__COOLDOWN_MINUTES", "0"),
                 ("QT_EXIT_BRAIN__EXITS__STOP_PCT", "0.3"),
                 ("QT_EXIT_BRAIN__EXITS__LOW_VOL_TARGETS_PCT", "[0.2,0.3,0.4]"),
                 (

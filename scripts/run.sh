@@ -47,7 +47,8 @@ stop() {
   wait 2>/dev/null || true
   redis-cli -p "${REDIS_PORT:-6379}" shutdown >/dev/null 2>&1 || true
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+trap 'exit 130' INT TERM
 
 REDIS_PORT=${REDIS_PORT:-6379}
 echo "==> redis on 127.0.0.1:$REDIS_PORT (appendonly yes, data in $DATA/redis)"

@@ -112,7 +112,7 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
     stack.wait_ready(60);
 
     // Every intent reaches a final outcome.
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(180);
     let (filled, refused) = loop {
         let (filled, refused) = outcomes(&stack);
         let done = intents

@@ -1,6 +1,7 @@
 //! Backtest throughput on the shared 5m data (12 symbols × ~88k candles), one thread, for the
 //! `momentum` and `gbdt` models. Prints candles per second per core; skips with a message when
-//! the data is absent. Data: `$QT_BENCH_DATA` or `../shared/data/klines/5m` (from the workspace).
+//! the data is absent. Data: the folder in `$QT_BENCH_DATA` (scripts/bench.sh points it at the
+//! project's shared 12-symbol set).
 //!
 //! Run: `cargo bench -p qt-backtest --bench throughput` (`QT_BENCH_MODELS=momentum` skips gbdt).
 
@@ -15,9 +16,7 @@ use qt_models::{Model, ModelKind, MomentumConfig, MomentumModel, build_model, da
 fn data_dir() -> PathBuf {
     std::env::var_os("QT_BENCH_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/klines/5m")
-        })
+        .unwrap_or_default()
 }
 
 fn bench(name: &str, series: &[SymbolSeries], factory: &mut ModelFactory<'_>) {

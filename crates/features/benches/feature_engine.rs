@@ -1,5 +1,6 @@
 //! Feature engine throughput (candles/s), single thread, over real candles.
-//! Reads ../shared/data/klines/5m (12 symbols) when present, else the repo's data/klines/5m.
+//! Reads the folder in `$QT_BENCH_DATA` (scripts/bench.sh: the shared 12-symbol set) when set,
+//! else the repo's data/klines/5m.
 //! Run: `cargo bench -p qt-features --bench feature_engine`.
 
 use std::path::PathBuf;
@@ -8,13 +9,11 @@ use std::time::Instant;
 use qt_features::{FeatureConfig, batch};
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let shared = root.join("../shared/data/klines/5m");
-    let dir = if shared.is_dir() {
-        shared
-    } else {
-        root.join("data/klines/5m")
-    };
+    let dir = std::env::var_os("QT_BENCH_DATA").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/klines/5m"),
+        PathBuf::from,
+    );
+    println!("data: {}", dir.display());
     let t = Instant::now();
     let series = match qt_candles::read_dir(&dir) {
         Ok(s) => s,

@@ -1,6 +1,6 @@
 //! Training time on 300k samples and prediction time per row.
-//! Reads ../shared/data/klines/5m (12 symbols × ~88k candles) and skips with a message when it
-//! is absent. Run: `cargo bench -p qt-models --bench train_predict`.
+//! Reads the folder in `$QT_BENCH_DATA` (scripts/bench.sh: the shared 12 symbols × ~88k
+//! candles) and skips with a message when it is not set or absent. Run: `cargo bench -p qt-models --bench train_predict`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -12,9 +12,14 @@ use qt_models::{BarrierConfig, GbdtModel, GbdtParams, Model};
 const SAMPLES: usize = 300_000;
 
 fn main() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/klines/5m");
+    let dir = std::env::var_os("QT_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     if !dir.is_dir() {
-        println!("skipped: {} not found", dir.display());
+        println!(
+            "skipped: QT_BENCH_DATA ({}) is not a folder of kline files",
+            dir.display()
+        );
         return;
     }
     let t = Instant::now();

@@ -1,11 +1,11 @@
 //! Benchmark of one full clm cycle (dataset, training, evaluation, challenger and champion
 //! backtests on the same out-of-sample window) over 12 symbols x 3 months of 5m candles from
-//! ../shared/data/klines/5m, with the default settings (gbdt 150 trees, depth 5, 2 threads,
+//! the folder in `$QT_BENCH_DATA` (scripts/bench.sh: the shared 12-symbol set), with the default settings (gbdt 150 trees, depth 5, 2 threads,
 //! live exit and risk defaults). Skips with a message when the data is absent.
 //!
 //! `cargo bench -p clm --bench cycle`
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clm::Settings;
@@ -15,9 +15,14 @@ use qt_models::dataset::Series;
 const DAYS: i64 = 90;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/klines/5m");
+    let dir = std::env::var_os("QT_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let Ok(files) = qt_candles::list_kline_files(&dir) else {
-        println!("skipped: {} not found", dir.display());
+        println!(
+            "skipped: QT_BENCH_DATA ({}) is not a folder of kline files",
+            dir.display()
+        );
         return;
     };
     let t = Instant::now();

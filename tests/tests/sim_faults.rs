@@ -3,6 +3,7 @@
 //! exit-brain as processes, the real simulator on 16 random-walk symbols. Every intent reaches a
 //! final outcome, and the exchange holds exactly what the streams say: each opened symbol one
 //! order's quantity at most (a duplicate would exceed it), each refused symbol nothing (none lost).
+//! The simulator's fault counters prove that every kind of fault actually fired.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +12,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use qt_e2e::{http_post, http_post_json};
+use qt_e2e::{http_get, http_post, http_post_json};
 use qt_events::{Decimal, Envelope, Event, OpenPosition, OrderKind, PositionSide};
 use qt_exchange::Exchange;
 
@@ -100,6 +101,18 @@ fn lost_responses_5xx_and_dropped_websockets_lose_no_order_and_duplicate_none() 
     }
     http_post_json(&stack.sim_addr, "/sim/faults", "{}").unwrap();
     std::thread::sleep(Duration::from_millis(500));
+
+    // The faults really fired: the simulator counts each one it injected.
+    let (status, body) = http_get(&stack.sim_addr, "/sim/state").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let fired = &state["faultCounts"];
+    for fault in ["errors", "lostResponses", "wsDrops"] {
+        assert!(
+            fired[fault].as_u64().unwrap_or(0) > 0,
+            "the simulator never injected {fault}: {fired}"
+        );
+    }
 
     let (opened, refused) = outcomes(&stack);
     let held: HashMap<String, Decimal> = rt

@@ -3,16 +3,20 @@
 //! One task per (stream, group, consumer). Order of work in its loop:
 //! 1. (re)connect a dedicated connection whose response timeout is above the BLOCK time, and
 //!    create the group (idempotent) — again after every reconnect, since Redis may have lost it;
-//! 2. every `janitor_interval`, `XAUTOCLAIM` entries idle longer than `claim_min_idle` (left by a
-//!    dead instance, or by this one after a transient failure) and handle them;
-//! 3. read its own pending entries (id `0`, paging forward) until none are left, then new ones
-//!    (`>`) with `BLOCK`;
+//! 2. every `janitor_interval`, `XAUTOCLAIM … JUSTID` entries idle longer than `claim_min_idle`
+//!    (left by a dead instance, or by this one after a transient failure): they become this
+//!    consumer's own pending entries, without counting a delivery;
+//! 3. read its own pending entries one at a time (id `0`, paging forward) until none are left,
+//!    then new ones (`>`) with `BLOCK`;
 //! 4. handle the batch entry by entry, then commit in one `MULTI`: what the handlers produced,
 //!    the dead letters, and the `XACK` of every entry that succeeded or was dead-lettered.
 //!
 //! An entry that fails transiently stays pending and comes back through the janitor; once it has
-//! been delivered `max_deliveries` times it is dead-lettered. Nothing an entry contains can stop
-//! the loop.
+//! been delivered `max_deliveries` times it is dead-lettered. Redis counts a delivery each time
+//! an entry is read, so pending entries are re-read one by one: a crash while handling entry k
+//! of a batch then counts against entry k only, never against the entries behind it that no
+//! handler reached (reading them all again on every restart would dead-letter good entries of
+//! a service that is killed a few times in a row). Nothing an entry contains can stop the loop.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -171,7 +175,8 @@ impl<H: Handler> Consumer<H> {
         self.handle.clone()
     }
 
-    /// Runs until `shutdown` is cancelled; a batch in flight is finished and acknowledged first.
+    /// Runs until `shutdown` is cancelled; the entry in hand is finished, and what the batch has
+    /// handled so far is committed and acknowledged, before it returns.
     /// Redis being unreachable is waited out, never returned.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut conn: Option<MultiplexedConnection> = None;
@@ -202,20 +207,28 @@ impl<H: Handler> Consumer<H> {
 
             if Instant::now() >= next_janitor {
                 next_janitor = Instant::now() + self.cfg.janitor_interval;
-                if let Err(e) = self.janitor(c).await {
-                    tracing::warn!(error = %e, stream = %self.key, "janitor failed");
-                    conn = None;
-                    continue;
+                match self.janitor(c).await {
+                    Ok(0) => {}
+                    Ok(_) => {
+                        if matches!(phase, Phase::New) {
+                            phase = Phase::History("0-0".into());
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, stream = %self.key, "janitor failed");
+                        conn = None;
+                        continue;
+                    }
                 }
             }
 
             let read = match &phase {
-                Phase::History(cursor) => self.read(c, cursor, None).await,
+                Phase::History(cursor) => self.read(c, cursor, 1, None).await,
                 Phase::New => {
                     let block = self.cfg.block;
                     tokio::select! {
                         () = shutdown.cancelled() => break,
-                        r = self.read(c, ">", Some(block)) => r,
+                        r = self.read(c, ">", self.cfg.batch_size, Some(block)) => r,
                     }
                 }
             };
@@ -262,6 +275,7 @@ impl<H: Handler> Consumer<H> {
         &self,
         c: &mut MultiplexedConnection,
         id: &str,
+        count: usize,
         block: Option<Duration>,
     ) -> Result<Vec<RawEntry>, BusError> {
         let mut cmd = redis::cmd("XREADGROUP");
@@ -269,7 +283,7 @@ impl<H: Handler> Consumer<H> {
             .arg(&self.cfg.group)
             .arg(&self.cfg.consumer)
             .arg("COUNT")
-            .arg(self.cfg.batch_size);
+            .arg(count);
         if let Some(b) = block {
             cmd.arg("BLOCK")
                 .arg(u64::try_from(b.as_millis()).unwrap_or(u64::MAX).max(1));
@@ -279,10 +293,13 @@ impl<H: Handler> Consumer<H> {
         raw::read_reply(v)
     }
 
-    /// Claims entries idle too long and handles them; refreshes the pending and lag gauges.
-    async fn janitor(&mut self, c: &mut MultiplexedConnection) -> Result<(), BusError> {
+    /// Takes over entries idle too long (`JUSTID`: no delivery is counted; the own-pending read
+    /// that handles them counts it) and refreshes the pending and lag gauges. Returns how many
+    /// entries it took over.
+    async fn janitor(&mut self, c: &mut MultiplexedConnection) -> Result<usize, BusError> {
         let mut cursor = "0-0".to_owned();
         let idle = u64::try_from(self.cfg.claim_min_idle.as_millis()).unwrap_or(u64::MAX);
+        let mut taken = 0;
         // Bounded: a pass looks at most at 10 pages.
         for _ in 0..10 {
             let v: Value = redis::cmd("XAUTOCLAIM")
@@ -293,6 +310,7 @@ impl<H: Handler> Consumer<H> {
                 .arg(&cursor)
                 .arg("COUNT")
                 .arg(self.cfg.batch_size)
+                .arg("JUSTID")
                 .query_async(c)
                 .await?;
             let (next, claimed, deleted) = raw::autoclaim_reply(v)?;
@@ -303,8 +321,7 @@ impl<H: Handler> Consumer<H> {
                 tracing::info!(stream = %self.key, count = claimed.len(), "claimed idle pending entries");
                 metrics::counter!("qt_bus_claimed_total", &self.labels)
                     .increment(claimed.len() as u64);
-                self.process(c, claimed, true, &CancellationToken::new())
-                    .await;
+                taken += claimed.len();
             }
             if next == "0-0" {
                 break;
@@ -316,7 +333,7 @@ impl<H: Handler> Consumer<H> {
             metrics::gauge!("qt_bus_pending", &self.labels).set(g.pending as f64);
             metrics::gauge!("qt_bus_lag", &self.labels).set(g.lag.unwrap_or(0) as f64);
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// Delivery counts of entries this consumer owns, from `XPENDING`.
@@ -362,6 +379,12 @@ impl<H: Handler> Consumer<H> {
         let mut publish: Vec<Envelope> = Vec::new();
         let mut dead: Vec<(RawEntry, String, u64)> = Vec::new();
         for entry in batch {
+            if shutdown.is_cancelled() {
+                // Stop after the entry in hand: what is left stays pending and is read again
+                // (own pending first) on the next start, so a long batch cannot hold a
+                // shutdown past the supervisor's grace period.
+                break;
+            }
             let deliveries = counts.get(&entry.id).copied().unwrap_or(1);
             if entry.fields.is_none() {
                 tracing::warn!(stream = %self.key, entry_id = %entry.id, "pending entry has no payload (trimmed); acknowledging");

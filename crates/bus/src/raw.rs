@@ -107,19 +107,22 @@ pub(crate) fn read_reply(v: Value) -> Result<Vec<RawEntry>, BusError> {
     }
 }
 
-/// An `XAUTOCLAIM` reply: next cursor, claimed entries, ids deleted from the stream.
-pub(crate) fn autoclaim_reply(v: Value) -> Result<(String, Vec<RawEntry>, Vec<String>), BusError> {
+/// An `XAUTOCLAIM … JUSTID` reply: next cursor, claimed ids, ids deleted from the stream.
+pub(crate) fn autoclaim_reply(v: Value) -> Result<(String, Vec<String>, Vec<String>), BusError> {
     let mut parts = items(v)?.into_iter();
     let cursor = string(
         parts
             .next()
             .ok_or_else(|| BusError::Protocol("XAUTOCLAIM without cursor".into()))?,
     )?;
-    let claimed = entries(parts.next().unwrap_or(Value::Nil))?;
-    let deleted = items(parts.next().unwrap_or(Value::Nil))?
-        .into_iter()
-        .map(string)
-        .collect::<Result<_, _>>()?;
+    let mut ids = || -> Result<Vec<String>, BusError> {
+        items(parts.next().unwrap_or(Value::Nil))?
+            .into_iter()
+            .map(string)
+            .collect()
+    };
+    let claimed = ids()?;
+    let deleted = ids()?;
     Ok((cursor, claimed, deleted))
 }
 

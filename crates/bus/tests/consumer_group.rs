@@ -263,7 +263,7 @@ async fn entries_pending_on_an_instance_that_never_returns_are_claimed_by_anothe
 }
 
 #[tokio::test]
-async fn shutdown_finishes_the_batch_in_flight_and_acknowledges_it() {
+async fn shutdown_stops_after_the_entry_in_hand_and_acknowledges_only_what_was_handled() {
     let redis = RedisServer::start();
     let bus = bus(&redis.url());
     for i in 0..20 {
@@ -280,9 +280,26 @@ async fn shutdown_finishes_the_batch_in_flight_and_acknowledges_it() {
     eventually(10, "the batch started", || async { !rec.keys().is_empty() }).await;
     stop.cancel();
     task.await.unwrap();
-    assert_eq!(rec.keys().len(), 20, "the whole batch was finished");
+    let handled = rec.keys().len();
+    assert!(
+        (1..20).contains(&handled),
+        "stopped inside the batch: {handled} of 20 handled"
+    );
     let s = bus.stats(Stream::Alerts).await.unwrap();
-    assert_eq!(s.groups[0].pending, 0, "and acknowledged");
+    assert_eq!(
+        s.groups[0].pending,
+        (20 - handled) as u64,
+        "what was handled is acknowledged, the rest stays pending"
+    );
+
+    // The next start handles the rest, each entry once.
+    let stop = CancellationToken::new();
+    let cfg = fast(Stream::Alerts, "g", "g-1");
+    let task = tokio::spawn(Consumer::new(bus.clone(), cfg, rec.clone()).run(stop.clone()));
+    eventually(10, "all 20 handled", || async { rec.keys().len() == 20 }).await;
+    assert_eq!(rec.seen.lock().unwrap().len(), 20, "none handled twice");
+    stop.cancel();
+    task.await.unwrap();
 }
 
 #[tokio::test]
@@ -316,6 +333,86 @@ async fn a_restarted_consumer_handles_its_own_pending_entries_first() {
     assert_eq!(keys, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
     assert!(seen[..5].iter().all(|(_, n)| *n == 2), "{seen:?}");
     assert!(seen[5..].iter().all(|(_, n)| *n == 1), "{seen:?}");
+    stop.cancel();
+    task.await.unwrap();
+}
+
+/// Records what it handled and never returns on the alert whose key is `hang_on`.
+#[derive(Clone)]
+struct HangsOn {
+    rec: Recorder,
+    hang_on: String,
+    hanging: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Handler for HangsOn {
+    async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
+        if key_of(d) == self.hang_on {
+            self.hanging
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+        self.rec.handle(d).await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_loop_dead_letters_the_entry_that_crashes_it_and_none_behind_it() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    for i in 0..20 {
+        bus.publish(&bus.envelope(alert(i))).await.unwrap();
+    }
+    let rec = Recorder::default();
+    let handler = HangsOn {
+        rec: rec.clone(),
+        hang_on: "3".into(),
+        hanging: Default::default(),
+    };
+    let mut cfg = fast(Stream::Alerts, "g", "g-1");
+    cfg.claim_min_idle = Duration::from_secs(3600);
+    // The service dies (abort: nothing after the kill runs) on entry 3, again and again: the
+    // first run read all 20 entries in one batch.
+    let crashes = cfg.max_deliveries;
+    for _ in 0..crashes {
+        handler
+            .hanging
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let task = tokio::spawn(
+            Consumer::new(bus.clone(), cfg.clone(), handler.clone()).run(CancellationToken::new()),
+        );
+        eventually(10, "the handler reached entry 3", || async {
+            handler.hanging.load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .await;
+        task.abort();
+        let _ = task.await;
+    }
+    // Entry 3 is now past max_deliveries: the next run dead-letters it and handles the rest.
+    let stop = CancellationToken::new();
+    let task =
+        tokio::spawn(Consumer::new(bus.clone(), cfg.clone(), handler.clone()).run(stop.clone()));
+    eventually(10, "every other entry handled", || async {
+        let mut keys = rec.keys();
+        keys.sort();
+        keys.dedup();
+        keys.len() == 19
+    })
+    .await;
+    eventually(5, "nothing pending", || async {
+        bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0
+    })
+    .await;
+    let letters = bus.last("t:dlq", 10).await.unwrap();
+    assert_eq!(letters.len(), 1, "only the entry that crashed the service");
+    let Event::DeadLettered(d) = qt_events::Envelope::from_fields(letters[0].field_pairs())
+        .unwrap()
+        .event
+    else {
+        panic!("not a dead letter")
+    };
+    assert_eq!(d.deliveries, cfg.max_deliveries + 1, "{d:?}");
+    assert!(!rec.keys().contains(&"3".to_owned()));
     stop.cancel();
     task.await.unwrap();
 }

@@ -59,6 +59,18 @@ struct OrderWindow {
     n60: u32,
 }
 
+/// How often each injected fault actually fired since start, shown by `GET /sim/state` so a
+/// test can prove its faults happened.
+#[derive(Debug, Default)]
+pub(crate) struct FaultCounts {
+    /// Requests answered 503 without being executed.
+    pub errors: AtomicU64,
+    /// Order placements executed whose response was replaced by a timeout answer.
+    pub lost_responses: AtomicU64,
+    /// WebSocket connections dropped without a close frame (fault timer or `/sim/ws/drop`).
+    pub ws_drops: AtomicU64,
+}
+
 #[derive(Debug, Default)]
 struct RateState {
     ips: HashMap<IpAddr, IpWindow>,
@@ -74,6 +86,7 @@ pub struct App {
     pub(crate) user_tx: broadcast::Sender<UserMsg>,
     pub(crate) drop_ws: watch::Sender<u64>,
     pub(crate) faults: Mutex<Faults>,
+    pub(crate) fault_counts: FaultCounts,
     limits: Mutex<Limits>,
     rates: Mutex<RateState>,
     rng: Mutex<rand::rngs::StdRng>,
@@ -147,6 +160,7 @@ impl App {
             user_tx,
             drop_ws,
             faults: Mutex::new(cfg.faults.clone()),
+            fault_counts: FaultCounts::default(),
             limits: Mutex::new(cfg.limits),
             rates: Mutex::new(RateState::default()),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(cfg.seed)),
@@ -390,6 +404,7 @@ async fn fapi(
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     if fail {
+        app.fault_counts.errors.fetch_add(1, Ordering::Relaxed);
         return ApiError::new(503, -1001, "Service Unavailable.").into_response();
     }
     // Rate limits.
@@ -428,6 +443,9 @@ async fn fapi(
     }
     if lose {
         // Executed, but the answer never comes back in time.
+        app.fault_counts
+            .lost_responses
+            .fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(lost_ms)).await;
         return ApiError::new(
             503,
@@ -1119,5 +1137,10 @@ fn state_view(app: &App, now: i64) -> Value {
             )
         })
         .collect();
-    json!({"serverTime": now, "symbols": symbols})
+    let c = &app.fault_counts;
+    json!({"serverTime": now, "symbols": symbols, "faultCounts": {
+        "errors": c.errors.load(Ordering::Relaxed),
+        "lostResponses": c.lost_responses.load(Ordering::Relaxed),
+        "wsDrops": c.ws_drops.load(Ordering::Relaxed),
+    }})
 }

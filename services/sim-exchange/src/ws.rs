@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -228,8 +229,15 @@ async fn run(app: AppState, mut socket: WebSocket, mut session: Session) {
     tokio::pin!(fault_drop);
     loop {
         tokio::select! {
-            _ = drop_rx.changed() => return, // dropped without a close frame
-            () = &mut fault_drop => return,
+            // Dropped without a close frame.
+            _ = drop_rx.changed() => {
+                app.fault_counts.ws_drops.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            () = &mut fault_drop => {
+                app.fault_counts.ws_drops.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     let reply = on_request(&mut session, t.as_str());

@@ -240,3 +240,13 @@ impl Stack {
         }
     }
 }
+
+impl Drop for Stack {
+    /// `QT_E2E_KEEP=1` keeps the stack's folder (service logs and databases) for a post-mortem.
+    fn drop(&mut self) {
+        if std::env::var_os("QT_E2E_KEEP").is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!("stack folder kept: {}", self.dir.path().display());
+        }
+    }
+}

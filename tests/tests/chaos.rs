@@ -1,40 +1,56 @@
-//! 200 entry intents (25 random-walk symbols × 8 adds) published in bursts while execution and
-//! exit-brain are SIGKILLed at random moments and restarted, several times each. Afterwards:
-//! every intent has a final outcome (filled or refused); no intent made two orders (each
-//! symbol's position on the exchange is exactly the sum of its filled intents); every open
-//! position has its stop resting on the exchange within 5 s of the last restart; and the
-//! positions the streams report agree with the exchange.
+//! 200 entry intents (25 random-walk symbols × 8 adds, whose prices stand still) published in
+//! bursts, while trading-bot trades three more symbols whose market the test moves, and
+//! trading-bot, execution and exit-brain are SIGKILLed at random moments and restarted, several
+//! times each. Afterwards:
+//! - every intent — the test's and the bot's — has a final outcome (filled or refused);
+//! - no intent made two orders: each still symbol's position on the exchange is exactly the sum
+//!   of its filled intents (on the bot's symbols a second order would show as a position the
+//!   database does not hold);
+//! - once execution has taken the last intent (the burst of adds leaves it a backlog of exit-leg
+//!   updates), every open position has its stop resting on the exchange, or a market close
+//!   working, within 5 s;
+//! - the positions the streams report agree with the exchange;
+//! - execution's database agrees with the exchange: the same open positions, the same open
+//!   orders and conditional orders, nothing left SENDING.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use qt_events::{Decimal, Envelope, Event, OpenPosition, OrderKind, PositionSide, Side};
 use qt_exchange::{Exchange, OrderType};
+use qt_testkit::wait_for;
 use rand::Rng;
 
 const SYMBOLS: usize = 25;
 const ADDS: usize = 8;
+/// The symbols trading-bot trades; only their market moves.
+const BOT_SYMBOLS: [&str; 3] = ["T01USDT", "T02USDT", "T03USDT"];
 
 #[test]
 fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_protect_every_position()
  {
     let symbols: Vec<String> = (1..=SYMBOLS).map(|i| format!("K{i:02}USDT")).collect();
-    let list = symbols.join(",");
+    let bot_symbols: Vec<String> = BOT_SYMBOLS.iter().map(|s| (*s).to_owned()).collect();
+    let list = [symbols.clone(), bot_symbols.clone()].concat().join(",");
+    let universe = format!("[{}]", bot_symbols.join(","));
     let mut stack = common::Stack::start_with(
         "chaos",
         &[
             "--symbols",
             &list,
             "--warmup-candles",
-            "50",
+            "400",
             "--no-rate-limits",
         ],
-        &["execution", "exit-brain"],
+        &["trading-bot", "execution", "exit-brain"],
         &[
+            ("QT_TRADING_BOT__SYMBOLS", &universe),
+            ("QT_TRADING_BOT__COOLDOWN_MINUTES", "0"),
+            ("QT_EXECUTION__LIMITS__COOLDOWN_MINUTES", "0"),
             ("QT_EXECUTION__LIMITS__MAX_CONCURRENT_POSITIONS", "30"),
             ("QT_EXECUTION__LIMITS__MAX_GROSS_EXPOSURE", "1000000"),
             ("QT_EXECUTION__LIMITS__MAX_SYMBOL_NOTIONAL", "100000"),
@@ -86,6 +102,7 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
     let mut next_kill = Instant::now() + Duration::from_millis(rng.random_range(100..600));
     for burst in envs.chunks(10) {
         stack.publish_all(burst);
+        stack.step_symbols(&bot_symbols);
         std::thread::sleep(Duration::from_millis(rng.random_range(20..120)));
         if Instant::now() >= next_kill {
             let i = rng.random_range(0..stack.services.len());
@@ -101,6 +118,7 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
     for _ in 0..2 {
         for i in 0..stack.services.len() {
             std::thread::sleep(Duration::from_millis(rng.random_range(50..300)));
+            stack.step_symbols(&bot_symbols);
             let (name, _, child) = &mut stack.services[i];
             child.kill9();
             *kills.entry(name).or_default() += 1;
@@ -108,28 +126,42 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
             child.start();
         }
     }
-    assert!(kills.values().all(|n| *n >= 2), "kills: {kills:?}");
+    assert!(
+        kills.len() == 3 && kills.values().all(|n| *n >= 2),
+        "kills: {kills:?}"
+    );
     stack.wait_ready(60);
 
-    // Every intent reaches a final outcome.
+    // Every intent reaches a final outcome: the test's 200 and whatever the bot sent (its market
+    // keeps moving meanwhile, so a partly filled market order completes).
     let deadline = Instant::now() + Duration::from_secs(180);
-    let (filled, refused) = loop {
+    let (filled, refused, bot_intents) = loop {
         let (filled, refused) = outcomes(&stack);
+        let bot_intents = bot_intents(&stack);
         let done = intents
             .iter()
-            .filter(|(id, _, _)| filled.contains_key(id) || refused.contains(id))
+            .map(|(id, _, _)| id)
+            .chain(&bot_intents)
+            .filter(|id| filled.contains_key(*id) || refused.contains(*id))
             .count();
-        if done == intents.len() {
-            break (filled, refused);
+        if done == intents.len() + bot_intents.len() {
+            break (filled, refused, bot_intents);
         }
         assert!(
             Instant::now() < deadline,
             "{done} of {} intents have an outcome (kills {kills:?})\n{}",
-            intents.len(),
+            intents.len() + bot_intents.len(),
             stack.logs()
         );
+        stack.step_symbols(&bot_symbols);
         std::thread::sleep(Duration::from_millis(250));
     };
+    assert!(
+        !bot_intents.is_empty(),
+        "trading-bot sent no intent while its market moved\n{}",
+        stack.logs()
+    );
+
     assert!(
         filled.len() >= intents.len() / 2,
         "{} filled, {} refused",
@@ -153,12 +185,26 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
             .map(|p| (p.symbol, p.position_amt.abs()))
             .collect()
     };
-    assert_eq!(held(&rt), expected, "exchange positions vs filled intents");
+    let mut still = held(&rt);
+    still.retain(|s, _| !BOT_SYMBOLS.contains(&s.as_str()));
+    assert_eq!(still, expected, "exchange positions vs filled intents");
 
-    // Every open position has its stop on the exchange within 5 s.
+    // The burst leaves execution a backlog of protection updates (every add re-sizes its
+    // symbol's exit legs); once it has taken every intent, each open position has its stop on
+    // the exchange within 5 s.
+    let drained = Instant::now();
+    wait_for(120, "execution to take every intent", || {
+        let (lag, pending) = stack.group_backlog("intents", "execution");
+        (lag == 0 && pending == 0).then_some(())
+    });
+    eprintln!(
+        "chaos: execution's intent backlog drained {:.1} s after the last outcome",
+        drained.elapsed().as_secs_f64()
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let algos = rt.block_on(ex.open_algo_orders(None)).unwrap();
+        let closing = rt.block_on(ex.open_orders(None)).unwrap();
         let positions = rt.block_on(ex.positions(None)).unwrap();
         let unprotected: Vec<String> = positions
             .iter()
@@ -169,9 +215,14 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
                 } else {
                     Side::Buy
                 };
+                // Protected by its stop, or being closed at market: a stop that would have
+                // fired at once (the market moved past it) is replaced by a market close, which
+                // the simulator fills over the next candles when it exceeds their volume share.
                 !algos.iter().any(|a| {
                     a.symbol == p.symbol && a.order_type == OrderType::StopMarket && a.side == close
-                })
+                }) && !closing
+                    .iter()
+                    .any(|o| o.symbol == p.symbol && o.reduce_only && o.side == close)
             })
             .map(|p| p.symbol.clone())
             .collect();
@@ -180,7 +231,8 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
         }
         assert!(
             Instant::now() < deadline,
-            "no stop on the exchange for {unprotected:?}\n{}",
+            "no stop on the exchange for {unprotected:?}\n{}\n{}",
+            stack.groups(),
             stack.logs()
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -200,7 +252,113 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+
+    eprintln!(
+        "chaos: kills {kills:?}; {} test intents ({} filled), {} bot intents ({} filled), {} refused",
+        intents.len(),
+        intents
+            .iter()
+            .filter(|(id, _, _)| filled.contains_key(id))
+            .count(),
+        bot_intents.len(),
+        bot_intents
+            .iter()
+            .filter(|id| filled.contains_key(*id))
+            .count(),
+        refused.len()
+    );
+
+    // Execution's database agrees with the exchange (after reconciliation).
+    let db = rt.block_on(Records::open(&stack.db_path("execution")));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let exchange = held(&rt);
+        let orders: BTreeSet<String> = rt
+            .block_on(ex.open_orders(None))
+            .unwrap()
+            .into_iter()
+            .map(|o| o.client_order_id)
+            .chain(
+                rt.block_on(ex.open_algo_orders(None))
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.client_algo_id),
+            )
+            .collect();
+        let (positions, live, sending) = rt.block_on(db.read());
+        if positions == exchange && live == orders && sending.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "database vs exchange:\npositions {positions:?}\n       vs {exchange:?}\n\
+             open orders only in the database {:?}\nonly on the exchange {:?}\nleft SENDING {sending:?}",
+            live.difference(&orders).collect::<Vec<_>>(),
+            orders.difference(&live).collect::<Vec<_>>(),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     stack.stop();
+}
+
+/// Execution's SQLite file, read beside the running service.
+struct Records(qt_store::AnyPool);
+
+impl Records {
+    async fn open(path: &std::path::Path) -> Self {
+        qt_store::sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=ro", path.display());
+        Self(qt_store::AnyPool::connect(&url).await.unwrap())
+    }
+
+    /// (open positions by symbol, client ids of live orders, client ids left SENDING).
+    async fn read(&self) -> (BTreeMap<String, Decimal>, BTreeSet<String>, Vec<String>) {
+        use qt_store::sqlx::Row;
+        let positions = qt_store::sqlx::query(
+            "SELECT symbol, quantity FROM exec_positions WHERE state = 'OPEN'",
+        )
+        .fetch_all(&self.0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let q: String = r.get("quantity");
+            (r.get::<String, _>("symbol"), q.parse::<Decimal>().unwrap())
+        })
+        .filter(|(_, q)| !q.is_zero())
+        .collect();
+        let rows = qt_store::sqlx::query(
+            "SELECT client_order_id, state FROM exec_orders \
+             WHERE state IN ('SENDING', 'ACKED', 'PARTIALLY_FILLED')",
+        )
+        .fetch_all(&self.0)
+        .await
+        .unwrap();
+        let mut live = BTreeSet::new();
+        let mut sending = Vec::new();
+        for r in rows {
+            let cid: String = r.get("client_order_id");
+            if r.get::<String, _>("state") == "SENDING" {
+                sending.push(cid);
+            } else {
+                live.insert(cid);
+            }
+        }
+        (positions, live, sending)
+    }
+}
+
+/// The ids of the entry intents trading-bot sent (an id is derived from symbol and candle, so a
+/// restart that handled a candle again repeats the id and execution takes it once).
+fn bot_intents(stack: &common::Stack) -> BTreeSet<String> {
+    stack
+        .stream("intents")
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::OpenPosition(o) if e.src == "trading-bot" => Some(o.intent_id),
+            _ => None,
+        })
+        .collect()
 }
 
 /// (filled quantity per intent, refused intents) on `orders`.
@@ -209,10 +367,10 @@ fn outcomes(stack: &common::Stack) -> (HashMap<String, Decimal>, HashSet<String>
     let mut refused = HashSet::new();
     for e in stack.stream("orders") {
         match e.event {
-            Event::OrderFilled(f) if f.intent_id.starts_with("e2e-chaos-") => {
+            Event::OrderFilled(f) => {
                 filled.insert(f.intent_id, f.cumulative_qty);
             }
-            Event::OrderRejected(r) if r.intent_id.starts_with("e2e-chaos-") => {
+            Event::OrderRejected(r) => {
                 refused.insert(r.intent_id);
             }
             _ => {}

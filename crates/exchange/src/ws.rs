@@ -435,6 +435,15 @@ impl Drop for StreamHandle {
     }
 }
 
+/// Hands `ev` to the receiver; false when the receiver is gone or the stream is cancelled
+/// (a full channel whose reader has stopped must not hold a shutdown forever).
+async fn deliver<T>(tx: &mpsc::Sender<T>, ev: T, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        () = cancel.cancelled() => false,
+        r = tx.send(ev) => r.is_ok(),
+    }
+}
+
 /// Unwraps `{"stream":…,"data":…}` if present.
 fn payload(text: &str) -> Option<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
@@ -585,7 +594,7 @@ async fn market_task(
             Ok((mut ws, _)) => {
                 attempt = 0;
                 tracing::info!(path, "market stream connected");
-                if tx.send(MarketEvent::Connected { path }).await.is_err() {
+                if !deliver(&tx, MarketEvent::Connected { path }, &cancel).await {
                     return;
                 }
                 let age = tokio::time::sleep(Duration::from_millis(cfg.max_connection_age_ms));
@@ -605,7 +614,7 @@ async fn market_task(
                         frame = read_frame(&mut ws) => match frame {
                             Frame::Text(t) => {
                                 if let Some(ev) = parse_market_message(&t)
-                                    && tx.send(ev).await.is_err()
+                                    && !deliver(&tx, ev, &cancel).await
                                 {
                                     let _ = ws.close(None).await;
                                     return;
@@ -692,7 +701,7 @@ async fn user_task<E: Exchange>(
             Ok((mut ws, _)) => {
                 attempt = 0;
                 tracing::info!("user data stream connected");
-                if tx.send(UserEvent::Connected).await.is_err() {
+                if !deliver(&tx, UserEvent::Connected, &cancel).await {
                     return;
                 }
                 let age = tokio::time::sleep(Duration::from_millis(cfg.max_connection_age_ms));
@@ -728,15 +737,14 @@ async fn user_task<E: Exchange>(
                                 Some(ev @ UserEvent::ListenKeyExpired { .. }) => {
                                     tracing::warn!("listenKey expired: re-creating it");
                                     let _ = ws.close(None).await;
-                                    if tx.send(ev).await.is_err() {
+                                    if !deliver(&tx, ev, &cancel).await {
                                         return;
                                     }
                                     planned = true;
                                     break;
                                 }
                                 Some(ev) => {
-                                    let sent = tx.send(ev).await;
-                                    if sent.is_err() {
+                                    if !deliver(&tx, ev, &cancel).await {
                                         let _ = ws.close(None).await;
                                         return;
                                     }

@@ -54,6 +54,9 @@ pub struct Execution<E> {
     leverage: Mutex<HashMap<String, u32>>,
     /// Serializes fill processing (stream, poll and reconciliation).
     pub(crate) fills_lock: Mutex<()>,
+    /// Position differences the last reconciliation pass saw but did not act on: symbol →
+    /// (exchange amount, recorded amount). See `reconcile`.
+    pub(crate) suspects: Mutex<Option<HashMap<String, (Decimal, Decimal)>>>,
 }
 
 /// What to place for a plain (non-conditional) order.
@@ -102,6 +105,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             resolve_margin_ms,
             leverage: Mutex::new(HashMap::new()),
             fills_lock: Mutex::new(()),
+            suspects: Mutex::new(None),
         }))
     }
 

@@ -1,6 +1,12 @@
 //! Reconciliation with the exchange (the source of truth), on start before intents are taken
 //! and every minute: live orders (by polling), conditional orders and positions. A difference
 //! is corrected in the database and the risk book, and raises an `AlertRaised`.
+//!
+//! Positions are compared while fill processing is held (`fills_lock`), exchange first, then
+//! the records. A difference on a symbol with a plain order in flight is not one: the order's
+//! fill is on its way. Any other difference is acted on only when the previous pass saw exactly
+//! the same one (a stop that fired on the exchange a moment ago has its fill on the way too), or
+//! on the first pass after a start, which runs before any intent is taken.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -191,7 +197,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             }
         }
 
-        // Positions.
+        // Positions: no fill is applied from here to the commit.
+        let _serial = self.fills_lock.lock().await;
         let positions = self.exchange.positions(None).await.map_err(transient)?;
         let mut theirs: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
         let mut marks: Vec<(String, Decimal)> = Vec::new();
@@ -206,6 +213,17 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             e.0 += p.position_amt;
             e.1 = p.entry_price;
         }
+        // Orders in flight before positions: a fill committed between the two reads then shows
+        // as an order in flight, never as a difference.
+        let in_flight: BTreeSet<String> = self
+            .db
+            .live_orders()
+            .await
+            .map_err(transient)?
+            .into_iter()
+            .filter(|o| !o.conditional)
+            .map(|o| o.symbol)
+            .collect();
         let ours: BTreeMap<String, PositionRow> = self
             .db
             .open_positions()
@@ -222,6 +240,10 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         for (sym, mark) in &marks {
             next.on_price(sym, *mark);
         }
+        let mut suspects = self.suspects.lock().await;
+        let first_pass = suspects.is_none();
+        let previous = suspects.take().unwrap_or_default();
+        let mut seen = std::collections::HashMap::new();
         let mut tx = self.db.begin().await.map_err(transient)?;
         for sym in symbols {
             let (amt, entry) = theirs.get(&sym).copied().unwrap_or_default();
@@ -242,6 +264,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                         },
                     );
                 }
+                continue;
+            }
+            if in_flight.contains(&sym) {
+                tracing::debug!(symbol = %sym, exchange = %amt, records = %signed_mine, "position differs with an order in flight; not a difference yet");
+                continue;
+            }
+            if !first_pass && previous.get(&sym) != Some(&(amt, signed_mine)) {
+                tracing::info!(symbol = %sym, exchange = %amt, records = %signed_mine, "position differs; acting if the next pass sees the same");
+                seen.insert(sym.clone(), (amt, signed_mine));
                 continue;
             }
             let msg = format!("{sym}: exchange holds {amt}, records held {signed_mine}; corrected");
@@ -346,7 +377,10 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .map_err(transient)?;
         tx.commit().await.map_err(transient)?;
         *book = next;
+        *suspects = Some(seen);
         drop(book);
+        drop(suspects);
+        drop(_serial);
         self.flush_outbox().await?;
         Ok(alerts)
     }

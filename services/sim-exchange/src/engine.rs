@@ -1510,7 +1510,19 @@ impl Engine {
     /// (stops before take-profits, the conservative intra-candle rule), liquidate, and queue
     /// market events. Returns how many symbols moved.
     pub fn step(&mut self, now: i64) -> usize {
-        let symbols: Vec<String> = self.market.symbols.keys().cloned().collect();
+        self.step_symbols(now, None)
+    }
+
+    /// [`Engine::step`] restricted to `only` (every symbol when `None`); symbols not named keep
+    /// their candle, price and orders as they are.
+    pub fn step_symbols(&mut self, now: i64, only: Option<&[String]>) -> usize {
+        let symbols: Vec<String> = self
+            .market
+            .symbols
+            .keys()
+            .filter(|s| only.is_none_or(|o| o.contains(s)))
+            .cloned()
+            .collect();
         let mut moved = 0;
         for s in symbols {
             let Some(candle) = self.market.symbols.get_mut(&s).and_then(|m| m.advance()) else {

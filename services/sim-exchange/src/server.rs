@@ -1062,7 +1062,21 @@ async fn control(State(app): State<Arc<App>>, method: Method, uri: Uri, body: By
             if !(1..=1_000_000).contains(&n) {
                 return Err(ApiError::invalid("candles"));
             }
-            let moved = app.with_engine(|e| (0..n).map(|_| e.step(now)).sum::<usize>());
+            let only: Option<Vec<String>> = p
+                .get("symbols")
+                .map(|l| l.split(',').map(str::to_owned).collect());
+            if let Some(only) = &only
+                && let Some(unknown) = only
+                    .iter()
+                    .find(|s| app.with_engine(|e| e.market.get(s).is_none()))
+            {
+                return Err(ApiError::bad(-1121, format!("Invalid symbol {unknown}.")));
+            }
+            let moved = app.with_engine(|e| {
+                (0..n)
+                    .map(|_| e.step_symbols(now, only.as_deref()))
+                    .sum::<usize>()
+            });
             Ok(json!({"stepped": n, "symbolSteps": moved, "state": state_view(&app, now)}))
         })(),
         ("GET", "/sim/state") => Ok(state_view(&app, now)),

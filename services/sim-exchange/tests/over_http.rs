@@ -1327,3 +1327,32 @@ async fn batch_orders_answer_each_order_or_its_error_in_order() {
     assert_eq!(items[2]["code"], -2011);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_step_can_be_limited_to_some_symbols() {
+    let sim = start(sim_exchange::SimConfig {
+        source: sim_exchange::MarketSource::Synthetic,
+        symbols: vec!["AAAUSDT".into(), "BBBUSDT".into()],
+        ..replay_config()
+    })
+    .await;
+    let before = sim.state().await;
+    let r = sim
+        .control("/sim/step?candles=3&symbols=AAAUSDT", None)
+        .await;
+    assert_eq!(r["symbolSteps"], 3, "{r}");
+    let after = sim.state().await;
+    let cursor = |v: &Value, s: &str| v["symbols"][s]["cursor"].as_u64().unwrap();
+    assert_eq!(cursor(&after, "AAAUSDT"), cursor(&before, "AAAUSDT") + 3);
+    assert_eq!(cursor(&after, "BBBUSDT"), cursor(&before, "BBBUSDT"));
+    // An unknown symbol is a clear error, and nothing moved.
+    let resp = sim
+        .http
+        .post(format!("{}/sim/step?symbols=NOPEUSDT", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("NOPEUSDT"));
+    assert_eq!(sim.state().await["symbols"], after["symbols"]);
+}

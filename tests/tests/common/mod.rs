@@ -202,6 +202,48 @@ impl Stack {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Closes one more candle on `symbols` only.
+    pub fn step_symbols(&self, symbols: &[String]) {
+        let path = format!("/sim/step?candles=1&symbols={}", symbols.join(","));
+        let (status, body) = http_post(&self.sim_addr, &path).unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// The SQLite file of a service of the stack.
+    pub fn db_path(&self, service: &str) -> std::path::PathBuf {
+        self.dir.path().join(service).join(format!("{service}.db"))
+    }
+
+    /// `XINFO GROUPS` of the system's streams (lag and pending per group), for failure messages.
+    pub fn groups(&self) -> String {
+        ["intents", "orders", "positions"]
+            .iter()
+            .map(|n| {
+                let key = format!("{}{n}", self.prefix);
+                format!("{n}: {}\n", self.redis.raw(&["XINFO", "GROUPS", &key]))
+            })
+            .collect()
+    }
+
+    /// (lag, pending) of `group` on one of the system's streams.
+    pub fn group_backlog(&self, stream: &str, group: &str) -> (u64, u64) {
+        let client = redis::Client::open(self.redis.url()).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(format!("{}{stream}", self.prefix))
+            .query(&mut con)
+            .unwrap();
+        let int = |v: Option<&redis::Value>| match v {
+            Some(redis::Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+            _ => u64::MAX,
+        };
+        groups
+            .iter()
+            .find(|g| matches!(g.get("name"), Some(redis::Value::BulkString(n)) if n == group.as_bytes()))
+            .map_or((u64::MAX, u64::MAX), |g| (int(g.get("lag")), int(g.get("pending"))))
+    }
+
     /// The last few thousand bytes of every service's log, for failure messages.
     pub fn logs(&self) -> String {
         self.services

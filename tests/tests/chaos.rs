@@ -285,7 +285,10 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
                     .map(|a| a.client_algo_id),
             )
             .collect();
-        let (positions, live, sending) = rt.block_on(db.read());
+        let (positions, live, triggered, sending) = rt.block_on(db.read());
+        // A conditional order that fired works on as a plain order with the same client id;
+        // the record says TRIGGERED and follows its fills.
+        let orders: BTreeSet<String> = orders.difference(&triggered).cloned().collect();
         if positions == exchange && live == orders && sending.is_empty() {
             break;
         }
@@ -311,8 +314,16 @@ impl Records {
         Self(qt_store::AnyPool::connect(&url).await.unwrap())
     }
 
-    /// (open positions by symbol, client ids of live orders, client ids left SENDING).
-    async fn read(&self) -> (BTreeMap<String, Decimal>, BTreeSet<String>, Vec<String>) {
+    /// (open positions by symbol, client ids of live orders, of triggered conditional orders,
+    /// of orders left SENDING).
+    async fn read(
+        &self,
+    ) -> (
+        BTreeMap<String, Decimal>,
+        BTreeSet<String>,
+        BTreeSet<String>,
+        Vec<String>,
+    ) {
         use qt_store::sqlx::Row;
         let positions = qt_store::sqlx::query(
             "SELECT symbol, quantity FROM exec_positions WHERE state = 'OPEN'",
@@ -329,22 +340,27 @@ impl Records {
         .collect();
         let rows = qt_store::sqlx::query(
             "SELECT client_order_id, state FROM exec_orders \
-             WHERE state IN ('SENDING', 'ACKED', 'PARTIALLY_FILLED')",
+             WHERE state IN ('SENDING', 'ACKED', 'PARTIALLY_FILLED', 'TRIGGERED')",
         )
         .fetch_all(&self.0)
         .await
         .unwrap();
         let mut live = BTreeSet::new();
+        let mut triggered = BTreeSet::new();
         let mut sending = Vec::new();
         for r in rows {
             let cid: String = r.get("client_order_id");
-            if r.get::<String, _>("state") == "SENDING" {
-                sending.push(cid);
-            } else {
-                live.insert(cid);
+            match r.get::<String, _>("state").as_str() {
+                "SENDING" => sending.push(cid),
+                "TRIGGERED" => {
+                    triggered.insert(cid);
+                }
+                _ => {
+                    live.insert(cid);
+                }
             }
         }
-        (positions, live, sending)
+        (positions, live, triggered, sending)
     }
 }
 

@@ -12,7 +12,8 @@
 //!    the dead letters, and the `XACK` of every entry that succeeded or was dead-lettered.
 //!
 //! An entry that fails transiently stays pending and comes back through the janitor; once it has
-//! been delivered `max_deliveries` times it is dead-lettered. Redis counts a delivery each time
+//! been delivered more than `max_deliveries` times, and is older than `poison_min_age`, it is
+//! dead-lettered. Redis counts a delivery each time
 //! an entry is read, so pending entries are re-read one by one: a crash while handling entry k
 //! of a batch then counts against entry k only, never against the entries behind it that no
 //! handler reached (reading them all again on every restart would dead-letter good entries of
@@ -50,8 +51,13 @@ pub struct ConsumerConfig {
     /// Entries pending longer than this are claimed by the janitor.
     pub claim_min_idle: Duration,
     pub janitor_interval: Duration,
-    /// Deliveries after which a still-failing entry is dead-lettered.
+    /// Deliveries after which a still-failing entry is dead-lettered…
     pub max_deliveries: u64,
+    /// …once it is at least this old (by its entry id's time). A handler that legitimately
+    /// takes seconds (an order whose outcome is unknown waits out the exchange's receive
+    /// window) must not be dead-lettered because its service was killed a few times in a row
+    /// while it ran; a real poison entry is retried this long before it goes to `dlq`.
+    pub poison_min_age: Duration,
     /// Attempts within one delivery before a transient failure is left for later.
     pub handler_attempts: u32,
 }
@@ -67,6 +73,7 @@ impl ConsumerConfig {
             claim_min_idle: Duration::from_secs(30),
             janitor_interval: Duration::from_secs(5),
             max_deliveries: 5,
+            poison_min_age: Duration::from_secs(60),
             handler_attempts: 3,
         }
     }
@@ -399,7 +406,15 @@ impl<H: Handler> Consumer<H> {
                     continue;
                 }
             };
-            if deliveries > self.cfg.max_deliveries {
+            let age_ms = raw::parse_id(&entry.id).map_or(i64::MAX, |(ms, _)| {
+                self.bus
+                    .clock()
+                    .now_ms()
+                    .saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX))
+            });
+            let old_enough = u128::try_from(age_ms.max(0))
+                .is_ok_and(|age| age >= self.cfg.poison_min_age.as_millis());
+            if deliveries > self.cfg.max_deliveries && old_enough {
                 let last = self
                     .last_errors
                     .remove(&entry.id)

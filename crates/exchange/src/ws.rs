@@ -744,7 +744,8 @@ async fn user_task<E: Exchange>(
                                     break;
                                 }
                                 Some(ev) => {
-                                    if !deliver(&tx, ev, &cancel).await {
+                                    let delivered = deliver(&tx, ev, &cancel).await;
+                                    if !delivered {
                                         let _ = ws.close(None).await;
                                         return;
                                     }

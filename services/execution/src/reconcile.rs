@@ -102,7 +102,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         self.poll_orders().await?;
         let pass = self.now().to_string();
 
-        // Conditional orders: recorded live ones the exchange no longer has.
+        // Conditional orders: recorded live ones the exchange no longer has. The records are
+        // read before the exchange, so an order placed meanwhile is not among them.
+        let live_rows = self.db.live_orders().await.map_err(transient)?;
         let open_algos = self
             .exchange
             .open_algo_orders(None)
@@ -112,7 +114,6 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .iter()
             .map(|a| a.client_algo_id.as_str())
             .collect();
-        let live_rows = self.db.live_orders().await.map_err(transient)?;
         let known: BTreeSet<&str> = live_rows
             .iter()
             .map(|r| r.client_order_id.as_str())
@@ -127,6 +128,25 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     Err(e) if e.code() == Some(-2013) => "MISSING".into(),
                     Err(e) => return Err(transient(e)),
                 };
+                // Ended meanwhile by the intent handler (a replaced leg): nothing to correct.
+                let Some(row) = self
+                    .db
+                    .order(&row.client_order_id)
+                    .await
+                    .map_err(transient)?
+                    .filter(|r| !r.state.is_final())
+                else {
+                    continue;
+                };
+                let row = &row;
+                if !matches!(
+                    status.as_str(),
+                    "TRIGGERED" | "FINISHED" | "CANCELED" | "CANCELLED" | "EXPIRED" | "REJECTED"
+                        | "MISSING"
+                ) {
+                    // Live after all (NEW, TRIGGERING): it was placed after the list was read.
+                    continue;
+                }
                 if matches!(status.as_str(), "TRIGGERED" | "FINISHED") {
                     self.db
                         .set_exchange_id(

@@ -24,6 +24,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 
 /// Everything a service's app is built from.
+/// How long shutdown waits for the service's tasks before it exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
 pub struct Service<S> {
     pub name: &'static str,
     pub config: Config<S>,
@@ -166,11 +169,17 @@ impl<S: Send + Sync + 'static> Service<S> {
         token.cancelled().await;
         tracing::info!(service = self.name, "shutting down");
         self.tracker.close();
-        if tokio::time::timeout(Duration::from_secs(20), self.tracker.wait())
+        // Below a supervisor's usual grace period (Docker gives 10 s before SIGKILL); what is
+        // cut short here is repeated after the restart, as after a crash.
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
             .await
             .is_err()
         {
-            tracing::warn!(service = self.name, "tasks did not finish within 20 s");
+            tracing::warn!(
+                service = self.name,
+                grace_s = SHUTDOWN_GRACE.as_secs(),
+                "tasks did not finish within the grace period"
+            );
         }
         server.await??;
         tracing::info!(service = self.name, "stopped");

@@ -139,18 +139,24 @@ pub async fn run_user_stream<E: Exchange + Clone + 'static>(
 ) {
     let (mut rx, handle) = qt_exchange::ws::spawn_user_stream(ex.exchange.clone(), &config, 1024);
     loop {
-        tokio::select! {
+        let ev = tokio::select! {
             () = shutdown.cancelled() => break,
             ev = rx.recv() => match ev {
-                Some(ev) => {
-                    if let Err(e) = ex.on_user_event(ev).await {
-                        tracing::error!(error = %e, "user event not applied; polling will retry");
-                    }
-                }
+                Some(ev) => ev,
                 None => break,
             },
+        };
+        // Cut short by shutdown: the fill is applied from the poll or the stream's replay.
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            r = ex.on_user_event(ev) => {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "user event not applied; polling will retry");
+                }
+            }
         }
     }
+    drop(rx);
     handle.shutdown().await;
 }
 
@@ -164,22 +170,31 @@ pub async fn run_periodic<E: Exchange + Clone + 'static>(
     let mut poll = tokio::time::interval(ex.settings.poll_interval.max(Duration::from_millis(200)));
     reconcile.tick().await;
     poll.tick().await;
+    // A pass cut short by shutdown is safe to drop: its transaction rolls back, and every step
+    // is repeated by the next pass, as after a crash.
+    let pass = async |reconcile_now: bool| {
+        if reconcile_now {
+            if let Err(e) = ex.reconcile().await {
+                tracing::warn!(error = %e, "reconciliation failed; next pass retries");
+            }
+            return;
+        }
+        if let Err(e) = ex.poll_orders().await {
+            tracing::warn!(error = %e, "order poll failed");
+        }
+        if let Err(e) = ex.flush_outbox().await {
+            tracing::warn!(error = %e, "outbox flush failed");
+        }
+    };
     loop {
+        let reconcile_now = tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = reconcile.tick() => true,
+            _ = poll.tick() => false,
+        };
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = reconcile.tick() => {
-                if let Err(e) = ex.reconcile().await {
-                    tracing::warn!(error = %e, "reconciliation failed; next pass retries");
-                }
-            }
-            _ = poll.tick() => {
-                if let Err(e) = ex.poll_orders().await {
-                    tracing::warn!(error = %e, "order poll failed");
-                }
-                if let Err(e) = ex.flush_outbox().await {
-                    tracing::warn!(error = %e, "outbox flush failed");
-                }
-            }
+            () = pass(reconcile_now) => {}
         }
     }
 }

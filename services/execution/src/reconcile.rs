@@ -141,7 +141,12 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 let row = &row;
                 if !matches!(
                     status.as_str(),
-                    "TRIGGERED" | "FINISHED" | "CANCELED" | "CANCELLED" | "EXPIRED" | "REJECTED"
+                    "TRIGGERED"
+                        | "FINISHED"
+                        | "CANCELED"
+                        | "CANCELLED"
+                        | "EXPIRED"
+                        | "REJECTED"
                         | "MISSING"
                 ) {
                     // Live after all (NEW, TRIGGERING): it was placed after the list was read.

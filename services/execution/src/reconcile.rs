@@ -24,6 +24,10 @@ use crate::engine::{Execution, transient};
 /// (its intent was dead-lettered or dropped): reconciliation settles it.
 pub const ORPHAN_AFTER_MS: i64 = 5 * 60_000;
 
+/// A plain order changed this recently (ms) may have a fill on its way: its symbol's position
+/// is not compared in this pass.
+const IN_FLIGHT_MS: i64 = 60_000;
+
 impl<E: Exchange + Clone + 'static> Execution<E> {
     /// Settles SENDING records nobody is working on: adopted when the exchange has the order,
     /// else recorded as rejected (it never executed) so its in-flight reservation is released.
@@ -239,14 +243,16 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             e.1 = p.entry_price;
         }
         // Orders in flight before positions: a fill committed between the two reads then shows
-        // as an order in flight, never as a difference.
+        // as an order in flight, never as a difference. An order resting longer than
+        // IN_FLIGHT_MS (a limit waiting for its price) no longer shields its symbol.
+        let recent = self.now() - IN_FLIGHT_MS;
         let in_flight: BTreeSet<String> = self
             .db
             .live_orders()
             .await
             .map_err(transient)?
             .into_iter()
-            .filter(|o| !o.conditional)
+            .filter(|o| !o.conditional && o.updated_at >= recent)
             .map(|o| o.symbol)
             .collect();
         let ours: BTreeMap<String, PositionRow> = self
@@ -266,8 +272,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             next.on_price(sym, *mark);
         }
         let mut suspects = self.suspects.lock().await;
+        // Kept as it is until this pass commits: a failed pass must not count as a first one.
         let first_pass = suspects.is_none();
-        let previous = suspects.take().unwrap_or_default();
+        let previous = suspects.clone().unwrap_or_default();
         let mut seen = std::collections::HashMap::new();
         let mut tx = self.db.begin().await.map_err(transient)?;
         for sym in symbols {

@@ -1,8 +1,11 @@
-//! Redis SIGKILLed mid-run (AOF with `appendfsync everysec`, as deploy/redis.conf: up to a
-//! second of writes may be lost) while the paper stack trades and the market keeps moving, then
-//! restarted on its data. Nobody restarts a service: each becomes ready again by itself, trading
-//! resumes (new order facts after the restart), and reconciliation brings the positions the
-//! streams report back in line with the exchange.
+//! Redis SIGKILLed mid-run (AOF with `appendfsync everysec`, as deploy/redis.conf) while the
+//! paper stack trades and the market keeps moving, then restarted on its data — minus what it
+//! had written since a moment before, as a crash of the machine loses the writes `everysec` had
+//! not synced yet: the test cuts the AOF back to its size before the last position facts, so
+//! the loss is certain. Nobody restarts a service: each becomes ready again by itself, trading
+//! resumes (new order facts after the restart), execution sees that the `positions` stream lost
+//! facts it had published and restates them, the positions the streams report come back in
+//! line with the exchange, and every open position has its stop on the exchange.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use qt_events::{Decimal, Event};
-use qt_exchange::Exchange;
+use qt_exchange::{Exchange, OrderType};
 use qt_testkit::Fsync;
 
 #[test]
@@ -44,14 +47,38 @@ fn after_a_redis_sigkill_the_system_recovers_by_itself_and_reconciliation_heals_
         std::thread::sleep(Duration::from_millis(150));
     }
 
+    // Position facts written after `cut` are the ones the crash loses.
+    let aof = incr_aof(stack.redis.data_dir());
+    let cut = std::fs::metadata(&aof).unwrap().len();
+    let facts = stack.stream("positions").len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stack.stream("positions").len() == facts {
+        assert!(
+            Instant::now() < deadline,
+            "no new position fact\n{}",
+            stack.logs()
+        );
+        stack.step();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let before = stack.stream("positions").len();
+
     // The crash, with the market moving during the outage.
     stack.redis.kill();
+    let f = std::fs::OpenOptions::new().write(true).open(&aof).unwrap();
+    f.set_len(cut).unwrap();
+    drop(f);
     for _ in 0..5 {
         stack.step();
         std::thread::sleep(Duration::from_millis(150));
     }
     stack.redis.restart();
     let restarted_ms = qt_events::clock::system().now_ms();
+    let after = stack.stream("positions").len();
+    assert!(
+        after < before,
+        "the crash lost no position fact ({after} of {before})"
+    );
     stack.wait_ready(60);
 
     // Trading resumes: new order facts published after the restart.
@@ -95,7 +122,53 @@ fn after_a_redis_sigkill_the_system_recovers_by_itself_and_reconciliation_heals_
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    assert!(
+        stack
+            .stream("alerts")
+            .iter()
+            .any(|e| matches!(&e.event, Event::AlertRaised(a) if a.rule == "stream_data_lost")),
+        "execution did not notice the lost facts\n{}",
+        stack.logs()
+    );
+
+    // Every open position has its stop on the exchange (exit-brain protects a position whose
+    // opening it learns from the restatement).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let algos = rt.block_on(ex.open_algo_orders(None)).unwrap();
+        let unprotected: Vec<String> = rt
+            .block_on(ex.positions(None))
+            .unwrap()
+            .into_iter()
+            .filter(|p| !p.position_amt.is_zero())
+            .filter(|p| {
+                !algos
+                    .iter()
+                    .any(|a| a.symbol == p.symbol && a.order_type == OrderType::StopMarket)
+            })
+            .map(|p| p.symbol)
+            .collect();
+        if unprotected.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stop on the exchange for {unprotected:?}\n{}",
+            stack.logs()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     stack.stop();
+}
+
+/// The AOF file Redis appends to (multi-part AOF: `appendonlydir/<name>.<n>.incr.aof`).
+fn incr_aof(data_dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(data_dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .max()
+        .expect("an incremental AOF file")
 }
 
 /// The open positions as the `positions` stream tells them: the last fact per symbol.

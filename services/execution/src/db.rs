@@ -641,6 +641,58 @@ impl Db {
             .collect()
     }
 
+    /// Closed trades closed at or after `since_ms`, as the `PositionClosed` facts they were.
+    ///
+    /// # Errors
+    /// A query error or an unreadable row.
+    pub async fn closed_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<qt_events::PositionClosed>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM exec_closed_trades WHERE closed_at >= $1 ORDER BY closed_at",
+        )
+        .bind(since_ms)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let side: String = r.try_get("side")?;
+                let signal_id: Option<String> = r.try_get("signal_id")?;
+                let signal = match signal_id {
+                    Some(signal_id) => {
+                        let features: Option<String> = r.try_get("features")?;
+                        Some(SignalRef {
+                            signal_id,
+                            model: r.try_get::<Option<String>, _>("model")?.unwrap_or_default(),
+                            model_version: r
+                                .try_get::<Option<String>, _>("model_version")?
+                                .unwrap_or_default(),
+                            confidence: r.try_get::<Option<f64>, _>("confidence")?.unwrap_or(0.0),
+                            features: json_parse("features", features)?.unwrap_or_default(),
+                        })
+                    }
+                    None => None,
+                };
+                Ok(qt_events::PositionClosed {
+                    position_id: r.try_get("position_id")?,
+                    symbol: r.try_get("symbol")?,
+                    side: enum_parse("side", &side)?,
+                    max_quantity: row_dec(r, "max_quantity")?,
+                    entry_price: row_dec(r, "entry_price")?,
+                    exit_price: row_dec(r, "exit_price")?,
+                    realized_pnl: row_dec(r, "realized_pnl")?,
+                    fees: row_dec(r, "fees")?,
+                    net_pnl: row_dec(r, "net_pnl")?,
+                    opened_at: r.try_get("opened_at")?,
+                    closed_at: r.try_get("closed_at")?,
+                    reason: r.try_get("reason")?,
+                    signal,
+                })
+            })
+            .collect()
+    }
+
     /// The saved risk book.
     ///
     /// # Errors

@@ -57,6 +57,9 @@ pub struct Execution<E> {
     /// Position differences the last reconciliation pass saw but did not act on: symbol →
     /// (exchange amount, recorded amount). See `reconcile`.
     pub(crate) suspects: Mutex<Option<HashMap<String, (Decimal, Decimal)>>>,
+    /// The `positions` stream entry id of the last fact this process published there, and
+    /// whether the state has been restated since the start. See `restate_if_lost`.
+    pub(crate) positions_tail: Mutex<(Option<String>, bool)>,
 }
 
 /// What to place for a plain (non-conditional) order.
@@ -106,6 +109,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             leverage: Mutex::new(HashMap::new()),
             fills_lock: Mutex::new(()),
             suspects: Mutex::new(None),
+            positions_tail: Mutex::new((None, false)),
         }))
     }
 

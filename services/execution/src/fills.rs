@@ -205,7 +205,16 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             if envs.is_empty() {
                 return Ok(total);
             }
-            self.bus.publish_all(&envs).await.map_err(transient)?;
+            let entry_ids = self.bus.publish_all(&envs).await.map_err(transient)?;
+            if let Some(last) = envs
+                .iter()
+                .zip(&entry_ids)
+                .filter(|(e, _)| e.event.stream() == qt_events::Stream::Positions)
+                .map(|(_, id)| id.clone())
+                .last()
+            {
+                self.positions_tail.lock().await.0 = Some(last);
+            }
             log_facts(&envs);
             let ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
             self.db.dequeue(&ids).await.map_err(transient)?;

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use qt_bus::HandlerError;
 use qt_events::ids::derived_event_id;
-use qt_events::{Envelope, Event, PositionClosed, PositionOpened, Severity};
+use qt_events::{
+    Envelope, Event, PositionChanged, PositionClosed, PositionOpened, Severity, Stream,
+};
 use qt_exchange::Exchange;
 use qt_risk::BookPosition;
 use rust_decimal::Decimal;
@@ -23,6 +25,9 @@ use crate::engine::{Execution, transient};
 /// A SENDING record older than this (exchange time, ms) has no handler working on it any more
 /// (its intent was dead-lettered or dropped): reconciliation settles it.
 pub const ORPHAN_AFTER_MS: i64 = 5 * 60_000;
+
+/// How far back (ms) closed positions are restated after a loss on the `positions` stream.
+const RESTATE_CLOSED_MS: i64 = 10 * 60_000;
 
 /// A plain order changed this recently (ms) may have a fill on its way: its symbol's position
 /// is not compared in this pass.
@@ -414,6 +419,107 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         drop(suspects);
         drop(_serial);
         self.flush_outbox().await?;
+        if let Some(alert) = self.restate_if_lost().await? {
+            alerts.push(alert);
+        }
         Ok(alerts)
+    }
+
+    /// Restates the positions on the `positions` stream when it may have lost facts: on the
+    /// first pass after a start (Redis may have lost data while execution was down), and
+    /// whenever the last fact this process published there is missing from it (Redis lost its
+    /// tail: `appendfsync everysec` and a crash). Every open position is
+    /// published again as a `PositionChanged` with its current size, and every position closed
+    /// in the last `RESTATE_CLOSED_MS` as its `PositionClosed` again (same event id). Consumers
+    /// apply these per position id, so a restatement of facts they have is a no-op; one they
+    /// lost rebuilds their view, and exit-brain protects a position whose opening it never saw.
+    async fn restate_if_lost(&self) -> Result<Option<Envelope>, HandlerError> {
+        let key = self.bus.key(Stream::Positions);
+        let tail = self
+            .bus
+            .last(&key, 1)
+            .await
+            .map_err(transient)?
+            .pop()
+            .map(|e| e.id);
+        let mut state = self.positions_tail.lock().await;
+        let (ours, restated) = state.clone();
+        // Our last fact is missing (newer entries published since the restart do not hide it).
+        let lost = match ours.as_deref() {
+            Some(o) => self
+                .bus
+                .range(&key, o, o, 1)
+                .await
+                .map_err(transient)?
+                .is_empty(),
+            None => false,
+        };
+        if restated && !lost {
+            return Ok(None);
+        }
+        let now = self.now();
+        let marker = match (&ours, lost) {
+            (Some(o), true) => format!("lost:{o}"),
+            _ => format!("start:{}", tail.as_deref().unwrap_or("empty")),
+        };
+        // Closes first: a symbol's open position is newer than its closed ones, so a reader
+        // that keeps the last fact per symbol ends on the open one.
+        let mut events = Vec::new();
+        for c in self
+            .db
+            .closed_since(now - RESTATE_CLOSED_MS)
+            .await
+            .map_err(transient)?
+        {
+            let id = derived_event_id(&[&c.position_id, "closed"]);
+            events.push(self.envelope(Event::PositionClosed(c), id, None));
+        }
+        for p in self.db.open_positions().await.map_err(transient)? {
+            events.push(self.envelope(
+                Event::PositionChanged(PositionChanged {
+                    position_id: p.position_id.clone(),
+                    symbol: p.symbol.clone(),
+                    side: p.side,
+                    quantity: p.quantity,
+                    entry_price: p.entry_price,
+                    realized_pnl: p.realized_pnl,
+                    fees: p.fees,
+                    ts: now,
+                }),
+                derived_event_id(&[&p.position_id, "restated", &marker]),
+                None,
+            ));
+        }
+        let alert = lost.then(|| {
+            self.alert(
+                "stream_data_lost",
+                "positions",
+                Severity::Warning,
+                format!(
+                    "the positions stream no longer holds entry {} that execution published \
+                     (it ends at {}): Redis lost data; {} position facts restated",
+                    ours.as_deref().unwrap_or_default(),
+                    tail.as_deref().unwrap_or("(empty)"),
+                    events.len()
+                ),
+                &marker,
+            )
+        });
+        if lost {
+            tracing::warn!(stream = %key, tail = ?tail, published = ?ours, facts = events.len(), "positions stream lost facts: restating");
+        } else {
+            tracing::info!(facts = events.len(), "positions restated after start");
+        }
+        events.extend(alert.clone());
+        let mut tx = self.db.begin().await.map_err(transient)?;
+        Db::enqueue(&mut tx, &events, self.clock.as_ref())
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        // The restatement becomes the new tail once flushed.
+        *state = (None, true);
+        drop(state);
+        self.flush_outbox().await?;
+        Ok(alert)
     }
 }

@@ -140,8 +140,12 @@ async fn sigkilled_execution_between_sending_and_response_resumes_without_a_seco
     assert_eq!(a.client_order_id, coid);
     assert_eq!(a.price, Some(limit));
     assert_eq!(fx.all_orders().await.len(), 1, "adopted, never resent");
-    let row = db.order(&coid).await.unwrap().unwrap();
-    assert_eq!(row.state, execution::OrderState::Acked);
+    // OrderAccepted is published before the record leaves SENDING (see engine.rs).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while db.order(&coid).await.unwrap().unwrap().state != execution::OrderState::Acked {
+        assert!(tokio::time::Instant::now() < deadline, "record never ACKED");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(fx.client.open_orders(Some(SYMBOL)).await.unwrap().len(), 1);
     let status = child.terminate(10);
     assert!(status.success(), "clean stop; log:\n{}", child.output());

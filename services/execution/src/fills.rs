@@ -209,9 +209,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             if let Some(last) = envs
                 .iter()
                 .zip(&entry_ids)
-                .filter(|(e, _)| e.event.stream() == qt_events::Stream::Positions)
+                .rev()
+                .find(|(e, _)| e.event.stream() == qt_events::Stream::Positions)
                 .map(|(_, id)| id.clone())
-                .last()
             {
                 self.positions_tail.lock().await.0 = Some(last);
             }

@@ -13,11 +13,11 @@
 //!
 //! An entry that fails transiently stays pending and comes back through the janitor; once it has
 //! been delivered more than `max_deliveries` times, and is older than `poison_min_age`, it is
-//! dead-lettered. Redis counts a delivery each time
-//! an entry is read, so pending entries are re-read one by one: a crash while handling entry k
-//! of a batch then counts against entry k only, never against the entries behind it that no
-//! handler reached (reading them all again on every restart would dead-letter good entries of
-//! a service that is killed a few times in a row). Nothing an entry contains can stop the loop.
+//! dead-lettered. Redis counts a delivery each time an entry is read, so pending entries are
+//! re-read one by one: a crash while handling entry k of a batch then counts against entry k
+//! only, never against the entries behind it that no handler reached (reading them all again on
+//! every restart would dead-letter good entries of a service killed a few times in a row).
+//! Nothing an entry contains can stop the loop.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -216,11 +216,8 @@ impl<H: Handler> Consumer<H> {
                 next_janitor = Instant::now() + self.cfg.janitor_interval;
                 match self.janitor(c).await {
                     Ok(0) => {}
-                    Ok(_) => {
-                        if matches!(phase, Phase::New) {
-                            phase = Phase::History("0-0".into());
-                        }
-                    }
+                    // What it took over is read from the start of the own pending list.
+                    Ok(_) => phase = Phase::History("0-0".into()),
                     Err(e) => {
                         tracing::warn!(error = %e, stream = %self.key, "janitor failed");
                         conn = None;

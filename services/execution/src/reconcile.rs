@@ -457,6 +457,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         if restated && !lost {
             return Ok(None);
         }
+        // No fill may change a position between the read and the enqueue below: a restated
+        // size older than a fact queued after it would end the stream on a stale size.
+        let _serial = self.fills_lock.lock().await;
         let now = self.now();
         let marker = match (&ours, lost) {
             (Some(o), true) => format!("lost:{o}"),
@@ -519,6 +522,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         // The restatement becomes the new tail once flushed.
         *state = (None, true);
         drop(state);
+        drop(_serial);
         self.flush_outbox().await?;
         Ok(alert)
     }

@@ -10,11 +10,30 @@ use std::time::Duration;
 
 /// A plain HTTP/1.1 GET on loopback: (status, body), or `None` when nothing answers.
 pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    http(addr, "GET", path, None, Duration::from_secs(2))
+}
+
+/// One HTTP/1.1 request on loopback with `Connection: close`, and an optional JSON body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    timeout: Duration,
+) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    let body = match json {
+        Some(j) => format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{j}",
+            j.len()
+        ),
+        None if method == "GET" => "\r\n".to_owned(),
+        None => "Content-Length: 0\r\n\r\n".to_owned(),
+    };
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{body}"
     )
     .ok()?;
     let mut buf = String::new();
@@ -37,21 +56,7 @@ pub fn free_port() -> u16 {
 
 /// A plain HTTP/1.1 POST with an empty body on loopback: (status, body), or `None`.
 pub fn http_post(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
+    http(addr, "POST", path, None, Duration::from_secs(10))
 }
 
 /// The repository's root (the parent of `tests/`).
@@ -128,21 +133,5 @@ pub fn stream_entries(url: &str, key: &str) -> Vec<qt_events::Envelope> {
 
 /// A plain HTTP/1.1 POST of a JSON body on loopback: (status, body), or `None`.
 pub fn http_post_json(addr: &str, path: &str, json: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
-        json.len()
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
+    http(addr, "POST", path, Some(json), Duration::from_secs(10))
 }

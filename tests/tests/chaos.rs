@@ -20,8 +20,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use qt_events::{Decimal, Envelope, Event, OpenPosition, OrderKind, PositionSide, Side};
-use qt_exchange::{Exchange, OrderType};
+use qt_events::{Decimal, Envelope, Event, OpenPosition, OrderKind, PositionSide};
+use qt_exchange::Exchange;
 use qt_testkit::wait_for;
 use rand::Rng;
 
@@ -177,14 +177,7 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
         }
     }
     expected.retain(|_, q| !q.is_zero());
-    let held = |rt: &tokio::runtime::Runtime| -> BTreeMap<String, Decimal> {
-        rt.block_on(ex.positions(None))
-            .unwrap()
-            .into_iter()
-            .filter(|p| !p.position_amt.is_zero())
-            .map(|p| (p.symbol, p.position_amt.abs()))
-            .collect()
-    };
+    let held = |rt: &tokio::runtime::Runtime| common::exchange_positions(rt, &ex);
     let mut still = held(&rt);
     still.retain(|s, _| !BOT_SYMBOLS.contains(&s.as_str()));
     assert_eq!(still, expected, "exchange positions vs filled intents");
@@ -203,36 +196,14 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let algos = rt.block_on(ex.open_algo_orders(None)).unwrap();
-        let closing = rt.block_on(ex.open_orders(None)).unwrap();
-        let positions = rt.block_on(ex.positions(None)).unwrap();
-        let unprotected: Vec<String> = positions
-            .iter()
-            .filter(|p| !p.position_amt.is_zero())
-            .filter(|p| {
-                let close = if p.position_amt > Decimal::ZERO {
-                    Side::Sell
-                } else {
-                    Side::Buy
-                };
-                // Protected by its stop, or being closed at market: a stop that would have
-                // fired at once (the market moved past it) is replaced by a market close, which
-                // the simulator fills over the next candles when it exceeds their volume share.
-                !algos.iter().any(|a| {
-                    a.symbol == p.symbol && a.order_type == OrderType::StopMarket && a.side == close
-                }) && !closing
-                    .iter()
-                    .any(|o| o.symbol == p.symbol && o.reduce_only && o.side == close)
-            })
-            .map(|p| p.symbol.clone())
-            .collect();
+        let unprotected = common::unprotected(&rt, &ex);
         if unprotected.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "no stop on the exchange for {unprotected:?}\n{}\n{}",
-            stack.groups(),
+            "no stop on the exchange for {unprotected:?}\n(lag, pending) of execution on intents: {:?}\n{}",
+            stack.group_backlog("intents", "execution"),
             stack.logs()
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -241,7 +212,7 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
     // The positions the streams report agree with the exchange (after reconciliation).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let streams = open_positions(&stack);
+        let streams = stack.stream_positions();
         let exchange = held(&rt);
         if streams == exchange {
             break;
@@ -393,24 +364,4 @@ fn outcomes(stack: &common::Stack) -> (HashMap<String, Decimal>, HashSet<String>
         }
     }
     (filled, refused)
-}
-
-/// The open positions as the `positions` stream tells them: the last fact per symbol.
-fn open_positions(stack: &common::Stack) -> BTreeMap<String, Decimal> {
-    let mut open = BTreeMap::new();
-    for e in stack.stream("positions") {
-        match e.event {
-            Event::PositionOpened(p) => {
-                open.insert(p.symbol, p.quantity);
-            }
-            Event::PositionChanged(p) => {
-                open.insert(p.symbol, p.quantity);
-            }
-            Event::PositionClosed(p) => {
-                open.remove(&p.symbol);
-            }
-            _ => {}
-        }
-    }
-    open
 }

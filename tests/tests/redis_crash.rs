@@ -11,11 +11,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use qt_events::{Decimal, Event};
-use qt_exchange::{Exchange, OrderType};
+use qt_events::Event;
 use qt_testkit::Fsync;
 
 #[test]
@@ -104,14 +102,8 @@ fn after_a_redis_sigkill_the_system_recovers_by_itself_and_reconciliation_heals_
     // Market stops; within a few reconciliations the streams agree with the exchange.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let exchange: BTreeMap<String, Decimal> = rt
-            .block_on(ex.positions(None))
-            .unwrap()
-            .into_iter()
-            .filter(|p| !p.position_amt.is_zero())
-            .map(|p| (p.symbol, p.position_amt.abs()))
-            .collect();
-        let streams = open_positions(&stack);
+        let exchange = common::exchange_positions(&rt, &ex);
+        let streams = stack.stream_positions();
         if exchange == streams {
             break;
         }
@@ -135,19 +127,7 @@ fn after_a_redis_sigkill_the_system_recovers_by_itself_and_reconciliation_heals_
     // opening it learns from the restatement).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let algos = rt.block_on(ex.open_algo_orders(None)).unwrap();
-        let unprotected: Vec<String> = rt
-            .block_on(ex.positions(None))
-            .unwrap()
-            .into_iter()
-            .filter(|p| !p.position_amt.is_zero())
-            .filter(|p| {
-                !algos
-                    .iter()
-                    .any(|a| a.symbol == p.symbol && a.order_type == OrderType::StopMarket)
-            })
-            .map(|p| p.symbol)
-            .collect();
+        let unprotected = common::unprotected(&rt, &ex);
         if unprotected.is_empty() {
             break;
         }
@@ -169,24 +149,4 @@ fn incr_aof(data_dir: &std::path::Path) -> std::path::PathBuf {
         .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
         .max()
         .expect("an incremental AOF file")
-}
-
-/// The open positions as the `positions` stream tells them: the last fact per symbol.
-fn open_positions(stack: &common::Stack) -> BTreeMap<String, Decimal> {
-    let mut open = BTreeMap::new();
-    for e in stack.stream("positions") {
-        match e.event {
-            Event::PositionOpened(p) => {
-                open.insert(p.symbol, p.quantity);
-            }
-            Event::PositionChanged(p) => {
-                open.insert(p.symbol, p.quantity);
-            }
-            Event::PositionClosed(p) => {
-                open.remove(&p.symbol);
-            }
-            _ => {}
-        }
-    }
-    open
 }

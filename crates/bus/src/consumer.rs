@@ -403,14 +403,12 @@ impl<H: Handler> Consumer<H> {
                     continue;
                 }
             };
-            let age_ms = raw::parse_id(&entry.id).map_or(i64::MAX, |(ms, _)| {
-                self.bus
-                    .clock()
-                    .now_ms()
-                    .saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX))
-            });
-            let old_enough = u128::try_from(age_ms.max(0))
-                .is_ok_and(|age| age >= self.cfg.poison_min_age.as_millis());
+            // Age by the entry id's time; an id that does not parse counts as old.
+            let age_ms = raw::parse_id(&entry.id)
+                .and_then(|(ms, _)| i64::try_from(ms).ok())
+                .map_or(i64::MAX, |ms| self.bus.clock().now_ms().saturating_sub(ms));
+            let old_enough =
+                age_ms >= i64::try_from(self.cfg.poison_min_age.as_millis()).unwrap_or(i64::MAX);
             if deliveries > self.cfg.max_deliveries && old_enough {
                 let last = self
                     .last_errors

@@ -5,7 +5,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
-use qt_events::Envelope;
+use std::collections::BTreeMap;
+
+use qt_events::{Decimal, Envelope, Event, Side};
+use qt_exchange::{Exchange, OrderType};
 use qt_testkit::{ChildService, Fsync, RedisServer, bin_path, wait_for};
 
 pub struct Stack {
@@ -109,7 +112,7 @@ impl Stack {
         let addr = format!("127.0.0.1:{}", free_port());
         let sub = self.dir.path().join(name);
         std::fs::create_dir_all(&sub).unwrap();
-        let db = sub.join(format!("{name}.db"));
+        let db = self.db_path(name);
         let rest = format!("http://{}", self.sim_addr);
         let ws = format!("ws://{}", self.sim_addr);
         let url = self.redis.url();
@@ -214,17 +217,6 @@ impl Stack {
         self.dir.path().join(service).join(format!("{service}.db"))
     }
 
-    /// `XINFO GROUPS` of the system's streams (lag and pending per group), for failure messages.
-    pub fn groups(&self) -> String {
-        ["intents", "orders", "positions"]
-            .iter()
-            .map(|n| {
-                let key = format!("{}{n}", self.prefix);
-                format!("{n}: {}\n", self.redis.raw(&["XINFO", "GROUPS", &key]))
-            })
-            .collect()
-    }
-
     /// (lag, pending) of `group` on one of the system's streams.
     pub fn group_backlog(&self, stream: &str, group: &str) -> (u64, u64) {
         let client = redis::Client::open(self.redis.url()).unwrap();
@@ -242,6 +234,26 @@ impl Stack {
             .iter()
             .find(|g| matches!(g.get("name"), Some(redis::Value::BulkString(n)) if n == group.as_bytes()))
             .map_or((u64::MAX, u64::MAX), |g| (int(g.get("lag")), int(g.get("pending"))))
+    }
+
+    /// The open positions as the `positions` stream tells them: the last fact per symbol.
+    pub fn stream_positions(&self) -> BTreeMap<String, Decimal> {
+        let mut open = BTreeMap::new();
+        for e in self.stream("positions") {
+            match e.event {
+                Event::PositionOpened(p) => {
+                    open.insert(p.symbol, p.quantity);
+                }
+                Event::PositionChanged(p) => {
+                    open.insert(p.symbol, p.quantity);
+                }
+                Event::PositionClosed(p) => {
+                    open.remove(&p.symbol);
+                }
+                _ => {}
+            }
+        }
+        open
     }
 
     /// The last few thousand bytes of every service's log, for failure messages.
@@ -291,4 +303,44 @@ impl Drop for Stack {
             eprintln!("stack folder kept: {}", self.dir.path().display());
         }
     }
+}
+
+/// The exchange's open positions: size by symbol.
+pub fn exchange_positions(
+    rt: &tokio::runtime::Runtime,
+    ex: &impl Exchange,
+) -> BTreeMap<String, Decimal> {
+    rt.block_on(ex.positions(None))
+        .unwrap()
+        .into_iter()
+        .filter(|p| !p.position_amt.is_zero())
+        .map(|p| (p.symbol, p.position_amt.abs()))
+        .collect()
+}
+
+/// The symbols whose open position has neither its stop resting on the exchange nor a market
+/// close working: a stop that would have fired at once (the market moved past it) is replaced
+/// by a market close, which the simulator fills over the next candles when it exceeds their
+/// volume share.
+pub fn unprotected(rt: &tokio::runtime::Runtime, ex: &impl Exchange) -> Vec<String> {
+    let algos = rt.block_on(ex.open_algo_orders(None)).unwrap();
+    let closing = rt.block_on(ex.open_orders(None)).unwrap();
+    rt.block_on(ex.positions(None))
+        .unwrap()
+        .into_iter()
+        .filter(|p| !p.position_amt.is_zero())
+        .filter(|p| {
+            let close = if p.position_amt > Decimal::ZERO {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            !algos.iter().any(|a| {
+                a.symbol == p.symbol && a.order_type == OrderType::StopMarket && a.side == close
+            }) && !closing
+                .iter()
+                .any(|o| o.symbol == p.symbol && o.reduce_only && o.side == close)
+        })
+        .map(|p| p.symbol)
+        .collect()
 }

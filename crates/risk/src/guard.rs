@@ -155,6 +155,7 @@ pub fn reason_code(reason: RejectReason) -> &'static str {
         RejectReason::DuplicateIntent => "DUPLICATE_INTENT",
         RejectReason::InvalidIntent => "INVALID_INTENT",
         RejectReason::ExchangeError => "EXCHANGE_ERROR",
+        RejectReason::Superseded => "SUPERSEDED",
         RejectReason::Other => "OTHER",
     }
 }

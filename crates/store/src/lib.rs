@@ -168,6 +168,9 @@ impl Store {
             Backend::Sqlite => pool_options
                 // One writer at a time anyway; a few readers beside it.
                 .max_connections(4)
+                // A file cannot drop the connection: no ping before each use (it would double
+                // the round trips to the connection's worker thread).
+                .test_before_acquire(false)
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         conn.execute(

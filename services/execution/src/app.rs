@@ -23,7 +23,11 @@ impl<E: Exchange + Clone + 'static> Handler for IntentHandler<E> {
     async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
         let span = tracing::info_span!("intent", event_id = %d.envelope.id,
             corr = %d.envelope.corr, kind = d.envelope.type_name());
-        let out = self.0.handle_intent(&d.envelope).instrument(span).await?;
+        let out = self
+            .0
+            .handle_intent_at(&d.envelope, Some(&d.entry_id))
+            .instrument(span)
+            .await?;
         crate::fills::log_facts(&out);
         Ok(Outcome::publish(out))
     }

@@ -299,17 +299,30 @@ impl Db {
         rows.iter().map(order_from_row).collect()
     }
 
-    /// Records an order (first time only).
+    /// Records a new order in a statement of its own (one durable write); false, and nothing
+    /// written, when its client order id is already recorded.
     ///
     /// # Errors
-    /// A query error (a duplicate client order id included).
-    pub async fn insert_order(tx: &mut Tx, o: &OrderRow) -> Result<(), StoreError> {
-        sqlx::query(
+    /// A query error.
+    pub async fn record_order(&self, o: &OrderRow) -> Result<bool, StoreError> {
+        Self::insert_order(self.store.pool(), o).await
+    }
+
+    /// Records a new order within a transaction (or any executor); false, and nothing written,
+    /// when its client order id is already recorded.
+    ///
+    /// # Errors
+    /// A query error.
+    pub async fn insert_order<'e, X>(ex: X, o: &OrderRow) -> Result<bool, StoreError>
+    where
+        X: sqlx::Executor<'e, Database = Any>,
+    {
+        let r = sqlx::query(
             "INSERT INTO exec_orders (client_order_id, intent_id, leg, symbol, side, kind, conditional, \
              quantity, price, trigger_price, reduce_only, close_position, state, exchange_order_id, \
              filled_qty, avg_price, reason, message, exchange_code, leverage, signal, sent_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17, $18, $19, $20, $21, $22, $23)",
+             $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (client_order_id) DO NOTHING",
         )
         .bind(&o.client_order_id)
         .bind(&o.intent_id)
@@ -334,9 +347,9 @@ impl Db {
         .bind(json_opt(o.signal.as_ref()))
         .bind(o.sent_at)
         .bind(o.updated_at)
-        .execute(&mut **tx)
+        .execute(ex)
         .await?;
-        Ok(())
+        Ok(r.rows_affected() == 1)
     }
 
     /// Acknowledged by the exchange: SENDING becomes ACKED (a later state is kept).

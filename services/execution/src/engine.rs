@@ -7,7 +7,7 @@
 //! with the same id. A redelivered intent finds its record and resumes from it; it never sends a
 //! second order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use qt_bus::{Bus, HandlerError};
@@ -16,13 +16,13 @@ use qt_events::ids::{client_order_id, derived_event_id};
 use qt_events::{
     AlertRaised, CancelOrder, ClosePosition, Envelope, Event, OpenPosition, OrderAccepted,
     OrderEnded, OrderKind, OrderRejected, PositionSide, ProtectPosition, ReducePosition,
-    RejectReason, Severity, Side, SignalRef,
+    RejectReason, Severity, Side, SignalRef, Stream,
 };
 use qt_exchange::{
     AlgoOrderType, AlgoResolution, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder,
     NewOrder, Refusal, Resolution, resolve_unknown_algo_order, resolve_unknown_order,
 };
-use qt_risk::{IntentKind, RiskBook, RiskGuard, RiskIntent};
+use qt_risk::{InFlight, IntentKind, RiskBook, RiskGuard, RiskIntent};
 use qt_store::StoreError;
 use rust_decimal::Decimal;
 use tokio::sync::Mutex;
@@ -32,6 +32,9 @@ use crate::settings::Settings;
 
 /// The service's name on the bus.
 pub const SERVICE: &str = "execution";
+
+/// How many later intents a protect intent looks at for ones that supersede its legs.
+const LOOKAHEAD: usize = 1000;
 
 /// A store failure is transient for the handler (the intent stays pending).
 pub(crate) fn transient(e: impl std::fmt::Display) -> HandlerError {
@@ -60,6 +63,38 @@ pub struct Execution<E> {
     /// The `positions` stream entry id of the last fact this process published there, and
     /// whether the state has been restated since the start. See `restate_if_lost`.
     pub(crate) positions_tail: Mutex<(Option<String>, bool)>,
+}
+
+/// The leg name of an entry order.
+pub const ENTRY_LEG: &str = "entry";
+
+/// Puts back into `book` the entry orders in flight that the records hold and the saved book
+/// does not: an entry's SENDING record is its only write before the request (the book is saved
+/// with the next fill), so a restart in between finds it here.
+pub fn restore_in_flight(book: &mut RiskBook, live: &[OrderRow]) {
+    for o in live {
+        let remaining = o.quantity - o.filled_qty;
+        if o.conditional
+            || o.reduce_only
+            || o.leg != ENTRY_LEG
+            || o.state.is_final()
+            || remaining <= Decimal::ZERO
+            || book.in_flight.contains_key(&o.intent_id)
+        {
+            continue;
+        }
+        book.on_accepted(
+            &o.intent_id,
+            InFlight {
+                symbol: o.symbol.clone(),
+                side: o.side,
+                remaining_qty: remaining,
+                // The price it was sized with until it fills, then its fill average.
+                reference_price: o.avg_price,
+                reduce_only: false,
+            },
+        );
+    }
 }
 
 /// What to place for a plain (non-conditional) order.
@@ -95,7 +130,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         resolve_margin_ms: u64,
     ) -> Result<Arc<Self>, StoreError> {
         let now = clock.now_ms();
-        let book = db.risk_book().await?.unwrap_or_else(|| RiskBook::new(now));
+        let mut book = db.risk_book().await?.unwrap_or_else(|| RiskBook::new(now));
+        restore_in_flight(&mut book, &db.live_orders().await?);
         Ok(Arc::new(Self {
             db,
             exchange,
@@ -156,11 +192,30 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// Transient when the database or the exchange is unreachable (the intent stays pending
     /// and resumes from its records); never permanent for a well-formed intent.
     pub async fn handle_intent(&self, env: &Envelope) -> Result<Vec<Envelope>, HandlerError> {
+        self.handle_intent_at(env, None).await
+    }
+
+    /// Handles one intent read from `qt:intents` at `entry_id` (`None`: from elsewhere); a
+    /// protect intent skips the legs that later entries supersede (see `superseded_legs`).
+    ///
+    /// # Errors
+    /// As [`handle_intent`](Self::handle_intent).
+    pub async fn handle_intent_at(
+        &self,
+        env: &Envelope,
+        entry_id: Option<&str>,
+    ) -> Result<Vec<Envelope>, HandlerError> {
         match &env.event {
             Event::OpenPosition(o) => self.open(env, o).await,
             Event::ReducePosition(r) => self.reduce(env, r).await,
             Event::ClosePosition(c) => self.close(env, c).await,
-            Event::ProtectPosition(p) => self.protect(env, p).await,
+            Event::ProtectPosition(p) => {
+                let superseded = match entry_id {
+                    Some(id) => self.superseded_legs(id, &p.symbol).await?,
+                    None => HashSet::new(),
+                };
+                self.protect(env, p, &superseded).await
+            }
             Event::CancelOrder(c) => self.cancel(env, c).await,
             _ => Ok(Vec::new()),
         }
@@ -175,7 +230,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 .reject_intent(
                     env,
                     &o.intent_id,
-                    "entry",
+                    ENTRY_LEG,
                     &o.symbol,
                     RejectReason::InvalidIntent,
                     "quantity must be positive; MARKET, or LIMIT with a price".into(),
@@ -186,7 +241,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             env,
             PlainSpec {
                 intent_id: o.intent_id.clone(),
-                leg: "entry".into(),
+                leg: ENTRY_LEG.into(),
                 symbol: o.symbol.clone(),
                 side: o.side.entry_side(),
                 kind: o.order_type,
@@ -342,9 +397,6 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         message: String,
     ) -> Result<Vec<Envelope>, HandlerError> {
         let coid = client_order_id(intent_id, leg);
-        if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
-            return self.resume(env, row).await;
-        }
         let now = self.now();
         let row = OrderRow {
             client_order_id: coid,
@@ -371,10 +423,30 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             sent_at: now,
             updated_at: now,
         };
-        let mut tx = self.db.begin().await.map_err(transient)?;
-        Db::insert_order(&mut tx, &row).await.map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
+        if let Some(known) = self.record_new(&row).await? {
+            return self.resume(env, known).await;
+        }
         Ok(vec![self.rejected_event(env, &row)])
+    }
+
+    /// Records a new order, durably, before anything else is done with it; when its client
+    /// order id was recorded before (a redelivered intent), returns that record instead.
+    async fn record_new(&self, row: &OrderRow) -> Result<Option<OrderRow>, HandlerError> {
+        if self.db.record_order(row).await.map_err(transient)? {
+            return Ok(None);
+        }
+        match self
+            .db
+            .order(&row.client_order_id)
+            .await
+            .map_err(transient)?
+        {
+            Some(known) => Ok(Some(known)),
+            None => Err(transient(format!(
+                "order {} neither new nor recorded",
+                row.client_order_id
+            ))),
+        }
     }
 
     async fn place_plain(
@@ -383,9 +455,6 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         spec: PlainSpec,
     ) -> Result<Vec<Envelope>, HandlerError> {
         let coid = client_order_id(&spec.intent_id, &spec.leg);
-        if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
-            return self.resume(env, row).await;
-        }
         if spec.leverage > 0 {
             self.ensure_leverage(&spec.symbol, spec.leverage).await;
         }
@@ -417,28 +486,33 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         };
         {
             // Admit and record under the book's lock: concurrent intents cannot pass a limit
-            // together, and SENDING is committed before the request leaves.
+            // together, and SENDING is durable before the request leaves. The record is the
+            // only write: it is also the idempotency check (an intent seen before finds its
+            // record and resumes from it, and the admission made for it here is dropped), and
+            // the order in flight it adds to the book is restored from it after a restart (see
+            // `restore_in_flight`), so the book is saved with the next fill.
             let mut book = self.book.lock().await;
             let mut next = book.clone();
             if let Some(p) = spec.reference_price {
                 next.on_price(&spec.symbol, p);
             }
             let decision = self.guard.admit(&mut next, &spec.risk, now);
-            let mut tx = self.db.begin().await.map_err(transient)?;
-            if let qt_risk::Decision::Reject(reason, message) = decision {
+            let rejected = if let qt_risk::Decision::Reject(reason, message) = decision {
                 row.state = OrderState::Rejected;
                 row.reason = Some(crate::db::enum_text(&reason));
                 row.message = Some(message);
-                Db::insert_order(&mut tx, &row).await.map_err(transient)?;
-                tx.commit().await.map_err(transient)?;
+                true
+            } else {
+                false
+            };
+            if let Some(known) = self.record_new(&row).await? {
+                drop(book);
+                return self.resume(env, known).await;
+            }
+            if rejected {
                 metrics::counter!("execution_intents_rejected_total").increment(1);
                 return Ok(vec![self.rejected_event(env, &row)]);
             }
-            Db::insert_order(&mut tx, &row).await.map_err(transient)?;
-            Db::save_book(&mut tx, &next, now)
-                .await
-                .map_err(transient)?;
-            tx.commit().await.map_err(transient)?;
             *book = next;
         }
         self.send_plain(env, row).await
@@ -741,10 +815,55 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
 
     // ---- conditional orders -------------------------------------------------------------
 
+    /// The legs that a `ProtectPosition` of `symbol` after `entry_id` on `qt:intents` names.
+    ///
+    /// A protect intent states the whole wanted state of the legs it names, so an earlier one's
+    /// legs would only be placed to be replaced a moment later; and when the later intent was
+    /// handled first (the earlier one failed transiently and came back), placing them would
+    /// replace newer legs with older ones. A burst of position changes (adds filling one after
+    /// another) thus costs one placement per leg, not one per change.
+    pub(crate) async fn superseded_legs(
+        &self,
+        entry_id: &str,
+        symbol: &str,
+    ) -> Result<HashSet<String>, HandlerError> {
+        let key = self.bus.key(Stream::Intents);
+        let later = self
+            .bus
+            .range(&key, &format!("({entry_id}"), "+", LOOKAHEAD)
+            .await
+            .map_err(transient)?;
+        let mut legs = HashSet::new();
+        for entry in &later {
+            let field = |name: &[u8]| {
+                entry
+                    .field_pairs()
+                    .find_map(|(k, v)| (k == name).then_some(v))
+            };
+            if field(b"type") != Some(b"ProtectPosition".as_slice())
+                || field(b"sym") != Some(symbol.as_bytes())
+            {
+                continue;
+            }
+            // An entry that does not decode is the consumer's to dead-letter, not a protect.
+            if let Ok(Envelope {
+                event: Event::ProtectPosition(p),
+                ..
+            }) = Envelope::from_fields(entry.field_pairs())
+            {
+                legs.extend(p.leg_names().map(str::to_owned));
+            }
+        }
+        Ok(legs)
+    }
+
+    /// Places the legs of a protect intent, except those in `superseded` (recorded and
+    /// answered as refused with [`RejectReason::Superseded`]).
     async fn protect(
         &self,
         env: &Envelope,
         p: &ProtectPosition,
+        superseded: &HashSet<String>,
     ) -> Result<Vec<Envelope>, HandlerError> {
         let exit = p.position_side.exit_side();
         let mut legs: Vec<OrderRow> = Vec::new();
@@ -776,7 +895,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         };
         if let Some(stop) = &p.stop {
             let mut r = base(
-                "stop",
+                ProtectPosition::STOP_LEG,
                 OrderKind::StopMarket,
                 Decimal::ZERO,
                 stop.trigger_price,
@@ -797,7 +916,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
         if let Some(t) = &p.trailing {
             let mut r = base(
-                "trailing",
+                ProtectPosition::TRAILING_LEG,
                 OrderKind::TrailingStopMarket,
                 t.quantity,
                 t.activation_price,
@@ -807,19 +926,25 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
         let mut out = Vec::new();
         for leg in legs {
-            let placed = match self
-                .db
-                .order(&leg.client_order_id)
-                .await
-                .map_err(transient)?
-            {
+            if superseded.contains(&leg.leg) {
+                out.extend(
+                    self.reject_intent(
+                        env,
+                        &p.intent_id,
+                        &leg.leg,
+                        &p.symbol,
+                        RejectReason::Superseded,
+                        format!("a later protect intent of {} replaces this leg", p.symbol),
+                    )
+                    .await?,
+                );
+                continue;
+            }
+            let mut leg = leg;
+            leg.sent_at = self.exchange.server_now_ms();
+            let placed = match self.record_new(&leg).await? {
                 Some(existing) => self.resume(env, existing).await?,
                 None => {
-                    let mut leg = leg;
-                    leg.sent_at = self.exchange.server_now_ms();
-                    let mut tx = self.db.begin().await.map_err(transient)?;
-                    Db::insert_order(&mut tx, &leg).await.map_err(transient)?;
-                    tx.commit().await.map_err(transient)?;
                     let name = leg.leg.clone();
                     let coid = leg.client_order_id.clone();
                     let placed = self.send_algo(env, leg).await?;

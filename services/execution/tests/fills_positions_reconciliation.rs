@@ -226,6 +226,97 @@ async fn protective_stop_goes_to_the_algo_endpoint_and_its_fill_closes_the_posit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protect_intent_skips_the_legs_that_a_later_one_on_the_stream_replaces() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    ex.handle_intent(&open_intent(&fx.bus, "intent-burst", "0.01", mark))
+        .await
+        .unwrap();
+    let protect = |id: &str, stop_pct: &str, tps: &[(&str, &str)]| {
+        fx.bus.envelope(Event::ProtectPosition(ProtectPosition {
+            intent_id: id.into(),
+            symbol: SYMBOL.into(),
+            position_side: PositionSide::Long,
+            stop: Some(StopLeg {
+                trigger_price: (mark * dec(stop_pct)).round_dp(1),
+                working_type: WorkingType::MarkPrice,
+            }),
+            take_profits: tps
+                .iter()
+                .map(|(leg, pct)| TakeProfitLeg {
+                    leg: (*leg).into(),
+                    trigger_price: (mark * dec(pct)).round_dp(1),
+                    quantity: dec("0.005"),
+                })
+                .collect(),
+            trailing: None,
+        }))
+    };
+    // A burst: the second intent names the stop and tp1 again, not tp2.
+    let p1 = protect("burst-1", "0.98", &[("tp1", "1.02"), ("tp2", "1.03")]);
+    let p2 = protect("burst-2", "0.97", &[("tp1", "1.025")]);
+    let id1 = fx.bus.publish(&p1).await.unwrap();
+    let id2 = fx.bus.publish(&p2).await.unwrap();
+    let coid = qt_events::ids::client_order_id;
+    let outcome = |out: &[Envelope]| {
+        let mut v: Vec<(String, String)> = out
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::OrderAccepted(a) => Some((a.client_order_id.clone(), "accepted".into())),
+                Event::OrderRejected(r) => Some((
+                    r.client_order_id.clone().unwrap_or_default(),
+                    format!("{:?}", r.reason),
+                )),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let first = ex.handle_intent_at(&p1, Some(&id1)).await.unwrap();
+    let mut want = vec![
+        (coid("burst-1", "stop"), "Superseded".to_owned()),
+        (coid("burst-1", "tp1"), "Superseded".to_owned()),
+        (coid("burst-1", "tp2"), "accepted".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(outcome(&first), want);
+    ex.handle_intent_at(&p2, Some(&id2)).await.unwrap();
+    let live = || async {
+        let mut ids: Vec<String> = fx
+            .client
+            .open_algo_orders(Some(SYMBOL))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.client_algo_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut expected = vec![
+        coid("burst-1", "tp2"),
+        coid("burst-2", "stop"),
+        coid("burst-2", "tp1"),
+    ];
+    expected.sort();
+    assert_eq!(live().await, expected);
+    // The first intent coming back after the second was handled (a transient failure, then
+    // the janitor) answers as before and leaves the newer legs alone.
+    let again = ex.handle_intent_at(&p1, Some(&id1)).await.unwrap();
+    assert_eq!(outcome(&again), want);
+    assert_eq!(live().await, expected);
+    // Nothing superseded ever reached the exchange.
+    let placed = fx.all_algo_orders().await;
+    assert_eq!(
+        placed, expected,
+        "every conditional order the simulator saw"
+    );
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_adopts_an_unknown_position_and_closes_a_vanished_one_with_alerts() {
     let fx = fixture().await;
     let ex = fx.execution(settings()).await;
@@ -445,12 +536,8 @@ async fn reconciliation_settles_orders_left_sending_adopting_or_releasing_them()
     };
     let reached = row("orphan-reached");
     let never = row("orphan-never");
-    let mut tx = ex.db.begin().await.unwrap();
-    execution::Db::insert_order(&mut tx, &reached)
-        .await
-        .unwrap();
-    execution::Db::insert_order(&mut tx, &never).await.unwrap();
-    tx.commit().await.unwrap();
+    assert!(ex.db.record_order(&reached).await.unwrap());
+    assert!(ex.db.record_order(&never).await.unwrap());
     {
         let mut book = ex.book.lock().await;
         for r in [&reached, &never] {

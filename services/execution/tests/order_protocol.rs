@@ -181,6 +181,49 @@ async fn risk_guard_refuses_with_reason_codes_counting_orders_in_flight_and_kill
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_in_flight_still_counts_against_the_limits_after_a_restart() {
+    let fx = fixture().await;
+    let mut s = settings();
+    s.limits.max_symbol_notional = rust_decimal::Decimal::from(1_500);
+    s.limits.max_notional_per_trade = rust_decimal::Decimal::from(1_000);
+    let ex = fx.execution(s.clone()).await;
+    let mark = fx.mark().await;
+    let qty = (rust_decimal::Decimal::from(900) / mark)
+        .round_dp(3)
+        .to_string();
+    // A limit entry well below the market rests on the exchange: in flight, nothing filled.
+    let mut resting = open_intent(&fx.bus, "intent-resting", &qty, mark);
+    if let Event::OpenPosition(o) = &mut resting.event {
+        o.order_type = qt_events::OrderKind::Limit;
+        o.limit_price = Some((mark * dec("0.8")).round_dp(1));
+    }
+    let out = ex.handle_intent(&resting).await.unwrap();
+    assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
+    // Its record is the only write before the request; the restarted process rebuilds the
+    // order in flight from it, so a second entry that would pass the symbol's limit together
+    // with it is refused.
+    drop(ex);
+    let restarted = fx.execution(s).await;
+    assert!(
+        restarted
+            .book
+            .lock()
+            .await
+            .in_flight
+            .contains_key("intent-resting")
+    );
+    let second = restarted
+        .handle_intent(&open_intent(&fx.bus, "intent-second", &qty, mark))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&second[0].event, Event::OrderRejected(r) if r.reason == RejectReason::MaxSymbolNotional),
+        "{second:?}"
+    );
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_redelivered_kill_switch_command_does_not_flip_a_newer_setting_back() {
     let fx = fixture().await;
     let ex = fx.execution(settings()).await;

@@ -16,7 +16,7 @@ use qt_events::ids::{client_order_id, derived_event_id};
 use qt_events::{
     AlertRaised, CancelOrder, ClosePosition, Decimal, Envelope, Event, OrderAccepted, OrderFill,
     OrderKind, OrderRejected, PositionChanged, PositionClosed, PositionOpened, PositionSide,
-    RejectReason, Severity,
+    ProtectPosition, RejectReason, Severity,
 };
 use qt_exits::{EntrySpec, ExitAction, ExitConfig, ExitPlan, SymbolProfile};
 use qt_risk::SymbolFilters;
@@ -26,8 +26,8 @@ use crate::volatility::Volatility;
 
 /// The `src` of everything exit-brain publishes.
 pub const SRC: &str = "exit-brain";
-/// The leg name execution derives a stop's client order id from.
-pub const STOP_LEG: &str = "stop";
+/// The leg name execution derives a stop's client order id from (the protocol's).
+pub const STOP_LEG: &str = ProtectPosition::STOP_LEG;
 /// Stop intents remembered per position (older ones can no longer be confirmed).
 const KEEP_STOP_INTENTS: usize = 64;
 
@@ -551,6 +551,10 @@ impl<S: PlanStore> Brain<S> {
     }
 
     fn on_rejected(&mut self, r: &OrderRejected, env: &Envelope) -> Option<Commit> {
+        if r.reason == RejectReason::Superseded {
+            // A later protect intent of the position places this leg.
+            return None;
+        }
         let pos = self.by_intent.get(&r.intent_id)?;
         let t = self.plans.get(pos)?;
         // A refused intent (no client order id) refuses its stop as well.

@@ -352,6 +352,38 @@ async fn a_refused_first_stop_closes_the_position_at_once() {
 }
 
 #[tokio::test]
+async fn a_leg_superseded_by_a_later_protect_intent_is_no_refusal() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    let out = b
+        .handle_env(&env(
+            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+            "o1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    let intent = protect_of(&out).unwrap().intent_id.clone();
+    for (i, leg) in [STOP_LEG, "tp1"].into_iter().enumerate() {
+        let rej = Event::OrderRejected(OrderRejected {
+            intent_id: intent.clone(),
+            client_order_id: Some(client_order_id(&intent, leg)),
+            symbol: "BTCUSDT".into(),
+            reason: RejectReason::Superseded,
+            message: "a later protect intent replaces this leg".into(),
+            exchange_code: None,
+        });
+        let out = b
+            .handle_env(&env(rej, &format!("s{i}"), clock))
+            .await
+            .unwrap();
+        assert!(out.is_empty(), "no close, no alert: {out:?}");
+    }
+    assert!(!b.plan("p1").unwrap().watchdog_fired);
+}
+
+#[tokio::test]
 async fn a_close_records_the_outcome_and_persists_the_learned_profile() {
     let fx = Fx::new();
     {

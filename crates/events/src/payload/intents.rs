@@ -101,6 +101,23 @@ pub struct ProtectPosition {
     pub trailing: Option<TrailingLeg>,
 }
 
+impl ProtectPosition {
+    /// The leg name of the stop (take-profits carry their own names).
+    pub const STOP_LEG: &'static str = "stop";
+    /// The leg name of the trailing stop.
+    pub const TRAILING_LEG: &'static str = "trailing";
+
+    /// The names of the legs this intent places.
+    pub fn leg_names(&self) -> impl Iterator<Item = &str> {
+        self.stop
+            .as_ref()
+            .map(|_| Self::STOP_LEG)
+            .into_iter()
+            .chain(self.take_profits.iter().map(|t| t.leg.as_str()))
+            .chain(self.trailing.as_ref().map(|_| Self::TRAILING_LEG))
+    }
+}
+
 /// Cancel an order (plain or conditional) by its client order id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CancelOrder {

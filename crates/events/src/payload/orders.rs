@@ -51,6 +51,9 @@ pub enum RejectReason {
     DuplicateIntent,
     InvalidIntent,
     ExchangeError,
+    /// A protective leg that a later `ProtectPosition` of the same symbol replaces: never
+    /// placed (placing it would only be cancelled again, or would replace newer legs).
+    Superseded,
     #[serde(other)]
     Other,
 }

@@ -153,10 +153,27 @@ impl Fixture {
 
     /// Every order the simulator ever accepted for the symbol.
     pub async fn all_orders(&self) -> Vec<Value> {
+        self.history("/fapi/v1/allOrders").await
+    }
+
+    /// The client ids of every conditional order the simulator ever accepted for the symbol,
+    /// sorted.
+    pub async fn all_algo_orders(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .history("/fapi/v1/allAlgoOrders")
+            .await
+            .iter()
+            .filter_map(|o| o["clientAlgoId"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    async fn history(&self, path: &str) -> Vec<Value> {
         let ts = self.client.server_now_ms();
         let q = format!("symbol={SYMBOL}&timestamp={ts}");
         let sig = sim_exchange::sign::sign(SECRET, &q);
-        let url = format!("{}/fapi/v1/allOrders?{q}&signature={sig}", self.base);
+        let url = format!("{}{path}?{q}&signature={sig}", self.base);
         let v: Value = self
             .http
             .get(url)

@@ -6,9 +6,11 @@
 //! - no intent made two orders: each still symbol's position on the exchange is exactly the sum
 //!   of its filled intents (on the bot's symbols a second order would show as a position the
 //!   database does not hold);
-//! - once execution has taken the last intent (the burst of adds leaves it a backlog of exit-leg
-//!   updates), every open position has its stop resting on the exchange, or a market close
-//!   working, within 5 s;
+//! - once execution has taken the last intent, every open position has its stop resting on the
+//!   exchange, or a market close working, within 5 s; and through the whole run a watcher
+//!   samples the exchange every 500 ms and prints how long positions went without one (while
+//!   services are being killed and the burst exceeds the exchange's order rate, these stretches
+//!   can pass 5 s: see docs/arch/e2e.md);
 //! - the positions the streams report agree with the exchange;
 //! - execution's database agrees with the exchange: the same open positions, the same open
 //!   orders and conditional orders, nothing left SENDING.
@@ -97,6 +99,8 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
         _ => String::new(),
     });
 
+    let watch = common::StopWatch::start(stack.exchange());
+    let started = Instant::now();
     let mut rng = rand::rng();
     let mut kills: HashMap<&str, usize> = HashMap::new();
     let mut next_kill = Instant::now() + Duration::from_millis(rng.random_range(100..600));
@@ -145,6 +149,10 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
             .filter(|id| filled.contains_key(*id) || refused.contains(*id))
             .count();
         if done == intents.len() + bot_intents.len() {
+            eprintln!(
+                "chaos: every intent had its outcome {:.1} s after the first burst",
+                started.elapsed().as_secs_f64()
+            );
             break (filled, refused, bot_intents);
         }
         assert!(
@@ -182,9 +190,8 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
     still.retain(|s, _| !BOT_SYMBOLS.contains(&s.as_str()));
     assert_eq!(still, expected, "exchange positions vs filled intents");
 
-    // The burst leaves execution a backlog of protection updates (every add re-sizes its
-    // symbol's exit legs); once it has taken every intent, each open position has its stop on
-    // the exchange within 5 s.
+    // Once execution has taken every intent, each open position has its stop on the exchange
+    // within 5 s.
     let drained = Instant::now();
     wait_for(120, "execution to take every intent", || {
         let (lag, pending) = stack.group_backlog("intents", "execution");
@@ -208,6 +215,16 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    let stretches = watch.finish();
+    let over = stretches
+        .iter()
+        .filter(|b| b.lasted > Duration::from_secs(5))
+        .count();
+    eprintln!(
+        "chaos: {} unprotected stretches during the run, {over} longer than 5 s; longest {:?}",
+        stretches.len(),
+        &stretches[..stretches.len().min(3)]
+    );
 
     // The positions the streams report agree with the exchange (after reconciliation).
     let deadline = Instant::now() + Duration::from_secs(20);

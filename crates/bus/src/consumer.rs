@@ -11,9 +11,11 @@
 //! 4. handle the batch entry by entry, then commit in one `MULTI`: what the handlers produced,
 //!    the dead letters, and the `XACK` of every entry that succeeded or was dead-lettered.
 //!
-//! An entry that fails transiently stays pending and comes back through the janitor; once it has
-//! been delivered more than `max_deliveries` times, and is older than `poison_min_age`, it is
-//! dead-lettered. Redis counts a delivery each time an entry is read, so pending entries are
+//! An entry that fails transiently stays pending and comes back soon: the consumer re-reads its
+//! own pending entries `retry_after` later (doubling while they keep failing, up to
+//! `claim_min_idle`), handling newer entries meanwhile; a dead peer's entries come back through
+//! the janitor. Once an entry has been delivered more than `max_deliveries` times, and is older
+//! than `poison_min_age`, it is dead-lettered. Redis counts a delivery each time an entry is read, so pending entries are
 //! re-read one by one: a crash while handling entry k of a batch then counts against entry k
 //! only, never against the entries behind it that no handler reached (reading them all again on
 //! every restart would dead-letter good entries of a service killed a few times in a row).
@@ -60,6 +62,9 @@ pub struct ConsumerConfig {
     pub poison_min_age: Duration,
     /// Attempts within one delivery before a transient failure is left for later.
     pub handler_attempts: u32,
+    /// How long after a transient failure the entries left pending are read again (doubled
+    /// while they keep failing, at most `claim_min_idle`).
+    pub retry_after: Duration,
 }
 
 impl ConsumerConfig {
@@ -75,6 +80,7 @@ impl ConsumerConfig {
             max_deliveries: 5,
             poison_min_age: Duration::from_secs(60),
             handler_attempts: 3,
+            retry_after: Duration::from_secs(1),
         }
     }
 }
@@ -190,6 +196,10 @@ impl<H: Handler> Consumer<H> {
         let mut phase = Phase::History("0-0".into());
         let mut next_janitor = Instant::now();
         let mut failures: u32 = 0;
+        // Entries left pending by a transient failure are read again at `retry_at`.
+        let mut retry_at: Option<Instant> = None;
+        let mut retry_delay = self.cfg.retry_after;
+        let mut deferred_in_pass = false;
         tracing::info!(stream = %self.key, group = %self.cfg.group, consumer = %self.cfg.consumer, "consumer starting");
         while !shutdown.is_cancelled() {
             let c = match conn.as_mut() {
@@ -226,10 +236,21 @@ impl<H: Handler> Consumer<H> {
                 }
             }
 
+            if let Some(at) = retry_at
+                && matches!(phase, Phase::New)
+                && Instant::now() >= at
+            {
+                retry_at = None;
+                phase = Phase::History("0-0".into());
+            }
             let read = match &phase {
                 Phase::History(cursor) => self.read(c, cursor, 1, None).await,
                 Phase::New => {
-                    let block = self.cfg.block;
+                    // Wake in time for a retry that is due.
+                    let block = retry_at.map_or(self.cfg.block, |at| {
+                        at.saturating_duration_since(Instant::now())
+                            .clamp(Duration::from_millis(1), self.cfg.block)
+                    });
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         r = self.read(c, ">", self.cfg.batch_size, Some(block)) => r,
@@ -241,6 +262,12 @@ impl<H: Handler> Consumer<H> {
                     if let Phase::History(cursor) = &mut phase {
                         match batch.last() {
                             None => {
+                                // A pass over the own pending entries ended: retry sooner
+                                // next time if nothing failed again in it.
+                                if !deferred_in_pass {
+                                    retry_delay = self.cfg.retry_after;
+                                }
+                                deferred_in_pass = false;
                                 phase = Phase::New;
                                 continue;
                             }
@@ -248,7 +275,13 @@ impl<H: Handler> Consumer<H> {
                         }
                     }
                     let from_history = matches!(phase, Phase::History(_));
-                    self.process(c, batch, from_history, &shutdown).await;
+                    if self.process(c, batch, from_history, &shutdown).await {
+                        deferred_in_pass |= from_history;
+                        if retry_at.is_none() {
+                            retry_at = Some(Instant::now() + retry_delay);
+                            retry_delay = (retry_delay * 2).min(self.cfg.claim_min_idle);
+                        }
+                    }
                 }
                 Err(e) => {
                     if matches!(&e, BusError::Refused(r) if r.code() == Some("NOGROUP")) {
@@ -364,16 +397,19 @@ impl<H: Handler> Consumer<H> {
             .unwrap_or_default()
     }
 
+    /// Handles a batch and commits it; true when an entry was left pending by a transient
+    /// failure.
     async fn process(
         &mut self,
         c: &mut MultiplexedConnection,
         batch: Vec<RawEntry>,
         redelivered: bool,
         shutdown: &CancellationToken,
-    ) {
+    ) -> bool {
         if batch.is_empty() {
-            return;
+            return false;
         }
+        let mut deferred = false;
         let counts = if redelivered {
             self.counts(c, &batch).await
         } else {
@@ -456,6 +492,7 @@ impl<H: Handler> Consumer<H> {
                                 self.last_errors.clear();
                             }
                             self.last_errors.insert(entry.id, msg);
+                            deferred = true;
                             break;
                         }
                         tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
@@ -464,6 +501,7 @@ impl<H: Handler> Consumer<H> {
             }
         }
         self.commit(acks, publish, dead, shutdown).await;
+        deferred
     }
 
     /// Publishes, dead-letters and acknowledges in one transaction, retrying while Redis is

@@ -221,6 +221,48 @@ async fn a_failing_entry_is_retried_then_dead_lettered_while_the_rest_flow() {
 }
 
 #[tokio::test]
+async fn a_transient_failure_is_retried_soon_while_newer_entries_are_handled() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    let rec = Recorder::default();
+    rec.fail.lock().unwrap().push("1".into());
+    for i in 1..=3 {
+        bus.publish(&bus.envelope(alert(i))).await.unwrap();
+    }
+    // The janitor cannot be what brings it back: it claims only after a minute.
+    let mut cfg = fast(Stream::Alerts, "g", "g-1");
+    cfg.claim_min_idle = Duration::from_secs(60);
+    cfg.handler_attempts = 1;
+    cfg.retry_after = Duration::from_millis(300);
+    cfg.max_deliveries = 10;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Consumer::new(bus.clone(), cfg, rec.clone()).run(stop.clone()));
+    eventually(5, "2 and 3 handled", || async {
+        rec.keys() == vec!["2".to_owned(), "3".to_owned()]
+    })
+    .await;
+    // Failing again on the first retries, the entry's retries back off (300, 600, 1200 ms);
+    // once the cause is gone it is handled at the next one.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    rec.fail.lock().unwrap().clear();
+    eventually(5, "1 handled after the others", || async {
+        rec.keys() == vec!["2".to_owned(), "3".to_owned(), "1".to_owned()]
+    })
+    .await;
+    let deliveries = rec.seen.lock().unwrap()[2].1;
+    assert!(
+        (2..=4).contains(&deliveries),
+        "delivered {deliveries} times"
+    );
+    eventually(5, "nothing pending", || async {
+        bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
 async fn entries_pending_on_an_instance_that_never_returns_are_claimed_by_another() {
     let redis = RedisServer::start();
     let bus = bus(&redis.url());

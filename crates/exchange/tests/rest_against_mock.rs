@@ -234,7 +234,7 @@ async fn timestamp_rejection_resyncs_the_clock_and_resends_once() {
 }
 
 #[tokio::test]
-async fn timeout_is_unknown_then_resolved_after_recv_window_by_adopting_the_order() {
+async fn timeout_is_unknown_then_resolved_by_adopting_the_order_that_reached_the_exchange() {
     let mock = Mock::start().await;
     mock.script(
         "POST /fapi/v1/order",
@@ -264,21 +264,15 @@ async fn timeout_is_unknown_then_resolved_after_recv_window_by_adopting_the_orde
     let fence = e.fence().unwrap();
     assert_eq!(fence.recv_window_ms, 5_000);
 
-    let c2 = c.clone();
-    let task = tokio::spawn(async move {
-        resolve_unknown_order(&c2, "BTCUSDT", "qt-unk-1", fence, 1_000).await
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        mock.requests("GET", "/fapi/v1/order").is_empty(),
-        "queried before the fence"
-    );
-    clock.advance(6_100);
-    let r = tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    // It reached the exchange: found by the first query, without waiting out the window
+    // (the clock is never moved).
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        resolve_unknown_order(&c, "BTCUSDT", "qt-unk-1", fence, 1_000),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let Resolution::Found(order) = r else {
         panic!("{r:?}")
     };
@@ -317,11 +311,23 @@ async fn unknown_5xx_that_never_executed_resolves_to_never_executed() {
         .await
         .unwrap_err();
     assert_eq!(e.class(), ErrorClass::Unknown, "{e}");
+    // Not found before the fence proves nothing (the request may still arrive): it waits.
+    let fence = e.fence().unwrap();
+    let c2 = c.clone();
+    let task = tokio::spawn(async move {
+        resolve_unknown_order(&c2, "BTCUSDT", "qt-unk-2", fence, 1_000).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "settled before the fence");
+    assert_eq!(mock.requests("GET", "/fapi/v1/order").len(), 1);
     clock.advance(7_000);
-    let r = resolve_unknown_order(&c, "BTCUSDT", "qt-unk-2", e.fence().unwrap(), 1_000)
+    let r = tokio::time::timeout(Duration::from_secs(5), task)
         .await
+        .unwrap()
+        .unwrap()
         .unwrap();
     assert_eq!(r, Resolution::NeverExecuted);
+    assert_eq!(mock.requests("GET", "/fapi/v1/order").len(), 2);
 }
 
 #[tokio::test]

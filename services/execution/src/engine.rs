@@ -1,11 +1,13 @@
 //! The order protocol: intents in, risk-checked orders out, every step recorded before the next.
 //!
 //! For each order: client order id from the intent id and the leg; the risk guard admits it
-//! (counting orders in flight) and the order is recorded SENDING in the same transaction as the
-//! risk book; only then does the request leave. An unknown outcome (timeout, 5xx, -1007) is
-//! settled by `resolve_unknown_order` after the recvWindow fence: adopt the order, or resend it
-//! with the same id. A redelivered intent finds its record and resumes from it; it never sends a
-//! second order.
+//! (counting orders in flight, in memory) and the order is recorded SENDING — one durable
+//! insert, which is also the idempotency check and from which the order in flight is rebuilt
+//! after a restart; only then does the request leave. An unknown outcome (timeout, 5xx, -1007)
+//! is settled by query: adopt the order if the exchange has it, else, once the recvWindow fence
+//! has passed, resend it with the same id; until then the intent waits pending while the ones
+//! behind it are handled. A redelivered intent finds its record and resumes from it; it never
+//! sends a second order.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,8 +21,8 @@ use qt_events::{
     RejectReason, Severity, Side, SignalRef, Stream,
 };
 use qt_exchange::{
-    AlgoOrderType, AlgoResolution, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder,
-    NewOrder, Refusal, Resolution, resolve_unknown_algo_order, resolve_unknown_order,
+    AlgoOrderType, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder, NewOrder, Refusal,
+    Settled, check_unknown_algo_order, check_unknown_order,
 };
 use qt_risk::{InFlight, IntentKind, RiskBook, RiskGuard, RiskIntent};
 use qt_store::StoreError;
@@ -554,7 +556,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         o
     }
 
-    /// Sends a recorded SENDING order; settles an unknown outcome by query after the fence.
+    /// Sends a recorded SENDING order; settles an unknown outcome by query (`settle_unknown`).
     async fn send_plain(
         &self,
         env: &Envelope,
@@ -575,26 +577,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     ErrorClass::Rejected => return self.exchange_rejected(env, &row, &e).await,
                     ErrorClass::Retryable => return Err(transient(e)),
                     ErrorClass::Unknown => {
-                        tracing::warn!(client_order_id = %row.client_order_id, error = %e,
-                            "order outcome unknown; resolving after the fence");
-                        let fence = e.fence().unwrap_or(Fence {
-                            timestamp_ms: self.exchange.server_now_ms(),
-                            recv_window_ms: self.recv_window_ms,
-                        });
-                        match resolve_unknown_order(
-                            &self.exchange,
-                            &row.symbol,
-                            &row.client_order_id,
-                            fence,
-                            self.resolve_margin_ms,
-                        )
-                        .await
-                        {
-                            Ok(Resolution::Found(o)) => {
-                                return self.acked(env, &row, &o.order_id.to_string()).await;
-                            }
-                            Ok(Resolution::NeverExecuted) => {}
-                            Err(e) => return Err(transient(e)),
+                        if let Some(id) = self.settle_unknown(&row, &e).await? {
+                            return self.acked(env, &row, &id).await;
                         }
                     }
                 },
@@ -606,52 +590,86 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         )))
     }
 
+    /// After a request with an unknown outcome: the exchange id if the order reached the
+    /// exchange, `None` once it is proven never to have executed (the caller resends it with
+    /// the same id). While that cannot be known yet (the request may still arrive until its
+    /// receive window closes) the intent fails transiently: its record stays SENDING, and the
+    /// consumer reads it again shortly, handling the intents behind it meanwhile.
+    async fn settle_unknown(
+        &self,
+        row: &OrderRow,
+        e: &ExchangeError,
+    ) -> Result<Option<String>, HandlerError> {
+        tracing::warn!(client_order_id = %row.client_order_id, error = %e,
+            "order outcome unknown; settling it by query");
+        let fence = e.fence().unwrap_or(Fence {
+            timestamp_ms: self.exchange.server_now_ms(),
+            recv_window_ms: self.recv_window_ms,
+        });
+        self.settle(row, fence).await
+    }
+
+    /// One look at an order whose request may or may not have reached the exchange (see
+    /// [`settle_unknown`](Self::settle_unknown)).
+    async fn settle(&self, row: &OrderRow, fence: Fence) -> Result<Option<String>, HandlerError> {
+        let coid = &row.client_order_id;
+        let margin = self.resolve_margin_ms;
+        let settled = if row.conditional {
+            match check_unknown_algo_order(&self.exchange, coid, fence, margin).await {
+                Ok(Settled::Found(a)) => Settled::Found(a.algo_id.to_string()),
+                Ok(Settled::NeverExecuted) => Settled::NeverExecuted,
+                Ok(Settled::Undecided { until_ms }) => Settled::Undecided { until_ms },
+                Err(e) => return Err(transient(e)),
+            }
+        } else {
+            match check_unknown_order(&self.exchange, &row.symbol, coid, fence, margin).await {
+                Ok(Settled::Found(o)) => Settled::Found(o.order_id.to_string()),
+                Ok(Settled::NeverExecuted) => Settled::NeverExecuted,
+                Ok(Settled::Undecided { until_ms }) => Settled::Undecided { until_ms },
+                Err(e) => return Err(transient(e)),
+            }
+        };
+        match settled {
+            Settled::Found(id) => Ok(Some(id)),
+            Settled::NeverExecuted => Ok(None),
+            Settled::Undecided { until_ms } => Err(HandlerError::Transient(format!(
+                "order {coid} not on the exchange yet; its request may still arrive until \
+                 {until_ms}"
+            ))),
+        }
+    }
+
     /// Resumes an intent whose order is already recorded (a redelivery, or a retry).
     async fn resume(&self, env: &Envelope, row: OrderRow) -> Result<Vec<Envelope>, HandlerError> {
         match row.state {
             OrderState::Sending => {
-                // The request may have left before a crash: settle it after the fence.
+                // The request may have left before a crash (or its answer was lost): settle
+                // it by query.
                 let fence = Fence {
                     timestamp_ms: row.sent_at,
                     recv_window_ms: self.recv_window_ms,
                 };
-                if row.conditional {
-                    match resolve_unknown_algo_order(
-                        &self.exchange,
-                        &row.client_order_id,
-                        fence,
-                        self.resolve_margin_ms,
-                    )
-                    .await
-                    {
-                        Ok(AlgoResolution::Found(a)) => {
-                            self.acked(env, &row, &a.algo_id.to_string()).await
+                match self.settle(&row, fence).await? {
+                    Some(id) => {
+                        let mut out = self.acked(env, &row, &id).await?;
+                        if row.conditional && self.replaced_since(&row).await? {
+                            out.extend(self.cancel_row(Some(env), &row, "replaced").await?);
                         }
-                        Ok(AlgoResolution::NeverExecuted) => self.send_algo(env, row).await,
-                        Err(e) => Err(transient(e)),
+                        Ok(out)
                     }
-                } else {
-                    match resolve_unknown_order(
-                        &self.exchange,
-                        &row.symbol,
-                        &row.client_order_id,
-                        fence,
-                        self.resolve_margin_ms,
-                    )
-                    .await
-                    {
-                        Ok(Resolution::Found(o)) => {
-                            self.acked(env, &row, &o.order_id.to_string()).await
-                        }
-                        Ok(Resolution::NeverExecuted) => {
-                            let at = self.exchange.server_now_ms();
-                            self.db
-                                .mark_resent(&row.client_order_id, at)
-                                .await
-                                .map_err(transient)?;
+                    None => {
+                        let at = self.exchange.server_now_ms();
+                        self.db
+                            .mark_resent(&row.client_order_id, at)
+                            .await
+                            .map_err(transient)?;
+                        let mut row = row;
+                        row.sent_at = at;
+                        if row.conditional {
+                            self.send_algo(env, row).await
+                        } else {
                             self.send_plain(env, row).await
                         }
-                        Err(e) => Err(transient(e)),
                     }
                 }
             }
@@ -987,6 +1005,26 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         Ok(out)
     }
 
+    /// Whether a newer conditional order of the same symbol and leg has been placed since `row`
+    /// was sent: an order whose outcome was settled late must then go (a later protect intent
+    /// could not cancel it while it was unknown).
+    async fn replaced_since(&self, row: &OrderRow) -> Result<bool, HandlerError> {
+        Ok(self
+            .db
+            .live_orders()
+            .await
+            .map_err(transient)?
+            .iter()
+            .any(|o| {
+                o.conditional
+                    && o.symbol == row.symbol
+                    && o.leg == row.leg
+                    && o.client_order_id != row.client_order_id
+                    && o.state != OrderState::Sending
+                    && o.sent_at > row.sent_at
+            }))
+    }
+
     fn new_algo(row: &OrderRow) -> NewAlgoOrder {
         let trigger = row.trigger_price.unwrap_or_default();
         let mut a = NewAlgoOrder::stop_close_position(
@@ -1042,23 +1080,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     ErrorClass::Rejected => return self.exchange_rejected(env, &row, &e).await,
                     ErrorClass::Retryable => return Err(transient(e)),
                     ErrorClass::Unknown => {
-                        let fence = e.fence().unwrap_or(Fence {
-                            timestamp_ms: self.exchange.server_now_ms(),
-                            recv_window_ms: self.recv_window_ms,
-                        });
-                        match resolve_unknown_algo_order(
-                            &self.exchange,
-                            &row.client_order_id,
-                            fence,
-                            self.resolve_margin_ms,
-                        )
-                        .await
-                        {
-                            Ok(AlgoResolution::Found(a)) => {
-                                return self.acked(env, &row, &a.algo_id.to_string()).await;
-                            }
-                            Ok(AlgoResolution::NeverExecuted) => {}
-                            Err(e) => return Err(transient(e)),
+                        if let Some(id) = self.settle_unknown(&row, &e).await? {
+                            return self.acked(env, &row, &id).await;
                         }
                     }
                 },

@@ -88,7 +88,7 @@ async fn crash_between_sending_and_a_lost_response_is_settled_by_query_without_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_response_in_flight_is_adopted_after_the_fence() {
+async fn lost_response_in_flight_is_adopted_by_query_without_a_second_order() {
     let fx = fixture().await;
     let ex = fx.execution(settings()).await;
     let mark = fx.mark().await;
@@ -99,6 +99,56 @@ async fn lost_response_in_flight_is_adopted_after_the_fence() {
         .unwrap();
     assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
     assert_eq!(fx.all_orders().await.len(), 1);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_that_never_arrived_waits_out_its_window_without_holding_up_others_then_is_resent_once()
+ {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    let intent = open_intent(&fx.bus, "intent-503", "0.01", mark);
+    // (The first entry sets the symbol's leverage: done here, so the fault hits the order.)
+    ex.handle_intent(&open_intent(&fx.bus, "intent-before", "0.01", mark))
+        .await
+        .unwrap();
+    // The placement is answered 503 without being handled: its outcome is unknown, and the
+    // exchange does not have it yet — which proves nothing before its receive window closes.
+    fx.control("/sim/faults", Some(serde_json::json!({"failNext": 1})))
+        .await;
+    let first = ex.handle_intent(&intent).await;
+    assert!(
+        matches!(&first, Err(qt_bus::HandlerError::Transient(_))),
+        "{first:?}"
+    );
+    // Delivered again at once, it finds its SENDING record and the order not on the exchange.
+    let again = ex.handle_intent(&intent).await;
+    assert!(
+        matches!(&again, Err(qt_bus::HandlerError::Transient(m)) if m.contains("may still arrive")),
+        "{again:?}"
+    );
+    assert_eq!(fx.all_orders().await.len(), 1);
+    // The intents behind it are not held up meanwhile.
+    let other = ex
+        .handle_intent(&open_intent(&fx.bus, "intent-other", "0.01", mark))
+        .await
+        .unwrap();
+    assert!(
+        matches!(other[0].event, Event::OrderAccepted(_)),
+        "{other:?}"
+    );
+    // Past the window (1 s here) and the margin, it is resent with the same id, once.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let out = ex.handle_intent(&intent).await.unwrap();
+    let coid = qt_events::ids::client_order_id("intent-503", "entry");
+    assert!(
+        matches!(&out[0].event, Event::OrderAccepted(a) if a.client_order_id == coid),
+        "{out:?}"
+    );
+    assert_eq!(fx.all_orders().await.len(), 3);
+    assert_eq!(ex.handle_intent(&intent).await.unwrap()[0].id, out[0].id);
+    assert_eq!(fx.all_orders().await.len(), 3);
     fx.stop().await;
 }
 

@@ -344,3 +344,86 @@ pub fn unprotected(rt: &tokio::runtime::Runtime, ex: &impl Exchange) -> Vec<Stri
         .map(|p| p.symbol)
         .collect()
 }
+
+/// One stretch in which a symbol held a position without a stop (or a market close working).
+#[derive(Debug, Clone)]
+pub struct Bare {
+    pub symbol: String,
+    /// When it was first seen bare (UTC, as the services' logs print it).
+    pub from: String,
+    pub lasted: std::time::Duration,
+}
+
+/// Watches the exchange from a thread of its own while a test runs, and measures every stretch
+/// in which a symbol holds a position without a stop (or a market close working).
+pub struct StopWatch {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Bare>>,
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a moment.
+fn utc_clock(t: std::time::SystemTime) -> String {
+    let ms = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let s = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        s / 3600 % 24,
+        s / 60 % 60,
+        s % 60,
+        ms % 1000
+    )
+}
+
+impl StopWatch {
+    /// Starts sampling every 500 ms (3 requests of weight 7 in all: more would eat the request
+    /// weight the services share with it on the simulator, and their clients would wait for
+    /// the next minute).
+    pub fn start(ex: qt_exchange::BinanceClient) -> Self {
+        use std::sync::atomic::Ordering;
+        use std::time::{Duration, Instant, SystemTime};
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let mut open: BTreeMap<String, (Instant, SystemTime)> = BTreeMap::new();
+            let mut stretches = Vec::new();
+            let close = |s: String, since: (Instant, SystemTime), at: Instant| Bare {
+                symbol: s,
+                from: utc_clock(since.1),
+                lasted: at - since.0,
+            };
+            while !flag.load(Ordering::Relaxed) {
+                let at = (Instant::now(), SystemTime::now());
+                let bare = unprotected(&rt, &ex);
+                for s in &bare {
+                    open.entry(s.clone()).or_insert(at);
+                }
+                for s in open.keys().cloned().collect::<Vec<_>>() {
+                    if !bare.contains(&s) {
+                        let since = open.remove(&s).unwrap();
+                        stretches.push(close(s, since, at.0));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            let end = Instant::now();
+            stretches.extend(open.into_iter().map(|(s, since)| close(s, since, end)));
+            stretches
+        });
+        Self { done, thread }
+    }
+
+    /// Stops sampling; returns every unprotected stretch seen, longest first.
+    pub fn finish(self) -> Vec<Bare> {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut v = self.thread.join().unwrap();
+        v.sort_by_key(|b| std::cmp::Reverse(b.lasted));
+        v
+    }
+}

@@ -201,20 +201,13 @@ fn services_sigkilled_at_random_during_200_intents_lose_none_duplicate_none_and_
         "chaos: execution's intent backlog drained {:.1} s after the last outcome",
         drained.elapsed().as_secs_f64()
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let unprotected = common::unprotected(&rt, &ex);
-        if unprotected.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no stop on the exchange for {unprotected:?}\n(lag, pending) of execution on intents: {:?}\n{}",
+    common::assert_protected_within(&rt, &ex, Duration::from_secs(5), || {
+        format!(
+            "(lag, pending) of execution on intents: {:?}\n{}",
             stack.group_backlog("intents", "execution"),
             stack.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        )
+    });
     let stretches = watch.finish();
     let over = stretches
         .iter()

@@ -125,19 +125,7 @@ fn after_a_redis_sigkill_the_system_recovers_by_itself_and_reconciliation_heals_
 
     // Every open position has its stop on the exchange (exit-brain protects a position whose
     // opening it learns from the restatement).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let unprotected = common::unprotected(&rt, &ex);
-        if unprotected.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no stop on the exchange for {unprotected:?}\n{}",
-            stack.logs()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    common::assert_protected_within(&rt, &ex, Duration::from_secs(20), || stack.logs());
     stack.stop();
 }
 

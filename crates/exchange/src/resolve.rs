@@ -66,6 +66,17 @@ pub enum Settled<T> {
     Undecided { until_ms: i64 },
 }
 
+impl<T> Settled<T> {
+    /// The same answer with the found order turned into something else (its id, say).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Settled<U> {
+        match self {
+            Self::Found(t) => Settled::Found(f(t)),
+            Self::NeverExecuted => Settled::NeverExecuted,
+            Self::Undecided { until_ms } => Settled::Undecided { until_ms },
+        }
+    }
+}
+
 /// One look with `query`, without waiting. See the module docs.
 async fn look<E, T, F, Fut>(
     exchange: &E,

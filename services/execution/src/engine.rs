@@ -68,12 +68,12 @@ pub struct Execution<E> {
 }
 
 /// The leg name of an entry order.
-pub const ENTRY_LEG: &str = "entry";
+pub(crate) const ENTRY_LEG: &str = "entry";
 
 /// Puts back into `book` the entry orders in flight that the records hold and the saved book
 /// does not: an entry's SENDING record is its only write before the request (the book is saved
 /// with the next fill), so a restart in between finds it here.
-pub fn restore_in_flight(book: &mut RiskBook, live: &[OrderRow]) {
+pub(crate) fn restore_in_flight(book: &mut RiskBook, live: &[OrderRow]) {
     for o in live {
         let remaining = o.quantity - o.filled_qty;
         if o.conditional
@@ -615,20 +615,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let coid = &row.client_order_id;
         let margin = self.resolve_margin_ms;
         let settled = if row.conditional {
-            match check_unknown_algo_order(&self.exchange, coid, fence, margin).await {
-                Ok(Settled::Found(a)) => Settled::Found(a.algo_id.to_string()),
-                Ok(Settled::NeverExecuted) => Settled::NeverExecuted,
-                Ok(Settled::Undecided { until_ms }) => Settled::Undecided { until_ms },
-                Err(e) => return Err(transient(e)),
-            }
+            check_unknown_algo_order(&self.exchange, coid, fence, margin)
+                .await
+                .map(|s| s.map(|a| a.algo_id.to_string()))
         } else {
-            match check_unknown_order(&self.exchange, &row.symbol, coid, fence, margin).await {
-                Ok(Settled::Found(o)) => Settled::Found(o.order_id.to_string()),
-                Ok(Settled::NeverExecuted) => Settled::NeverExecuted,
-                Ok(Settled::Undecided { until_ms }) => Settled::Undecided { until_ms },
-                Err(e) => return Err(transient(e)),
-            }
-        };
+            check_unknown_order(&self.exchange, &row.symbol, coid, fence, margin)
+                .await
+                .map(|s| s.map(|o| o.order_id.to_string()))
+        }
+        .map_err(transient)?;
         match settled {
             Settled::Found(id) => Ok(Some(id)),
             Settled::NeverExecuted => Ok(None),

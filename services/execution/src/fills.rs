@@ -481,7 +481,13 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         Ok(())
     }
 
+    /// A fill changed position `p`: its `PositionChanged`, id derived from the trade.
     fn changed(&self, p: &PositionRow, ts: i64, trade: &str) -> Envelope {
+        self.position_changed(p, ts, derived_event_id(&[&p.position_id, trade, "changed"]))
+    }
+
+    /// Position `p` as a `PositionChanged` fact with event id `id`.
+    pub(crate) fn position_changed(&self, p: &PositionRow, ts: i64, id: String) -> Envelope {
         self.envelope(
             Event::PositionChanged(PositionChanged {
                 position_id: p.position_id.clone(),
@@ -493,7 +499,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 fees: p.fees,
                 ts,
             }),
-            derived_event_id(&[&p.position_id, trade, "changed"]),
+            id,
             None,
         )
     }

@@ -12,9 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use qt_bus::HandlerError;
 use qt_events::ids::derived_event_id;
-use qt_events::{
-    Envelope, Event, PositionChanged, PositionClosed, PositionOpened, Severity, Stream,
-};
+use qt_events::{Envelope, Event, PositionClosed, PositionOpened, Severity, Stream};
 use qt_exchange::Exchange;
 use qt_risk::BookPosition;
 use rust_decimal::Decimal;
@@ -478,20 +476,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             events.push(self.envelope(Event::PositionClosed(c), id, None));
         }
         for p in self.db.open_positions().await.map_err(transient)? {
-            events.push(self.envelope(
-                Event::PositionChanged(PositionChanged {
-                    position_id: p.position_id.clone(),
-                    symbol: p.symbol.clone(),
-                    side: p.side,
-                    quantity: p.quantity,
-                    entry_price: p.entry_price,
-                    realized_pnl: p.realized_pnl,
-                    fees: p.fees,
-                    ts: now,
-                }),
-                derived_event_id(&[&p.position_id, "restated", &marker]),
-                None,
-            ));
+            let id = derived_event_id(&[&p.position_id, "restated", &marker]);
+            events.push(self.position_changed(&p, now, id));
         }
         let alert = lost.then(|| {
             self.alert(

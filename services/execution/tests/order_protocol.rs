@@ -152,12 +152,25 @@ async fn an_order_that_never_arrived_waits_out_its_window_without_holding_up_oth
     fx.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn risk_guard_refuses_with_reason_codes_counting_orders_in_flight_and_kill_switch() {
-    let fx = fixture().await;
+/// A symbol may hold 1,500 of notional, a trade 1,000: two entries of 900 cannot both pass.
+fn tight_limits() -> execution::Settings {
     let mut s = settings();
     s.limits.max_symbol_notional = rust_decimal::Decimal::from(1_500);
     s.limits.max_notional_per_trade = rust_decimal::Decimal::from(1_000);
+    s
+}
+
+/// The quantity worth `notional` at `mark`, as an intent carries it.
+fn qty_worth(notional: i64, mark: rust_decimal::Decimal) -> String {
+    (rust_decimal::Decimal::from(notional) / mark)
+        .round_dp(3)
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_guard_refuses_with_reason_codes_counting_orders_in_flight_and_kill_switch() {
+    let fx = fixture().await;
+    let s = tight_limits();
     let ex = fx.execution(s.clone()).await;
     let mark = fx.mark().await;
     // Too large for one trade.
@@ -171,9 +184,7 @@ async fn risk_guard_refuses_with_reason_codes_counting_orders_in_flight_and_kill
     );
     // Two entries that together pass the symbol limit: the second is refused because the
     // first is counted (in flight or filled) — never both.
-    let qty = (rust_decimal::Decimal::from(900) / mark)
-        .round_dp(3)
-        .to_string();
+    let qty = qty_worth(900, mark);
     let a = ex
         .handle_intent(&open_intent(&fx.bus, "intent-a", &qty, mark))
         .await
@@ -233,14 +244,10 @@ async fn risk_guard_refuses_with_reason_codes_counting_orders_in_flight_and_kill
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_in_flight_still_counts_against_the_limits_after_a_restart() {
     let fx = fixture().await;
-    let mut s = settings();
-    s.limits.max_symbol_notional = rust_decimal::Decimal::from(1_500);
-    s.limits.max_notional_per_trade = rust_decimal::Decimal::from(1_000);
+    let s = tight_limits();
     let ex = fx.execution(s.clone()).await;
     let mark = fx.mark().await;
-    let qty = (rust_decimal::Decimal::from(900) / mark)
-        .round_dp(3)
-        .to_string();
+    let qty = qty_worth(900, mark);
     // A limit entry well below the market rests on the exchange: in flight, nothing filled.
     let mut resting = open_intent(&fx.bus, "intent-resting", &qty, mark);
     if let Event::OpenPosition(o) = &mut resting.event {

@@ -80,6 +80,19 @@ impl Fx {
     }
 }
 
+/// Opens `p1` (1 BTCUSDT at 100, at `T0`) and returns the id of the protect intent it gets.
+async fn open_p1(b: &mut Brain<SqlStore>, clock: &dyn qt_events::clock::Clock) -> String {
+    let out = b
+        .handle_env(&env(
+            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+            "o1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    protect_of(&out).unwrap().intent_id.clone()
+}
+
 #[tokio::test]
 async fn an_opened_position_is_protected_at_once_with_a_stop_and_a_30_30_40_ladder() {
     let fx = Fx::new();
@@ -121,15 +134,7 @@ async fn the_first_leg_filling_moves_the_stop_to_break_even() {
     let fx = Fx::new();
     let mut b = fx.brain().await;
     let clock = fx.clock.as_ref();
-    let out = b
-        .handle_env(&env(
-            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
-            "o1",
-            clock,
-        ))
-        .await
-        .unwrap();
-    let intent = protect_of(&out).unwrap().intent_id.clone();
+    let intent = open_p1(&mut b, clock).await;
     let stop_coid = client_order_id(&intent, STOP_LEG);
     b.handle_env(&env(
         accepted(&intent, &stop_coid, "BTCUSDT", OrderKind::StopMarket),
@@ -327,15 +332,7 @@ async fn a_refused_first_stop_closes_the_position_at_once() {
     let fx = Fx::new();
     let mut b = fx.brain().await;
     let clock = fx.clock.as_ref();
-    let out = b
-        .handle_env(&env(
-            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
-            "o1",
-            clock,
-        ))
-        .await
-        .unwrap();
-    let intent = protect_of(&out).unwrap().intent_id.clone();
+    let intent = open_p1(&mut b, clock).await;
     let rej = Event::OrderRejected(OrderRejected {
         intent_id: intent.clone(),
         client_order_id: Some(client_order_id(&intent, STOP_LEG)),
@@ -356,15 +353,7 @@ async fn a_leg_superseded_by_a_later_protect_intent_is_no_refusal() {
     let fx = Fx::new();
     let mut b = fx.brain().await;
     let clock = fx.clock.as_ref();
-    let out = b
-        .handle_env(&env(
-            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
-            "o1",
-            clock,
-        ))
-        .await
-        .unwrap();
-    let intent = protect_of(&out).unwrap().intent_id.clone();
+    let intent = open_p1(&mut b, clock).await;
     for (i, leg) in [STOP_LEG, "tp1"].into_iter().enumerate() {
         let rej = Event::OrderRejected(OrderRejected {
             intent_id: intent.clone(),

@@ -345,6 +345,29 @@ pub fn unprotected(rt: &tokio::runtime::Runtime, ex: &impl Exchange) -> Vec<Stri
         .collect()
 }
 
+/// Waits up to `within` for every open position to have its stop on the exchange (or a market
+/// close working); fails with `context()` (logs, backlog) otherwise.
+pub fn assert_protected_within(
+    rt: &tokio::runtime::Runtime,
+    ex: &impl Exchange,
+    within: std::time::Duration,
+    context: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let bare = unprotected(rt, ex);
+        if bare.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stop on the exchange for {bare:?} after {within:?}\n{}",
+            context()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// One stretch in which a symbol held a position without a stop (or a market close working).
 #[derive(Debug, Clone)]
 pub struct Bare {

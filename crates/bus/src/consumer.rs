@@ -13,7 +13,8 @@
 //!
 //! An entry that fails transiently stays pending and comes back soon: the consumer re-reads its
 //! own pending entries `retry_after` later (doubling while they keep failing, up to
-//! `claim_min_idle`), handling newer entries meanwhile; a dead peer's entries come back through
+//! `claim_min_idle`), handling newer entries meanwhile — or when the handler asked for it
+//! (`HandlerError::Later`, without the doubling); a dead peer's entries come back through
 //! the janitor. Once an entry has been delivered more than `max_deliveries` times, and is older
 //! than `poison_min_age`, it is dead-lettered. Redis counts a delivery each time an entry is read, so pending entries are
 //! re-read one by one: a crash while handling entry k of a batch then counts against entry k
@@ -85,6 +86,15 @@ impl ConsumerConfig {
     }
 }
 
+/// What a batch left pending.
+#[derive(Debug, Default)]
+struct LeftPending {
+    /// An entry failed transiently (read again after the doubling `retry_after`).
+    failed: bool,
+    /// The earliest time a handler asked to see an entry again (`HandlerError::Later`).
+    asked_at: Option<Instant>,
+}
+
 /// One entry handed to a handler.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -122,6 +132,12 @@ pub enum HandlerError {
     /// Will never succeed (the entry is invalid for this handler): dead-lettered at once.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// Cannot be done now and retrying at once would not help (a budget used up until a known
+    /// time): not retried in place; the entry stays pending and is read again after
+    /// `retry_in`, newer entries being handled meanwhile. Each reading counts a delivery, so a
+    /// handler must give a final answer before the entry is `poison_min_age` old.
+    #[error("later ({retry_in:?}): {reason}")]
+    Later { reason: String, retry_in: Duration },
 }
 
 /// A service's reaction to the entries of one stream.
@@ -275,12 +291,16 @@ impl<H: Handler> Consumer<H> {
                         }
                     }
                     let from_history = matches!(phase, Phase::History(_));
-                    if self.process(c, batch, from_history, &shutdown).await {
+                    let left = self.process(c, batch, from_history, &shutdown).await;
+                    if left.failed {
                         deferred_in_pass |= from_history;
                         if retry_at.is_none() {
                             retry_at = Some(Instant::now() + retry_delay);
                             retry_delay = (retry_delay * 2).min(self.cfg.claim_min_idle);
                         }
+                    }
+                    if let Some(at) = left.asked_at {
+                        retry_at = Some(retry_at.map_or(at, |r| r.min(at)));
                     }
                 }
                 Err(e) => {
@@ -397,19 +417,18 @@ impl<H: Handler> Consumer<H> {
             .unwrap_or_default()
     }
 
-    /// Handles a batch and commits it; true when an entry was left pending by a transient
-    /// failure.
+    /// Handles a batch and commits it; says what it left pending for later.
     async fn process(
         &mut self,
         c: &mut MultiplexedConnection,
         batch: Vec<RawEntry>,
         redelivered: bool,
         shutdown: &CancellationToken,
-    ) -> bool {
+    ) -> LeftPending {
+        let mut left = LeftPending::default();
         if batch.is_empty() {
-            return false;
+            return left;
         }
-        let mut deferred = false;
         let counts = if redelivered {
             self.counts(c, &batch).await
         } else {
@@ -488,20 +507,32 @@ impl<H: Handler> Consumer<H> {
                         attempt += 1;
                         if attempt >= self.cfg.handler_attempts || shutdown.is_cancelled() {
                             tracing::warn!(stream = %self.key, entry_id = %entry.id, deliveries, error = %msg, "handler failed; entry stays pending for a later delivery");
-                            if self.last_errors.len() > 10_000 {
-                                self.last_errors.clear();
-                            }
-                            self.last_errors.insert(entry.id, msg);
-                            deferred = true;
+                            self.remember_error(entry.id, msg);
+                            left.failed = true;
                             break;
                         }
                         tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
+                    }
+                    Err(HandlerError::Later { reason, retry_in }) => {
+                        tracing::debug!(stream = %self.key, entry_id = %entry.id, deliveries, retry_in_ms = retry_in.as_millis(), reason = %reason, "entry deferred");
+                        self.remember_error(entry.id, reason);
+                        let at = Instant::now() + retry_in;
+                        left.asked_at = Some(left.asked_at.map_or(at, |a| a.min(at)));
+                        break;
                     }
                 }
             }
         }
         self.commit(acks, publish, dead, shutdown).await;
-        deferred
+        left
+    }
+
+    /// Keeps an entry's last error for its dead letter, should it come to that.
+    fn remember_error(&mut self, entry_id: String, error: String) {
+        if self.last_errors.len() > 10_000 {
+            self.last_errors.clear();
+        }
+        self.last_errors.insert(entry_id, error);
     }
 
     /// Publishes, dead-letters and acknowledges in one transaction, retrying while Redis is

@@ -1,7 +1,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use qt_bus::{Bus, BusConfig, Delivery, Handler, HandlerError, Outcome};
 use qt_events::clock::system;
@@ -26,12 +27,15 @@ pub fn alert(n: usize) -> Event {
     })
 }
 
-/// Records what it handled; fails transiently for keys in `fail`, permanently for `reject`.
+/// Records what it handled; fails transiently for keys in `fail`, permanently for `reject`,
+/// and asks to see a key in `later` again at its time (counting those answers in `deferrals`).
 #[derive(Clone, Default, Debug)]
 pub struct Recorder {
     pub seen: Arc<Mutex<Vec<(String, u64)>>>,
     pub fail: Arc<Mutex<Vec<String>>>,
     pub reject: Arc<Mutex<Vec<String>>>,
+    pub later: Arc<Mutex<HashMap<String, Instant>>>,
+    pub deferrals: Arc<Mutex<u32>>,
     pub delay: Option<Duration>,
 }
 
@@ -64,6 +68,14 @@ impl Handler for Recorder {
         }
         if self.fail.lock().unwrap().contains(&k) {
             return Err(HandlerError::Transient(format!("{k} not now")));
+        }
+        let until = self.later.lock().unwrap().get(&k).copied();
+        if let Some(retry_in) = until.and_then(|t| t.checked_duration_since(Instant::now())) {
+            *self.deferrals.lock().unwrap() += 1;
+            return Err(HandlerError::Later {
+                reason: format!("{k} not before its time"),
+                retry_in,
+            });
         }
         self.seen.lock().unwrap().push((k, d.deliveries));
         Ok(Outcome::done())

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use qt_bus::{Consumer, ConsumerConfig, Delivery, Handler, HandlerError, Outcome};
@@ -254,6 +254,41 @@ async fn a_transient_failure_is_retried_soon_while_newer_entries_are_handled() {
         (2..=4).contains(&deliveries),
         "delivered {deliveries} times"
     );
+    eventually(5, "nothing pending", || async {
+        bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_entry_deferred_by_its_handler_comes_back_when_asked_and_newer_entries_go_first() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    let rec = Recorder::default();
+    let due = Instant::now() + Duration::from_millis(800);
+    rec.later.lock().unwrap().insert("1".into(), due);
+    for i in 1..=3 {
+        bus.publish(&bus.envelope(alert(i))).await.unwrap();
+    }
+    // Neither the janitor nor the transient-failure retry can be what brings it back.
+    let mut cfg = fast(Stream::Alerts, "g", "g-1");
+    cfg.claim_min_idle = Duration::from_secs(60);
+    cfg.retry_after = Duration::from_secs(60);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Consumer::new(bus.clone(), cfg, rec.clone()).run(stop.clone()));
+    eventually(5, "1 handled after the others", || async {
+        rec.keys() == vec!["2".to_owned(), "3".to_owned(), "1".to_owned()]
+    })
+    .await;
+    assert!(
+        Instant::now() >= due,
+        "handled before the time it asked for"
+    );
+    // Deferred once, read again at its time: no retry in place, no polling meanwhile.
+    let deferrals = *rec.deferrals.lock().unwrap();
+    assert!((1..=2).contains(&deferrals), "deferred {deferrals} times");
     eventually(5, "nothing pending", || async {
         bus.stats(Stream::Alerts).await.unwrap().groups[0].pending == 0
     })

@@ -7,6 +7,13 @@
 //! next window when it would go over. After a 429 or 418 it holds back *every* request until
 //! `Retry-After` (or a doubling backoff when the header is absent) has passed: it never hammers.
 //! Time comes from the injected clock.
+//!
+//! Orders come in two classes. A share of each order window (`reducing_reserve_pct`) is kept
+//! for orders that only reduce or protect a position (reduce-only, close-position: stops,
+//! take-profits, closes): an order that opens or adds to a position waits once the rest is
+//! used up, so a burst of entries can never leave a new position's stop waiting for the next
+//! window. [`RateLimiter::opening_held_until`] tells a caller, without taking anything, whether
+//! an opening order would wait now (execution defers the entry instead of queueing behind it).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,8 +26,40 @@ pub struct Limits {
     pub weight_1m: u32,
     pub orders_10s: u32,
     pub orders_1m: u32,
+    /// Share of each order window (percent) that only reducing orders may use.
+    pub reducing_reserve_pct: u32,
     /// Wait after a ban without `Retry-After` (ms), doubled on each consecutive ban.
     pub ban_backoff_ms: u64,
+}
+
+impl Limits {
+    /// What opening orders may use of a window of `limit` orders: all but the reserve.
+    fn opening_share(&self, limit: u32) -> u32 {
+        let reserve = u64::from(limit) * u64::from(self.reducing_reserve_pct.min(100)) / 100;
+        limit.saturating_sub(u32::try_from(reserve).unwrap_or(limit))
+    }
+}
+
+/// What a request places, for the order counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orders {
+    /// No order (queries, cancels, account endpoints).
+    None,
+    /// An order that opens or adds to a position: it may not use the reducing reserve.
+    Opening,
+    /// A reduce-only or close-position order: it may use the whole window.
+    Reducing,
+}
+
+impl Orders {
+    /// The class of an order by its flags.
+    pub fn of(reduce_only: bool, close_position: bool) -> Self {
+        if reduce_only || close_position {
+            Self::Reducing
+        } else {
+            Self::Opening
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -94,38 +133,61 @@ impl RateLimiter {
         }
     }
 
-    /// When a request of `weight` (and `orders` order count) may go, or `None` if it may go now
-    /// (in which case it has been counted).
-    fn try_take(&self, weight: u32, orders: u32) -> Option<i64> {
-        let now = self.clock.now_ms();
-        let mut st = self.lock();
-        Self::roll(&mut st, now);
+    /// When a request of `weight` placing `orders` may go (ms), or `None` if it may go now.
+    fn held_until(&self, st: &State, now: i64, weight: u32, orders: Orders) -> Option<i64> {
         if now < st.blocked_until_ms {
             return Some(st.blocked_until_ms);
         }
         if weight > 0 && st.weight_1m.saturating_add(weight) > self.limits.weight_1m {
             return Some((st.minute + 1) * 60_000);
         }
-        if orders > 0 {
-            if st.orders_1m.saturating_add(orders) > self.limits.orders_1m {
-                return Some((st.minute + 1) * 60_000);
-            }
-            if st.orders_10s.saturating_add(orders) > self.limits.orders_10s {
-                return Some((st.ten_s + 1) * 10_000);
-            }
+        let (limit_1m, limit_10s) = match orders {
+            Orders::None => return None,
+            Orders::Reducing => (self.limits.orders_1m, self.limits.orders_10s),
+            Orders::Opening => (
+                self.limits.opening_share(self.limits.orders_1m),
+                self.limits.opening_share(self.limits.orders_10s),
+            ),
+        };
+        if st.orders_1m.saturating_add(1) > limit_1m {
+            return Some((st.minute + 1) * 60_000);
         }
-        st.weight_1m = st.weight_1m.saturating_add(weight);
-        st.orders_10s = st.orders_10s.saturating_add(orders);
-        st.orders_1m = st.orders_1m.saturating_add(orders);
+        if st.orders_10s.saturating_add(1) > limit_10s {
+            return Some((st.ten_s + 1) * 10_000);
+        }
         None
     }
 
-    /// Waits until a request of `weight` IP weight and `orders` order count may be sent, and
-    /// counts it.
-    pub async fn acquire(&self, weight: u32, orders: u32) {
+    /// When a request of `weight` placing `orders` may go, or `None` if it may go now (in
+    /// which case it has been counted).
+    fn try_take(&self, weight: u32, orders: Orders) -> Option<i64> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        Self::roll(&mut st, now);
+        if let Some(until) = self.held_until(&st, now, weight, orders) {
+            return Some(until);
+        }
+        let n = u32::from(orders != Orders::None);
+        st.weight_1m = st.weight_1m.saturating_add(weight);
+        st.orders_10s = st.orders_10s.saturating_add(n);
+        st.orders_1m = st.orders_1m.saturating_add(n);
+        None
+    }
+
+    /// Waits until a request of `weight` IP weight placing `orders` may be sent, and counts it.
+    pub async fn acquire(&self, weight: u32, orders: Orders) {
         while let Some(until) = self.try_take(weight, orders) {
             sleep_until_clock(&self.clock, until).await;
         }
+    }
+
+    /// Until when an opening order would wait if it were sent now (ms since the epoch, by the
+    /// injected clock), or `None` when it would go at once. Takes nothing.
+    pub fn opening_held_until(&self) -> Option<i64> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        Self::roll(&mut st, now);
+        self.held_until(&st, now, 0, Orders::Opening)
     }
 
     /// Raises the counts to what the exchange reported in its headers.
@@ -195,6 +257,7 @@ mod tests {
                 weight_1m: 100,
                 orders_10s: 3,
                 orders_1m: 10,
+                reducing_reserve_pct: 0,
                 ban_backoff_ms: 1_000,
             },
             Arc::new(clock.clone()),
@@ -205,15 +268,15 @@ mod tests {
     fn header_counts_raise_the_used_weight_and_hold_requests_to_the_next_minute() {
         let clock = ManualClock::new(120_000);
         let l = limiter(&clock);
-        assert_eq!(l.try_take(10, 0), None);
+        assert_eq!(l.try_take(10, Orders::None), None);
         l.observe_headers(Some(95), None, None);
         assert_eq!(l.usage().weight_1m, 95);
         // 95 + 10 > 100: wait for the next minute
-        assert_eq!(l.try_take(10, 0), Some(180_000));
-        assert_eq!(l.try_take(5, 0), None);
+        assert_eq!(l.try_take(10, Orders::None), Some(180_000));
+        assert_eq!(l.try_take(5, Orders::None), None);
         clock.set(180_000);
         assert_eq!(l.usage().weight_1m, 0);
-        assert_eq!(l.try_take(10, 0), None);
+        assert_eq!(l.try_take(10, Orders::None), None);
     }
 
     #[test]
@@ -221,11 +284,44 @@ mod tests {
         let clock = ManualClock::new(125_000);
         let l = limiter(&clock);
         l.observe_headers(None, Some(3), Some(3));
-        assert_eq!(l.try_take(0, 1), Some(130_000));
+        assert_eq!(l.try_take(0, Orders::Opening), Some(130_000));
         // a request that places no order is not held by order counts
-        assert_eq!(l.try_take(1, 0), None);
+        assert_eq!(l.try_take(1, Orders::None), None);
         clock.set(130_000);
-        assert_eq!(l.try_take(0, 1), None);
+        assert_eq!(l.try_take(0, Orders::Opening), None);
+    }
+
+    #[test]
+    fn opening_orders_leave_the_reserve_to_reducing_orders() {
+        let clock = ManualClock::new(200_000);
+        let l = RateLimiter::new(
+            Limits {
+                weight_1m: 1_000,
+                orders_10s: 10,
+                orders_1m: 100,
+                reducing_reserve_pct: 20,
+                ban_backoff_ms: 1_000,
+            },
+            Arc::new(clock.clone()),
+        );
+        for _ in 0..8 {
+            assert_eq!(l.opening_held_until(), None);
+            assert_eq!(l.try_take(0, Orders::Opening), None);
+        }
+        // 8 of 10 used: the last 2 are for reducing orders only
+        assert_eq!(l.opening_held_until(), Some(210_000));
+        assert_eq!(l.try_take(0, Orders::Opening), Some(210_000));
+        assert_eq!(l.try_take(0, Orders::Reducing), None);
+        assert_eq!(l.try_take(0, Orders::Reducing), None);
+        assert_eq!(l.try_take(0, Orders::Reducing), Some(210_000));
+        // the peek took nothing, and the next window is open to both
+        assert_eq!(l.usage().orders_10s, 10);
+        clock.set(210_000);
+        assert_eq!(l.opening_held_until(), None);
+        // the exchange's own count (other clients of the account) counts against the share
+        l.observe_headers(None, Some(8), None);
+        assert_eq!(l.opening_held_until(), Some(220_000));
+        assert_eq!(l.try_take(0, Orders::Reducing), None);
     }
 
     #[test]
@@ -233,10 +329,10 @@ mod tests {
         let clock = ManualClock::new(1_000_000);
         let l = limiter(&clock);
         assert_eq!(l.ban(Some(2_000)), 2_000);
-        assert_eq!(l.try_take(1, 0), Some(1_002_000));
-        assert_eq!(l.try_take(0, 1), Some(1_002_000));
+        assert_eq!(l.try_take(1, Orders::None), Some(1_002_000));
+        assert_eq!(l.try_take(0, Orders::Opening), Some(1_002_000));
         clock.set(1_002_000);
-        assert_eq!(l.try_take(1, 0), None);
+        assert_eq!(l.try_take(1, Orders::None), None);
         // without Retry-After: 1 s, then 2 s (consecutive), reset by a success
         assert_eq!(l.ban(None), 2_000);
         l.success();
@@ -249,7 +345,7 @@ mod tests {
         let l = Arc::new(limiter(&clock));
         l.ban(Some(60_000));
         let l2 = l.clone();
-        let task = tokio::spawn(async move { l2.acquire(1, 0).await });
+        let task = tokio::spawn(async move { l2.acquire(1, Orders::None).await });
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert!(!task.is_finished(), "acquire must wait out the ban");
         clock.advance(60_000);

@@ -23,7 +23,7 @@ use crate::config::ExchangeConfig;
 use crate::error::{ExchangeError, Fence, Refusal, transport_reason};
 use crate::exchange::{ExResult, Exchange};
 use crate::filters::{ExchangeInfo, PriceRounding, SymbolFilters};
-use crate::limiter::{Limits, RateLimiter, Usage};
+use crate::limiter::{Limits, Orders, RateLimiter, Usage};
 use crate::sign::{Params, Signer};
 use crate::types::*;
 
@@ -84,6 +84,7 @@ impl BinanceClient {
                 weight_1m: config.weight_limit_1m,
                 orders_10s: config.order_limit_10s,
                 orders_1m: config.order_limit_1m,
+                reducing_reserve_pct: config.reducing_order_reserve_pct,
                 ban_backoff_ms: config.ban_backoff_ms,
             },
             clock.clone(),
@@ -176,7 +177,7 @@ impl BinanceClient {
         params: &Params,
         auth: Auth,
         weight: u32,
-        orders: u32,
+        orders: Orders,
     ) -> ExResult<T> {
         let mut resynced = false;
         loop {
@@ -207,7 +208,7 @@ impl BinanceClient {
         params: &Params,
         auth: Auth,
         weight: u32,
-        orders: u32,
+        orders: Orders,
     ) -> ExResult<T> {
         let inner = &*self.inner;
         if auth != Auth::None && inner.api_key.is_none() {
@@ -303,7 +304,7 @@ impl BinanceClient {
                 &Params::new(),
                 Auth::None,
                 1,
-                0,
+                Orders::None,
             )
             .await?;
         let t1 = self.inner.clock.now_ms();
@@ -469,6 +470,12 @@ impl Exchange for BinanceClient {
             .saturating_add(self.inner.offset_ms.load(Ordering::Relaxed))
     }
 
+    fn opening_orders_wait(&self) -> Option<Duration> {
+        let until = self.inner.limiter.opening_held_until()?;
+        let wait = until.saturating_sub(self.inner.clock.now_ms()).max(1);
+        Some(Duration::from_millis(u64::try_from(wait).unwrap_or(1)))
+    }
+
     async fn sync_time(&self) -> ExResult<i64> {
         self.measure_offset().await
     }
@@ -481,7 +488,7 @@ impl Exchange for BinanceClient {
                 &Params::new(),
                 Auth::None,
                 1,
-                0,
+                Orders::None,
             )
             .await?;
         Ok(t.server_time)
@@ -495,7 +502,7 @@ impl Exchange for BinanceClient {
                 &Params::new(),
                 Auth::None,
                 1,
-                0,
+                Orders::None,
             )
             .await?;
         self.set_filters(info.symbols.iter().cloned());
@@ -531,8 +538,15 @@ impl Exchange for BinanceClient {
             500..=1000 => 5,
             _ => 10,
         };
-        self.call(Method::GET, "/fapi/v1/klines", &p, Auth::None, weight, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v1/klines",
+            &p,
+            Auth::None,
+            weight,
+            Orders::None,
+        )
+        .await
     }
 
     async fn tickers_24h(&self) -> ExResult<Vec<Ticker24h>> {
@@ -542,15 +556,22 @@ impl Exchange for BinanceClient {
             &Params::new(),
             Auth::None,
             40,
-            0,
+            Orders::None,
         )
         .await
     }
 
     async fn mark_price(&self, symbol: &str) -> ExResult<MarkPrice> {
         let p = symbol_param(Some(symbol));
-        self.call(Method::GET, "/fapi/v1/premiumIndex", &p, Auth::None, 1, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v1/premiumIndex",
+            &p,
+            Auth::None,
+            1,
+            Orders::None,
+        )
+        .await
     }
 
     async fn mark_prices(&self) -> ExResult<Vec<MarkPrice>> {
@@ -560,7 +581,7 @@ impl Exchange for BinanceClient {
             &Params::new(),
             Auth::None,
             10,
-            0,
+            Orders::None,
         )
         .await
     }
@@ -568,7 +589,14 @@ impl Exchange for BinanceClient {
     async fn new_order(&self, order: &NewOrder) -> ExResult<Order> {
         let p = self.order_params(order).await?;
         let r = self
-            .call(Method::POST, "/fapi/v1/order", &p, Auth::Signed, 0, 1)
+            .call(
+                Method::POST,
+                "/fapi/v1/order",
+                &p,
+                Auth::Signed,
+                0,
+                Orders::of(order.reduce_only, false),
+            )
             .await;
         self.forget_filters_on_filter_error(&order.symbol, &r);
         r
@@ -578,23 +606,44 @@ impl Exchange for BinanceClient {
         let mut p = Params::new();
         p.push("symbol", symbol)
             .push("origClientOrderId", client_order_id);
-        self.call(Method::GET, "/fapi/v1/order", &p, Auth::Signed, 1, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v1/order",
+            &p,
+            Auth::Signed,
+            1,
+            Orders::None,
+        )
+        .await
     }
 
     async fn cancel_order(&self, symbol: &str, client_order_id: &str) -> ExResult<Order> {
         let mut p = Params::new();
         p.push("symbol", symbol)
             .push("origClientOrderId", client_order_id);
-        self.call(Method::DELETE, "/fapi/v1/order", &p, Auth::Signed, 1, 0)
-            .await
+        self.call(
+            Method::DELETE,
+            "/fapi/v1/order",
+            &p,
+            Auth::Signed,
+            1,
+            Orders::None,
+        )
+        .await
     }
 
     async fn open_orders(&self, symbol: Option<&str>) -> ExResult<Vec<Order>> {
         let w = if symbol.is_some() { 1 } else { 40 };
         let p = symbol_param(symbol);
-        self.call(Method::GET, "/fapi/v1/openOrders", &p, Auth::Signed, w, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v1/openOrders",
+            &p,
+            Auth::Signed,
+            w,
+            Orders::None,
+        )
+        .await
     }
 
     async fn cancel_all_orders(&self, symbol: &str) -> ExResult<()> {
@@ -606,7 +655,7 @@ impl Exchange for BinanceClient {
                 &p,
                 Auth::Signed,
                 1,
-                0,
+                Orders::None,
             )
             .await?;
         Ok(())
@@ -615,7 +664,14 @@ impl Exchange for BinanceClient {
     async fn new_algo_order(&self, order: &NewAlgoOrder) -> ExResult<AlgoOrder> {
         let p = self.algo_order_params(order).await?;
         let r = self
-            .call(Method::POST, "/fapi/v1/algoOrder", &p, Auth::Signed, 0, 1)
+            .call(
+                Method::POST,
+                "/fapi/v1/algoOrder",
+                &p,
+                Auth::Signed,
+                0,
+                Orders::of(order.reduce_only, order.close_position),
+            )
             .await;
         self.forget_filters_on_filter_error(&order.symbol, &r);
         r
@@ -624,15 +680,29 @@ impl Exchange for BinanceClient {
     async fn query_algo_order(&self, client_algo_id: &str) -> ExResult<AlgoOrder> {
         let mut p = Params::new();
         p.push("clientAlgoId", client_algo_id);
-        self.call(Method::GET, "/fapi/v1/algoOrder", &p, Auth::Signed, 1, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v1/algoOrder",
+            &p,
+            Auth::Signed,
+            1,
+            Orders::None,
+        )
+        .await
     }
 
     async fn cancel_algo_order(&self, client_algo_id: &str) -> ExResult<()> {
         let mut p = Params::new();
         p.push("clientAlgoId", client_algo_id);
         let _: serde_json::Value = self
-            .call(Method::DELETE, "/fapi/v1/algoOrder", &p, Auth::Signed, 1, 0)
+            .call(
+                Method::DELETE,
+                "/fapi/v1/algoOrder",
+                &p,
+                Auth::Signed,
+                1,
+                Orders::None,
+            )
             .await?;
         Ok(())
     }
@@ -646,7 +716,7 @@ impl Exchange for BinanceClient {
             &p,
             Auth::Signed,
             w,
-            0,
+            Orders::None,
         )
         .await
     }
@@ -660,7 +730,7 @@ impl Exchange for BinanceClient {
                 &p,
                 Auth::Signed,
                 1,
-                0,
+                Orders::None,
             )
             .await?;
         Ok(())
@@ -668,8 +738,15 @@ impl Exchange for BinanceClient {
 
     async fn positions(&self, symbol: Option<&str>) -> ExResult<Vec<Position>> {
         let p = symbol_param(symbol);
-        self.call(Method::GET, "/fapi/v3/positionRisk", &p, Auth::Signed, 5, 0)
-            .await
+        self.call(
+            Method::GET,
+            "/fapi/v3/positionRisk",
+            &p,
+            Auth::Signed,
+            5,
+            Orders::None,
+        )
+        .await
     }
 
     async fn balances(&self) -> ExResult<Vec<Balance>> {
@@ -679,7 +756,7 @@ impl Exchange for BinanceClient {
             &Params::new(),
             Auth::Signed,
             5,
-            0,
+            Orders::None,
         )
         .await
     }
@@ -691,7 +768,7 @@ impl Exchange for BinanceClient {
             &Params::new(),
             Auth::Signed,
             5,
-            0,
+            Orders::None,
         )
         .await
     }
@@ -704,8 +781,15 @@ impl Exchange for BinanceClient {
         }
         let mut p = Params::new();
         p.push("symbol", symbol).push("leverage", leverage);
-        self.call(Method::POST, "/fapi/v1/leverage", &p, Auth::Signed, 1, 0)
-            .await
+        self.call(
+            Method::POST,
+            "/fapi/v1/leverage",
+            &p,
+            Auth::Signed,
+            1,
+            Orders::None,
+        )
+        .await
     }
 
     async fn set_margin_type(&self, symbol: &str, margin_type: MarginType) -> ExResult<()> {
@@ -713,7 +797,14 @@ impl Exchange for BinanceClient {
         p.push("symbol", symbol)
             .push("marginType", margin_type.as_str());
         let r: ExResult<serde_json::Value> = self
-            .call(Method::POST, "/fapi/v1/marginType", &p, Auth::Signed, 1, 0)
+            .call(
+                Method::POST,
+                "/fapi/v1/marginType",
+                &p,
+                Auth::Signed,
+                1,
+                Orders::None,
+            )
             .await;
         match r {
             Ok(_) => Ok(()),
@@ -730,7 +821,7 @@ impl Exchange for BinanceClient {
                 &Params::new(),
                 Auth::Key,
                 1,
-                0,
+                Orders::None,
             )
             .await?;
         Ok(a.listen_key)
@@ -744,7 +835,7 @@ impl Exchange for BinanceClient {
                 &Params::new(),
                 Auth::Key,
                 1,
-                0,
+                Orders::None,
             )
             .await?;
         Ok(())
@@ -758,7 +849,7 @@ impl Exchange for BinanceClient {
                 &Params::new(),
                 Auth::Key,
                 1,
-                0,
+                Orders::None,
             )
             .await?;
         Ok(())

@@ -156,6 +156,7 @@ pub fn reason_code(reason: RejectReason) -> &'static str {
         RejectReason::InvalidIntent => "INVALID_INTENT",
         RejectReason::ExchangeError => "EXCHANGE_ERROR",
         RejectReason::Superseded => "SUPERSEDED",
+        RejectReason::RateLimited => "RATE_LIMITED",
         RejectReason::Other => "OTHER",
     }
 }

@@ -239,6 +239,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 )
                 .await;
         }
+        if let Some(wait) = self.exchange.opening_orders_wait() {
+            return self.entry_throttled(env, o, wait).await;
+        }
         self.place_plain(
             env,
             PlainSpec {
@@ -258,6 +261,47 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             },
         )
         .await
+    }
+
+    /// An entry met an order-rate budget used up for entries (the rest of the window is kept
+    /// for stops, take-profits and closes). Queueing behind it would hold up every intent after
+    /// it, protective ones included, so: an entry seen before resumes from its record; a new one
+    /// is deferred until the budget returns (`HandlerError::Later`: the intents behind it go on
+    /// meanwhile), or refused `RATE_LIMITED` when by then it would be older than
+    /// `entry_max_wait` — a signal that old is stale.
+    async fn entry_throttled(
+        &self,
+        env: &Envelope,
+        o: &OpenPosition,
+        wait: std::time::Duration,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        let coid = client_order_id(&o.intent_id, ENTRY_LEG);
+        if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
+            return self.resume(env, row).await;
+        }
+        let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        let age_ms = self.now().saturating_sub(env.ts).max(0);
+        let max_ms = i64::try_from(self.settings.entry_max_wait.as_millis()).unwrap_or(i64::MAX);
+        if age_ms.saturating_add(wait_ms) > max_ms {
+            return self
+                .reject_intent(
+                    env,
+                    &o.intent_id,
+                    ENTRY_LEG,
+                    &o.symbol,
+                    RejectReason::RateLimited,
+                    format!(
+                        "the order-rate budget for entries is used up for another {wait_ms} ms; \
+                         the intent is {age_ms} ms old and may wait {max_ms} ms"
+                    ),
+                )
+                .await;
+        }
+        metrics::counter!("execution_entries_deferred_total").increment(1);
+        Err(HandlerError::Later {
+            reason: format!("order-rate budget for entries used up for another {wait_ms} ms"),
+            retry_in: wait,
+        })
     }
 
     /// The signed position amount on the exchange (positive long, negative short).

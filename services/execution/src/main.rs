@@ -13,6 +13,13 @@ use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
+    // Values that parse but cannot work exit with code 2 like any bad setting.
+    if let Ok(config) = qt_runtime::Config::<Settings>::load("execution")
+        && let Err(e) = config.service.validate()
+    {
+        eprintln!("execution: {e}");
+        return ExitCode::from(2);
+    }
     qt_runtime::run::<Settings, _, _>("execution", |mut service| async move {
         service.groups(app::GROUPS).produces(app::PRODUCES);
         let settings = service.config.service.clone();

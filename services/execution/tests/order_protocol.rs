@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::*;
 use execution::OrderState;
 use qt_events::{ClosePosition, Event, RejectReason, SetKillSwitch};
+use rust_decimal::Decimal;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivered_open_intent_places_one_order_and_answers_the_same() {
@@ -315,5 +316,81 @@ async fn stale_redelivered_kill_switch_command_does_not_flip_a_newer_setting_bac
         .await
         .unwrap();
     assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_past_their_share_of_the_order_budget_are_deferred_while_a_close_still_goes() {
+    let fx = fixture().await;
+    // Five orders per 10 s, two of them kept for reducing orders: entries get three.
+    let mut xcfg = fx.xcfg.clone();
+    xcfg.order_limit_10s = 5;
+    xcfg.reducing_order_reserve_pct = 40;
+    let client = qt_exchange::BinanceClient::new(xcfg, qt_events::clock::system()).unwrap();
+    qt_exchange::Exchange::sync_time(&client).await.unwrap();
+    // The limiter's windows are the clock's: start in the first half of one, so the budget
+    // cannot come back in the middle of the test.
+    let in_window = qt_events::clock::system().now_ms() % 10_000;
+    if in_window > 4_000 {
+        tokio::time::sleep(Duration::from_millis(
+            u64::try_from(10_050 - in_window).unwrap(),
+        ))
+        .await;
+    }
+    let ex = fx.execution_with(client, settings()).await;
+    let mark = fx.mark().await;
+    let first = open_intent(&fx.bus, "budget-1", "0.01", mark);
+    for intent in [
+        &first,
+        &open_intent(&fx.bus, "budget-2", "0.01", mark),
+        &open_intent(&fx.bus, "budget-3", "0.01", mark),
+    ] {
+        let out = ex.handle_intent(intent).await.unwrap();
+        assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
+    }
+    // The fourth entry is deferred until the budget returns: no record, no order.
+    let fourth = open_intent(&fx.bus, "budget-4", "0.01", mark);
+    let r = ex.handle_intent(&fourth).await;
+    let Err(qt_bus::HandlerError::Later { retry_in, .. }) = r else {
+        panic!("expected a deferral, got {r:?}");
+    };
+    assert!(
+        retry_in > Duration::from_secs(5) && retry_in <= Duration::from_secs(10),
+        "{retry_in:?}"
+    );
+    let coid4 = qt_events::ids::client_order_id("budget-4", "entry");
+    assert!(ex.db.order(&coid4).await.unwrap().is_none());
+    assert_eq!(fx.all_orders().await.len(), 3);
+    // A redelivered entry that was placed answers from its record, budget or not.
+    let again = ex.handle_intent(&first).await.unwrap();
+    assert!(
+        matches!(again[0].event, Event::OrderAccepted(_)),
+        "{again:?}"
+    );
+    // The reserve is there for reducing orders: the position is closed.
+    let close = fx.bus.envelope(Event::ClosePosition(ClosePosition {
+        intent_id: "budget-close".into(),
+        symbol: SYMBOL.into(),
+        reason: "test".into(),
+    }));
+    let out = ex.handle_intent(&close).await.unwrap();
+    assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
+    assert_eq!(fx.position_amt().await, Decimal::ZERO);
+    // An entry that could only go when it is older than `entry_max_wait` (30 s) is refused
+    // as stale, with its reason, and a redelivery answers the same.
+    let mut stale = open_intent(&fx.bus, "budget-stale", "0.01", mark);
+    stale.ts -= 26_000;
+    let out = ex.handle_intent(&stale).await.unwrap();
+    assert!(
+        matches!(&out[0].event, Event::OrderRejected(r) if r.reason == RejectReason::RateLimited),
+        "{out:?}"
+    );
+    let again = ex.handle_intent(&stale).await.unwrap();
+    assert_eq!(again[0].id, out[0].id);
+    assert_eq!(
+        fx.all_orders().await.len(),
+        4,
+        "three entries and the close"
+    );
     fx.stop().await;
 }

@@ -54,6 +54,9 @@ pub enum RejectReason {
     /// A protective leg that a later `ProtectPosition` of the same symbol replaces: never
     /// placed (placing it would only be cancelled again, or would replace newer legs).
     Superseded,
+    /// An entry the exchange's order-rate budget could not take before it grew stale (the
+    /// budget's last share is kept for protective orders).
+    RateLimited,
     #[serde(other)]
     Other,
 }

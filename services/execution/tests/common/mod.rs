@@ -110,10 +110,15 @@ pub fn settings() -> Settings {
 impl Fixture {
     /// Execution as a (re)started process would build it: state from the database.
     pub async fn execution(&self, settings: Settings) -> Ex {
+        self.execution_with(self.client.clone(), settings).await
+    }
+
+    /// As [`execution`](Self::execution), with its own exchange client.
+    pub async fn execution_with(&self, client: BinanceClient, settings: Settings) -> Ex {
         let db = Db::open(&self.db_url).await.unwrap();
         Execution::new(
             db,
-            self.client.clone(),
+            client,
             self.bus.clone(),
             qt_events::clock::system(),
             settings,

@@ -119,9 +119,12 @@ pub struct ExchangeConfig {
     pub order_limit_10s: u32,
     /// Orders the client allows itself per minute (Binance: 1200).
     pub order_limit_1m: u32,
-    /// Share of each order window (percent) kept for reduce-only and close-position orders
-    /// (stops, take-profits, closes); orders that open or add to a position may not use it.
-    pub reducing_order_reserve_pct: u32,
+    /// Share of each order window (percent) that orders opening or adding to a position may
+    /// use; the rest is kept for reducing orders.
+    pub opening_order_share_pct: u32,
+    /// Share of each order window (percent) that take-profits and other non-protective
+    /// reducing orders may use; the rest is kept for stops and closes at market.
+    pub reducing_order_share_pct: u32,
     /// Wait after a 429/418 that carries no `Retry-After` (ms); doubles on each repeat.
     pub ban_backoff_ms: u64,
     /// Extra margin past `timestamp + recvWindow` before an unknown outcome is queried (ms).
@@ -150,10 +153,8 @@ impl std::fmt::Debug for ExchangeConfig {
             .field("weight_limit_1m", &self.weight_limit_1m)
             .field("order_limit_10s", &self.order_limit_10s)
             .field("order_limit_1m", &self.order_limit_1m)
-            .field(
-                "reducing_order_reserve_pct",
-                &self.reducing_order_reserve_pct,
-            )
+            .field("opening_order_share_pct", &self.opening_order_share_pct)
+            .field("reducing_order_share_pct", &self.reducing_order_share_pct)
             .field("ban_backoff_ms", &self.ban_backoff_ms)
             .field("resolve_margin_ms", &self.resolve_margin_ms)
             .field("ws", &self.ws)
@@ -175,7 +176,8 @@ impl ExchangeConfig {
             weight_limit_1m: 2_400,
             order_limit_10s: 300,
             order_limit_1m: 1_200,
-            reducing_order_reserve_pct: 20,
+            opening_order_share_pct: 70,
+            reducing_order_share_pct: 85,
             ban_backoff_ms: 5_000,
             resolve_margin_ms: 1_000,
             ws: WsConfig::default(),

@@ -21,11 +21,11 @@ pub trait Exchange: Send + Sync {
     /// The exchange's time now, estimated from the injected clock and the measured offset.
     fn server_now_ms(&self) -> i64;
 
-    /// How long an order that opens or adds to a position would wait for the order-rate
-    /// budget if sent now, or `None` if it would go at once. Reduce-only and close-position
-    /// orders have a reserve of their own and may still go (see [`crate::limiter`]). Takes
-    /// nothing from the budget.
-    fn opening_orders_wait(&self) -> Option<std::time::Duration> {
+    /// How long an order of `class` would wait for the order-rate budget if sent now, or
+    /// `None` if it would go at once (each class may use only its share of a window; see
+    /// [`crate::limiter`]). Takes nothing from the budget.
+    fn orders_wait(&self, class: crate::limiter::Orders) -> Option<std::time::Duration> {
+        let _ = class;
         None
     }
 

@@ -8,17 +8,20 @@
 //! `Retry-After` (or a doubling backoff when the header is absent) has passed: it never hammers.
 //! Time comes from the injected clock.
 //!
-//! Orders come in two classes. A share of each order window (`reducing_reserve_pct`) is kept
-//! for orders that only reduce or protect a position (reduce-only, close-position: stops,
-//! take-profits, closes): an order that opens or adds to a position waits once the rest is
-//! used up, so a burst of entries can never leave a new position's stop waiting for the next
-//! window. [`RateLimiter::opening_held_until`] tells a caller, without taking anything, whether
-//! an opening order would wait now (execution defers the entry instead of queueing behind it).
+//! Orders come in three classes, and each may use only a share of every order window: orders
+//! that open or add to a position (`opening_share_pct`, 70 % by default), other reducing orders
+//! such as take-profits (`reducing_share_pct`, 85 %), and protective orders — a stop, a close
+//! at market — which may use all of it. A burst of entries and take-profit resizes can
+//! therefore never leave a new position's stop waiting for the next window.
+//! [`RateLimiter::held_until`] tells a caller, without taking anything, whether an order of a
+//! class would wait now (execution defers the intent instead of queueing behind it).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use qt_events::clock::SharedClock;
+
+use crate::types::{AlgoOrderType, NewAlgoOrder, NewOrder, PlainOrderType};
 
 /// Limits (per window) the limiter allows itself.
 #[derive(Debug, Clone, Copy)]
@@ -26,38 +29,59 @@ pub struct Limits {
     pub weight_1m: u32,
     pub orders_10s: u32,
     pub orders_1m: u32,
-    /// Share of each order window (percent) that only reducing orders may use.
-    pub reducing_reserve_pct: u32,
+    /// Share of each order window (percent) that opening orders may use.
+    pub opening_share_pct: u32,
+    /// Share of each order window (percent) that reducing orders other than protective ones
+    /// (take-profits, trailing stops, reduce-only limits) may use.
+    pub reducing_share_pct: u32,
     /// Wait after a ban without `Retry-After` (ms), doubled on each consecutive ban.
     pub ban_backoff_ms: u64,
 }
 
 impl Limits {
-    /// What opening orders may use of a window of `limit` orders: all but the reserve.
-    fn opening_share(&self, limit: u32) -> u32 {
-        let reserve = u64::from(limit) * u64::from(self.reducing_reserve_pct.min(100)) / 100;
-        limit.saturating_sub(u32::try_from(reserve).unwrap_or(limit))
+    /// How many orders of a window of `limit` an order of `class` may find already counted.
+    fn share(&self, class: Orders, limit: u32) -> u32 {
+        let pct = match class {
+            Orders::None | Orders::Protective => return limit,
+            Orders::Opening => self.opening_share_pct,
+            Orders::Reducing => self.reducing_share_pct,
+        };
+        let share = u64::from(limit) * u64::from(pct.min(100)) / 100;
+        u32::try_from(share).unwrap_or(limit)
     }
 }
 
-/// What a request places, for the order counts.
+/// What a request places, for the order counts and their shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Orders {
     /// No order (queries, cancels, account endpoints).
     None,
-    /// An order that opens or adds to a position: it may not use the reducing reserve.
+    /// An order that opens or adds to a position.
     Opening,
-    /// A reduce-only or close-position order: it may use the whole window.
+    /// A reduce-only order that is not protective: a take-profit, a trailing stop, a
+    /// reduce-only limit.
     Reducing,
+    /// An order that limits a loss now: a stop, a close-position order, a reduce-only market
+    /// order (a close).
+    Protective,
 }
 
 impl Orders {
-    /// The class of an order by its flags.
-    pub fn of(reduce_only: bool, close_position: bool) -> Self {
-        if reduce_only || close_position {
-            Self::Reducing
-        } else {
-            Self::Opening
+    /// The class of a plain order.
+    pub fn of_order(o: &NewOrder) -> Self {
+        match (o.reduce_only, o.order_type) {
+            (false, _) => Self::Opening,
+            (true, PlainOrderType::Market) => Self::Protective,
+            (true, PlainOrderType::Limit) => Self::Reducing,
+        }
+    }
+
+    /// The class of a conditional order.
+    pub fn of_algo(o: &NewAlgoOrder) -> Self {
+        match (o.close_position, o.reduce_only, o.order_type) {
+            (true, _, _) | (false, true, AlgoOrderType::StopMarket) => Self::Protective,
+            (false, false, _) => Self::Opening,
+            (false, true, _) => Self::Reducing,
         }
     }
 }
@@ -134,25 +158,20 @@ impl RateLimiter {
     }
 
     /// When a request of `weight` placing `orders` may go (ms), or `None` if it may go now.
-    fn held_until(&self, st: &State, now: i64, weight: u32, orders: Orders) -> Option<i64> {
+    fn held_until_in(&self, st: &State, now: i64, weight: u32, orders: Orders) -> Option<i64> {
         if now < st.blocked_until_ms {
             return Some(st.blocked_until_ms);
         }
         if weight > 0 && st.weight_1m.saturating_add(weight) > self.limits.weight_1m {
             return Some((st.minute + 1) * 60_000);
         }
-        let (limit_1m, limit_10s) = match orders {
-            Orders::None => return None,
-            Orders::Reducing => (self.limits.orders_1m, self.limits.orders_10s),
-            Orders::Opening => (
-                self.limits.opening_share(self.limits.orders_1m),
-                self.limits.opening_share(self.limits.orders_10s),
-            ),
-        };
-        if st.orders_1m.saturating_add(1) > limit_1m {
+        if orders == Orders::None {
+            return None;
+        }
+        if st.orders_1m.saturating_add(1) > self.limits.share(orders, self.limits.orders_1m) {
             return Some((st.minute + 1) * 60_000);
         }
-        if st.orders_10s.saturating_add(1) > limit_10s {
+        if st.orders_10s.saturating_add(1) > self.limits.share(orders, self.limits.orders_10s) {
             return Some((st.ten_s + 1) * 10_000);
         }
         None
@@ -164,7 +183,7 @@ impl RateLimiter {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         Self::roll(&mut st, now);
-        if let Some(until) = self.held_until(&st, now, weight, orders) {
+        if let Some(until) = self.held_until_in(&st, now, weight, orders) {
             return Some(until);
         }
         let n = u32::from(orders != Orders::None);
@@ -181,13 +200,13 @@ impl RateLimiter {
         }
     }
 
-    /// Until when an opening order would wait if it were sent now (ms since the epoch, by the
-    /// injected clock), or `None` when it would go at once. Takes nothing.
-    pub fn opening_held_until(&self) -> Option<i64> {
+    /// Until when an order of `class` would wait if it were sent now (ms since the epoch, by
+    /// the injected clock), or `None` when it would go at once. Takes nothing.
+    pub fn held_until(&self, class: Orders) -> Option<i64> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         Self::roll(&mut st, now);
-        self.held_until(&st, now, 0, Orders::Opening)
+        self.held_until_in(&st, now, 0, class)
     }
 
     /// Raises the counts to what the exchange reported in its headers.
@@ -257,7 +276,8 @@ mod tests {
                 weight_1m: 100,
                 orders_10s: 3,
                 orders_1m: 10,
-                reducing_reserve_pct: 0,
+                opening_share_pct: 100,
+                reducing_share_pct: 100,
                 ban_backoff_ms: 1_000,
             },
             Arc::new(clock.clone()),
@@ -292,36 +312,68 @@ mod tests {
     }
 
     #[test]
-    fn opening_orders_leave_the_reserve_to_reducing_orders() {
+    fn each_order_class_uses_only_its_share_of_the_window() {
         let clock = ManualClock::new(200_000);
         let l = RateLimiter::new(
             Limits {
                 weight_1m: 1_000,
                 orders_10s: 10,
                 orders_1m: 100,
-                reducing_reserve_pct: 20,
+                opening_share_pct: 60,
+                reducing_share_pct: 80,
                 ban_backoff_ms: 1_000,
             },
             Arc::new(clock.clone()),
         );
-        for _ in 0..8 {
-            assert_eq!(l.opening_held_until(), None);
+        for _ in 0..6 {
+            assert_eq!(l.held_until(Orders::Opening), None);
             assert_eq!(l.try_take(0, Orders::Opening), None);
         }
-        // 8 of 10 used: the last 2 are for reducing orders only
-        assert_eq!(l.opening_held_until(), Some(210_000));
+        // 6 of 10 used: entries wait for the next window, take-profits get two more, and the
+        // last two are for protective orders
+        assert_eq!(l.held_until(Orders::Opening), Some(210_000));
         assert_eq!(l.try_take(0, Orders::Opening), Some(210_000));
         assert_eq!(l.try_take(0, Orders::Reducing), None);
         assert_eq!(l.try_take(0, Orders::Reducing), None);
-        assert_eq!(l.try_take(0, Orders::Reducing), Some(210_000));
-        // the peek took nothing, and the next window is open to both
+        assert_eq!(l.held_until(Orders::Reducing), Some(210_000));
+        assert_eq!(l.held_until(Orders::Protective), None);
+        assert_eq!(l.try_take(0, Orders::Protective), None);
+        assert_eq!(l.try_take(0, Orders::Protective), None);
+        assert_eq!(l.try_take(0, Orders::Protective), Some(210_000));
+        // the peeks took nothing, and the next window is open to every class
         assert_eq!(l.usage().orders_10s, 10);
         clock.set(210_000);
-        assert_eq!(l.opening_held_until(), None);
-        // the exchange's own count (other clients of the account) counts against the share
+        assert_eq!(l.held_until(Orders::Opening), None);
+        // the exchange's own count (other clients of the account) counts against the shares
         l.observe_headers(None, Some(8), None);
-        assert_eq!(l.opening_held_until(), Some(220_000));
-        assert_eq!(l.try_take(0, Orders::Reducing), None);
+        assert_eq!(l.held_until(Orders::Opening), Some(220_000));
+        assert_eq!(l.held_until(Orders::Reducing), Some(220_000));
+        assert_eq!(l.try_take(0, Orders::Protective), None);
+    }
+
+    #[test]
+    fn orders_are_classed_by_what_they_do_to_the_position() {
+        use qt_events::{Decimal, Side};
+        let entry = NewOrder::market("BTCUSDT", Side::Buy, Decimal::ONE, "e");
+        assert_eq!(Orders::of_order(&entry), Orders::Opening);
+        let close = entry.clone().reduce_only(true);
+        assert_eq!(Orders::of_order(&close), Orders::Protective);
+        let tp_limit = NewOrder::limit("BTCUSDT", Side::Sell, Decimal::ONE, Decimal::TEN, "t")
+            .reduce_only(true);
+        assert_eq!(Orders::of_order(&tp_limit), Orders::Reducing);
+        let stop = NewAlgoOrder::stop_close_position("BTCUSDT", Side::Sell, Decimal::TEN, "s");
+        assert_eq!(Orders::of_algo(&stop), Orders::Protective);
+        let mut tp = stop.clone();
+        tp.order_type = AlgoOrderType::TakeProfitMarket;
+        tp.close_position = false;
+        tp.reduce_only = true;
+        assert_eq!(Orders::of_algo(&tp), Orders::Reducing);
+        let mut stop_qty = tp.clone();
+        stop_qty.order_type = AlgoOrderType::StopMarket;
+        assert_eq!(Orders::of_algo(&stop_qty), Orders::Protective);
+        let mut stop_entry = tp;
+        stop_entry.reduce_only = false;
+        assert_eq!(Orders::of_algo(&stop_entry), Orders::Opening);
     }
 
     #[test]

@@ -84,7 +84,8 @@ impl BinanceClient {
                 weight_1m: config.weight_limit_1m,
                 orders_10s: config.order_limit_10s,
                 orders_1m: config.order_limit_1m,
-                reducing_reserve_pct: config.reducing_order_reserve_pct,
+                opening_share_pct: config.opening_order_share_pct,
+                reducing_share_pct: config.reducing_order_share_pct,
                 ban_backoff_ms: config.ban_backoff_ms,
             },
             clock.clone(),
@@ -470,8 +471,8 @@ impl Exchange for BinanceClient {
             .saturating_add(self.inner.offset_ms.load(Ordering::Relaxed))
     }
 
-    fn opening_orders_wait(&self) -> Option<Duration> {
-        let until = self.inner.limiter.opening_held_until()?;
+    fn orders_wait(&self, class: Orders) -> Option<Duration> {
+        let until = self.inner.limiter.held_until(class)?;
         let wait = until.saturating_sub(self.inner.clock.now_ms()).max(1);
         Some(Duration::from_millis(u64::try_from(wait).unwrap_or(1)))
     }
@@ -595,7 +596,7 @@ impl Exchange for BinanceClient {
                 &p,
                 Auth::Signed,
                 0,
-                Orders::of(order.reduce_only, false),
+                Orders::of_order(order),
             )
             .await;
         self.forget_filters_on_filter_error(&order.symbol, &r);
@@ -670,7 +671,7 @@ impl Exchange for BinanceClient {
                 &p,
                 Auth::Signed,
                 0,
-                Orders::of(order.reduce_only, order.close_position),
+                Orders::of_algo(order),
             )
             .await;
         self.forget_filters_on_filter_error(&order.symbol, &r);

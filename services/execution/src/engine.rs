@@ -21,8 +21,8 @@ use qt_events::{
     RejectReason, Severity, Side, SignalRef, Stream,
 };
 use qt_exchange::{
-    AlgoOrderType, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder, NewOrder, Refusal,
-    Settled, check_unknown_algo_order, check_unknown_order,
+    AlgoOrderType, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder, NewOrder, Orders,
+    Refusal, Settled, check_unknown_algo_order, check_unknown_order,
 };
 use qt_risk::{InFlight, IntentKind, RiskBook, RiskGuard, RiskIntent};
 use qt_store::StoreError;
@@ -39,6 +39,14 @@ pub const SERVICE: &str = "execution";
 const LOOKAHEAD: usize = 1000;
 
 /// A store failure is transient for the handler (the intent stays pending).
+/// An order the order-rate budget cannot take now (see `Execution::budget`).
+enum Throttled {
+    /// Read the intent again when the budget returns.
+    Defer(HandlerError),
+    /// Refuse the order `RATE_LIMITED`, with this message.
+    Refuse(String),
+}
+
 pub(crate) fn transient(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::Transient(e.to_string())
 }
@@ -239,8 +247,26 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 )
                 .await;
         }
-        if let Some(wait) = self.exchange.opening_orders_wait() {
-            return self.entry_throttled(env, o, wait).await;
+        if let Some(verdict) = self.budget(env, Orders::Opening) {
+            // (An entry seen before resumes from its record, budget or not.)
+            let coid = client_order_id(&o.intent_id, ENTRY_LEG);
+            if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
+                return self.resume(env, row).await;
+            }
+            return match verdict {
+                Throttled::Defer(later) => Err(later),
+                Throttled::Refuse(message) => {
+                    self.reject_intent(
+                        env,
+                        &o.intent_id,
+                        ENTRY_LEG,
+                        &o.symbol,
+                        RejectReason::RateLimited,
+                        message,
+                    )
+                    .await
+                }
+            };
         }
         self.place_plain(
             env,
@@ -263,45 +289,30 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         .await
     }
 
-    /// An entry met an order-rate budget used up for entries (the rest of the window is kept
-    /// for stops, take-profits and closes). Queueing behind it would hold up every intent after
-    /// it, protective ones included, so: an entry seen before resumes from its record; a new one
-    /// is deferred until the budget returns (`HandlerError::Later`: the intents behind it go on
-    /// meanwhile), or refused `RATE_LIMITED` when by then it would be older than
-    /// `entry_max_wait` — a signal that old is stale.
-    async fn entry_throttled(
-        &self,
-        env: &Envelope,
-        o: &OpenPosition,
-        wait: std::time::Duration,
-    ) -> Result<Vec<Envelope>, HandlerError> {
-        let coid = client_order_id(&o.intent_id, ENTRY_LEG);
-        if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
-            return self.resume(env, row).await;
-        }
+    /// What to do with an order of `class` the order-rate budget cannot take now (`None`: it
+    /// can). Waiting for the budget in the handler would hold up every intent behind this one,
+    /// protective ones included; so the intent is deferred until the budget returns
+    /// (`HandlerError::Later`: the intents behind it go on meanwhile), or, when by then it
+    /// would be older than `order_budget_max_wait`, the order is refused `RATE_LIMITED`.
+    fn budget(&self, env: &Envelope, class: Orders) -> Option<Throttled> {
+        let wait = self.exchange.orders_wait(class)?;
         let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
         let age_ms = self.now().saturating_sub(env.ts).max(0);
-        let max_ms = i64::try_from(self.settings.entry_max_wait.as_millis()).unwrap_or(i64::MAX);
+        let max_ms =
+            i64::try_from(self.settings.order_budget_max_wait.as_millis()).unwrap_or(i64::MAX);
         if age_ms.saturating_add(wait_ms) > max_ms {
-            return self
-                .reject_intent(
-                    env,
-                    &o.intent_id,
-                    ENTRY_LEG,
-                    &o.symbol,
-                    RejectReason::RateLimited,
-                    format!(
-                        "the order-rate budget for entries is used up for another {wait_ms} ms; \
-                         the intent is {age_ms} ms old and may wait {max_ms} ms"
-                    ),
-                )
-                .await;
+            return Some(Throttled::Refuse(format!(
+                "the order-rate budget for {class:?} orders is used up for another {wait_ms} ms; \
+                 the intent is {age_ms} ms old and may wait {max_ms} ms"
+            )));
         }
-        metrics::counter!("execution_entries_deferred_total").increment(1);
-        Err(HandlerError::Later {
-            reason: format!("order-rate budget for entries used up for another {wait_ms} ms"),
+        metrics::counter!("execution_intents_deferred_total").increment(1);
+        Some(Throttled::Defer(HandlerError::Later {
+            reason: format!(
+                "order-rate budget for {class:?} orders used up for another {wait_ms} ms"
+            ),
             retry_in: wait,
-        })
+        }))
     }
 
     /// The signed position amount on the exchange (positive long, negative short).
@@ -996,6 +1007,42 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     .await?,
                 );
                 continue;
+            }
+            // The stop goes first and may use the whole budget; a take-profit the budget
+            // cannot take now waits for it (what this intent did so far is published now, and
+            // the intent is read again later) or, past the wait allowed, is refused.
+            let class = Orders::of_algo(&Self::new_algo(&leg));
+            if class != Orders::Protective
+                && let Some(verdict) = self.budget(env, class)
+                && self
+                    .db
+                    .order(&leg.client_order_id)
+                    .await
+                    .map_err(transient)?
+                    .is_none()
+            {
+                match verdict {
+                    Throttled::Defer(later) => {
+                        if !out.is_empty() {
+                            self.bus.publish_all(&out).await.map_err(transient)?;
+                        }
+                        return Err(later);
+                    }
+                    Throttled::Refuse(message) => {
+                        out.extend(
+                            self.reject_intent(
+                                env,
+                                &p.intent_id,
+                                &leg.leg,
+                                &p.symbol,
+                                RejectReason::RateLimited,
+                                message,
+                            )
+                            .await?,
+                        );
+                        continue;
+                    }
+                }
             }
             let mut leg = leg;
             leg.sent_at = self.exchange.server_now_ms();

@@ -25,17 +25,19 @@ pub struct Settings {
     /// Sends of one order with an unknown outcome before the handler gives up for now (the
     /// intent stays pending and is resumed from its SENDING record).
     pub max_sends: u32,
-    /// How long an entry may wait for the exchange's order-rate budget (counted from the
-    /// intent's time) before it is refused `RATE_LIMITED` as stale. Below the bus's 60 s
-    /// `poison_min_age`: a deferred entry is read again until then and must get its answer
-    /// before it could be taken for poison.
+    /// How long an intent may wait for the exchange's order-rate budget (counted from the
+    /// intent's time) before what it still lacks is refused `RATE_LIMITED`: an entry (a signal
+    /// that old is stale), or a protect intent's take-profit legs (the stop goes first and
+    /// has the last share of the budget). Below the bus's 60 s `poison_min_age`: a deferred
+    /// intent is read again until then and must get its answer before it could be taken for
+    /// poison.
     #[serde(with = "humantime_serde")]
-    pub entry_max_wait: Duration,
+    pub order_budget_max_wait: Duration,
 }
 
-/// The longest `entry_max_wait` allowed (the bus dead-letters entries older than 60 s that
+/// The longest `order_budget_max_wait` allowed (the bus dead-letters entries older than 60 s that
 /// keep coming back).
-pub const ENTRY_MAX_WAIT_LIMIT: Duration = Duration::from_secs(50);
+pub const ORDER_BUDGET_MAX_WAIT_LIMIT: Duration = Duration::from_secs(50);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -46,7 +48,7 @@ impl Default for Settings {
             reconcile_interval: Duration::from_secs(60),
             poll_interval: Duration::from_secs(15),
             max_sends: 3,
-            entry_max_wait: Duration::from_secs(30),
+            order_budget_max_wait: Duration::from_secs(30),
         }
     }
 }
@@ -57,11 +59,11 @@ impl Settings {
     /// # Errors
     /// The first bad setting, as `QT_EXECUTION__…` with the reason.
     pub fn validate(&self) -> Result<(), String> {
-        if self.entry_max_wait > ENTRY_MAX_WAIT_LIMIT {
+        if self.order_budget_max_wait > ORDER_BUDGET_MAX_WAIT_LIMIT {
             return Err(format!(
-                "bad setting QT_EXECUTION__ENTRY_MAX_WAIT (file key execution.entry_max_wait): \
+                "bad setting QT_EXECUTION__ORDER_BUDGET_MAX_WAIT (file key execution.order_budget_max_wait): \
                  {:?} is above the {:?} a deferred intent may wait",
-                self.entry_max_wait, ENTRY_MAX_WAIT_LIMIT
+                self.order_budget_max_wait, ORDER_BUDGET_MAX_WAIT_LIMIT
             ));
         }
         if self.max_sends == 0 {
@@ -93,11 +95,11 @@ mod tests {
     fn the_defaults_are_valid_and_a_bad_value_names_its_setting() {
         assert_eq!(Settings::default().validate(), Ok(()));
         let s = Settings {
-            entry_max_wait: Duration::from_secs(90),
+            order_budget_max_wait: Duration::from_secs(90),
             ..Settings::default()
         };
         let e = s.validate().unwrap_err();
-        assert!(e.contains("QT_EXECUTION__ENTRY_MAX_WAIT"), "{e}");
+        assert!(e.contains("QT_EXECUTION__ORDER_BUDGET_MAX_WAIT"), "{e}");
         let s = Settings {
             max_sends: 0,
             ..Settings::default()

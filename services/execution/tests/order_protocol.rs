@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use execution::OrderState;
-use qt_events::{ClosePosition, Event, RejectReason, SetKillSwitch};
+use qt_events::{ClosePosition, Event, RejectReason, SetKillSwitch, Stream};
 use rust_decimal::Decimal;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,12 +320,13 @@ async fn stale_redelivered_kill_switch_command_does_not_flip_a_newer_setting_bac
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_past_their_share_of_the_order_budget_are_deferred_while_a_close_still_goes() {
+async fn orders_past_their_share_of_the_budget_wait_without_holding_up_stops_and_closes() {
     let fx = fixture().await;
-    // Five orders per 10 s, two of them kept for reducing orders: entries get three.
+    // Ten orders per 10 s: entries may use three, take-profits five, stops and closes all ten.
     let mut xcfg = fx.xcfg.clone();
-    xcfg.order_limit_10s = 5;
-    xcfg.reducing_order_reserve_pct = 40;
+    xcfg.order_limit_10s = 10;
+    xcfg.opening_order_share_pct = 30;
+    xcfg.reducing_order_share_pct = 50;
     let client = qt_exchange::BinanceClient::new(xcfg, qt_events::clock::system()).unwrap();
     qt_exchange::Exchange::sync_time(&client).await.unwrap();
     // The limiter's windows are the clock's: start in the first half of one, so the budget
@@ -349,8 +350,9 @@ async fn entries_past_their_share_of_the_order_budget_are_deferred_while_a_close
         assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
     }
     // The fourth entry is deferred until the budget returns: no record, no order.
-    let fourth = open_intent(&fx.bus, "budget-4", "0.01", mark);
-    let r = ex.handle_intent(&fourth).await;
+    let r = ex
+        .handle_intent(&open_intent(&fx.bus, "budget-4", "0.01", mark))
+        .await;
     let Err(qt_bus::HandlerError::Later { retry_in, .. }) = r else {
         panic!("expected a deferral, got {r:?}");
     };
@@ -367,7 +369,45 @@ async fn entries_past_their_share_of_the_order_budget_are_deferred_while_a_close
         matches!(again[0].event, Event::OrderAccepted(_)),
         "{again:?}"
     );
-    // The reserve is there for reducing orders: the position is closed.
+
+    // A protect intent: the stop goes, one take-profit fits the share, the other two wait —
+    // and what was placed is published at once, not when the intent is finished.
+    let mut protect = protect_intent(&fx.bus, "budget-protect", mark, 3);
+    let r = ex.handle_intent(&protect).await;
+    assert!(
+        matches!(&r, Err(qt_bus::HandlerError::Later { .. })),
+        "{r:?}"
+    );
+    assert_eq!(fx.all_algo_orders().await.len(), 2, "the stop and tp1");
+    let stop_coid = qt_events::ids::client_order_id("budget-protect", "stop");
+    let published = fx.events(Stream::Orders).await;
+    assert!(
+        published
+            .iter()
+            .any(|e| matches!(&e.event, Event::OrderAccepted(a) if a.client_order_id == stop_coid)),
+        "{published:?}"
+    );
+    // Read again once it is too old to wait any longer, the rest is refused, the stop and tp1
+    // answer from their records.
+    protect.ts -= 26_000;
+    let out = ex.handle_intent(&protect).await.unwrap();
+    let reasons: Vec<_> = out
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::OrderRejected(r) => Some(r.reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, vec![RejectReason::RateLimited; 2], "{out:?}");
+    assert_eq!(
+        out.iter()
+            .filter(|e| matches!(e.event, Event::OrderAccepted(_)))
+            .count(),
+        2
+    );
+    assert_eq!(fx.all_algo_orders().await.len(), 2);
+
+    // Protective orders may use the whole window: the position is closed.
     let close = fx.bus.envelope(Event::ClosePosition(ClosePosition {
         intent_id: "budget-close".into(),
         symbol: SYMBOL.into(),
@@ -376,8 +416,8 @@ async fn entries_past_their_share_of_the_order_budget_are_deferred_while_a_close
     let out = ex.handle_intent(&close).await.unwrap();
     assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
     assert_eq!(fx.position_amt().await, Decimal::ZERO);
-    // An entry that could only go when it is older than `entry_max_wait` (30 s) is refused
-    // as stale, with its reason, and a redelivery answers the same.
+    // An entry that could only go when it is older than `order_budget_max_wait` (30 s) is
+    // refused as stale, with its reason, and a redelivery answers the same.
     let mut stale = open_intent(&fx.bus, "budget-stale", "0.01", mark);
     stale.ts -= 26_000;
     let out = ex.handle_intent(&stale).await.unwrap();

@@ -9,7 +9,8 @@ use std::time::Duration;
 use execution::{Db, Execution, Settings};
 use qt_bus::{Bus, BusConfig};
 use qt_events::{
-    Envelope, Event, OpenPosition, OrderKind, PositionSide, SignalRef, Stream, StreamNames,
+    Envelope, Event, OpenPosition, OrderKind, PositionSide, ProtectPosition, SignalRef, StopLeg,
+    Stream, StreamNames, TakeProfitLeg, WorkingType,
 };
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 use qt_testkit::RedisServer;
@@ -280,4 +281,26 @@ pub fn follow_user_stream(fx: &Fixture, ex: &Ex) -> CancellationToken {
         token.clone(),
     ));
     token
+}
+
+/// A protect intent for a long position at `mark`: a stop 3 % below and `tps` take-profit legs
+/// of 0.005 each, 1 %, 2 %, … above.
+pub fn protect_intent(bus: &Bus, intent_id: &str, mark: Decimal, tps: u32) -> Envelope {
+    bus.envelope(Event::ProtectPosition(ProtectPosition {
+        intent_id: intent_id.into(),
+        symbol: SYMBOL.into(),
+        position_side: PositionSide::Long,
+        stop: Some(StopLeg {
+            trigger_price: (mark * dec("0.97")).round_dp(1),
+            working_type: WorkingType::MarkPrice,
+        }),
+        take_profits: (1..=tps)
+            .map(|i| TakeProfitLeg {
+                leg: format!("tp{i}"),
+                trigger_price: (mark * (Decimal::ONE + Decimal::new(i64::from(i), 2))).round_dp(1),
+                quantity: dec("0.005"),
+            })
+            .collect(),
+        trailing: None,
+    }))
 }

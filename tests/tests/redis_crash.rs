@@ -125,7 +125,7 @@ fn after_a_redis_sigkill_the_system_recovers_by_itself_and_reconciliation_heals_
 
     // Every open position has its stop on the exchange (exit-brain protects a position whose
     // opening it learns from the restatement).
-    common::assert_protected_within(&rt, &ex, Duration::from_secs(20), || stack.logs());
+    common::assert_protected_within(&stack.sim_addr, Duration::from_secs(20), || stack.logs());
     stack.stop();
 }
 

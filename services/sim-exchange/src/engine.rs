@@ -121,7 +121,7 @@ fn parse_tif(s: &str) -> Result<TimeInForce, ApiError> {
     }
 }
 
-fn side_name(s: Side) -> &'static str {
+pub(crate) fn side_name(s: Side) -> &'static str {
     match s {
         Side::Buy => "BUY",
         Side::Sell => "SELL",

@@ -1080,6 +1080,7 @@ async fn control(State(app): State<Arc<App>>, method: Method, uri: Uri, body: By
             Ok(json!({"stepped": n, "symbolSteps": moved, "state": state_view(&app, now)}))
         })(),
         ("GET", "/sim/state") => Ok(state_view(&app, now)),
+        ("GET", "/sim/book") => Ok(book_view(&app)),
         ("POST", "/sim/mark") => (|| {
             let s = p.required("symbol")?.to_string();
             let px = p.required_decimal("price")?;
@@ -1130,6 +1131,46 @@ async fn control(State(app): State<Arc<App>>, method: Method, uri: Uri, body: By
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => e.into_response(),
     }
+}
+
+/// Every account's open positions, open orders and open conditional orders, without request
+/// weight (an operator's or a test's view; clients use the signed endpoints).
+fn book_view(app: &App) -> Value {
+    let e = lock(&app.engine);
+    let accounts: Vec<Value> = e
+        .accounts
+        .values()
+        .map(|a| {
+            let positions: Vec<Value> = a
+                .positions
+                .iter()
+                .filter(|(_, p)| !p.qty.is_zero())
+                .map(|(s, p)| json!({"symbol": s, "positionAmt": d(p.qty), "entryPrice": d(p.entry_price)}))
+                .collect();
+            let orders: Vec<Value> = a
+                .open_orders
+                .iter()
+                .filter_map(|id| a.orders.get(id))
+                .map(|o| {
+                    json!({"symbol": o.symbol, "clientOrderId": o.client_order_id,
+                        "side": crate::engine::side_name(o.side), "type": o.typ.name(),
+                        "reduceOnly": o.reduce_only, "closePosition": o.close_position})
+                })
+                .collect();
+            let algos: Vec<Value> = a
+                .open_algos
+                .iter()
+                .filter_map(|id| a.algos.get(id))
+                .map(|o| {
+                    json!({"symbol": o.symbol, "clientAlgoId": o.client_algo_id,
+                        "side": crate::engine::side_name(o.side), "orderType": o.typ.name(),
+                        "reduceOnly": o.reduce_only, "closePosition": o.close_position})
+                })
+                .collect();
+            json!({"positions": positions, "openOrders": orders, "openAlgoOrders": algos})
+        })
+        .collect();
+    json!({"accounts": accounts})
 }
 
 fn state_view(app: &App, now: i64) -> Value {

@@ -173,6 +173,31 @@ async fn stop_and_take_profit_trigger_on_replayed_prices_and_report_algo_updates
         ])
         .await;
     assert_eq!(r.code(), -4120);
+    // The operator's view shows the position and both conditional orders, and costs no
+    // request weight.
+    let used = |r: &common::Reply| -> u32 {
+        r.headers["x-mbx-used-weight-1m"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let before = used(&sim.get("/fapi/v1/ping").await);
+    let book = sim.get("/sim/book").await.body;
+    let acct = &book["accounts"][0];
+    assert_eq!(acct["positions"][0]["symbol"], "BTCUSDT");
+    assert_eq!(acct["positions"][0]["positionAmt"], "0.02");
+    let types: Vec<&str> = acct["openAlgoOrders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orderType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["STOP_MARKET", "TAKE_PROFIT_MARKET"]);
+    assert_eq!(acct["openAlgoOrders"][0]["closePosition"], true);
+    assert_eq!(acct["openAlgoOrders"][0]["side"], "SELL");
+    let after = used(&sim.get("/fapi/v1/ping").await);
+    assert_eq!(after, before + 1, "only the second ping counted");
 
     let mut fired = None;
     for _ in 0..3_000 {

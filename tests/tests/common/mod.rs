@@ -7,8 +7,8 @@
 use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
 use std::collections::BTreeMap;
 
-use qt_events::{Decimal, Envelope, Event, Side};
-use qt_exchange::{Exchange, OrderType};
+use qt_events::{Decimal, Envelope, Event};
+use qt_exchange::Exchange;
 use qt_testkit::{ChildService, Fsync, RedisServer, bin_path, wait_for};
 
 pub struct Stack {
@@ -321,41 +321,45 @@ pub fn exchange_positions(
 /// The symbols whose open position has neither its stop resting on the exchange nor a market
 /// close working: a stop that would have fired at once (the market moved past it) is replaced
 /// by a market close, which the simulator fills over the next candles when it exceeds their
-/// volume share.
-pub fn unprotected(rt: &tokio::runtime::Runtime, ex: &impl Exchange) -> Vec<String> {
-    let algos = rt.block_on(ex.open_algo_orders(None)).unwrap();
-    let closing = rt.block_on(ex.open_orders(None)).unwrap();
-    rt.block_on(ex.positions(None))
-        .unwrap()
-        .into_iter()
-        .filter(|p| !p.position_amt.is_zero())
-        .filter(|p| {
-            let close = if p.position_amt > Decimal::ZERO {
-                Side::Sell
-            } else {
-                Side::Buy
-            };
-            !algos.iter().any(|a| {
-                a.symbol == p.symbol && a.order_type == OrderType::StopMarket && a.side == close
-            }) && !closing
+/// volume share. Read from the simulator's book (`GET /sim/book`), which costs no request
+/// weight: a watcher on the account's API would eat the weight the services share with it on
+/// the simulator's one IP.
+pub fn unprotected(sim_addr: &str) -> Vec<String> {
+    let (status, body) = http_get(sim_addr, "/sim/book").expect("the simulator answers");
+    assert_eq!(status, 200, "{body}");
+    let book: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = |a: &serde_json::Value, k: &str| a[k].as_array().cloned().unwrap_or_default();
+    let mut bare = Vec::new();
+    for a in book["accounts"].as_array().into_iter().flatten() {
+        let (algos, orders) = (list(a, "openAlgoOrders"), list(a, "openOrders"));
+        for p in list(a, "positions") {
+            let amt: Decimal = p["positionAmt"].as_str().unwrap().parse().unwrap();
+            let symbol = p["symbol"].as_str().unwrap();
+            let close = if amt > Decimal::ZERO { "SELL" } else { "BUY" };
+            let stop = algos.iter().any(|o| {
+                o["symbol"] == symbol && o["orderType"] == "STOP_MARKET" && o["side"] == close
+            });
+            let closing = orders
                 .iter()
-                .any(|o| o.symbol == p.symbol && o.reduce_only && o.side == close)
-        })
-        .map(|p| p.symbol)
-        .collect()
+                .any(|o| o["symbol"] == symbol && o["reduceOnly"] == true && o["side"] == close);
+            if !amt.is_zero() && !stop && !closing {
+                bare.push(symbol.to_owned());
+            }
+        }
+    }
+    bare
 }
 
 /// Waits up to `within` for every open position to have its stop on the exchange (or a market
 /// close working); fails with `context()` (logs, backlog) otherwise.
 pub fn assert_protected_within(
-    rt: &tokio::runtime::Runtime,
-    ex: &impl Exchange,
+    sim_addr: &str,
     within: std::time::Duration,
     context: impl Fn() -> String,
 ) {
     let deadline = std::time::Instant::now() + within;
     loop {
-        let bare = unprotected(rt, ex);
+        let bare = unprotected(sim_addr);
         if bare.is_empty() {
             return;
         }
@@ -364,7 +368,7 @@ pub fn assert_protected_within(
             "no stop on the exchange for {bare:?} after {within:?}\n{}",
             context()
         );
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -401,19 +405,13 @@ fn utc_clock(t: std::time::SystemTime) -> String {
 }
 
 impl StopWatch {
-    /// Starts sampling every 500 ms (3 requests of weight 7 in all: more would eat the request
-    /// weight the services share with it on the simulator, and their clients would wait for
-    /// the next minute).
-    pub fn start(ex: qt_exchange::BinanceClient) -> Self {
+    /// Starts sampling the simulator's book every 100 ms.
+    pub fn start(sim_addr: String) -> Self {
         use std::sync::atomic::Ordering;
         use std::time::{Duration, Instant, SystemTime};
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = done.clone();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
             let mut open: BTreeMap<String, (Instant, SystemTime)> = BTreeMap::new();
             let mut stretches = Vec::new();
             let close = |s: String, since: (Instant, SystemTime), at: Instant| Bare {
@@ -423,7 +421,7 @@ impl StopWatch {
             };
             while !flag.load(Ordering::Relaxed) {
                 let at = (Instant::now(), SystemTime::now());
-                let bare = unprotected(&rt, &ex);
+                let bare = unprotected(&sim_addr);
                 for s in &bare {
                     open.entry(s.clone()).or_insert(at);
                 }
@@ -433,7 +431,7 @@ impl StopWatch {
                         stretches.push(close(s, since, at.0));
                     }
                 }
-                std::thread::sleep(Duration::from_millis(500));
+                std::thread::sleep(Duration::from_millis(100));
             }
             let end = Instant::now();
             stretches.extend(open.into_iter().map(|(s, since)| close(s, since, end)));

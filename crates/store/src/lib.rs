@@ -185,8 +185,7 @@ impl Store {
                 // One writer at a time anyway; a few readers beside it.
                 let pool = sqlite_pool(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                     PRAGMA wal_autocheckpoint = 0;",
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                 )
                 .max_connections(4)
                 .connect_with(options.clone())
@@ -196,12 +195,10 @@ impl Store {
                 // FULL commit makes it durable; only a power failure in between can lose it.
                 let relaxed = sqlite_pool(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA wal_autocheckpoint = 0;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .max_connections(1)
                 .connect_lazy_with(options);
-                tokio::spawn(checkpoint_every(relaxed.clone(), CHECKPOINT_INTERVAL));
                 (pool, relaxed)
             }
             Backend::Postgres => {
@@ -251,36 +248,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.relaxed.close().await;
-    }
-}
-
-/// How often a SQLite store copies its write-ahead log into the database file.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Checkpoints the WAL of a SQLite store every `interval` until its pool is closed.
-///
-/// SQLite's own automatic checkpoint runs inside the commit that fills the log past 1,000
-/// pages, so now and then one commit — an order's SENDING record, on the path to the exchange —
-/// took tens of milliseconds more. The connections have it off, and this task, beside the
-/// writers, copies the log into the file instead (`PASSIVE`: it never waits for a writer and
-/// never makes one wait).
-async fn checkpoint_every(pool: AnyPool, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
-        }
     }
 }
 

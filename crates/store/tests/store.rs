@@ -49,42 +49,6 @@ async fn sqlite_file_is_created_migrated_and_reopened_with_its_rows() {
 }
 
 #[tokio::test]
-async fn the_write_ahead_log_is_checkpointed_in_the_background_not_in_a_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = qt_store::sqlite_url(&dir.path().join("wal.db"));
-    let store = Store::connect(&url, MIGRATIONS).await.unwrap();
-    let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(auto, 0, "no commit checkpoints by itself");
-    // Enough commits to pass SQLite's 1,000-page threshold.
-    let big = "x".repeat(3_000);
-    for id in 0..1_500_i64 {
-        sqlx::query("INSERT INTO notes (id, amount, label) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind("1")
-            .bind(&big)
-            .execute(store.pool())
-            .await
-            .unwrap();
-    }
-    // Within a few checkpoint intervals the rows are in the database file itself (without a
-    // checkpoint they would sit in the log: the file would stay a few pages long).
-    let file = dir.path().join("wal.db");
-    let deadline = std::time::Instant::now() + qt_store::CHECKPOINT_INTERVAL * 5;
-    while std::fs::metadata(&file).unwrap().len() < 4_000_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "database file {} bytes",
-            std::fs::metadata(&file).unwrap().len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    store.close().await;
-}
-
-#[tokio::test]
 async fn unsupported_url_is_refused_before_connecting() {
     let err = Store::connect("mysql://localhost/x", MIGRATIONS)
         .await

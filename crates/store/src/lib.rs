@@ -187,18 +187,18 @@ impl Store {
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                 )
-                .max_connections(4)
-                .connect_with(options.clone())
-                .await
-                .map_err(StoreError::Connect)?;
+                    .max_connections(4)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(StoreError::Connect)?;
                 // In WAL mode a NORMAL commit survives a crash of the process, and the next
                 // FULL commit makes it durable; only a power failure in between can lose it.
                 let relaxed = sqlite_pool(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
-                .max_connections(1)
-                .connect_lazy_with(options);
+                    .max_connections(1)
+                    .connect_lazy_with(options);
                 (pool, relaxed)
             }
             Backend::Postgres => {

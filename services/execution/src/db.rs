@@ -247,16 +247,6 @@ impl Db {
         Ok(self.store.pool().begin().await?)
     }
 
-    /// Starts a transaction whose commit does not wait for the disk ([`Store::relaxed`]), for
-    /// a record the exchange can restore: a power failure loses at most the commits since the
-    /// last synced one, and reconciliation finds them again.
-    ///
-    /// # Errors
-    /// A query error.
-    pub async fn begin_relaxed(&self) -> Result<Tx, StoreError> {
-        Ok(self.store.relaxed().begin().await?)
-    }
-
     /// The order with this client order id.
     ///
     /// # Errors

@@ -1243,9 +1243,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         self.record_ended(cause, row, false, reason).await
     }
 
-    /// Records that an order ended without further fills and returns its event. Not synced to
-    /// disk before it returns: lost to a power failure, the order is live in the records again,
-    /// and reconciliation (at start and every minute) ends it from the exchange's final status.
+    /// Records that an order ended without further fills and returns its event.
     pub(crate) async fn record_ended(
         &self,
         cause: Option<&Envelope>,
@@ -1262,7 +1260,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let mut book = self.book.lock().await;
         let mut next = book.clone();
         next.on_ended(&row.intent_id);
-        let mut tx = self.db.begin_relaxed().await.map_err(transient)?;
+        let mut tx = self.db.begin().await.map_err(transient)?;
         Db::set_state(&mut tx, &row.client_order_id, state, None, now)
             .await
             .map_err(transient)?;

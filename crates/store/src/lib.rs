@@ -146,9 +146,6 @@ pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// For writes whose loss in a power failure the caller recovers from (see
-    /// [`Store::relaxed`]).
-    relaxed: AnyPool,
     backend: Backend,
 }
 
@@ -167,48 +164,31 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url).map_err(StoreError::Connect)?;
         let pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let sqlite_pool = |pragmas: &'static str| {
-            pool_options
-                .clone()
+        let pool = match backend {
+            Backend::Sqlite => pool_options
+                // One writer at a time anyway; a few readers beside it.
+                .max_connections(4)
                 // A file cannot drop the connection: no ping before each use (it would double
                 // the round trips to the connection's worker thread).
                 .test_before_acquire(false)
-                .after_connect(move |conn, _meta| {
+                .after_connect(|conn, _meta| {
                     Box::pin(async move {
-                        conn.execute(pragmas).await?;
+                        conn.execute(
+                            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
                         Ok(())
                     })
                 })
-        };
-        let (pool, relaxed) = match backend {
-            Backend::Sqlite => {
-                // One writer at a time anyway; a few readers beside it.
-                let pool = sqlite_pool(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-                )
-                    .max_connections(4)
-                    .connect_with(options.clone())
-                    .await
-                    .map_err(StoreError::Connect)?;
-                // In WAL mode a NORMAL commit survives a crash of the process, and the next
-                // FULL commit makes it durable; only a power failure in between can lose it.
-                let relaxed = sqlite_pool(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )
-                    .max_connections(1)
-                    .connect_lazy_with(options);
-                (pool, relaxed)
-            }
-            Backend::Postgres => {
-                let pool = pool_options
-                    .max_connections(8)
-                    .connect_with(options)
-                    .await
-                    .map_err(StoreError::Connect)?;
-                (pool.clone(), pool)
-            }
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?,
+            Backend::Postgres => pool_options
+                .max_connections(8)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?,
         };
         let migrator = match backend {
             Backend::Sqlite => migrations.sqlite,
@@ -216,26 +196,13 @@ impl Store {
         };
         migrator.run(&pool).await?;
         tracing::debug!(backend = ?backend, "database open and migrated");
-        Ok(Self {
-            pool,
-            relaxed,
-            backend,
-        })
+        Ok(Self { pool, backend })
     }
 
     /// The pool, for queries (`sqlx::query("… $1 …").bind(..).execute(store.pool())`).
     #[must_use]
     pub fn pool(&self) -> &AnyPool {
         &self.pool
-    }
-
-    /// A pool for writes that need not wait for the disk: on SQLite its commits are not synced
-    /// (`synchronous = NORMAL`; they survive a crash of the process, and a power failure only
-    /// until the next commit on [`pool`](Self::pool) syncs them too); on PostgreSQL it is the
-    /// same pool. Only for a write whose loss the caller recovers from by other means.
-    #[must_use]
-    pub fn relaxed(&self) -> &AnyPool {
-        &self.relaxed
     }
 
     /// The backend behind the pool (for the rare statement that differs).
@@ -247,7 +214,6 @@ impl Store {
     /// Closes every connection (waits for the ones in use).
     pub async fn close(&self) {
         self.pool.close().await;
-        self.relaxed.close().await;
     }
 }
 

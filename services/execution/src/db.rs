@@ -352,9 +352,7 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Acknowledged by the exchange: SENDING becomes ACKED (a later state is kept). Written
-    /// without waiting for the disk ([`Store::relaxed`]): should a power failure lose it, the
-    /// record is SENDING again, and SENDING is settled by asking the exchange.
+    /// Acknowledged by the exchange: SENDING becomes ACKED (a later state is kept).
     ///
     /// # Errors
     /// A query error.
@@ -372,7 +370,7 @@ impl Db {
         .bind(client_order_id)
         .bind(exchange_order_id)
         .bind(now)
-        .execute(self.store.relaxed())
+        .execute(self.store.pool())
         .await?;
         Ok(())
     }

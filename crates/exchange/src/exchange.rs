@@ -24,8 +24,7 @@ pub trait Exchange: Send + Sync {
     /// How long an order of `class` would wait for the order-rate budget if sent now, or
     /// `None` if it would go at once (each class may use only its share of a window; see
     /// [`crate::limiter`]). Takes nothing from the budget.
-    fn orders_wait(&self, class: crate::limiter::Orders) -> Option<std::time::Duration> {
-        let _ = class;
+    fn orders_wait(&self, _class: crate::limiter::Orders) -> Option<std::time::Duration> {
         None
     }
 

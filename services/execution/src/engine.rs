@@ -247,16 +247,13 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 )
                 .await;
         }
-        if let Some(verdict) = self.budget(env, Orders::Opening) {
-            // (An entry seen before resumes from its record, budget or not.)
-            let coid = client_order_id(&o.intent_id, ENTRY_LEG);
-            if let Some(row) = self.db.order(&coid).await.map_err(transient)? {
-                return self.resume(env, row).await;
-            }
-            return match verdict {
-                Throttled::Defer(later) => Err(later),
-                Throttled::Refuse(message) => {
-                    self.reject_intent(
+        let coid = client_order_id(&o.intent_id, ENTRY_LEG);
+        match self.budget(env, Orders::Opening, &coid).await? {
+            None => {}
+            Some(Throttled::Defer(later)) => return Err(later),
+            Some(Throttled::Refuse(message)) => {
+                return self
+                    .reject_intent(
                         env,
                         &o.intent_id,
                         ENTRY_LEG,
@@ -264,9 +261,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                         RejectReason::RateLimited,
                         message,
                     )
-                    .await
-                }
-            };
+                    .await;
+            }
         }
         self.place_plain(
             env,
@@ -289,30 +285,42 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         .await
     }
 
-    /// What to do with an order of `class` the order-rate budget cannot take now (`None`: it
-    /// can). Waiting for the budget in the handler would hold up every intent behind this one,
-    /// protective ones included; so the intent is deferred until the budget returns
-    /// (`HandlerError::Later`: the intents behind it go on meanwhile), or, when by then it
-    /// would be older than `order_budget_max_wait`, the order is refused `RATE_LIMITED`.
-    fn budget(&self, env: &Envelope, class: Orders) -> Option<Throttled> {
-        let wait = self.exchange.orders_wait(class)?;
+    /// What to do with a new order of `class`, client order id `coid`, that the order-rate
+    /// budget cannot take now (`None`: it can, or the order was recorded before and resumes
+    /// from its record, budget or not). Waiting for the budget in the handler would hold up
+    /// every intent behind this one, protective ones included; so the intent is deferred until
+    /// the budget returns (`HandlerError::Later`: the intents behind it go on meanwhile), or,
+    /// when by then it would be older than `order_budget_max_wait`, the order is refused
+    /// `RATE_LIMITED`.
+    async fn budget(
+        &self,
+        env: &Envelope,
+        class: Orders,
+        coid: &str,
+    ) -> Result<Option<Throttled>, HandlerError> {
+        let Some(wait) = self.exchange.orders_wait(class) else {
+            return Ok(None);
+        };
+        if self.db.order(coid).await.map_err(transient)?.is_some() {
+            return Ok(None);
+        }
         let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
         let age_ms = self.now().saturating_sub(env.ts).max(0);
         let max_ms =
             i64::try_from(self.settings.order_budget_max_wait.as_millis()).unwrap_or(i64::MAX);
         if age_ms.saturating_add(wait_ms) > max_ms {
-            return Some(Throttled::Refuse(format!(
+            return Ok(Some(Throttled::Refuse(format!(
                 "the order-rate budget for {class:?} orders is used up for another {wait_ms} ms; \
                  the intent is {age_ms} ms old and may wait {max_ms} ms"
-            )));
+            ))));
         }
         metrics::counter!("execution_intents_deferred_total").increment(1);
-        Some(Throttled::Defer(HandlerError::Later {
+        Ok(Some(Throttled::Defer(HandlerError::Later {
             reason: format!(
                 "order-rate budget for {class:?} orders used up for another {wait_ms} ms"
             ),
             retry_in: wait,
-        }))
+        })))
     }
 
     /// The signed position amount on the exchange (positive long, negative short).
@@ -994,55 +1002,35 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
         let mut out = Vec::new();
         for leg in legs {
-            if superseded.contains(&leg.leg) {
-                out.extend(
-                    self.reject_intent(
-                        env,
-                        &p.intent_id,
-                        &leg.leg,
-                        &p.symbol,
-                        RejectReason::Superseded,
-                        format!("a later protect intent of {} replaces this leg", p.symbol),
-                    )
-                    .await?,
-                );
-                continue;
-            }
             // The stop goes first and may use the whole budget; a take-profit the budget
             // cannot take now waits for it (what this intent did so far is published now, and
             // the intent is read again later) or, past the wait allowed, is refused.
             let class = Orders::of_algo(&Self::new_algo(&leg));
-            if class != Orders::Protective
-                && let Some(verdict) = self.budget(env, class)
-                && self
-                    .db
-                    .order(&leg.client_order_id)
-                    .await
-                    .map_err(transient)?
-                    .is_none()
-            {
-                match verdict {
-                    Throttled::Defer(later) => {
+            let refusal = if superseded.contains(&leg.leg) {
+                Some((
+                    RejectReason::Superseded,
+                    format!("a later protect intent of {} replaces this leg", p.symbol),
+                ))
+            } else if class == Orders::Protective {
+                None
+            } else {
+                match self.budget(env, class, &leg.client_order_id).await? {
+                    None => None,
+                    Some(Throttled::Refuse(message)) => Some((RejectReason::RateLimited, message)),
+                    Some(Throttled::Defer(later)) => {
                         if !out.is_empty() {
                             self.bus.publish_all(&out).await.map_err(transient)?;
                         }
                         return Err(later);
                     }
-                    Throttled::Refuse(message) => {
-                        out.extend(
-                            self.reject_intent(
-                                env,
-                                &p.intent_id,
-                                &leg.leg,
-                                &p.symbol,
-                                RejectReason::RateLimited,
-                                message,
-                            )
-                            .await?,
-                        );
-                        continue;
-                    }
                 }
+            };
+            if let Some((reason, message)) = refusal {
+                out.extend(
+                    self.reject_intent(env, &p.intent_id, &leg.leg, &p.symbol, reason, message)
+                        .await?,
+                );
+                continue;
             }
             let mut leg = leg;
             leg.sent_at = self.exchange.server_now_ms();

@@ -342,7 +342,7 @@ pub fn unprotected(sim_addr: &str) -> Vec<String> {
             let closing = orders
                 .iter()
                 .any(|o| o["symbol"] == symbol && o["reduceOnly"] == true && o["side"] == close);
-            if !amt.is_zero() && !stop && !closing {
+            if !stop && !closing {
                 bare.push(symbol.to_owned());
             }
         }

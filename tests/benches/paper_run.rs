@@ -4,11 +4,17 @@
 //! and trading-bot, execution and exit-brain (release binaries) with `scripts/run.sh`'s paper
 //! defaults, plus a cooldown of 0 and tight exits so that positions open and close all the time.
 //! Execution reaches the simulator through a byte-for-byte TCP relay in this process that notes
-//! when each entry order's request line arrives. A Redis reader notes when each `CandleClosed`
-//! becomes readable on `qt:market`. Tick-to-order = entry order's arrival − its symbol's latest
-//! candle on `market` (both `Instant`s in this process). Memory: VmRSS / VmHWM of each service
+//! when each entry order's request line arrives, with its client order id. A Redis reader notes
+//! when each `CandleClosed` becomes readable on `qt:market`. Each entry order is matched with the
+//! candle that caused it (the `OpenPosition` on `qt:intents` whose client order id it carries has
+//! that candle's event id as its `corr`). Tick-to-order = the order's arrival − its candle's
+//! (both `Instant`s in this process). The run stays under the exchange's order-rate budget (an
+//! entry the budget holds back measures the budget, up to its 10 s window): one take-profit leg
+//! and a candle every 200 ms; the intents it deferred are printed. Memory: VmRSS / VmHWM of each service
 //! from /proc at the end. Run: `cargo bench -p qt-e2e --bench paper_run` (STEPS, STEP_MS env).
-//! It never asserts a time; it prints figures.
+//! It never asserts a time; it prints figures. With `BENCH_KEEP=1` the services log at `info`,
+//! the run's directory is kept (its path is printed) and `samples.tsv` in it lists every sample
+//! (wall-clock ms of the order's arrival, symbol, latency in ms) to read against the logs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -18,9 +24,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root};
+use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
 use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
 
+/// When something was seen, and its id (an order's client order id, a candle's event id).
 type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
 
 /// Relays every connection to `upstream`, noting entry orders (`POST /fapi/v1/order?` without
@@ -48,11 +55,11 @@ fn relay(listener: TcpListener, upstream: String, arrivals: Arrivals) {
                     for line in text.split("\r\n") {
                         if let Some(q) = line.strip_prefix("POST /fapi/v1/order?")
                             && !q.contains("reduceOnly=true")
-                            && let Some(sym) = q
+                            && let Some(coid) = q
                                 .split(['&', ' '])
-                                .find_map(|kv| kv.strip_prefix("symbol="))
+                                .find_map(|kv| kv.strip_prefix("newClientOrderId="))
                         {
-                            arrivals.lock().unwrap().push((at, sym.to_owned()));
+                            arrivals.lock().unwrap().push((at, coid.to_owned()));
                         }
                     }
                     if server.write_all(&buf[..n]).is_err() {
@@ -69,8 +76,8 @@ fn relay(listener: TcpListener, upstream: String, arrivals: Arrivals) {
     });
 }
 
-/// Notes when each `CandleClosed` becomes readable on the market stream: (symbol, instant).
-fn watch_market(url: String, key: String, seen: Arc<Mutex<Vec<(Instant, String)>>>) {
+/// Notes when each `CandleClosed` becomes readable on the market stream, by event id.
+fn watch_market(url: String, key: String, seen: Arrivals) {
     std::thread::spawn(move || {
         let client = redis::Client::open(url).unwrap();
         let mut con = client.get_connection().unwrap();
@@ -99,9 +106,8 @@ fn watch_market(url: String, key: String, seen: Arc<Mutex<Vec<(Instant, String)>
                         .collect();
                     if let Ok(env) = qt_events::Envelope::from_fields(pairs)
                         && env.type_name() == "CandleClosed"
-                        && let Some(sym) = env.sym
                     {
-                        seen.lock().unwrap().push((at, sym));
+                        seen.lock().unwrap().push((at, env.id));
                     }
                 }
             }
@@ -144,7 +150,7 @@ fn main() {
     let step_ms: u64 = std::env::var("STEP_MS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(200);
     let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
     let defaults = paper_defaults(&script);
     let warmup = defaults
@@ -153,6 +159,7 @@ fn main() {
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "400".into());
 
+    let keep = std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1");
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let sim_addr = format!("127.0.0.1:{}", free_port());
@@ -208,7 +215,7 @@ fn main() {
                 ("QT_REDIS_URL", url.as_str()),
                 ("QT_HTTP_ADDR", addr.as_str()),
                 ("QT_LOG_FORMAT", "json"),
-                ("QT_LOG_LEVEL", "warn"),
+                ("QT_LOG_LEVEL", if keep { "info" } else { "warn" }),
                 ("QT_EXCHANGE", "paper"),
                 ("QT_EXCHANGE_REST_URL", rest.as_str()),
                 ("QT_EXCHANGE_WS_URL", ws.as_str()),
@@ -216,15 +223,16 @@ fn main() {
                 ("QT_API_SECRET", "paper-secret"),
                 ("QT_EXECUTION__SQLITE_PATH", db.to_str().unwrap()),
                 ("QT_EXIT_BRAIN__SQLITE_PATH", db.to_str().unwrap()),
-                // Many entries: no cooldown, tight exits.
+                // Many entries all run long: no cooldown, tight exits, and no daily-loss pause
+                // (the tight exits lose the default daily limit within seconds, and a paused
+                // run measures refusals, not orders).
                 ("QT_TRADING_BOT__COOLDOWN_MINUTES", "0"),
                 ("QT_EXECUTION__LIMITS__COOLDOWN_MINUTES", "0"),
+                ("QT_EXECUTION__LIMITS__MAX_DAILY_LOSS", "1000000"),
                 ("QT_EXIT_BRAIN__EXITS__STOP_PCT", "0.3"),
-                ("QT_EXIT_BRAIN__EXITS__LOW_VOL_TARGETS_PCT", "[0.2,0.3,0.4]"),
-                (
-                    "QT_EXIT_BRAIN__EXITS__HIGH_VOL_TARGETS_PCT",
-                    "[0.2,0.3,0.4]",
-                ),
+                ("QT_EXIT_BRAIN__EXITS__LOW_VOL_TARGETS_PCT", "[0.3]"),
+                ("QT_EXIT_BRAIN__EXITS__HIGH_VOL_TARGETS_PCT", "[0.3]"),
+                ("QT_EXIT_BRAIN__EXITS__LEG_FRACTIONS", "[1]"),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
@@ -254,24 +262,52 @@ fn main() {
     std::thread::sleep(Duration::from_secs(1));
     let elapsed = started.elapsed();
 
-    let candles = candles.lock().unwrap().clone();
+    let candles: HashMap<String, Instant> = candles
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, id)| (id.clone(), *t))
+        .collect();
     let arrivals = arrivals.lock().unwrap().clone();
+    // Entry order (client order id) -> the candle behind its intent -> (candle seen, symbol).
+    let causes: HashMap<String, (Instant, String)> = stream_entries(&url, "qt:intents")
+        .into_iter()
+        .filter_map(|env| match &env.event {
+            qt_events::Event::OpenPosition(o) => candles.get(&env.corr).map(|t0| {
+                (
+                    qt_events::ids::client_order_id(&o.intent_id, "entry"),
+                    (*t0, o.symbol.clone()),
+                )
+            }),
+            _ => None,
+        })
+        .collect();
     let mut latencies = Vec::new();
-    for (at, sym) in &arrivals {
-        // The latest candle of that symbol seen on `market` before the order arrived.
-        if let Some((t0, _)) = candles
-            .iter()
-            .filter(|(t, s)| s == sym && t <= at)
-            .max_by_key(|(t, _)| *t)
-        {
-            latencies.push(*at - *t0);
-        }
+    let mut unmatched = 0;
+    let mut samples = String::from("arrival_unix_ms\tsymbol\tlatency_ms\n");
+    let (now, now_wall) = (Instant::now(), std::time::SystemTime::now());
+    for (at, coid) in &arrivals {
+        // A candle the reader noted only after the order arrived has no usable time.
+        let Some((t0, sym)) = causes.get(coid).filter(|(t0, _)| t0 <= at) else {
+            unmatched += 1;
+            continue;
+        };
+        latencies.push(*at - *t0);
+        let wall = (now_wall - (now - *at))
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        samples.push_str(&format!(
+            "{}\t{sym}\t{:.3}\n",
+            wall.as_millis(),
+            (*at - *t0).as_secs_f64() * 1e3
+        ));
     }
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "paper run: {steps} candles x 6 symbols stepped every {step_ms} ms in {:.1} s; {} \
-         candles on market, {} entry orders at the simulator",
+         candles on market, {} entry orders at the simulator ({unmatched} without a candle \
+         seen before them)",
         elapsed.as_secs_f64(),
         candles.len(),
         arrivals.len()
@@ -285,6 +321,18 @@ fn main() {
         ms(percentile(&latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default()),
     );
+    // Entries the order-rate budget held back measure the budget, not the path: say how many.
+    let deferred: f64 = services
+        .iter()
+        .find(|(name, _, _)| *name == "execution")
+        .and_then(|(_, addr, _)| http_get(addr, "/metrics"))
+        .and_then(|(_, body)| {
+            body.lines()
+                .find_map(|l| l.strip_prefix("execution_intents_deferred_total "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0.0);
+    println!("intents deferred by the order-rate budget: {deferred}");
     let mut per: HashMap<&str, (u64, u64)> = HashMap::new();
     for (name, _, child) in &services {
         if let Some(pid) = child.pid() {
@@ -301,5 +349,9 @@ fn main() {
     }
     for (_, _, child) in &mut services {
         child.terminate(15);
+    }
+    if keep {
+        std::fs::write(dir.path().join("samples.tsv"), samples).unwrap();
+        println!("kept: {}", dir.keep().display());
     }
 }

@@ -174,12 +174,28 @@ enum Phase {
 pub struct Consumer<H> {
     bus: Bus,
     cfg: ConsumerConfig,
-    handler: H,
+    /// One handler per lane (one lane unless built with [`Consumer::laned`]).
+    handlers: Vec<H>,
     key: String,
     handle: ConsumerHandle,
     /// Last transient error per pending entry, for the dead letter's reason.
     last_errors: HashMap<String, String>,
     labels: [(&'static str, String); 2],
+}
+
+impl<H: Handler + Clone> Consumer<H> {
+    /// A consumer that hands the entries of a batch about different symbols (the decoded
+    /// event's) to up to `lanes` copies of `handler` at once: each symbol of the batch gets one
+    /// lane, and a lane handles its entries in the stream's order, so the entries of one symbol
+    /// keep theirs; entries without a symbol go to the first lane. The batch is committed when
+    /// every lane is done, as with one lane. The handler must be safe to run concurrently with
+    /// itself on different symbols.
+    pub fn laned(bus: Bus, cfg: ConsumerConfig, handler: H, lanes: usize) -> Self {
+        let mut c = Self::new(bus, cfg, handler.clone());
+        c.handlers
+            .extend(std::iter::repeat_n(handler, lanes.max(1) - 1));
+        c
+    }
 }
 
 impl<H: Handler> Consumer<H> {
@@ -192,7 +208,7 @@ impl<H: Handler> Consumer<H> {
         Self {
             bus,
             cfg,
-            handler,
+            handlers: vec![handler],
             key,
             handle: ConsumerHandle::default(),
             last_errors: HashMap::new(),
@@ -437,13 +453,12 @@ impl<H: Handler> Consumer<H> {
         let mut acks: Vec<String> = Vec::with_capacity(batch.len());
         let mut publish: Vec<Envelope> = Vec::new();
         let mut dead: Vec<(RawEntry, String, u64)> = Vec::new();
+        // What no handler needs to see is settled here; the rest is handed to the lanes.
+        let mut jobs: Vec<Vec<Job>> = (0..self.handlers.len()).map(|_| Vec::new()).collect();
+        // Each symbol of the batch gets a lane, in turn (the lanes last one batch: one symbol's
+        // entries, all in one lane, keep their order); entries without a symbol go to the first.
+        let mut lanes_of: HashMap<String, usize> = HashMap::new();
         for entry in batch {
-            if shutdown.is_cancelled() {
-                // Stop after the entry in hand: what is left stays pending and is read again
-                // (own pending first) on the next start, so a long batch cannot hold a
-                // shutdown past the supervisor's grace period.
-                break;
-            }
             let deliveries = counts.get(&entry.id).copied().unwrap_or(1);
             if entry.fields.is_none() {
                 tracing::warn!(stream = %self.key, entry_id = %entry.id, "pending entry has no payload (trimmed); acknowledging");
@@ -476,50 +491,54 @@ impl<H: Handler> Consumer<H> {
                 ));
                 continue;
             }
-            let span = tracing::info_span!("handle", event_id = %envelope.id, corr = %envelope.corr, event_type = envelope.type_name(), entry_id = %entry.id);
-            crate::trace::set_parent(&span, envelope.traceparent.as_deref());
+            let lane = match envelope.event.symbol() {
+                Some(sym) if jobs.len() > 1 => {
+                    let next = lanes_of.len() % jobs.len();
+                    *lanes_of.entry(sym.to_owned()).or_insert(next)
+                }
+                _ => 0,
+            };
             let delivery = Delivery {
                 stream: self.cfg.stream,
                 entry_id: entry.id.clone(),
                 envelope,
                 deliveries,
             };
-            let mut attempt = 0;
-            loop {
-                let r =
-                    tracing::Instrument::instrument(self.handler.handle(&delivery), span.clone())
-                        .await;
-                match r {
-                    Ok(outcome) => {
-                        metrics::counter!("qt_bus_handled_total", &self.labels).increment(1);
-                        self.last_errors.remove(&entry.id);
-                        publish.extend(outcome.publish);
-                        acks.push(entry.id);
-                        break;
-                    }
-                    Err(HandlerError::Permanent(msg)) => {
-                        metrics::counter!("qt_bus_failed_total", &self.labels).increment(1);
-                        dead.push((entry, format!("rejected by handler: {msg}"), deliveries));
-                        break;
-                    }
-                    Err(HandlerError::Transient(msg)) => {
-                        metrics::counter!("qt_bus_failed_total", &self.labels).increment(1);
-                        attempt += 1;
-                        if attempt >= self.cfg.handler_attempts || shutdown.is_cancelled() {
-                            tracing::warn!(stream = %self.key, entry_id = %entry.id, deliveries, error = %msg, "handler failed; entry stays pending for a later delivery");
-                            self.remember_error(entry.id, msg);
-                            left.failed = true;
-                            break;
-                        }
-                        tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
-                    }
-                    Err(HandlerError::Later { reason, retry_in }) => {
-                        tracing::debug!(stream = %self.key, entry_id = %entry.id, deliveries, retry_in_ms = retry_in.as_millis(), reason = %reason, "entry deferred");
-                        self.remember_error(entry.id, reason);
-                        let at = Instant::now() + retry_in;
-                        left.asked_at = Some(left.asked_at.map_or(at, |a| a.min(at)));
-                        break;
-                    }
+            jobs[lane].push(Job { entry, delivery });
+        }
+        let lanes = self
+            .handlers
+            .iter_mut()
+            .zip(jobs)
+            .filter(|(_, jobs)| !jobs.is_empty())
+            .map(|(handler, jobs)| {
+                run_lane(handler, jobs, &self.cfg, &self.key, &self.labels, shutdown)
+            });
+        let mut done: Vec<(RawEntry, u64, Handled)> = futures_util::future::join_all(lanes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        // Outcomes go out in the stream's order, whichever lane finished first.
+        done.sort_by_key(|(entry, _, _)| raw::parse_id(&entry.id));
+        for (entry, deliveries, handled) in done {
+            match handled {
+                Handled::Done(outcome) => {
+                    metrics::counter!("qt_bus_handled_total", &self.labels).increment(1);
+                    self.last_errors.remove(&entry.id);
+                    publish.extend(outcome.publish);
+                    acks.push(entry.id);
+                }
+                Handled::Rejected(msg) => {
+                    dead.push((entry, format!("rejected by handler: {msg}"), deliveries));
+                }
+                Handled::Failed(msg) => {
+                    self.remember_error(entry.id, msg);
+                    left.failed = true;
+                }
+                Handled::Later(reason, at) => {
+                    self.remember_error(entry.id, reason);
+                    left.asked_at = Some(left.asked_at.map_or(at, |a| a.min(at)));
                 }
             }
         }
@@ -617,6 +636,72 @@ impl<H: Handler> Consumer<H> {
                 .increment(dead.len() as u64);
         }
     }
+}
+
+/// An entry for a handler.
+struct Job {
+    entry: RawEntry,
+    delivery: Delivery,
+}
+
+/// How a handler finished with an entry.
+enum Handled {
+    Done(Outcome),
+    /// Permanent failure: the reason.
+    Rejected(String),
+    /// Transient failure after the attempts of this delivery: the last error.
+    Failed(String),
+    /// The handler asked to see it again at this time: the reason.
+    Later(String, Instant),
+}
+
+/// Handles one lane's entries in order with its handler, stopping after the entry in hand on
+/// shutdown (what is left stays pending and is read again on the next start, so a long batch
+/// cannot hold a shutdown past the supervisor's grace period).
+async fn run_lane<H: Handler>(
+    handler: &mut H,
+    jobs: Vec<Job>,
+    cfg: &ConsumerConfig,
+    key: &str,
+    labels: &[(&'static str, String); 2],
+    shutdown: &CancellationToken,
+) -> Vec<(RawEntry, u64, Handled)> {
+    let mut done = Vec::with_capacity(jobs.len());
+    for Job { entry, delivery } in jobs {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let env = &delivery.envelope;
+        let span = tracing::info_span!("handle", event_id = %env.id, corr = %env.corr, event_type = env.type_name(), entry_id = %entry.id);
+        crate::trace::set_parent(&span, env.traceparent.as_deref());
+        let deliveries = delivery.deliveries;
+        let mut attempt = 0;
+        let handled = loop {
+            let r = tracing::Instrument::instrument(handler.handle(&delivery), span.clone()).await;
+            match r {
+                Ok(outcome) => break Handled::Done(outcome),
+                Err(HandlerError::Permanent(msg)) => {
+                    metrics::counter!("qt_bus_failed_total", labels).increment(1);
+                    break Handled::Rejected(msg);
+                }
+                Err(HandlerError::Transient(msg)) => {
+                    metrics::counter!("qt_bus_failed_total", labels).increment(1);
+                    attempt += 1;
+                    if attempt >= cfg.handler_attempts || shutdown.is_cancelled() {
+                        tracing::warn!(stream = %key, entry_id = %entry.id, deliveries, error = %msg, "handler failed; entry stays pending for a later delivery");
+                        break Handled::Failed(msg);
+                    }
+                    tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
+                }
+                Err(HandlerError::Later { reason, retry_in }) => {
+                    tracing::debug!(stream = %key, entry_id = %entry.id, deliveries, retry_in_ms = retry_in.as_millis(), reason = %reason, "entry deferred");
+                    break Handled::Later(reason, Instant::now() + retry_in);
+                }
+            }
+        };
+        done.push((entry, deliveries, handled));
+    }
+    done
 }
 
 async fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) {

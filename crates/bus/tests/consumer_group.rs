@@ -511,3 +511,136 @@ async fn a_crash_loop_dead_letters_the_entry_that_crashes_it_and_none_behind_it(
     stop.cancel();
     task.await.unwrap();
 }
+
+/// Takes 20 ms per entry; notes each symbol's order, how many entries ran at once, and whether
+/// two of one symbol ever did; answers each with an alert named after it.
+#[derive(Clone, Default)]
+struct Lanes {
+    order: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    running: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    peak: std::sync::Arc<std::sync::Mutex<usize>>,
+    same_symbol_at_once: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Handler for Lanes {
+    async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
+        let Event::CancelOrder(c) = &d.envelope.event else {
+            return Err(HandlerError::Permanent("not a cancel".into()));
+        };
+        {
+            let mut running = self.running.lock().unwrap();
+            if running.contains(&c.symbol) {
+                self.same_symbol_at_once
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            running.push(c.symbol.clone());
+            let mut peak = self.peak.lock().unwrap();
+            *peak = (*peak).max(running.len());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        {
+            let mut running = self.running.lock().unwrap();
+            let at = running.iter().position(|s| s == &c.symbol).unwrap();
+            running.remove(at);
+        }
+        self.order.lock().unwrap().push(c.intent_id.clone());
+        let out = qt_events::Envelope::new(
+            alert_keyed(&c.intent_id),
+            "lanes",
+            &qt_events::clock::SystemClock,
+        );
+        Ok(Outcome::publish(vec![out]))
+    }
+}
+
+fn alert_keyed(key: &str) -> Event {
+    let Event::AlertRaised(mut a) = alert(0) else {
+        unreachable!()
+    };
+    a.key = key.to_owned();
+    Event::AlertRaised(a)
+}
+
+/// Handles 3 symbols × 8 cancels with `lanes` lanes; returns the handler's notes and the keys of
+/// the alerts it published, in the stream's order.
+async fn run_laned(lanes: usize) -> (Lanes, Vec<String>) {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    let mut published = Vec::new();
+    for i in 0..8 {
+        for sym in ["AAAUSDT", "BBBUSDT", "CCCUSDT"] {
+            let id = format!("{sym}-{i}");
+            let cancel = qt_events::CancelOrder {
+                intent_id: id.clone(),
+                symbol: sym.into(),
+                client_order_id: format!("coid-{id}"),
+                conditional: false,
+            };
+            bus.publish(&bus.envelope(Event::CancelOrder(cancel)))
+                .await
+                .unwrap();
+            published.push(id);
+        }
+    }
+    let h = Lanes::default();
+    let stop = CancellationToken::new();
+    let cfg = fast(Stream::Intents, "g", "g-1");
+    let task = tokio::spawn(Consumer::laned(bus.clone(), cfg, h.clone(), lanes).run(stop.clone()));
+    eventually(10, "24 handled and acknowledged", || async {
+        let s = bus.stats(Stream::Intents).await.unwrap();
+        h.order.lock().unwrap().len() == 24 && s.groups[0].pending == 0
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    let key = bus.key(Stream::Alerts);
+    let alerts: Vec<String> = bus
+        .range(&key, "-", "+", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let env = qt_events::Envelope::from_fields(e.field_pairs()).unwrap();
+            match env.event {
+                Event::AlertRaised(a) => a.key,
+                other => panic!("unexpected {other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(
+        alerts, published,
+        "outcomes are published in the stream's order"
+    );
+    (h, published)
+}
+
+#[tokio::test]
+async fn lanes_handle_different_symbols_at_once_and_each_symbols_entries_in_order() {
+    let (h, published) = run_laned(3).await;
+    let peak = *h.peak.lock().unwrap();
+    assert!(
+        peak >= 2,
+        "entries of different symbols ran at once (peak {peak})"
+    );
+    assert!(
+        !h.same_symbol_at_once
+            .load(std::sync::atomic::Ordering::SeqCst),
+        "two entries of one symbol never run at once"
+    );
+    let order = h.order.lock().unwrap().clone();
+    for sym in ["AAAUSDT", "BBBUSDT", "CCCUSDT"] {
+        let of = |v: &[String]| -> Vec<String> {
+            v.iter().filter(|k| k.starts_with(sym)).cloned().collect()
+        };
+        assert_eq!(
+            of(&order),
+            of(&published),
+            "{sym} handled in the stream's order"
+        );
+    }
+
+    // One lane: one entry at a time, in the stream's order.
+    let (h, published) = run_laned(1).await;
+    assert_eq!(*h.peak.lock().unwrap(), 1);
+    assert_eq!(*h.order.lock().unwrap(), published);
+}

@@ -110,6 +110,23 @@ impl<S: Send + Sync + 'static> Service<S> {
     pub fn consume<H: Handler>(&mut self, cfg: ConsumerConfig, handler: H) -> &mut Self {
         self.groups(&[cfg.stream]);
         let consumer = Consumer::new(self.bus.clone(), cfg, handler);
+        self.start(consumer)
+    }
+
+    /// Runs `handler` on `stream` in this service's group, handling the entries of up to
+    /// `lanes` different symbols at once (see [`Consumer::laned`]).
+    pub fn consume_laned<H: Handler + Clone>(
+        &mut self,
+        cfg: ConsumerConfig,
+        handler: H,
+        lanes: usize,
+    ) -> &mut Self {
+        self.groups(&[cfg.stream]);
+        let consumer = Consumer::laned(self.bus.clone(), cfg, handler, lanes);
+        self.start(consumer)
+    }
+
+    fn start<H: Handler>(&mut self, consumer: Consumer<H>) -> &mut Self {
         self.consumers.push(consumer.handle());
         let tracker = self.tracker.clone();
         self.pending

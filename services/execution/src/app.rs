@@ -15,9 +15,16 @@ use tracing::Instrument;
 use crate::db::Db;
 use crate::engine::{Execution, transient};
 
-/// Handles `qt:intents`.
+/// Handles `qt:intents`; runs on several symbols at once (the risk book's lock makes every
+/// admission atomic, and one symbol's intents stay in order, see `Settings::intent_lanes`).
 #[derive(Debug)]
 pub struct IntentHandler<E>(pub Arc<Execution<E>>);
+
+impl<E> Clone for IntentHandler<E> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
 
 impl<E: Exchange + Clone + 'static> Handler for IntentHandler<E> {
     async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {

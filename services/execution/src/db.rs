@@ -763,22 +763,44 @@ impl Db {
         envs: &[Envelope],
         clock: &dyn Clock,
     ) -> Result<(), StoreError> {
-        let base = clock.now_ms().saturating_mul(1000);
-        for (i, e) in envs.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO exec_outbox (event_id, seq, type_name, v, ts, corr, data) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
-            )
-            .bind(&e.id)
-            .bind(base.saturating_add(i64::try_from(i).unwrap_or(0)))
-            .bind(e.type_name())
-            .bind(i64::from(e.v))
-            .bind(e.ts)
-            .bind(&e.corr)
-            .bind(e.event.encode_data())
-            .execute(&mut **tx)
-            .await?;
+        if envs.is_empty() {
+            return Ok(());
         }
+        let base = clock.now_ms().saturating_mul(1000);
+        // One statement for them all: each statement is a round trip to the database.
+        let rows: Vec<String> = (0..envs.len())
+            .map(|i| {
+                let p = i * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO exec_outbox (event_id, seq, type_name, v, ts, corr, data) VALUES {} \
+             ON CONFLICT (event_id) DO NOTHING",
+            rows.join(", ")
+        );
+        // Only placeholders are formatted in; the values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, e) in envs.iter().enumerate() {
+            q = q
+                .bind(e.id.clone())
+                .bind(base.saturating_add(i64::try_from(i).unwrap_or(0)))
+                .bind(e.type_name())
+                .bind(i64::from(e.v))
+                .bind(e.ts)
+                .bind(e.corr.clone())
+                .bind(e.event.encode_data());
+        }
+        q.execute(&mut **tx).await?;
         Ok(())
     }
 
@@ -823,12 +845,21 @@ impl Db {
     /// # Errors
     /// A query error.
     pub async fn dequeue(&self, ids: &[String]) -> Result<(), StoreError> {
-        for id in ids {
-            sqlx::query("DELETE FROM exec_outbox WHERE event_id = $1")
-                .bind(id)
-                .execute(self.store.pool())
-                .await?;
+        if ids.is_empty() {
+            return Ok(());
         }
+        // One statement (one commit, one sync to disk) for them all.
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "DELETE FROM exec_outbox WHERE event_id IN ({})",
+            marks.join(", ")
+        );
+        // Only placeholders are formatted in; the ids are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        q.execute(self.store.pool()).await?;
         Ok(())
     }
 }

@@ -195,16 +195,18 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// # Errors
     /// A database or Redis failure: the events stay queued.
     pub async fn flush_outbox(&self) -> Result<usize, HandlerError> {
+        const PAGE: i64 = 256;
         let mut total = 0;
         loop {
             let envs = self
                 .db
-                .outbox(crate::engine::SERVICE, 256)
+                .outbox(crate::engine::SERVICE, PAGE)
                 .await
                 .map_err(transient)?;
             if envs.is_empty() {
                 return Ok(total);
             }
+            let last_page = i64::try_from(envs.len()).unwrap_or(i64::MAX) < PAGE;
             let entry_ids = self.bus.publish_all(&envs).await.map_err(transient)?;
             if let Some(last) = envs
                 .iter()
@@ -219,6 +221,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             let ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
             self.db.dequeue(&ids).await.map_err(transient)?;
             total += ids.len();
+            if last_page {
+                return Ok(total);
+            }
         }
     }
 

@@ -52,8 +52,9 @@ fn main() -> ExitCode {
         let intents = service.consumer_config(Stream::Intents);
         let control = service.consumer_config(Stream::Control);
         let portfolio = service.consumer_config(Stream::Portfolio);
+        let lanes = ex.settings.intent_lanes;
         service
-            .consume(intents, IntentHandler(ex.clone()))
+            .consume_laned(intents, IntentHandler(ex.clone()), lanes)
             .consume(control, ControlHandler(ex.clone()))
             .consume(portfolio, PortfolioHandler(ex));
         Ok(service)

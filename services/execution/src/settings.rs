@@ -33,11 +33,18 @@ pub struct Settings {
     /// poison.
     #[serde(with = "humantime_serde")]
     pub order_budget_max_wait: Duration,
+    /// How many intents of different symbols are handled at once (those of one symbol always
+    /// one after another, in the stream's order), so that an entry never waits for another
+    /// symbol's protective orders. 1 handles every intent in turn.
+    pub intent_lanes: usize,
 }
 
 /// The longest `order_budget_max_wait` allowed (the bus dead-letters entries older than 60 s that
 /// keep coming back).
 pub const ORDER_BUDGET_MAX_WAIT_LIMIT: Duration = Duration::from_secs(50);
+
+/// The most intent lanes (`intent_lanes`).
+pub const INTENT_LANES_LIMIT: usize = 64;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -49,6 +56,7 @@ impl Default for Settings {
             poll_interval: Duration::from_secs(15),
             max_sends: 3,
             order_budget_max_wait: Duration::from_secs(30),
+            intent_lanes: 4,
         }
     }
 }
@@ -64,6 +72,13 @@ impl Settings {
                 "bad setting QT_EXECUTION__ORDER_BUDGET_MAX_WAIT (file key execution.order_budget_max_wait): \
                  {:?} is above the {:?} a deferred intent may wait",
                 self.order_budget_max_wait, ORDER_BUDGET_MAX_WAIT_LIMIT
+            ));
+        }
+        if !(1..=INTENT_LANES_LIMIT).contains(&self.intent_lanes) {
+            return Err(format!(
+                "bad setting QT_EXECUTION__INTENT_LANES (file key execution.intent_lanes): {} is \
+                 not between 1 and {INTENT_LANES_LIMIT}",
+                self.intent_lanes
             ));
         }
         if self.max_sends == 0 {
@@ -109,5 +124,16 @@ mod tests {
                 .unwrap_err()
                 .contains("QT_EXECUTION__MAX_SENDS")
         );
+        for lanes in [0, INTENT_LANES_LIMIT + 1] {
+            let s = Settings {
+                intent_lanes: lanes,
+                ..Settings::default()
+            };
+            assert!(
+                s.validate()
+                    .unwrap_err()
+                    .contains("QT_EXECUTION__INTENT_LANES")
+            );
+        }
     }
 }

@@ -8,8 +8,10 @@
 //!    consumer's own pending entries, without counting a delivery;
 //! 3. read its own pending entries one at a time (id `0`, paging forward) until none are left,
 //!    then new ones (`>`) with `BLOCK`;
-//! 4. handle the batch entry by entry, then commit in one `MULTI`: what the handlers produced,
-//!    the dead letters, and the `XACK` of every entry that succeeded or was dead-lettered.
+//! 4. handle the batch entry by entry (a laned consumer: the entries of different symbols at
+//!    once, each symbol's in order), then commit in one `MULTI`: what the handlers produced, in
+//!    the stream's order, the dead letters, and the `XACK` of every entry that succeeded or was
+//!    dead-lettered.
 //!
 //! An entry that fails transiently stays pending and comes back soon: the consumer re-reads its
 //! own pending entries `retry_after` later (doubling while they keep failing, up to

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -420,14 +422,13 @@ async fn a_restarted_consumer_handles_its_own_pending_entries_first() {
 struct HangsOn {
     rec: Recorder,
     hang_on: String,
-    hanging: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    hanging: Arc<AtomicBool>,
 }
 
 impl Handler for HangsOn {
     async fn handle(&mut self, d: &Delivery) -> Result<Outcome, HandlerError> {
         if key_of(d) == self.hang_on {
-            self.hanging
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            self.hanging.store(true, Ordering::SeqCst);
             std::future::pending::<()>().await;
         }
         self.rec.handle(d).await
@@ -453,14 +454,12 @@ async fn a_crash_loop_dead_letters_the_entry_that_crashes_it_and_none_behind_it(
     // first run read all 20 entries in one batch.
     let crashes = cfg.max_deliveries;
     for _ in 0..crashes {
-        handler
-            .hanging
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        handler.hanging.store(false, Ordering::SeqCst);
         let task = tokio::spawn(
             Consumer::new(bus.clone(), cfg.clone(), handler.clone()).run(CancellationToken::new()),
         );
         eventually(10, "the handler reached entry 3", || async {
-            handler.hanging.load(std::sync::atomic::Ordering::SeqCst)
+            handler.hanging.load(Ordering::SeqCst)
         })
         .await;
         task.abort();
@@ -470,14 +469,12 @@ async fn a_crash_loop_dead_letters_the_entry_that_crashes_it_and_none_behind_it(
     // handed to the handler again (a slow handler in a crash loop is not poison).
     let mut young = cfg.clone();
     young.poison_min_age = Duration::from_secs(3600);
-    handler
-        .hanging
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    handler.hanging.store(false, Ordering::SeqCst);
     let task = tokio::spawn(
         Consumer::new(bus.clone(), young, handler.clone()).run(CancellationToken::new()),
     );
     eventually(10, "entry 3 handed over again", || async {
-        handler.hanging.load(std::sync::atomic::Ordering::SeqCst)
+        handler.hanging.load(Ordering::SeqCst)
     })
     .await;
     task.abort();
@@ -516,10 +513,10 @@ async fn a_crash_loop_dead_letters_the_entry_that_crashes_it_and_none_behind_it(
 /// two of one symbol ever did; answers each with an alert named after it.
 #[derive(Clone, Default)]
 struct Lanes {
-    order: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    running: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    peak: std::sync::Arc<std::sync::Mutex<usize>>,
-    same_symbol_at_once: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    order: Arc<Mutex<Vec<String>>>,
+    running: Arc<Mutex<Vec<String>>>,
+    peak: Arc<Mutex<usize>>,
+    same_symbol_at_once: Arc<AtomicBool>,
 }
 
 impl Handler for Lanes {
@@ -530,8 +527,7 @@ impl Handler for Lanes {
         {
             let mut running = self.running.lock().unwrap();
             if running.contains(&c.symbol) {
-                self.same_symbol_at_once
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                self.same_symbol_at_once.store(true, Ordering::SeqCst);
             }
             running.push(c.symbol.clone());
             let mut peak = self.peak.lock().unwrap();
@@ -623,8 +619,7 @@ async fn lanes_handle_different_symbols_at_once_and_each_symbols_entries_in_orde
         "entries of different symbols ran at once (peak {peak})"
     );
     assert!(
-        !h.same_symbol_at_once
-            .load(std::sync::atomic::Ordering::SeqCst),
+        !h.same_symbol_at_once.load(Ordering::SeqCst),
         "two entries of one symbol never run at once"
     );
     let order = h.order.lock().unwrap().clone();

@@ -241,6 +241,26 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     })
 }
 
+/// Bind placeholders `$first, $first+1, …` (`n` of them), for a statement built at run time
+/// (`IN (…)`, multi-row `VALUES`); the values themselves are always bound.
+#[must_use]
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `rows` parenthesized groups of `cols` placeholders numbered from `$1`, for a multi-row
+/// `INSERT … VALUES`: `values(2, 3)` is `($1, $2, $3), ($4, $5, $6)`.
+#[must_use]
+pub fn values(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A `Decimal` as stored: its canonical text without trailing zeros (`"1.5"`, `"-0.001"`).
 #[must_use]
 pub fn dec_text(value: Decimal) -> String {
@@ -316,6 +336,13 @@ macro_rules! service_migrations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_number_every_value_once() {
+        assert_eq!(placeholders(1, 1), "$1");
+        assert_eq!(placeholders(4, 3), "$4, $5, $6");
+        assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
     use rust_decimal_macros::dec;
 
     #[test]

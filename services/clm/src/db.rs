@@ -75,29 +75,11 @@ impl Db {
         let mut tx = self.store.pool().begin().await?;
         let mut added = 0;
         for chunk in candles.chunks(100) {
-            let mut sql = String::from(
+            let sql = format!(
                 "INSERT INTO clm_candles (symbol, open_time, open, high, low, close, volume, \
-                 quote_volume, trades) VALUES ",
+                 quote_volume, trades) VALUES {} ON CONFLICT (symbol, open_time) DO NOTHING",
+                qt_store::values(chunk.len(), 9)
             );
-            for i in 0..chunk.len() {
-                let b = i * 9;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                ));
-            }
-            sql.push_str(" ON CONFLICT (symbol, open_time) DO NOTHING");
             // Only placeholders are formatted in; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for c in chunk {

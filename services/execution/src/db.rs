@@ -768,25 +768,10 @@ impl Db {
         }
         let base = clock.now_ms().saturating_mul(1000);
         // One statement for them all: each statement is a round trip to the database.
-        let rows: Vec<String> = (0..envs.len())
-            .map(|i| {
-                let p = i * 7;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6,
-                    p + 7
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO exec_outbox (event_id, seq, type_name, v, ts, corr, data) VALUES {} \
              ON CONFLICT (event_id) DO NOTHING",
-            rows.join(", ")
+            qt_store::values(envs.len(), 7)
         );
         // Only placeholders are formatted in; the values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -849,10 +834,9 @@ impl Db {
             return Ok(());
         }
         // One statement (one commit, one sync to disk) for them all.
-        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "DELETE FROM exec_outbox WHERE event_id IN ({})",
-            marks.join(", ")
+            qt_store::placeholders(1, ids.len())
         );
         // Only placeholders are formatted in; the ids are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -232,37 +232,26 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     }
 
     async fn open(&self, env: &Envelope, o: &OpenPosition) -> Result<Vec<Envelope>, HandlerError> {
-        if o.quantity <= Decimal::ZERO
+        let refusal = if o.quantity <= Decimal::ZERO
             || (o.order_type == OrderKind::Limit && o.limit_price.is_none())
             || !matches!(o.order_type, OrderKind::Market | OrderKind::Limit)
         {
-            return self
-                .reject_intent(
-                    env,
-                    &o.intent_id,
-                    ENTRY_LEG,
-                    &o.symbol,
-                    RejectReason::InvalidIntent,
-                    "quantity must be positive; MARKET, or LIMIT with a price".into(),
-                )
-                .await;
-        }
-        let coid = client_order_id(&o.intent_id, ENTRY_LEG);
-        match self.budget(env, Orders::Opening, &coid).await? {
-            None => {}
-            Some(Throttled::Defer(later)) => return Err(later),
-            Some(Throttled::Refuse(message)) => {
-                return self
-                    .reject_intent(
-                        env,
-                        &o.intent_id,
-                        ENTRY_LEG,
-                        &o.symbol,
-                        RejectReason::RateLimited,
-                        message,
-                    )
-                    .await;
+            Some((
+                RejectReason::InvalidIntent,
+                "quantity must be positive; MARKET, or LIMIT with a price".to_owned(),
+            ))
+        } else {
+            let coid = client_order_id(&o.intent_id, ENTRY_LEG);
+            match self.budget(env, Orders::Opening, &coid).await? {
+                None => None,
+                Some(Throttled::Defer(later)) => return Err(later),
+                Some(Throttled::Refuse(message)) => Some((RejectReason::RateLimited, message)),
             }
+        };
+        if let Some((reason, message)) = refusal {
+            return self
+                .reject_intent(env, &o.intent_id, ENTRY_LEG, &o.symbol, reason, message)
+                .await;
         }
         self.place_plain(
             env,

@@ -366,7 +366,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let _telemetry = match crate::telemetry::init(name, &config.common) {
             Ok(g) => g,
             Err(e) => {
@@ -386,5 +386,9 @@ where
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // Dropping the runtime would wait for blocking work (clm's training) to end; that work is
+    // repeated after a restart, so the process exits without it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }

@@ -142,7 +142,16 @@ async fn killed_during_training_resumes_the_same_run_and_deploys_once_then_serve
     );
     assert_eq!(health["champion"], version.as_str());
     assert!(health["schedule"]["in_progress"].is_null());
-    let deployed = f.deployed().await;
+    // The deployment goes out through the outbox just after the run is recorded.
+    let end = Instant::now() + Duration::from_secs(20);
+    let deployed = loop {
+        let d = f.deployed().await;
+        if !d.is_empty() {
+            break d;
+        }
+        assert!(Instant::now() < end, "no deployment event");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let ids: BTreeSet<_> = deployed.iter().map(|d| d.0.clone()).collect();
     let versions: BTreeSet<_> = deployed.iter().map(|d| d.1.clone()).collect();
     assert_eq!(ids.len(), 1, "one deployment event: {deployed:?}");
@@ -275,6 +284,10 @@ async fn killed_during_training_resumes_the_same_run_and_deploys_once_then_serve
 
     let status = clm.terminate(20);
     assert!(status.success(), "{status:?}\n{}", clm.output());
+    // No version was deployed twice, across the kill and both runs.
+    let deployed = f.deployed().await;
+    let versions: BTreeSet<_> = deployed.iter().map(|d| d.1.clone()).collect();
+    assert_eq!(versions.len(), deployed.len(), "{deployed:?}");
 }
 
 #[test]

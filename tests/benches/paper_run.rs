@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
-use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
+use qt_testkit::{ChildService, Fsync, RedisServer, bin_path, wait_for};
 
 /// When something was seen, and its id (an order's client order id, a candle's event id).
 type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
@@ -160,7 +160,7 @@ fn main() {
         .unwrap_or_else(|| "400".into());
 
     let keep = std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1");
-    let redis = RedisServer::start();
+    let redis = RedisServer::start_with(Fsync::EverySec, None);
     let dir = tempfile::tempdir().unwrap();
     let sim_addr = format!("127.0.0.1:{}", free_port());
     let data = repo_root().join("data/klines/5m");

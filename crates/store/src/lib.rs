@@ -1,7 +1,7 @@
 //! `qt-store`: the services' door to their own database.
 //!
 //! One function opens a pool from a URL — a SQLite file by default (`sqlite://path`, created if
-//! missing, WAL, busy timeout), PostgreSQL when the URL says `postgres://` (the services take it
+//! missing, WAL, `synchronous = NORMAL`, one connection), PostgreSQL when the URL says `postgres://` (the services take it
 //! from `QT_DATABASE_URL`) — and runs the calling service's embedded migrations for that
 //! database (each service keeps `migrations/sqlite` and `migrations/postgres` side by side and
 //! embeds both with `sqlx::migrate!`). Queries go through sqlx's `Any` driver with `$1`
@@ -166,16 +166,23 @@ impl Store {
         let pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             Backend::Sqlite => pool_options
-                // One writer at a time anyway; a few readers beside it.
-                .max_connections(4)
+                // One connection: SQLite takes one writer at a time, and a second connection
+                // that finds the file locked sleeps in SQLite's busy handler (1 ms, then 2, 5
+                // ...) where a wait for the pool is exact.
+                .max_connections(1)
                 // A file cannot drop the connection: no ping before each use (it would double
                 // the round trips to the connection's worker thread).
                 .test_before_acquire(false)
+                // `synchronous = NORMAL` in WAL mode: a commit is in the operating system's
+                // hands when it returns, so it survives the process being killed; only a crash
+                // of the host can drop the last commits (they are synced at checkpoints). A
+                // service whose records must outlive that too checks for it (execution: see
+                // its `host` module).
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         conn.execute(
                             "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                         )
                         .await?;
                         Ok(())

@@ -67,6 +67,9 @@ pub struct Execution<E> {
     leverage: Mutex<HashMap<String, u32>>,
     /// Serializes fill processing (stream, poll and reconciliation).
     pub(crate) fills_lock: Mutex<()>,
+    /// Set when the host restarted since execution last ran (see [`host`](crate::host)): this
+    /// start's time on the clock and on the exchange's clock.
+    host_restart: Option<(i64, i64)>,
     /// Position differences the last reconciliation pass saw but did not act on: symbol →
     /// (exchange amount, recorded amount). See `reconcile`.
     pub(crate) suspects: Mutex<Option<HashMap<String, (Decimal, Decimal)>>>,
@@ -140,6 +143,17 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         resolve_margin_ms: u64,
     ) -> Result<Arc<Self>, StoreError> {
         let now = clock.now_ms();
+        let boot = crate::host::boot_id();
+        let before = db
+            .note_boot(boot.as_deref().unwrap_or(crate::host::UNKNOWN), now)
+            .await?;
+        let host_restart = crate::host::restarted(before.as_deref(), boot.as_deref()).then(|| {
+            tracing::warn!(
+                "the host restarted since execution last ran: the orders of intents \
+                from before this start are looked up on the exchange before they are sent"
+            );
+            (now, exchange.server_now_ms())
+        });
         let mut book = db.risk_book().await?.unwrap_or_else(|| RiskBook::new(now));
         restore_in_flight(&mut book, &db.live_orders().await?);
         Ok(Arc::new(Self {
@@ -153,10 +167,23 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             recv_window_ms,
             resolve_margin_ms,
             leverage: Mutex::new(HashMap::new()),
+            host_restart,
             fills_lock: Mutex::new(()),
             suspects: Mutex::new(None),
             positions_tail: Mutex::new((None, false)),
         }))
+    }
+
+    /// For an order about to be recorded and sent for the first time: `Some(t)` when a request
+    /// for it may have left before a crash of the host that lost its record, i.e. the host
+    /// restarted since the last start and the intent is older than this start (the store that
+    /// can lose commits is a SQLite file on this host, where every service reads the same
+    /// clock). The order is then recorded SENDING with
+    /// `t`, this start on the exchange's clock, as its latest possible send time, and looked up
+    /// on the exchange before it is sent, as after an unknown outcome (`resume`).
+    fn unsure_since(&self, env: &Envelope) -> Option<i64> {
+        let (started, server) = self.host_restart?;
+        (env.ts < started).then_some(server)
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -513,6 +540,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             self.ensure_leverage(&spec.symbol, spec.leverage).await;
         }
         let now = self.now();
+        let unsure = self.unsure_since(env);
         let mut row = OrderRow {
             client_order_id: coid,
             intent_id: spec.intent_id.clone(),
@@ -535,7 +563,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             exchange_code: None,
             leverage: spec.leverage,
             signal: spec.signal.clone(),
-            sent_at: self.exchange.server_now_ms(),
+            sent_at: unsure.unwrap_or_else(|| self.exchange.server_now_ms()),
             updated_at: now,
         };
         {
@@ -568,6 +596,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 return Ok(vec![self.rejected_event(env, &row)]);
             }
             *book = next;
+        }
+        if unsure.is_some() {
+            return self.resume(env, row).await;
         }
         self.send_plain(env, row).await
     }
@@ -1022,13 +1053,18 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 continue;
             }
             let mut leg = leg;
-            leg.sent_at = self.exchange.server_now_ms();
+            let unsure = self.unsure_since(env);
+            leg.sent_at = unsure.unwrap_or_else(|| self.exchange.server_now_ms());
             let placed = match self.record_new(&leg).await? {
                 Some(existing) => self.resume(env, existing).await?,
                 None => {
                     let name = leg.leg.clone();
                     let coid = leg.client_order_id.clone();
-                    let placed = self.send_algo(env, leg).await?;
+                    let placed = if unsure.is_some() {
+                        self.resume(env, leg).await?
+                    } else {
+                        self.send_algo(env, leg).await?
+                    };
                     if placed
                         .iter()
                         .any(|e| matches!(e.event, Event::OrderAccepted(_)))

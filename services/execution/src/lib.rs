@@ -15,6 +15,7 @@ pub mod app;
 pub mod db;
 pub mod engine;
 pub mod fills;
+pub mod host;
 pub mod reconcile;
 pub mod settings;
 

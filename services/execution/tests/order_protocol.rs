@@ -1,5 +1,6 @@
 //! The order protocol against the real simulator: a redelivered intent never makes a second
-//! order, a crash between SENDING and the response is settled by query, and the risk guard
+//! order, a crash between SENDING and the response is settled by query, so is a record a crash
+//! of the host lost, and the risk guard
 //! refuses with reason codes (counting orders in flight).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -85,6 +86,63 @@ async fn crash_between_sending_and_a_lost_response_is_settled_by_query_without_a
     assert_eq!(fx.position_amt().await, dec("0.01"));
     let row = restarted.db.order(&coid).await.unwrap().unwrap();
     assert_ne!(row.state, OrderState::Sending);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_host_crash_lost_its_record_a_redelivered_intent_finds_its_order_on_the_exchange() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    let intent = open_intent(&fx.bus, "intent-host-1", "0.01", mark);
+    let coid = qt_events::ids::client_order_id("intent-host-1", "entry");
+    let first = ex.handle_intent(&intent).await.unwrap();
+    assert!(
+        matches!(first[0].event, Event::OrderAccepted(_)),
+        "{first:?}"
+    );
+    drop(ex);
+
+    // The host crashed before the record reached the disk, and booted again.
+    let db = execution::Db::open(&fx.db_url).await.unwrap();
+    for sql in [
+        "DELETE FROM exec_orders",
+        "UPDATE exec_host SET boot_id = 'the-boot-before'",
+    ] {
+        qt_store::sqlx::query(sql)
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+    }
+    db.store.close().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    // The intent, older than this start, is looked up before anything is sent: adopted.
+    let restarted = fx.execution(settings()).await;
+    let out = restarted.handle_intent(&intent).await.unwrap();
+    assert!(
+        matches!(&out[0].event, Event::OrderAccepted(a) if a.client_order_id == coid),
+        "{out:?}"
+    );
+    assert_eq!(out[0].id, first[0].id, "the same fact");
+    assert_eq!(fx.all_orders().await.len(), 1, "adopted, not sent again");
+    assert_ne!(
+        restarted.db.order(&coid).await.unwrap().unwrap().state,
+        OrderState::Sending
+    );
+    // An intent of this start is sent at once.
+    let out = restarted
+        .handle_intent(&open_intent(&fx.bus, "intent-host-2", "0.01", mark))
+        .await
+        .unwrap();
+    assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");
+    assert_eq!(fx.all_orders().await.len(), 2);
+
+    // Restarted again on the same boot: nothing is looked up (the record is there anyway).
+    let again = fx.execution(settings()).await;
+    let out = again.handle_intent(&intent).await.unwrap();
+    assert_eq!(out[0].id, first[0].id);
+    assert_eq!(fx.all_orders().await.len(), 2);
     fx.stop().await;
 }
 

@@ -1,8 +1,9 @@
 //! Paper-run benchmark: tick-to-order latency and memory per service.
 //!
-//! Starts redis-server (`appendfsync everysec`, as `deploy/redis.conf`), the sim-exchange binary (the repo's six symbols, stepped by this bench),
-//! and trading-bot, execution and exit-brain (release binaries) with `scripts/run.sh`'s paper
-//! defaults, plus a cooldown of 0 and tight exits so that positions open and close all the time.
+//! Starts redis-server (`appendfsync everysec`, as `deploy/redis.conf`), the sim-exchange
+//! binary (the repo's six symbols, stepped by this bench), and trading-bot, execution and
+//! exit-brain (release binaries) with `scripts/run.sh`'s paper defaults, plus a cooldown of 0
+//! and tight exits so that positions open and close all the time.
 //! Execution reaches the simulator through a byte-for-byte TCP relay in this process that notes
 //! when each entry order's request line arrives, with its client order id. A Redis reader notes
 //! when each `CandleClosed` becomes readable on `qt:market`. Each entry order is matched with the

@@ -178,9 +178,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// for it may have left before a crash of the host that lost its record, i.e. the host
     /// restarted since the last start and the intent is older than this start (the store that
     /// can lose commits is a SQLite file on this host, where every service reads the same
-    /// clock). The order is then recorded SENDING with
-    /// `t`, this start on the exchange's clock, as its latest possible send time, and looked up
-    /// on the exchange before it is sent, as after an unknown outcome (`resume`).
+    /// clock). The order is then recorded SENDING with `t`, this start on the exchange's clock,
+    /// as its latest possible send time, and looked up on the exchange before it is sent, as
+    /// after an unknown outcome (`resume`).
     fn unsure_since(&self, env: &Envelope) -> Option<i64> {
         let (started, server) = self.host_restart?;
         (env.ts < started).then_some(server)

@@ -7,7 +7,7 @@
 //! So execution notes the host's boot id at every start, with a commit that waits for the disk.
 //! When the boot id differs from the one noted before, every intent created before this start
 //! is checked against the exchange by its client order id, after the receive window of any
-//! request sent before the start, before its order is sent (`Execution::first_send_fence`).
+//! request sent before the start, before its order is sent (see `Execution::unsure_since`).
 
 /// The kernel's id of this boot (Linux; in a container, the host's). `None` when it cannot
 /// be read: every start then counts as a restart of the host.

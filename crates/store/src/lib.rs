@@ -218,6 +218,27 @@ impl Store {
         self.backend
     }
 
+    /// Runs one write that commits on its own so that it is on disk when this returns. SQLite
+    /// commits here do not wait for the disk (`synchronous = NORMAL`), so the write runs with
+    /// `synchronous = FULL` on the store's connection, which is set back afterwards; on
+    /// PostgreSQL every commit is on disk already.
+    ///
+    /// # Errors
+    /// The write's error, or one from switching the setting.
+    pub async fn execute_on_disk<'q>(
+        &self,
+        write: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult, StoreError> {
+        if self.backend == Backend::Postgres {
+            return Ok(write.execute(&self.pool).await?);
+        }
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("PRAGMA synchronous = FULL").await?;
+        let result = write.execute(&mut *conn).await;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        Ok(result?)
+    }
+
     /// Closes every connection (waits for the ones in use).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -49,6 +49,36 @@ async fn sqlite_file_is_created_migrated_and_reopened_with_its_rows() {
 }
 
 #[tokio::test]
+async fn sqlite_commits_skip_the_fsync_except_a_write_run_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = qt_store::sqlite_url(&dir.path().join("sync.db"));
+    let store = Store::connect(&url, MIGRATIONS).await.unwrap();
+    let synchronous = || async {
+        sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(synchronous().await, 1, "NORMAL");
+    let write = sqlx::query("INSERT INTO notes (id, amount, label) VALUES ($1, $2, $3)")
+        .bind(7_i64)
+        .bind(dec_text(dec!(1)))
+        .bind(None::<String>);
+    assert_eq!(
+        store.execute_on_disk(write).await.unwrap().rows_affected(),
+        1
+    );
+    assert_eq!(synchronous().await, 1, "back to NORMAL");
+    // A failing write sets it back too.
+    let dup = sqlx::query("INSERT INTO notes (id, amount, label) VALUES ($1, $2, $3)")
+        .bind(7_i64)
+        .bind(dec_text(dec!(1)))
+        .bind(None::<String>);
+    assert!(store.execute_on_disk(dup).await.is_err());
+    assert_eq!(synchronous().await, 1, "back to NORMAL after an error");
+}
+
+#[tokio::test]
 async fn unsupported_url_is_refused_before_connecting() {
     let err = Store::connect("mysql://localhost/x", MIGRATIONS)
         .await

@@ -248,38 +248,27 @@ impl Db {
     }
 
     /// Notes `boot_id` (the host's, [`host::UNKNOWN`](crate::host::UNKNOWN) when unreadable)
-    /// as this start's, with a commit that waits for the disk even on SQLite; returns the one
-    /// noted by the start before, if any.
+    /// as this start's, with a commit that waits for the disk (`Store::execute_on_disk`);
+    /// returns the one noted by the start before, if any.
     ///
     /// # Errors
     /// A query error.
     pub async fn note_boot(&self, boot_id: &str, now: i64) -> Result<Option<String>, StoreError> {
-        let sqlite = self.store.backend() == qt_store::Backend::Sqlite;
-        let mut conn = self.store.pool().acquire().await?;
         let before: Option<String> =
             sqlx::query_scalar("SELECT boot_id FROM exec_host WHERE id = 1")
-                .fetch_optional(&mut *conn)
+                .fetch_optional(self.store.pool())
                 .await?;
-        if sqlite {
-            sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut *conn)
-                .await?;
-        }
-        let noted = sqlx::query(
-            "INSERT INTO exec_host (id, boot_id, started_at) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET boot_id = excluded.boot_id, \
-             started_at = excluded.started_at",
-        )
-        .bind(boot_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await;
-        if sqlite {
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *conn)
-                .await?;
-        }
-        noted?;
+        self.store
+            .execute_on_disk(
+                sqlx::query(
+                    "INSERT INTO exec_host (id, boot_id, started_at) VALUES (1, $1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET boot_id = excluded.boot_id, \
+                     started_at = excluded.started_at",
+                )
+                .bind(boot_id)
+                .bind(now),
+            )
+            .await?;
         Ok(before)
     }
 

@@ -1021,6 +1021,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             legs.push(r);
         }
         let mut out = Vec::new();
+        let unsure = self.unsure_since(env);
         for leg in legs {
             // The stop goes first and may use the whole budget; a take-profit the budget
             // cannot take now waits for it (what this intent did so far is published now, and
@@ -1053,7 +1054,6 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 continue;
             }
             let mut leg = leg;
-            let unsure = self.unsure_since(env);
             leg.sent_at = unsure.unwrap_or_else(|| self.exchange.server_now_ms());
             let placed = match self.record_new(&leg).await? {
                 Some(existing) => self.resume(env, existing).await?,

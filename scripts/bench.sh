@@ -4,11 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_pkg redis-server redis-server redis-tools
-# The large data set (12 symbols x ~88k 5m candles) lives beside the repo, not in it; benchmarks
-# that need it read QT_BENCH_DATA and skip with a message when it is not set.
-if [ -z "${QT_BENCH_DATA:-}" ] && [ -d ../shared/data/klines/5m ]; then
-  export QT_BENCH_DATA="$PWD/../shared/data/klines/5m"
-fi
+# Benchmarks that need the large data set (12 symbols x ~88k 5m candles) read QT_BENCH_DATA;
+# by default the repo's copy.
+export QT_BENCH_DATA="${QT_BENCH_DATA:-$PWD/data/spot-10m/5m}"
 for target in $(cargo metadata --no-deps --format-version 1 \
     | python3 -c 'import json,sys; [print(p["name"]+":"+t["name"]) for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bench" in t["kind"]]'); do
   pkg=${target%%:*}; bench=${target#*:}

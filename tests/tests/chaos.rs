@@ -7,10 +7,9 @@
 //!   of its filled intents (on the bot's symbols a second order would show as a position the
 //!   database does not hold);
 //! - once execution has taken the last intent, every open position has its stop resting on the
-//!   exchange, or a market close working, within 5 s; and through the whole run a watcher
-//!   samples the exchange every 500 ms and prints how long positions went without one (while
-//!   services are being killed and the burst exceeds the exchange's order rate, these stretches
-//!   can pass 5 s: see docs/arch/e2e.md);
+//!   exchange, or a market close working, within 5 s; and through the whole run, kills
+//!   included, a watcher samples the simulator's book every 100 ms: no position goes without
+//!   one for more than 5 s (see docs/arch/e2e.md for what it took);
 //! - the positions the streams report agree with the exchange;
 //! - execution's database agrees with the exchange: the same open positions, the same open
 //!   orders and conditional orders, nothing left SENDING.

@@ -1,22 +1,25 @@
-//! Backtest throughput on the shared 5m data (12 symbols × ~88k candles), one thread, for the
+//! Backtest throughput on the repo's 5m data set (12 symbols × ~88k candles, `data/spot-10m/5m`), one thread, for the
 //! `momentum` and `gbdt` models. Prints candles per second per core; skips with a message when
-//! the data is absent. Data: the folder in `$QT_BENCH_DATA` (scripts/bench.sh points it at the
-//! project's shared 12-symbol set).
+//! the data is absent. Data: the folder in `$QT_BENCH_DATA`, by default the repo's `data/spot-10m/5m`.
 //!
-//! Run: `cargo bench -p qt-backtest --bench throughput` (`QT_BENCH_MODELS=momentum` skips gbdt).
+//! Run: `cargo bench -p qt-backtest --bench throughput` (`QT_BENCH_MODELS=momentum` skips gbdt;
+//! `QT_BENCH_REPEAT=N` runs the momentum backtest on prepared features N times).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use qt_backtest::cli::load_data;
-use qt_backtest::{Backtest, BacktestConfig, BacktestError, ModelFactory, SymbolSeries};
+use qt_backtest::{
+    Backtest, BacktestConfig, BacktestError, ModelFactory, PreparedSeries, SymbolSeries,
+};
 use qt_models::train::{TrainConfig, train};
 use qt_models::{Model, ModelKind, MomentumConfig, MomentumModel, build_model, dataset::Series};
 
 fn data_dir() -> PathBuf {
-    std::env::var_os("QT_BENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_default()
+    std::env::var_os("QT_BENCH_DATA").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/spot-10m/5m"),
+        PathBuf::from,
+    )
 }
 
 fn bench(name: &str, series: &[SymbolSeries], factory: &mut ModelFactory<'_>) {
@@ -85,6 +88,63 @@ fn main() {
             .map(|m| Box::new(m) as Box<dyn Model>)
             .map_err(|e| BacktestError::Model(e.to_string()))
     });
+
+    // The same momentum run on features computed once beforehand (as a walk-forward's many
+    // runs share them); computing them is timed apart.
+    let t = Instant::now();
+    let prepared: Vec<PreparedSeries> = series
+        .iter()
+        .map(|s| PreparedSeries::new(s.clone(), 300_000))
+        .collect();
+    println!(
+        "prepared the features once in {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    // QT_BENCH_REPEAT=N runs it N times (for a profiler: `perf record` then sees mostly this).
+    let repeat: usize = std::env::var("QT_BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    // Twice: with the default limits (the drawdown breaker trips and every later entry is
+    // refused before it is sized) and with the breaker at its loosest, where every signal is
+    // sized and checked and trading goes on to the end: the engine's full path.
+    let mut loose = BacktestConfig::default();
+    loose.limits.max_drawdown_pct = rust_decimal::Decimal::ONE;
+    for (label, cfg) in [
+        ("default limits", BacktestConfig::default()),
+        ("no breaker", loose),
+    ] {
+        for _ in 0..repeat {
+            let Ok(bt) = Backtest::new(cfg.clone()) else {
+                break;
+            };
+            let started = Instant::now();
+            let out = bt.run_prepared(
+                &prepared,
+                &mut |_| {
+                    MomentumModel::new(MomentumConfig::default(), "bench")
+                        .map(|m| Box::new(m) as Box<dyn Model>)
+                        .map_err(|e| BacktestError::Model(e.to_string()))
+                },
+                &mut |_, _| {},
+            );
+            let secs = started.elapsed().as_secs_f64();
+            if let Ok(o) = out {
+                println!(
+                    "backtest momentum on prepared features, {label}: {} candles, {} trades (net {}), {} entries refused {:?}, in {secs:.3} s = {:.0} candles/s per core",
+                    o.candles,
+                    o.trades.len(),
+                    o.trades
+                        .iter()
+                        .map(|t| t.net_pnl)
+                        .sum::<rust_decimal::Decimal>(),
+                    o.rejections.values().sum::<u64>(),
+                    o.rejections,
+                    o.candles as f64 / secs
+                );
+            }
+        }
+    }
 
     if std::env::var("QT_BENCH_MODELS").is_ok_and(|m| !m.contains("gbdt")) {
         return;

@@ -216,9 +216,9 @@ pub fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let cfg = config_from_args(&args)?;
     let series = load_data(&args.data, &args.interval, &args.symbols)?;
     let mut factory = model_factory(&args.strategy)?;
-    let bt = Backtest::new(cfg)?;
+    let bt = Backtest::new(cfg.clone())?;
     let started = std::time::Instant::now();
-    let outcome = bt.run(series, &mut *factory, &mut progress_bar(args.quiet))?;
+    let outcome = bt.run(series.clone(), &mut *factory, &mut progress_bar(args.quiet))?;
     let secs = started.elapsed().as_secs_f64();
     let m = compute_metrics(&outcome);
     let files = write_report(
@@ -227,6 +227,22 @@ pub fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         &m,
         &format!("backtest {}", args.strategy),
     )?;
+    let (from, to) = (
+        outcome
+            .equity
+            .first()
+            .map_or(0, |p| p.time_ms - cfg.interval_ms + 1),
+        outcome.equity.last().map_or(0, |p| p.time_ms + 1),
+    );
+    let hold = crate::walkforward::buy_and_hold(&series, &cfg, from, to);
+    let html_path = args.out.join("report.html");
+    let html = crate::wf_report::backtest_html(
+        &format!("backtest {}", args.strategy),
+        &m,
+        &outcome,
+        Some(&hold.equity),
+    );
+    std::fs::write(&html_path, html).with_context(|| format!("writing {}", html_path.display()))?;
     println!("{}", summary(&m));
     println!(
         "{} candles in {secs:.2} s ({:.0} candles/s)",
@@ -234,11 +250,12 @@ pub fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         outcome.candles as f64 / secs.max(1e-9)
     );
     println!(
-        "report: {}, {}, {}, {}",
+        "report: {}, {}, {}, {}, {}",
         files.trades_csv.display(),
         files.equity_csv.display(),
         files.metrics_json.display(),
-        files.equity_svg.display()
+        files.equity_svg.display(),
+        html_path.display()
     );
     Ok(())
 }
@@ -266,6 +283,203 @@ pub fn run_goal(args: GoalArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&a)?);
     } else {
         print!("{}", render(&a));
+    }
+    Ok(())
+}
+
+/// `qtctl walkforward`: train and trade fold by fold, against the baselines.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WalkForwardArgs {
+    /// Kline files or folders of them (every symbol at once).
+    #[arg(required = true)]
+    pub data: Vec<PathBuf>,
+    /// Candle interval of the files to use.
+    #[arg(long, default_value = "5m")]
+    pub interval: String,
+    /// Only these symbols (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub symbols: Vec<String>,
+    /// A `WalkForwardConfig` as JSON or TOML (by extension): windows, model, backtest,
+    /// baselines, sweep; the flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Model trained in each fold: gbdt, ensemble or momentum.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Days of each training window.
+    #[arg(long)]
+    pub train_days: Option<f64>,
+    /// Days of each test window.
+    #[arg(long)]
+    pub test_days: Option<f64>,
+    /// Days between test starts (default: the test window).
+    #[arg(long)]
+    pub step_days: Option<f64>,
+    /// Train every fold from the start of the data (growing window).
+    #[arg(long)]
+    pub anchored: bool,
+    /// Candles between the training data and the test start, beyond the label horizon.
+    #[arg(long)]
+    pub embargo: Option<usize>,
+    /// Random-entry paths (at least 100 to place the strategy in their distribution).
+    #[arg(long)]
+    pub random_paths: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Configurations tried on this data before this run, counted by the deflated Sharpe.
+    #[arg(long)]
+    pub prior_trials: Option<usize>,
+    /// A sweep axis `key=v1,v2,…` over backtest settings (repeatable), e.g.
+    /// `min_confidence=0.5,0.6,0.7` or `exits.stop_pct=1.5,2,2.5`.
+    #[arg(long)]
+    pub sweep: Vec<String>,
+    /// Folder of `SYMBOL-fundingRate.csv` files (Binance's format). Default: a `funding`
+    /// folder beside the data folder, when there is one.
+    #[arg(long)]
+    pub funding: Option<PathBuf>,
+    /// Funding rate per 8 h where no history covers the time (default 0.0001).
+    #[arg(long)]
+    pub funding_rate: Option<Decimal>,
+    /// Worker threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Folder for report.json, folds.csv, equity.csv, trades.csv and report.html.
+    #[arg(long, default_value = "walkforward-report")]
+    pub out: PathBuf,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Builds the walk-forward configuration from `--config` and the flags.
+pub fn walkforward_config(
+    args: &WalkForwardArgs,
+) -> anyhow::Result<crate::walkforward::WalkForwardConfig> {
+    use crate::walkforward::{SweepAxis, WalkForwardConfig};
+    let mut cfg: WalkForwardConfig = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            if p.extension().is_some_and(|e| e == "toml") {
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            } else {
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+        }
+        None => WalkForwardConfig::default(),
+    };
+    cfg.backtest.interval_ms =
+        parse_interval(&args.interval).with_context(|| format!("interval {}", args.interval))?;
+    if let Some(k) = &args.kind {
+        cfg.model.kind = serde_json::from_value(serde_json::Value::from(k.as_str()))
+            .with_context(|| format!("--kind {k:?} is not gbdt, ensemble or momentum"))?;
+    }
+    let set = |dst: &mut f64, v: Option<f64>| {
+        if let Some(v) = v {
+            *dst = v;
+        }
+    };
+    set(&mut cfg.train_days, args.train_days);
+    set(&mut cfg.test_days, args.test_days);
+    if args.step_days.is_some() {
+        cfg.step_days = args.step_days;
+    }
+    cfg.anchored |= args.anchored;
+    if let Some(e) = args.embargo {
+        cfg.embargo_candles = e;
+    }
+    if let Some(n) = args.random_paths {
+        cfg.random_paths = n;
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if let Some(n) = args.prior_trials {
+        cfg.prior_trials = n;
+    }
+    if let Some(t) = args.threads {
+        cfg.threads = t;
+    }
+    if let Some(r) = args.funding_rate {
+        cfg.backtest.funding.default_rate = r;
+    }
+    for s in &args.sweep {
+        cfg.sweep.push(SweepAxis::parse(s)?);
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The funding folder: `--funding`, else a `funding` folder beside a data folder.
+fn funding_dir(args: &WalkForwardArgs) -> Option<PathBuf> {
+    if let Some(d) = &args.funding {
+        return Some(d.clone());
+    }
+    args.data.iter().find_map(|p| {
+        let dir = if p.is_dir() { p.as_path() } else { p.parent()? };
+        let f = dir.parent()?.join("funding");
+        f.is_dir().then_some(f)
+    })
+}
+
+/// Runs `qtctl walkforward`: loads the data, runs the folds and the baselines, writes the
+/// report files and prints where the strategy stands.
+pub fn run_walkforward(args: WalkForwardArgs) -> anyhow::Result<()> {
+    let mut cfg = walkforward_config(&args)?;
+    let series = load_data(&args.data, &args.interval, &args.symbols)?;
+    let funding = match funding_dir(&args) {
+        Some(d) => {
+            let n = crate::funding::load_funding_dir(&d, &mut cfg.backtest.funding)
+                .with_context(|| format!("reading funding history in {}", d.display()))?;
+            format!("funding history of {n} symbol(s) from {}", d.display())
+        }
+        None => format!(
+            "no funding history: {} every {} h",
+            cfg.backtest.funding.default_rate, cfg.backtest.funding.interval_hours
+        ),
+    };
+    if !args.quiet {
+        eprintln!(
+            "walk-forward over {} symbol(s), {}; {}",
+            series.len(),
+            args.interval,
+            funding
+        );
+    }
+    let quiet = args.quiet;
+    let tty = std::io::stderr().is_terminal();
+    let progress = move |phase: &str, done: usize, total: usize| {
+        if quiet || total == 0 {
+            return;
+        }
+        let filled = done * 25 / total;
+        let line = format!(
+            "{phase:>9} [{}{}] {done}/{total}",
+            "#".repeat(filled),
+            "-".repeat(25 - filled)
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if tty {
+            write!(err, "\r{line}")
+        } else if done == total {
+            writeln!(err, "{line}")
+        } else {
+            Ok(())
+        };
+        if tty && done == total {
+            let _ = writeln!(err);
+        }
+    };
+    let (report, curves) = crate::walkforward::run_walkforward(series, &cfg, &progress)?;
+    let files = crate::wf_report::write(&args.out, &report, &curves)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::wf_report::summary(&report));
+        println!("report: {}", files.join(", "));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use qt_candles::Candle;
 use qt_events::{PositionSide, SignalAction};
 use qt_exits::{EntrySpec, ExitAction, ExitConfig, ExitPlan, StopMove, SymbolProfile};
-use qt_features::{FeatureConfig, FeatureEngine, feature_index};
+use qt_features::{FeatureConfig, FeatureEngine, FeatureVector, feature_index};
 use qt_matching::{Bar, ExitHit, Fill, FillModel, RestingOrder, first_exit};
 use qt_models::Model;
 use qt_risk::{
@@ -19,6 +19,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::BacktestError;
+use crate::funding::{FundingClock, FundingConfig};
 
 /// Everything a run needs besides candles and models. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,12 +34,15 @@ pub struct BacktestConfig {
     pub end_ms: Option<i64>,
     /// Starting equity in the quote asset. Default 10,000.
     pub initial_equity: Decimal,
-    /// Smallest model confidence that opens a position. Default 0.5.
+    /// Smallest model confidence that opens a position. Default 0.5. A model that prices its
+    /// trades (an expected return on the signal) is judged by its own validated margin instead.
     pub min_confidence: f64,
     pub sizing: Sizing,
     pub limits: RiskLimits,
     pub exits: ExitConfig,
     pub fill: FillModel,
+    /// Funding of open positions at each funding time (history files or a default rate).
+    pub funding: FundingConfig,
     /// Let symbol profiles learn from closed trades during the run (as exit-brain does live).
     /// Default true.
     pub learn_profiles: bool,
@@ -59,8 +63,24 @@ impl Default for BacktestConfig {
             limits: RiskLimits::default(),
             exits: ExitConfig::default(),
             fill: FillModel::default(),
+            funding: FundingConfig::default(),
             learn_profiles: true,
             filters: BTreeMap::new(),
+        }
+    }
+}
+
+impl BacktestConfig {
+    /// The costs this configuration charges a round trip, as a model that prices its trades
+    /// ([`qt_models::ev`]) counts them: the taker fee and slippage per side, and the default
+    /// funding rate per 8 hours.
+    pub fn trade_costs(&self) -> qt_models::TradeCosts {
+        let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
+        let per_8h = 8.0 / f64::from(self.funding.interval_hours.max(1));
+        qt_models::TradeCosts {
+            fee_rate: f(self.fill.taker_fee),
+            slippage: f(self.fill.slippage),
+            funding_rate_8h: f(self.funding.default_rate) * per_8h,
         }
     }
 }
@@ -96,6 +116,44 @@ pub type ModelFactory<'a> = dyn FnMut(&str) -> Result<Box<dyn Model>, BacktestEr
 pub struct SymbolSeries {
     pub symbol: String,
     pub candles: Vec<Candle>,
+}
+
+/// One symbol's candles with their features computed once (the batch path of the live
+/// engine, so bit-identical), for many runs over the same data: a walk-forward's strategy,
+/// baselines and random paths share them instead of each recomputing every feature.
+#[derive(Debug, Clone)]
+pub struct PreparedSeries {
+    pub symbol: String,
+    pub candles: std::sync::Arc<[Candle]>,
+    features: std::sync::Arc<[Option<FeatureVector>]>,
+    /// Whether each candle can be traded on (`Bar::is_valid`), checked once.
+    valid: std::sync::Arc<[bool]>,
+}
+
+impl PreparedSeries {
+    /// Computes the features of `series` at `interval_ms`.
+    pub fn new(series: SymbolSeries, interval_ms: i64) -> Self {
+        let features = qt_features::batch(FeatureConfig { interval_ms }, &series.candles);
+        let valid: Vec<bool> = series
+            .candles
+            .iter()
+            .map(|c| to_bar(c).is_valid())
+            .collect();
+        Self {
+            symbol: series.symbol,
+            candles: series.candles.into(),
+            features: features.into(),
+            valid: valid.into(),
+        }
+    }
+}
+
+/// Where a run takes each candle's features from.
+enum Features<'d> {
+    /// Computed as the candles pass, as trading-bot does live.
+    Live(Box<FeatureEngine>),
+    /// Computed beforehand, indexed like the candles, with each candle's validity.
+    Shared(&'d [Option<FeatureVector>], &'d [bool]),
 }
 
 /// Why a position ended.
@@ -144,6 +202,10 @@ pub struct Trade {
     pub gross_pnl: Decimal,
     /// Entry and exit fees.
     pub fees: Decimal,
+    /// Funding paid over the trade's life (negative: earned).
+    #[serde(default)]
+    pub funding: Decimal,
+    /// Gross PnL minus fees and funding.
     pub net_pnl: Decimal,
     pub legs_hit: usize,
     pub exit_reason: ExitReason,
@@ -171,6 +233,8 @@ pub struct BacktestOutcome {
     pub profiles: BTreeMap<String, SymbolProfile>,
     pub initial_equity: Decimal,
     pub leverage: u32,
+    /// When the drawdown breaker stopped entries (ms); nobody resumes in a backtest.
+    pub breaker_tripped_at: Option<i64>,
 }
 
 struct PendingEntry {
@@ -185,16 +249,20 @@ struct OpenTrade {
     entry_time: i64,
     gross: Decimal,
     fees: Decimal,
+    funding: Decimal,
     exit_value: Decimal,
     exit_qty: Decimal,
     stop_kind: Option<StopMove>,
 }
 
-struct SymState {
+struct SymState<'d> {
+    /// Index among the run's symbols (its funding schedule).
+    index: usize,
     symbol: String,
-    candles: Vec<Candle>,
+    /// The candles before the run's end.
+    candles: &'d [Candle],
     cursor: usize,
-    features: FeatureEngine,
+    features: Features<'d>,
     model: Box<dyn Model>,
     filters: SymbolFilters,
     profile: SymbolProfile,
@@ -227,7 +295,7 @@ pub struct Backtest {
     guard: RiskGuard,
 }
 
-impl std::fmt::Debug for SymState {
+impl std::fmt::Debug for SymState<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SymState")
             .field("symbol", &self.symbol)
@@ -238,6 +306,7 @@ impl std::fmt::Debug for SymState {
 
 struct Run<'a> {
     cfg: &'a BacktestConfig,
+    funding: FundingClock<'a>,
     guard: &'a RiskGuard,
     book: RiskBook,
     realized: Decimal,
@@ -263,6 +332,10 @@ impl Backtest {
                 "initial equity must be positive".into(),
             ));
         }
+        config
+            .limits
+            .validate()
+            .map_err(|e| BacktestError::Config(e.to_string()))?;
         let mut guard = RiskGuard::new(config.limits.clone());
         guard.filters = config.filters.clone();
         Ok(Self { config, guard })
@@ -281,35 +354,81 @@ impl Backtest {
         model_for: &mut ModelFactory<'_>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<BacktestOutcome, BacktestError> {
+        let inputs = series
+            .iter()
+            .map(|s| (s.symbol.as_str(), s.candles.as_slice(), None))
+            .collect();
+        self.run_inner(inputs, model_for, progress)
+    }
+
+    /// [`Backtest::run`] over series whose features were computed beforehand (see
+    /// [`PreparedSeries`]); the same result, without recomputing them.
+    ///
+    /// # Errors
+    /// As [`Backtest::run`]; a series prepared at another interval than the run's is refused.
+    pub fn run_prepared(
+        &self,
+        series: &[PreparedSeries],
+        model_for: &mut ModelFactory<'_>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<BacktestOutcome, BacktestError> {
+        let inputs = series
+            .iter()
+            .map(|s| {
+                let prepared = (&s.features[..], &s.valid[..]);
+                (s.symbol.as_str(), &s.candles[..], Some(prepared))
+            })
+            .collect();
+        self.run_inner(inputs, model_for, progress)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run_inner(
+        &self,
+        inputs: Vec<(&str, &[Candle], Option<(&[Option<FeatureVector>], &[bool])>)>,
+        model_for: &mut ModelFactory<'_>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<BacktestOutcome, BacktestError> {
         let cfg = &self.config;
         let fcfg = FeatureConfig {
             interval_ms: cfg.interval_ms,
         };
         let mut guard = self.guard.clone();
-        let mut syms = Vec::with_capacity(series.len());
+        let mut syms = Vec::with_capacity(inputs.len());
         let mut total = 0u64;
-        for s in series {
+        for (symbol, candles, features) in inputs {
             let end = cfg.end_ms.unwrap_or(i64::MAX);
-            let mut candles = s.candles;
-            candles.truncate(candles.partition_point(|c| c.open_time < end));
+            let candles = &candles[..candles.partition_point(|c| c.open_time < end)];
             let Some(first) = candles.first() else {
                 continue;
             };
-            let filters = match cfg.filters.get(&s.symbol) {
+            let features = match features {
+                Some((f, v)) if f.len() >= candles.len() && v.len() >= candles.len() => {
+                    Features::Shared(f, v)
+                }
+                Some(_) => {
+                    return Err(BacktestError::Config(format!(
+                        "{symbol}: fewer prepared features than candles"
+                    )));
+                }
+                None => Features::Live(Box::new(FeatureEngine::new(fcfg))),
+            };
+            let filters = match cfg.filters.get(symbol) {
                 Some(f) => *f,
                 None => {
                     let f = infer_filters(first.close);
-                    guard.filters.insert(s.symbol.clone(), f);
+                    guard.filters.insert(symbol.to_owned(), f);
                     f
                 }
             };
             total += candles.len() as u64;
             syms.push(SymState {
-                model: model_for(&s.symbol)?,
-                symbol: s.symbol.clone(),
+                index: syms.len(),
+                model: model_for(symbol)?,
+                symbol: symbol.to_owned(),
                 candles,
                 cursor: 0,
-                features: FeatureEngine::new(fcfg),
+                features,
                 filters,
                 profile: SymbolProfile::default(),
                 entry: None,
@@ -318,7 +437,7 @@ impl Backtest {
                 last_bar: None,
                 intent: RiskIntent {
                     intent_id: String::new(),
-                    symbol: s.symbol,
+                    symbol: symbol.to_owned(),
                     kind: IntentKind::Close,
                 },
             });
@@ -331,6 +450,7 @@ impl Backtest {
             .unwrap_or(0);
         let mut run = Run {
             cfg,
+            funding: FundingClock::new(&cfg.funding, syms.iter().map(|s| s.symbol.as_str())),
             guard: &guard,
             book: RiskBook::new(start_t),
             realized: Decimal::ZERO,
@@ -352,18 +472,17 @@ impl Backtest {
         {
             let now = t + cfg.interval_ms - 1;
             for s in syms.iter_mut() {
-                let Some(c) = s.candles.get(s.cursor) else {
+                let candles = s.candles;
+                let Some(c) = candles.get(s.cursor) else {
                     continue;
                 };
                 if c.open_time != t {
                     continue;
                 }
-                let c = *c;
                 s.cursor += 1;
                 done += 1;
-                run.candle(s, &c, now)?;
+                run.candle(s, c, now)?;
             }
-            run.guard.observe(&mut run.book, now);
             if cfg.start_ms.is_none_or(|st| t >= st) {
                 let eq = cfg.initial_equity + run.realized + run.book.unrealized();
                 run.book.equity = Some(eq);
@@ -373,6 +492,8 @@ impl Backtest {
                     exposure: run.book.exposure().gross(),
                 });
             }
+            // After the equity: the drawdown breaker trips on the candle time that reached it.
+            run.guard.observe(&mut run.book, now);
             if done >= next_report {
                 progress(done, total);
                 next_report = done + step;
@@ -398,16 +519,27 @@ impl Backtest {
             profiles: syms.into_iter().map(|s| (s.symbol, s.profile)).collect(),
             initial_equity: cfg.initial_equity,
             leverage: cfg.sizing.leverage(),
+            breaker_tripped_at: run.book.drawdown_halt.map(|h| h.since_ms),
         })
     }
 }
 
 impl Run<'_> {
-    fn candle(&mut self, s: &mut SymState, c: &Candle, now: i64) -> Result<(), BacktestError> {
+    fn candle<'d>(
+        &mut self,
+        s: &mut SymState<'d>,
+        c: &Candle,
+        now: i64,
+    ) -> Result<(), BacktestError> {
         let bar = to_bar(c);
-        let tradable = bar.is_valid();
+        let tradable = match s.features {
+            // the cursor already points past this candle
+            Features::Shared(_, valid) => valid[s.cursor - 1],
+            Features::Live(_) => bar.is_valid(),
+        };
         if tradable {
             s.last_bar = Some((bar, now));
+            self.charge_funding(s, c);
             if let Some((qty, reason)) = s.pending_exit.take() {
                 self.market_exit(s, qty, None, &bar, now, reason);
             }
@@ -418,15 +550,30 @@ impl Run<'_> {
                 self.check_exits(s, &bar, now);
             }
             self.manage(s, &bar, now);
-            self.book.on_price(&s.symbol, c.close);
+            // Marks value positions only (an order in flight counts at its reference price):
+            // a symbol without one needs none, and its first fill sets it.
+            if s.open.is_some() {
+                self.book.on_price(&s.symbol, c.close);
+            }
         }
-        let Some(fv) = s.features.update(c) else {
+        let live;
+        let fv = match &mut s.features {
+            Features::Live(engine) => {
+                live = engine.update(c);
+                live.as_ref()
+            }
+            Features::Shared(v, _) => {
+                let v: &'d [Option<FeatureVector>] = v;
+                v[s.cursor - 1].as_ref()
+            }
+        };
+        let Some(fv) = fv else {
             return Ok(());
         };
-        let signal = s.model.predict(&fv, c);
+        let signal = s.model.predict(fv, c);
         let in_range = self.cfg.start_ms.is_none_or(|st| c.open_time >= st);
         let flat = s.open.is_none() && s.entry.is_none() && s.pending_exit.is_none();
-        if !(tradable && in_range && flat) || signal.confidence < self.cfg.min_confidence {
+        if !(tradable && in_range && flat && signal.clears(self.cfg.min_confidence)) {
             return Ok(());
         }
         let side = match signal.action {
@@ -439,18 +586,39 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Funding falling in this candle, charged on the position open at its start (at the
+    /// open price) before the candle's fills: an entry filled at this open does not pay it, an
+    /// exit filled at this open does.
+    fn charge_funding(&mut self, s: &mut SymState<'_>, c: &Candle) {
+        let Some(rate) = self.funding.due(s.index, c.open_time, self.cfg.interval_ms) else {
+            return;
+        };
+        let Some(t) = &mut s.open else { return };
+        let notional = t.plan.open_qty * c.open;
+        let paid = match t.plan.side {
+            PositionSide::Long => notional * rate,
+            PositionSide::Short => -(notional * rate),
+        };
+        t.funding += paid;
+        self.realized -= paid;
+    }
+
     fn reject(&mut self, code: &'static str) {
         *self.rejections.entry(code).or_insert(0) += 1;
     }
 
     fn try_enter(
         &mut self,
-        s: &mut SymState,
+        s: &mut SymState<'_>,
         side: PositionSide,
         price: Decimal,
         volatility: f64,
         now: i64,
     ) {
+        // A halt refuses every entry: no need to size this one first.
+        if let Some(r) = self.guard.entries_halted(&self.book) {
+            return self.reject(reason_code(r));
+        }
         let stop_pct = self.cfg.exits.stop_pct * s.profile.stop_mult / Decimal::ONE_HUNDRED;
         let stop = match side {
             PositionSide::Long => price * (Decimal::ONE - stop_pct),
@@ -489,7 +657,7 @@ impl Run<'_> {
     /// volume cap; what is left is cancelled and the exit legs are sized to what filled.
     fn fill_entry(
         &mut self,
-        s: &mut SymState,
+        s: &mut SymState<'_>,
         e: PendingEntry,
         bar: &Bar,
         now: i64,
@@ -533,6 +701,7 @@ impl Run<'_> {
                 entry_time: bar.open_time,
                 gross: Decimal::ZERO,
                 fees: f.fee,
+                funding: Decimal::ZERO,
                 exit_value: Decimal::ZERO,
                 exit_qty: Decimal::ZERO,
                 stop_kind: None,
@@ -543,7 +712,7 @@ impl Run<'_> {
     }
 
     /// Stop and take-profit legs against the candle, the stop first whenever both are inside it.
-    fn check_exits(&mut self, s: &mut SymState, bar: &Bar, now: i64) {
+    fn check_exits(&mut self, s: &mut SymState<'_>, bar: &Bar, now: i64) {
         loop {
             let Some(t) = &s.open else { return };
             let side = t.plan.side;
@@ -601,7 +770,7 @@ impl Run<'_> {
 
     /// Trailing, break-even bookkeeping and the time stop after the candle has been checked, so
     /// that a stop moved by this candle only counts from the next one.
-    fn manage(&mut self, s: &mut SymState, bar: &Bar, now: i64) {
+    fn manage(&mut self, s: &mut SymState<'_>, bar: &Bar, now: i64) {
         let Some(t) = &mut s.open else { return };
         for a in t.plan.on_range(bar.high, bar.low, now) {
             match a {
@@ -619,7 +788,7 @@ impl Run<'_> {
     /// volume cap leaves stays working into the next candle.
     fn market_exit(
         &mut self,
-        s: &mut SymState,
+        s: &mut SymState<'_>,
         qty: Decimal,
         price: Option<Decimal>,
         bar: &Bar,
@@ -656,7 +825,7 @@ impl Run<'_> {
 
     fn apply_exit(
         &mut self,
-        s: &mut SymState,
+        s: &mut SymState<'_>,
         f: &Fill,
         now: i64,
         leg: Option<&str>,
@@ -694,7 +863,7 @@ impl Run<'_> {
         }
     }
 
-    fn finish(&mut self, s: &mut SymState, now: i64, reason: ExitReason) {
+    fn finish(&mut self, s: &mut SymState<'_>, now: i64, reason: ExitReason) {
         let Some(t) = s.open.take() else { return };
         s.pending_exit = None;
         if self.cfg.learn_profiles {
@@ -715,14 +884,15 @@ impl Run<'_> {
             qty: t.plan.qty,
             gross_pnl: t.gross,
             fees: t.fees,
-            net_pnl: t.gross - t.fees,
+            funding: t.funding,
+            net_pnl: t.gross - t.fees - t.funding,
             legs_hit: t.plan.outcome().legs_hit,
             exit_reason: reason,
         });
     }
 
     /// Positions still open when the data ends are closed at the last close, with a taker fee.
-    fn close_at_end(&mut self, s: &mut SymState) {
+    fn close_at_end(&mut self, s: &mut SymState<'_>) {
         let (Some(t), Some((bar, now))) = (&s.open, s.last_bar) else {
             return;
         };

@@ -13,12 +13,16 @@
 pub mod cli;
 pub mod dates;
 mod engine;
+pub mod funding;
 pub mod goal;
 pub mod report;
+pub mod stats;
+pub mod walkforward;
+pub mod wf_report;
 
 pub use engine::{
-    Backtest, BacktestConfig, BacktestOutcome, EquityPoint, ExitReason, ModelFactory, SymbolSeries,
-    Trade, infer_filters,
+    Backtest, BacktestConfig, BacktestOutcome, EquityPoint, ExitReason, ModelFactory,
+    PreparedSeries, SymbolSeries, Trade, infer_filters,
 };
 pub use qt_risk::Sizing;
 

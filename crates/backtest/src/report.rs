@@ -23,6 +23,9 @@ pub struct Metrics {
     pub final_equity: Decimal,
     pub net_pnl: Decimal,
     pub total_fees: Decimal,
+    /// Funding paid by the trades (negative: earned).
+    #[serde(default)]
+    pub total_funding: Decimal,
     pub trades: u64,
     pub wins: u64,
     pub losses: u64,
@@ -58,6 +61,9 @@ pub struct Metrics {
     pub candles: u64,
     /// Entries refused, by reason code.
     pub rejections: BTreeMap<String, u64>,
+    /// When the drawdown breaker stopped entries (ms); nobody resumes in a backtest.
+    #[serde(default)]
+    pub breaker_tripped_at: Option<i64>,
 }
 
 fn f(d: Decimal) -> f64 {
@@ -189,6 +195,7 @@ pub fn compute_metrics(o: &BacktestOutcome) -> Metrics {
         final_equity,
         net_pnl: final_equity - o.initial_equity,
         total_fees: trades.iter().map(|t| t.fees).sum(),
+        total_funding: trades.iter().map(|t| t.funding).sum(),
         trades: n as u64,
         wins: wins.len() as u64,
         losses: losses.len() as u64,
@@ -219,6 +226,7 @@ pub fn compute_metrics(o: &BacktestOutcome) -> Metrics {
         leverage: o.leverage,
         candles: o.candles,
         rejections: o.rejections.clone(),
+        breaker_tripped_at: o.breaker_tripped_at,
     }
 }
 
@@ -393,13 +401,14 @@ pub fn write_report(
 pub fn summary(m: &Metrics) -> String {
     let opt = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}"));
     format!(
-        "net PnL {} ({} → {}), fees {}\n{} trades over {:.1} days ({:.2}/day), win rate {:.1}%, profit factor {}\n\
+        "net PnL {} ({} → {}), fees {}, funding {}\n{} trades over {:.1} days ({:.2}/day), win rate {:.1}%, profit factor {}\n\
          avg win {} / avg loss {}, max drawdown {} ({:.2}%), Sharpe {}, Sortino {}\n\
          exposure {:.1}% of the time, long {} ({}) / short {} ({}), {} candles{}",
         m.net_pnl.round_dp(2),
         m.initial_equity.round_dp(2),
         m.final_equity.round_dp(2),
         m.total_fees.round_dp(2),
+        m.total_funding.round_dp(2),
         m.trades,
         m.days,
         m.trades_per_day,
@@ -422,7 +431,12 @@ pub fn summary(m: &Metrics) -> String {
         } else {
             format!(", refused entries {:?}", m.rejections)
         }
-    )
+    ) + &m.breaker_tripped_at.map_or_else(String::new, |t| {
+        format!(
+            "\ndrawdown breaker tripped at {}: no entry after it",
+            format_datetime(t)
+        )
+    })
 }
 
 /// The first and last trade times, for people.

@@ -54,8 +54,18 @@ fn backtest_over_a_date_range_writes_the_report_and_goal_reads_it() {
     assert_eq!(cfg.start_ms, Some(1_691_625_600_000));
     assert_eq!(cfg.end_ms, Some(1_695_168_000_000));
     run_backtest(cli.args).unwrap_or_else(|e| panic!("{e:#}"));
-    for f in ["trades.csv", "equity.csv", "metrics.json", "equity.svg"] {
+    for f in [
+        "trades.csv",
+        "equity.csv",
+        "metrics.json",
+        "equity.svg",
+        "report.html",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap_or_default();
+    for part in ["buy &amp; hold", "Drawdown", "Monthly returns", "<svg"] {
+        assert!(html.contains(part), "report.html lacks {part}");
     }
     let m = load_metrics(&out).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(

@@ -207,3 +207,101 @@ fn a_momentum_run_on_real_candles_balances_to_the_cent_and_writes_its_report() {
     let json = std::fs::read_to_string(files.metrics_json).unwrap_or_default();
     assert!(json.contains("\"sharpe\""));
 }
+
+/// Enters `side` with full confidence on one candle, HOLD otherwise.
+#[derive(Debug)]
+struct EnterOnce(i64, SignalAction);
+
+impl Model for EnterOnce {
+    fn name(&self) -> &str {
+        "script"
+    }
+    fn version(&self) -> &str {
+        "1"
+    }
+    fn predict(&mut self, _f: &FeatureVector, c: &Candle) -> Signal {
+        if c.open_time == self.0 {
+            Signal::new(self.1, 1.0)
+        } else {
+            Signal::hold(0.0)
+        }
+    }
+}
+
+#[test]
+fn a_position_open_at_a_funding_time_pays_its_notional_times_the_rate_and_the_other_side_earns_it()
+{
+    // T0 is 00:00 UTC; the entry fills at the open of candle WARM (01:00 the next day), and the
+    // next funding time is 08:00, 84 candles later. 100 quiet candles at 100: held across it.
+    let quiet = [(dec!(100), dec!(100.05), dec!(99.95), dec!(100), BIG); 100];
+    let funding_at = T0 + 32 * 3_600_000;
+    let mut cfg = BacktestConfig::default();
+    cfg.exits.time_stop_minutes = None;
+    cfg.funding.default_rate = Decimal::ZERO;
+    cfg.funding
+        .history
+        .insert("AAAUSDT".into(), vec![(funding_at, dec!(0.001))]);
+    let signal_at = T0 + (WARM as i64 - 1) * IV;
+    for (action, paid) in [
+        (SignalAction::Buy, dec!(2.5)),
+        (SignalAction::Sell, dec!(-2.5)),
+    ] {
+        let bt = Backtest::new(cfg.clone()).unwrap_or_else(|e| panic!("config: {e}"));
+        let o = bt
+            .run(
+                vec![series("AAAUSDT", &quiet)],
+                &mut |_| Ok(Box::new(EnterOnce(signal_at, action)) as Box<dyn Model>),
+                &mut |_, _| {},
+            )
+            .unwrap_or_else(|e| panic!("run: {e}"));
+        assert_eq!(o.trades.len(), 1, "{action:?}");
+        let t = &o.trades[0];
+        // 25 × 100 (the funding candle's open) × 0.001 = 2.5, paid by the long
+        assert_eq!(t.funding, paid, "{action:?}");
+        assert_eq!(t.net_pnl, t.gross_pnl - t.fees - t.funding);
+        let m = compute_metrics(&o);
+        assert_eq!(m.total_funding, paid);
+        assert_eq!(m.net_pnl, t.net_pnl, "equity carries the funding");
+    }
+    // Without history, the default rate falls every 8 h from 00:00 UTC: 08:00 only here.
+    let mut cfg = BacktestConfig::default();
+    cfg.exits.time_stop_minutes = None;
+    let bt = Backtest::new(cfg).unwrap_or_else(|e| panic!("config: {e}"));
+    let o = bt
+        .run(
+            vec![series("AAAUSDT", &quiet)],
+            &mut |_| Ok(Box::new(EnterOnce(signal_at, SignalAction::Buy)) as Box<dyn Model>),
+            &mut |_, _| {},
+        )
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    assert_eq!(o.trades[0].funding, dec!(0.25)); // 2,500 × 0.0001
+}
+
+#[test]
+fn a_run_on_prepared_features_equals_a_run_that_computes_them_as_it_goes() {
+    let series = load_data(&[repo_data()], "5m", &["BTCUSDT".into(), "SOLUSDT".into()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = BacktestConfig {
+        start_ms: Some(series[0].candles[2_000].open_time),
+        end_ms: Some(series[0].candles[9_000].open_time),
+        ..BacktestConfig::default()
+    };
+    let bt = Backtest::new(cfg).unwrap_or_else(|e| panic!("{e}"));
+    let mut momentum = |_: &str| {
+        MomentumModel::new(MomentumConfig::default(), "m")
+            .map(|m| Box::new(m) as Box<dyn Model>)
+            .map_err(|e| BacktestError::Model(e.to_string()))
+    };
+    let live = bt
+        .run(series.clone(), &mut momentum, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    let prepared: Vec<qt_backtest::PreparedSeries> = series
+        .into_iter()
+        .map(|s| qt_backtest::PreparedSeries::new(s, IV))
+        .collect();
+    let shared = bt
+        .run_prepared(&prepared, &mut momentum, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(live.trades.len() > 5, "{} trades", live.trades.len());
+    assert_eq!(live, shared);
+}

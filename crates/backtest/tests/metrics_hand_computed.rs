@@ -29,6 +29,7 @@ fn trade(side: PositionSide, net: Decimal) -> Trade {
         qty: dec!(10),
         gross_pnl: net + dec!(1),
         fees: dec!(1),
+        funding: Decimal::ZERO,
         net_pnl: net,
         legs_hit: 1,
         exit_reason: ExitReason::TakeProfit,
@@ -56,6 +57,7 @@ fn outcome() -> BacktestOutcome {
         profiles: Default::default(),
         initial_equity: dec!(1000),
         leverage: 10,
+        breaker_tripped_at: None,
     }
 }
 

@@ -26,7 +26,7 @@ pub use consumer::{
 pub use error::BusError;
 pub use processed::ProcessedStore;
 pub use publisher::{Bus, BusConfig};
-pub use raw::RawEntry;
+pub use raw::{RawEntry, parse_id as parse_entry_id};
 pub use stats::{GroupStats, StreamStats};
 
 /// Re-exported so that services and tests name the same client without depending on `redis`.

@@ -150,6 +150,42 @@ impl Bus {
         v.into_iter().map(raw::string).collect()
     }
 
+    /// Like [`Bus::publish_all`], but first asks, in the same round trip, whether the entry
+    /// `prior` is still on stream key `key` (the last entry this process appended there).
+    /// Returns whether it is, and the new entry ids. Because the check and the appends travel
+    /// together, a retry after Redis restarted checks again on the server the appends reach:
+    /// a tail that Redis lost (`appendfsync everysec` and a crash) is never hidden by entries
+    /// appended after the restart.
+    pub async fn publish_all_after(
+        &self,
+        envs: &[Envelope],
+        key: &str,
+        prior: &str,
+    ) -> Result<(bool, Vec<String>), BusError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("XRANGE")
+            .arg(key)
+            .arg(prior)
+            .arg(prior)
+            .arg("COUNT")
+            .arg(1);
+        for e in envs {
+            pipe.add_command(self.xadd(e));
+        }
+        let mut v: Vec<Value> = self
+            .retrying(|mut c| {
+                let pipe = pipe.clone();
+                async move { pipe.query_async(&mut c).await.map_err(BusError::from) }
+            })
+            .await?;
+        if v.is_empty() {
+            return Err(BusError::Protocol("empty pipeline reply".into()));
+        }
+        let present = !raw::entries(v.remove(0))?.is_empty();
+        let ids = v.into_iter().map(raw::string).collect::<Result<_, _>>()?;
+        Ok((present, ids))
+    }
+
     /// Runs `f` on the shared connection, retrying transient failures with backoff.
     pub(crate) async fn retrying<T, F, Fut>(&self, mut f: F) -> Result<T, BusError>
     where

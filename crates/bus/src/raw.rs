@@ -174,8 +174,8 @@ pub(crate) fn int(v: &Value) -> Option<i64> {
     }
 }
 
-/// Compares two stream ids `ms-seq` numerically.
-pub(crate) fn parse_id(id: &str) -> Option<(u64, u64)> {
+/// A stream id `ms-seq` as numbers, so ids compare in stream order.
+pub fn parse_id(id: &str) -> Option<(u64, u64)> {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }

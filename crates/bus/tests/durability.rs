@@ -183,3 +183,33 @@ async fn processed_store_applies_an_effect_once_per_event_id() {
     assert!(store.seen("e1").await.unwrap());
     assert!(redis.raw(&["HGET", "t:counts", "e1"]).contains("\r\n1\r\n"));
 }
+
+#[tokio::test]
+async fn publish_after_reports_whether_the_last_entry_appended_before_is_still_there() {
+    let redis = RedisServer::start();
+    let bus = bus(&redis.url());
+    let key = bus.key(Stream::Alerts);
+    let first = bus.publish(&bus.envelope(alert(0))).await.unwrap();
+
+    let (present, ids) = bus
+        .publish_all_after(
+            &[bus.envelope(alert(1)), bus.envelope(alert(2))],
+            &key,
+            &first,
+        )
+        .await
+        .unwrap();
+    assert!(present, "the prior entry is on the stream");
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] > first && ids[1] > ids[0], "{first} then {ids:?}");
+
+    // The tail is lost (as Redis restarted on an AOF without it); newer entries follow.
+    redis.raw(&["XDEL", &key, &ids[1]]);
+    let (present, more) = bus
+        .publish_all_after(&[bus.envelope(alert(3))], &key, &ids[1])
+        .await
+        .unwrap();
+    assert!(!present, "the lost entry is reported missing");
+    assert_eq!(more.len(), 1);
+    assert_eq!(bus.stats(Stream::Alerts).await.unwrap().length, 3);
+}

@@ -123,6 +123,7 @@ events! {
     PositionOpened(PositionOpened) = 1 on Positions;
     PositionChanged(PositionChanged) = 1 on Positions;
     PositionClosed(PositionClosed) = 1 on Positions;
+    FundingFeeCharged(FundingFeeCharged) = 1 on Positions;
     PortfolioSnapshot(PortfolioSnapshot) = 1 on Portfolio;
     ModelDeployed(ModelDeployed) = 1 on Models;
     ModelRolledBack(ModelRolledBack) = 1 on Models;
@@ -130,6 +131,7 @@ events! {
     CloseAll(CloseAll) = 1 on Control;
     RetrainNow(RetrainNow) = 1 on Control;
     ReloadConfig(ReloadConfig) = 1 on Control;
+    ResumeTrading(ResumeTrading) = 1 on Control;
     AlertRaised(AlertRaised) = 1 on Alerts;
     DeadLettered(DeadLettered) = 1 on Dlq;
 }
@@ -153,6 +155,7 @@ impl Event {
             Event::PositionOpened(p) => &p.symbol,
             Event::PositionChanged(p) => &p.symbol,
             Event::PositionClosed(p) => &p.symbol,
+            Event::FundingFeeCharged(p) => &p.symbol,
             Event::PortfolioSnapshot(_)
             | Event::ModelDeployed(_)
             | Event::ModelRolledBack(_)
@@ -160,6 +163,7 @@ impl Event {
             | Event::CloseAll(_)
             | Event::RetrainNow(_)
             | Event::ReloadConfig(_)
+            | Event::ResumeTrading(_)
             | Event::AlertRaised(_)
             | Event::DeadLettered(_) => return None,
         })

@@ -213,6 +213,14 @@ pub fn sample(name: &str) -> Option<Event> {
             reason: "take_profit".into(),
             signal: Some(signal()),
         }),
+        "FundingFeeCharged" => Event::FundingFeeCharged(FundingFeeCharged {
+            symbol: "BTCUSDT".into(),
+            amount: d("-0.02927428"),
+            asset: "USDT".into(),
+            time: 1_691_164_800_123,
+            tran_id: "42".into(),
+            position_id: Some("BTCUSDT-1691068800000".into()),
+        }),
         "PortfolioSnapshot" => Event::PortfolioSnapshot(PortfolioSnapshot {
             ts: 1_691_080_000_000,
             equity: d("10059.2"),
@@ -259,6 +267,11 @@ pub fn sample(name: &str) -> Option<Event> {
         "ReloadConfig" => Event::ReloadConfig(ReloadConfig {
             command_id: "cmd-4".into(),
             service: Some("execution".into()),
+            requested_by: "qtctl".into(),
+        }),
+        "ResumeTrading" => Event::ResumeTrading(ResumeTrading {
+            command_id: "cmd-5".into(),
+            reason: "drawdown reviewed".into(),
             requested_by: "qtctl".into(),
         }),
         "AlertRaised" => Event::AlertRaised(AlertRaised {

@@ -132,3 +132,37 @@ proptest! {
         let _ = Envelope::from_fields(fields.iter().map(|(k, v)| (k.as_bytes(), v.as_slice())));
     }
 }
+
+#[test]
+fn reject_reasons_added_later_decode_and_ones_this_build_does_not_know_decode_as_other() {
+    use qt_events::{OrderRejected, RejectReason};
+    let Some(Event::OrderRejected(sample)) = qt_events::samples::sample("OrderRejected") else {
+        panic!("no OrderRejected sample")
+    };
+    let with = |reason: rmpv::Value| {
+        let bytes = Event::OrderRejected(sample.clone()).encode_data();
+        let mut value: rmpv::Value = rmpv::decode::read_value(&mut bytes.as_slice()).unwrap();
+        let rmpv::Value::Map(ref mut m) = value else {
+            panic!("OrderRejected is not a map")
+        };
+        for (k, v) in m.iter_mut() {
+            if k.as_str() == Some("reason") {
+                *v = reason.clone();
+            }
+        }
+        let mut out = Vec::new();
+        rmpv::encode::write_value(&mut out, &value).unwrap();
+        match Event::decode("OrderRejected", 1, &out).unwrap() {
+            Event::OrderRejected(OrderRejected { reason, .. }) => reason,
+            other => panic!("decoded as {other:?}"),
+        }
+    };
+    assert_eq!(
+        with(rmpv::Value::from("DRAWDOWN_BREAKER")),
+        RejectReason::DrawdownBreaker
+    );
+    assert_eq!(
+        with(rmpv::Value::from("A_CODE_FROM_THE_FUTURE")),
+        RejectReason::Other
+    );
+}

@@ -109,7 +109,11 @@ pub struct ExchangeConfig {
     pub api_key: Option<SecretString>,
     /// API secret, the HMAC-SHA256 key that signs TRADE and USER_DATA requests.
     pub api_secret: Option<SecretString>,
-    /// `recvWindow` sent with every signed request (ms); Binance recommends at most 5000.
+    /// `recvWindow` sent with every signed request (ms). Default 2000 (Binance recommends at
+    /// most 5000): after a crash, an order whose answer was lost stays undecided until its
+    /// window has passed (the fence), and an urgent close or stop caught that way must still
+    /// land within the 5 s a position may go without protection. A request slower than the
+    /// window is refused with -1021, which resyncs the clock and retries.
     pub recv_window_ms: u64,
     /// Whole-request timeout of a REST call (ms); a timeout on an order is an unknown outcome.
     pub request_timeout_ms: u64,
@@ -120,10 +124,13 @@ pub struct ExchangeConfig {
     /// Orders the client allows itself per minute (Binance: 1200).
     pub order_limit_1m: u32,
     /// Share of each order window (percent) that orders opening or adding to a position may
-    /// use; the rest is kept for reducing orders.
+    /// use; the rest is kept for reducing orders. Default 40.
     pub opening_order_share_pct: u32,
     /// Share of each order window (percent) that take-profits and other non-protective
-    /// reducing orders may use; the rest is kept for stops and closes at market.
+    /// reducing orders may use; the rest is kept for stops and closes at market. Default 60:
+    /// every entry needs its stop, so the protective share (100 − 60) must hold the stops of
+    /// as many entries as the opening share lets into one window (40), or a burst of entries
+    /// leaves the last ones bare until the next window.
     pub reducing_order_share_pct: u32,
     /// Wait after a 429/418 that carries no `Retry-After` (ms); doubles on each repeat.
     pub ban_backoff_ms: u64,
@@ -171,13 +178,13 @@ impl ExchangeConfig {
             ws_url: mode.default_ws_url().to_string(),
             api_key: None,
             api_secret: None,
-            recv_window_ms: 5_000,
+            recv_window_ms: 2_000,
             request_timeout_ms: 10_000,
             weight_limit_1m: 2_400,
             order_limit_10s: 300,
             order_limit_1m: 1_200,
-            opening_order_share_pct: 70,
-            reducing_order_share_pct: 85,
+            opening_order_share_pct: 40,
+            reducing_order_share_pct: 60,
             ban_backoff_ms: 5_000,
             resolve_margin_ms: 1_000,
             ws: WsConfig::default(),
@@ -359,7 +366,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.mode, Mode::Testnet);
         assert_eq!(c.rest_url, "http://sim:8090");
-        assert_eq!(c.recv_window_ms, 5_000);
+        assert_eq!(c.recv_window_ms, 2_000);
         assert_eq!(c.ws.listen_key_keepalive_ms, 1_000);
         assert_eq!(
             c.ws.reconnect_backoff_max_ms,

@@ -23,8 +23,13 @@ pub trait Exchange: Send + Sync {
 
     /// How long an order of `class` would wait for the order-rate budget if sent now, or
     /// `None` if it would go at once (each class may use only its share of a window; see
-    /// [`crate::limiter`]). Takes nothing from the budget.
-    fn orders_wait(&self, _class: crate::limiter::Orders) -> Option<std::time::Duration> {
+    /// [`crate::limiter`]), counting `in_flight` orders the caller may send meanwhile from
+    /// other tasks ([`crate::limiter::RateLimiter::held_until_with`]). Takes nothing.
+    fn orders_wait(
+        &self,
+        _class: crate::limiter::Orders,
+        _in_flight: u32,
+    ) -> Option<std::time::Duration> {
         None
     }
 
@@ -120,6 +125,10 @@ pub trait Exchange: Send + Sync {
 
     /// `GET /fapi/v3/account`.
     fn account(&self) -> impl Future<Output = ExResult<Account>> + Send;
+
+    /// `GET /fapi/v1/income` (weight 30): wallet changes (funding fees, realized PnL,
+    /// commissions, …), oldest first.
+    fn income(&self, query: &IncomeQuery) -> impl Future<Output = ExResult<Vec<Income>>> + Send;
 
     /// `POST /fapi/v1/leverage`.
     fn set_leverage(

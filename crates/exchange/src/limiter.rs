@@ -9,10 +9,11 @@
 //! Time comes from the injected clock.
 //!
 //! Orders come in three classes, and each may use only a share of every order window: orders
-//! that open or add to a position (`opening_share_pct`, 70 % by default), other reducing orders
-//! such as take-profits (`reducing_share_pct`, 85 %), and protective orders — a stop, a close
-//! at market — which may use all of it. A burst of entries and take-profit resizes can
-//! therefore never leave a new position's stop waiting for the next window.
+//! that open or add to a position (`opening_share_pct`, 40 % by default), other reducing orders
+//! such as take-profits (`reducing_share_pct`, 60 %), and protective orders — a stop, a close
+//! at market — which may use all of it. Since the protective share (40 %) is as large as
+//! the opening one, the stops of every entry one window lets in fit in that window: a burst
+//! of entries and take-profit resizes cannot leave a new position's stop waiting for the next.
 //! [`RateLimiter::held_until`] tells a caller, without taking anything, whether an order of a
 //! class would wait now (execution defers the intent instead of queueing behind it).
 
@@ -86,7 +87,7 @@ impl Orders {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     minute: i64,
     ten_s: i64,
@@ -203,10 +204,24 @@ impl RateLimiter {
     /// Until when an order of `class` would wait if it were sent now (ms since the epoch, by
     /// the injected clock), or `None` when it would go at once. Takes nothing.
     pub fn held_until(&self, class: Orders) -> Option<i64> {
+        self.held_until_with(class, 0)
+    }
+
+    /// [`Self::held_until`] for a caller that may have up to `in_flight` other orders between
+    /// this check and their send: the order counts as waiting unless `in_flight + 1` more fit
+    /// in the class's share. Callers that check with their concurrency this way never wait in
+    /// [`Self::acquire`] for an order share (a check that passed cannot be overtaken).
+    pub fn held_until_with(&self, class: Orders, in_flight: u32) -> Option<i64> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
         Self::roll(&mut st, now);
-        self.held_until_in(&st, now, 0, class)
+        if class == Orders::None || in_flight == 0 {
+            return self.held_until_in(&st, now, 0, class);
+        }
+        let mut ahead = st.clone();
+        ahead.orders_10s = ahead.orders_10s.saturating_add(in_flight);
+        ahead.orders_1m = ahead.orders_1m.saturating_add(in_flight);
+        self.held_until_in(&ahead, now, 0, class)
     }
 
     /// Raises the counts to what the exchange reported in its headers.
@@ -311,10 +326,9 @@ mod tests {
         assert_eq!(l.try_take(0, Orders::Opening), None);
     }
 
-    #[test]
-    fn each_order_class_uses_only_its_share_of_the_window() {
-        let clock = ManualClock::new(200_000);
-        let l = RateLimiter::new(
+    /// Ten orders per 10 s: entries may use six, reducing orders eight, protective ones all ten.
+    fn ten_orders_per_window(clock: &ManualClock) -> RateLimiter {
+        RateLimiter::new(
             Limits {
                 weight_1m: 1_000,
                 orders_10s: 10,
@@ -324,7 +338,44 @@ mod tests {
                 ban_backoff_ms: 1_000,
             },
             Arc::new(clock.clone()),
-        );
+        )
+    }
+
+    #[test]
+    fn checks_that_count_the_other_senders_are_never_overtaken_by_them() {
+        let clock = ManualClock::new(200_000);
+        let l = ten_orders_per_window(&clock);
+        // Four senders (three others in flight for each). With 2 of the 6 opening orders of the
+        // window used, all four checks pass at once — and all four then fit.
+        l.try_take(0, Orders::Opening);
+        l.try_take(0, Orders::Opening);
+        let passed = (0..4)
+            .filter(|_| l.held_until_with(Orders::Opening, 3).is_none())
+            .count();
+        assert_eq!(passed, 4);
+        for _ in 0..4 {
+            assert_eq!(
+                l.try_take(0, Orders::Opening),
+                None,
+                "a passed check never waits"
+            );
+        }
+        // One more used would let a fourth sender in after three others: the check says wait,
+        // though a lone sender would still fit.
+        let l2 = ten_orders_per_window(&clock);
+        for _ in 0..3 {
+            l2.try_take(0, Orders::Opening);
+        }
+        assert_eq!(l2.held_until_with(Orders::Opening, 3), Some(210_000));
+        assert_eq!(l2.held_until(Orders::Opening), None);
+        // Protective orders are checked the same way but have the whole window.
+        assert_eq!(l2.held_until_with(Orders::Protective, 3), None);
+    }
+
+    #[test]
+    fn each_order_class_uses_only_its_share_of_the_window() {
+        let clock = ManualClock::new(200_000);
+        let l = ten_orders_per_window(&clock);
         for _ in 0..6 {
             assert_eq!(l.held_until(Orders::Opening), None);
             assert_eq!(l.try_take(0, Orders::Opening), None);

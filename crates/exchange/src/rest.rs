@@ -471,8 +471,8 @@ impl Exchange for BinanceClient {
             .saturating_add(self.inner.offset_ms.load(Ordering::Relaxed))
     }
 
-    fn orders_wait(&self, class: Orders) -> Option<Duration> {
-        let until = self.inner.limiter.held_until(class)?;
+    fn orders_wait(&self, class: Orders, in_flight: u32) -> Option<Duration> {
+        let until = self.inner.limiter.held_until_with(class, in_flight)?;
         let wait = until.saturating_sub(self.inner.clock.now_ms()).max(1);
         Some(Duration::from_millis(u64::try_from(wait).unwrap_or(1)))
     }
@@ -769,6 +769,27 @@ impl Exchange for BinanceClient {
             &Params::new(),
             Auth::Signed,
             5,
+            Orders::None,
+        )
+        .await
+    }
+
+    async fn income(&self, query: &IncomeQuery) -> ExResult<Vec<Income>> {
+        let mut p = Params::new();
+        p.push_opt("symbol", query.symbol.as_deref())
+            .push_opt(
+                "incomeType",
+                query.income_type.as_ref().map(IncomeType::as_str),
+            )
+            .push_opt("startTime", query.start_time)
+            .push_opt("endTime", query.end_time)
+            .push_opt("limit", query.limit);
+        self.call(
+            Method::GET,
+            "/fapi/v1/income",
+            &p,
+            Auth::Signed,
+            30,
             Orders::None,
         )
         .await

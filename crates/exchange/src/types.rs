@@ -618,6 +618,91 @@ impl MarginType {
     }
 }
 
+/// `incomeType` of `GET /fapi/v1/income`: the kinds of wallet change Binance records. The
+/// ones this system reads are named; every other one is kept as [`IncomeType::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IncomeType {
+    /// Funding paid or earned at a funding time.
+    FundingFee,
+    /// Realized PnL of a fill.
+    RealizedPnl,
+    /// A fill's fee.
+    Commission,
+    Transfer,
+    InsuranceClear,
+    /// Any other type, as Binance spelled it.
+    Other(String),
+}
+
+impl IncomeType {
+    /// Binance's name (`FUNDING_FEE`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            IncomeType::FundingFee => "FUNDING_FEE",
+            IncomeType::RealizedPnl => "REALIZED_PNL",
+            IncomeType::Commission => "COMMISSION",
+            IncomeType::Transfer => "TRANSFER",
+            IncomeType::InsuranceClear => "INSURANCE_CLEAR",
+            IncomeType::Other(s) => s,
+        }
+    }
+
+    /// The type Binance calls `s`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "FUNDING_FEE" => IncomeType::FundingFee,
+            "REALIZED_PNL" => IncomeType::RealizedPnl,
+            "COMMISSION" => IncomeType::Commission,
+            "TRANSFER" => IncomeType::Transfer,
+            "INSURANCE_CLEAR" => IncomeType::InsuranceClear,
+            other => IncomeType::Other(other.to_owned()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IncomeType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(IncomeType::parse(&String::deserialize(d)?))
+    }
+}
+
+/// One entry of `GET /fapi/v1/income`: a change of the wallet (positive in, negative out).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Income {
+    /// Empty for changes that concern no symbol (transfers).
+    #[serde(default)]
+    pub symbol: String,
+    pub income_type: IncomeType,
+    #[serde(deserialize_with = "lenient_dec")]
+    pub income: Decimal,
+    #[serde(default)]
+    pub asset: String,
+    #[serde(default)]
+    pub info: String,
+    pub time: i64,
+    /// Unique per account and income type ("tranId").
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub tran_id: Option<String>,
+    /// The trade that caused it, when one did.
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub trade_id: Option<String>,
+}
+
+/// What to ask `GET /fapi/v1/income` for. Binance answers the last 7 days when neither time
+/// is given, and keeps 3 months.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncomeQuery {
+    pub symbol: Option<String>,
+    pub income_type: Option<IncomeType>,
+    /// Inclusive, ms.
+    pub start_time: Option<i64>,
+    /// Inclusive, ms.
+    pub end_time: Option<i64>,
+    /// 1 to 1000 (Binance's default 100).
+    pub limit: Option<u16>,
+}
+
 /// `{"code":…,"msg":…}` answers (errors, and success of some endpoints).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CodeMsg {
@@ -661,5 +746,19 @@ mod tests {
         let k: Vec<Kline> = serde_json::from_str(r#"[[1499040000000,"0.01634790","0.80000000","0.01575800","0.01577100","148976.11427815",1499644799999,"2434.19055334",308,"1756.87402397","28.46694368","17928899.62484339"]]"#).unwrap();
         assert_eq!(k[0].trades, 308);
         assert_eq!(k[0].close, dec!(0.01577100));
+    }
+
+    #[test]
+    fn documented_income_answer_parses_and_unknown_types_are_kept() {
+        let i: Vec<Income> = serde_json::from_str(r#"[{"symbol":"","incomeType":"TRANSFER","income":"-0.37500000","asset":"USDT","info":"TRANSFER","time":1570608000000,"tranId":9689322392,"tradeId":""},{"symbol":"BTCUSDT","incomeType":"COMMISSION","income":"-0.01000000","asset":"USDT","info":"COMMISSION","time":1570636800000,"tranId":9689322392,"tradeId":"2059192"},{"symbol":"BTCUSDT","incomeType":"FUNDING_FEE","income":"0.00012500","asset":"USDT","time":1570636800001,"tranId":"77"},{"symbol":"ETHUSDT","incomeType":"BFUSD_REWARD","income":"1","time":3}]"#).unwrap();
+        assert_eq!(i[0].income, dec!(-0.375));
+        assert_eq!(i[0].trade_id, None);
+        assert_eq!(i[1].income_type, IncomeType::Commission);
+        assert_eq!(i[1].tran_id.as_deref(), Some("9689322392"));
+        assert_eq!(i[1].trade_id.as_deref(), Some("2059192"));
+        assert_eq!(i[2].income_type, IncomeType::FundingFee);
+        assert_eq!(i[2].tran_id.as_deref(), Some("77"));
+        assert_eq!(i[3].income_type, IncomeType::Other("BFUSD_REWARD".into()));
+        assert_eq!(i[3].income_type.as_str(), "BFUSD_REWARD");
     }
 }

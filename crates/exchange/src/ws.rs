@@ -320,12 +320,105 @@ pub struct PositionUpdate {
     pub position_side: PositionSideWire,
 }
 
+/// Why an `ACCOUNT_UPDATE` was sent (its field `m`), as Binance documents it for USDⓈ-M
+/// futures. A reason this client does not know is kept as [`Unknown`](Self::Unknown).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AccountUpdateReason {
+    Deposit,
+    Withdraw,
+    /// A fill.
+    Order,
+    /// Funding paid or earned at a funding time. For a cross-margin position Binance sends
+    /// only the balance (`B`, whose `bc` is the fee), no position: which symbol paid what is
+    /// in `GET /fapi/v1/income?incomeType=FUNDING_FEE`.
+    FundingFee,
+    WithdrawReject,
+    Adjustment,
+    InsuranceClear,
+    AdminDeposit,
+    AdminWithdraw,
+    MarginTransfer,
+    MarginTypeChange,
+    AssetTransfer,
+    OptionsPremiumFee,
+    OptionsSettleProfit,
+    AutoExchange,
+    CoinSwapDeposit,
+    CoinSwapWithdraw,
+    /// A reason this client does not know, as sent (empty when `m` was missing).
+    Unknown(String),
+}
+
+impl AccountUpdateReason {
+    /// The reason Binance calls `s`.
+    pub fn parse(s: &str) -> Self {
+        use AccountUpdateReason::*;
+        match s {
+            "DEPOSIT" => Deposit,
+            "WITHDRAW" => Withdraw,
+            "ORDER" => Order,
+            "FUNDING_FEE" => FundingFee,
+            "WITHDRAW_REJECT" => WithdrawReject,
+            "ADJUSTMENT" => Adjustment,
+            "INSURANCE_CLEAR" => InsuranceClear,
+            "ADMIN_DEPOSIT" => AdminDeposit,
+            "ADMIN_WITHDRAW" => AdminWithdraw,
+            "MARGIN_TRANSFER" => MarginTransfer,
+            "MARGIN_TYPE_CHANGE" => MarginTypeChange,
+            "ASSET_TRANSFER" => AssetTransfer,
+            "OPTIONS_PREMIUM_FEE" => OptionsPremiumFee,
+            "OPTIONS_SETTLE_PROFIT" => OptionsSettleProfit,
+            "AUTO_EXCHANGE" => AutoExchange,
+            "COIN_SWAP_DEPOSIT" => CoinSwapDeposit,
+            "COIN_SWAP_WITHDRAW" => CoinSwapWithdraw,
+            other => Unknown(other.to_owned()),
+        }
+    }
+
+    /// Binance's name of the reason.
+    pub fn as_str(&self) -> &str {
+        use AccountUpdateReason::*;
+        match self {
+            Deposit => "DEPOSIT",
+            Withdraw => "WITHDRAW",
+            Order => "ORDER",
+            FundingFee => "FUNDING_FEE",
+            WithdrawReject => "WITHDRAW_REJECT",
+            Adjustment => "ADJUSTMENT",
+            InsuranceClear => "INSURANCE_CLEAR",
+            AdminDeposit => "ADMIN_DEPOSIT",
+            AdminWithdraw => "ADMIN_WITHDRAW",
+            MarginTransfer => "MARGIN_TRANSFER",
+            MarginTypeChange => "MARGIN_TYPE_CHANGE",
+            AssetTransfer => "ASSET_TRANSFER",
+            OptionsPremiumFee => "OPTIONS_PREMIUM_FEE",
+            OptionsSettleProfit => "OPTIONS_SETTLE_PROFIT",
+            AutoExchange => "AUTO_EXCHANGE",
+            CoinSwapDeposit => "COIN_SWAP_DEPOSIT",
+            CoinSwapWithdraw => "COIN_SWAP_WITHDRAW",
+            Unknown(s) => s,
+        }
+    }
+}
+
+impl Default for AccountUpdateReason {
+    fn default() -> Self {
+        AccountUpdateReason::Unknown(String::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountUpdateReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(AccountUpdateReason::parse(&String::deserialize(d)?))
+    }
+}
+
 /// The body of `ACCOUNT_UPDATE`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AccountUpdateData {
-    /// Reason: ORDER, FUNDING_FEE, DEPOSIT, …
+    /// Why it was sent.
     #[serde(rename = "m", default)]
-    pub reason: String,
+    pub reason: AccountUpdateReason,
     #[serde(rename = "B", default)]
     pub balances: Vec<BalanceUpdate>,
     #[serde(rename = "P", default)]
@@ -830,6 +923,33 @@ mod tests {
         };
         assert_eq!(a.data.balances[0].wallet_balance, dec!(122624.12345678));
         assert_eq!(a.data.positions[0].accumulated_realized, dec!(200));
+        assert_eq!(a.data.reason, AccountUpdateReason::Order);
+        // Funding on a cross position: the balance only, its `bc` the fee.
+        let f = parse_user_message(
+            r#"{"e":"ACCOUNT_UPDATE","E":1681804800008,"T":1681804800001,"a":{"m":"FUNDING_FEE","B":[{"a":"USDT","wb":"9999.975","cw":"9999.975","bc":"-0.025"}],"P":[]}}"#,
+        );
+        let Some(UserEvent::AccountUpdate(f)) = f else {
+            panic!("{f:?}")
+        };
+        assert_eq!(f.data.reason, AccountUpdateReason::FundingFee);
+        assert_eq!(f.data.balances[0].balance_change, dec!(-0.025));
+        assert!(f.data.positions.is_empty());
+        let u = parse_user_message(
+            r#"{"e":"ACCOUNT_UPDATE","E":1,"T":1,"a":{"m":"SOMETHING_NEW","B":[]}}"#,
+        );
+        let Some(UserEvent::AccountUpdate(u)) = u else {
+            panic!("{u:?}")
+        };
+        assert_eq!(
+            u.data.reason,
+            AccountUpdateReason::Unknown("SOMETHING_NEW".into())
+        );
+        assert_eq!(u.data.reason.as_str(), "SOMETHING_NEW");
+        let none = parse_user_message(r#"{"e":"ACCOUNT_UPDATE","E":1,"T":1,"a":{}}"#);
+        let Some(UserEvent::AccountUpdate(none)) = none else {
+            panic!("{none:?}")
+        };
+        assert_eq!(none.data.reason, AccountUpdateReason::default());
         let g = parse_user_message(
             r#"{"e":"ALGO_UPDATE","T":1,"E":2,"o":{"caid":"qt-abc","aid":2148719,"at":"CONDITIONAL","o":"TAKE_PROFIT","s":"BNBUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"0.01","X":"CANCELED","ai":"","ap":"0.00000","aq":"0.00000","act":"0","tp":"750","p":"750","V":"EXPIRE_MAKER","wt":"CONTRACT_PRICE","pm":"NONE","cp":false,"pP":false,"R":false,"tt":0,"gtd":0,"rm":"Reduce Only reject"}}"#,
         );

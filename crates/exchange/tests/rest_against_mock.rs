@@ -53,7 +53,7 @@ async fn signed_limit_order_is_rounded_signed_and_parsed() {
     // a BUY limit price is rounded down onto the 0.10 grid
     assert_eq!(r.param("price").as_deref(), Some("43000"));
     assert_eq!(r.param("timeInForce").as_deref(), Some("GTC"));
-    assert_eq!(r.param("recvWindow").as_deref(), Some("5000"));
+    assert_eq!(r.param("recvWindow").as_deref(), Some("2000"));
     assert!(
         r.query
             .ends_with(&format!("&signature={}", r.param("signature").unwrap()))
@@ -262,7 +262,7 @@ async fn timeout_is_unknown_then_resolved_by_adopting_the_order_that_reached_the
         .unwrap_err();
     assert!(e.is_unknown_outcome(), "{e}");
     let fence = e.fence().unwrap();
-    assert_eq!(fence.recv_window_ms, 5_000);
+    assert_eq!(fence.recv_window_ms, 2_000);
 
     // It reached the exchange: found by the first query, without waiting out the window
     // (the clock is never moved).

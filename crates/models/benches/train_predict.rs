@@ -1,5 +1,5 @@
 //! Training time on 300k samples and prediction time per row.
-//! Reads the folder in `$QT_BENCH_DATA` (scripts/bench.sh: the shared 12 symbols × ~88k
+//! Reads the folder in `$QT_BENCH_DATA` (scripts/bench.sh: the repo's `data/spot-10m/5m`, 12 symbols × ~88k
 //! candles) and skips with a message when it is not set or absent. Run: `cargo bench -p qt-models --bench train_predict`.
 
 use std::path::PathBuf;

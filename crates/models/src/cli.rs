@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::ModelKind;
 use crate::dataset::{Dataset, Series};
-use crate::train::{TrainConfig, train_on};
+use crate::train::{Decision, TrainConfig, train_on};
 
 /// Arguments of `qtctl train`.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,16 +44,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     pub learning_rate: f32,
     /// Fixed edge `P(long wins) - P(short wins)` at which gbdt says BUY (and the reverse for
-    /// SELL). When omitted the edges are calibrated on the training rows to give the
-    /// --target-buy / --target-sell shares.
-    #[arg(long)]
+    /// SELL), instead of deciding by expected value.
+    #[arg(long, conflicts_with_all = ["target_buy", "target_sell"])]
     pub edge: Option<f64>,
-    /// Share of BUY decisions the calibrated gbdt edges aim at on the training rows.
-    #[arg(long, default_value_t = 0.35)]
-    pub target_buy: f64,
-    /// Share of SELL decisions the calibrated gbdt edges aim at on the training rows.
-    #[arg(long, default_value_t = 0.35)]
-    pub target_sell: f64,
+    /// Share of BUY decisions the gbdt edges are set to on the training rows, instead of
+    /// deciding by expected value (a diagnostic: a signal mix is not a reason to trade).
+    #[arg(long, requires = "target_sell")]
+    pub target_buy: Option<f64>,
+    /// Share of SELL decisions, with `--target-buy`.
+    #[arg(long, requires = "target_buy")]
+    pub target_sell: Option<f64>,
     /// Momentum thresholds on the 24h change (fractions).
     #[arg(long, default_value_t = 0.01)]
     pub momentum_buy: f64,
@@ -122,13 +122,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     cfg.gbdt.iterations = args.iterations;
     cfg.gbdt.max_depth = args.max_depth;
     cfg.gbdt.learning_rate = args.learning_rate;
-    match args.edge {
-        Some(t) => {
-            cfg.gbdt.buy_edge = t;
-            cfg.gbdt.sell_edge = t;
-            cfg.target_mix = None;
-        }
-        None => cfg.target_mix = Some((args.target_buy, args.target_sell)),
+    // By expected value unless a fixed edge or a target mix is asked for.
+    if let Some(t) = args.edge {
+        cfg.gbdt.buy_edge = t;
+        cfg.gbdt.sell_edge = t;
+        cfg.decision = Decision::FixedEdges;
+    }
+    if let (Some(b), Some(s)) = (args.target_buy, args.target_sell) {
+        cfg.decision = Decision::TargetMix(b, s);
     }
     cfg.momentum.buy_threshold = args.momentum_buy;
     cfg.momentum.sell_threshold = args.momentum_sell;

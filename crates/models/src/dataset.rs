@@ -6,7 +6,7 @@ use qt_events::SignalAction;
 use qt_features::{FeatureConfig, N_FEATURES, batch};
 
 use crate::ModelError;
-use crate::labels::{BarrierConfig, triple_barrier};
+use crate::labels::{BarrierConfig, Outcomes, barrier_outcomes};
 
 /// One symbol's candles.
 #[derive(Debug, Clone)]
@@ -21,6 +21,10 @@ pub struct Series {
 pub struct Dataset {
     pub features: Vec<[f64; N_FEATURES]>,
     pub labels: Vec<SignalAction>,
+    /// How a long and a short entered at each row's close end under the barriers.
+    pub outcomes: Vec<Outcomes>,
+    /// The barriers the labels and outcomes were computed with.
+    pub barrier: BarrierConfig,
     pub candles: Vec<Candle>,
     /// Index into `symbols`.
     pub symbol_of: Vec<u16>,
@@ -39,20 +43,17 @@ pub struct Split {
     pub purged: usize,
 }
 
-fn rows_of(
-    series: &Series,
-    barrier: &BarrierConfig,
-) -> Vec<([f64; N_FEATURES], SignalAction, Candle)> {
+fn rows_of(series: &Series, barrier: &BarrierConfig) -> Vec<([f64; N_FEATURES], Outcomes, Candle)> {
     let features = batch(
         FeatureConfig {
             interval_ms: series.interval_ms,
         },
         &series.candles,
     );
-    let labels = triple_barrier(&series.candles, barrier);
+    let outcomes = barrier_outcomes(&series.candles, barrier);
     features
         .iter()
-        .zip(labels)
+        .zip(outcomes)
         .zip(&series.candles)
         .filter_map(|((f, l), c)| Some((f.as_ref()?.values, l?, *c)))
         .collect()
@@ -97,15 +98,18 @@ impl Dataset {
         let mut ds = Dataset {
             features: Vec::with_capacity(total),
             labels: Vec::with_capacity(total),
+            outcomes: Vec::with_capacity(total),
+            barrier: *barrier,
             candles: Vec::with_capacity(total),
             symbol_of: Vec::with_capacity(total),
             symbols: series.iter().map(|s| s.symbol.clone()).collect(),
             interval_ms: first.interval_ms,
         };
         for (i, rows) in per_series.into_iter().enumerate() {
-            for (f, l, c) in rows {
+            for (f, o, c) in rows {
                 ds.features.push(f);
-                ds.labels.push(l);
+                ds.labels.push(o.label());
+                ds.outcomes.push(o);
                 ds.candles.push(c);
                 ds.symbol_of.push(i as u16);
             }

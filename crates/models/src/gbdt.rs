@@ -7,6 +7,7 @@ use qt_events::SignalAction;
 use qt_features::{FeatureVector, N_FEATURES};
 use serde::{Deserialize, Serialize};
 
+use crate::ev::EvRule;
 use crate::flat::FlatForest;
 use crate::{Model, ModelError, Signal};
 
@@ -76,10 +77,11 @@ impl GbdtParams {
 
 /// Gradient-boosted trees (`forust-ml`) over the features. Multi-class is done one-vs-rest:
 /// one binary model for "a long would win" (BUY vs rest) and one for "a short would win" (SELL
-/// vs rest). The decision is on the edge `p_buy - p_sell`: BUY when it reaches `buy_edge`, SELL
-/// when `-edge` reaches `sell_edge`, with that side's probability as confidence; otherwise HOLD
-/// with confidence `1 - max(p_buy, p_sell)`. Training calibrates the two edges so the decisions
-/// on the training rows have the target mix (see `train::calibrate_edges`).
+/// vs rest). With an [`EvRule`] (what training fits by default) the decision is by expected
+/// value (see [`crate::ev`]). Without one, it is on the edge `p_buy - p_sell`: BUY when it
+/// reaches `buy_edge`, SELL when `-edge` reaches `sell_edge`, with that side's probability as
+/// confidence; otherwise HOLD with confidence `1 - max(p_buy, p_sell)` (training can set the
+/// edges to a target mix, see `train::calibrate_edges`).
 ///
 /// Prediction does not walk forust's trees: when the model is built (trained or loaded) both
 /// boosters are compiled into flat arrays (`flat::FlatForest`) that give the same raw scores bit
@@ -92,6 +94,7 @@ pub struct GbdtModel {
     buy: GradientBooster,
     sell: GradientBooster,
     flat: Option<FlatForest>,
+    ev: Option<EvRule>,
 }
 
 /// BUY when `p_buy - p_sell >= buy_edge`, SELL when `p_sell - p_buy >= sell_edge`, else HOLD.
@@ -226,6 +229,7 @@ impl GbdtModel {
             buy,
             sell,
             flat,
+            ev: None,
         }
     }
 
@@ -249,6 +253,18 @@ impl GbdtModel {
         params.validate()?;
         self.params = params;
         Ok(())
+    }
+
+    /// Makes the model decide by expected value with `rule`.
+    pub fn set_ev_rule(&mut self, rule: EvRule) -> Result<(), ModelError> {
+        rule.validate()?;
+        self.ev = Some(rule);
+        Ok(())
+    }
+
+    /// The expected-value rule, when the model prices its trades.
+    pub fn ev_rule(&self) -> Option<&EvRule> {
+        self.ev.as_ref()
     }
 
     pub fn set_version(&mut self, version: impl Into<String>) {
@@ -296,9 +312,13 @@ impl GbdtModel {
         )
     }
 
-    /// The decision rule on the two probabilities.
+    /// The decision rule on the two probabilities: by expected value when the model has an
+    /// [`EvRule`], else by the edges.
     pub fn decide(&self, p_buy: f64, p_sell: f64) -> Signal {
-        decide(p_buy, p_sell, self.params.buy_edge, self.params.sell_edge)
+        match &self.ev {
+            Some(rule) => rule.decide(p_buy, p_sell),
+            None => decide(p_buy, p_sell, self.params.buy_edge, self.params.sell_edge),
+        }
     }
 
     /// The decision for one row of features.
@@ -313,11 +333,15 @@ impl GbdtModel {
             let s = b.json_dump().map_err(|e| ModelError::Gbdt(e.to_string()))?;
             serde_json::from_str(&s).map_err(|e| ModelError::Format(e.to_string()))
         };
-        Ok(serde_json::json!({
+        let mut v = serde_json::json!({
             "params": self.params,
             "buy_model": dump(&self.buy)?,
             "sell_model": dump(&self.sell)?,
-        }))
+        });
+        if let Some(rule) = &self.ev {
+            v["ev"] = serde_json::to_value(rule).map_err(|e| ModelError::Format(e.to_string()))?;
+        }
+        Ok(v)
     }
 
     pub(crate) fn from_params_json(
@@ -334,12 +358,18 @@ impl GbdtModel {
             GradientBooster::from_json(&v.to_string())
                 .map_err(|e| ModelError::Format(format!("{key}: {e}")))
         };
-        Ok(Self::assemble(
+        let mut model = Self::assemble(
             version.to_string(),
             params,
             load("buy_model")?,
             load("sell_model")?,
-        ))
+        );
+        if let Some(v) = value.get("ev") {
+            let rule: EvRule = serde_json::from_value(v.clone())
+                .map_err(|e| ModelError::Format(format!("gbdt ev rule: {e}")))?;
+            model.set_ev_rule(rule)?;
+        }
+        Ok(model)
     }
 
     /// Batch raw predictions through forust itself (used to check the fast path).

@@ -80,11 +80,63 @@ fn first_exit(
     None
 }
 
-/// The label of every candle: `Some(Buy)` if a long entered at its close hits the take-profit
-/// before the stop within the horizon, `Some(Sell)` if a short would, `Some(Hold)` otherwise
-/// (if both would win, the earlier win counts; a tie is HOLD), and `None` for the last
-/// `horizon` candles, whose future is not in the data.
-pub fn triple_barrier(candles: &[Candle], cfg: &BarrierConfig) -> Vec<Option<SignalAction>> {
+/// How one side's trade entered at a candle's close ends under the barriers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// The take-profit was reached first, `after` candles after the entry candle.
+    Win { after: usize },
+    /// The stop was reached first (or together with the target), `after` candles later.
+    Loss { after: usize },
+    /// Neither within the horizon: closed at the horizon candle's close with this return (a
+    /// fraction, in the side's favour: positive is a gain).
+    Timeout { ret: f64 },
+}
+
+impl Outcome {
+    /// The trade's gross return, a fraction in the side's favour: `+take_profit` for a win,
+    /// `-stop_loss` for a loss, the close-to-close return at the horizon for a timeout.
+    pub fn gross_return(&self, cfg: &BarrierConfig) -> f64 {
+        match *self {
+            Outcome::Win { .. } => cfg.take_profit,
+            Outcome::Loss { .. } => -cfg.stop_loss,
+            Outcome::Timeout { ret } => ret,
+        }
+    }
+
+    /// Candles the trade is held (the horizon for a timeout).
+    pub fn held(&self, cfg: &BarrierConfig) -> usize {
+        match *self {
+            Outcome::Win { after } | Outcome::Loss { after } => after,
+            Outcome::Timeout { .. } => cfg.horizon,
+        }
+    }
+}
+
+/// Both sides' outcomes of an entry at one candle's close.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcomes {
+    pub long: Outcome,
+    pub short: Outcome,
+}
+
+impl Outcomes {
+    /// The three-way label: BUY if the long wins, SELL if the short wins (if both would win,
+    /// the earlier win counts; a tie is HOLD), HOLD otherwise.
+    pub fn label(&self) -> SignalAction {
+        match (self.long, self.short) {
+            (Outcome::Win { after: a }, Outcome::Win { after: b }) if a < b => SignalAction::Buy,
+            (Outcome::Win { after: a }, Outcome::Win { after: b }) if b < a => SignalAction::Sell,
+            (Outcome::Win { .. }, Outcome::Win { .. }) => SignalAction::Hold,
+            (Outcome::Win { .. }, _) => SignalAction::Buy,
+            (_, Outcome::Win { .. }) => SignalAction::Sell,
+            _ => SignalAction::Hold,
+        }
+    }
+}
+
+/// Both sides' outcomes for every candle, `None` for the last `horizon` candles, whose future
+/// is not in the data.
+pub fn barrier_outcomes(candles: &[Candle], cfg: &BarrierConfig) -> Vec<Option<Outcomes>> {
     let n = candles.len();
     let highs: Vec<f64> = candles.iter().map(Candle::high_f64).collect();
     let lows: Vec<f64> = candles.iter().map(Candle::low_f64).collect();
@@ -96,17 +148,30 @@ pub fn triple_barrier(candles: &[Candle], cfg: &BarrierConfig) -> Vec<Option<Sig
             let entry = candles[i].close_f64();
             let future = i + 1..=i + cfg.horizon;
             let (h, l) = (&highs[future.clone()], &lows[future]);
-            let long = first_exit(entry, h, l, cfg, true).filter(|(_, win)| *win);
-            let short = first_exit(entry, h, l, cfg, false).filter(|(_, win)| *win);
-            Some(match (long, short) {
-                (Some((a, _)), Some((b, _))) if a < b => SignalAction::Buy,
-                (Some((a, _)), Some((b, _))) if b < a => SignalAction::Sell,
-                (Some(_), Some(_)) => SignalAction::Hold,
-                (Some(_), None) => SignalAction::Buy,
-                (None, Some(_)) => SignalAction::Sell,
-                (None, None) => SignalAction::Hold,
+            let change = candles[i + cfg.horizon].close_f64() / entry - 1.0;
+            let side = |long: bool| match first_exit(entry, h, l, cfg, long) {
+                Some((after, true)) => Outcome::Win { after },
+                Some((after, false)) => Outcome::Loss { after },
+                None => Outcome::Timeout {
+                    ret: if long { change } else { -change },
+                },
+            };
+            Some(Outcomes {
+                long: side(true),
+                short: side(false),
             })
         })
+        .collect()
+}
+
+/// The label of every candle: `Some(Buy)` if a long entered at its close hits the take-profit
+/// before the stop within the horizon, `Some(Sell)` if a short would, `Some(Hold)` otherwise
+/// (see [`Outcomes::label`]), and `None` for the last `horizon` candles, whose future is not in
+/// the data.
+pub fn triple_barrier(candles: &[Candle], cfg: &BarrierConfig) -> Vec<Option<SignalAction>> {
+    barrier_outcomes(candles, cfg)
+        .into_iter()
+        .map(|o| o.map(|o| o.label()))
         .collect()
 }
 
@@ -179,5 +244,31 @@ mod tests {
         ];
         // Long stopped at candle 1; short: target 98 reached at candle 1 (low 97.9) → SELL.
         assert_eq!(triple_barrier(&c, &cfg(2))[0], Some(SignalAction::Sell));
+    }
+
+    #[test]
+    fn outcomes_carry_when_each_side_ends_and_what_a_timeout_returns() {
+        let c = [
+            bar(0, 100.0, 100.0, 100.0),
+            bar(1, 101.0, 97.9, 98.5),
+            bar(2, 101.0, 98.5, 99.0),
+        ];
+        let o = barrier_outcomes(&c, &cfg(2))[0].expect("labelled");
+        assert_eq!(o.long, Outcome::Loss { after: 1 });
+        assert_eq!(o.short, Outcome::Win { after: 1 });
+        assert_eq!(o.long.gross_return(&cfg(2)), -0.02);
+        // Neither barrier within one candle: a timeout at that candle's close, +1% for the
+        // long, −1% for the short.
+        let c = [bar(0, 100.0, 100.0, 100.0), bar(1, 101.5, 99.0, 101.0)];
+        let o = barrier_outcomes(&c, &cfg(1))[0].expect("labelled");
+        let Outcome::Timeout { ret } = o.long else {
+            panic!("{o:?}")
+        };
+        assert!((ret - 0.01).abs() < 1e-12);
+        let Outcome::Timeout { ret } = o.short else {
+            panic!("{o:?}")
+        };
+        assert!((ret + 0.01).abs() < 1e-12);
+        assert_eq!(o.long.held(&cfg(1)), 1);
     }
 }

@@ -2,9 +2,11 @@
 //! artifacts, the triple-barrier labels and the training pipeline.
 //!
 //! Models: [`MomentumModel`] (the baseline rule on the 24h change), [`GbdtModel`] (two
-//! one-vs-rest gradient-boosted tree models from `forust-ml`: BUY vs rest and SELL vs rest, HOLD
-//! when neither is confident enough; it predicts on its trees compiled into flat arrays, bit for
-//! bit forust's scores) and [`EnsembleModel`] (members in priority order; a member
+//! one-vs-rest gradient-boosted tree models from `forust-ml`: "a long wins" and "a short wins";
+//! trained models decide by expected value ([`ev`]): the scores are calibrated on a validation
+//! slice into outcome probabilities ([`calibration`]), and an entry is taken only when its
+//! expected return after costs clears a margin chosen on that slice — HOLD otherwise; it
+//! predicts on its trees compiled into flat arrays, bit for bit forust's scores) and [`EnsembleModel`] (members in priority order; a member
 //! that said HOLD for more than 80% of a rolling window hands over to the next; it reports the
 //! signal mix). Every model is saved and loaded as one JSON [`ModelArtifact`] that carries its
 //! version, feature list, training range and metrics.
@@ -17,10 +19,12 @@
 //! passes candles in and gets signals, artifacts and reports out.
 
 mod artifact;
+pub mod calibration;
 pub mod cli;
 pub mod dataset;
 mod ensemble;
 mod error;
+pub mod ev;
 mod flat;
 mod gbdt;
 pub mod labels;
@@ -32,6 +36,7 @@ pub mod train;
 pub use artifact::{ARTIFACT_FORMAT, ModelArtifact, ModelKind, TrainingRange, build_model};
 pub use ensemble::{EnsembleConfig, EnsembleModel, SignalMix};
 pub use error::ModelError;
+pub use ev::{EvRule, EvSettings, TradeCosts};
 pub use gbdt::{GbdtModel, GbdtParams};
 pub use labels::BarrierConfig;
 pub use model::{Model, Signal};

@@ -8,6 +8,10 @@ pub struct Signal {
     pub action: SignalAction,
     /// 0.0 to 1.0.
     pub confidence: f64,
+    /// The expected net return of the trade (a fraction of the notional, after costs), when
+    /// the model prices its trades ([`crate::ev`]). Such a model has already decided with its
+    /// own validated threshold: callers do not hold it to a confidence floor.
+    pub expected_return: Option<f64>,
 }
 
 impl Signal {
@@ -19,7 +23,22 @@ impl Signal {
             } else {
                 0.0
             },
+            expected_return: None,
         }
+    }
+
+    /// A decision with the expected net return of its trade.
+    pub fn priced(action: SignalAction, confidence: f64, expected_return: f64) -> Self {
+        Signal {
+            expected_return: expected_return.is_finite().then_some(expected_return),
+            ..Signal::new(action, confidence)
+        }
+    }
+
+    /// Whether an entry on this signal may be taken under a confidence floor: a priced signal
+    /// always may (its model's margin decided), any other needs `confidence >= floor`.
+    pub fn clears(&self, min_confidence: f64) -> bool {
+        self.expected_return.is_some() || self.confidence >= min_confidence
     }
 
     pub fn hold(confidence: f64) -> Self {

@@ -5,6 +5,7 @@ use qt_features::FeatureVector;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, Series, Split};
+use crate::ev::{EvReport, EvRow, EvSettings, fit_rule};
 use crate::metrics::{Evaluation, evaluate};
 use crate::{
     BarrierConfig, EnsembleConfig, GbdtModel, GbdtParams, Model, ModelArtifact, ModelError,
@@ -24,10 +25,29 @@ pub struct TrainConfig {
     pub ensemble: EnsembleConfig,
     /// Cores to use (default 2).
     pub threads: usize,
-    /// When set, (BUY share, SELL share): the gbdt edges are chosen on the training rows
-    /// so that the model says BUY and SELL about this often there (default (0.35, 0.35), the
-    /// middle of the target mix). When `None`, the edges in `gbdt` are used as they are.
-    pub target_mix: Option<(f64, f64)>,
+    /// How the trained gbdt decides (default: by expected value).
+    #[serde(default)]
+    pub decision: Decision,
+}
+
+/// How a trained gbdt turns its two probabilities into a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// By expected value after costs ([`crate::ev`]), calibrated on the latest part of the
+    /// training rows (default).
+    ExpectedValue(EvSettings),
+    /// By edges chosen on the training rows so that the model says BUY and SELL about this
+    /// often there (BUY share, SELL share). A diagnostic: a signal mix is no reason to trade.
+    TargetMix(f64, f64),
+    /// By the edges in `gbdt`, as they are.
+    FixedEdges,
+}
+
+impl Default for Decision {
+    fn default() -> Self {
+        Decision::ExpectedValue(EvSettings::default())
+    }
 }
 
 impl TrainConfig {
@@ -41,7 +61,7 @@ impl TrainConfig {
             momentum: MomentumConfig::default(),
             ensemble: EnsembleConfig::default(),
             threads: 2,
-            target_mix: Some((0.35, 0.35)),
+            decision: Decision::default(),
         }
     }
 }
@@ -90,6 +110,10 @@ pub struct TrainReport {
     /// rows), filled in by the caller that measured it.
     #[serde(default)]
     pub train_seconds: Option<f64>,
+    /// The expected-value rule's calibration: reliability curves, costs, the margins tried
+    /// and the one chosen (gbdt and the ensemble's gbdt member, deciding by expected value).
+    #[serde(default)]
+    pub ev: Option<EvReport>,
 }
 
 /// Runs `model` over `rows` in time order, as a live bot would, and evaluates it.
@@ -129,23 +153,81 @@ fn training_range(ds: &Dataset, split: &Split) -> TrainingRange {
     }
 }
 
+/// Splits training rows by time into the rows a booster is fitted on and the latest
+/// `fraction` of them, kept to calibrate it; fitted rows whose label window reaches the
+/// calibration period are dropped (the purge), so no fitted label saw a calibration candle.
+fn calibration_split(
+    ds: &Dataset,
+    train: &[usize],
+    fraction: f64,
+) -> Result<(Vec<usize>, Vec<usize>), ModelError> {
+    let mut times: Vec<i64> = train.iter().map(|&i| ds.candles[i].open_time).collect();
+    times.sort_unstable();
+    if times.is_empty() {
+        return Err(ModelError::Data("no training rows".to_string()));
+    }
+    let cut = times[(((times.len() as f64) * (1.0 - fraction)) as usize).min(times.len() - 1)];
+    let purge_ms = ds.barrier.horizon as i64 * ds.interval_ms;
+    let fit: Vec<usize> = train
+        .iter()
+        .copied()
+        .filter(|&i| ds.candles[i].open_time + purge_ms < cut)
+        .collect();
+    let calibration: Vec<usize> = train
+        .iter()
+        .copied()
+        .filter(|&i| ds.candles[i].open_time >= cut)
+        .collect();
+    if fit.is_empty() || calibration.is_empty() {
+        return Err(ModelError::Data(format!(
+            "{} training rows are too few to keep {fraction} of them for calibration",
+            train.len()
+        )));
+    }
+    Ok((fit, calibration))
+}
+
 /// Fits the configured model on a dataset and evaluates it on the held-out period.
 pub fn train_on(
     ds: &Dataset,
     cfg: &TrainConfig,
 ) -> Result<(ModelArtifact, TrainReport), ModelError> {
     let split = ds.split(cfg.test_fraction, cfg.barrier.horizon)?;
-    let fit_gbdt = |version: &str| -> Result<GbdtModel, ModelError> {
-        let columns = ds.columns(&split.train);
-        let labels: Vec<_> = split.train.iter().map(|&i| ds.labels[i]).collect();
+    let mut ev_report = None;
+    let mut fit_gbdt = |version: &str| -> Result<GbdtModel, ModelError> {
+        let (fit_rows, calibration_rows) = match &cfg.decision {
+            Decision::ExpectedValue(ev) => {
+                calibration_split(ds, &split.train, ev.calibration_fraction)?
+            }
+            _ => (split.train.clone(), Vec::new()),
+        };
+        let columns = ds.columns(&fit_rows);
+        let labels: Vec<_> = fit_rows.iter().map(|&i| ds.labels[i]).collect();
         let mut model = GbdtModel::fit(&columns, &labels, cfg.gbdt, cfg.threads, version)?;
-        if let Some(mix) = cfg.target_mix {
+        if let Decision::ExpectedValue(ev) = &cfg.decision {
+            let rows: Vec<EvRow> = calibration_rows
+                .iter()
+                .map(|&i| {
+                    let (p_buy, p_sell) = model.probabilities(&ds.features[i]);
+                    EvRow {
+                        symbol: ds.symbol_of[i],
+                        open_time: ds.candles[i].open_time,
+                        p_buy,
+                        p_sell,
+                        outcomes: ds.outcomes[i],
+                    }
+                })
+                .collect();
+            let (rule, report) = fit_rule(rows, &ds.barrier, ds.interval_ms, ev)?;
+            model.set_ev_rule(rule)?;
+            ev_report = Some(report);
+        } else if let Decision::TargetMix(buy, sell) = cfg.decision {
             let probs: Vec<(f64, f64)> = split
                 .train
                 .iter()
                 .map(|&i| model.probabilities(&ds.features[i]))
                 .collect();
-            let (b, s) = calibrate_edges(&probs, mix)?;
+            let (b, s) = calibrate_edges(&probs, (buy, sell))?;
             model.set_edges(b, s)?;
         }
         Ok(model)
@@ -193,6 +275,7 @@ pub fn train_on(
         train,
         feature_importance: importance,
         train_seconds: None,
+        ev: ev_report,
     };
     Ok((artifact, report))
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use qt_events::SignalAction;
 use qt_features::{FEATURE_NAMES, FeatureVector, N_FEATURES};
 use qt_models::dataset::{Dataset, Series};
-use qt_models::train::{TrainConfig, train_on};
+use qt_models::train::{Decision, TrainConfig, train_on};
 use qt_models::{
     BarrierConfig, GbdtModel, GbdtParams, ModelArtifact, ModelError, ModelKind, build_model,
 };
@@ -270,12 +270,12 @@ fn calibrated_edges_give_the_target_mix_on_the_training_rows() {
     let ds = Dataset::build(&repo_series(&["ETHUSDT"]), &BarrierConfig::default(), 2)
         .expect("dataset builds");
     let mut cfg = small_config(ModelKind::Gbdt);
-    cfg.target_mix = Some((0.35, 0.35));
+    cfg.decision = Decision::TargetMix(0.35, 0.35);
     let (_, report) = train_on(&ds, &cfg).expect("trains");
     let mix = report.train.signal_mix;
     assert!((0.32..=0.38).contains(&mix.buy), "{mix:?}");
     assert!((0.32..=0.38).contains(&mix.sell), "{mix:?}");
-    cfg.target_mix = None;
+    cfg.decision = Decision::FixedEdges;
     let (_, fixed) = train_on(&ds, &cfg).expect("trains");
     assert!(
         fixed.train.signal_mix.hold > mix.hold,
@@ -299,8 +299,8 @@ fn train_command_writes_an_artifact_and_a_json_report() {
         max_depth: 3,
         learning_rate: 0.1,
         edge: None,
-        target_buy: 0.35,
-        target_sell: 0.35,
+        target_buy: None,
+        target_sell: None,
         momentum_buy: 0.01,
         momentum_sell: -0.01,
         take_profit: 0.0195,
@@ -321,4 +321,75 @@ fn train_command_writes_an_artifact_and_a_json_report() {
     assert!(report["test"]["accuracy"].is_number());
     assert!(report["test"]["signal_mix"]["buy"].is_number());
     assert!(report["train_seconds"].is_number());
+}
+
+#[test]
+fn a_gbdt_decides_by_expected_value_calibrated_on_rows_it_was_not_fitted_on() {
+    let ds = Dataset::build(
+        &repo_series(&["BTCUSDT", "SOLUSDT"]),
+        &BarrierConfig::default(),
+        2,
+    )
+    .expect("dataset builds");
+    let cfg = small_config(ModelKind::Gbdt);
+    let Decision::ExpectedValue(settings) = cfg.decision.clone() else {
+        panic!("expected value is the default rule");
+    };
+    let (artifact, report) = train_on(&ds, &cfg).expect("trains");
+    let ev = report.ev.expect("an ev report");
+    // The calibration rows are the latest quarter of the training rows, not the test rows.
+    let train_rows = report.training_range.train_rows;
+    let share = ev.calibration_rows as f64 / train_rows as f64;
+    assert!((0.22..=0.26).contains(&share), "{share}");
+    assert_eq!(
+        ev.trials.len(),
+        settings.margins.len(),
+        "every margin is a trial"
+    );
+    assert!(!ev.reliability_long.is_empty() && !ev.reliability_short.is_empty());
+    let rows: usize = ev.reliability_long.iter().map(|b| b.rows).sum();
+    assert_eq!(rows, ev.calibration_rows);
+    // Round trip 2 × (5 + 2) bp plus funding for the mean holding time.
+    assert!(ev.cost > 0.0014 && ev.cost < 0.0016, "{}", ev.cost);
+    if let Some(m) = ev.margin {
+        let chosen = ev
+            .trials
+            .iter()
+            .find(|t| t.margin == m)
+            .expect("chosen among the trials");
+        assert!(chosen.net_return > 0.0 && chosen.trades >= settings.min_trades);
+    } else {
+        assert!(
+            ev.trials
+                .iter()
+                .all(|t| t.net_return <= 0.0 || t.trades < settings.min_trades)
+        );
+    }
+
+    // Loaded from its file, the model prices every decision and trades only above its margin.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("model.json");
+    artifact.save(&path).expect("saves");
+    let mut model = build_model(&ModelArtifact::load(&path).expect("loads")).expect("builds");
+    let (mut entries, mut seen) = (0, 0);
+    for i in (0..ds.len()).step_by(7) {
+        let fv = FeatureVector {
+            open_time: ds.candles[i].open_time,
+            values: ds.features[i],
+        };
+        let s = model.predict(&fv, &ds.candles[i]);
+        let e = s.expected_return.expect("a priced signal");
+        seen += 1;
+        if s.action != SignalAction::Hold {
+            entries += 1;
+            assert!(
+                ev.margin.is_some_and(|m| e > m),
+                "{s:?} with margin {:?}",
+                ev.margin
+            );
+        }
+    }
+    assert!(seen > 1000);
+    // No edge, no trade: HOLD is the normal answer.
+    assert!(entries * 2 < seen, "{entries} entries of {seen}");
 }

@@ -1,6 +1,7 @@
 //! [`RiskBook`]: the state the risk guard reads — positions, orders in flight, marks, daily PnL,
-//! cooldowns, the loss pause, the kill switch and close-only mode. It is serializable so that
-//! execution can persist it, and it changes only through its transitions.
+//! cooldowns, the loss pause, the kill switch, close-only mode, the equity with its peak and the
+//! drawdown breaker. It is serializable so that execution can persist it (fields added later
+//! default, so older saved books still load), and it changes only through its transitions.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +15,18 @@ pub const DAY_MS: i64 = 86_400_000;
 /// The UTC day number of a timestamp (days since the epoch).
 pub fn utc_day(now_ms: i64) -> i64 {
     now_ms.div_euclid(DAY_MS)
+}
+
+/// The fall from `peak` to `equity` as a fraction of the peak, never negative (zero for a
+/// non-positive peak; a fall out of `Decimal`'s range counts as all of it).
+pub(crate) fn fall(peak: Decimal, equity: Decimal) -> Decimal {
+    if peak <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    peak.checked_sub(equity)
+        .and_then(|f| f.checked_div(peak))
+        .unwrap_or(Decimal::ONE)
+        .max(Decimal::ZERO)
 }
 
 /// An open position of one symbol (one-way mode).
@@ -101,6 +114,48 @@ impl Exposure {
     }
 }
 
+/// The drawdown breaker's trip, kept until an operator resumes (see
+/// [`RiskBook::resume_after_drawdown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrawdownHalt {
+    /// When it tripped (ms).
+    pub since_ms: i64,
+    /// The equity peak the drawdown was measured from.
+    pub peak: Decimal,
+    /// The equity that tripped it.
+    pub equity: Decimal,
+}
+
+/// How far the equity has fallen from its peak, in steps of the drawdown limit: what the
+/// drawdown alerts report (see `RiskGuard::drawdown_crossing`). Ordered from calm to tripped.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DrawdownLevel {
+    /// Below half of the limit (or the equity is not known).
+    #[default]
+    Clear,
+    /// At or past 50% of the limit.
+    Half,
+    /// At or past 80% of the limit.
+    Near,
+    /// At or past the limit: the breaker has tripped.
+    Tripped,
+}
+
+impl DrawdownLevel {
+    /// A short name (`half`, `near`, …) for logs and alert rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrawdownLevel::Clear => "clear",
+            DrawdownLevel::Half => "half",
+            DrawdownLevel::Near => "near",
+            DrawdownLevel::Tripped => "tripped",
+        }
+    }
+}
+
 /// The risk state. See the crate documentation for the transitions.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RiskBook {
@@ -123,6 +178,18 @@ pub struct RiskBook {
     pub close_only: bool,
     /// Account equity in the quote asset, when known (from portfolio snapshots).
     pub equity: Option<Decimal>,
+    /// Highest equity seen since the start or the last resume; the drawdown is measured from
+    /// it. Raised by `RiskGuard::observe`.
+    #[serde(default)]
+    pub equity_peak: Option<Decimal>,
+    /// Set when the drawdown breaker tripped: only exits and reductions pass until
+    /// [`RiskBook::resume_after_drawdown`].
+    #[serde(default)]
+    pub drawdown_halt: Option<DrawdownHalt>,
+    /// The drawdown level the last alert reported (see `RiskGuard::drawdown_crossing`): a level
+    /// is reported once each time the drawdown reaches it.
+    #[serde(default)]
+    pub drawdown_alerted: DrawdownLevel,
 }
 
 impl RiskBook {
@@ -219,6 +286,24 @@ impl RiskBook {
             Decimal::ZERO
         };
         realized + self.unrealized()
+    }
+
+    /// The fall of the equity from its peak as a fraction of the peak (0.1 is 10%), when both
+    /// are known and the peak is positive. For display: the guard compares without dividing.
+    pub fn drawdown(&self) -> Option<Decimal> {
+        let (peak, equity) = (self.equity_peak?, self.equity?);
+        (peak > Decimal::ZERO).then(|| fall(peak, equity))
+    }
+
+    /// Transition: an operator resumes entries after the drawdown breaker tripped. Clears the
+    /// halt, starts the peak again from the current equity (else the breaker would trip again
+    /// at once) and re-arms the alerts. The only transition that clears the halt; returns it,
+    /// or `None` (and changes nothing) when the breaker had not tripped.
+    pub fn resume_after_drawdown(&mut self) -> Option<DrawdownHalt> {
+        let halt = self.drawdown_halt.take()?;
+        self.equity_peak = self.equity;
+        self.drawdown_alerted = DrawdownLevel::Clear;
+        Some(halt)
     }
 
     /// Day rollover at 00:00 UTC: realized PnL starts again from zero.

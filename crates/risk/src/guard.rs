@@ -7,7 +7,7 @@ use qt_events::{
 };
 use rust_decimal::Decimal;
 
-use crate::book::{InFlight, RiskBook};
+use crate::book::{DrawdownHalt, DrawdownLevel, InFlight, RiskBook, fall};
 use crate::filters::{FilterError, SymbolFilters};
 use crate::limits::RiskLimits;
 
@@ -157,8 +157,26 @@ pub fn reason_code(reason: RejectReason) -> &'static str {
         RejectReason::ExchangeError => "EXCHANGE_ERROR",
         RejectReason::Superseded => "SUPERSEDED",
         RejectReason::RateLimited => "RATE_LIMITED",
+        RejectReason::DrawdownBreaker => "DRAWDOWN_BREAKER",
         RejectReason::Other => "OTHER",
     }
+}
+
+/// The drawdown reached a new level (see [`RiskGuard::drawdown_crossing`]): what an alert says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrawdownCrossing {
+    /// The level reached: `Half` (50% of the limit), `Near` (80%) or `Tripped`.
+    pub level: DrawdownLevel,
+    /// The fall from the peak as a fraction of it (0.05 is 5%).
+    pub drawdown: Decimal,
+    /// The limit, `RiskLimits::max_drawdown_pct`.
+    pub limit: Decimal,
+    /// The equity peak it is measured from.
+    pub peak: Decimal,
+    /// The equity now.
+    pub equity: Decimal,
+    /// The trip, when the level is `Tripped`.
+    pub halt: Option<DrawdownHalt>,
 }
 
 /// The risk rules over a [`RiskBook`]. Pure: the same guard runs in execution and the backtester.
@@ -224,14 +242,25 @@ impl RiskGuard {
                 )
             });
         }
-        if book.kill_switch {
-            return rej(RejectReason::KillSwitch, &|| {
-                "kill switch is on: exits only".into()
-            });
-        }
-        if book.close_only {
-            return rej(RejectReason::CloseOnly, &|| {
-                "close-only mode: exits only".into()
+        if let Some(reason) = self.entries_halted(book) {
+            return rej(reason, &|| match (reason, book.drawdown_halt) {
+                (RejectReason::KillSwitch, _) => "kill switch is on: exits only".into(),
+                (RejectReason::CloseOnly, _) => "close-only mode: exits only".into(),
+                (_, Some(h)) => format!(
+                    "drawdown breaker tripped at {} ms: equity {} fell {}% from its peak {} \
+                     (limit {}%); entries stop until an operator resumes (qtctl resume)",
+                    h.since_ms,
+                    h.equity,
+                    pct(fall(h.peak, h.equity)),
+                    h.peak,
+                    pct(l.max_drawdown_pct)
+                ),
+                (_, None) => format!(
+                    "drawdown {}% from the equity peak has reached the limit {}%; entries stop \
+                     until an operator resumes (qtctl resume)",
+                    book.drawdown().map_or(Decimal::ZERO, pct),
+                    pct(l.max_drawdown_pct)
+                ),
             });
         }
         if leverage > l.max_leverage {
@@ -426,13 +455,112 @@ impl RiskGuard {
         d
     }
 
-    /// Time-driven transitions: rolls the day at 00:00 UTC and starts the loss pause when the
-    /// daily loss is breached (and no pause is running). Call it after fills and price updates.
+    /// Time-driven transitions: rolls the day at 00:00 UTC, starts the loss pause when the
+    /// daily loss is breached (and no pause is running), raises the equity peak to the equity
+    /// and trips the drawdown breaker when the equity has fallen `max_drawdown_pct` of the peak
+    /// or more (`peak − equity ≥ max_drawdown_pct × peak`, compared exactly). Call it after
+    /// fills, price updates and every change of `book.equity`.
     pub fn observe(&self, book: &mut RiskBook, now_ms: i64) {
         book.roll_day(now_ms);
         let paused = book.paused_until_ms.is_some_and(|u| now_ms < u);
         if !paused && book.daily_pnl(now_ms) <= -self.limits.max_daily_loss {
             book.paused_until_ms = Some(now_ms.saturating_add(self.limits.loss_pause_ms()));
         }
+        let Some(equity) = book.equity else { return };
+        let peak = match book.equity_peak {
+            Some(p) if p >= equity => p,
+            _ => {
+                book.equity_peak = Some(equity);
+                equity
+            }
+        };
+        if book.drawdown_halt.is_none() && self.drawdown_at_least(book, Decimal::ONE) {
+            book.drawdown_halt = Some(DrawdownHalt {
+                since_ms: now_ms,
+                peak,
+                equity,
+            });
+        }
     }
+
+    /// Why no entry can pass now, whatever its symbol, side or size: the kill switch,
+    /// close-only mode or the drawdown breaker (tripped, or past its limit before an `observe`
+    /// recorded the trip), tested in this order, as every entry is. A caller may ask before it
+    /// sizes an entry.
+    pub fn entries_halted(&self, book: &RiskBook) -> Option<RejectReason> {
+        if book.kill_switch {
+            Some(RejectReason::KillSwitch)
+        } else if book.close_only {
+            Some(RejectReason::CloseOnly)
+        } else if book.drawdown_halt.is_some() || self.drawdown_at_least(book, Decimal::ONE) {
+            Some(RejectReason::DrawdownBreaker)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the equity has fallen at least `share` of the drawdown limit from its peak
+    /// (`share` 1: the limit itself). False when the equity or a positive peak is unknown.
+    fn drawdown_at_least(&self, book: &RiskBook, share: Decimal) -> bool {
+        match (book.equity_peak, book.equity) {
+            (Some(peak), Some(equity)) if peak > Decimal::ZERO => {
+                let threshold = (share * self.limits.max_drawdown_pct).checked_mul(peak);
+                match (peak.checked_sub(equity), threshold) {
+                    (Some(fall), Some(threshold)) => fall >= threshold,
+                    // Out of Decimal's range: only an absurd fall (or peak) gets here.
+                    _ => equity < peak,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The drawdown level of the book now: `Tripped` while the breaker is tripped (whatever
+    /// the equity does meanwhile), else from the fall of the equity from its peak.
+    pub fn drawdown_level(&self, book: &RiskBook) -> DrawdownLevel {
+        if book.drawdown_halt.is_some() || self.drawdown_at_least(book, Decimal::ONE) {
+            DrawdownLevel::Tripped
+        } else if self.drawdown_at_least(book, Decimal::new(8, 1)) {
+            DrawdownLevel::Near
+        } else if self.drawdown_at_least(book, Decimal::new(5, 1)) {
+            DrawdownLevel::Half
+        } else {
+            DrawdownLevel::Clear
+        }
+    }
+
+    /// What a drawdown alert should say, once per crossing: `Some` when the drawdown reached a
+    /// level above the one last reported (only the highest when it passed several at once),
+    /// which becomes the reported one. When the drawdown falls back below the reported level,
+    /// that level is re-armed (without an alert), so reaching it again reports it again. Call
+    /// it after [`RiskGuard::observe`]; it changes only `book.drawdown_alerted`, so a caller
+    /// that publishes nothing need not call it. Pure: the caller raises the alert.
+    pub fn drawdown_crossing(&self, book: &mut RiskBook) -> Option<DrawdownCrossing> {
+        let level = self.drawdown_level(book);
+        let reported = book.drawdown_alerted;
+        book.drawdown_alerted = level;
+        if level <= reported {
+            return None;
+        }
+        let (peak, equity) = match book.drawdown_halt {
+            Some(h) if level == DrawdownLevel::Tripped => (h.peak, h.equity),
+            _ => (
+                book.equity_peak.unwrap_or_default(),
+                book.equity.unwrap_or_default(),
+            ),
+        };
+        Some(DrawdownCrossing {
+            level,
+            drawdown: fall(peak, equity),
+            limit: self.limits.max_drawdown_pct,
+            peak,
+            equity,
+            halt: book.drawdown_halt,
+        })
+    }
+}
+
+/// A fraction as a percentage with two decimals, for messages.
+fn pct(fraction: Decimal) -> Decimal {
+    (fraction * Decimal::ONE_HUNDRED).round_dp(2)
 }

@@ -3,6 +3,26 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// A limit that parses but cannot work. Not retryable: the configuration must change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    /// `max_drawdown_pct` is outside (0, 1].
+    #[error(
+        "max_drawdown_pct {0} is not a fraction in (0, 1]: 0.10 stops entries at a 10% drawdown, \
+         1 only when the equity is gone"
+    )]
+    MaxDrawdown(Decimal),
+}
+
+impl LimitsError {
+    /// The name of the offending field of [`RiskLimits`], for messages that name the setting.
+    pub fn field(&self) -> &'static str {
+        match self {
+            LimitsError::MaxDrawdown(_) => "max_drawdown_pct",
+        }
+    }
+}
+
 /// Every limit of the risk guard. Notional is quantity × price in the quote asset (USDT), i.e.
 /// margin × leverage: the default $2,500 per trade is $250 of margin at 10×.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +56,12 @@ pub struct RiskLimits {
     /// When true, a symbol without known exchange filters is refused (`EXCHANGE_FILTER`).
     /// Default false: unknown symbols are checked against the limits only.
     pub require_filters: bool,
+    /// The drawdown breaker: the largest fall of the account equity from its peak, as a
+    /// fraction of the peak in (0, 1] (despite the name, 0.10 means 10%), at which new
+    /// positions stop (`DRAWDOWN_BREAKER`) until an operator resumes them; exits are always
+    /// allowed. Alerts fire at 50% and 80% of it. Always on: there is no value that disables
+    /// it, 1 trips only when the equity is gone. Default 0.10.
+    pub max_drawdown_pct: Decimal,
 }
 
 impl Default for RiskLimits {
@@ -51,11 +77,24 @@ impl Default for RiskLimits {
             loss_pause_minutes: 60,
             cooldown_minutes: 15,
             require_filters: false,
+            max_drawdown_pct: Decimal::new(10, 2),
         }
     }
 }
 
 impl RiskLimits {
+    /// Checks values that parse but cannot work.
+    ///
+    /// # Errors
+    /// The first bad limit; [`LimitsError::field`] names it.
+    pub fn validate(&self) -> Result<(), LimitsError> {
+        let dd = self.max_drawdown_pct;
+        if dd <= Decimal::ZERO || dd > Decimal::ONE {
+            return Err(LimitsError::MaxDrawdown(dd));
+        }
+        Ok(())
+    }
+
     /// The most notional one side may hold: `max_side_fraction × max_gross_exposure`.
     pub fn max_side_notional(&self) -> Decimal {
         self.max_side_fraction * self.max_gross_exposure

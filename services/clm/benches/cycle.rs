@@ -1,6 +1,6 @@
 //! Benchmark of one full clm cycle (dataset, training, evaluation, challenger and champion
 //! backtests on the same out-of-sample window) over 12 symbols x 3 months of 5m candles from
-//! the folder in `$QT_BENCH_DATA` (scripts/bench.sh: the shared 12-symbol set), with the default settings (gbdt 150 trees, depth 5, 2 threads,
+//! the folder in `$QT_BENCH_DATA` (scripts/bench.sh: the repo's `data/spot-10m/5m`, 12 symbols), with the default settings (gbdt 150 trees, depth 5, 2 threads,
 //! live exit and risk defaults). Skips with a message when the data is absent.
 //!
 //! `cargo bench -p clm --bench cycle`

@@ -10,7 +10,7 @@ use std::time::Instant;
 use qt_backtest::report::{Metrics, compute_metrics};
 use qt_backtest::{Backtest, BacktestError, SymbolSeries};
 use qt_models::dataset::{Dataset, Series};
-use qt_models::train::{TrainConfig, TrainReport, evaluate_model, train_on};
+use qt_models::train::{Decision, TrainConfig, TrainReport, evaluate_model, train_on};
 use qt_models::{ModelArtifact, ModelError, SignalAction, SignalMix, build_model};
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +135,7 @@ fn add_evidence(ds: &mut Dataset, evidence: &[Evidence], weight: usize, before_m
         for _ in 0..weight {
             ds.features.push(ds.features[i]);
             ds.labels.push(e.label);
+            ds.outcomes.push(ds.outcomes[i]);
             ds.candles.push(ds.candles[i]);
             ds.symbol_of.push(ds.symbol_of[i]);
             added += 1;
@@ -177,6 +178,10 @@ pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), 
     cfg.gbdt = s.gbdt;
     cfg.momentum = s.momentum;
     cfg.threads = s.threads;
+    cfg.decision = s.decision.clone().unwrap_or_default();
+    if let Decision::ExpectedValue(ev) = &mut cfg.decision {
+        ev.costs = s.backtest.trade_costs();
+    }
     let (artifact, mut train) = train_on(&ds, &cfg)?;
     let t2 = Instant::now();
     train.train_seconds = Some((t2 - t1).as_secs_f64());
@@ -226,6 +231,7 @@ pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), 
 mod tests {
     use super::*;
     use qt_candles::Candle;
+    use qt_models::labels::{Outcome, Outcomes};
     use rust_decimal::Decimal;
 
     fn dataset() -> Dataset {
@@ -240,12 +246,9 @@ mod tests {
             trades: 1,
         };
         let mut ds = Dataset {
-            features: Vec::new(),
-            labels: Vec::new(),
-            candles: Vec::new(),
-            symbol_of: Vec::new(),
             symbols: vec!["AAA".into(), "BBB".into()],
             interval_ms: 300_000,
+            ..Dataset::default()
         };
         for sym in 0..2u16 {
             for i in 0..10i64 {
@@ -253,6 +256,10 @@ mod tests {
                 f[0] = f64::from(sym) * 100.0 + i as f64;
                 ds.features.push(f);
                 ds.labels.push(SignalAction::Hold);
+                ds.outcomes.push(Outcomes {
+                    long: Outcome::Timeout { ret: 0.0 },
+                    short: Outcome::Timeout { ret: 0.0 },
+                });
                 ds.candles.push(candle(i * 300_000));
                 ds.symbol_of.push(sym);
             }

@@ -17,9 +17,11 @@ pub struct GateConfig {
     pub min_net_pnl: Decimal,
     /// Deepest out-of-sample drawdown allowed, fraction of the peak (default 0.15).
     pub max_drawdown_pct: f64,
-    /// BUY and SELL each at least this share of the decisions (default 0.05).
+    /// BUY and SELL each at least this share of the decisions (default 0: a model that
+    /// decides by expected value holds wherever it sees no edge, so the mix is reported, not
+    /// required).
     pub min_action_share: f64,
-    /// HOLD at most this share of the decisions (default 0.9).
+    /// HOLD at most this share of the decisions (default 1).
     pub max_hold_share: f64,
     /// The challenger's net PnL must exceed the champion's by more than this (default 0).
     pub min_improvement: Decimal,
@@ -34,8 +36,8 @@ impl Default for GateConfig {
             min_trades: 5,
             min_net_pnl: Decimal::ZERO,
             max_drawdown_pct: 0.15,
-            min_action_share: 0.05,
-            max_hold_share: 0.9,
+            min_action_share: 0.0,
+            max_hold_share: 1.0,
             min_improvement: Decimal::ZERO,
             drawdown_tolerance: 0.0,
         }
@@ -215,11 +217,22 @@ mod tests {
     }
 
     #[test]
-    fn one_sided_or_idle_signal_mix_is_unhealthy() {
-        let cfg = GateConfig::default();
+    fn a_required_signal_mix_refuses_a_one_sided_or_idle_model_and_by_default_only_reports() {
+        let cfg = GateConfig {
+            min_action_share: 0.05,
+            max_hold_share: 0.9,
+            ..GateConfig::default()
+        };
         let only_buys = decide(&cfg, &cand("a", 50, 0.05, 20, (0.6, 0.0)), None);
         assert!(only_buys.why_not().contains("signal_mix"));
         let holds = decide(&cfg, &cand("a", 50, 0.05, 20, (0.04, 0.04)), None);
         assert!(holds.why_not().contains("signal_mix"));
+        // No edge, no trade: holding 92% of the time is no reason to refuse by default.
+        let default = decide(
+            &GateConfig::default(),
+            &cand("a", 50, 0.05, 20, (0.04, 0.04)),
+            None,
+        );
+        assert!(default.promote, "{}", default.why_not());
     }
 }

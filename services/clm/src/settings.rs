@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use qt_backtest::BacktestConfig;
+use qt_models::train::Decision;
 use qt_models::{BarrierConfig, GbdtParams, ModelKind, MomentumConfig};
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,9 @@ pub struct Settings {
     pub gbdt: GbdtParams,
     pub momentum: MomentumConfig,
     pub barrier: BarrierConfig,
+    /// How the trained gbdt decides; absent: by expected value after the backtest's costs
+    /// (an `Option` so a file's choice replaces the default instead of being merged into it).
+    pub decision: Option<Decision>,
     /// Share of the window held out (the out-of-sample backtest period; default 0.2).
     pub test_fraction: f64,
     /// Threads for training (default 2).
@@ -66,6 +70,7 @@ impl Default for Settings {
             gbdt: GbdtParams::default(),
             momentum: MomentumConfig::default(),
             barrier: BarrierConfig::default(),
+            decision: None,
             test_fraction: 0.2,
             threads: 2,
             backtest: BacktestConfig::default(),

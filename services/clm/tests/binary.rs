@@ -53,6 +53,8 @@ seed_dir = "{seed}"
 artifacts_dir = "{models}"
 window_days = 25
 tick_seconds = 1
+# The machinery under test, not edge: a model that trades whatever its edge.
+decision = {{ target_mix = [0.35, 0.35] }}
 
 [clm.gbdt]
 iterations = 60

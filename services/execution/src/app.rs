@@ -40,7 +40,7 @@ impl<E: Exchange + Clone + 'static> Handler for IntentHandler<E> {
     }
 }
 
-/// Handles `qt:control`: kill switch and close-all.
+/// Handles `qt:control`: kill switch, resume after the drawdown breaker, and close-all.
 #[derive(Debug)]
 pub struct ControlHandler<E>(pub Arc<Execution<E>>);
 
@@ -68,6 +68,10 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
                 *book = next;
                 tracing::warn!(enabled = k.enabled, reason = %k.reason, by = %k.requested_by,
                     "kill switch set");
+                Ok(Outcome::done())
+            }
+            Event::ResumeTrading(r) => {
+                ex.resume_trading(&d.envelope, r).await?;
                 Ok(Outcome::done())
             }
             Event::CloseAll(c) => {
@@ -105,7 +109,8 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
     }
 }
 
-/// Handles `qt:portfolio`: equity and today's realized PnL into the risk book.
+/// Handles `qt:portfolio`: equity and today's realized PnL into the risk book; the drawdown
+/// breaker's crossings (50% and 80% of its limit, the trip) become alerts, queued with the book.
 #[derive(Debug)]
 pub struct PortfolioHandler<E>(pub Arc<Execution<E>>);
 
@@ -125,6 +130,11 @@ impl<E: Exchange + Clone + 'static> Handler for PortfolioHandler<E> {
                 next.realized_today = s.realized_pnl_today;
             }
             ex.guard.observe(&mut next, now);
+            let crossing = ex.guard.drawdown_crossing(&mut next);
+            let alerts: Vec<_> = crossing
+                .iter()
+                .map(|c| ex.drawdown_alert(c, &d.envelope.id).caused_by(&d.envelope))
+                .collect();
             let mut tx = ex.db.begin().await.map_err(transient)?;
             if !Db::mark_processed(&mut tx, &d.envelope.id, now)
                 .await
@@ -135,8 +145,21 @@ impl<E: Exchange + Clone + 'static> Handler for PortfolioHandler<E> {
             Db::save_book(&mut tx, &next, now)
                 .await
                 .map_err(transient)?;
+            Db::enqueue(&mut tx, &alerts, ex.clock.as_ref())
+                .await
+                .map_err(transient)?;
             tx.commit().await.map_err(transient)?;
             *book = next;
+            drop(book);
+            if let Some(c) = crossing {
+                tracing::warn!(level = c.level.as_str(), drawdown = %c.drawdown,
+                    limit = %c.limit, peak = %c.peak, equity = %c.equity, "drawdown alert");
+            }
+            if !alerts.is_empty()
+                && let Err(e) = ex.flush_outbox().await
+            {
+                tracing::warn!(error = %e, "outbox flush failed; the periodic pass retries");
+            }
         }
         Ok(Outcome::done())
     }
@@ -201,6 +224,7 @@ pub async fn run_periodic<E: Exchange + Clone + 'static>(
         let reconcile_now = tokio::select! {
             () = shutdown.cancelled() => break,
             _ = reconcile.tick() => true,
+            () = ex.reconcile_soon.notified() => true,
             _ = poll.tick() => false,
         };
         tokio::select! {

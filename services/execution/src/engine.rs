@@ -73,9 +73,23 @@ pub struct Execution<E> {
     /// Position differences the last reconciliation pass saw but did not act on: symbol →
     /// (exchange amount, recorded amount). See `reconcile`.
     pub(crate) suspects: Mutex<Option<HashMap<String, (Decimal, Decimal)>>>,
-    /// The `positions` stream entry id of the last fact this process published there, and
-    /// whether the state has been restated since the start. See `restate_if_lost`.
-    pub(crate) positions_tail: Mutex<(Option<String>, bool)>,
+    /// What this process knows of the `positions` stream's tail. See `restate_if_lost`.
+    pub(crate) positions_tail: Mutex<PositionsTail>,
+    /// Woken when a publish finds that Redis lost position facts: the periodic task
+    /// reconciles and restates at once instead of at its next tick.
+    pub(crate) reconcile_soon: tokio::sync::Notify,
+}
+
+/// What execution knows of the tail of the `positions` stream, of which it is the only writer.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PositionsTail {
+    /// The entry id of the last fact this process published there.
+    pub published: Option<String>,
+    /// A published entry that a later publish found missing (Redis lost it), until the
+    /// restatement that heals it.
+    pub lost: Option<String>,
+    /// Whether the positions have been restated since the start.
+    pub restated: bool,
 }
 
 /// The leg name of an entry order.
@@ -170,7 +184,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             host_restart,
             fills_lock: Mutex::new(()),
             suspects: Mutex::new(None),
-            positions_tail: Mutex::new((None, false)),
+            positions_tail: Mutex::new(PositionsTail::default()),
+            reconcile_soon: tokio::sync::Notify::new(),
         }))
     }
 
@@ -247,10 +262,22 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             Event::ReducePosition(r) => self.reduce(env, r).await,
             Event::ClosePosition(c) => self.close(env, c).await,
             Event::ProtectPosition(p) => {
-                let superseded = match entry_id {
+                let mut superseded = match entry_id {
                     Some(id) => self.superseded_legs(id, &p.symbol).await?,
                     None => HashSet::new(),
                 };
+                // A position with no working stop takes this intent's stop even when a later
+                // intent will replace it: the stop closes the whole position, so an older one
+                // protects as well as the newer, and a burst of adds must not leave the position
+                // bare until the burst ends. The later stop replaces it (`replace_older_legs`).
+                // An intent handled again answers as the first time (its stop's record).
+                if p.stop.is_some() && superseded.contains(ProtectPosition::STOP_LEG) {
+                    let own = client_order_id(&p.intent_id, ProtectPosition::STOP_LEG);
+                    let recorded = self.db.order(&own).await.map_err(transient)?.is_some();
+                    if recorded || !self.has_live_stop(&p.symbol).await? {
+                        superseded.remove(ProtectPosition::STOP_LEG);
+                    }
+                }
                 self.protect(env, p, &superseded).await
             }
             Event::CancelOrder(c) => self.cancel(env, c).await,
@@ -314,7 +341,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         class: Orders,
         coid: &str,
     ) -> Result<Option<Throttled>, HandlerError> {
-        let Some(wait) = self.exchange.orders_wait(class) else {
+        let Some(wait) = self.budget_wait(class) else {
             return Ok(None);
         };
         if self.db.order(coid).await.map_err(transient)?.is_some() {
@@ -337,6 +364,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             ),
             retry_in: wait,
         })))
+    }
+
+    /// How long an order of `class` would wait for the order-rate budget now. Every other lane
+    /// may be between its own check and its send: they are counted, so an order that passes
+    /// never waits inside its send (which would hold up its lane, and the batch with it, until
+    /// the next window).
+    fn budget_wait(&self, class: Orders) -> Option<std::time::Duration> {
+        let others = u32::try_from(self.settings.intent_lanes.saturating_sub(1)).unwrap_or(0);
+        self.exchange.orders_wait(class, others)
     }
 
     /// The signed position amount on the exchange (positive long, negative short).
@@ -676,8 +712,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// After a request with an unknown outcome: the exchange id if the order reached the
     /// exchange, `None` once it is proven never to have executed (the caller resends it with
     /// the same id). While that cannot be known yet (the request may still arrive until its
-    /// receive window closes) the intent fails transiently: its record stays SENDING, and the
-    /// consumer reads it again shortly, handling the intents behind it meanwhile.
+    /// receive window closes) the intent is put off until then (`HandlerError::Later`): its
+    /// record stays SENDING, and the consumer handles the intents behind it meanwhile.
     async fn settle_unknown(
         &self,
         row: &OrderRow,
@@ -710,10 +746,26 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         match settled {
             Settled::Found(id) => Ok(Some(id)),
             Settled::NeverExecuted => Ok(None),
-            Settled::Undecided { until_ms } => Err(HandlerError::Transient(format!(
-                "order {coid} not on the exchange yet; its request may still arrive until \
-                 {until_ms}"
-            ))),
+            // Asking again before the window closes cannot settle it: the intent is read
+            // again then, and the ones behind it are handled meanwhile (no retries in place,
+            // which would hold them up, after a restart most of all).
+            Settled::Undecided { until_ms } => {
+                let window = i64::try_from(self.recv_window_ms)
+                    .unwrap_or(i64::MAX)
+                    .max(50);
+                let wait_ms = until_ms
+                    .saturating_sub(self.exchange.server_now_ms())
+                    .clamp(50, window);
+                Err(HandlerError::Later {
+                    reason: format!(
+                        "order {coid} not on the exchange yet; its request may still arrive \
+                         until {until_ms}"
+                    ),
+                    retry_in: std::time::Duration::from_millis(
+                        u64::try_from(wait_ms).unwrap_or(50),
+                    ),
+                })
+            }
         }
     }
 
@@ -736,6 +788,24 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                         Ok(out)
                     }
                     None => {
+                        // Never executed: sent again, within the budget like a first send.
+                        let class = if row.conditional {
+                            Orders::of_algo(&Self::new_algo(&row))
+                        } else {
+                            Orders::of_order(&Self::new_order(&row))
+                        };
+                        if let Some(wait) = self.budget_wait(class) {
+                            metrics::counter!("execution_intents_deferred_total").increment(1);
+                            return Err(HandlerError::Later {
+                                reason: format!(
+                                    "order {} is to be sent again; the order-rate budget for \
+                                     {class:?} orders is used up for another {} ms",
+                                    row.client_order_id,
+                                    wait.as_millis()
+                                ),
+                                retry_in: wait,
+                            });
+                        }
                         let at = self.exchange.server_now_ms();
                         self.db
                             .mark_resent(&row.client_order_id, at)
@@ -951,6 +1021,17 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             }
         }
         Ok(legs)
+    }
+
+    /// Whether `symbol` has a stop placed (or being placed) by a protect intent.
+    async fn has_live_stop(&self, symbol: &str) -> Result<bool, HandlerError> {
+        Ok(self
+            .db
+            .live_orders()
+            .await
+            .map_err(transient)?
+            .iter()
+            .any(|o| o.conditional && o.symbol == symbol && o.leg == ProtectPosition::STOP_LEG))
     }
 
     /// Places the legs of a protect intent, except those in `superseded` (recorded and

@@ -8,7 +8,7 @@ use qt_events::ids::derived_event_id;
 use qt_events::{
     Envelope, Event, OrderFill, OrderKind, PositionChanged, PositionClosed, PositionOpened, Side,
 };
-use qt_exchange::ws::{AlgoUpdate, OrderTradeUpdate, UserEvent};
+use qt_exchange::ws::{AccountUpdateReason, AlgoUpdate, OrderTradeUpdate, UserEvent};
 use qt_exchange::{Exchange, OrderStatus, OrderType};
 use qt_risk::BookFill;
 use rust_decimal::Decimal;
@@ -70,7 +70,8 @@ fn close_reason(row: Option<&OrderRow>, liquidation: bool) -> String {
 }
 
 impl<E: Exchange + Clone + 'static> Execution<E> {
-    /// Applies one user-data-stream event.
+    /// Applies one user-data-stream event (a funding update reads the funding entries, see
+    /// [`funding`](crate::funding)).
     ///
     /// # Errors
     /// A database or Redis failure (the caller logs it; polling and reconciliation heal it).
@@ -78,6 +79,10 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         match ev {
             UserEvent::OrderTradeUpdate(u) => self.on_order_update(&u).await,
             UserEvent::AlgoUpdate(a) => self.on_algo_update(&a).await,
+            // The update names no symbol (cross margin): the income history does.
+            UserEvent::AccountUpdate(a) if a.data.reason == AccountUpdateReason::FundingFee => {
+                self.sync_funding().await.map(|_| ())
+            }
             UserEvent::Connected => {
                 // Events may have been missed while disconnected: poll live orders.
                 self.poll_orders().await
@@ -207,16 +212,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 return Ok(total);
             }
             let last_page = i64::try_from(envs.len()).unwrap_or(i64::MAX) < PAGE;
-            let entry_ids = self.bus.publish_all(&envs).await.map_err(transient)?;
-            if let Some(last) = envs
-                .iter()
-                .zip(&entry_ids)
-                .rev()
-                .find(|(e, _)| e.event.stream() == qt_events::Stream::Positions)
-                .map(|(_, id)| id.clone())
-            {
-                self.positions_tail.lock().await.0 = Some(last);
-            }
+            self.publish_page(&envs).await?;
             log_facts(&envs);
             let ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
             self.db.dequeue(&ids).await.map_err(transient)?;
@@ -225,6 +221,45 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 return Ok(total);
             }
         }
+    }
+
+    /// Publishes one outbox page. A page with position facts first checks, in the same round
+    /// trip, that the last fact published before it is still on the stream: when Redis lost
+    /// it, the loss is noted and a reconciliation woken to restate the positions; otherwise
+    /// the facts published after a Redis restart would hide the loss from `restate_if_lost`.
+    async fn publish_page(&self, envs: &[Envelope]) -> Result<Vec<String>, HandlerError> {
+        let positions = qt_events::Stream::Positions;
+        if !envs.iter().any(|e| e.event.stream() == positions) {
+            return self.bus.publish_all(envs).await.map_err(transient);
+        }
+        let mut tail = self.positions_tail.lock().await;
+        let entry_ids = match tail.published.clone() {
+            Some(prior) => {
+                let key = self.bus.key(positions);
+                let (present, ids) = self
+                    .bus
+                    .publish_all_after(envs, &key, &prior)
+                    .await
+                    .map_err(transient)?;
+                if !present && tail.lost.is_none() {
+                    tracing::warn!(stream = %key, published = %prior, "positions stream lost facts: restating soon");
+                    tail.lost = Some(prior);
+                    self.reconcile_soon.notify_one();
+                }
+                ids
+            }
+            None => self.bus.publish_all(envs).await.map_err(transient)?,
+        };
+        if let Some(last) = envs
+            .iter()
+            .zip(&entry_ids)
+            .rev()
+            .find(|(e, _)| e.event.stream() == positions)
+            .map(|(_, id)| id.clone())
+        {
+            tail.published = Some(last);
+        }
+        Ok(entry_ids)
     }
 
     /// Applies one fill: once per (symbol, trade id) and never below the order's recorded

@@ -5,16 +5,20 @@
 //! recorded before the request, unknown outcomes resolved by query after the recvWindow fence,
 //! conditional orders through the algo endpoint), follows fills on the user data stream (polling
 //! as fallback), publishes order and position facts with deterministic ids, reconciles with the
-//! exchange on start and every minute, and obeys the kill switch and close-all. Its state lives
+//! exchange on start and every minute, and obeys the kill switch and close-all. The risk guard's
+//! drawdown breaker, fed by portfolio snapshots, stops entries at `max_drawdown_pct` below the
+//! equity peak (alerts at 50% and 80% of it) until an operator's `ResumeTrading`. Its state lives
 //! in SQLite (default) or PostgreSQL through `qt-store`.
 //!
 //! It never decides what to trade, never sends a second order for one intent leg, and never
 //! takes an intent before its first reconciliation.
 
 pub mod app;
+pub mod breaker;
 pub mod db;
 pub mod engine;
 pub mod fills;
+pub mod funding;
 pub mod host;
 pub mod reconcile;
 pub mod settings;

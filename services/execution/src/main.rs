@@ -11,6 +11,9 @@ use execution::{
 use qt_events::Stream;
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 
+/// Intents read per batch and lane (see where the intents consumer is built).
+const INTENTS_PER_LANE: usize = 8;
+
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
     // Values that parse but cannot work exit with code 2 like any bad setting.
@@ -49,10 +52,14 @@ fn main() -> ExitCode {
             .await
             .map_err(|e| anyhow::anyhow!("first reconciliation failed: {e}"))?;
         service.spawn(run_periodic(ex.clone(), service.shutdown.clone()));
-        let intents = service.consumer_config(Stream::Intents);
+        let lanes = ex.settings.intent_lanes;
+        let mut intents = service.consumer_config(Stream::Intents);
+        // Small batches of intents: a batch is acknowledged once all its lanes are done, and
+        // after a crash its unacknowledged entries are read again one at a time, so a large
+        // batch would hold a stop intent behind hundreds of entries after each restart.
+        intents.batch_size = lanes * INTENTS_PER_LANE;
         let control = service.consumer_config(Stream::Control);
         let portfolio = service.consumer_config(Stream::Portfolio);
-        let lanes = ex.settings.intent_lanes;
         service
             .consume_laned(intents, IntentHandler(ex.clone()), lanes)
             .consume(control, ControlHandler(ex.clone()))

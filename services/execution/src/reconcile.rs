@@ -1,6 +1,7 @@
 //! Reconciliation with the exchange (the source of truth), on start before intents are taken
-//! and every minute: live orders (by polling), conditional orders and positions. A difference
-//! is corrected in the database and the risk book, and raises an `AlertRaised`.
+//! and every minute: live orders (by polling), funding fees (the income history),
+//! conditional orders and positions. A difference is corrected in the database and the risk
+//! book, and raises an `AlertRaised`.
 //!
 //! Positions are compared while fill processing is held (`fills_lock`), exchange first, then
 //! the records. A difference on a symbol with a plain order in flight is not one: the order's
@@ -18,7 +19,7 @@ use qt_risk::BookPosition;
 use rust_decimal::Decimal;
 
 use crate::db::{Db, OrderState, PositionRow};
-use crate::engine::{Execution, transient};
+use crate::engine::{Execution, PositionsTail, transient};
 
 /// A SENDING record older than this (exchange time, ms) has no handler working on it any more
 /// (its intent was dead-lettered or dropped): reconciliation settles it.
@@ -107,6 +108,10 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         // positions are compared.
         let mut alerts = self.settle_orphans().await?;
         self.poll_orders().await?;
+        // Funding fees whose stream update was missed (or came while execution was down).
+        if let Err(e) = self.sync_funding().await {
+            tracing::warn!(error = %e, "funding fees not read; the next pass retries");
+        }
         let pass = self.now().to_string();
 
         // Conditional orders: recorded live ones the exchange no longer has. The records are
@@ -426,12 +431,18 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// Restates the positions on the `positions` stream when it may have lost facts: on the
     /// first pass after a start (Redis may have lost data while execution was down), and
     /// whenever the last fact this process published there is missing from it (Redis lost its
-    /// tail: `appendfsync everysec` and a crash). Every open position is
+    /// tail: `appendfsync everysec` and a crash), seen here or by the next publish (see
+    /// `publish_page`, which wakes a pass at once). Every open position is
     /// published again as a `PositionChanged` with its current size, and every position closed
     /// in the last `RESTATE_CLOSED_MS` as its `PositionClosed` again (same event id). Consumers
     /// apply these per position id, so a restatement of facts they have is a no-op; one they
     /// lost rebuilds their view, and exit-brain protects a position whose opening it never saw.
     async fn restate_if_lost(&self) -> Result<Option<Envelope>, HandlerError> {
+        // No fill may change a position between the read and the enqueue below: a restated
+        // size older than a fact queued after it would end the stream on a stale size. (Lock
+        // order: `fills_lock`, then `positions_tail`, as a fill that flushes the outbox.)
+        let _serial = self.fills_lock.lock().await;
+        let mut state = self.positions_tail.lock().await;
         let key = self.bus.key(Stream::Positions);
         let tail = self
             .bus
@@ -440,28 +451,26 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .map_err(transient)?
             .pop()
             .map(|e| e.id);
-        let mut state = self.positions_tail.lock().await;
-        let (ours, restated) = state.clone();
-        // Our last fact is missing (newer entries published since the restart do not hide it).
-        let lost = match ours.as_deref() {
-            Some(o) => self
+        // Our last fact is missing (newer entries published since the restart do not hide it),
+        // or a publish since found the one before it missing.
+        let lost = match (&state.lost, state.published.as_deref()) {
+            (Some(l), _) => Some(l.clone()),
+            (None, Some(o)) => self
                 .bus
                 .range(&key, o, o, 1)
                 .await
                 .map_err(transient)?
-                .is_empty(),
-            None => false,
+                .is_empty()
+                .then(|| o.to_owned()),
+            (None, None) => None,
         };
-        if restated && !lost {
+        if state.restated && lost.is_none() {
             return Ok(None);
         }
-        // No fill may change a position between the read and the enqueue below: a restated
-        // size older than a fact queued after it would end the stream on a stale size.
-        let _serial = self.fills_lock.lock().await;
         let now = self.now();
-        let marker = match (&ours, lost) {
-            (Some(o), true) => format!("lost:{o}"),
-            _ => format!("start:{}", tail.as_deref().unwrap_or("empty")),
+        let marker = match &lost {
+            Some(o) => format!("lost:{o}"),
+            None => format!("start:{}", tail.as_deref().unwrap_or("empty")),
         };
         // Closes first: a symbol's open position is newer than its closed ones, so a reader
         // that keeps the last fact per symbol ends on the open one.
@@ -479,7 +488,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             let id = derived_event_id(&[&p.position_id, "restated", &marker]);
             events.push(self.position_changed(&p, now, id));
         }
-        let alert = lost.then(|| {
+        let alert = lost.as_ref().map(|lost| {
             self.alert(
                 "stream_data_lost",
                 "positions",
@@ -487,15 +496,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 format!(
                     "the positions stream no longer holds entry {} that execution published \
                      (it ends at {}): Redis lost data; {} position facts restated",
-                    ours.as_deref().unwrap_or_default(),
+                    lost,
                     tail.as_deref().unwrap_or("(empty)"),
                     events.len()
                 ),
                 &marker,
             )
         });
-        if lost {
-            tracing::warn!(stream = %key, tail = ?tail, published = ?ours, facts = events.len(), "positions stream lost facts: restating");
+        if let Some(lost) = &lost {
+            tracing::warn!(stream = %key, tail = ?tail, published = %lost, facts = events.len(), "positions stream lost facts: restating");
         } else {
             tracing::info!(facts = events.len(), "positions restated after start");
         }
@@ -506,7 +515,11 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .map_err(transient)?;
         tx.commit().await.map_err(transient)?;
         // The restatement becomes the new tail once flushed.
-        *state = (None, true);
+        *state = PositionsTail {
+            published: None,
+            lost: None,
+            restated: true,
+        };
         drop(state);
         drop(_serial);
         self.flush_outbox().await?;

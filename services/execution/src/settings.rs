@@ -81,6 +81,13 @@ impl Settings {
                 self.intent_lanes
             ));
         }
+        if let Err(e) = self.limits.validate() {
+            let field = e.field();
+            return Err(format!(
+                "bad setting QT_EXECUTION__LIMITS__{} (file key execution.limits.{field}): {e}",
+                field.to_uppercase()
+            ));
+        }
         if self.max_sends == 0 {
             return Err(
                 "bad setting QT_EXECUTION__MAX_SENDS (file key execution.max_sends): must be at \
@@ -123,6 +130,19 @@ mod tests {
             s.validate()
                 .unwrap_err()
                 .contains("QT_EXECUTION__MAX_SENDS")
+        );
+        let s = Settings {
+            limits: qt_risk::RiskLimits {
+                max_drawdown_pct: rust_decimal::Decimal::from(10),
+                ..qt_risk::RiskLimits::default()
+            },
+            ..Settings::default()
+        };
+        let e = s.validate().unwrap_err();
+        assert!(
+            e.contains("QT_EXECUTION__LIMITS__MAX_DRAWDOWN_PCT")
+                && e.contains("execution.limits.max_drawdown_pct"),
+            "{e}"
         );
         for lanes in [0, INTENT_LANES_LIMIT + 1] {
             let s = Settings {

@@ -226,7 +226,8 @@ async fn protective_stop_goes_to_the_algo_endpoint_and_its_fill_closes_the_posit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_protect_intent_skips_the_legs_that_a_later_one_on_the_stream_replaces() {
+async fn a_protect_intent_skips_the_legs_a_later_one_replaces_but_never_leaves_a_position_without_a_stop()
+ {
     let fx = fixture().await;
     let ex = fx.execution(settings()).await;
     let mark = fx.mark().await;
@@ -274,9 +275,11 @@ async fn a_protect_intent_skips_the_legs_that_a_later_one_on_the_stream_replaces
         v.sort();
         v
     };
+    // The position has no stop yet: the first intent's stop goes all the same (it closes the
+    // whole position, so it protects as well as the later one); its tp1 is skipped.
     let first = ex.handle_intent_at(&p1, Some(&id1)).await.unwrap();
     let mut want = vec![
-        (coid("burst-1", "stop"), "Superseded".to_owned()),
+        (coid("burst-1", "stop"), "accepted".to_owned()),
         (coid("burst-1", "tp1"), "Superseded".to_owned()),
         (coid("burst-1", "tp2"), "accepted".to_owned()),
     ];
@@ -295,6 +298,7 @@ async fn a_protect_intent_skips_the_legs_that_a_later_one_on_the_stream_replaces
         ids.sort();
         ids
     };
+    // The second intent's stop replaced the first's.
     let mut expected = vec![
         coid("burst-1", "tp2"),
         coid("burst-2", "stop"),
@@ -307,12 +311,44 @@ async fn a_protect_intent_skips_the_legs_that_a_later_one_on_the_stream_replaces
     let again = ex.handle_intent_at(&p1, Some(&id1)).await.unwrap();
     assert_eq!(outcome(&again), want);
     assert_eq!(live().await, expected);
-    // Nothing superseded ever reached the exchange.
-    let placed = fx.all_algo_orders().await;
+
+    // With a stop working, a superseded stop is skipped like any other leg.
+    let p3 = protect("burst-3", "0.96", &[("tp1", "1.03")]);
+    let p4 = protect("burst-4", "0.95", &[("tp1", "1.035")]);
+    let id3 = fx.bus.publish(&p3).await.unwrap();
+    let id4 = fx.bus.publish(&p4).await.unwrap();
+    let third = ex.handle_intent_at(&p3, Some(&id3)).await.unwrap();
+    let mut want3 = vec![
+        (coid("burst-3", "stop"), "Superseded".to_owned()),
+        (coid("burst-3", "tp1"), "Superseded".to_owned()),
+    ];
+    want3.sort();
+    assert_eq!(outcome(&third), want3);
     assert_eq!(
-        placed, expected,
-        "every conditional order the simulator saw"
+        live().await,
+        expected,
+        "burst-2's legs stay until burst-4's replace them"
     );
+    ex.handle_intent_at(&p4, Some(&id4)).await.unwrap();
+    let mut expected4 = vec![
+        coid("burst-1", "tp2"),
+        coid("burst-4", "stop"),
+        coid("burst-4", "tp1"),
+    ];
+    expected4.sort();
+    assert_eq!(live().await, expected4);
+    // What reached the simulator: every leg placed above, none of the superseded ones.
+    let placed = fx.all_algo_orders().await;
+    let mut seen = vec![
+        coid("burst-1", "stop"),
+        coid("burst-1", "tp2"),
+        coid("burst-2", "stop"),
+        coid("burst-2", "tp1"),
+        coid("burst-4", "stop"),
+        coid("burst-4", "tp1"),
+    ];
+    seen.sort();
+    assert_eq!(placed, seen, "every conditional order the simulator saw");
     fx.stop().await;
 }
 

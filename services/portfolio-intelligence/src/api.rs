@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use qt_events::{CloseAll, Event, RetrainNow, SetKillSwitch, ids::new_event_id};
+use qt_events::{CloseAll, Event, ResumeTrading, RetrainNow, SetKillSwitch, ids::new_event_id};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -36,6 +36,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/dashboard", get(dashboard_json))
         .route("/ws", get(ws))
         .route("/api/control/kill-switch", post(kill_switch))
+        .route("/api/control/resume", post(resume))
         .route("/api/control/close-all", post(close_all))
         .route("/api/control/retrain", post(retrain))
         .with_state(shared)
@@ -74,6 +75,7 @@ async fn portfolio(State(sh): S) -> Response {
         "model": r.model,
         "exchange_synced_at": r.exchange_synced_at,
         "kill_switch": st.kill_switch,
+        "drawdown_breaker": st.drawdown_breaker,
         "drift": st.confirmed_drift,
     }))
     .into_response()
@@ -174,6 +176,7 @@ pub fn dashboard_state(sh: &Shared) -> Value {
         "dead_letters": st.dead_letters,
         "alerts": st.alerts.iter().rev().take(30).collect::<Vec<_>>(),
         "kill_switch": st.kill_switch,
+        "drawdown_breaker": st.drawdown_breaker,
         "drift": st.confirmed_drift,
         "exchange_synced_at": r.exchange_synced_at,
         "last_sync_error": st.last_sync_error,
@@ -252,6 +255,12 @@ struct ReasonBody {
     reason: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumeBody {
+    reason: String,
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, empty_ok: Option<T>) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return empty_ok
@@ -300,6 +309,31 @@ async fn kill_switch(State(sh): S, headers: HeaderMap, body: Bytes) -> Response 
         requested_by: "portfolio-intelligence-api".into(),
     };
     publish_command(&sh, id, Event::SetKillSwitch(cmd)).await
+}
+
+/// Resumes entries after the drawdown breaker tripped: publishes `ResumeTrading` (execution
+/// carries it out). The reason is required: it is the audit trail of the decision.
+async fn resume(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&sh, &headers) {
+        return r.into_response();
+    }
+    let b: ResumeBody = match parse(&body, None) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    if b.reason.trim().is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a reason is required to resume after the drawdown breaker",
+        );
+    }
+    let id = new_event_id();
+    let cmd = ResumeTrading {
+        command_id: id.clone(),
+        reason: reason_or(b.reason, "operator via the API"),
+        requested_by: "portfolio-intelligence-api".into(),
+    };
+    publish_command(&sh, id, Event::ResumeTrading(cmd)).await
 }
 
 async fn close_all(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use qt_bus::{Bus, Delivery, Handler, HandlerError, Outcome};
 use qt_events::clock::SharedClock;
 use qt_events::{
-    AlertRaised, Envelope, Event, PortfolioSnapshot, RejectReason, Stream, ids::derived_event_id,
+    AlertRaised, Envelope, Event, PortfolioSnapshot, RejectReason, Stream, alert_rules,
+    ids::derived_event_id,
 };
 use qt_exchange::{Exchange, ExchangeError};
 use qt_store::StoreError;
@@ -74,6 +75,50 @@ pub struct AlertView {
     pub delivered: bool,
 }
 
+/// The drawdown breaker as last seen: execution's trip and resume alerts, and operators'
+/// `ResumeTrading` commands, the newest one winning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerView {
+    /// Whether entries are stopped by it.
+    pub tripped: bool,
+    /// When that was seen to change (the event's time, ms).
+    pub since: i64,
+    /// What the event said.
+    pub message: String,
+}
+
+impl BreakerView {
+    /// What an event says about the breaker, if anything.
+    pub fn from_event(env: &Envelope) -> Option<Self> {
+        let (tripped, message) = match &env.event {
+            Event::AlertRaised(a) if a.rule == alert_rules::DRAWDOWN_BREAKER_TRIPPED => {
+                (true, a.message.clone())
+            }
+            Event::AlertRaised(a) if a.rule == alert_rules::DRAWDOWN_BREAKER_RESUMED => {
+                (false, a.message.clone())
+            }
+            Event::ResumeTrading(r) => (
+                false,
+                format!("resume requested by {}: {}", r.requested_by, r.reason),
+            ),
+            _ => return None,
+        };
+        Some(Self {
+            tripped,
+            since: env.ts,
+            message,
+        })
+    }
+
+    /// Keeps the newer of `current` and `seen` (streams are read apart, so an older event may
+    /// come after a newer one).
+    fn merge(current: &mut Option<Self>, seen: Self) {
+        if current.as_ref().is_none_or(|c| seen.since >= c.since) {
+            *current = Some(seen);
+        }
+    }
+}
+
 /// One stream's length and groups.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamView {
@@ -100,6 +145,8 @@ pub struct State {
     pub drift_counts: BTreeMap<String, u32>,
     pub confirmed_drift: Vec<Drift>,
     pub kill_switch: Option<bool>,
+    /// The drawdown breaker, when an event about it has been seen.
+    pub drawdown_breaker: Option<BreakerView>,
     pub last_snapshot: Option<PortfolioSnapshot>,
     pub last_sync_error: Option<String>,
 }
@@ -150,6 +197,7 @@ impl Shared {
             book.positions.insert(p.symbol.clone(), p);
         }
         book.trades = db.trades(settings.trades_kept).await?;
+        book.funding = db.funding(settings.trades_kept).await?;
         book.model = db.model().await?;
         for (ts, e) in db.equity_curve(settings.equity_points).await? {
             book.push_equity(ts, e);
@@ -169,6 +217,7 @@ impl Shared {
             drift_counts: BTreeMap::new(),
             confirmed_drift: Vec::new(),
             kill_switch: None,
+            drawdown_breaker: None,
             last_snapshot: None,
             last_sync_error: None,
         };
@@ -183,21 +232,40 @@ impl Shared {
         }))
     }
 
-    /// Reads the kill switch's last setting from the tail of `qt:control` (the group only sees
-    /// commands published after it was created).
+    /// Reads the kill switch's last setting from the tail of `qt:control`, and the drawdown
+    /// breaker's last state from the tails of `qt:control` and `qt:alerts` (the groups only see
+    /// what was published after they were created).
     pub async fn restore_control(&self) -> Result<(), AppError> {
         let key = self.bus.key(Stream::Control);
-        let entries = self.bus.last(&key, 1000).await?;
-        let last = entries
+        let control: Vec<Envelope> = self
+            .bus
+            .last(&key, 1000)
+            .await?
             .iter()
-            .rev()
             .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
-            .find_map(|env| match env.event {
-                Event::SetKillSwitch(k) => Some(k.enabled),
-                _ => None,
-            });
+            .collect();
+        let last = control.iter().rev().find_map(|env| match env.event {
+            Event::SetKillSwitch(ref k) => Some(k.enabled),
+            _ => None,
+        });
+        let key = self.bus.key(Stream::Alerts);
+        let alerts: Vec<Envelope> = self
+            .bus
+            .last(&key, 1000)
+            .await?
+            .iter()
+            .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
+            .collect();
+        let mut st = self.state();
         if let Some(enabled) = last {
-            self.state().kill_switch = Some(enabled);
+            st.kill_switch = Some(enabled);
+        }
+        for seen in control
+            .iter()
+            .chain(&alerts)
+            .filter_map(BreakerView::from_event)
+        {
+            BreakerView::merge(&mut st.drawdown_breaker, seen);
         }
         Ok(())
     }
@@ -387,6 +455,18 @@ impl Shared {
                 }
                 self.db.save_position(&p.symbol, pos.as_ref()).await?;
             }
+            Event::FundingFeeCharged(f) => {
+                // Stored first, once per exchange transaction: only a fee new to the table
+                // enters the book, so no redelivery, replay or restart counts it twice.
+                let charge = self.state().book.funding_charge(f);
+                if self.db.save_funding(&charge).await? {
+                    let mut st = self.state();
+                    st.book.add_funding(charge);
+                    let keep = self.settings.trades_kept.max(1);
+                    let excess = st.book.funding.len().saturating_sub(keep);
+                    st.book.funding.drain(..excess);
+                }
+            }
             Event::OrderFilled(f) | Event::OrderPartiallyFilled(f) => {
                 let mut st = self.state();
                 push_bounded(
@@ -481,6 +561,11 @@ impl Shared {
                 }
             }
             Event::SetKillSwitch(k) => self.state().kill_switch = Some(k.enabled),
+            Event::ResumeTrading(_) => {
+                if let Some(seen) = BreakerView::from_event(env) {
+                    BreakerView::merge(&mut self.state().drawdown_breaker, seen);
+                }
+            }
             Event::AlertRaised(a) => {
                 let deliver = {
                     let now = self.now();
@@ -499,6 +584,9 @@ impl Shared {
                     }
                 }
                 let mut st = self.state();
+                if let Some(seen) = BreakerView::from_event(env) {
+                    BreakerView::merge(&mut st.drawdown_breaker, seen);
+                }
                 push_bounded(
                     &mut st.alerts,
                     AlertView {

@@ -1,12 +1,17 @@
 //! What the services believe (positions from `qt:positions`, marks from `qt:market`, closed
-//! trades, the deployed model) and what the exchange says (the last sync), and the snapshot and
-//! metrics computed from both. Pure: time comes in as arguments.
+//! trades, funding fees, the deployed model) and what the exchange says (the last sync), and
+//! the snapshot and metrics computed from both. Pure: time comes in as arguments.
+//!
+//! Funding fees (`FundingFeeCharged`) count in the day's realized PnL (so in the daily PnL
+//! execution's daily-loss check reads), in the realized total and in the per-symbol and
+//! per-model figures (`funding`, `total_pnl`); the equity gets them from the exchange's wallet
+//! at the next sync (before the first sync, from the wallet computed from the facts).
 
 use std::collections::{BTreeMap, VecDeque};
 
 use qt_events::{
-    MarkPriceUpdated, PortfolioSnapshot, PositionChanged, PositionClosed, PositionOpened,
-    PositionSide,
+    FundingFeeCharged, MarkPriceUpdated, PortfolioSnapshot, PositionChanged, PositionClosed,
+    PositionOpened, PositionSide,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -52,6 +57,28 @@ impl OpenPosition {
     }
 }
 
+/// A funding fee as the book keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FundingCharge {
+    /// `SYMBOL|tran_id`: one per exchange transaction.
+    pub key: String,
+    pub symbol: String,
+    /// Signed: negative paid, positive earned.
+    pub amount: Decimal,
+    /// Exchange time (ms).
+    pub time: i64,
+    pub position_id: Option<String>,
+    /// The model version of the position it was charged on (`unknown` without one).
+    pub model_version: String,
+}
+
+impl FundingCharge {
+    /// The key of a fact: the same exchange transaction, however often it is delivered.
+    pub fn key_of(f: &FundingFeeCharged) -> String {
+        format!("{}|{}", f.symbol, f.tran_id)
+    }
+}
+
 /// A position as the exchange reports it at the last sync.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExchangePosition {
@@ -90,7 +117,10 @@ pub struct PositionView {
 pub struct Report {
     pub snapshot: PortfolioSnapshot,
     pub positions: Vec<PositionView>,
+    /// Net of fees and funding.
     pub realized_pnl_total: Decimal,
+    /// Funding paid (negative) or earned, of the fees kept.
+    pub funding_total: Decimal,
     /// `long_exposure / gross_exposure` (0.5 when flat).
     pub long_share: f64,
     pub diversification: f64,
@@ -133,6 +163,8 @@ pub struct Book {
     pub positions: BTreeMap<String, OpenPosition>,
     pub marks: BTreeMap<String, Decimal>,
     pub trades: Vec<ClosedTrade>,
+    /// Funding fees, oldest first.
+    pub funding: Vec<FundingCharge>,
     pub exchange: Option<ExchangeView>,
     pub equity: VecDeque<(i64, Decimal)>,
     pub model: Option<ModelInfo>,
@@ -147,6 +179,7 @@ impl Book {
             positions: BTreeMap::new(),
             marks: BTreeMap::new(),
             trades: Vec::new(),
+            funding: Vec::new(),
             exchange: None,
             equity: VecDeque::new(),
             model: None,
@@ -248,6 +281,49 @@ impl Book {
         Some(t)
     }
 
+    /// Records a funding fee once per exchange transaction; returns it when it was new.
+    pub fn on_funding(&mut self, f: &FundingFeeCharged) -> Option<FundingCharge> {
+        let c = self.funding_charge(f);
+        self.add_funding(c.clone()).then_some(c)
+    }
+
+    /// The fee as the book keeps it, attributed to the model version of its position.
+    pub fn funding_charge(&self, f: &FundingFeeCharged) -> FundingCharge {
+        let model_version = self
+            .positions
+            .values()
+            .find(|p| Some(&p.position_id) == f.position_id.as_ref())
+            .map(|p| p.model_version.clone())
+            .or_else(|| {
+                self.trades
+                    .iter()
+                    .find(|t| Some(&t.position_id) == f.position_id.as_ref())
+                    .map(|t| t.model_version.clone())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        FundingCharge {
+            key: FundingCharge::key_of(f),
+            symbol: f.symbol.clone(),
+            amount: f.amount,
+            time: f.time,
+            position_id: f.position_id.clone(),
+            model_version,
+        }
+    }
+
+    /// Adds a fee unless one with its key is kept already; true when added.
+    pub fn add_funding(&mut self, c: FundingCharge) -> bool {
+        if self.funding.iter().any(|k| k.key == c.key) {
+            return false;
+        }
+        self.funding.push(c);
+        true
+    }
+
+    fn funding_sum(&self) -> Decimal {
+        self.funding.iter().map(|c| c.amount).sum()
+    }
+
     pub fn on_mark(&mut self, m: &MarkPriceUpdated) {
         self.marks.insert(m.symbol.clone(), m.mark_price);
     }
@@ -291,11 +367,15 @@ impl Book {
     }
 
     /// The wallet balance: the exchange's at the last sync, else the initial balance plus the
-    /// net realized PnL of the trades seen.
+    /// net realized PnL of the trades seen and the funding.
     pub fn wallet_balance(&self) -> Decimal {
         match &self.exchange {
             Some(x) => x.wallet_balance,
-            None => self.initial_balance + self.trades.iter().map(|t| t.net_pnl).sum::<Decimal>(),
+            None => {
+                self.initial_balance
+                    + self.trades.iter().map(|t| t.net_pnl).sum::<Decimal>()
+                    + self.funding_sum()
+            }
         }
     }
 
@@ -318,6 +398,12 @@ impl Book {
             .iter()
             .filter(|t| t.closed_at >= day_start)
             .map(|t| t.net_pnl)
+            .chain(
+                self.funding
+                    .iter()
+                    .filter(|c| c.time >= day_start)
+                    .map(|c| c.amount),
+            )
             .sum();
         let wallet = self.wallet_balance();
         PortfolioSnapshot {
@@ -389,13 +475,27 @@ impl Book {
         } else {
             0.5
         };
+        let funding_total = self.funding_sum();
+        let mut totals = metrics::trade_stats(&self.trades);
+        add_funding(&mut totals, funding_total);
+        let mut by_symbol = metrics::stats_by(&self.trades, |t| &t.symbol);
+        let mut by_model_version = metrics::stats_by(&self.trades, |t| &t.model_version);
+        for c in &self.funding {
+            add_funding(by_symbol.entry(c.symbol.clone()).or_default(), c.amount);
+            add_funding(
+                by_model_version.entry(c.model_version.clone()).or_default(),
+                c.amount,
+            );
+        }
         Report {
-            realized_pnl_total: self.trades.iter().map(|t| t.net_pnl).sum(),
+            realized_pnl_total: self.trades.iter().map(|t| t.net_pnl).sum::<Decimal>()
+                + funding_total,
+            funding_total,
             long_share,
             diversification: metrics::diversification(&notionals),
-            totals: metrics::trade_stats(&self.trades),
-            by_symbol: metrics::stats_by(&self.trades, |t| &t.symbol),
-            by_model_version: metrics::stats_by(&self.trades, |t| &t.model_version),
+            totals,
+            by_symbol,
+            by_model_version,
             unrealized_by_symbol,
             max_drawdown: metrics::max_drawdown(&eq),
             sharpe: metrics::sharpe(&rets),
@@ -433,6 +533,12 @@ impl Book {
             })
             .collect()
     }
+}
+
+/// Adds funding to a group's statistics.
+fn add_funding(s: &mut TradeStats, amount: Decimal) {
+    s.funding += amount;
+    s.total_pnl = s.net_pnl + s.funding;
 }
 
 fn side_text(s: PositionSide) -> &'static str {

@@ -1,12 +1,12 @@
-//! portfolio-intelligence's repository: snapshots, closed trades, the open positions it believes
-//! and small state (the model), on SQLite or PostgreSQL through `qt-store` (decimals as TEXT,
+//! portfolio-intelligence's repository: snapshots, closed trades, funding fees, the open
+//! positions it believes and small state (the model), on SQLite or PostgreSQL through `qt-store` (decimals as TEXT,
 //! structured rows as JSON text).
 
 use qt_events::PortfolioSnapshot;
 use qt_store::{Store, StoreError, dec_text};
 use sqlx::Row;
 
-use crate::book::{ModelInfo, OpenPosition};
+use crate::book::{FundingCharge, ModelInfo, OpenPosition};
 use crate::metrics::ClosedTrade;
 
 qt_store::service_migrations!("_portfolio_migrations");
@@ -126,6 +126,39 @@ impl Db {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows.iter().rev() {
             let text: String = r.try_get("trade")?;
+            out.push(serde_json::from_str(&text).map_err(json_err)?);
+        }
+        Ok(out)
+    }
+
+    /// Records a funding fee once per exchange transaction; false when it was recorded before.
+    pub async fn save_funding(&self, c: &FundingCharge) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(c).map_err(json_err)?;
+        let r = sqlx::query(
+            "INSERT INTO pi_funding (charge_key, symbol, amount, time, charge) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (charge_key) DO NOTHING",
+        )
+        .bind(&c.key)
+        .bind(&c.symbol)
+        .bind(dec_text(c.amount))
+        .bind(c.time)
+        .bind(text)
+        .execute(self.store.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The last `limit` funding fees, oldest first.
+    pub async fn funding(&self, limit: usize) -> Result<Vec<FundingCharge>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT charge FROM pi_funding ORDER BY time DESC, charge_key DESC LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows.iter().rev() {
+            let text: String = r.try_get("charge")?;
             out.push(serde_json::from_str(&text).map_err(json_err)?);
         }
         Ok(out)

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         .await
         .context("cannot load the portfolio's state")?;
         if let Err(e) = shared.restore_control().await {
-            tracing::warn!(error = %e, "cannot read the kill switch from the control stream yet");
+            tracing::warn!(error = %e, "cannot read the kill switch and the drawdown breaker from the streams yet");
         }
         let intel = Intel::new(shared.clone(), client);
         service.spawn(run_periodic(intel, service.shutdown.clone()));

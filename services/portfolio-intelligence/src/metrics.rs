@@ -47,6 +47,14 @@ pub struct TradeStats {
     pub profit_factor: Option<f64>,
     pub net_pnl: Decimal,
     pub fees: Decimal,
+    /// Funding paid (negative) or earned while the group's positions were open; not in
+    /// `net_pnl` nor in the win/loss counts (it is filled in by the book, not by
+    /// [`trade_stats`]).
+    #[serde(default)]
+    pub funding: Decimal,
+    /// `net_pnl + funding`: the group's PnL after fees and funding.
+    #[serde(default)]
+    pub total_pnl: Decimal,
     /// Largest fall of the cumulative net PnL (from 0, in closing order).
     pub max_drawdown: Decimal,
     /// Mean / sample standard deviation of the trades' net PnL.
@@ -82,6 +90,7 @@ pub fn trade_stats<'a>(trades: impl IntoIterator<Item = &'a ClosedTrade>) -> Tra
     if s.gross_loss > Decimal::ZERO {
         s.profit_factor = (s.gross_profit / s.gross_loss).to_f64();
     }
+    s.total_pnl = s.net_pnl;
     s.max_drawdown = max_drawdown(&cumulative).amount;
     s.sharpe = sharpe(&pnls);
     s.sortino = sortino(&pnls);

@@ -152,6 +152,92 @@ async fn control_endpoints_need_the_bearer_token_and_a_valid_body() {
 }
 
 #[tokio::test]
+async fn resume_needs_the_token_and_a_reason_and_publishes_resume_trading() {
+    let f = common::fixture();
+    let sh = f.shared(settings(TOKEN)).await;
+    let addr = serve(sh.clone()).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/api/control/resume");
+    let bearer = format!("Bearer {TOKEN}");
+
+    assert_eq!(post(&http, &url, None, r#"{"reason":"x"}"#).await.0, 401);
+    assert_eq!(
+        post(&http, &url, Some("Bearer nope"), r#"{"reason":"x"}"#)
+            .await
+            .0,
+        401
+    );
+    for bad in [
+        "",
+        "{}",
+        r#"{"reason":"  "}"#,
+        r#"{"reason":"x","extra":1}"#,
+    ] {
+        let (code, body) = post(&http, &url, Some(&bearer), bad).await;
+        assert_eq!(code, 400, "{bad:?}");
+        assert!(!body["error"].as_str().unwrap().is_empty(), "{bad:?}");
+    }
+    assert!(
+        f.events(Stream::Control).await.is_empty(),
+        "nothing published on refusals"
+    );
+
+    let (code, body) = post(
+        &http,
+        &url,
+        Some(&bearer),
+        r#"{"reason":"losses reviewed"}"#,
+    )
+    .await;
+    assert_eq!(code, 202);
+    assert_eq!(body["type"], "ResumeTrading");
+    let control = f.events(Stream::Control).await;
+    assert_eq!(control.len(), 1);
+    match &control[0].event {
+        Event::ResumeTrading(r) => {
+            assert_eq!(r.reason, "losses reviewed");
+            assert_eq!(r.command_id, control[0].id);
+            assert_eq!(body["command_id"], json!(r.command_id));
+            assert_eq!(r.requested_by, "portfolio-intelligence-api");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // The dashboard's state shows the breaker: tripped from execution's alert, then cleared by
+    // the resume it sees on the control stream.
+    assert_eq!(api::dashboard_state(&sh)["drawdown_breaker"], Value::Null);
+    f.clock.advance(1_000);
+    let trip = f.envelope(Event::AlertRaised(qt_events::AlertRaised {
+        rule: qt_events::alert_rules::DRAWDOWN_BREAKER_TRIPPED.into(),
+        key: String::new(),
+        severity: qt_events::Severity::Critical,
+        message: "drawdown breaker tripped".into(),
+        service: "execution".into(),
+        details: Default::default(),
+    }));
+    sh.apply(&trip).await.unwrap();
+    let state = api::dashboard_state(&sh);
+    assert_eq!(state["drawdown_breaker"]["tripped"], true);
+    assert_eq!(state["drawdown_breaker"]["since"], json!(trip.ts));
+    f.clock.advance(1_000);
+    sh.apply(&f.envelope(control[0].event.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        api::dashboard_state(&sh)["drawdown_breaker"]["tripped"],
+        false
+    );
+    // An older trip alert read late (the streams are read apart) does not undo the resume.
+    sh.apply(&trip.clone().with_id("older-copy".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        api::dashboard_state(&sh)["drawdown_breaker"]["tripped"],
+        false
+    );
+}
+
+#[tokio::test]
 async fn control_endpoints_are_disabled_without_a_configured_token() {
     let f = common::fixture();
     let addr = serve(f.shared(settings("")).await).await;

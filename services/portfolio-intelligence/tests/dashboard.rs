@@ -1,7 +1,8 @@
 //! The dashboard in headless Chromium: the page served by the service connects to the WebSocket
 //! and shows the equity curve, positions with PnL, limit gauges, trades, rejections, the model,
-//! service health and stream lag, and alerts. A screenshot is kept under the test's output
-//! (`$CARGO_TARGET_TMPDIR/dashboard.png`). Skips with a message when `chromium` is absent.
+//! service health and stream lag, alerts, and the drawdown breaker with its resume button. A
+//! screenshot is kept under the test's output (`$CARGO_TARGET_TMPDIR/dashboard.png`). Skips
+//! with a message when `chromium` is absent.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -188,6 +189,15 @@ async fn populate(f: &common::Fixture, sh: &Arc<Shared>) {
         details: BTreeMap::new(),
     }))
     .await;
+    apply(Event::AlertRaised(AlertRaised {
+        rule: qt_events::alert_rules::DRAWDOWN_BREAKER_TRIPPED.into(),
+        key: String::new(),
+        severity: Severity::Critical,
+        message: "drawdown breaker tripped: equity 9000 is 10% below its peak 10000".into(),
+        service: "execution".into(),
+        details: BTreeMap::new(),
+    }))
+    .await;
     f.clock.advance(600_000);
     sh.snapshot().await.unwrap();
     f.bus
@@ -265,6 +275,9 @@ async fn the_dashboard_shows_the_portfolio_live_in_headless_chromium() {
         "data-gauge=\"Daily loss\"",
         "data-gauge=\"Long share\"",
         "curve-path", // equity curve
+        "id=\"breaker\" class=\"pill bad\" title=\"drawdown breaker tripped",
+        ">TRIPPED</span>",
+        "class=\"hot\">Resume after drawdown breaker</button>", // the breaker, its button lit
     ] {
         assert!(dom.contains(shown), "the page shows {shown:?}:\n{dom}");
     }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use portfolio_intelligence::Db;
-use portfolio_intelligence::book::{ModelInfo, OpenPosition};
+use portfolio_intelligence::book::{FundingCharge, ModelInfo, OpenPosition};
 use portfolio_intelligence::metrics::ClosedTrade;
 use qt_events::PortfolioSnapshot;
 use rust_decimal_macros::dec;
@@ -83,6 +83,17 @@ async fn the_store_works_on_postgres() {
     };
     db.save_model(&m).await.unwrap();
     assert_eq!(db.model().await.unwrap(), Some(m));
+    let c = FundingCharge {
+        key: "BTCUSDT|42".into(),
+        symbol: "BTCUSDT".into(),
+        amount: dec!(-0.02927428),
+        time: 7,
+        position_id: Some("p1".into()),
+        model_version: "v1".into(),
+    };
+    assert!(db.save_funding(&c).await.unwrap());
+    assert!(!db.save_funding(&c).await.unwrap(), "once per transaction");
+    assert_eq!(db.funding(10).await.unwrap(), vec![c]);
     drop(db);
     // A second start applies nothing twice.
     let db = Db::open(&url).await.unwrap();
@@ -92,5 +103,6 @@ async fn the_store_works_on_postgres() {
         .unwrap()
         .try_get("n")
         .unwrap();
-    assert_eq!(n, 1);
+    // One per migration file (0001_portfolio, 0002_funding).
+    assert_eq!(n, 2);
 }

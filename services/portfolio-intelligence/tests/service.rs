@@ -217,6 +217,50 @@ async fn the_kill_switch_setting_is_read_back_from_the_control_stream_at_start()
 }
 
 #[tokio::test]
+async fn the_drawdown_breaker_is_read_back_from_the_control_and_alert_streams_at_start() {
+    let f = common::fixture();
+    let trip = || {
+        Event::AlertRaised(qt_events::AlertRaised {
+            rule: qt_events::alert_rules::DRAWDOWN_BREAKER_TRIPPED.into(),
+            key: String::new(),
+            severity: qt_events::Severity::Critical,
+            message: "drawdown breaker tripped".into(),
+            service: "execution".into(),
+            details: Default::default(),
+        })
+    };
+    f.bus.publish(&f.envelope(trip())).await.unwrap();
+    let sh = f.shared(Settings::default()).await;
+    assert_eq!(sh.state().drawdown_breaker, None);
+    sh.restore_control().await.unwrap();
+    assert!(sh.state().drawdown_breaker.as_ref().unwrap().tripped);
+
+    // A resume published later wins over the earlier trip.
+    f.clock.advance(1_000);
+    let resume = qt_events::ResumeTrading {
+        command_id: "r-1".into(),
+        reason: "reviewed".into(),
+        requested_by: "test".into(),
+    };
+    f.bus
+        .publish(&f.envelope(Event::ResumeTrading(resume)))
+        .await
+        .unwrap();
+    let sh = f.shared(Settings::default()).await;
+    sh.restore_control().await.unwrap();
+    let b = sh.state().drawdown_breaker.clone().unwrap();
+    assert!(!b.tripped);
+    assert!(b.message.contains("reviewed"), "{}", b.message);
+
+    // And a later trip wins over that resume.
+    f.clock.advance(1_000);
+    f.bus.publish(&f.envelope(trip())).await.unwrap();
+    let sh = f.shared(Settings::default()).await;
+    sh.restore_control().await.unwrap();
+    assert!(sh.state().drawdown_breaker.as_ref().unwrap().tripped);
+}
+
+#[tokio::test]
 async fn stored_snapshots_leave_out_the_curve_and_old_ones_are_pruned() {
     let f = common::fixture();
     let settings = Settings {

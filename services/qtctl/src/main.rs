@@ -1,7 +1,7 @@
 //! `qtctl`, the operator CLI of Quantum Trader.
 //!
-//! Stream inspection (`streams`, `tail`) and operations (`kill-switch`, `close-all`, `retrain`,
-//! `dlq`) go through `qt-bus`, the only crate that touches Redis; the trading-brain commands
+//! Stream inspection (`streams`, `tail`) and operations (`kill-switch`, `resume`, `close-all`,
+//! `retrain`, `dlq`) go through `qt-bus`, the only crate that touches Redis; the trading-brain commands
 //! (`features`, `train`, `backtest`, `goal`) run the same pure libraries as the services. It never
 //! places an order: operations are commands on the `control` stream that the services carry out.
 //! `models list|show` read clm's registry index; `models rollback` publishes on `models`.
@@ -54,6 +54,9 @@ enum Command {
     Tail(streams::TailArgs),
     /// Turns the kill switch on (no new entries; exits still allowed) or off.
     KillSwitch(ops::KillSwitchArgs),
+    /// Resumes entries after the drawdown breaker stopped them (the peak starts again from the
+    /// current equity).
+    Resume(ops::ResumeArgs),
     /// Closes every position at market and cancels entry orders.
     CloseAll(ops::ReasonArgs),
     /// Asks clm to retrain now.
@@ -67,6 +70,9 @@ enum Command {
     Train(qt_models::cli::TrainArgs),
     /// Backtests a strategy over kline files; writes trades, equity curve, metrics and a chart.
     Backtest(qt_backtest::cli::BacktestArgs),
+    /// Walk-forward: trains fold by fold and trades each test window, against buy-and-hold,
+    /// momentum and random entries, with every cost and the deflated Sharpe ratio.
+    Walkforward(qt_backtest::cli::WalkForwardArgs),
     /// Says whether a profit target is realistic from a backtest's figures.
     Goal(qt_backtest::cli::GoalArgs),
     /// clm's model registry: list, show VERSION, rollback VERSION.
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
         Command::Features(a) => qt_features::cli::run(&a),
         Command::Train(a) => qt_models::cli::run(&a),
         Command::Backtest(a) => qt_backtest::cli::run_backtest(a),
+        Command::Walkforward(a) => qt_backtest::cli::run_walkforward(a),
         Command::Goal(a) => qt_backtest::cli::run_goal(a),
         Command::Models(m) if !matches!(m, models::ModelsCommand::Rollback(_)) => {
             models::offline(&m, cli.json)
@@ -110,6 +117,7 @@ fn online(url: &str, prefix: &str, json: bool, command: Command) -> anyhow::Resu
             Command::Pnl(args) => portfolio::pnl(&ctx, args).await,
             Command::Tail(args) => ctx.tail(args).await,
             Command::KillSwitch(args) => ops::kill_switch(&ctx, args).await,
+            Command::Resume(args) => ops::resume(&ctx, args).await,
             Command::CloseAll(args) => ops::close_all(&ctx, args).await,
             Command::Retrain(args) => ops::retrain(&ctx, args).await,
             Command::Dlq(cmd) => ops::dlq(&ctx, cmd).await,
@@ -117,9 +125,11 @@ fn online(url: &str, prefix: &str, json: bool, command: Command) -> anyhow::Resu
                 models::rollback(&ctx, args).await
             }
             Command::Models(_) => Ok(()),
-            Command::Features(_) | Command::Train(_) | Command::Backtest(_) | Command::Goal(_) => {
-                Ok(())
-            }
+            Command::Features(_)
+            | Command::Train(_)
+            | Command::Backtest(_)
+            | Command::Walkforward(_)
+            | Command::Goal(_) => Ok(()),
         }
     })
 }

@@ -4,7 +4,9 @@ use std::io::Write;
 
 use anyhow::Context;
 use qt_events::ids::new_event_id;
-use qt_events::{CloseAll, DeadLettered, Envelope, Event, RetrainNow, SetKillSwitch, Stream};
+use qt_events::{
+    CloseAll, DeadLettered, Envelope, Event, ResumeTrading, RetrainNow, SetKillSwitch, Stream,
+};
 use serde_json::json;
 
 use crate::streams::{Ctx, entry_json};
@@ -27,6 +29,13 @@ pub struct KillSwitchArgs {
 pub struct ReasonArgs {
     /// Why, for the audit trail.
     #[arg(long, default_value = "operator")]
+    reason: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// Why it is safe to trade again, for the audit trail (required).
+    #[arg(long)]
     reason: String,
 }
 
@@ -91,6 +100,21 @@ pub async fn kill_switch(ctx: &Ctx, a: KillSwitchArgs) -> anyhow::Result<()> {
         Event::SetKillSwitch(SetKillSwitch {
             command_id: new_event_id(),
             enabled,
+            reason: a.reason,
+            requested_by: requested_by(),
+        }),
+    )
+    .await
+}
+
+/// Resumes entries after the drawdown breaker tripped (execution clears the halt and measures
+/// the drawdown again from the current equity; nothing happens without a trip).
+pub async fn resume(ctx: &Ctx, a: ResumeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(!a.reason.trim().is_empty(), "--reason must say why");
+    send(
+        ctx,
+        Event::ResumeTrading(ResumeTrading {
+            command_id: new_event_id(),
             reason: a.reason,
             requested_by: requested_by(),
         }),

@@ -82,6 +82,34 @@ fn kill_switch_sends_a_command_that_tail_decodes() {
 }
 
 #[test]
+fn resume_sends_an_audited_command_and_needs_a_reason() {
+    let redis = RedisServer::start();
+    let o = qtctl(&redis.url(), &["resume"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let o = qtctl(&redis.url(), &["resume", "--reason", " "]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(redis.raw(&["XLEN", "t:control"]).starts_with(":0"));
+    let o = qtctl(
+        &redis.url(),
+        &["--json", "resume", "--reason", "losses reviewed"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let sent: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(sent["type"], "ResumeTrading");
+    let o = qtctl(&redis.url(), &["tail", "control", "-n", "5"]);
+    let line: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(line["type"], "ResumeTrading");
+    assert_eq!(line["id"], sent["event_id"]);
+    assert_eq!(line["data"]["reason"], "losses reviewed");
+    assert!(
+        line["data"]["requested_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("qtctl@")
+    );
+}
+
+#[test]
 fn dead_letters_are_listed_replayed_onto_their_stream_and_purged() {
     let redis = RedisServer::start();
     xadd(&redis, "t:dlq", &dead_letter("a"));

@@ -115,6 +115,44 @@ pub enum MarketSource {
     Synthetic,
 }
 
+/// How funding is charged at each funding time of the replay clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FundingSettings {
+    /// Folder of Binance `SYMBOL-fundingRate.csv` files; `None` charges the default rate only.
+    /// The binary looks for one beside the replayed kline files ([`funding_dir_beside`]).
+    pub dir: Option<PathBuf>,
+    /// Rate per interval where no history covers the time: 0.0001 (0.01 %), Binance's rate
+    /// with a zero premium.
+    pub default_rate: Decimal,
+    /// Hours between funding times where no history covers the time, from 00:00 UTC. Default 8.
+    pub interval_hours: u32,
+}
+
+impl Default for FundingSettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            default_rate: Decimal::new(1, 4),
+            interval_hours: 8,
+        }
+    }
+}
+
+/// A `funding` folder beside replayed kline files, when there is one: for the file or folder
+/// `data`, the folder holding the kline files (`D`) is looked in for `D/funding`, then its
+/// parent for `D/../funding` (`futures/5m/` beside `futures/funding/`).
+pub fn funding_dir_beside(data: &std::path::Path) -> Option<PathBuf> {
+    let klines = if data.is_dir() { data } else { data.parent()? };
+    [
+        Some(klines.join("funding")),
+        klines.parent().map(|p| p.join("funding")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| d.is_dir())
+}
+
 /// Everything `serve` needs.
 #[derive(Clone)]
 pub struct SimConfig {
@@ -139,6 +177,8 @@ pub struct SimConfig {
     /// Maintenance margin rate (one simple bracket).
     pub maint_margin_rate: Decimal,
     pub fill_model: FillModel,
+    /// Funding rates and schedule.
+    pub funding: FundingSettings,
     pub limits: Limits,
     pub faults: Faults,
     /// Lifetime of a listenKey without keepalive, ms (Binance: 60 min).
@@ -157,6 +197,7 @@ impl std::fmt::Debug for SimConfig {
             .field("symbols", &self.symbols)
             .field("speed", &self.speed)
             .field("state_dir", &self.state_dir)
+            .field("funding", &self.funding)
             .field("limits", &self.limits)
             .field("faults", &self.faults)
             .finish_non_exhaustive()
@@ -178,6 +219,7 @@ impl Default for SimConfig {
             default_leverage: 20,
             maint_margin_rate: Decimal::new(4, 3),
             fill_model: FillModel::default(),
+            funding: FundingSettings::default(),
             limits: Limits::default(),
             faults: Faults::default(),
             listen_key_ttl_ms: 3_600_000,
@@ -205,5 +247,23 @@ mod tests {
         };
         let dbg = format!("{cfg:?}");
         assert!(dbg.contains("k2") && !dbg.contains("s2"), "{dbg}");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_funding_folder_is_found_beside_the_kline_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let klines = dir.path().join("futures/5m");
+        std::fs::create_dir_all(&klines).unwrap();
+        let file = klines.join("BTCUSDT-5m.csv");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(funding_dir_beside(&file), None);
+        let sibling = dir.path().join("futures/funding");
+        std::fs::create_dir_all(&sibling).unwrap();
+        assert_eq!(funding_dir_beside(&file), Some(sibling.clone()));
+        assert_eq!(funding_dir_beside(&klines), Some(sibling));
+        let inner = klines.join("funding");
+        std::fs::create_dir_all(&inner).unwrap();
+        assert_eq!(funding_dir_beside(&klines), Some(inner));
     }
 }

@@ -1,5 +1,6 @@
 //! The exchange's state and rules: accounts, orders, conditional (algo) orders, positions,
-//! fills through `qt-matching`, liquidation, and the user-data events they produce.
+//! fills through `qt-matching`, funding at each funding time of the replay clock, liquidation,
+//! the income history, and the user-data events they produce.
 //!
 //! Everything here is synchronous and deterministic given the market and the time passed in;
 //! the HTTP layer holds the lock, calls in, then publishes the events the call queued.
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::funding::FundingRates;
 use crate::market::{Market, MarketCursor, SymbolSpec};
 use crate::params::{Params, check_client_id};
 
@@ -276,6 +278,22 @@ pub struct Trade {
     pub time: i64,
 }
 
+/// One wallet change, for `GET /fapi/v1/income`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Income {
+    /// Unique per account ("tranId").
+    pub tran_id: u64,
+    pub symbol: String,
+    /// `FUNDING_FEE`, `COMMISSION` or `REALIZED_PNL`.
+    pub income_type: String,
+    /// Positive in, negative out.
+    pub income: Decimal,
+    /// Server time when the wallet changed.
+    pub time: i64,
+    /// The trade that caused it (0: none, funding).
+    pub trade_id: u64,
+}
+
 /// One account (one API key).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Account {
@@ -290,6 +308,9 @@ pub struct Account {
     pub open_algos: BTreeSet<u64>,
     pub trades: Vec<Trade>,
     pub update_time: i64,
+    /// Wallet changes, oldest first (the last [`MAX_INCOME`]).
+    #[serde(default)]
+    pub income: Vec<Income>,
 }
 
 const MAX_CLOSED_ORDERS: usize = 20_000;
@@ -299,6 +320,10 @@ pub const MAX_OPEN_ALGOS: usize = 10;
 /// `PRICE_FILTER.maxPrice` of every symbol (also bounds notional arithmetic).
 pub const MAX_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
 const MAX_TRADES: usize = 20_000;
+/// Income entries kept per account.
+pub const MAX_INCOME: usize = 20_000;
+/// Income answered when neither `startTime` nor `endTime` is sent: the last 7 days.
+const INCOME_DEFAULT_WINDOW_MS: i64 = 7 * 86_400_000;
 
 /// A listenKey: owner and expiry on the server clock.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -332,6 +357,12 @@ pub struct Snapshot {
     pub next_trade_id: u64,
     pub listen_keys: BTreeMap<String, ListenKey>,
     pub market: MarketCursor,
+    /// Per symbol, the market time up to which funding has been settled (see
+    /// [`Engine::funding_cursor`]). Absent in snapshots written before funding existed.
+    #[serde(default)]
+    pub funding_cursor: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub next_tran_id: u64,
 }
 
 /// Engine parameters that do not change at run time.
@@ -341,6 +372,8 @@ pub struct Rules {
     pub initial_balance: Decimal,
     pub default_leverage: u32,
     pub maint_margin_rate: Decimal,
+    /// Funding rates and schedule.
+    pub funding: FundingRates,
 }
 
 /// The whole exchange state.
@@ -353,6 +386,11 @@ pub struct Engine {
     pub next_algo_id: u64,
     pub next_trade_id: u64,
     pub listen_keys: BTreeMap<String, ListenKey>,
+    /// Per symbol, the market time up to which funding has been settled: every funding time
+    /// at or before it has been charged (or fell before the simulation started). Saved in
+    /// the snapshot with the wallets, so a restart neither charges a time twice nor skips one.
+    pub funding_cursor: BTreeMap<String, i64>,
+    pub next_tran_id: u64,
     pub user_events: Vec<UserEvent>,
     pub market_events: Vec<MarketEvent>,
 }
@@ -384,6 +422,11 @@ impl Engine {
                 },
             );
         }
+        let funding_cursor = market
+            .symbols
+            .iter()
+            .map(|(s, m)| (s.clone(), m.now_ms()))
+            .collect();
         Self {
             rules,
             market,
@@ -392,6 +435,8 @@ impl Engine {
             next_algo_id: 2_000_001,
             next_trade_id: 1,
             listen_keys: BTreeMap::new(),
+            funding_cursor,
+            next_tran_id: 1,
             user_events: Vec::new(),
             market_events: Vec::new(),
         }
@@ -406,6 +451,8 @@ impl Engine {
             next_trade_id: self.next_trade_id,
             listen_keys: self.listen_keys.clone(),
             market: self.market.cursor(),
+            funding_cursor: self.funding_cursor.clone(),
+            next_tran_id: self.next_tran_id,
         }
     }
 
@@ -419,6 +466,17 @@ impl Engine {
         self.next_trade_id = self.next_trade_id.max(s.next_trade_id);
         self.listen_keys = s.listen_keys;
         self.market.restore(&s.market);
+        self.next_tran_id = self.next_tran_id.max(s.next_tran_id);
+        // Funding times up to the restored market time were settled before the snapshot (an
+        // older snapshot without the cursor: nothing is charged retroactively).
+        for (symbol, m) in &self.market.symbols {
+            let at = s
+                .funding_cursor
+                .get(symbol)
+                .copied()
+                .unwrap_or_else(|| m.now_ms());
+            self.funding_cursor.insert(symbol.clone(), at);
+        }
     }
 
     fn spec(&self, symbol: &str) -> Result<SymbolSpec, ApiError> {
@@ -756,6 +814,10 @@ impl Engine {
             let n = acc.trades.len() - MAX_TRADES;
             acc.trades.drain(..n);
         }
+        if acc.income.len() > MAX_INCOME {
+            let n = acc.income.len() - MAX_INCOME;
+            acc.income.drain(..n);
+        }
     }
 
     fn push_user(&mut self, key: &str, kind: &'static str, payload: Value) {
@@ -902,6 +964,22 @@ impl Engine {
             maker: fill.liquidity == Liquidity::Maker,
             time: now,
         });
+        for (income_type, income) in [
+            ("REALIZED_PNL", change.realized_pnl),
+            ("COMMISSION", -fill.fee),
+        ] {
+            if !income.is_zero() {
+                acc.income.push(Income {
+                    tran_id: self.next_tran_id,
+                    symbol: symbol.clone(),
+                    income_type: income_type.into(),
+                    income,
+                    time: now,
+                    trade_id,
+                });
+                self.next_tran_id += 1;
+            }
+        }
         let ev = self.order_event(
             &order,
             exec,
@@ -1507,8 +1585,9 @@ impl Engine {
     // ---------------------------------------------------------------- market moves
 
     /// Close one more candle on every symbol: fill resting orders, trigger conditional orders
-    /// (stops before take-profits, the conservative intra-candle rule), liquidate, and queue
-    /// market events. Returns how many symbols moved.
+    /// (stops before take-profits, the conservative intra-candle rule), charge the funding
+    /// times the candle's close reached, liquidate, and queue market events. Returns how many
+    /// symbols moved.
     pub fn step(&mut self, now: i64) -> usize {
         self.step_symbols(now, None)
     }
@@ -1531,6 +1610,7 @@ impl Engine {
             moved += 1;
             let bar = crate::market::to_bar(&candle);
             self.on_bar(&s, &bar, now);
+            self.settle_funding(&s, now);
             self.queue_market_events(&s, now);
         }
         self.liquidations(now);
@@ -1607,6 +1687,171 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Charges every funding time of `symbol` after its funding cursor up to its market time
+    /// (a candle's close is the market's "now"): each position open then pays (or earns)
+    /// `quantity × mark × rate` — a long pays a positive rate, a short earns it — rounded to
+    /// 8 decimals, from the wallet, with an income entry (`FUNDING_FEE`, at server time `now`)
+    /// and an `ACCOUNT_UPDATE` with reason `FUNDING_FEE` carrying only the balance (`bc` is the
+    /// fee), as Binance sends it for a cross-margin position.
+    fn settle_funding(&mut self, symbol: &str, now: i64) {
+        let Some(market_now) = self
+            .market
+            .get(symbol)
+            .map(crate::market::SymbolMarket::now_ms)
+        else {
+            return;
+        };
+        let from = self
+            .funding_cursor
+            .get(symbol)
+            .copied()
+            .unwrap_or(market_now);
+        if market_now <= from {
+            return;
+        }
+        self.funding_cursor.insert(symbol.to_string(), market_now);
+        let due: Vec<(i64, Decimal)> = self
+            .rules
+            .funding
+            .schedule(symbol)
+            .between(from, market_now)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let mark = self.mark(symbol);
+        let keys: Vec<String> = self.accounts.keys().cloned().collect();
+        for (_, rate) in due {
+            for key in &keys {
+                let Some(acc) = self.accounts.get_mut(key) else {
+                    continue;
+                };
+                let qty = acc.positions.get(symbol).map_or(Decimal::ZERO, |p| p.qty);
+                let amount = -(qty * mark * rate).round_dp(8);
+                if amount.is_zero() {
+                    continue;
+                }
+                acc.wallet += amount;
+                acc.update_time = now;
+                acc.income.push(Income {
+                    tran_id: self.next_tran_id,
+                    symbol: symbol.to_string(),
+                    income_type: "FUNDING_FEE".into(),
+                    income: amount,
+                    time: now,
+                    trade_id: 0,
+                });
+                self.next_tran_id += 1;
+                if acc.income.len() > MAX_INCOME {
+                    let n = acc.income.len() - MAX_INCOME;
+                    acc.income.drain(..n);
+                }
+                let wallet = d(acc.wallet);
+                self.push_user(
+                    key,
+                    "ACCOUNT_UPDATE",
+                    json!({"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {
+                        "m": "FUNDING_FEE",
+                        "B": [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": d(amount)}],
+                        "P": []}}),
+                );
+            }
+        }
+    }
+
+    /// The next funding time of `symbol` after its market time, with the rate it will be
+    /// charged at (`premiumIndex`'s `nextFundingTime` and `lastFundingRate`, the mark price
+    /// stream's `T` and `r`).
+    pub fn next_funding(&self, symbol: &str) -> Option<(i64, Decimal)> {
+        let m = self.market.get(symbol)?;
+        Some(self.rules.funding.schedule(symbol).next_after(m.now_ms()))
+    }
+
+    /// `GET /fapi/v1/fundingRate` for one symbol: the funding times from the first candle up
+    /// to the market time, each with the rate charged and the mark (the last close at or
+    /// before it); in `[start, end]`, the first `limit` from `start`, else the last `limit`.
+    pub fn funding_rate_history(
+        &self,
+        symbol: &str,
+        start: Option<i64>,
+        end: Option<i64>,
+        limit: usize,
+    ) -> Option<Vec<Value>> {
+        let m = self.market.get(symbol)?;
+        let closed = m.closed();
+        let first = closed.first()?.open_time;
+        let until = end.map_or(m.now_ms(), |e| e.min(m.now_ms()));
+        let after = start.map_or(first, |s| s.max(first)).saturating_sub(1);
+        let schedule = self.rules.funding.schedule(symbol);
+        let row = |(t, rate): (i64, Decimal)| {
+            let i = closed.partition_point(|c| c.open_time + m.interval_ms <= t);
+            let mark = i
+                .checked_sub(1)
+                .and_then(|i| closed.get(i))
+                .map_or(closed[0].open, |c| c.close);
+            json!({"symbol": symbol, "fundingRate": format!("{:.8}", rate),
+                "fundingTime": t, "markPrice": format!("{:.8}", mark)})
+        };
+        let times = schedule.between(after, until);
+        Some(if start.is_some() {
+            times.take(limit).map(row).collect()
+        } else {
+            let mut last: std::collections::VecDeque<(i64, Decimal)> =
+                std::collections::VecDeque::with_capacity(limit.min(1024));
+            for r in times {
+                if last.len() == limit {
+                    last.pop_front();
+                }
+                last.push_back(r);
+            }
+            last.into_iter().map(row).collect()
+        })
+    }
+
+    /// `GET /fapi/v1/income`: the account's wallet changes, oldest first, filtered by
+    /// `symbol`, `incomeType`, `startTime`, `endTime` (the last 7 days when neither time is
+    /// sent); the first `limit` (default 100, at most 1000) from `startTime`, else the last.
+    pub fn income(&self, key: &str, p: &Params, now: i64) -> Result<Value, ApiError> {
+        let acc = self.account(key)?;
+        let symbol = p.get("symbol");
+        if let Some(s) = symbol {
+            self.spec(s)?;
+        }
+        let kind = p.get("incomeType");
+        let limit = p.int("limit")?.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid("limit"));
+        }
+        let limit = usize::try_from(limit).unwrap_or(100);
+        let (start, end) = (p.int("startTime")?, p.int("endTime")?);
+        let (lo, hi) = match (start, end) {
+            (None, None) => (now.saturating_sub(INCOME_DEFAULT_WINDOW_MS), i64::MAX),
+            (s, e) => (s.unwrap_or(i64::MIN), e.unwrap_or(i64::MAX)),
+        };
+        let rows = acc.income.iter().filter(|i| {
+            symbol.is_none_or(|s| i.symbol == s)
+                && kind.is_none_or(|k| i.income_type == k)
+                && i.time >= lo
+                && i.time <= hi
+        });
+        let mut rows: Vec<&Income> = rows.collect();
+        if start.is_some() {
+            rows.truncate(limit);
+        } else if rows.len() > limit {
+            rows.drain(..rows.len() - limit);
+        }
+        Ok(Value::Array(
+            rows.into_iter()
+                .map(|i| {
+                    json!({"symbol": i.symbol, "incomeType": i.income_type,
+                        "income": format!("{:.8}", i.income), "asset": "USDT",
+                        "info": i.income_type, "time": i.time, "tranId": i.tran_id,
+                        "tradeId": if i.trade_id == 0 { String::new() } else { i.trade_id.to_string() }})
+                })
+                .collect(),
+        ))
     }
 
     /// Set a symbol's mark price (test control): MARK_PRICE conditional orders are checked
@@ -1795,8 +2040,11 @@ impl Engine {
                 });
             }
         }
+        let (next_time, next_rate) = self
+            .next_funding(symbol)
+            .unwrap_or((0, self.rules.funding.default_rate));
         let mark_payload = json!({"e": "markPriceUpdate", "E": now, "s": symbol, "p": d(mark),
-            "ap": d(mark), "i": d(mark), "P": d(mark), "r": "0.00010000", "T": next_funding(now)});
+            "ap": d(mark), "i": d(mark), "P": d(mark), "r": format!("{:.8}", next_rate), "T": next_time});
         out.push(MarketEvent {
             stream: format!("{lower}@markPrice"),
             payload: mark_payload.clone(),
@@ -2007,11 +2255,6 @@ impl Engine {
     }
 }
 
-fn next_funding(now: i64) -> i64 {
-    let eight = 8 * 3_600_000;
-    now - now.rem_euclid(eight) + eight
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -2029,6 +2272,7 @@ mod tests {
             initial_balance: cfg.initial_balance,
             default_leverage: cfg.default_leverage,
             maint_margin_rate: cfg.maint_margin_rate,
+            funding: FundingRates::flat(cfg.funding.default_rate, cfg.funding.interval_hours),
         };
         Engine::new(rules, Market::build(&cfg).unwrap(), &["k".to_string()])
     }
@@ -2056,6 +2300,9 @@ mod tests {
         "limit",
         "positionSide",
         "newOrderRespType",
+        "incomeType",
+        "startTime",
+        "endTime",
     ];
     const VALUES: &[&str] = &[
         "BTCUSDT",
@@ -2078,6 +2325,7 @@ mod tests {
         "false",
         "MARK_PRICE",
         "RESULT",
+        "FUNDING_FEE",
         "0",
         "-1",
         "0.001",
@@ -2152,7 +2400,7 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
         #[test]
         fn arbitrary_requests_never_panic_and_keep_the_books_consistent(
-            ops in proptest::collection::vec((0u8..20, arb_params()), 1..40)
+            ops in proptest::collection::vec((0u8..21, arb_params()), 1..40)
         ) {
             let mut e = engine();
             let mut now = 1_700_000_000_000i64;
@@ -2178,6 +2426,7 @@ mod tests {
                         let px = p.decimal("price").ok().flatten().unwrap_or(Decimal::ONE);
                         e.set_mark(p.get("symbol").unwrap_or("BTCUSDT"), px, now).map(|()| Value::Null)
                     }
+                    19 => e.income("k", &p, now),
                     _ => e.new_order("nobody", &p, now),
                 };
                 if let Err(err) = r {

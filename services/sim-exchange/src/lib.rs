@@ -5,9 +5,10 @@
 //!
 //! The market replays Binance kline files (read by `qt-candles`) or a seeded random walk, in
 //! real time, accelerated, or stepped by tests through the `/sim` control API. Orders fill through
-//! `qt-matching`, the same fill model the backtester uses. State is snapshotted atomically to a
-//! folder and reloaded on start. Faults (latency, 5xx, lost responses, dropped WebSockets) can be
-//! injected for tests.
+//! `qt-matching`, the same fill model the backtester uses; funding is charged at each funding
+//! time of the replay clock by `qt-candles`' funding schedule, the backtester's. State is
+//! snapshotted atomically to a folder and reloaded on start. Faults (latency, 5xx, lost
+//! responses, dropped WebSockets) can be injected for tests.
 //!
 //! It must never panic on anything a client sends, never log or echo an API secret, and never
 //! reach the real Binance or read the wall clock except through the injected clock.
@@ -15,6 +16,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod funding;
 pub mod market;
 pub mod params;
 mod server;
@@ -23,7 +25,10 @@ mod ws;
 
 use std::sync::Arc;
 
-pub use config::{ApiKey, Faults, Limits, MarketSource, SimConfig, parse_api_keys};
+pub use config::{
+    ApiKey, Faults, FundingSettings, Limits, MarketSource, SimConfig, funding_dir_beside,
+    parse_api_keys,
+};
 pub use server::App;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +37,9 @@ use tokio_util::sync::CancellationToken;
 pub enum SimError {
     #[error("market: {0}")]
     Market(#[from] market::MarketError),
+    /// A funding-rate history file could not be read or parsed.
+    #[error("funding rates: {0}")]
+    Funding(qt_candles::CandleError),
     #[error("state snapshot {path}: {reason}")]
     Snapshot { path: String, reason: String },
     #[error("server: {0}")]

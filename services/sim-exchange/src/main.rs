@@ -26,13 +26,24 @@ struct Args {
     /// Replay speed (×N real time); 0 = only stepped through POST /sim/step.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
+    /// Folder of Binance `SYMBOL-fundingRate.csv` files. Default: a `funding` folder beside
+    /// the kline files of --data (in their folder, or beside it), when there is one.
+    #[arg(long)]
+    funding: Option<PathBuf>,
+    /// Funding rate per interval where no history covers the time (default 0.0001).
+    #[arg(long)]
+    funding_rate: Option<rust_decimal::Decimal>,
+    /// Hours between funding times where no history covers the time (default 8).
+    #[arg(long)]
+    funding_interval_hours: Option<u32>,
     /// Folder for the state snapshot (survives restarts).
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Seed of the random walk and of the fault injection.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// TOML config file: keys = ["key:secret"], initial_balance, warmup_candles, taker_fee, ...
+    /// TOML config file: keys = ["key:secret"], initial_balance, warmup_candles, taker_fee,
+    /// funding_rate, funding_interval_hours, ...
     #[arg(long)]
     config: Option<PathBuf>,
     /// API keys as key:secret[,key:secret…].
@@ -72,6 +83,8 @@ struct FileConfig {
     taker_fee: Option<rust_decimal::Decimal>,
     slippage: Option<rust_decimal::Decimal>,
     max_volume_share: Option<rust_decimal::Decimal>,
+    funding_rate: Option<rust_decimal::Decimal>,
+    funding_interval_hours: Option<u32>,
 }
 
 #[tokio::main]
@@ -155,6 +168,17 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(x) = file.max_volume_share {
         cfg.fill_model.max_volume_share = x;
+    }
+    cfg.funding.dir = args.funding.clone().or_else(|| {
+        args.data
+            .as_deref()
+            .and_then(sim_exchange::funding_dir_beside)
+    });
+    if let Some(r) = args.funding_rate.or(file.funding_rate) {
+        cfg.funding.default_rate = r;
+    }
+    if let Some(h) = args.funding_interval_hours.or(file.funding_interval_hours) {
+        cfg.funding.interval_hours = h.max(1);
     }
     if args.no_rate_limits {
         cfg.limits = sim_exchange::Limits::unlimited();

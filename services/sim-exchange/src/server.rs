@@ -122,6 +122,7 @@ impl App {
             initial_balance: cfg.initial_balance,
             default_leverage: cfg.default_leverage,
             maint_margin_rate: cfg.maint_margin_rate,
+            funding: crate::funding::FundingRates::load(&cfg.funding).map_err(SimError::Funding)?,
         };
         let mut engine = Engine::new(rules, market, &keys);
         if let Some(dir) = &cfg.state_dir {
@@ -500,6 +501,8 @@ fn route_of(method: &Method, path: &str) -> Option<(Security, u32, bool)> {
         ("GET", "/fapi/v1/ticker/price" | "/fapi/v2/ticker/price") => (None, 1, false),
         ("GET", "/fapi/v1/ticker/bookTicker") => (None, 1, false),
         ("GET", "/fapi/v1/premiumIndex") => (None, 1, false),
+        ("GET", "/fapi/v1/fundingRate") => (None, 1, false),
+        ("GET", "/fapi/v1/income") => (Signed, 30, false),
         ("POST" | "PUT" | "DELETE", "/fapi/v1/listenKey") => (ApiKey, 1, false),
         ("POST", "/fapi/v1/order") => (Signed, 0, true),
         ("GET", "/fapi/v1/order") => (Signed, 1, false),
@@ -718,13 +721,16 @@ fn handle(
             })
         }),
         ("GET", "/fapi/v1/premiumIndex") => per_symbol(app, &p, |e, s| {
+            let (next_time, rate) = e.next_funding(s)?;
             e.market.get(s).map(|m| {
                 let mark = m.mark_price();
                 json!({"symbol": s, "markPrice": d(mark), "indexPrice": d(mark), "estimatedSettlePrice": d(mark),
-                    "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
-                    "nextFundingTime": now - now.rem_euclid(28_800_000) + 28_800_000, "time": now})
+                    "lastFundingRate": format!("{rate:.8}"), "interestRate": "0.00010000",
+                    "nextFundingTime": next_time, "time": now})
             })
         }),
+        ("GET", "/fapi/v1/fundingRate") => funding_rates(app, &p),
+        ("GET", "/fapi/v1/income") => app.with_engine(|e| e.income(key, &p, now)),
         (m, "/fapi/v1/listenKey") => listen_key(app, m, key, &p, now),
         ("POST", "/fapi/v1/order") => app.with_engine(|e| e.new_order(key, &p, now)),
         ("POST", "/fapi/v1/batchOrders") => batch_new(app, key, &p, now),
@@ -786,6 +792,40 @@ fn handle(
             )
         }
         _ => Err(ApiError::new(404, -1000, "Not found")),
+    }
+}
+
+/// `GET /fapi/v1/fundingRate`: the rates charged at each funding time up to market time, of
+/// one symbol or of all (merged by time); default limit 100, at most 1000.
+fn funding_rates(app: &App, p: &Params) -> Result<Value, ApiError> {
+    let limit = p.int("limit")?.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit"));
+    }
+    let limit = usize::try_from(limit).unwrap_or(100);
+    let (start, end) = (p.int("startTime")?, p.int("endTime")?);
+    let e = lock(&app.engine);
+    let one = |s: &str| e.funding_rate_history(s, start, end, limit);
+    match p.get("symbol") {
+        Some(s) => one(s)
+            .map(Value::Array)
+            .ok_or_else(ApiError::invalid_symbol),
+        None => {
+            let mut all: Vec<Value> = e
+                .market
+                .symbols
+                .keys()
+                .filter_map(|s| one(s))
+                .flatten()
+                .collect();
+            all.sort_by_key(|v| v["fundingTime"].as_i64().unwrap_or(0));
+            if start.is_some() {
+                all.truncate(limit);
+            } else if all.len() > limit {
+                all.drain(..all.len() - limit);
+            }
+            Ok(Value::Array(all))
+        }
     }
 }
 
@@ -1188,7 +1228,10 @@ fn state_view(app: &App, now: i64) -> Value {
                     "high": d(m.current().map_or(Decimal::ZERO, |c| c.high)),
                     "low": d(m.current().map_or(Decimal::ZERO, |c| c.low)),
                     "volume": d(m.current().map_or(Decimal::ZERO, |c| c.volume)),
-                    "remaining": m.candles.len().saturating_sub(m.cursor)}),
+                    "remaining": m.candles.len().saturating_sub(m.cursor),
+                    "fundingSettledUntil": e.funding_cursor.get(s).copied().unwrap_or(0),
+                    "nextFundingTime": e.next_funding(s).map_or(0, |f| f.0),
+                    "nextFundingRate": e.next_funding(s).map_or_else(String::new, |f| format!("{:.8}", f.1))}),
             )
         })
         .collect();

@@ -1,5 +1,6 @@
 //! Our Binance client (`qt-exchange`), unchanged, against the simulator: market data, orders,
-//! conditional orders, the user data stream, and an unknown outcome settled without a duplicate.
+//! conditional orders, the user data stream, funding (the account update's reason and the income
+//! endpoint), and an unknown outcome settled without a duplicate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -259,5 +260,66 @@ async fn client_streams_recover_from_a_drop_and_from_listen_key_expiry() {
     next_user(&mut user, |e| matches!(e, UserEvent::OrderTradeUpdate(u) if u.order.client_order_id == "after-expiry")).await;
     user_handle.shutdown().await;
     market_handle.shutdown().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn client_reads_funding_from_the_account_update_reason_and_the_income_endpoint() {
+    use qt_exchange::ws::AccountUpdateReason;
+    use qt_exchange::{IncomeQuery, IncomeType};
+    // The repo's BTCUSDT candles: 14:15 UTC after the warmup, funding at 16:00 (21 candles
+    // away) at the default 0.0001; the 15:55 candle closes at 29274.28.
+    let sim = start(replay_config()).await;
+    let (ex, cfg) = client(&sim, 5_000);
+    ex.sync_time().await.unwrap();
+    let (mut events, handle) = qt_exchange::ws::spawn_user_stream(ex.clone(), &cfg, 256);
+    assert_eq!(
+        next_user(&mut events, |e| matches!(e, UserEvent::Connected)).await,
+        UserEvent::Connected
+    );
+    ex.new_order(&NewOrder::market(
+        "BTCUSDT",
+        Side::Buy,
+        dec("0.01"),
+        "client-funded-1",
+    ))
+    .await
+    .unwrap();
+    sim.step(21).await;
+    let ev = next_user(&mut events, |e| {
+        matches!(e, UserEvent::AccountUpdate(a) if a.data.reason == AccountUpdateReason::FundingFee)
+    })
+    .await;
+    let UserEvent::AccountUpdate(a) = ev else {
+        panic!("{ev:?}")
+    };
+    // 0.01 × 29274.28 × 0.0001 = 0.029274280, paid by the long.
+    assert_eq!(a.data.balances[0].balance_change, dec("-0.02927428"));
+    let income = ex
+        .income(&IncomeQuery {
+            income_type: Some(IncomeType::FundingFee),
+            ..IncomeQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(income.len(), 1, "{income:?}");
+    assert_eq!(income[0].symbol, "BTCUSDT");
+    assert_eq!(income[0].income, dec("-0.02927428"));
+    assert_eq!(income[0].income_type, IncomeType::FundingFee);
+    assert!(income[0].tran_id.is_some());
+    // A start time after it leaves it out.
+    let later = ex
+        .income(&IncomeQuery {
+            income_type: Some(IncomeType::FundingFee),
+            start_time: Some(income[0].time + 1),
+            ..IncomeQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(later.is_empty());
+    let mark = ex.mark_price("BTCUSDT").await.unwrap();
+    assert_eq!(mark.next_funding_time, 1_691_164_800_000 + 8 * 3_600_000);
+    assert_eq!(mark.last_funding_rate, dec("0.0001"));
+    handle.shutdown().await;
     sim.stop().await;
 }

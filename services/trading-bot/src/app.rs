@@ -52,6 +52,10 @@ pub struct TradingBot {
     stats: Arc<BotStats>,
     /// Per symbol, the open time of the last candle a previous run published (read at start).
     published: HashMap<String, i64>,
+    /// The `models` entry of the model running now (`None`: the configured one). A model
+    /// event at or before it — the group replaying what `restore` already applied — is
+    /// not applied again, so a start never runs an older model for a candle.
+    model_entry: Option<(u64, u64)>,
 }
 
 /// Counters of what the bot did since it started (also exported as metrics).
@@ -133,6 +137,7 @@ impl TradingBot {
             ready: Arc::new(AtomicBool::new(false)),
             stats: Arc::new(BotStats::default()),
             published: HashMap::new(),
+            model_entry: None,
         })
     }
 
@@ -208,7 +213,15 @@ impl TradingBot {
     fn apply(&mut self, cmd: Command) {
         match cmd {
             Command::Fact(env) => self.core.on_fact(&env),
-            Command::Swap(model) => self.core.swap_model(model),
+            Command::Swap(model, entry_id) => {
+                let entry = qt_bus::parse_entry_id(&entry_id);
+                if entry.is_some() && entry <= self.model_entry {
+                    tracing::info!(entry_id, version = %model.version(), "model event older than the running model's: not applied");
+                } else {
+                    self.core.swap_model(model);
+                    self.model_entry = entry;
+                }
+            }
         }
     }
 
@@ -258,16 +271,28 @@ impl TradingBot {
                 }
             }
         };
-        let models: Vec<Envelope> = tail(Stream::Models).await;
-        let deployed = models.iter().rev().find_map(|e| match &e.event {
-            Event::ModelDeployed(d) => Some(d.artifact.clone()),
-            Event::ModelRolledBack(r) => Some(r.artifact.clone()),
-            _ => None,
+        let models = match self.bus.last(&self.bus.key(Stream::Models), 2_000).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the models stream's tail at start");
+                Vec::new()
+            }
+        };
+        let deployed = models.iter().rev().find_map(|raw| {
+            let e = Envelope::from_fields(raw.field_pairs()).ok()?;
+            match e.event {
+                Event::ModelDeployed(d) => Some((d.artifact, raw.id.clone())),
+                Event::ModelRolledBack(r) => Some((r.artifact, raw.id.clone())),
+                _ => None,
+            }
         });
-        if let Some(artifact) = deployed {
+        if let Some((artifact, entry_id)) = deployed {
             let a = artifact.clone();
             match tokio::task::spawn_blocking(move || crate::model::load_ref(&a)).await {
-                Ok(Ok(model)) => self.core.swap_model(model),
+                Ok(Ok(model)) => {
+                    self.core.swap_model(model);
+                    self.model_entry = qt_bus::parse_entry_id(&entry_id);
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(version = %artifact.model_version, error = %e, "cannot load the last deployed model; running the configured one")
                 }

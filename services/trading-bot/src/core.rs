@@ -280,7 +280,7 @@ impl Core {
         let Some(side) = side else {
             return (CandleOutcome::Signalled { intent: false }, out);
         };
-        if !live || signal.confidence < self.cfg.min_confidence {
+        if !live || !signal.clears(self.cfg.min_confidence) {
             return (CandleOutcome::Signalled { intent: false }, out);
         }
         if self.kill_switch {

@@ -16,8 +16,8 @@ use crate::model::load_ref;
 pub enum Command {
     /// A fact from `positions`, `orders` or `control`.
     Fact(Box<qt_events::Envelope>),
-    /// A model to run from the next candle on.
-    Swap(Box<dyn Model>),
+    /// A model to run from the next candle on, and the `models` entry that named it.
+    Swap(Box<dyn Model>, String),
 }
 
 /// A command and the channel its application is confirmed on.
@@ -91,11 +91,11 @@ impl Handler for Inbox {
         let cmd = match &env.event {
             Event::ModelDeployed(d) => {
                 tracing::info!(event_id = %env.id, version = %d.artifact.model_version, "model deployed");
-                Command::Swap(Self::load(&d.artifact).await?)
+                Command::Swap(Self::load(&d.artifact).await?, delivery.entry_id.clone())
             }
             Event::ModelRolledBack(r) => {
                 tracing::info!(event_id = %env.id, from = %r.from_version, to = %r.artifact.model_version, reason = %r.reason, "model rolled back");
-                Command::Swap(Self::load(&r.artifact).await?)
+                Command::Swap(Self::load(&r.artifact).await?, delivery.entry_id.clone())
             }
             Event::PositionOpened(_)
             | Event::PositionChanged(_)

@@ -38,7 +38,8 @@ pub struct Settings {
     /// Artifact file of the starting model (required for gbdt and ensemble; optional for
     /// momentum, whose thresholds it then carries).
     pub model_artifact: Option<PathBuf>,
-    /// Smallest confidence that sends an open intent.
+    /// Smallest confidence that sends an open intent (a signal that carries an expected return
+    /// was decided by its model's validated margin and is not held to it).
     pub min_confidence: f64,
     /// Minutes after a position closes before the symbol may be entered again.
     pub cooldown_minutes: u64,

@@ -28,3 +28,11 @@ pub struct AlertRaised {
     #[serde(default)]
     pub details: BTreeMap<String, String>,
 }
+
+/// The `rule` of alerts that another service acts on (the others are for people only).
+pub mod alert_rules {
+    /// execution: the drawdown breaker tripped; entries are refused until `ResumeTrading`.
+    pub const DRAWDOWN_BREAKER_TRIPPED: &str = "drawdown_breaker_tripped";
+    /// execution: an operator's `ResumeTrading` cleared a tripped drawdown breaker.
+    pub const DRAWDOWN_BREAKER_RESUMED: &str = "drawdown_breaker_resumed";
+}

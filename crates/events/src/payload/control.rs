@@ -12,6 +12,17 @@ pub struct SetKillSwitch {
     pub requested_by: String,
 }
 
+/// Resume entries after the drawdown breaker tripped: execution clears the halt and measures
+/// the drawdown again from the current equity. It does nothing when the breaker has not tripped,
+/// and it is not the kill switch (`SetKillSwitch` turns that off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResumeTrading {
+    pub command_id: String,
+    /// Why, for the audit trail.
+    pub reason: String,
+    pub requested_by: String,
+}
+
 /// Close every position at market and cancel every entry order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CloseAll {

@@ -57,6 +57,10 @@ pub enum RejectReason {
     /// An entry the exchange's order-rate budget could not take before it grew stale (the
     /// budget's last share is kept for protective orders).
     RateLimited,
+    /// An entry refused because the drawdown breaker tripped: the equity fell the configured
+    /// share from its peak, and entries stay refused until an operator resumes them
+    /// (`ResumeTrading`). Exits are never refused for it.
+    DrawdownBreaker,
     #[serde(other)]
     Other,
 }

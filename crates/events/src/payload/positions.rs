@@ -61,3 +61,25 @@ pub struct PositionClosed {
     #[serde(default)]
     pub signal: Option<SignalRef>,
 }
+
+/// Funding was paid or earned at a funding time: the exchange changed the wallet by `amount`
+/// because a position was open then. Execution publishes one per entry of the exchange's
+/// income history (`FUNDING_FEE`), under an id derived from the symbol and `tran_id`, so a
+/// replay or redelivery names the same fact. Not part of any `PositionClosed` PnL: a consumer
+/// that wants PnL after funding adds these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FundingFeeCharged {
+    pub symbol: String,
+    /// The wallet's change, signed as the exchange's income: negative when paid (a long at a
+    /// positive rate), positive when earned.
+    pub amount: Decimal,
+    /// The asset it was paid in (`USDT`).
+    pub asset: String,
+    /// When the exchange booked it (ms, exchange time).
+    pub time: i64,
+    /// The exchange's transaction id, unique per account and income type.
+    pub tran_id: String,
+    /// The position open on the symbol when execution recorded it, if it knew one.
+    #[serde(default)]
+    pub position_id: Option<String>,
+}

@@ -39,7 +39,10 @@ pub fn tiny_settings(dir: &Path) -> Settings {
     s.barrier.take_profit = 0.006;
     s.barrier.stop_loss = 0.006;
     s.tick_seconds = 1;
-    // Lenient absolute minimums: these tests are about the machinery, not about edge.
+    // These tests are about the machinery, not about edge: a tiny model on six days has
+    // none after costs and, deciding by expected value, would never trade.
+    s.decision = Some(qt_models::train::Decision::TargetMix(0.35, 0.35));
+    // Lenient absolute minimums.
     s.gate.min_trades = 1;
     // A tiny model's confidences are low; let every BUY/SELL trade in the backtests.
     s.backtest.min_confidence = 0.0;

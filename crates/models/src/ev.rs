@@ -1,0 +1,505 @@
+//! Decisions by expected value: an entry is worth taking only when the expected return of the
+//! trade, under the exits that will manage it and after every cost, clears a margin.
+//!
+//! For each side the booster's score is calibrated on a validation slice (neither the rows the
+//! booster was fitted on nor any test row) into the probability that the trade reaches its
+//! target first (`P(win)`) and the probability that it reaches its stop first (`P(loss)`), by
+//! isotonic regression ([`Isotonic`]); trades that reach neither within the horizon close at
+//! the horizon with the mean return such trades had on the validation slice. The expected
+//! return of the trade is then
+//!
+//! ```text
+//! E = P(win)·take_profit − P(loss)·stop_loss + (1 − P(win) − P(loss))·timeout_return − cost
+//! ```
+//!
+//! where `cost` is the round trip (two taker fees, two slippages) plus the funding over the
+//! mean holding time seen on the validation slice. BUY or SELL when that side's `E` exceeds
+//! the margin (the better side when both do); HOLD otherwise. The margin is chosen on the same
+//! validation slice, by trading it one position per symbol at a time for each candidate margin:
+//! the margin with the largest net return wins, and when no margin makes money there (or
+//! trades at least `min_trades` times), the model has no edge and says HOLD to everything.
+
+use qt_events::SignalAction;
+use serde::{Deserialize, Serialize};
+
+use crate::calibration::{Isotonic, ReliabilityBin, reliability};
+use crate::labels::{BarrierConfig, Outcome, Outcomes};
+use crate::{ModelError, Signal};
+
+/// What a round trip costs, as fractions of the notional (defaults: Binance VIP 0 taker fee
+/// and the backtest's slippage and funding rate).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TradeCosts {
+    /// Taker fee per side (0.0005 = 5 bp).
+    pub fee_rate: f64,
+    /// Adverse slippage per side (0.0002 = 2 bp).
+    pub slippage: f64,
+    /// Funding rate per 8 hours, charged on the notional for the time the trade is held (its
+    /// sign is not known in advance: counted as a cost whichever side trades).
+    pub funding_rate_8h: f64,
+}
+
+impl Default for TradeCosts {
+    fn default() -> Self {
+        TradeCosts {
+            fee_rate: 0.0005,
+            slippage: 0.0002,
+            funding_rate_8h: 0.0001,
+        }
+    }
+}
+
+impl TradeCosts {
+    /// The cost of a round trip held `hours`.
+    pub fn round_trip(&self, hours: f64) -> f64 {
+        2.0 * (self.fee_rate + self.slippage) + self.funding_rate_8h.abs() * hours / 8.0
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        let ok = |x: f64| x.is_finite() && (0.0..0.1).contains(&x);
+        if ok(self.fee_rate) && ok(self.slippage) && ok(self.funding_rate_8h.abs()) {
+            Ok(())
+        } else {
+            Err(ModelError::Params(format!("invalid trade costs {self:?}")))
+        }
+    }
+}
+
+/// How the expected-value rule is fitted (a part of [`crate::train::TrainConfig`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvSettings {
+    pub costs: TradeCosts,
+    /// Share of the training rows (the latest, by time, after a purge of the label horizon)
+    /// held out to calibrate the probabilities and choose the margin. Default 0.25.
+    pub calibration_fraction: f64,
+    /// Candidate margins over costs (fractions of the notional); each one tried is a trial.
+    /// Default 0, 5, 10, 20, 40 bp.
+    pub margins: Vec<f64>,
+    /// Fewest validation trades a margin needs to be chosen. Default 20.
+    pub min_trades: usize,
+}
+
+impl Default for EvSettings {
+    fn default() -> Self {
+        EvSettings {
+            costs: TradeCosts::default(),
+            calibration_fraction: 0.25,
+            margins: vec![0.0, 0.0005, 0.001, 0.002, 0.004],
+            min_trades: 20,
+        }
+    }
+}
+
+impl EvSettings {
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.costs.validate()?;
+        if !(self.calibration_fraction > 0.0 && self.calibration_fraction < 1.0)
+            || self.margins.is_empty()
+            || self.margins.iter().any(|m| !m.is_finite() || *m < 0.0)
+        {
+            return Err(ModelError::Params(format!("invalid ev settings {self:?}")));
+        }
+        Ok(())
+    }
+}
+
+/// One side's calibrated outcome probabilities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SideCalibration {
+    /// P(win) as a non-decreasing function of the side's probability score.
+    pub win: Isotonic,
+    /// P(loss) as a non-decreasing function of the negated score (losses fall as it rises).
+    pub loss: Isotonic,
+    /// Mean gross return of the validation trades that timed out.
+    pub timeout_return: f64,
+}
+
+impl SideCalibration {
+    /// (P(win), P(loss)) at score `p`, scaled down together if the two fits sum above one.
+    pub fn probabilities(&self, p: f64) -> (f64, f64) {
+        let (w, l) = (self.win.predict(p), self.loss.predict(-p));
+        let sum = w + l;
+        if sum > 1.0 {
+            (w / sum, l / sum)
+        } else {
+            (w, l)
+        }
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        self.win.validate()?;
+        self.loss.validate()?;
+        if self.timeout_return.is_finite() {
+            Ok(())
+        } else {
+            Err(ModelError::Format("non-finite timeout return".to_string()))
+        }
+    }
+}
+
+/// The fitted decision rule of a model that prices its trades.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvRule {
+    pub long: SideCalibration,
+    pub short: SideCalibration,
+    /// The barriers the outcomes were measured with.
+    pub take_profit: f64,
+    pub stop_loss: f64,
+    /// Round-trip cost at the mean holding time, a fraction of the notional.
+    pub cost: f64,
+    /// Expected return above which a trade is taken; `None`: no margin made money on the
+    /// validation slice, so the model never trades.
+    pub margin: Option<f64>,
+}
+
+impl EvRule {
+    /// The expected net return of a long and of a short at the booster's scores.
+    pub fn expected(&self, p_buy: f64, p_sell: f64) -> (f64, f64) {
+        let side = |c: &SideCalibration, p: f64| {
+            let (w, l) = c.probabilities(p);
+            w * self.take_profit - l * self.stop_loss + (1.0 - w - l).max(0.0) * c.timeout_return
+                - self.cost
+        };
+        (side(&self.long, p_buy), side(&self.short, p_sell))
+    }
+
+    /// BUY or SELL when that side's expected return exceeds the margin (the better side when
+    /// both do), with the calibrated P(win) as confidence and the expected return attached;
+    /// HOLD otherwise.
+    pub fn decide(&self, p_buy: f64, p_sell: f64) -> Signal {
+        let (el, es) = self.expected(p_buy, p_sell);
+        let pw_long = self.long.probabilities(p_buy).0;
+        let pw_short = self.short.probabilities(p_sell).0;
+        match self.margin {
+            Some(m) if el > m && el >= es => Signal::priced(SignalAction::Buy, pw_long, el),
+            Some(m) if es > m => Signal::priced(SignalAction::Sell, pw_short, es),
+            _ => Signal::priced(SignalAction::Hold, 1.0 - pw_long.max(pw_short), el.max(es)),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.long.validate()?;
+        self.short.validate()?;
+        let finite = [self.take_profit, self.stop_loss, self.cost]
+            .iter()
+            .all(|v| v.is_finite())
+            && self.margin.is_none_or(f64::is_finite);
+        if finite {
+            Ok(())
+        } else {
+            Err(ModelError::Format("non-finite ev rule".to_string()))
+        }
+    }
+}
+
+/// A validation row: where and when, the booster's two probability scores, and what a long
+/// and a short entered there did.
+#[derive(Debug, Clone, Copy)]
+pub struct EvRow {
+    pub symbol: u16,
+    pub open_time: i64,
+    pub p_buy: f64,
+    pub p_sell: f64,
+    pub outcomes: Outcomes,
+}
+
+/// What one candidate margin did on the validation slice.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MarginTrial {
+    pub margin: f64,
+    pub trades: usize,
+    /// Sum of the trades' net returns (fractions of the notional).
+    pub net_return: f64,
+    pub win_rate: f64,
+}
+
+/// What calibration found, for the training report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvReport {
+    pub calibration_rows: usize,
+    /// Reliability of the calibrated P(win) on the calibration rows, ten bins.
+    pub reliability_long: Vec<ReliabilityBin>,
+    pub reliability_short: Vec<ReliabilityBin>,
+    pub mean_hold_candles: f64,
+    pub cost: f64,
+    pub trials: Vec<MarginTrial>,
+    /// The chosen margin; `None`: no edge on validation, the model holds.
+    pub margin: Option<f64>,
+}
+
+fn fit_side(
+    rows: &[EvRow],
+    score: impl Fn(&EvRow) -> f64,
+    outcome: impl Fn(&EvRow) -> Outcome,
+) -> Result<(SideCalibration, Vec<ReliabilityBin>), ModelError> {
+    let scores: Vec<f64> = rows.iter().map(&score).collect();
+    let neg: Vec<f64> = scores.iter().map(|s| -s).collect();
+    let wins: Vec<bool> = rows
+        .iter()
+        .map(|r| matches!(outcome(r), Outcome::Win { .. }))
+        .collect();
+    let as_f = |v: &[bool]| {
+        v.iter()
+            .map(|&b| f64::from(u8::from(b)))
+            .collect::<Vec<_>>()
+    };
+    let losses: Vec<f64> = rows
+        .iter()
+        .map(|r| f64::from(u8::from(matches!(outcome(r), Outcome::Loss { .. }))))
+        .collect();
+    let timeouts: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| match outcome(r) {
+            Outcome::Timeout { ret } => Some(ret),
+            _ => None,
+        })
+        .collect();
+    let cal = SideCalibration {
+        win: Isotonic::fit(&scores, &as_f(&wins))?,
+        loss: Isotonic::fit(&neg, &losses)?,
+        timeout_return: if timeouts.is_empty() {
+            0.0
+        } else {
+            timeouts.iter().sum::<f64>() / timeouts.len() as f64
+        },
+    };
+    let predicted: Vec<f64> = scores.iter().map(|&s| cal.probabilities(s).0).collect();
+    let curve = reliability(&predicted, &wins, 10);
+    Ok((cal, curve))
+}
+
+/// Trades the rows one position per symbol at a time with `rule` at `margin`: a trade blocks
+/// its symbol for the candles it is held.
+fn trade_validation(
+    rule: &EvRule,
+    margin: f64,
+    rows: &[EvRow],
+    barrier: &BarrierConfig,
+    interval_ms: i64,
+    costs: &TradeCosts,
+) -> MarginTrial {
+    let rule = EvRule {
+        margin: Some(margin),
+        ..rule.clone()
+    };
+    let hour_ms = 3_600_000.0;
+    let (mut trades, mut wins, mut net) = (0usize, 0usize, 0.0f64);
+    let mut busy: (u16, i64) = (u16::MAX, i64::MIN);
+    for r in rows {
+        if r.symbol == busy.0 && r.open_time < busy.1 {
+            continue;
+        }
+        let outcome = match rule.decide(r.p_buy, r.p_sell).action {
+            SignalAction::Buy => r.outcomes.long,
+            SignalAction::Sell => r.outcomes.short,
+            SignalAction::Hold => continue,
+        };
+        let held = outcome.held(barrier);
+        let ret = outcome.gross_return(barrier)
+            - costs.round_trip(held as f64 * interval_ms as f64 / hour_ms);
+        trades += 1;
+        wins += usize::from(ret > 0.0);
+        net += ret;
+        busy = (r.symbol, r.open_time + held as i64 * interval_ms);
+    }
+    MarginTrial {
+        margin,
+        trades,
+        net_return: net,
+        win_rate: if trades == 0 {
+            0.0
+        } else {
+            wins as f64 / trades as f64
+        },
+    }
+}
+
+/// Fits the rule on validation rows (sorted here by symbol, then time).
+///
+/// # Errors
+/// [`ModelError::Data`] when there are no rows; [`ModelError::Params`] for invalid settings.
+pub fn fit_rule(
+    mut rows: Vec<EvRow>,
+    barrier: &BarrierConfig,
+    interval_ms: i64,
+    settings: &EvSettings,
+) -> Result<(EvRule, EvReport), ModelError> {
+    settings.validate()?;
+    if rows.is_empty() {
+        return Err(ModelError::Data("no calibration rows".to_string()));
+    }
+    rows.sort_by_key(|r| (r.symbol, r.open_time));
+    let (long, reliability_long) = fit_side(&rows, |r| r.p_buy, |r| r.outcomes.long)?;
+    let (short, reliability_short) = fit_side(&rows, |r| r.p_sell, |r| r.outcomes.short)?;
+    let held: f64 = rows
+        .iter()
+        .map(|r| (r.outcomes.long.held(barrier) + r.outcomes.short.held(barrier)) as f64)
+        .sum::<f64>()
+        / (2 * rows.len()) as f64;
+    let cost = settings
+        .costs
+        .round_trip(held * interval_ms as f64 / 3_600_000.0);
+    let mut rule = EvRule {
+        long,
+        short,
+        take_profit: barrier.take_profit,
+        stop_loss: barrier.stop_loss,
+        cost,
+        margin: None,
+    };
+    let trials: Vec<MarginTrial> = settings
+        .margins
+        .iter()
+        .map(|&m| trade_validation(&rule, m, &rows, barrier, interval_ms, &settings.costs))
+        .collect();
+    rule.margin = trials
+        .iter()
+        .filter(|t| t.trades >= settings.min_trades && t.net_return > 0.0)
+        .max_by(|a, b| a.net_return.total_cmp(&b.net_return))
+        .map(|t| t.margin);
+    let report = EvReport {
+        calibration_rows: rows.len(),
+        reliability_long,
+        reliability_short,
+        mean_hold_candles: held,
+        cost,
+        trials,
+        margin: rule.margin,
+    };
+    Ok((rule, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn barrier() -> BarrierConfig {
+        BarrierConfig {
+            take_profit: 0.02,
+            stop_loss: 0.02,
+            horizon: 10,
+        }
+    }
+
+    /// Rows where a high buy score means the long wins 70% of the time (and loses otherwise),
+    /// a low one 30%; the short is the mirror image. Each trade is held 2 candles.
+    fn rows(n: usize, edge: bool) -> Vec<EvRow> {
+        (0..n)
+            .map(|i| {
+                let high = i % 2 == 0;
+                let k = (i / 2) % 10;
+                let long_wins = if !edge {
+                    k < 5
+                } else if high {
+                    k < 7
+                } else {
+                    k < 3
+                };
+                let o = |win: bool| {
+                    if win {
+                        Outcome::Win { after: 2 }
+                    } else {
+                        Outcome::Loss { after: 2 }
+                    }
+                };
+                EvRow {
+                    symbol: (i % 3) as u16,
+                    open_time: (i / 3) as i64 * 300_000,
+                    p_buy: if high { 0.6 } else { 0.2 },
+                    p_sell: if high { 0.2 } else { 0.6 },
+                    outcomes: Outcomes {
+                        long: o(long_wins),
+                        short: o(!long_wins),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_expected_return_is_the_calibrated_outcomes_times_the_barriers_minus_costs() {
+        let (rule, report) = fit_rule(
+            rows(3000, true),
+            &barrier(),
+            300_000,
+            &EvSettings::default(),
+        )
+        .expect("fit");
+        // Held 2 candles (10 min): cost = 2 × (5 + 2) bp + 1 bp × 10/480.
+        let cost = 0.0014 + 0.0001 * (10.0 / 60.0) / 8.0;
+        assert!((rule.cost - cost).abs() < 1e-12, "{}", rule.cost);
+        let (w, l) = rule.long.probabilities(0.6);
+        assert!((w - 0.7).abs() < 0.01 && (l - 0.3).abs() < 0.01, "{w} {l}");
+        let (el, es) = rule.expected(0.6, 0.2);
+        // Long: 0.7 × 2% − 0.3 × 2% − cost = 0.8% − cost; the short mirrors it: −0.8% − cost.
+        assert!((el - (0.008 - cost)).abs() < 2e-4, "{el}");
+        assert!((es - (-0.008 - cost)).abs() < 2e-4, "{es}");
+        let s = rule.decide(0.6, 0.2);
+        assert_eq!(s.action, SignalAction::Buy);
+        assert_eq!(s.expected_return, Some(el));
+        assert_eq!(rule.decide(0.2, 0.6).action, SignalAction::Sell);
+        assert!(report.margin.is_some());
+        assert_eq!(report.trials.len(), 5, "every margin tried is reported");
+        assert!(
+            report
+                .reliability_long
+                .iter()
+                .all(|b| (b.predicted - b.observed).abs() < 0.01)
+        );
+    }
+
+    #[test]
+    fn without_an_edge_after_costs_the_rule_holds_everything() {
+        // Coin flips at ±2%: the expected return is minus the costs at every score.
+        let (rule, report) = fit_rule(
+            rows(3000, false),
+            &barrier(),
+            300_000,
+            &EvSettings::default(),
+        )
+        .expect("fit");
+        assert_eq!(rule.margin, None);
+        assert!(
+            report.trials.iter().all(|t| t.net_return <= 0.0),
+            "{:?}",
+            report.trials
+        );
+        for (b, s) in [(0.6, 0.2), (0.2, 0.6), (0.9, 0.9)] {
+            assert_eq!(rule.decide(b, s).action, SignalAction::Hold);
+        }
+    }
+
+    #[test]
+    fn the_validation_trades_one_position_per_symbol_at_a_time() {
+        // Every row of one symbol scores high and every trade is held 4 candles: of 12
+        // consecutive candles, only candles 0, 4 and 8 can open a trade.
+        let r: Vec<EvRow> = (0..12)
+            .map(|i| EvRow {
+                symbol: 0,
+                open_time: i * 300_000,
+                p_buy: 0.9,
+                p_sell: 0.1,
+                outcomes: Outcomes {
+                    long: Outcome::Win { after: 4 },
+                    short: Outcome::Loss { after: 4 },
+                },
+            })
+            .collect();
+        let b = barrier();
+        let (rule, _) = fit_rule(
+            r.clone(),
+            &b,
+            300_000,
+            &EvSettings {
+                min_trades: 1,
+                ..EvSettings::default()
+            },
+        )
+        .expect("fit");
+        let t = trade_validation(&rule, 0.0, &r, &b, 300_000, &TradeCosts::default());
+        assert_eq!(t.trades, 3);
+        assert_eq!(t.win_rate, 1.0);
+    }
+}

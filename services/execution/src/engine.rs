@@ -1136,6 +1136,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             }
             let mut leg = leg;
             leg.sent_at = unsure.unwrap_or_else(|| self.exchange.server_now_ms());
+            let is_stop = leg.leg == ProtectPosition::STOP_LEG;
             let placed = match self.record_new(&leg).await? {
                 Some(existing) => self.resume(env, existing).await?,
                 None => {
@@ -1158,7 +1159,29 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     placed
                 }
             };
+            let through = is_stop
+                && placed.iter().any(|e| {
+                    matches!(&e.event, Event::OrderRejected(r)
+                        if r.reason == RejectReason::WouldImmediatelyTrigger)
+                });
             out.extend(placed);
+            if through {
+                // The price is already through the stop: the position closes at market now, in
+                // this intent (a redelivery finds the close by its client order id), rather
+                // than after a round trip through exit-brain. The other legs have nothing left
+                // to protect.
+                out.extend(
+                    self.close_symbol(
+                        env,
+                        &p.intent_id,
+                        ProtectPosition::STOP_CLOSE_LEG,
+                        &p.symbol,
+                        "stop",
+                    )
+                    .await?,
+                );
+                break;
+            }
         }
         Ok(out)
     }

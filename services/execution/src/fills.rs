@@ -58,7 +58,7 @@ fn close_reason(row: Option<&OrderRow>, liquidation: bool) -> String {
     match row {
         None => "external".into(),
         Some(r) => match r.leg.as_str() {
-            "stop" => "stop".into(),
+            "stop" | "stop_close" => "stop".into(),
             "trailing" => "trailing".into(),
             "entry" => "flip".into(),
             l if l.starts_with("close_all") => "close_all".into(),

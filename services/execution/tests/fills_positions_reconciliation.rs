@@ -226,6 +226,88 @@ async fn protective_stop_goes_to_the_algo_endpoint_and_its_fill_closes_the_posit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_the_price_is_already_through_closes_the_position_at_market_in_the_same_intent() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let stream = follow_user_stream(&fx, &ex);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mark = fx.mark().await;
+    ex.handle_intent(&open_intent(&fx.bus, "intent-through", "0.01", mark))
+        .await
+        .unwrap();
+    fx.wait_event(Stream::Positions, "PositionOpened", |e| {
+        matches!(e, Event::PositionOpened(_))
+    })
+    .await;
+    // A long's stop above the mark: the exchange refuses it (-2021).
+    let protect = fx.bus.envelope(Event::ProtectPosition(ProtectPosition {
+        intent_id: "protect-through".into(),
+        symbol: SYMBOL.into(),
+        position_side: PositionSide::Long,
+        stop: Some(StopLeg {
+            trigger_price: (mark * dec("1.01")).round_dp(1),
+            working_type: WorkingType::MarkPrice,
+        }),
+        take_profits: vec![TakeProfitLeg {
+            leg: "tp1".into(),
+            trigger_price: (mark * dec("1.03")).round_dp(1),
+            quantity: dec("0.005"),
+        }],
+        trailing: None,
+    }));
+    let out = ex.handle_intent(&protect).await.unwrap();
+    assert!(
+        out.iter()
+            .any(|e| matches!(&e.event, Event::OrderRejected(r)
+            if r.reason == RejectReason::WouldImmediatelyTrigger)),
+        "{out:?}"
+    );
+    let close_coid =
+        qt_events::ids::client_order_id("protect-through", ProtectPosition::STOP_CLOSE_LEG);
+    assert!(
+        out.iter()
+            .any(|e| matches!(&e.event, Event::OrderAccepted(a)
+            if a.client_order_id == close_coid && a.kind == OrderKind::Market)),
+        "{out:?}"
+    );
+    assert_eq!(fx.position_amt().await, Decimal::ZERO);
+    // Nothing was left to protect: the take-profit was not placed.
+    assert!(
+        fx.client
+            .open_algo_orders(Some(SYMBOL))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let closed = fx
+        .wait_event(Stream::Positions, "PositionClosed", |e| {
+            matches!(e, Event::PositionClosed(_))
+        })
+        .await;
+    let Event::PositionClosed(c) = &closed.event else {
+        unreachable!()
+    };
+    assert_eq!(c.reason, "stop");
+    // A redelivery answers the same and sends no second order.
+    ex.poll_orders().await.unwrap();
+    let fills = ex.db.fill_count().await.unwrap();
+    assert_eq!(fills, 2, "the entry and the close");
+    let again = ex.handle_intent(&protect).await.unwrap();
+    assert!(
+        again
+            .iter()
+            .any(|e| matches!(&e.event, Event::OrderAccepted(a)
+            if a.client_order_id == close_coid)),
+        "{again:?}"
+    );
+    ex.poll_orders().await.unwrap();
+    assert_eq!(ex.db.fill_count().await.unwrap(), fills);
+    assert_eq!(fx.position_amt().await, Decimal::ZERO);
+    stream.cancel();
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protect_intent_skips_the_legs_a_later_one_replaces_but_never_leaves_a_position_without_a_stop()
  {
     let fx = fixture().await;

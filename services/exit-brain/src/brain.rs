@@ -560,6 +560,39 @@ impl<S: PlanStore> Brain<S> {
         // A refused intent (no client order id) refuses its stop as well.
         let stop = r.client_order_id.is_none()
             || Self::is_stop_order(&r.intent_id, r.client_order_id.as_deref(), None);
+        let stop_close = r.client_order_id.as_deref()
+            == Some(&client_order_id(
+                &r.intent_id,
+                ProtectPosition::STOP_CLOSE_LEG,
+            ));
+        if stop_close {
+            // Execution's market close after a stop the price was already through. Refused
+            // because the position is already flat, it has nothing left to do.
+            if matches!(
+                r.reason,
+                RejectReason::NoPosition | RejectReason::ReduceOnlyRejected
+            ) {
+                return None;
+            }
+            let c = Commit {
+                outputs: vec![
+                    self.close(t, "stop_close_rejected", Some(env)),
+                    self.alert(
+                        t,
+                        "stop_close_rejected",
+                        Severity::Critical,
+                        format!(
+                            "the market close of {} after its refused stop was refused too \
+                             ({:?}: {}); asking for another close",
+                            t.symbol, r.reason, r.message
+                        ),
+                        Some(env),
+                    ),
+                ],
+                ..Commit::default()
+            };
+            return Some(c);
+        }
         if !stop {
             let a = self.alert(
                 t,
@@ -576,10 +609,24 @@ impl<S: PlanStore> Brain<S> {
                 ..Commit::default()
             });
         }
-        let must_close = !t.stop_confirmed || r.reason == RejectReason::WouldImmediatelyTrigger;
         let mut t = t.clone();
         let mut c = Commit::default();
-        if must_close && !t.watchdog_fired {
+        if r.reason == RejectReason::WouldImmediatelyTrigger {
+            // The price is already through the stop: execution closes the position at market
+            // in the same intent (leg `stop_close`), so no close intent of ours could arrive
+            // first, and none arrives late to close a newer position of the symbol.
+            t.watchdog_fired = true;
+            c.outputs.push(self.alert(
+                &t,
+                "stop_rejected",
+                Severity::Critical,
+                format!(
+                    "the stop of {} was refused ({:?}: {}); execution closes it at market",
+                    t.symbol, r.reason, r.message
+                ),
+                Some(env),
+            ));
+        } else if !t.stop_confirmed && !t.watchdog_fired {
             t.watchdog_fired = true;
             c.outputs.push(self.close(&t, "stop_rejected", Some(env)));
             c.outputs.push(self.alert(

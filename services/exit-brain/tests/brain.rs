@@ -14,7 +14,7 @@ use exit_brain::store::PlanStore;
 use exit_brain::{Brain, BrainConfig, ExchangeView};
 use qt_events::clock::{ManualClock, SharedClock};
 use qt_events::ids::client_order_id;
-use qt_events::{Event, OrderKind, OrderRejected, RejectReason};
+use qt_events::{Envelope, Event, OrderKind, OrderRejected, ProtectPosition, RejectReason};
 use qt_exits::ExitConfig;
 use qt_risk::SymbolFilters;
 use rust_decimal_macros::dec;
@@ -327,25 +327,78 @@ async fn the_watchdog_closes_a_position_whose_stop_is_not_confirmed_in_time() {
     assert!(b.watchdog(T0 + 60_000).outputs.is_empty(), "it fires once");
 }
 
+fn refused(intent: &str, leg: &str, reason: RejectReason, code: Option<i64>) -> Event {
+    Event::OrderRejected(OrderRejected {
+        intent_id: intent.to_owned(),
+        client_order_id: Some(client_order_id(intent, leg)),
+        symbol: "BTCUSDT".into(),
+        reason,
+        message: "refused".into(),
+        exchange_code: code,
+    })
+}
+
+fn closes(out: &[Envelope], why: &str) -> bool {
+    out.iter()
+        .any(|e| matches!(&e.event, Event::ClosePosition(c) if c.reason == why))
+}
+
 #[tokio::test]
 async fn a_refused_first_stop_closes_the_position_at_once() {
     let fx = Fx::new();
     let mut b = fx.brain().await;
     let clock = fx.clock.as_ref();
     let intent = open_p1(&mut b, clock).await;
-    let rej = Event::OrderRejected(OrderRejected {
-        intent_id: intent.clone(),
-        client_order_id: Some(client_order_id(&intent, STOP_LEG)),
-        symbol: "BTCUSDT".into(),
-        reason: RejectReason::WouldImmediatelyTrigger,
-        message: "would trigger".into(),
-        exchange_code: Some(-2021),
-    });
+    let rej = refused(
+        &intent,
+        STOP_LEG,
+        RejectReason::MarginInsufficient,
+        Some(-2019),
+    );
+    let out = b.handle_env(&env(rej, "r1", clock)).await.unwrap();
+    assert!(closes(&out, "stop_rejected"), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_stop_the_price_is_through_is_closed_by_execution_and_only_alerted_here() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    let intent = open_p1(&mut b, clock).await;
+    let rej = refused(
+        &intent,
+        STOP_LEG,
+        RejectReason::WouldImmediatelyTrigger,
+        Some(-2021),
+    );
     let out = b.handle_env(&env(rej, "r1", clock)).await.unwrap();
     assert!(
-        out.iter()
-            .any(|e| matches!(&e.event, Event::ClosePosition(c) if c.reason == "stop_rejected"))
+        !out.iter()
+            .any(|e| matches!(e.event, Event::ClosePosition(_))),
+        "{out:?}"
     );
+    assert!(
+        out.iter()
+            .any(|e| matches!(&e.event, Event::AlertRaised(a) if a.rule == "stop_rejected"))
+    );
+    // Execution's close refused because the position is already flat: nothing to do.
+    let flat = refused(
+        &intent,
+        ProtectPosition::STOP_CLOSE_LEG,
+        RejectReason::NoPosition,
+        None,
+    );
+    let out = b.handle_env(&env(flat, "r2", clock)).await.unwrap();
+    assert!(out.is_empty(), "{out:?}");
+    // Refused for another reason: exit-brain asks for a close of its own.
+    let failed = refused(
+        &intent,
+        ProtectPosition::STOP_CLOSE_LEG,
+        RejectReason::ExchangeError,
+        Some(-1000),
+    );
+    let out = b.handle_env(&env(failed, "r3", clock)).await.unwrap();
+    assert!(closes(&out, "stop_close_rejected"), "{out:?}");
 }
 
 #[tokio::test]

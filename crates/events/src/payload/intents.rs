@@ -106,6 +106,9 @@ impl ProtectPosition {
     pub const STOP_LEG: &'static str = "stop";
     /// The leg name of the trailing stop.
     pub const TRAILING_LEG: &'static str = "trailing";
+    /// The leg name of the market close execution sends in the same intent when the exchange
+    /// refuses the stop because the price is already through it (-2021).
+    pub const STOP_CLOSE_LEG: &'static str = "stop_close";
 
     /// The names of the legs this intent places.
     pub fn leg_names(&self) -> impl Iterator<Item = &str> {

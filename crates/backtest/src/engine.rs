@@ -83,6 +83,16 @@ impl BacktestConfig {
             funding_rate_8h: f(self.funding.default_rate) * per_8h,
         }
     }
+
+    /// The labels a model for this configuration is trained with: its exits and costs, each
+    /// trade followed for up to `horizon` candles.
+    pub fn labeling(&self, horizon: usize) -> qt_models::LabelConfig {
+        qt_models::LabelConfig {
+            exits: self.exits.clone(),
+            horizon,
+            costs: self.trade_costs(),
+        }
+    }
 }
 
 /// Plausible filters for a symbol whose `exchangeInfo` is not at hand: a step worth about $1–10

@@ -23,7 +23,7 @@ use qt_models::dataset::{Dataset, Series};
 use qt_models::ev::EvReport;
 use qt_models::train::{Decision, TrainConfig, train_on};
 use qt_models::{
-    BarrierConfig, EnsembleConfig, GbdtParams, Model, ModelArtifact, ModelKind, MomentumConfig,
+    EnsembleConfig, GbdtParams, LabelConfig, Model, ModelArtifact, ModelKind, MomentumConfig,
     MomentumModel, Signal, SignalAction, build_model,
 };
 use rust_decimal::Decimal;
@@ -46,7 +46,10 @@ const DAY_MS: i64 = 86_400_000;
 pub struct ModelSettings {
     /// `gbdt` (default), `ensemble` or `momentum` (nothing to fit: the rule itself).
     pub kind: ModelKind,
-    pub barrier: BarrierConfig,
+    /// Candles a training row's trade is followed for its label (see
+    /// [`LabelConfig::horizon`]); the labels' exits and costs are the backtest's, so the model
+    /// learns the trades the backtest (and exit-brain) will make.
+    pub label_horizon: usize,
     /// Share of each training window held out inside it (the validation slice `train_on`
     /// reports on; never the fold's test window). Default 0.2.
     pub validation_fraction: f64,
@@ -54,8 +57,7 @@ pub struct ModelSettings {
     pub momentum: MomentumConfig,
     pub ensemble: EnsembleConfig,
     /// How the gbdt decides: by expected value (default, as clm trains it), with the
-    /// backtest's taker fee, slippage and default funding rate as its costs, whatever is set
-    /// here; or `{"target_mix": [buy, sell]}`, or `"fixed_edges"` (those in `gbdt`).
+    /// backtest's taker fee, slippage and default funding rate as its costs; or `{"target_mix": [buy, sell]}`, or `"fixed_edges"` (those in `gbdt`).
     pub decision: Decision,
 }
 
@@ -64,7 +66,7 @@ impl Default for ModelSettings {
         let t = TrainConfig::new(ModelKind::Gbdt, "");
         Self {
             kind: ModelKind::Gbdt,
-            barrier: t.barrier,
+            label_horizon: t.labeling.horizon,
             validation_fraction: t.test_fraction,
             gbdt: t.gbdt,
             momentum: t.momentum,
@@ -212,6 +214,11 @@ impl Default for WalkForwardConfig {
 }
 
 impl WalkForwardConfig {
+    /// The labels every fold's model is trained with: the backtest's exits and costs.
+    pub fn labeling(&self) -> LabelConfig {
+        self.backtest.labeling(self.model.label_horizon)
+    }
+
     /// Checks the windows.
     ///
     /// # Errors
@@ -239,8 +246,7 @@ impl WalkForwardConfig {
         if self.threads == 0 {
             return Err(BacktestError::Config("threads must be at least 1".into()));
         }
-        self.model
-            .barrier
+        self.labeling()
             .validate()
             .map_err(|e| BacktestError::Config(e.to_string()))
     }
@@ -1239,19 +1245,17 @@ pub fn train_fold(
         .filter(|s| !s.candles.is_empty())
         .collect();
     let candles: usize = train.iter().map(|s| s.candles.len()).sum();
-    let ds = Dataset::build(&train, &m.barrier, 1)
+    let labeling = cfg.labeling();
+    let ds = Dataset::build(&train, &labeling, 1)
         .map_err(|e| BacktestError::Model(format!("fold {}: {e}", fold.index)))?;
     let purged = candles.saturating_sub(ds.len());
     let mut tc = TrainConfig::new(m.kind, version);
-    tc.barrier = m.barrier;
+    tc.labeling = labeling;
     tc.test_fraction = m.validation_fraction;
     tc.gbdt = m.gbdt;
     tc.momentum = m.momentum;
     tc.ensemble = m.ensemble;
     tc.decision = m.decision.clone();
-    if let Decision::ExpectedValue(ev) = &mut tc.decision {
-        ev.costs = cfg.backtest.trade_costs();
-    }
     tc.threads = 1;
     let (artifact, report) = train_on(&ds, &tc)
         .map_err(|e| BacktestError::Model(format!("fold {}: {e}", fold.index)))?;

@@ -103,7 +103,7 @@ fn a_fold_model_is_the_same_whatever_the_data_after_its_training_window_holds() 
         .unwrap_or_else(|| panic!("no training range"));
     // Rows need `horizon` candles after them for their label: the last rows before the cut
     // are purged.
-    let horizon = cfg.model.barrier.horizon as i64;
+    let horizon = cfg.model.label_horizon as i64;
     assert!(
         range.end_ms < fold.train_end - horizon * IV + IV,
         "{range:?}"

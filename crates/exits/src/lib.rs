@@ -12,10 +12,12 @@
 mod config;
 mod plan;
 mod profile;
+mod simulate;
 
 pub use config::ExitConfig;
 pub use plan::{EntrySpec, ExitAction, ExitPlan, Leg, StopMove, Trailing};
 pub use profile::{SymbolProfile, TradeOutcome};
+pub use simulate::{SimulatedTrade, simulate};
 
 use rust_decimal::Decimal;
 

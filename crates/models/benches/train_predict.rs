@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use qt_features::FeatureVector;
 use qt_models::dataset::Dataset;
-use qt_models::{BarrierConfig, GbdtModel, GbdtParams, Model};
+use qt_models::{GbdtModel, GbdtParams, LabelConfig, Model};
 
 const SAMPLES: usize = 300_000;
 
@@ -32,7 +32,7 @@ fn main() {
     };
     let read_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let ds = match Dataset::build(&series, &BarrierConfig::default(), 2) {
+    let ds = match Dataset::build(&series, &LabelConfig::default(), 2) {
         Ok(d) => d,
         Err(e) => {
             println!("skipped: {e}");

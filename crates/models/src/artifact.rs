@@ -4,12 +4,12 @@ use qt_features::FEATURE_NAMES;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BarrierConfig, EnsembleConfig, EnsembleModel, GbdtModel, Model, ModelError, MomentumConfig,
+    EnsembleConfig, EnsembleModel, GbdtModel, LabelConfig, Model, ModelError, MomentumConfig,
     MomentumModel,
 };
 
 /// Version of the artifact file layout.
-pub const ARTIFACT_FORMAT: u32 = 1;
+pub const ARTIFACT_FORMAT: u32 = 2;
 
 /// Model family stored in an artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,9 +47,9 @@ pub struct ModelArtifact {
     /// Evaluation metrics on the held-out test set (see `metrics::Evaluation`).
     #[serde(default)]
     pub metrics: serde_json::Value,
-    /// Barriers the labels were made with.
+    /// The exits, horizon and costs the labels were made with.
     #[serde(default)]
-    pub barrier: Option<BarrierConfig>,
+    pub labeling: Option<LabelConfig>,
     /// The model itself: thresholds (momentum), boosters (gbdt), members (ensemble).
     pub params: serde_json::Value,
 }
@@ -63,7 +63,7 @@ impl ModelArtifact {
             feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
             training_range: None,
             metrics: serde_json::Value::Null,
-            barrier: None,
+            labeling: None,
             params,
         }
     }

@@ -59,12 +59,12 @@ pub struct TrainArgs {
     pub momentum_buy: f64,
     #[arg(long, default_value_t = -0.01, allow_hyphen_values = true)]
     pub momentum_sell: f64,
-    /// Triple-barrier take-profit, stop (fractions) and horizon (candles).
-    #[arg(long, default_value_t = 0.0195)]
-    pub take_profit: f64,
-    #[arg(long, default_value_t = 0.02)]
-    pub stop_loss: f64,
-    #[arg(long, default_value_t = 24)]
+    /// A JSON file of exit settings (exit-brain's `exits`, the same fields) the labels' trades
+    /// are run with; the live defaults when omitted.
+    #[arg(long)]
+    pub exits: Option<PathBuf>,
+    /// Most candles a row's trade is followed for its label.
+    #[arg(long, default_value_t = crate::LabelConfig::default().horizon)]
     pub horizon: usize,
     /// Cores to use.
     #[arg(long, default_value_t = 2)]
@@ -133,13 +133,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     cfg.momentum.buy_threshold = args.momentum_buy;
     cfg.momentum.sell_threshold = args.momentum_sell;
-    cfg.barrier.take_profit = args.take_profit;
-    cfg.barrier.stop_loss = args.stop_loss;
-    cfg.barrier.horizon = args.horizon;
-    let ds = Dataset::build(&series, &cfg.barrier, cfg.threads).context("building the dataset")?;
+    if let Some(path) = &args.exits {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        cfg.labeling.exits = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not exit settings", path.display()))?;
+    }
+    cfg.labeling.horizon = args.horizon;
+    let ds = Dataset::build(&series, &cfg.labeling, cfg.threads).context("building the dataset")?;
     if cfg.version.is_empty() {
         let split = ds
-            .split(cfg.test_fraction, cfg.barrier.horizon)
+            .split(cfg.test_fraction, cfg.labeling.horizon)
             .context("splitting the dataset")?;
         let end = split
             .train

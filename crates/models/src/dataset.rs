@@ -1,12 +1,12 @@
-//! Dataset builder: features (the live engine's batch path) and triple-barrier labels per
-//! candle, and a chronological split with a purge gap.
+//! Dataset builder: features (the live engine's batch path) and labels from the live exits
+//! per candle ([`crate::labels`]), and a chronological split with a purge gap.
 
 use qt_candles::Candle;
 use qt_events::SignalAction;
-use qt_features::{FeatureConfig, N_FEATURES, batch};
+use qt_features::{FeatureConfig, N_FEATURES, batch, feature_index};
 
 use crate::ModelError;
-use crate::labels::{BarrierConfig, Outcomes, barrier_outcomes};
+use crate::labels::{LabelConfig, Outcomes, exit_outcomes};
 
 /// One symbol's candles.
 #[derive(Debug, Clone)]
@@ -21,10 +21,10 @@ pub struct Series {
 pub struct Dataset {
     pub features: Vec<[f64; N_FEATURES]>,
     pub labels: Vec<SignalAction>,
-    /// How a long and a short entered at each row's close end under the barriers.
+    /// How a long and a short entered after each row end under the exit plan.
     pub outcomes: Vec<Outcomes>,
-    /// The barriers the labels and outcomes were computed with.
-    pub barrier: BarrierConfig,
+    /// The settings the labels and outcomes were computed with.
+    pub labeling: LabelConfig,
     pub candles: Vec<Candle>,
     /// Index into `symbols`.
     pub symbol_of: Vec<u16>,
@@ -43,14 +43,20 @@ pub struct Split {
     pub purged: usize,
 }
 
-fn rows_of(series: &Series, barrier: &BarrierConfig) -> Vec<([f64; N_FEATURES], Outcomes, Candle)> {
-    let features = batch(
-        FeatureConfig {
-            interval_ms: series.interval_ms,
-        },
-        &series.candles,
-    );
-    let outcomes = barrier_outcomes(&series.candles, barrier);
+fn rows_of(series: &Series, cfg: &LabelConfig) -> Vec<([f64; N_FEATURES], Outcomes, Candle)> {
+    let fcfg = FeatureConfig {
+        interval_ms: series.interval_ms,
+    };
+    let features = batch(fcfg, &series.candles);
+    // The daily realized volatility that picks the ladder, as the backtester and exit-brain
+    // compute it: rv_24h scaled by √(candles per day).
+    let rv = feature_index("rv_24h").unwrap_or(0);
+    let day_scale = (fcfg.day_candles() as f64).sqrt();
+    let volatility: Vec<f64> = features
+        .iter()
+        .map(|f| f.as_ref().map_or(f64::NAN, |f| f.values[rv] * day_scale))
+        .collect();
+    let outcomes = exit_outcomes(&series.candles, &volatility, series.interval_ms, cfg);
     features
         .iter()
         .zip(outcomes)
@@ -64,10 +70,10 @@ impl Dataset {
     /// at a time). All series must have the same interval.
     pub fn build(
         series: &[Series],
-        barrier: &BarrierConfig,
+        labeling: &LabelConfig,
         threads: usize,
     ) -> Result<Self, ModelError> {
-        barrier.validate()?;
+        labeling.validate()?;
         let Some(first) = series.first() else {
             return Err(ModelError::Data("no series".to_string()));
         };
@@ -89,7 +95,7 @@ impl Dataset {
                 let start = t * series.len().div_ceil(threads);
                 scope.spawn(move || {
                     for (k, out) in chunk.iter_mut().enumerate() {
-                        *out = rows_of(&series[start + k], barrier);
+                        *out = rows_of(&series[start + k], labeling);
                     }
                 });
             }
@@ -99,7 +105,7 @@ impl Dataset {
             features: Vec::with_capacity(total),
             labels: Vec::with_capacity(total),
             outcomes: Vec::with_capacity(total),
-            barrier: *barrier,
+            labeling: labeling.clone(),
             candles: Vec::with_capacity(total),
             symbol_of: Vec::with_capacity(total),
             symbols: series.iter().map(|s| s.symbol.clone()).collect(),
@@ -108,7 +114,7 @@ impl Dataset {
         for (i, rows) in per_series.into_iter().enumerate() {
             for (f, o, c) in rows {
                 ds.features.push(f);
-                ds.labels.push(o.label());
+                ds.labels.push(o.label(&labeling.costs, first.interval_ms));
                 ds.outcomes.push(o);
                 ds.candles.push(c);
                 ds.symbol_of.push(i as u16);

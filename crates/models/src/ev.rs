@@ -1,29 +1,28 @@
 //! Decisions by expected value: an entry is worth taking only when the expected return of the
 //! trade, under the exits that will manage it and after every cost, clears a margin.
 //!
-//! For each side the booster's score is calibrated on a validation slice (neither the rows the
-//! booster was fitted on nor any test row) into the probability that the trade reaches its
-//! target first (`P(win)`) and the probability that it reaches its stop first (`P(loss)`), by
-//! isotonic regression ([`Isotonic`]); trades that reach neither within the horizon close at
-//! the horizon with the mean return such trades had on the validation slice. The expected
-//! return of the trade is then
+//! Each row's long and short were run through the live exit plan ([`crate::labels`]), so each
+//! has a realized net return: gross return minus two taker fees, two slippages and the funding
+//! for the time it was held. For each side the booster's score is calibrated on a validation
+//! slice (neither the rows the booster was fitted on nor any test row) by isotonic regression
+//! ([`Isotonic`]) into
 //!
 //! ```text
-//! E = P(win)·take_profit − P(loss)·stop_loss + (1 − P(win) − P(loss))·timeout_return − cost
+//! E(score) = mean net return of the validation trades scored near `score`
 //! ```
 //!
-//! where `cost` is the round trip (two taker fees, two slippages) plus the funding over the
-//! mean holding time seen on the validation slice. BUY or SELL when that side's `E` exceeds
-//! the margin (the better side when both do); HOLD otherwise. The margin is chosen on the same
-//! validation slice, by trading it one position per symbol at a time for each candidate margin:
-//! the margin with the largest net return wins, and when no margin makes money there (or
-//! trades at least `min_trades` times), the model has no edge and says HOLD to everything.
+//! and into the probability that such a trade nets a gain (the signal's confidence, and the
+//! reliability curve of the report). BUY or SELL when that side's `E` exceeds the margin (the
+//! better side when both do); HOLD otherwise. The margin is chosen on the same validation
+//! slice, by trading it one position per symbol at a time for each candidate margin: the
+//! margin with the largest net return wins, and when no margin makes money there (or trades at
+//! least `min_trades` times), the model has no edge and says HOLD to everything.
 
 use qt_events::SignalAction;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::{Isotonic, ReliabilityBin, reliability};
-use crate::labels::{BarrierConfig, Outcome, Outcomes};
+use crate::labels::{Outcome, Outcomes};
 use crate::{ModelError, Signal};
 
 /// What a round trip costs, as fractions of the notional (defaults: Binance VIP 0 taker fee
@@ -56,7 +55,7 @@ impl TradeCosts {
         2.0 * (self.fee_rate + self.slippage) + self.funding_rate_8h.abs() * hours / 8.0
     }
 
-    fn validate(&self) -> Result<(), ModelError> {
+    pub fn validate(&self) -> Result<(), ModelError> {
         let ok = |x: f64| x.is_finite() && (0.0..0.1).contains(&x);
         if ok(self.fee_rate) && ok(self.slippage) && ok(self.funding_rate_8h.abs()) {
             Ok(())
@@ -66,11 +65,11 @@ impl TradeCosts {
     }
 }
 
-/// How the expected-value rule is fitted (a part of [`crate::train::TrainConfig`]).
+/// How the expected-value rule is fitted (a part of [`crate::train::TrainConfig`]; the costs
+/// are the labels' ([`crate::labels::LabelConfig`])).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvSettings {
-    pub costs: TradeCosts,
     /// Share of the training rows (the latest, by time, after a purge of the label horizon)
     /// held out to calibrate the probabilities and choose the margin. Default 0.25.
     pub calibration_fraction: f64,
@@ -84,7 +83,6 @@ pub struct EvSettings {
 impl Default for EvSettings {
     fn default() -> Self {
         EvSettings {
-            costs: TradeCosts::default(),
             calibration_fraction: 0.25,
             margins: vec![0.0, 0.0005, 0.001, 0.002, 0.004],
             min_trades: 20,
@@ -94,7 +92,6 @@ impl Default for EvSettings {
 
 impl EvSettings {
     pub fn validate(&self) -> Result<(), ModelError> {
-        self.costs.validate()?;
         if !(self.calibration_fraction > 0.0 && self.calibration_fraction < 1.0)
             || self.margins.is_empty()
             || self.margins.iter().any(|m| !m.is_finite() || *m < 0.0)
@@ -105,37 +102,19 @@ impl EvSettings {
     }
 }
 
-/// One side's calibrated outcome probabilities.
+/// One side's calibration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SideCalibration {
-    /// P(win) as a non-decreasing function of the side's probability score.
+    /// Expected net return as a non-decreasing function of the side's probability score.
+    pub expected: Isotonic,
+    /// P(the trade nets a gain) as a non-decreasing function of the score.
     pub win: Isotonic,
-    /// P(loss) as a non-decreasing function of the negated score (losses fall as it rises).
-    pub loss: Isotonic,
-    /// Mean gross return of the validation trades that timed out.
-    pub timeout_return: f64,
 }
 
 impl SideCalibration {
-    /// (P(win), P(loss)) at score `p`, scaled down together if the two fits sum above one.
-    pub fn probabilities(&self, p: f64) -> (f64, f64) {
-        let (w, l) = (self.win.predict(p), self.loss.predict(-p));
-        let sum = w + l;
-        if sum > 1.0 {
-            (w / sum, l / sum)
-        } else {
-            (w, l)
-        }
-    }
-
     fn validate(&self) -> Result<(), ModelError> {
-        self.win.validate()?;
-        self.loss.validate()?;
-        if self.timeout_return.is_finite() {
-            Ok(())
-        } else {
-            Err(ModelError::Format("non-finite timeout return".to_string()))
-        }
+        self.expected.validate()?;
+        self.win.validate()
     }
 }
 
@@ -144,10 +123,7 @@ impl SideCalibration {
 pub struct EvRule {
     pub long: SideCalibration,
     pub short: SideCalibration,
-    /// The barriers the outcomes were measured with.
-    pub take_profit: f64,
-    pub stop_loss: f64,
-    /// Round-trip cost at the mean holding time, a fraction of the notional.
+    /// Mean round-trip cost of the validation trades, a fraction of the notional (reported).
     pub cost: f64,
     /// Expected return above which a trade is taken; `None`: no margin made money on the
     /// validation slice, so the model never trades.
@@ -157,21 +133,19 @@ pub struct EvRule {
 impl EvRule {
     /// The expected net return of a long and of a short at the booster's scores.
     pub fn expected(&self, p_buy: f64, p_sell: f64) -> (f64, f64) {
-        let side = |c: &SideCalibration, p: f64| {
-            let (w, l) = c.probabilities(p);
-            w * self.take_profit - l * self.stop_loss + (1.0 - w - l).max(0.0) * c.timeout_return
-                - self.cost
-        };
-        (side(&self.long, p_buy), side(&self.short, p_sell))
+        (
+            self.long.expected.predict(p_buy),
+            self.short.expected.predict(p_sell),
+        )
     }
 
     /// BUY or SELL when that side's expected return exceeds the margin (the better side when
-    /// both do), with the calibrated P(win) as confidence and the expected return attached;
+    /// both do), with the calibrated P(gain) as confidence and the expected return attached;
     /// HOLD otherwise.
     pub fn decide(&self, p_buy: f64, p_sell: f64) -> Signal {
         let (el, es) = self.expected(p_buy, p_sell);
-        let pw_long = self.long.probabilities(p_buy).0;
-        let pw_short = self.short.probabilities(p_sell).0;
+        let pw_long = self.long.win.predict(p_buy);
+        let pw_short = self.short.win.predict(p_sell);
         match self.margin {
             Some(m) if el > m && el >= es => Signal::priced(SignalAction::Buy, pw_long, el),
             Some(m) if es > m => Signal::priced(SignalAction::Sell, pw_short, es),
@@ -182,11 +156,7 @@ impl EvRule {
     pub fn validate(&self) -> Result<(), ModelError> {
         self.long.validate()?;
         self.short.validate()?;
-        let finite = [self.take_profit, self.stop_loss, self.cost]
-            .iter()
-            .all(|v| v.is_finite())
-            && self.margin.is_none_or(f64::is_finite);
-        if finite {
+        if self.cost.is_finite() && self.margin.is_none_or(f64::is_finite) {
             Ok(())
         } else {
             Err(ModelError::Format("non-finite ev rule".to_string()))
@@ -219,7 +189,7 @@ pub struct MarginTrial {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvReport {
     pub calibration_rows: usize,
-    /// Reliability of the calibrated P(win) on the calibration rows, ten bins.
+    /// Reliability of the calibrated P(gain) on the calibration rows, ten bins.
     pub reliability_long: Vec<ReliabilityBin>,
     pub reliability_short: Vec<ReliabilityBin>,
     pub mean_hold_candles: f64,
@@ -232,51 +202,27 @@ pub struct EvReport {
 fn fit_side(
     rows: &[EvRow],
     score: impl Fn(&EvRow) -> f64,
-    outcome: impl Fn(&EvRow) -> Outcome,
+    net: impl Fn(&EvRow) -> f64,
 ) -> Result<(SideCalibration, Vec<ReliabilityBin>), ModelError> {
     let scores: Vec<f64> = rows.iter().map(&score).collect();
-    let neg: Vec<f64> = scores.iter().map(|s| -s).collect();
-    let wins: Vec<bool> = rows
-        .iter()
-        .map(|r| matches!(outcome(r), Outcome::Win { .. }))
-        .collect();
-    let as_f = |v: &[bool]| {
-        v.iter()
-            .map(|&b| f64::from(u8::from(b)))
-            .collect::<Vec<_>>()
-    };
-    let losses: Vec<f64> = rows
-        .iter()
-        .map(|r| f64::from(u8::from(matches!(outcome(r), Outcome::Loss { .. }))))
-        .collect();
-    let timeouts: Vec<f64> = rows
-        .iter()
-        .filter_map(|r| match outcome(r) {
-            Outcome::Timeout { ret } => Some(ret),
-            _ => None,
-        })
-        .collect();
+    let nets: Vec<f64> = rows.iter().map(&net).collect();
+    let wins: Vec<bool> = nets.iter().map(|&r| r > 0.0).collect();
+    let as_f: Vec<f64> = wins.iter().map(|&b| f64::from(u8::from(b))).collect();
     let cal = SideCalibration {
-        win: Isotonic::fit(&scores, &as_f(&wins))?,
-        loss: Isotonic::fit(&neg, &losses)?,
-        timeout_return: if timeouts.is_empty() {
-            0.0
-        } else {
-            timeouts.iter().sum::<f64>() / timeouts.len() as f64
-        },
+        expected: Isotonic::fit(&scores, &nets)?,
+        win: Isotonic::fit(&scores, &as_f)?,
     };
-    let predicted: Vec<f64> = scores.iter().map(|&s| cal.probabilities(s).0).collect();
+    let predicted: Vec<f64> = scores.iter().map(|&s| cal.win.predict(s)).collect();
     let curve = reliability(&predicted, &wins, 10);
     Ok((cal, curve))
 }
 
 /// Trades the rows one position per symbol at a time with `rule` at `margin`: a trade blocks
-/// its symbol for the candles it is held.
+/// its symbol for the candles it is held (from the candle after the signal).
 fn trade_validation(
     rule: &EvRule,
     margin: f64,
     rows: &[EvRow],
-    barrier: &BarrierConfig,
     interval_ms: i64,
     costs: &TradeCosts,
 ) -> MarginTrial {
@@ -284,7 +230,6 @@ fn trade_validation(
         margin: Some(margin),
         ..rule.clone()
     };
-    let hour_ms = 3_600_000.0;
     let (mut trades, mut wins, mut net) = (0usize, 0usize, 0.0f64);
     let mut busy: (u16, i64) = (u16::MAX, i64::MIN);
     for r in rows {
@@ -296,13 +241,11 @@ fn trade_validation(
             SignalAction::Sell => r.outcomes.short,
             SignalAction::Hold => continue,
         };
-        let held = outcome.held(barrier);
-        let ret = outcome.gross_return(barrier)
-            - costs.round_trip(held as f64 * interval_ms as f64 / hour_ms);
+        let ret = outcome.net_return(costs, interval_ms);
         trades += 1;
         wins += usize::from(ret > 0.0);
         net += ret;
-        busy = (r.symbol, r.open_time + held as i64 * interval_ms);
+        busy = (r.symbol, r.open_time + outcome.held as i64 * interval_ms);
     }
     MarginTrial {
         margin,
@@ -316,43 +259,50 @@ fn trade_validation(
     }
 }
 
-/// Fits the rule on validation rows (sorted here by symbol, then time).
+/// Fits the rule on validation rows (sorted here by symbol, then time), with the labels'
+/// costs.
 ///
 /// # Errors
 /// [`ModelError::Data`] when there are no rows; [`ModelError::Params`] for invalid settings.
 pub fn fit_rule(
     mut rows: Vec<EvRow>,
-    barrier: &BarrierConfig,
+    costs: &TradeCosts,
     interval_ms: i64,
     settings: &EvSettings,
 ) -> Result<(EvRule, EvReport), ModelError> {
     settings.validate()?;
+    costs.validate()?;
     if rows.is_empty() {
         return Err(ModelError::Data("no calibration rows".to_string()));
     }
     rows.sort_by_key(|r| (r.symbol, r.open_time));
-    let (long, reliability_long) = fit_side(&rows, |r| r.p_buy, |r| r.outcomes.long)?;
-    let (short, reliability_short) = fit_side(&rows, |r| r.p_sell, |r| r.outcomes.short)?;
+    let net = |o: &Outcome| o.net_return(costs, interval_ms);
+    let (long, reliability_long) = fit_side(&rows, |r| r.p_buy, |r| net(&r.outcomes.long))?;
+    let (short, reliability_short) = fit_side(&rows, |r| r.p_sell, |r| net(&r.outcomes.short))?;
+    let n = (2 * rows.len()) as f64;
     let held: f64 = rows
         .iter()
-        .map(|r| (r.outcomes.long.held(barrier) + r.outcomes.short.held(barrier)) as f64)
+        .map(|r| (r.outcomes.long.held + r.outcomes.short.held) as f64)
         .sum::<f64>()
-        / (2 * rows.len()) as f64;
-    let cost = settings
-        .costs
-        .round_trip(held * interval_ms as f64 / 3_600_000.0);
+        / n;
+    let cost: f64 = rows
+        .iter()
+        .map(|r| {
+            (r.outcomes.long.gross_return - net(&r.outcomes.long))
+                + (r.outcomes.short.gross_return - net(&r.outcomes.short))
+        })
+        .sum::<f64>()
+        / n;
     let mut rule = EvRule {
         long,
         short,
-        take_profit: barrier.take_profit,
-        stop_loss: barrier.stop_loss,
         cost,
         margin: None,
     };
     let trials: Vec<MarginTrial> = settings
         .margins
         .iter()
-        .map(|&m| trade_validation(&rule, m, &rows, barrier, interval_ms, &settings.costs))
+        .map(|&m| trade_validation(&rule, m, &rows, interval_ms, costs))
         .collect();
     rule.margin = trials
         .iter()
@@ -375,16 +325,21 @@ pub fn fit_rule(
 mod tests {
     use super::*;
 
-    fn barrier() -> BarrierConfig {
-        BarrierConfig {
-            take_profit: 0.02,
-            stop_loss: 0.02,
-            horizon: 10,
+    const M5: i64 = 300_000;
+
+    fn costs() -> TradeCosts {
+        TradeCosts::default()
+    }
+
+    fn o(gross: f64, held: usize) -> Outcome {
+        Outcome {
+            gross_return: gross,
+            held,
         }
     }
 
-    /// Rows where a high buy score means the long wins 70% of the time (and loses otherwise),
-    /// a low one 30%; the short is the mirror image. Each trade is held 2 candles.
+    /// Rows where a high buy score means the long gains 2% 70% of the time (and loses 2%
+    /// otherwise), a low one 30%; the short is the mirror image. Each trade is held 2 candles.
     fn rows(n: usize, edge: bool) -> Vec<EvRow> {
         (0..n)
             .map(|i| {
@@ -397,21 +352,15 @@ mod tests {
                 } else {
                     k < 3
                 };
-                let o = |win: bool| {
-                    if win {
-                        Outcome::Win { after: 2 }
-                    } else {
-                        Outcome::Loss { after: 2 }
-                    }
-                };
+                let g = if long_wins { 0.02 } else { -0.02 };
                 EvRow {
                     symbol: (i % 3) as u16,
-                    open_time: (i / 3) as i64 * 300_000,
+                    open_time: (i / 3) as i64 * M5,
                     p_buy: if high { 0.6 } else { 0.2 },
                     p_sell: if high { 0.2 } else { 0.6 },
                     outcomes: Outcomes {
-                        long: o(long_wins),
-                        short: o(!long_wins),
+                        long: o(g, 2),
+                        short: o(-g, 2),
                     },
                 }
             })
@@ -419,19 +368,13 @@ mod tests {
     }
 
     #[test]
-    fn the_expected_return_is_the_calibrated_outcomes_times_the_barriers_minus_costs() {
-        let (rule, report) = fit_rule(
-            rows(3000, true),
-            &barrier(),
-            300_000,
-            &EvSettings::default(),
-        )
-        .expect("fit");
+    fn the_expected_return_is_the_mean_net_return_of_trades_scored_alike() {
+        let (rule, report) =
+            fit_rule(rows(3000, true), &costs(), M5, &EvSettings::default()).expect("fit");
         // Held 2 candles (10 min): cost = 2 × (5 + 2) bp + 1 bp × 10/480.
         let cost = 0.0014 + 0.0001 * (10.0 / 60.0) / 8.0;
         assert!((rule.cost - cost).abs() < 1e-12, "{}", rule.cost);
-        let (w, l) = rule.long.probabilities(0.6);
-        assert!((w - 0.7).abs() < 0.01 && (l - 0.3).abs() < 0.01, "{w} {l}");
+        assert!((rule.long.win.predict(0.6) - 0.7).abs() < 0.01);
         let (el, es) = rule.expected(0.6, 0.2);
         // Long: 0.7 × 2% − 0.3 × 2% − cost = 0.8% − cost; the short mirrors it: −0.8% − cost.
         assert!((el - (0.008 - cost)).abs() < 2e-4, "{el}");
@@ -453,13 +396,8 @@ mod tests {
     #[test]
     fn without_an_edge_after_costs_the_rule_holds_everything() {
         // Coin flips at ±2%: the expected return is minus the costs at every score.
-        let (rule, report) = fit_rule(
-            rows(3000, false),
-            &barrier(),
-            300_000,
-            &EvSettings::default(),
-        )
-        .expect("fit");
+        let (rule, report) =
+            fit_rule(rows(3000, false), &costs(), M5, &EvSettings::default()).expect("fit");
         assert_eq!(rule.margin, None);
         assert!(
             report.trials.iter().all(|t| t.net_return <= 0.0),
@@ -478,27 +416,21 @@ mod tests {
         let r: Vec<EvRow> = (0..12)
             .map(|i| EvRow {
                 symbol: 0,
-                open_time: i * 300_000,
+                open_time: i * M5,
                 p_buy: 0.9,
                 p_sell: 0.1,
                 outcomes: Outcomes {
-                    long: Outcome::Win { after: 4 },
-                    short: Outcome::Loss { after: 4 },
+                    long: o(0.02, 4),
+                    short: o(-0.02, 4),
                 },
             })
             .collect();
-        let b = barrier();
-        let (rule, _) = fit_rule(
-            r.clone(),
-            &b,
-            300_000,
-            &EvSettings {
-                min_trades: 1,
-                ..EvSettings::default()
-            },
-        )
-        .expect("fit");
-        let t = trade_validation(&rule, 0.0, &r, &b, 300_000, &TradeCosts::default());
+        let settings = EvSettings {
+            min_trades: 1,
+            ..EvSettings::default()
+        };
+        let (rule, _) = fit_rule(r.clone(), &costs(), M5, &settings).expect("fit");
+        let t = trade_validation(&rule, 0.0, &r, M5, &costs());
         assert_eq!(t.trades, 3);
         assert_eq!(t.win_rate, 1.0);
     }

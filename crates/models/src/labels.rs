@@ -1,274 +1,231 @@
-//! Triple-barrier labels: for each candle, would a long (or a short) entered at its close with
-//! our exit plan have reached its take-profit before its stop, within the horizon?
+//! Labels from the trades the live exits make: for each candle, a long and a short entered at
+//! the next candle's open (as the backtester fills a market entry) are run through the exit
+//! plan exit-brain will manage them with ([`qt_exits::simulate`]: the volatility-adaptive
+//! ladder, the stop, break-even, trailing and the time stop), and each side's gross return and
+//! holding time are kept. A side "wins" when that return beats the round trip's costs.
 
 use qt_candles::Candle;
-use qt_events::SignalAction;
+use qt_events::Decimal;
+use qt_events::{PositionSide, SignalAction};
+use qt_exits::{EntrySpec, ExitConfig, ExitPlan, SymbolProfile, simulate};
+use qt_matching::Bar;
+use qt_risk::SymbolFilters;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::ev::TradeCosts;
 
-/// The barriers, matching the exit plan defaults: first take-profit leg +1.95%, stop −2%,
-/// 24 candles (2 h at 5m).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BarrierConfig {
-    /// Take-profit distance from the entry, as a fraction (0.0195 = +1.95%).
-    pub take_profit: f64,
-    /// Stop distance from the entry, as a fraction (0.02 = −2%).
-    pub stop_loss: f64,
-    /// Time barrier, in candles after the entry candle.
+/// How rows are labelled: the live exit settings, how long a trade is followed, and the costs a
+/// trade must beat to count as a win.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LabelConfig {
+    /// The exits that manage every trade (exit-brain's and the backtester's settings).
+    pub exits: ExitConfig,
+    /// Most candles a trade is followed, the entry candle included; a row whose trade is
+    /// still open then is left unlabelled. Also the purge between training and test rows.
+    /// Default 160: past the default 12 h time stop at 5m.
     pub horizon: usize,
+    /// Fees, slippage and funding of a round trip.
+    pub costs: TradeCosts,
 }
 
-impl Default for BarrierConfig {
+impl Default for LabelConfig {
     fn default() -> Self {
-        BarrierConfig {
-            take_profit: 0.0195,
-            stop_loss: 0.02,
-            horizon: 24,
+        LabelConfig {
+            exits: ExitConfig::default(),
+            horizon: 160,
+            costs: TradeCosts::default(),
         }
     }
 }
 
-impl BarrierConfig {
+impl LabelConfig {
     pub fn validate(&self) -> Result<(), ModelError> {
-        let valid = self.take_profit > 0.0
-            && self.stop_loss > 0.0
-            && self.horizon > 0
-            && self.take_profit.is_finite()
-            && self.stop_loss.is_finite();
-        if !valid {
-            return Err(ModelError::Params(format!("invalid barriers {self:?}")));
+        self.exits
+            .validate()
+            .map_err(|e| ModelError::Params(format!("exits: {e}")))?;
+        self.costs.validate()?;
+        if self.horizon == 0 {
+            return Err(ModelError::Params("label horizon must be positive".into()));
         }
         Ok(())
     }
 }
 
-/// Where one side's trade ends: at candle offset `k` (1-based) with a win, or a loss, or never.
-fn first_exit(
-    entry: f64,
-    highs: &[f64],
-    lows: &[f64],
-    cfg: &BarrierConfig,
-    long: bool,
-) -> Option<(usize, bool)> {
-    let (tp, sl) = if long {
-        (
-            entry * (1.0 + cfg.take_profit),
-            entry * (1.0 - cfg.stop_loss),
-        )
-    } else {
-        (
-            entry * (1.0 - cfg.take_profit),
-            entry * (1.0 + cfg.stop_loss),
-        )
-    };
-    for (k, (&h, &l)) in highs.iter().zip(lows).enumerate() {
-        let (stopped, target) = if long {
-            (l <= sl, h >= tp)
-        } else {
-            (h >= sl, l <= tp)
-        };
-        // Both barriers inside one candle: the order is unknown, the stop counts first.
-        if stopped {
-            return Some((k + 1, false));
-        }
-        if target {
-            return Some((k + 1, true));
-        }
-    }
-    None
-}
-
-/// How one side's trade entered at a candle's close ends under the barriers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Outcome {
-    /// The take-profit was reached first, `after` candles after the entry candle.
-    Win { after: usize },
-    /// The stop was reached first (or together with the target), `after` candles later.
-    Loss { after: usize },
-    /// Neither within the horizon: closed at the horizon candle's close with this return (a
-    /// fraction, in the side's favour: positive is a gain).
-    Timeout { ret: f64 },
+/// How one side's trade entered after a candle ends under the exit plan.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Gross return on the entry notional, in the side's favour (0.01 = +1%).
+    pub gross_return: f64,
+    /// Candles the trade was held, the entry candle included.
+    pub held: usize,
 }
 
 impl Outcome {
-    /// The trade's gross return, a fraction in the side's favour: `+take_profit` for a win,
-    /// `-stop_loss` for a loss, the close-to-close return at the horizon for a timeout.
-    pub fn gross_return(&self, cfg: &BarrierConfig) -> f64 {
-        match *self {
-            Outcome::Win { .. } => cfg.take_profit,
-            Outcome::Loss { .. } => -cfg.stop_loss,
-            Outcome::Timeout { ret } => ret,
-        }
-    }
-
-    /// Candles the trade is held (the horizon for a timeout).
-    pub fn held(&self, cfg: &BarrierConfig) -> usize {
-        match *self {
-            Outcome::Win { after } | Outcome::Loss { after } => after,
-            Outcome::Timeout { .. } => cfg.horizon,
-        }
+    /// The return after the round trip's costs for the time held.
+    pub fn net_return(&self, costs: &TradeCosts, interval_ms: i64) -> f64 {
+        self.gross_return - costs.round_trip(self.held as f64 * interval_ms as f64 / 3_600_000.0)
     }
 }
 
-/// Both sides' outcomes of an entry at one candle's close.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Both sides' outcomes of an entry after one candle.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Outcomes {
     pub long: Outcome,
     pub short: Outcome,
 }
 
 impl Outcomes {
-    /// The three-way label: BUY if the long wins, SELL if the short wins (if both would win,
-    /// the earlier win counts; a tie is HOLD), HOLD otherwise.
-    pub fn label(&self) -> SignalAction {
-        match (self.long, self.short) {
-            (Outcome::Win { after: a }, Outcome::Win { after: b }) if a < b => SignalAction::Buy,
-            (Outcome::Win { after: a }, Outcome::Win { after: b }) if b < a => SignalAction::Sell,
-            (Outcome::Win { .. }, Outcome::Win { .. }) => SignalAction::Hold,
-            (Outcome::Win { .. }, _) => SignalAction::Buy,
-            (_, Outcome::Win { .. }) => SignalAction::Sell,
-            _ => SignalAction::Hold,
+    /// The three-way label: BUY when the long nets a gain after costs and more than the short,
+    /// SELL when the short does, HOLD otherwise.
+    pub fn label(&self, costs: &TradeCosts, interval_ms: i64) -> SignalAction {
+        let l = self.long.net_return(costs, interval_ms);
+        let s = self.short.net_return(costs, interval_ms);
+        if l > 0.0 && l > s {
+            SignalAction::Buy
+        } else if s > 0.0 && s > l {
+            SignalAction::Sell
+        } else {
+            SignalAction::Hold
         }
     }
 }
 
-/// Both sides' outcomes for every candle, `None` for the last `horizon` candles, whose future
-/// is not in the data.
-pub fn barrier_outcomes(candles: &[Candle], cfg: &BarrierConfig) -> Vec<Option<Outcomes>> {
-    let n = candles.len();
-    let highs: Vec<f64> = candles.iter().map(Candle::high_f64).collect();
-    let lows: Vec<f64> = candles.iter().map(Candle::low_f64).collect();
-    (0..n)
-        .map(|i| {
-            if i + cfg.horizon >= n {
-                return None;
-            }
-            let entry = candles[i].close_f64();
-            let future = i + 1..=i + cfg.horizon;
-            let (h, l) = (&highs[future.clone()], &lows[future]);
-            let change = candles[i + cfg.horizon].close_f64() / entry - 1.0;
-            let side = |long: bool| match first_exit(entry, h, l, cfg, long) {
-                Some((after, true)) => Outcome::Win { after },
-                Some((after, false)) => Outcome::Loss { after },
-                None => Outcome::Timeout {
-                    ret: if long { change } else { -change },
-                },
-            };
-            Some(Outcomes {
-                long: side(true),
-                short: side(false),
-            })
-        })
-        .collect()
+fn to_bar(c: &Candle) -> Bar {
+    Bar {
+        open_time: c.open_time,
+        open: c.open,
+        high: c.high,
+        low: c.low,
+        close: c.close,
+        volume: c.volume,
+    }
 }
 
-/// The label of every candle: `Some(Buy)` if a long entered at its close hits the take-profit
-/// before the stop within the horizon, `Some(Sell)` if a short would, `Some(Hold)` otherwise
-/// (see [`Outcomes::label`]), and `None` for the last `horizon` candles, whose future is not in
-/// the data.
-pub fn triple_barrier(candles: &[Candle], cfg: &BarrierConfig) -> Vec<Option<SignalAction>> {
-    barrier_outcomes(candles, cfg)
-        .into_iter()
-        .map(|o| o.map(|o| o.label()))
+/// Both sides' outcomes for every candle: entries at the next candle's open, with the daily
+/// realized volatility `volatility[i]` known at candle `i` choosing the ladder (NaN: the calm
+/// one). `None` for the last `horizon` candles (whatever their trades did: labelling only the
+/// quick ones near the end of the data would bias the rows there), where the next candle is
+/// missing, and where a trade outlives the horizon.
+pub fn exit_outcomes(
+    candles: &[Candle],
+    volatility: &[f64],
+    interval_ms: i64,
+    cfg: &LabelConfig,
+) -> Vec<Option<Outcomes>> {
+    let bars: Vec<Bar> = candles.iter().map(to_bar).collect();
+    let profile = SymbolProfile::default();
+    let side = |i: usize, side: PositionSide| {
+        if i + 1 + cfg.horizon > bars.len() {
+            return None;
+        }
+        let entry = &bars[i + 1];
+        if entry.open <= Decimal::ZERO || entry.open_time != candles[i].open_time + interval_ms {
+            return None;
+        }
+        let spec = EntrySpec {
+            side,
+            price: entry.open,
+            qty: Decimal::ONE,
+            opened_ms: entry.open_time,
+            filters: SymbolFilters::NONE,
+        };
+        let vol = volatility.get(i).copied().unwrap_or(f64::NAN);
+        let plan = ExitPlan::new(spec, vol, &profile, &cfg.exits).ok()?;
+        let t = simulate(plan, &bars[i + 1..=i + cfg.horizon], interval_ms)?;
+        Some(Outcome {
+            gross_return: t.gross_return,
+            held: t.held,
+        })
+    };
+    (0..candles.len())
+        .map(|i| {
+            Some(Outcomes {
+                long: side(i, PositionSide::Long)?,
+                short: side(i, PositionSide::Short)?,
+            })
+        })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qt_events::Decimal;
+    use rust_decimal::prelude::FromPrimitive;
 
-    fn bar(t: i64, high: f64, low: f64, close: f64) -> Candle {
-        let d = |x: f64| Decimal::from_f64_retain(x).unwrap_or_default();
-        Candle::new(t, d(close), d(high), d(low), d(close), Decimal::ONE)
+    const M5: i64 = 300_000;
+
+    fn bar(k: i64, open: f64, high: f64, low: f64, close: f64) -> Candle {
+        let d = |x: f64| Decimal::from_f64(x).unwrap_or_default();
+        Candle::new(k * M5, d(open), d(high), d(low), d(close), Decimal::ONE)
     }
 
-    fn cfg(h: usize) -> BarrierConfig {
-        BarrierConfig {
-            take_profit: 0.02,
-            stop_loss: 0.02,
-            horizon: h,
+    /// Exits with one leg at +2%, a stop at −2%, no trailing, no break-even, a 15-minute time
+    /// stop: simple enough to compute by hand.
+    fn cfg() -> LabelConfig {
+        let two = Decimal::TWO;
+        LabelConfig {
+            exits: ExitConfig {
+                low_vol_targets_pct: vec![two],
+                high_vol_targets_pct: vec![two],
+                leg_fractions: vec![Decimal::ONE],
+                stop_pct: two,
+                break_even_after_first_leg: false,
+                trailing_activation_pct: None,
+                time_stop_minutes: Some(15),
+                ..ExitConfig::default()
+            },
+            horizon: 4,
+            costs: TradeCosts::default(),
         }
     }
 
     #[test]
-    fn long_that_reaches_take_profit_first_is_buy() {
+    fn each_side_is_entered_at_the_next_open_and_run_through_the_exit_plan() {
         let c = [
-            bar(0, 100.0, 100.0, 100.0),
-            bar(1, 101.0, 99.0, 100.5),
-            bar(2, 102.5, 100.0, 102.0),
+            bar(0, 100.0, 100.0, 100.0, 100.0),
+            bar(1, 100.0, 101.0, 99.0, 100.5),
+            bar(2, 100.5, 102.5, 100.0, 102.0), // long target 102 reached
+            bar(3, 102.0, 102.0, 101.0, 101.0),
+            bar(4, 101.0, 101.5, 100.5, 101.0),
         ];
-        assert_eq!(triple_barrier(&c, &cfg(2))[0], Some(SignalAction::Buy));
+        let o = exit_outcomes(&c, &[f64::NAN; 5], M5, &cfg());
+        let first = o[0].expect("labelled");
+        assert!((first.long.gross_return - 0.02).abs() < 1e-12, "{first:?}");
+        assert_eq!(first.long.held, 2);
+        // The short is not stopped (102 is its stop and the high is 102.5, in candle 2).
+        assert!((first.short.gross_return + 0.02).abs() < 1e-12, "{first:?}");
+        assert_eq!(first.label(&TradeCosts::default(), M5), SignalAction::Buy);
+        // The last `horizon` candles are not labelled.
+        assert!(o[1].is_none() && o[4].is_none());
     }
 
     #[test]
-    fn short_that_reaches_take_profit_first_is_sell() {
+    fn a_time_stop_closes_at_the_candle_close_and_a_small_gain_is_no_win_after_costs() {
         let c = [
-            bar(0, 100.0, 100.0, 100.0),
-            bar(1, 100.5, 97.5, 98.0),
-            bar(2, 103.0, 97.0, 102.0),
+            bar(0, 100.0, 100.0, 100.0, 100.0),
+            bar(1, 100.0, 100.5, 99.5, 100.0),
+            bar(2, 100.0, 100.5, 99.5, 100.0),
+            bar(3, 100.0, 100.5, 99.9, 100.1),
+            bar(4, 100.1, 100.2, 100.0, 100.1),
         ];
-        assert_eq!(triple_barrier(&c, &cfg(2))[0], Some(SignalAction::Sell));
+        let o = exit_outcomes(&c, &[f64::NAN; 5], M5, &cfg())[0].expect("labelled");
+        // Opened at candle 1's open (5:00): the 15-minute stop is due at 20:00, first seen at
+        // candle 4's close (24:59.999), where it closes at 100.1.
+        assert_eq!(o.long.held, 4);
+        assert!((o.long.gross_return - 0.001).abs() < 1e-12, "{o:?}");
+        assert!((o.short.gross_return + 0.001).abs() < 1e-12, "{o:?}");
+        // +0.1% gross does not cover 2 × (5 + 2) bp: no side wins.
+        assert_eq!(o.label(&TradeCosts::default(), M5), SignalAction::Hold);
     }
 
     #[test]
-    fn both_barriers_in_one_candle_count_as_the_stop() {
-        // One wide candle touches +2% and −2%: the long is stopped and the short is stopped.
-        let c = [bar(0, 100.0, 100.0, 100.0), bar(1, 103.0, 97.0, 100.0)];
-        assert_eq!(triple_barrier(&c, &cfg(1))[0], Some(SignalAction::Hold));
-    }
-
-    #[test]
-    fn nothing_reached_within_the_horizon_is_hold_and_the_tail_has_no_label() {
-        let c = [
-            bar(0, 100.0, 100.0, 100.0),
-            bar(1, 101.0, 99.0, 100.0),
-            bar(2, 101.5, 99.5, 100.0),
-            bar(3, 110.0, 100.0, 110.0),
-        ];
-        let l = triple_barrier(&c, &cfg(2));
-        assert_eq!(l[0], Some(SignalAction::Hold));
-        assert_eq!(l[1], Some(SignalAction::Buy));
-        assert_eq!(l[2], None);
-        assert_eq!(l[3], None);
-    }
-
-    #[test]
-    fn a_stop_before_the_target_makes_the_long_lose() {
-        let c = [
-            bar(0, 100.0, 100.0, 100.0),
-            bar(1, 100.0, 97.9, 98.5),
-            bar(2, 103.0, 98.5, 103.0),
-        ];
-        // Long stopped at candle 1; short: target 98 reached at candle 1 (low 97.9) → SELL.
-        assert_eq!(triple_barrier(&c, &cfg(2))[0], Some(SignalAction::Sell));
-    }
-
-    #[test]
-    fn outcomes_carry_when_each_side_ends_and_what_a_timeout_returns() {
-        let c = [
-            bar(0, 100.0, 100.0, 100.0),
-            bar(1, 101.0, 97.9, 98.5),
-            bar(2, 101.0, 98.5, 99.0),
-        ];
-        let o = barrier_outcomes(&c, &cfg(2))[0].expect("labelled");
-        assert_eq!(o.long, Outcome::Loss { after: 1 });
-        assert_eq!(o.short, Outcome::Win { after: 1 });
-        assert_eq!(o.long.gross_return(&cfg(2)), -0.02);
-        // Neither barrier within one candle: a timeout at that candle's close, +1% for the
-        // long, −1% for the short.
-        let c = [bar(0, 100.0, 100.0, 100.0), bar(1, 101.5, 99.0, 101.0)];
-        let o = barrier_outcomes(&c, &cfg(1))[0].expect("labelled");
-        let Outcome::Timeout { ret } = o.long else {
-            panic!("{o:?}")
-        };
-        assert!((ret - 0.01).abs() < 1e-12);
-        let Outcome::Timeout { ret } = o.short else {
-            panic!("{o:?}")
-        };
-        assert!((ret + 0.01).abs() < 1e-12);
-        assert_eq!(o.long.held(&cfg(1)), 1);
+    fn a_gap_in_the_candles_leaves_the_row_unlabelled() {
+        let mut c = vec![bar(0, 100.0, 100.0, 100.0, 100.0)];
+        c.extend((2..8).map(|k| bar(k, 100.0, 103.0, 99.9, 100.0)));
+        let o = exit_outcomes(&c, &[f64::NAN; 7], M5, &cfg());
+        assert_eq!(o[0], None, "the candle after 0 is missing");
+        assert!(o[1].is_some());
     }
 }

@@ -1,10 +1,12 @@
 //! `qt-models` holds the trading models of Quantum Trader behind one [`Model`] trait, their
-//! artifacts, the triple-barrier labels and the training pipeline.
+//! artifacts, the labels (each row's long and short run through the live exit plan) and the
+//! training pipeline.
 //!
 //! Models: [`MomentumModel`] (the baseline rule on the 24h change), [`GbdtModel`] (two
-//! one-vs-rest gradient-boosted tree models from `forust-ml`: "a long wins" and "a short wins";
+//! one-vs-rest gradient-boosted tree models from `forust-ml`: "a long nets a gain under the live
+//! exits" and "a short does";
 //! trained models decide by expected value ([`ev`]): the scores are calibrated on a validation
-//! slice into outcome probabilities ([`calibration`]), and an entry is taken only when its
+//! slice into expected net returns ([`calibration`]), and an entry is taken only when its
 //! expected return after costs clears a margin chosen on that slice — HOLD otherwise; it
 //! predicts on its trees compiled into flat arrays, bit for bit forust's scores) and [`EnsembleModel`] (members in priority order; a member
 //! that said HOLD for more than 80% of a rolling window hands over to the next; it reports the
@@ -12,7 +14,7 @@
 //! version, feature list, training range and metrics.
 //!
 //! Training ([`train`]) builds a dataset from candles with [`qt_features::batch`] (the same code
-//! as live) and [`labels::triple_barrier`], splits it chronologically with a purge gap, fits,
+//! as live) and [`labels::exit_outcomes`], splits it chronologically with a purge gap, fits,
 //! evaluates and returns an artifact and a report.
 //!
 //! It must never know about Redis, HTTP, SQL, an async runtime or the wall clock: the caller
@@ -38,7 +40,7 @@ pub use ensemble::{EnsembleConfig, EnsembleModel, SignalMix};
 pub use error::ModelError;
 pub use ev::{EvRule, EvSettings, TradeCosts};
 pub use gbdt::{GbdtModel, GbdtParams};
-pub use labels::BarrierConfig;
+pub use labels::LabelConfig;
 pub use model::{Model, Signal};
 pub use momentum::{MomentumConfig, MomentumModel};
 pub use qt_events::SignalAction;

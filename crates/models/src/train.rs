@@ -8,7 +8,7 @@ use crate::dataset::{Dataset, Series, Split};
 use crate::ev::{EvReport, EvRow, EvSettings, fit_rule};
 use crate::metrics::{Evaluation, evaluate};
 use crate::{
-    BarrierConfig, EnsembleConfig, GbdtModel, GbdtParams, Model, ModelArtifact, ModelError,
+    EnsembleConfig, GbdtModel, GbdtParams, LabelConfig, Model, ModelArtifact, ModelError,
     ModelKind, MomentumConfig, Signal, TrainingRange, build_model,
 };
 
@@ -17,7 +17,8 @@ use crate::{
 pub struct TrainConfig {
     pub kind: ModelKind,
     pub version: String,
-    pub barrier: BarrierConfig,
+    /// The exits, horizon and costs the labels are made with.
+    pub labeling: LabelConfig,
     /// Share of the time span held out for the test set (default 0.2).
     pub test_fraction: f64,
     pub gbdt: GbdtParams,
@@ -55,7 +56,7 @@ impl TrainConfig {
         TrainConfig {
             kind,
             version: version.into(),
-            barrier: BarrierConfig::default(),
+            labeling: LabelConfig::default(),
             test_fraction: 0.2,
             gbdt: GbdtParams::default(),
             momentum: MomentumConfig::default(),
@@ -167,7 +168,7 @@ fn calibration_split(
         return Err(ModelError::Data("no training rows".to_string()));
     }
     let cut = times[(((times.len() as f64) * (1.0 - fraction)) as usize).min(times.len() - 1)];
-    let purge_ms = ds.barrier.horizon as i64 * ds.interval_ms;
+    let purge_ms = ds.labeling.horizon as i64 * ds.interval_ms;
     let fit: Vec<usize> = train
         .iter()
         .copied()
@@ -192,7 +193,7 @@ pub fn train_on(
     ds: &Dataset,
     cfg: &TrainConfig,
 ) -> Result<(ModelArtifact, TrainReport), ModelError> {
-    let split = ds.split(cfg.test_fraction, cfg.barrier.horizon)?;
+    let split = ds.split(cfg.test_fraction, cfg.labeling.horizon)?;
     let mut ev_report = None;
     let mut fit_gbdt = |version: &str| -> Result<GbdtModel, ModelError> {
         let (fit_rows, calibration_rows) = match &cfg.decision {
@@ -218,7 +219,7 @@ pub fn train_on(
                     }
                 })
                 .collect();
-            let (rule, report) = fit_rule(rows, &ds.barrier, ds.interval_ms, ev)?;
+            let (rule, report) = fit_rule(rows, &ds.labeling.costs, ds.interval_ms, ev)?;
             model.set_ev_rule(rule)?;
             ev_report = Some(report);
         } else if let Decision::TargetMix(buy, sell) = cfg.decision {
@@ -262,7 +263,7 @@ pub fn train_on(
     };
     let range = training_range(ds, &split);
     artifact.training_range = Some(range.clone());
-    artifact.barrier = Some(cfg.barrier);
+    artifact.labeling = Some(cfg.labeling.clone());
     artifact.metrics =
         serde_json::to_value(&test).map_err(|e| ModelError::Format(e.to_string()))?;
     let report = TrainReport {
@@ -285,7 +286,7 @@ pub fn train(
     series: &[Series],
     cfg: &TrainConfig,
 ) -> Result<(ModelArtifact, TrainReport), ModelError> {
-    let ds = Dataset::build(series, &cfg.barrier, cfg.threads)?;
+    let ds = Dataset::build(series, &cfg.labeling, cfg.threads)?;
     train_on(&ds, cfg)
 }
 

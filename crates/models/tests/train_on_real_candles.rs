@@ -8,7 +8,7 @@ use qt_features::{FEATURE_NAMES, FeatureVector, N_FEATURES};
 use qt_models::dataset::{Dataset, Series};
 use qt_models::train::{Decision, TrainConfig, train_on};
 use qt_models::{
-    BarrierConfig, GbdtModel, GbdtParams, ModelArtifact, ModelError, ModelKind, build_model,
+    GbdtModel, GbdtParams, LabelConfig, ModelArtifact, ModelError, ModelKind, build_model,
 };
 
 fn repo_series(symbols: &[&str]) -> Vec<Series> {
@@ -38,7 +38,7 @@ fn small_config(kind: ModelKind) -> TrainConfig {
 fn purged_split_keeps_every_train_label_window_before_the_test_period() {
     let ds = Dataset::build(
         &repo_series(&["BTCUSDT", "ETHUSDT"]),
-        &BarrierConfig::default(),
+        &LabelConfig::default(),
         2,
     )
     .expect("dataset builds");
@@ -59,7 +59,7 @@ fn purged_split_keeps_every_train_label_window_before_the_test_period() {
 fn gbdt_trains_evaluates_and_round_trips_through_its_artifact_file() {
     let ds = Dataset::build(
         &repo_series(&["BTCUSDT", "SOLUSDT"]),
-        &BarrierConfig::default(),
+        &LabelConfig::default(),
         2,
     )
     .expect("dataset builds");
@@ -113,7 +113,7 @@ fn gbdt_trains_evaluates_and_round_trips_through_its_artifact_file() {
 
 #[test]
 fn fast_tree_walk_equals_forust_predict() {
-    let ds = Dataset::build(&repo_series(&["XRPUSDT"]), &BarrierConfig::default(), 1)
+    let ds = Dataset::build(&repo_series(&["XRPUSDT"]), &LabelConfig::default(), 1)
         .expect("dataset builds");
     let rows: Vec<usize> = (0..ds.len()).step_by(7).collect();
     let columns = ds.columns(&rows);
@@ -155,7 +155,7 @@ fn missing_directions(artifact: &ModelArtifact) -> (usize, usize) {
 
 #[test]
 fn compiled_trees_give_forusts_probabilities_bit_for_bit_on_real_rows_with_and_without_nan() {
-    let ds = Dataset::build(&repo_series(&["XRPUSDT"]), &BarrierConfig::default(), 1)
+    let ds = Dataset::build(&repo_series(&["XRPUSDT"]), &LabelConfig::default(), 1)
         .expect("dataset builds");
     let n_f = FEATURE_NAMES.len();
     // Train on every 3rd row with about 8% of the values missing, so forust learns splits that
@@ -237,7 +237,7 @@ fn compiled_trees_give_forusts_probabilities_bit_for_bit_on_real_rows_with_and_w
 
 #[test]
 fn momentum_and_ensemble_artifacts_train_and_load() {
-    let ds = Dataset::build(&repo_series(&["ADAUSDT"]), &BarrierConfig::default(), 1)
+    let ds = Dataset::build(&repo_series(&["ADAUSDT"]), &LabelConfig::default(), 1)
         .expect("dataset builds");
     let (m, report) = train_on(&ds, &small_config(ModelKind::Momentum)).expect("momentum");
     assert_eq!(m.kind, ModelKind::Momentum);
@@ -267,7 +267,7 @@ fn an_artifact_with_another_feature_list_is_refused() {
 
 #[test]
 fn calibrated_edges_give_the_target_mix_on_the_training_rows() {
-    let ds = Dataset::build(&repo_series(&["ETHUSDT"]), &BarrierConfig::default(), 2)
+    let ds = Dataset::build(&repo_series(&["ETHUSDT"]), &LabelConfig::default(), 2)
         .expect("dataset builds");
     let mut cfg = small_config(ModelKind::Gbdt);
     cfg.decision = Decision::TargetMix(0.35, 0.35);
@@ -303,9 +303,8 @@ fn train_command_writes_an_artifact_and_a_json_report() {
         target_sell: None,
         momentum_buy: 0.01,
         momentum_sell: -0.01,
-        take_profit: 0.0195,
-        stop_loss: 0.02,
-        horizon: 24,
+        exits: None,
+        horizon: LabelConfig::default().horizon,
         threads: 2,
     };
     qt_models::cli::run(&args).expect("train command runs");
@@ -327,7 +326,7 @@ fn train_command_writes_an_artifact_and_a_json_report() {
 fn a_gbdt_decides_by_expected_value_calibrated_on_rows_it_was_not_fitted_on() {
     let ds = Dataset::build(
         &repo_series(&["BTCUSDT", "SOLUSDT"]),
-        &BarrierConfig::default(),
+        &LabelConfig::default(),
         2,
     )
     .expect("dataset builds");

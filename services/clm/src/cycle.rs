@@ -10,7 +10,7 @@ use std::time::Instant;
 use qt_backtest::report::{Metrics, compute_metrics};
 use qt_backtest::{Backtest, BacktestError, SymbolSeries};
 use qt_models::dataset::{Dataset, Series};
-use qt_models::train::{Decision, TrainConfig, TrainReport, evaluate_model, train_on};
+use qt_models::train::{TrainConfig, TrainReport, evaluate_model, train_on};
 use qt_models::{ModelArtifact, ModelError, SignalAction, SignalMix, build_model};
 use serde::{Deserialize, Serialize};
 
@@ -151,20 +151,21 @@ fn add_evidence(ds: &mut Dataset, evidence: &[Evidence], weight: usize, before_m
 pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), CycleError> {
     let s = input.settings;
     let t0 = Instant::now();
-    let mut ds = Dataset::build(&input.series, &s.barrier, s.threads)?;
+    let labeling = s.labeling();
+    let mut ds = Dataset::build(&input.series, &labeling, s.threads)?;
     let base_rows = ds.len();
     for class in [SignalAction::Buy, SignalAction::Sell] {
         if !ds.labels.contains(&class) {
             // A one-vs-rest booster without a positive row has an infinite base score and
             // cannot be saved: refuse with the reason instead.
             return Err(CycleError::Model(ModelError::Data(format!(
-                "no {class:?} label in {base_rows} rows: the barriers are never reached in \
-                 this window"
+                "no {class:?} label in {base_rows} rows: no trade under the exits nets a \
+                 gain after costs in this window"
             ))));
         }
     }
-    let first_split = ds.split(s.test_fraction, s.barrier.horizon)?;
-    let purge_ms = s.barrier.horizon as i64 * ds.interval_ms;
+    let first_split = ds.split(s.test_fraction, s.label_horizon)?;
+    let purge_ms = s.label_horizon as i64 * ds.interval_ms;
     let evidence_rows = add_evidence(
         &mut ds,
         &input.evidence,
@@ -173,19 +174,16 @@ pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), 
     );
     let t1 = Instant::now();
     let mut cfg = TrainConfig::new(s.kind, input.version.clone());
-    cfg.barrier = s.barrier;
+    cfg.labeling = labeling;
     cfg.test_fraction = s.test_fraction;
     cfg.gbdt = s.gbdt;
     cfg.momentum = s.momentum;
     cfg.threads = s.threads;
     cfg.decision = s.decision.clone().unwrap_or_default();
-    if let Decision::ExpectedValue(ev) = &mut cfg.decision {
-        ev.costs = s.backtest.trade_costs();
-    }
     let (artifact, mut train) = train_on(&ds, &cfg)?;
     let t2 = Instant::now();
     train.train_seconds = Some((t2 - t1).as_secs_f64());
-    let split = ds.split(s.test_fraction, s.barrier.horizon)?;
+    let split = ds.split(s.test_fraction, s.label_horizon)?;
     let oos_start = split.split_time_ms;
     let oos_end = input
         .series
@@ -257,8 +255,14 @@ mod tests {
                 ds.features.push(f);
                 ds.labels.push(SignalAction::Hold);
                 ds.outcomes.push(Outcomes {
-                    long: Outcome::Timeout { ret: 0.0 },
-                    short: Outcome::Timeout { ret: 0.0 },
+                    long: Outcome {
+                        gross_return: 0.0,
+                        held: 1,
+                    },
+                    short: Outcome {
+                        gross_return: 0.0,
+                        held: 1,
+                    },
                 });
                 ds.candles.push(candle(i * 300_000));
                 ds.symbol_of.push(sym);

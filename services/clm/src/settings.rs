@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use qt_backtest::BacktestConfig;
 use qt_models::train::Decision;
-use qt_models::{BarrierConfig, GbdtParams, ModelKind, MomentumConfig};
+use qt_models::{GbdtParams, LabelConfig, ModelKind, MomentumConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::gate::GateConfig;
@@ -34,7 +34,9 @@ pub struct Settings {
     pub kind: ModelKind,
     pub gbdt: GbdtParams,
     pub momentum: MomentumConfig,
-    pub barrier: BarrierConfig,
+    /// Candles a row's trade is followed for its label (default 160, past the 12 h time stop
+    /// at 5m); the labels' exits and costs are `backtest`'s, the live ones.
+    pub label_horizon: usize,
     /// How the trained gbdt decides; absent: by expected value after the backtest's costs
     /// (an `Option` so a file's choice replaces the default instead of being merged into it).
     pub decision: Option<Decision>,
@@ -69,7 +71,7 @@ impl Default for Settings {
             kind: ModelKind::Gbdt,
             gbdt: GbdtParams::default(),
             momentum: MomentumConfig::default(),
-            barrier: BarrierConfig::default(),
+            label_horizon: LabelConfig::default().horizon,
             decision: None,
             test_fraction: 0.2,
             threads: 2,
@@ -125,6 +127,11 @@ impl Settings {
                 "keep_versions must be at least 2 (champion and one to roll back to)".into(),
             );
         }
-        self.barrier.validate().map_err(|e| e.to_string())
+        self.labeling().validate().map_err(|e| e.to_string())
+    }
+
+    /// The labels training uses: the live exits and costs of `backtest`.
+    pub fn labeling(&self) -> LabelConfig {
+        self.backtest.labeling(self.label_horizon)
     }
 }

@@ -53,6 +53,7 @@ seed_dir = "{seed}"
 artifacts_dir = "{models}"
 window_days = 25
 tick_seconds = 1
+label_horizon = 30
 # The machinery under test, not edge: a model that trades whatever its edge.
 decision = {{ target_mix = [0.35, 0.35] }}
 
@@ -68,13 +69,15 @@ buy_edge = 0.2
 sell_edge = 0.2
 seed = 7
 
-[clm.barrier]
-take_profit = 0.006
-stop_loss = 0.006
-horizon = 24
-
 [clm.backtest]
 min_confidence = 0.0
+
+[clm.backtest.exits]
+low_vol_targets_pct = ["0.6"]
+high_vol_targets_pct = ["0.6"]
+leg_fractions = ["1"]
+stop_pct = "0.6"
+time_stop_minutes = 120
 
 [clm.gate]
 min_trades = 1

@@ -95,9 +95,8 @@ async fn a_failed_run_is_recorded_with_its_reason_and_retried_within_the_hour() 
     let f = Fixture::new();
     let mut settings = tiny_settings(f.dir.path());
     settings.min_new_samples = 1;
-    // Barriers no 5m candle of these days reaches: no BUY/SELL label, training refuses.
-    settings.barrier.take_profit = 0.5;
-    settings.barrier.stop_loss = 0.5;
+    // A 5% taker fee: no trade nets a gain, so no BUY/SELL label, and training refuses.
+    settings.backtest.fill.taker_fee = rust_decimal::Decimal::new(5, 2);
     let clm = f.clm(settings).await;
     seed_days(&clm, 7).await;
     let t0 = clm.db.last_candle_time().await.unwrap().unwrap() + 300_000;

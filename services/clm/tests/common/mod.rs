@@ -35,9 +35,19 @@ pub fn tiny_settings(dir: &Path) -> Settings {
     s.gbdt.iterations = 12;
     s.gbdt.max_depth = 3;
     s.gbdt.nbins = 32;
-    // Barriers this short window reaches on both sides.
-    s.barrier.take_profit = 0.006;
-    s.barrier.stop_loss = 0.006;
+    // Exits this short window reaches on both sides: one take-profit at +0.6%, a stop at
+    // −0.6%, no trailing, 2 h time stop; labels follow a trade for up to 30 candles.
+    let d = |v: i64, scale: u32| rust_decimal::Decimal::new(v, scale);
+    s.backtest.exits = qt_exits::ExitConfig {
+        low_vol_targets_pct: vec![d(6, 1)],
+        high_vol_targets_pct: vec![d(6, 1)],
+        leg_fractions: vec![d(1, 0)],
+        stop_pct: d(6, 1),
+        trailing_activation_pct: None,
+        time_stop_minutes: Some(120),
+        ..qt_exits::ExitConfig::default()
+    };
+    s.label_horizon = 30;
     s.tick_seconds = 1;
     // These tests are about the machinery, not about edge: a tiny model on six days has
     // none after costs and, deciding by expected value, would never trade.

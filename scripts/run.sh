@@ -18,7 +18,9 @@ SIM_SPEED=${SIM_SPEED:-120}
 SIM_WARMUP_CANDLES=${SIM_WARMUP_CANDLES:-400}
 # The universe: every symbol the repo has candles for.
 export QT_TRADING_BOT__SYMBOLS=${QT_TRADING_BOT__SYMBOLS:-[ADAUSDT,BNBUSDT,BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT]}
-# Momentum: BUY/SELL at a 24h change of +/-1%, sent from confidence 0.5 (right at the threshold).
+# The model: none (trading-bot's default) until clm deploys one its gate validated, so nothing
+# trades and the dashboard and `qtctl status` say why. QT_TRADING_BOT__MODEL=momentum trades the
+# momentum rule: BUY/SELL at a 24h change of +/-1%, sent from confidence 0.5 (the threshold).
 export QT_TRADING_BOT__MIN_CONFIDENCE=${QT_TRADING_BOT__MIN_CONFIDENCE:-0.5}
 # Wall-clock minutes: at 120x one minute is two hours of market time.
 export QT_TRADING_BOT__COOLDOWN_MINUTES=${QT_TRADING_BOT__COOLDOWN_MINUTES:-1}

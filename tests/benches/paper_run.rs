@@ -224,9 +224,11 @@ fn main() {
                 ("QT_API_SECRET", "paper-secret"),
                 ("QT_EXECUTION__SQLITE_PATH", db.to_str().unwrap()),
                 ("QT_EXIT_BRAIN__SQLITE_PATH", db.to_str().unwrap()),
-                // Many entries all run long: no cooldown, tight exits, no daily-loss pause and
+                // Many entries all run long: the momentum rule (the default model, none, trades
+                // nothing), no cooldown, tight exits, no daily-loss pause and
                 // the drawdown breaker at its loosest (the tight exits lose the default daily
                 // limit within seconds, and a paused run measures refusals, not orders).
+                ("QT_TRADING_BOT__MODEL", "momentum"),
                 ("QT_TRADING_BOT__COOLDOWN_MINUTES", "0"),
                 ("QT_EXECUTION__LIMITS__COOLDOWN_MINUTES", "0"),
                 ("QT_EXECUTION__LIMITS__MAX_DAILY_LOSS", "1000000"),

@@ -17,6 +17,34 @@ fn ready(addr: &str) -> Option<()> {
 }
 
 #[test]
+fn docker_compose_runs_with_the_same_paper_defaults_as_run_sh() {
+    let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
+    let compose = std::fs::read_to_string(repo_root().join("docker-compose.yml")).unwrap();
+    let lines: Vec<String> = compose.lines().map(|l| l.trim().replace('"', "")).collect();
+    let get = |k: &str| {
+        paper_defaults(&script)
+            .into_iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v)
+            .unwrap()
+    };
+    for (k, v) in paper_defaults(&script) {
+        if k.starts_with("QT_") {
+            let line = format!("{k}: {v}");
+            assert!(lines.contains(&line), "docker-compose.yml lacks {line:?}");
+        }
+    }
+    // The simulator's replay speed and warm-up, on its command line.
+    for (flag, k) in [
+        ("--speed", "SIM_SPEED"),
+        ("--warmup-candles", "SIM_WARMUP_CANDLES"),
+    ] {
+        let arg = format!("\"{flag}\", \"{}\"", get(k));
+        assert!(compose.contains(&arg), "docker-compose.yml lacks {arg}");
+    }
+}
+
+#[test]
 fn run_sh_paper_defaults_are_parsed_from_the_script() {
     let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
     let defaults = paper_defaults(&script);
@@ -34,8 +62,59 @@ fn run_sh_paper_defaults_are_parsed_from_the_script() {
     );
 }
 
-#[test]
-fn the_default_paper_configuration_fills_an_order_and_closes_a_position() {
+/// The paper stack with run.sh's defaults plus `extra`.
+struct Paper {
+    _redis: RedisServer,
+    _dir: tempfile::TempDir,
+    _sim: ChildService,
+    sim_addr: String,
+    url: String,
+    prefix: String,
+    services: Vec<(&'static str, String, ChildService)>,
+}
+
+impl Paper {
+    fn step(&self) {
+        let (status, body) = http_post(&self.sim_addr, "/sim/step?candles=1").unwrap();
+        assert_eq!(status, 200, "{body}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn count(&self, stream: &str, type_name: &str) -> usize {
+        stream_entries(&self.url, &format!("{}{stream}", self.prefix))
+            .iter()
+            .filter(|e| e.type_name() == type_name)
+            .count()
+    }
+
+    fn log(&self, name: &str) -> String {
+        self.services
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, c)| c.output())
+            .unwrap()
+    }
+
+    fn logs(&self) -> String {
+        self.services
+            .iter()
+            .map(|(n, _, c)| format!("--- {n}\n{}\n", tail(&c.output(), 4000)))
+            .collect()
+    }
+
+    fn stop(mut self) {
+        for (name, _, child) in &mut self.services {
+            assert!(
+                !child.output().contains("panicked"),
+                "{name}: {}",
+                child.output()
+            );
+            assert!(child.terminate(15).success(), "{name}: {}", child.output());
+        }
+    }
+}
+
+fn start_paper(extra: &[(&str, &str)]) -> Paper {
     let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
     let defaults = paper_defaults(&script);
     let default = |n: &str| {
@@ -52,7 +131,7 @@ fn the_default_paper_configuration_fills_an_order_and_closes_a_position() {
     let sim_addr = format!("127.0.0.1:{}", free_port());
     let data = repo_root().join("data/klines/5m");
     let warmup = default("SIM_WARMUP_CANDLES");
-    let _sim = ChildService::spawn(
+    let sim = ChildService::spawn(
         bin_path("sim-exchange"),
         &[
             "--listen",
@@ -99,6 +178,10 @@ fn the_default_paper_configuration_fills_an_order_and_closes_a_position() {
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
+        for (k, v) in extra {
+            env.retain(|(e, _)| e != k);
+            env.push(((*k).to_owned(), (*v).to_owned()));
+        }
         let env_ref: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let child = ChildService::spawn(
@@ -120,43 +203,64 @@ fn the_default_paper_configuration_fills_an_order_and_closes_a_position() {
         });
     }
 
+    Paper {
+        _redis: redis,
+        _dir: dir,
+        _sim: sim,
+        sim_addr,
+        url,
+        prefix,
+        services,
+    }
+}
+
+#[test]
+fn the_default_paper_configuration_trades_nothing_without_a_validated_model_and_says_so() {
+    let paper = start_paper(&[]);
+    for _ in 0..20 {
+        paper.step();
+    }
+    let signals = stream_entries(&paper.url, &format!("{}signals", paper.prefix));
+    assert!(!signals.is_empty(), "no signal\n{}", paper.logs());
+    for e in &signals {
+        let qt_events::Event::SignalGenerated(s) = &e.event else {
+            panic!("{e:?}")
+        };
+        assert_eq!(s.model, "none", "{s:?}");
+        assert_eq!(s.action, qt_events::SignalAction::Hold, "{s:?}");
+    }
+    assert_eq!(paper.count("intents", "OpenPosition"), 0);
+    assert!(
+        paper.log("trading-bot").contains("no validated model"),
+        "{}",
+        paper.logs()
+    );
+    paper.stop();
+}
+
+#[test]
+fn the_paper_stack_trading_the_momentum_rule_fills_an_order_and_closes_a_position() {
+    // The machinery, with a model that trades (momentum loses out of sample: not a default).
+    let paper = start_paper(&[("QT_TRADING_BOT__MODEL", "momentum")]);
     // Step candles while the services keep up, until a fill and a close have been published.
-    let orders = format!("{prefix}orders");
-    let positions = format!("{prefix}positions");
-    let signals = format!("{prefix}signals");
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut steps = 0;
     let (mut filled, mut closed) = (0, 0);
     while Instant::now() < deadline && (filled == 0 || closed == 0) {
-        let (status, body) = http_post(&sim_addr, "/sim/step?candles=1").unwrap();
-        assert_eq!(status, 200, "{body}");
+        paper.step();
         steps += 1;
-        std::thread::sleep(Duration::from_millis(150));
-        filled = stream_entries(&url, &orders)
-            .iter()
-            .filter(|e| e.type_name() == "OrderFilled")
-            .count();
-        closed = stream_entries(&url, &positions)
-            .iter()
-            .filter(|e| e.type_name() == "PositionClosed")
-            .count();
+        filled = paper.count("orders", "OrderFilled");
+        closed = paper.count("positions", "PositionClosed");
     }
-    let logs: String = services
-        .iter()
-        .map(|(n, _, c)| format!("--- {n}\n{}\n", tail(&c.output(), 4000)))
-        .collect();
-    let signal_count = stream_entries(&url, &signals).len();
+    let logs = paper.logs();
+    let signal_count = stream_entries(&paper.url, &format!("{}signals", paper.prefix)).len();
     assert!(
         filled >= 1 && closed >= 1,
         "after {steps} candles: {signal_count} signals, {filled} OrderFilled, {closed} \
          PositionClosed\n{logs}"
     );
     // A person following execution's log sees the order, its fill and the exit.
-    let execution_log = services
-        .iter()
-        .find(|(n, _, _)| *n == "execution")
-        .map(|(_, _, c)| c.output())
-        .unwrap();
+    let execution_log = paper.log("execution");
     for line in [
         "order accepted",
         "OrderFilled",
@@ -168,14 +272,7 @@ fn the_default_paper_configuration_fills_an_order_and_closes_a_position() {
             "execution's log has no {line:?}\n{logs}"
         );
     }
-    for (name, _, child) in &mut services {
-        assert!(
-            !child.output().contains("panicked"),
-            "{name}: {}",
-            child.output()
-        );
-        assert!(child.terminate(15).success(), "{name}: {}", child.output());
-    }
+    paper.stop();
 }
 
 fn tail(s: &str, n: usize) -> &str {

@@ -41,6 +41,6 @@ pub use error::ModelError;
 pub use ev::{EvRule, EvSettings, TradeCosts};
 pub use gbdt::{GbdtModel, GbdtParams};
 pub use labels::LabelConfig;
-pub use model::{Model, Signal};
+pub use model::{Model, NoModel, Signal};
 pub use momentum::{MomentumConfig, MomentumModel};
 pub use qt_events::SignalAction;

@@ -46,6 +46,30 @@ impl Signal {
     }
 }
 
+/// The model of a system with no validated model: it holds on every candle, so nothing is
+/// traded, and its signals (model `none`) say so wherever signals are shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoModel;
+
+impl NoModel {
+    /// The name and version it signals with.
+    pub const NAME: &'static str = "none";
+}
+
+impl Model for NoModel {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn version(&self) -> &str {
+        Self::NAME
+    }
+
+    fn predict(&mut self, _features: &FeatureVector, _candle: &Candle) -> Signal {
+        Signal::hold(1.0)
+    }
+}
+
 /// A trading model: the same object runs live, in the backtester and in evaluation.
 ///
 /// `predict` takes the features of a closed candle (from [`qt_features::FeatureEngine`]) and the

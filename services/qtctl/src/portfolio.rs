@@ -275,6 +275,25 @@ fn parse_services(list: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The model trading-bot trades with now: the model and version of the newest signal.
+async fn trading_model(ctx: &Ctx) -> anyhow::Result<Option<(String, String)>> {
+    let key = ctx.bus.key(Stream::Signals);
+    let last = ctx
+        .bus
+        .last(&key, 1)
+        .await
+        .with_context(|| format!("reading {key}"))?;
+    Ok(last.iter().find_map(|raw| {
+        match qt_events::Envelope::from_fields(raw.field_pairs())
+            .ok()?
+            .event
+        {
+            qt_events::Event::SignalGenerated(s) => Some((s.model, s.model_version)),
+            _ => None,
+        }
+    }))
+}
+
 pub async fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
     let services = parse_services(&args.services)?;
     let mut health = Vec::new();
@@ -317,6 +336,11 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
         .iter()
         .find(|(s, _)| *s == Stream::Dlq)
         .map(|(_, st)| st.length);
+    let model = if redis_ok {
+        trading_model(ctx).await?
+    } else {
+        None
+    };
     let mut out = std::io::stdout().lock();
     if ctx.json {
         let v = json!({
@@ -327,6 +351,7 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
                 "groups": st.groups.iter().map(|g| json!({"name": g.name, "pending": g.pending, "lag": g.lag})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "dead_letters": dead,
+            "model": model.as_ref().map(|(m, v)| json!({"model": m, "model_version": v})),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
@@ -367,6 +392,16 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
                 )?;
             }
             writeln!(out, "\ndead letters: {}", dead.unwrap_or(0))?;
+            let line = match &model {
+                None => "no signal yet".to_owned(),
+                Some((m, _)) if m == qt_models::NoModel::NAME => {
+                    "none: no validated model, trading nothing (every signal is HOLD until clm \
+                     deploys a model its gate validated)"
+                        .to_owned()
+                }
+                Some((m, v)) => format!("{m} {v}"),
+            };
+            writeln!(out, "model: {line}")?;
         }
     }
     drop(out);

@@ -142,3 +142,41 @@ fn dead_letters_are_listed_replayed_onto_their_stream_and_purged() {
     let o = qtctl(&redis.url(), &["dlq", "replay", "9-9"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+fn signal(model: &str, version: &str) -> Envelope {
+    Envelope::new(
+        Event::SignalGenerated(qt_events::SignalGenerated {
+            symbol: "BTCUSDT".into(),
+            action: qt_events::SignalAction::Hold,
+            confidence: 1.0,
+            model: model.into(),
+            model_version: version.into(),
+            candle_open_time: 0,
+            features: Default::default(),
+        }),
+        "trading-bot",
+        &SystemClock,
+    )
+}
+
+#[test]
+fn status_names_the_model_trading_now_and_says_when_no_model_is_validated() {
+    let redis = RedisServer::start();
+    let status = || {
+        let o = qtctl(&redis.url(), &["status", "--services", ""]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o)
+    };
+    assert!(status().contains("model: no signal yet"), "{}", status());
+    xadd(&redis, "t:signals", &signal("none", "none"));
+    let t = status();
+    assert!(
+        t.contains("model: none: no validated model, trading nothing"),
+        "{t}"
+    );
+    xadd(&redis, "t:signals", &signal("gbdt", "gbdt-7"));
+    assert!(status().contains("model: gbdt gbdt-7"), "{}", status());
+    let o = qtctl(&redis.url(), &["--json", "status", "--services", ""]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["model"]["model_version"], "gbdt-7");
+}

@@ -164,6 +164,12 @@ impl TradingBot {
             tracing::warn!(error = %e, "cannot sync time with the exchange yet");
         }
         self.restore().await;
+        if self.core.model_name() == qt_models::NoModel::NAME {
+            tracing::warn!(
+                "no validated model: trading nothing until clm deploys one (every signal is \
+                 HOLD from model none)"
+            );
+        }
         self.seed_positions().await;
         self.published = self.last_published().await;
         let Some(universe) = self.resolve_universe(&shutdown).await else {

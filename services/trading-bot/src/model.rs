@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use qt_events::ModelArtifactRef;
-use qt_models::{Model, ModelArtifact, ModelError, MomentumConfig, MomentumModel, build_model};
+use qt_models::{
+    Model, ModelArtifact, ModelError, MomentumConfig, MomentumModel, NoModel, build_model,
+};
 use sha2::{Digest, Sha256};
 
 use crate::settings::{ModelChoice, Settings};
@@ -55,14 +57,16 @@ fn parse(bytes: &[u8]) -> Result<Box<dyn Model>, LoadError> {
 
 /// The model to start with, from the settings.
 pub fn starting_model(settings: &Settings) -> Result<Box<dyn Model>, LoadError> {
-    match &settings.model_artifact {
-        None => Ok(Box::new(MomentumModel::new(
+    match (&settings.model_artifact, settings.model) {
+        (None, ModelChoice::None) => Ok(Box::new(NoModel)),
+        (None, _) => Ok(Box::new(MomentumModel::new(
             MomentumConfig::default(),
             "momentum-default",
         )?)),
-        Some(path) => {
+        (Some(path), choice) => {
             let model = parse(&read(path)?)?;
-            let expected = match settings.model {
+            let expected = match choice {
+                ModelChoice::None => NoModel::NAME,
                 ModelChoice::Momentum => "momentum",
                 ModelChoice::Gbdt => "gbdt",
                 ModelChoice::Ensemble => "ensemble",
@@ -145,9 +149,15 @@ mod tests {
     }
 
     #[test]
-    fn the_starting_model_is_momentum_unless_an_artifact_of_the_configured_kind_is_given() {
+    fn the_starting_model_is_none_unless_momentum_or_an_artifact_of_the_configured_kind_is_given() {
         let m = starting_model(&Settings::default()).expect("default");
-        assert_eq!(m.name(), "momentum");
+        assert_eq!((m.name(), m.version()), ("none", "none"));
+        let s = Settings {
+            model: ModelChoice::Momentum,
+            ..Settings::default()
+        };
+        let m = starting_model(&s).expect("momentum");
+        assert_eq!((m.name(), m.version()), ("momentum", "momentum-default"));
         let dir = tempfile::tempdir().expect("tempdir");
         let (path, _) = write_momentum(dir.path(), "m-8");
         let s = Settings {

@@ -9,8 +9,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelChoice {
-    /// The momentum baseline with its default thresholds (or the artifact's, if one is given).
+    /// No model (the default): nothing is traded until clm deploys a model its gate validated.
+    /// Every candle still gets a HOLD signal from model `none`, so the dashboard and `qtctl
+    /// status` show that nothing trades and why.
     #[default]
+    None,
+    /// The momentum baseline with its default thresholds (or the artifact's, if one is given).
+    /// It loses out of sample on the repo's data (`qtctl walkforward`): a rule to test the
+    /// machinery with, not to trade.
     Momentum,
     /// Gradient-boosted trees: needs `model_artifact`.
     Gbdt,
@@ -33,7 +39,8 @@ pub struct Settings {
     pub interval: String,
     /// Candles fetched over REST beyond the feature engine's warm-up.
     pub warmup_extra_candles: usize,
-    /// The model family to start with.
+    /// The model to start with (default `none`: trade nothing until a validated model is
+    /// deployed).
     pub model: ModelChoice,
     /// Artifact file of the starting model (required for gbdt and ensemble; optional for
     /// momentum, whose thresholds it then carries).
@@ -62,7 +69,7 @@ impl Default for Settings {
             universe_refresh_minutes: 15,
             interval: "5m".into(),
             warmup_extra_candles: 10,
-            model: ModelChoice::Momentum,
+            model: ModelChoice::None,
             model_artifact: None,
             min_confidence: 0.5,
             cooldown_minutes: 15,
@@ -130,7 +137,15 @@ impl Settings {
                 format!("leverage must be 1..=125, got {}", self.sizing.leverage()),
             ));
         }
-        if self.model != ModelChoice::Momentum && self.model_artifact.is_none() {
+        if self.model == ModelChoice::None && self.model_artifact.is_some() {
+            return Err(bad(
+                "model_artifact",
+                "given while model is none (name the artifact's model)".into(),
+            ));
+        }
+        if matches!(self.model, ModelChoice::Gbdt | ModelChoice::Ensemble)
+            && self.model_artifact.is_none()
+        {
             return Err(bad(
                 "model_artifact",
                 format!("required for model {:?}", self.model),
@@ -157,6 +172,19 @@ mod tests {
                 margin: rust_decimal::Decimal::from(250),
                 leverage: 10
             }
+        );
+    }
+
+    #[test]
+    fn the_default_model_is_none_and_takes_no_artifact() {
+        assert_eq!(Settings::default().model, ModelChoice::None);
+        let s = Settings {
+            model_artifact: Some(PathBuf::from("m.json")),
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.validate().err().map(|e| e.setting),
+            Some("model_artifact")
         );
     }
 

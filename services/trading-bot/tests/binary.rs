@@ -64,7 +64,17 @@ async fn the_binary_publishes_candles_and_signals_consumes_control_and_stops_on_
         assert!(Instant::now() < deadline, "no signal: {}", bot.output());
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(signals[0].model_version, "momentum-default");
+    // No model configured: model none, HOLD, and the log says nothing trades.
+    assert_eq!(
+        (signals[0].model.as_str(), signals[0].model_version.as_str()),
+        ("none", "none")
+    );
+    assert_eq!(signals[0].action, qt_events::SignalAction::Hold);
+    assert!(
+        bot.output().contains("no validated model"),
+        "{}",
+        bot.output()
+    );
     assert_eq!(f.candles().await.len(), 1);
     f.tell(Event::SetKillSwitch(SetKillSwitch {
         command_id: "k1".into(),

@@ -387,3 +387,25 @@ async fn a_symbol_the_exchange_does_not_list_is_left_out_with_an_alert_and_the_o
     assert!(f.candles().await.iter().all(|c| c.symbol == SYMBOL));
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_validated_model_the_bot_holds_on_every_candle_and_sends_no_entry() {
+    // The default: model none. The same candles make an eager momentum model act (see
+    // `momentum_past_the_threshold_sends_one_intent…`).
+    let f = Fixture::start(|_, s| s.model = trading_bot::ModelChoice::None).await;
+    for n in 1..=3 {
+        f.step(1).await;
+        f.wait_signals(n).await;
+    }
+    let signals = f.signals().await;
+    assert_eq!(signals.len(), 3);
+    for s in &signals {
+        assert_eq!(
+            (s.model.as_str(), s.model_version.as_str()),
+            ("none", "none")
+        );
+        assert_eq!(s.action, qt_events::SignalAction::Hold);
+    }
+    assert!(f.intents().await.is_empty());
+    f.stop().await;
+}

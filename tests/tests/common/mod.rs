@@ -134,6 +134,9 @@ impl Stack {
                 ("QT_API_SECRET", "paper-secret"),
                 ("QT_EXECUTION__SQLITE_PATH", db.to_str().unwrap()),
                 ("QT_EXIT_BRAIN__SQLITE_PATH", db.to_str().unwrap()),
+                // The machinery under test needs a model that trades; the paper default is
+                // none (nothing validated, nothing traded).
+                ("QT_TRADING_BOT__MODEL", "momentum"),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );

@@ -120,8 +120,10 @@ impl Fixture {
         });
         let sim_base = format!("http://{addr}");
 
+        // The machinery under test needs a model that trades: momentum, not the default none.
         let mut s = Settings {
             symbols: vec![SYMBOL.into()],
+            model: trading_bot::ModelChoice::Momentum,
             ..Settings::default()
         };
         settings(dir.path(), &mut s);

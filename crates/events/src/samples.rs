@@ -172,6 +172,7 @@ pub fn sample(name: &str) -> Option<Event> {
             reason: RejectReason::MaxConcurrentPositions,
             message: "8 positions and orders in flight, limit 8".into(),
             exchange_code: None,
+            until_ms: None,
         }),
         "OrderPartiallyFilled" => Event::OrderPartiallyFilled(fill(OrderKind::Market, "0.004")),
         "OrderFilled" => Event::OrderFilled(fill(OrderKind::Market, "0.008")),

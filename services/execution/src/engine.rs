@@ -629,7 +629,14 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             }
             if rejected {
                 metrics::counter!("execution_intents_rejected_total").increment(1);
-                return Ok(vec![self.rejected_event(env, &row)]);
+                let mut refused = self.rejected_event(env, &row);
+                // A daily-loss pause has a known end: the bot holds its entries until then.
+                if let Event::OrderRejected(r) = &mut refused.event
+                    && r.reason == RejectReason::DailyLossPause
+                {
+                    r.until_ms = next.paused_until_ms;
+                }
+                return Ok(vec![refused]);
             }
             *book = next;
         }
@@ -943,6 +950,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 reason,
                 message: row.message.clone().unwrap_or_default(),
                 exchange_code: row.exchange_code,
+                until_ms: None,
             }),
             derived_event_id(&[&row.client_order_id, "rejected"]),
             Some(env),

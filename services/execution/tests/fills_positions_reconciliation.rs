@@ -612,11 +612,13 @@ async fn portfolio_daily_loss_stops_new_entries() {
         .handle_intent(&open_intent(&fx.bus, "intent-after-loss", "0.001", mark))
         .await
         .unwrap();
-    assert!(
-        matches!(&out[0].event, Event::OrderRejected(r)
-            if matches!(r.reason, RejectReason::MaxDailyLoss | RejectReason::DailyLossPause)),
-        "{out:?}"
-    );
+    // The breach starts the pause; the refusal says when it ends, so the bot can wait it out.
+    let Event::OrderRejected(r) = &out[0].event else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.reason, RejectReason::DailyLossPause, "{r:?}");
+    let until = r.until_ms.expect("the pause's end");
+    assert!(until > now, "{until} > {now}");
     assert!(fx.all_orders().await.is_empty());
     fx.stop().await;
 }

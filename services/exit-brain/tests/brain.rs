@@ -335,6 +335,7 @@ fn refused(intent: &str, leg: &str, reason: RejectReason, code: Option<i64>) -> 
         reason,
         message: "refused".into(),
         exchange_code: code,
+        until_ms: None,
     })
 }
 
@@ -415,6 +416,7 @@ async fn a_leg_superseded_by_a_later_protect_intent_is_no_refusal() {
             reason: RejectReason::Superseded,
             message: "a later protect intent replaces this leg".into(),
             exchange_code: None,
+            until_ms: None,
         });
         let out = b
             .handle_env(&env(rej, &format!("s{i}"), clock))

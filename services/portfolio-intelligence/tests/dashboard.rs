@@ -178,6 +178,7 @@ async fn populate(f: &common::Fixture, sh: &Arc<Shared>) {
         reason: RejectReason::MaxGrossExposure,
         message: "gross exposure would exceed 20000".into(),
         exchange_code: None,
+        until_ms: None,
     }))
     .await;
     apply(Event::AlertRaised(AlertRaised {

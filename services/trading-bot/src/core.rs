@@ -12,7 +12,7 @@ use qt_events::clock::SharedClock;
 use qt_events::ids::derived_event_id;
 use qt_events::{
     CandleClosed, Decimal, Envelope, Event, MarkPriceUpdated, OpenPosition, OrderKind,
-    PositionSide, SignalAction, SignalGenerated, SignalRef,
+    PositionSide, RejectReason, SignalAction, SignalGenerated, SignalRef,
 };
 use qt_features::{FeatureConfig, FeatureEngine};
 use qt_models::Model;
@@ -69,7 +69,23 @@ pub struct Core {
     model: Mutex<Box<dyn Model>>,
     gate: EntryGate,
     kill_switch: bool,
+    /// Entries execution refuses for the whole account, learnt from its refusals: no entry is
+    /// sent while it lasts (each would only be refused and stored as an order row).
+    paused: Option<Pause>,
 }
+
+/// Why execution refuses every entry for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    /// A daily-loss pause, until this time (ms).
+    DailyLoss { until_ms: i64 },
+    /// The drawdown breaker: until an operator resumes (`ResumeTrading` on `control`).
+    DrawdownBreaker,
+}
+
+/// How long entries are held after a daily-loss refusal that does not say when the pause ends
+/// (a refusal answered again from its record): then one entry finds out.
+const PAUSE_RECHECK_MS: i64 = 15 * 60_000;
 
 /// Converts the exchange's filters to the risk crate's, with the `MARKET_LOT_SIZE` rules since
 /// entries are market orders.
@@ -100,6 +116,16 @@ pub fn intent_id(symbol: &str, open_time: i64) -> String {
     format!("tb-open-{symbol}-{open_time}")
 }
 
+fn current_pause(paused: &mut Option<Pause>, now: i64) -> Option<Pause> {
+    if let Some(Pause::DailyLoss { until_ms }) = *paused
+        && now >= until_ms
+    {
+        tracing::info!("the daily-loss pause has ended: entries again");
+        *paused = None;
+    }
+    *paused
+}
+
 fn to_decimal(x: f64) -> Decimal {
     Decimal::try_from(x).unwrap_or(Decimal::ZERO)
 }
@@ -114,6 +140,7 @@ impl Core {
             model: Mutex::new(model),
             gate,
             kill_switch: false,
+            paused: None,
         }
     }
 
@@ -145,6 +172,12 @@ impl Core {
 
     pub fn kill_switch(&self) -> bool {
         self.kill_switch
+    }
+
+    /// The pause execution imposes on entries at `now`, if any (an ended daily-loss pause is
+    /// forgotten).
+    pub fn pause(&mut self, now: i64) -> Option<Pause> {
+        current_pause(&mut self.paused, now)
     }
 
     pub fn gate(&self) -> &EntryGate {
@@ -288,6 +321,10 @@ impl Core {
             return (CandleOutcome::Signalled { intent: false }, out);
         }
         let now = self.clock.now_ms();
+        if let Some(p) = current_pause(&mut self.paused, now) {
+            tracing::debug!(symbol = %c.symbol, pause = ?p, "entries paused by execution: no entry");
+            return (CandleOutcome::Signalled { intent: false }, out);
+        }
         if let Err(why) = self.gate.check(&c.symbol, now) {
             let why = match why {
                 Blocked::Position => "position open",
@@ -365,7 +402,28 @@ impl Core {
                 self.gate.position_opened(&p.symbol, &p.position_id);
             }
             Event::PositionClosed(p) => self.gate.position_closed(&p.symbol, p.closed_at),
-            Event::OrderRejected(r) => self.gate.intent_ended(&r.symbol, &r.intent_id),
+            Event::OrderRejected(r) => {
+                self.gate.intent_ended(&r.symbol, &r.intent_id);
+                let pause = match r.reason {
+                    RejectReason::DailyLossPause => Some(Pause::DailyLoss {
+                        until_ms: r
+                            .until_ms
+                            .unwrap_or_else(|| self.clock.now_ms() + PAUSE_RECHECK_MS),
+                    }),
+                    RejectReason::DrawdownBreaker => Some(Pause::DrawdownBreaker),
+                    _ => None,
+                };
+                if let Some(p) = pause
+                    && self.paused != Some(p)
+                {
+                    tracing::info!(pause = ?p, "execution refuses entries: none are sent until the pause ends");
+                    self.paused = Some(p);
+                }
+            }
+            Event::ResumeTrading(r) if self.paused == Some(Pause::DrawdownBreaker) => {
+                tracing::info!(reason = %r.reason, "trading resumed after the drawdown breaker");
+                self.paused = None;
+            }
             Event::OrderCancelled(e) | Event::OrderExpired(e) if e.filled_qty.is_zero() => {
                 self.gate.intent_ended(&e.symbol, &e.intent_id);
             }
@@ -381,7 +439,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qt_events::clock::ManualClock;
+    use qt_events::clock::{Clock, ManualClock};
     use qt_models::{MomentumConfig, MomentumModel};
     use rust_decimal_macros::dec;
     use std::sync::Arc;
@@ -493,5 +551,71 @@ mod tests {
             })
             .is_none()
         );
+    }
+
+    #[test]
+    fn entries_wait_out_a_daily_loss_pause_and_the_drawdown_breaker_until_resumed() {
+        let (mut c, clock) = core(0.01);
+        let warm = c.warmup_candles() as i64;
+        let mut price = dec!(30000);
+        for i in 0..warm {
+            assert!(c.warm("BTCUSDT", &Candle::from(&candle(i, price))));
+            price += dec!(30);
+        }
+        let mut i = warm;
+        let mut next = |c: &mut Core| {
+            price += dec!(30);
+            i += 1;
+            c.on_candle(&candle(i, price), true)
+        };
+        let refused = |c: &mut Core, out: &[Envelope], reason, until_ms| {
+            let Event::OpenPosition(o) = &out[2].event else {
+                panic!("no intent: {out:?}")
+            };
+            let r = qt_events::OrderRejected {
+                intent_id: o.intent_id.clone(),
+                client_order_id: None,
+                symbol: o.symbol.clone(),
+                reason,
+                message: "refused".into(),
+                exchange_code: None,
+                until_ms,
+            };
+            c.on_fact(&Envelope::new(
+                Event::OrderRejected(r),
+                "execution",
+                &ManualClock::new(0),
+            ));
+        };
+        let (o, out) = next(&mut c);
+        assert_eq!(o, CandleOutcome::Signalled { intent: true });
+        let until = clock.now_ms() + 7_200_000;
+        refused(&mut c, &out, RejectReason::DailyLossPause, Some(until));
+        assert!(matches!(
+            c.pause(clock.now_ms()),
+            Some(Pause::DailyLoss { .. })
+        ));
+        // While it lasts: signals, no entry.
+        clock.advance(3_600_000);
+        assert_eq!(next(&mut c).0, CandleOutcome::Signalled { intent: false });
+        // Once it has ended: entries again.
+        clock.advance(3_600_000);
+        let (o, out) = next(&mut c);
+        assert_eq!(o, CandleOutcome::Signalled { intent: true });
+        // The breaker holds entries however long, until an operator resumes.
+        refused(&mut c, &out, RejectReason::DrawdownBreaker, None);
+        clock.advance(86_400_000);
+        assert_eq!(next(&mut c).0, CandleOutcome::Signalled { intent: false });
+        c.on_fact(&Envelope::new(
+            Event::ResumeTrading(qt_events::ResumeTrading {
+                command_id: "r1".into(),
+                reason: "reviewed".into(),
+                requested_by: "ops".into(),
+            }),
+            "qtctl",
+            &ManualClock::new(0),
+        ));
+        assert_eq!(c.pause(clock.now_ms()), None);
+        assert_eq!(next(&mut c).0, CandleOutcome::Signalled { intent: true });
     }
 }

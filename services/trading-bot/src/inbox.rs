@@ -103,7 +103,8 @@ impl Handler for Inbox {
             | Event::OrderRejected(_)
             | Event::OrderCancelled(_)
             | Event::OrderExpired(_)
-            | Event::SetKillSwitch(_) => Command::Fact(Box::new(env.clone())),
+            | Event::SetKillSwitch(_)
+            | Event::ResumeTrading(_) => Command::Fact(Box::new(env.clone())),
             _ => return Ok(Outcome::done()),
         };
         self.apply(cmd).await?;

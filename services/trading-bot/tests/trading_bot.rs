@@ -206,6 +206,7 @@ async fn momentum_past_the_threshold_sends_one_intent_and_none_while_pending_ope
         reason: RejectReason::MaxConcurrentPositions,
         message: "test".into(),
         exchange_code: None,
+        until_ms: None,
     }))
     .await;
     f.step(1).await;

@@ -78,6 +78,11 @@ pub struct OrderRejected {
     /// The exchange's error code when the exchange refused it.
     #[serde(default)]
     pub exchange_code: Option<i64>,
+    /// Until when entries are refused for the same reason (ms since the epoch): the end of a
+    /// daily-loss pause. `None` when the refusal has no known end (the drawdown breaker lasts
+    /// until an operator resumes) or is about this intent alone.
+    #[serde(default)]
+    pub until_ms: Option<i64>,
 }
 
 /// One execution (trade) of an order. `OrderPartiallyFilled` and `OrderFilled` both carry it.

@@ -34,6 +34,11 @@ pub struct ExitConfig {
     pub trailing_activation_pct: Option<Decimal>,
     /// Trailing callback: the stop follows the best price at this distance. Default 1%.
     pub trailing_callback_pct: Decimal,
+    /// Smallest move of a trailing stop, as a share of the callback distance (0.25: a 1%
+    /// callback moves the stop in steps of at least 0.25% of the price), so a trend does not
+    /// spend the order-rate budget on one re-placed stop per tick. Default 0.25; 0 follows
+    /// every new best price.
+    pub trailing_min_step: Decimal,
     /// Close whatever is left after this many minutes; `None` disables. Default 720 (12 h).
     pub time_stop_minutes: Option<u32>,
     /// How far one closed trade moves a profile's multipliers (0..1). Default 0.1.
@@ -57,6 +62,7 @@ impl Default for ExitConfig {
             break_even_offset_pct: Decimal::ZERO,
             trailing_activation_pct: Some(d(3, 0)),
             trailing_callback_pct: d(1, 0),
+            trailing_min_step: d(25, 2),
             time_stop_minutes: Some(720),
             learning_rate: d(1, 1),
             min_multiplier: d(5, 1),
@@ -97,6 +103,9 @@ impl ExitConfig {
         }
         if self.trailing_callback_pct <= Decimal::ZERO {
             return bad("trailing callback must be positive");
+        }
+        if self.trailing_min_step < Decimal::ZERO || self.trailing_min_step > Decimal::ONE {
+            return bad("trailing_min_step must be a share of the callback in 0..=1");
         }
         Ok(())
     }

@@ -56,6 +56,10 @@ pub struct Trailing {
     pub activation_price: Decimal,
     pub callback_pct: Decimal,
     pub active: bool,
+    /// Smallest move of the stop, a share of the callback distance
+    /// ([`crate::ExitConfig::trailing_min_step`]; 0 in plans stored before it existed).
+    #[serde(default)]
+    pub min_step: Decimal,
 }
 
 /// Why the stop moved.
@@ -173,6 +177,7 @@ impl ExitPlan {
             activation_price: toward_entry(away(a * profile.tp_mult)),
             callback_pct: config.trailing_callback_pct,
             active: false,
+            min_step: config.trailing_min_step,
         });
         let mut plan = ExitPlan {
             side: entry.side,
@@ -314,6 +319,7 @@ impl ExitPlan {
         let long = self.is_long();
         let best = self.best_price;
         let mut trail_to = None;
+        let mut min_move = Decimal::ZERO;
         if let Some(t) = &mut self.trailing {
             if !t.active
                 && (if long {
@@ -326,6 +332,7 @@ impl ExitPlan {
             }
             if t.active {
                 let cb = pct(t.callback_pct);
+                min_move = best * cb * t.min_step;
                 trail_to = Some(if long {
                     self.filters.floor_price(best * (Decimal::ONE - cb))
                 } else {
@@ -333,7 +340,10 @@ impl ExitPlan {
                 });
             }
         }
-        if let Some(s) = trail_to.filter(|s| self.improves(*s)) {
+        // Only moves of at least `min_move`: a trend re-places the stop in steps, not per tick.
+        if let Some(s) =
+            trail_to.filter(|s| self.improves(*s) && (*s - self.stop_price).abs() >= min_move)
+        {
             self.stop_price = s;
             actions.push(ExitAction::MoveStop {
                 price: s,

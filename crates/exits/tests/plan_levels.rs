@@ -19,6 +19,10 @@ fn filters() -> SymbolFilters {
 }
 
 fn plan(side: PositionSide, qty: Decimal, vol: f64) -> ExitPlan {
+    plan_with(side, qty, vol, &ExitConfig::default())
+}
+
+fn plan_with(side: PositionSide, qty: Decimal, vol: f64, cfg: &ExitConfig) -> ExitPlan {
     let entry = EntrySpec {
         side,
         price: dec!(100),
@@ -26,12 +30,7 @@ fn plan(side: PositionSide, qty: Decimal, vol: f64) -> ExitPlan {
         opened_ms: T0,
         filters: filters(),
     };
-    match ExitPlan::new(
-        entry,
-        vol,
-        &SymbolProfile::default(),
-        &ExitConfig::default(),
-    ) {
+    match ExitPlan::new(entry, vol, &SymbolProfile::default(), cfg) {
         Ok(p) => p,
         Err(e) => panic!("plan: {e}"),
     }
@@ -128,6 +127,47 @@ fn the_trailing_stop_activates_at_its_price_and_then_only_ratchets_in_profit() {
             why: StopMove::Trailing
         }]
     );
+}
+
+#[test]
+fn a_trailing_stop_moves_in_steps_of_a_quarter_of_its_callback_not_per_tick() {
+    let mut p = plan(PositionSide::Long, dec!(1), 0.01);
+    // Activated at 104: stop 102.96. A 1% callback at 104 makes the smallest move 0.26.
+    assert_eq!(p.on_mark(dec!(104), T0 + 1).len(), 1);
+    // A trend of 0.05 ticks: 104.05 … 104.25 would move it by 0.05 … 0.25: no re-placement.
+    let mut moves = Vec::new();
+    for k in 1..=20i64 {
+        let price = dec!(104) + Decimal::new(5 * k, 2);
+        for a in p.on_mark(price, T0 + 1 + k) {
+            if let ExitAction::MoveStop { price: stop, .. } = a {
+                moves.push((price, stop));
+            }
+        }
+    }
+    // Best 105 after 20 ticks: the stop went up in 3 steps instead of 20.
+    assert_eq!(moves.len(), 3, "{moves:?}");
+    let mut last = dec!(102.96);
+    for (best, stop) in &moves {
+        assert!(
+            *stop - last >= *best * dec!(0.0025) - dec!(0.01),
+            "{moves:?}"
+        );
+        last = *stop;
+    }
+    // With no minimum step it follows every new best price.
+    let cfg = ExitConfig {
+        trailing_min_step: Decimal::ZERO,
+        ..ExitConfig::default()
+    };
+    let mut q = plan_with(PositionSide::Long, dec!(1), 0.01, &cfg);
+    assert_eq!(q.on_mark(dec!(104), T0 + 1).len(), 1);
+    let every = (1..=20i64)
+        .filter(|k| {
+            !q.on_mark(dec!(104) + Decimal::new(5 * k, 2), T0 + 1 + k)
+                .is_empty()
+        })
+        .count();
+    assert_eq!(every, 20);
 }
 
 #[test]

@@ -80,6 +80,7 @@ fn main() {
             evidence: Vec::new(),
             champion,
             settings: &settings,
+            prior_trials: 0,
         });
         (out, t.elapsed().as_secs_f64())
     };
@@ -89,17 +90,18 @@ fn main() {
         return;
     };
     println!(
-        "cycle without champion: {secs:.2} s (dataset {:.2}, train {:.2}, backtest {:.2}); {} rows",
-        r1.timings.dataset, r1.timings.train, r1.timings.backtests, r1.rows
+        "cycle without champion: {secs:.2} s (dataset {:.2}, train {:.2}, backtest {:.2}, walk-forward {:.2}); {} rows",
+        r1.timings.dataset, r1.timings.train, r1.timings.backtests, r1.timings.walkforward, r1.rows
     );
     let (second, secs) = run("bench-2", Some(&champion));
     match second {
         Ok((_, r)) => {
             println!(
-                "full cycle (both backtests): {secs:.2} s (dataset {:.2}, train {:.2}, evaluation + 2 backtests {:.2}); {} rows, oos window {} .. {}",
+                "full cycle (both backtests): {secs:.2} s (dataset {:.2}, train {:.2}, evaluation + 2 backtests {:.2}, walk-forward {:.2}); {} rows, oos window {} .. {}",
                 r.timings.dataset,
                 r.timings.train,
                 r.timings.backtests,
+                r.timings.walkforward,
                 r.rows,
                 qt_backtest::dates::format_datetime(r.oos_start_ms),
                 qt_backtest::dates::format_datetime(r.oos_end_ms)

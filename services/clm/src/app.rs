@@ -386,6 +386,7 @@ impl Clm {
         };
         let settings = self.settings.clone();
         let version = run.version.clone();
+        let prior_trials = usize::try_from(self.db.count_decisions().await?).unwrap_or(0);
         let (artifact, report) = tokio::task::spawn_blocking(move || {
             run_cycle(CycleInput {
                 version,
@@ -393,6 +394,7 @@ impl Clm {
                 evidence,
                 champion: champion.as_ref(),
                 settings: &settings,
+                prior_trials,
             })
         })
         .await??;

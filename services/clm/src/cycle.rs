@@ -1,20 +1,22 @@
-//! One learning cycle, pure CPU work on data already loaded: dataset (features + triple-barrier
-//! labels over the rolling window, plus realized trade outcomes as repeated rows), training with
-//! a purged chronological split, then a backtest of the challenger and of the champion on the
-//! same out-of-sample window with the live exit and risk settings, then the gate.
+//! One learning cycle, pure CPU work on data already loaded: dataset (features + labels from the
+//! live exits over the rolling window, plus realized trade outcomes as repeated rows), training
+//! with a purged chronological split, then a backtest of the challenger and of the champion on
+//! the same out-of-sample window with the live exit and risk settings, a walk-forward of the
+//! training recipe over the window against the baselines, then the gate.
 //!
 //! Never touches the database, Redis or the clock: the caller passes everything in.
 
 use std::time::Instant;
 
 use qt_backtest::report::{Metrics, compute_metrics};
+use qt_backtest::walkforward::run_walkforward;
 use qt_backtest::{Backtest, BacktestError, SymbolSeries};
 use qt_models::dataset::{Dataset, Series};
 use qt_models::train::{TrainConfig, TrainReport, evaluate_model, train_on};
 use qt_models::{ModelArtifact, ModelError, SignalAction, SignalMix, build_model};
 use serde::{Deserialize, Serialize};
 
-use crate::gate::{Candidate, GateDecision, decide};
+use crate::gate::{Candidate, GateDecision, WalkForwardCard, decide};
 use crate::settings::Settings;
 
 /// Why a cycle could not finish.
@@ -52,6 +54,9 @@ pub struct CycleInput<'a> {
     pub evidence: Vec<Evidence>,
     pub champion: Option<&'a ModelArtifact>,
     pub settings: &'a Settings,
+    /// Gate decisions made before this one: each judged a configuration on overlapping data,
+    /// so the walk-forward's deflated Sharpe ratio counts them as trials.
+    pub prior_trials: usize,
 }
 
 /// Wall seconds of each step.
@@ -60,6 +65,8 @@ pub struct Timings {
     pub dataset: f64,
     pub train: f64,
     pub backtests: f64,
+    #[serde(default)]
+    pub walkforward: f64,
 }
 
 /// Everything a cycle found, kept with the decision.
@@ -77,8 +84,46 @@ pub struct CycleReport {
     pub champion: Option<Candidate>,
     pub challenger_backtest: Metrics,
     pub champion_backtest: Option<Metrics>,
+    /// The walk-forward's card (`None` when it is off); an `Err` says why it could not run.
+    #[serde(default)]
+    pub walkforward: Option<Result<WalkForwardCard, String>>,
     pub decision: GateDecision,
     pub timings: Timings,
+}
+
+/// The walk-forward of the cycle's training recipe over `series` (see
+/// [`crate::settings::WalkForwardGate`]).
+fn walk_forward(
+    s: &Settings,
+    series: &[Series],
+    prior_trials: usize,
+) -> Result<WalkForwardCard, String> {
+    let cfg = s.walkforward_config(prior_trials);
+    let data = series
+        .iter()
+        .map(|x| SymbolSeries {
+            symbol: x.symbol.clone(),
+            candles: x.candles.clone(),
+        })
+        .collect();
+    let (r, _) = run_walkforward(data, &cfg, &|_, _, _| {}).map_err(|e| e.to_string())?;
+    Ok(WalkForwardCard {
+        folds: r.folds.len(),
+        out_of_sample_start_ms: r.folds.first().map_or(0, |f| f.fold.test_start),
+        out_of_sample_end_ms: r.folds.last().map_or(0, |f| f.fold.test_end),
+        strategy_return: r.strategy.total_return,
+        strategy_trades: r.strategy.metrics.trades,
+        strategy_max_drawdown_pct: r.strategy.metrics.max_drawdown_pct,
+        strategy_sharpe: r.strategy.metrics.sharpe,
+        momentum_return: r.momentum.total_return,
+        buy_and_hold_return: r.buy_and_hold.total_return,
+        random_median_return: r.random.median_return,
+        random_p95_return: r.random.p95_return,
+        random_paths: r.random.paths,
+        dsr: r.deflated.dsr,
+        trials: r.deflated.trials,
+        verdict: r.verdict,
+    })
 }
 
 fn candidate(version: &str, m: &Metrics, mix: SignalMix) -> Candidate {
@@ -203,7 +248,17 @@ pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), 
         None => (None, None),
     };
     let t3 = Instant::now();
-    let decision = decide(&s.gate, &challenger, champion.as_ref());
+    let walkforward = s
+        .walkforward
+        .enabled
+        .then(|| walk_forward(s, &input.series, input.prior_trials));
+    let t4 = Instant::now();
+    let decision = decide(
+        &s.gate,
+        &challenger,
+        champion.as_ref(),
+        walkforward.as_ref(),
+    );
     let report = CycleReport {
         version: input.version,
         train,
@@ -215,11 +270,13 @@ pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), 
         champion,
         challenger_backtest: challenger_bt,
         champion_backtest: champion_bt,
+        walkforward,
         decision,
         timings: Timings {
             dataset: (t1 - t0).as_secs_f64(),
             train: (t2 - t1).as_secs_f64(),
             backtests: (t3 - t2).as_secs_f64(),
+            walkforward: (t4 - t3).as_secs_f64(),
         },
     };
     Ok((artifact, report))

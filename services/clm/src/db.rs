@@ -297,6 +297,18 @@ impl Db {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// How many gate decisions were made (each judged one configuration: a trial).
+    ///
+    /// # Errors
+    /// A query error.
+    pub async fn count_decisions(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM clm_decisions")
+            .fetch_one(self.store.pool())
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// (wins, trades) of the trades opened on a version's signals.
     ///
     /// # Errors

@@ -1,7 +1,10 @@
 //! The promotion gate: a challenger ships only when its out-of-sample backtest beats the
 //! champion's on the same window (net PnL after fees higher by the configured margin, max
 //! drawdown no worse) and its signal mix is healthy; the first model ships when it passes the
-//! absolute minimums. Pure: numbers in, a decision with every check out.
+//! absolute minimums. With the walk-forward on (the default), its training recipe must also
+//! have beaten the momentum rule, buy-and-hold and the 95th percentile of random entries out of
+//! sample, fold by fold, with a deflated Sharpe probability of at least `min_dsr`. Pure:
+//! numbers in, a decision with every check out.
 
 use qt_models::SignalMix;
 use rust_decimal::Decimal;
@@ -28,6 +31,8 @@ pub struct GateConfig {
     /// How much deeper (fraction points) the challenger's drawdown may be than the
     /// champion's (default 0: no worse).
     pub drawdown_tolerance: f64,
+    /// Smallest deflated Sharpe probability of the walk-forward (default 0.95).
+    pub min_dsr: f64,
 }
 
 impl Default for GateConfig {
@@ -40,6 +45,7 @@ impl Default for GateConfig {
             max_hold_share: 1.0,
             min_improvement: Decimal::ZERO,
             drawdown_tolerance: 0.0,
+            min_dsr: 0.95,
         }
     }
 }
@@ -54,6 +60,28 @@ pub struct Candidate {
     pub win_rate: f64,
     /// What the model said on the window's rows.
     pub signal_mix: SignalMix,
+}
+
+/// What the walk-forward of the challenger's recipe found: its card in the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WalkForwardCard {
+    pub folds: usize,
+    pub out_of_sample_start_ms: i64,
+    pub out_of_sample_end_ms: i64,
+    /// Net returns over the out-of-sample span (fractions of the initial equity).
+    pub strategy_return: f64,
+    pub strategy_trades: u64,
+    pub strategy_max_drawdown_pct: f64,
+    pub strategy_sharpe: Option<f64>,
+    pub momentum_return: f64,
+    pub buy_and_hold_return: f64,
+    pub random_median_return: f64,
+    pub random_p95_return: f64,
+    pub random_paths: usize,
+    /// Deflated Sharpe probability, and the trials it counted.
+    pub dsr: Option<f64>,
+    pub trials: usize,
+    pub verdict: String,
 }
 
 /// One criterion and how it went.
@@ -88,6 +116,7 @@ pub fn decide(
     cfg: &GateConfig,
     challenger: &Candidate,
     champion: Option<&Candidate>,
+    walkforward: Option<&Result<WalkForwardCard, String>>,
 ) -> GateDecision {
     let mut checks = Vec::new();
     let mut check = |name: &str, passed: bool, detail: String| {
@@ -154,6 +183,53 @@ pub fn decide(
             ),
         );
     }
+    match walkforward {
+        None => {}
+        Some(Err(e)) => check("walkforward", false, format!("could not run: {e}")),
+        Some(Ok(w)) => {
+            let pct = |x: f64| format!("{:+.2}%", x * 100.0);
+            check(
+                "walkforward_beats_momentum",
+                w.strategy_return > w.momentum_return,
+                format!(
+                    "{} vs momentum {} over {} folds",
+                    pct(w.strategy_return),
+                    pct(w.momentum_return),
+                    w.folds
+                ),
+            );
+            check(
+                "walkforward_beats_buy_and_hold",
+                w.strategy_return > w.buy_and_hold_return,
+                format!(
+                    "{} vs buy-and-hold {}",
+                    pct(w.strategy_return),
+                    pct(w.buy_and_hold_return)
+                ),
+            );
+            check(
+                "walkforward_beats_random",
+                w.strategy_return > w.random_p95_return,
+                format!(
+                    "{} vs the 95th percentile {} of {} random-entry paths",
+                    pct(w.strategy_return),
+                    pct(w.random_p95_return),
+                    w.random_paths
+                ),
+            );
+            check(
+                "walkforward_deflated_sharpe",
+                w.dsr.is_some_and(|d| d >= cfg.min_dsr),
+                format!(
+                    "{} over {} trials, need {:.2}",
+                    w.dsr
+                        .map_or_else(|| "undefined".to_owned(), |d| format!("{d:.3}")),
+                    w.trials,
+                    cfg.min_dsr
+                ),
+            );
+        }
+    }
     let promote = checks.iter().all(|c| c.passed);
     GateDecision { promote, checks }
 }
@@ -181,17 +257,17 @@ mod tests {
     #[test]
     fn first_model_ships_only_when_it_passes_the_absolute_minimums() {
         let cfg = GateConfig::default();
-        assert!(decide(&cfg, &cand("a", 50, 0.05, 20, (0.3, 0.3)), None).promote);
-        let losing = decide(&cfg, &cand("a", -1, 0.05, 20, (0.3, 0.3)), None);
+        assert!(decide(&cfg, &cand("a", 50, 0.05, 20, (0.3, 0.3)), None, None).promote);
+        let losing = decide(&cfg, &cand("a", -1, 0.05, 20, (0.3, 0.3)), None, None);
         assert!(!losing.promote);
         assert!(
             losing.why_not().contains("min_net_pnl"),
             "{}",
             losing.why_not()
         );
-        let idle = decide(&cfg, &cand("a", 50, 0.05, 2, (0.3, 0.3)), None);
+        let idle = decide(&cfg, &cand("a", 50, 0.05, 2, (0.3, 0.3)), None, None);
         assert!(idle.why_not().contains("min_trades"));
-        let deep = decide(&cfg, &cand("a", 50, 0.30, 20, (0.3, 0.3)), None);
+        let deep = decide(&cfg, &cand("a", 50, 0.30, 20, (0.3, 0.3)), None, None);
         assert!(deep.why_not().contains("max_drawdown"));
     }
 
@@ -199,11 +275,29 @@ mod tests {
     fn challenger_must_beat_champion_pnl_without_deeper_drawdown() {
         let cfg = GateConfig::default();
         let champ = cand("old", 100, 0.05, 20, (0.3, 0.3));
-        assert!(decide(&cfg, &cand("new", 120, 0.05, 20, (0.3, 0.3)), Some(&champ)).promote);
-        let worse = decide(&cfg, &cand("new", 90, 0.04, 20, (0.3, 0.3)), Some(&champ));
+        assert!(
+            decide(
+                &cfg,
+                &cand("new", 120, 0.05, 20, (0.3, 0.3)),
+                Some(&champ),
+                None
+            )
+            .promote
+        );
+        let worse = decide(
+            &cfg,
+            &cand("new", 90, 0.04, 20, (0.3, 0.3)),
+            Some(&champ),
+            None,
+        );
         assert!(!worse.promote);
         assert!(worse.why_not().contains("beats_champion_net_pnl"));
-        let deeper = decide(&cfg, &cand("new", 200, 0.06, 20, (0.3, 0.3)), Some(&champ));
+        let deeper = decide(
+            &cfg,
+            &cand("new", 200, 0.06, 20, (0.3, 0.3)),
+            Some(&champ),
+            None,
+        );
         assert!(!deeper.promote);
         assert_eq!(
             deeper.why_not().matches(':').count(),
@@ -212,7 +306,12 @@ mod tests {
             deeper.why_not()
         );
         assert!(deeper.why_not().contains("drawdown_no_worse"));
-        let equal = decide(&cfg, &cand("new", 100, 0.05, 20, (0.3, 0.3)), Some(&champ));
+        let equal = decide(
+            &cfg,
+            &cand("new", 100, 0.05, 20, (0.3, 0.3)),
+            Some(&champ),
+            None,
+        );
         assert!(!equal.promote, "a tie keeps the champion");
     }
 
@@ -223,16 +322,62 @@ mod tests {
             max_hold_share: 0.9,
             ..GateConfig::default()
         };
-        let only_buys = decide(&cfg, &cand("a", 50, 0.05, 20, (0.6, 0.0)), None);
+        let only_buys = decide(&cfg, &cand("a", 50, 0.05, 20, (0.6, 0.0)), None, None);
         assert!(only_buys.why_not().contains("signal_mix"));
-        let holds = decide(&cfg, &cand("a", 50, 0.05, 20, (0.04, 0.04)), None);
+        let holds = decide(&cfg, &cand("a", 50, 0.05, 20, (0.04, 0.04)), None, None);
         assert!(holds.why_not().contains("signal_mix"));
         // No edge, no trade: holding 92% of the time is no reason to refuse by default.
         let default = decide(
             &GateConfig::default(),
             &cand("a", 50, 0.05, 20, (0.04, 0.04)),
             None,
+            None,
         );
         assert!(default.promote, "{}", default.why_not());
+    }
+
+    fn card(strategy: f64, dsr: Option<f64>) -> WalkForwardCard {
+        WalkForwardCard {
+            folds: 4,
+            out_of_sample_start_ms: 0,
+            out_of_sample_end_ms: 1,
+            strategy_return: strategy,
+            strategy_trades: 40,
+            strategy_max_drawdown_pct: 0.03,
+            strategy_sharpe: Some(2.0),
+            momentum_return: -0.01,
+            buy_and_hold_return: 0.02,
+            random_median_return: -0.005,
+            random_p95_return: 0.03,
+            random_paths: 200,
+            dsr,
+            trials: 5,
+            verdict: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_walk_forward_must_beat_every_baseline_with_a_deflated_sharpe_past_the_threshold() {
+        let cfg = GateConfig::default();
+        let c = cand("a", 50, 0.05, 20, (0.3, 0.3));
+        let good = Ok(card(0.05, Some(0.97)));
+        assert!(decide(&cfg, &c, None, Some(&good)).promote);
+        // Above momentum and buy-and-hold, inside the random entries' 95th percentile.
+        let lucky = decide(&cfg, &c, None, Some(&Ok(card(0.025, Some(0.97)))));
+        assert_eq!(
+            lucky.why_not(),
+            "walkforward_beats_random: +2.50% vs the 95th percentile +3.00% of 200 random-entry paths"
+        );
+        let overfit = decide(&cfg, &c, None, Some(&Ok(card(0.05, Some(0.6)))));
+        assert!(
+            overfit
+                .why_not()
+                .starts_with("walkforward_deflated_sharpe: 0.600 over 5 trials"),
+            "{}",
+            overfit.why_not()
+        );
+        let short = decide(&cfg, &c, None, Some(&Err("too short".into())));
+        assert!(!short.promote);
+        assert_eq!(short.why_not(), "walkforward: could not run: too short");
     }
 }

@@ -47,6 +47,8 @@ pub struct Settings {
     /// The live exit, risk and sizing settings the two backtests run with.
     pub backtest: BacktestConfig,
     pub gate: GateConfig,
+    /// The walk-forward the gate requires a challenger's training recipe to pass.
+    pub walkforward: WalkForwardGate,
     pub monitor: MonitorConfig,
     /// Copies of a row added for each realized trade outcome (default 3; 0 = ignore outcomes).
     pub outcome_weight: usize,
@@ -77,6 +79,7 @@ impl Default for Settings {
             threads: 2,
             backtest: BacktestConfig::default(),
             gate: GateConfig::default(),
+            walkforward: WalkForwardGate::default(),
             monitor: MonitorConfig::default(),
             outcome_weight: 3,
             keep_versions: 10,
@@ -86,7 +89,79 @@ impl Default for Settings {
     }
 }
 
+/// The walk-forward of the gate: the window's data in rolling folds, each trained with the
+/// cycle's settings and traded out of sample with the live exits, limits and costs, beside the
+/// momentum rule, buy-and-hold and random entries
+/// ([`qt_backtest::walkforward::run_walkforward`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalkForwardGate {
+    /// Run it and require it (default true). Off, the gate judges the one out-of-sample
+    /// window only.
+    pub enabled: bool,
+    /// Days each fold trains on (default 14).
+    pub train_days: f64,
+    /// Days each fold trades out of sample (default 4; a 30-day window gives 4 folds).
+    pub test_days: f64,
+    /// Candles between a fold's training data and its test start (default 12).
+    pub embargo_candles: usize,
+    /// Candles fed to the feature engine only before the first test start (default 300).
+    pub warmup_candles: usize,
+    /// Random-entry paths (default 200).
+    pub random_paths: usize,
+}
+
+impl Default for WalkForwardGate {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            train_days: 14.0,
+            test_days: 4.0,
+            embargo_candles: 12,
+            warmup_candles: 300,
+            random_paths: 200,
+        }
+    }
+}
+
 impl Settings {
+    /// The walk-forward the gate runs, after `prior_trials` configurations were judged on
+    /// overlapping data (each counted by the deflated Sharpe ratio).
+    pub fn walkforward_config(
+        &self,
+        prior_trials: usize,
+    ) -> qt_backtest::walkforward::WalkForwardConfig {
+        use qt_backtest::walkforward::{ModelSettings, WalkForwardConfig};
+        let w = &self.walkforward;
+        let mut backtest = self.backtest.clone();
+        backtest.interval_ms = self.interval_ms();
+        backtest.start_ms = None;
+        backtest.end_ms = None;
+        WalkForwardConfig {
+            train_days: w.train_days,
+            test_days: w.test_days,
+            step_days: None,
+            anchored: false,
+            embargo_candles: w.embargo_candles,
+            warmup_candles: w.warmup_candles,
+            min_test_days: w.test_days / 2.0,
+            model: ModelSettings {
+                kind: self.kind,
+                label_horizon: self.label_horizon,
+                validation_fraction: self.test_fraction,
+                gbdt: self.gbdt,
+                momentum: self.momentum,
+                decision: self.decision.clone().unwrap_or_default(),
+                ..ModelSettings::default()
+            },
+            backtest,
+            random_paths: w.random_paths,
+            prior_trials,
+            threads: self.threads,
+            ..WalkForwardConfig::default()
+        }
+    }
+
     /// The database URL: `QT_DATABASE_URL` when set, else the SQLite file.
     pub fn database_url(&self) -> String {
         qt_store::url_from_env(&self.sqlite_path)
@@ -126,6 +201,18 @@ impl Settings {
             return Err(
                 "keep_versions must be at least 2 (champion and one to roll back to)".into(),
             );
+        }
+        if self.walkforward.enabled {
+            let w = &self.walkforward;
+            if w.train_days + w.test_days / 2.0 > f64::from(self.window_days) {
+                return Err(format!(
+                    "walkforward.train_days {} and half of test_days {} must fit in window_days {}",
+                    w.train_days, w.test_days, self.window_days
+                ));
+            }
+            self.walkforward_config(0)
+                .validate()
+                .map_err(|e| format!("walkforward: {e}"))?;
         }
         self.labeling().validate().map_err(|e| e.to_string())
     }

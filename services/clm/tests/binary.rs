@@ -69,6 +69,9 @@ buy_edge = 0.2
 sell_edge = 0.2
 seed = 7
 
+[clm.walkforward]
+enabled = false
+
 [clm.backtest]
 min_confidence = 0.0
 

@@ -165,6 +165,62 @@ async fn a_stale_champion_raises_an_alert_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_runs_a_walk_forward_of_the_recipe_against_the_baselines_and_keeps_its_card() {
+    let f = Fixture::new();
+    let mut settings = tiny_settings(f.dir.path());
+    // Six days: folds of 2 training days and 1 test day.
+    settings.walkforward.enabled = true;
+    settings.walkforward.train_days = 2.0;
+    settings.walkforward.test_days = 1.0;
+    settings.walkforward.random_paths = 100;
+    let clm = f.clm(settings).await;
+    seed_days(&clm, 7).await;
+    f.clock
+        .set(clm.db.last_candle_time().await.unwrap().unwrap() + 300_000);
+    let report = run(&clm).await;
+    let card = match &report.walkforward {
+        Some(Ok(card)) => card.clone(),
+        other => panic!("no walk-forward card: {other:?}"),
+    };
+    assert!(card.folds >= 3, "{card:?}");
+    assert_eq!(card.random_paths, 100);
+    assert_eq!(card.trials, 1, "the first decision: one trial");
+    let names: Vec<&str> = report
+        .decision
+        .checks
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    for n in [
+        "walkforward_beats_momentum",
+        "walkforward_beats_buy_and_hold",
+        "walkforward_beats_random",
+        "walkforward_deflated_sharpe",
+    ] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    assert_eq!(
+        report.decision.promote,
+        report.decision.checks.iter().all(|c| c.passed)
+    );
+    // The card is kept with the model in the registry, and the next decision counts this one.
+    let row = clm.db.model(&report.version).await.unwrap().unwrap();
+    assert_eq!(
+        row.metadata["walkforward"]["Ok"]["folds"],
+        serde_json::json!(card.folds),
+        "{}",
+        row.metadata
+    );
+    f.clock.advance(HOUR);
+    clm.request("again").await.unwrap();
+    let second = run(&clm).await;
+    let Some(Ok(c2)) = &second.walkforward else {
+        panic!("{:?}", second.walkforward)
+    };
+    assert_eq!(c2.trials, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliberately_worse_challenger_is_rejected_and_the_champion_stays() {
     let f = Fixture::new();
     let clm = f.clm(tiny_settings(f.dir.path())).await;

@@ -50,8 +50,10 @@ pub fn tiny_settings(dir: &Path) -> Settings {
     s.label_horizon = 30;
     s.tick_seconds = 1;
     // These tests are about the machinery, not about edge: a tiny model on six days has
-    // none after costs and, deciding by expected value, would never trade.
+    // none after costs and, deciding by expected value, would never trade; nor would it pass
+    // the walk-forward against the baselines (tested on its own in lifecycle.rs).
     s.decision = Some(qt_models::train::Decision::TargetMix(0.35, 0.35));
+    s.walkforward.enabled = false;
     // Lenient absolute minimums.
     s.gate.min_trades = 1;
     // A tiny model's confidences are low; let every BUY/SELL trade in the backtests.

@@ -7,7 +7,7 @@ use qt_e2e::{free_port, http_get};
 use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
 
 const SERVICES: [(&str, &[&str]); 5] = [
-    ("trading-bot", &["models", "control"]),
+    ("trading-bot", &["models", "control", "portfolio"]),
     ("execution", &["intents", "portfolio", "control"]),
     ("exit-brain", &["market", "orders", "positions", "control"]),
     (

@@ -198,7 +198,9 @@ pub fn config_from_args(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
     if args.margin.is_some() || args.leverage.is_some() {
         let (m0, l0) = match &cfg.sizing {
             Sizing::FixedNotional { margin, leverage } => (*margin, *leverage),
-            Sizing::RiskPerTrade { leverage, .. } => (Decimal::from(250), *leverage),
+            Sizing::RiskPerTrade { leverage, .. } | Sizing::Kelly { leverage, .. } => {
+                (Decimal::from(250), *leverage)
+            }
         };
         cfg.sizing = Sizing::FixedNotional {
             margin: args.margin.unwrap_or(m0),

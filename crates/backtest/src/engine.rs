@@ -592,7 +592,11 @@ impl Run<'_> {
             SignalAction::Hold => return Ok(()),
         };
         let volatility = fv.values[self.rv_idx] * self.day_scale;
-        self.try_enter(s, side, c.close, volatility, now);
+        let edge = signal.expected_return.map(|e| qt_risk::Edge {
+            win_probability: signal.confidence,
+            expected_return: e,
+        });
+        self.try_enter(s, side, c.close, volatility, edge, now);
         Ok(())
     }
 
@@ -623,6 +627,7 @@ impl Run<'_> {
         side: PositionSide,
         price: Decimal,
         volatility: f64,
+        edge: Option<qt_risk::Edge>,
         now: i64,
     ) {
         // A halt refuses every entry: no need to size this one first.
@@ -634,7 +639,11 @@ impl Run<'_> {
             PositionSide::Long => price * (Decimal::ONE - stop_pct),
             PositionSide::Short => price * (Decimal::ONE + stop_pct),
         };
-        let qty = match self.cfg.sizing.quantity(price, stop, &s.filters) {
+        let ctx = qt_risk::SizingContext {
+            edge,
+            equity: self.book.equity,
+        };
+        let qty = match self.cfg.sizing.quantity_with(price, stop, &s.filters, &ctx) {
             Ok(q) => q,
             Err(_) => return self.reject("SIZING"),
         };

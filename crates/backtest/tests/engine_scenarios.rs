@@ -117,6 +117,62 @@ fn the_first_leg_moves_the_stop_to_break_even_and_the_rest_exits_there() {
     assert!(t.gross_pnl > Decimal::ZERO, "{t:?}");
 }
 
+/// Says BUY on one candle, priced: P(gain) 0.5, expected net return +0.5%.
+#[derive(Debug)]
+struct PricedBuyOnce(i64);
+
+impl Model for PricedBuyOnce {
+    fn name(&self) -> &str {
+        "script"
+    }
+    fn version(&self) -> &str {
+        "1"
+    }
+    fn predict(&mut self, _f: &FeatureVector, c: &Candle) -> Signal {
+        if c.open_time == self.0 {
+            Signal::priced(SignalAction::Buy, 0.5, 0.005)
+        } else {
+            Signal::hold(0.0)
+        }
+    }
+}
+
+#[test]
+fn kelly_sizing_sizes_a_priced_signal_by_its_edge_and_refuses_an_unpriced_one() {
+    let cfg = BacktestConfig {
+        sizing: qt_backtest::Sizing::Kelly {
+            fraction: dec!(0.02),
+            max_notional: dec!(50000),
+            leverage: 10,
+        },
+        ..BacktestConfig::default()
+    };
+    let data = || {
+        vec![series(
+            "AAAUSDT",
+            &[(dec!(100), dec!(100.5), dec!(99.8), dec!(100.3), BIG)],
+        )]
+    };
+    let signal_at = T0 + (WARM as i64 - 1) * IV;
+    let bt = Backtest::new(cfg.clone()).unwrap_or_else(|e| panic!("config: {e}"));
+    let o = bt
+        .run(
+            data(),
+            &mut |_| Ok(Box::new(PricedBuyOnce(signal_at)) as Box<dyn Model>),
+            &mut |_, _| {},
+        )
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    assert_eq!(o.trades.len(), 1);
+    // Stop 2% below 100: f* = 1/6 of the 10,000 equity at risk, 2% of it = 33.33 lost at the
+    // stop, so 33.33 / 2 = 16.67 units (floored to the step).
+    let q = o.trades[0].qty;
+    assert!(q > dec!(16.5) && q <= dec!(16.67), "{q}");
+    // The same entry unpriced (momentum-like): Kelly has no edge to size it by.
+    let o = run(cfg, data());
+    assert!(o.trades.is_empty());
+    assert_eq!(o.rejections.get("SIZING"), Some(&1), "{:?}", o.rejections);
+}
+
 #[test]
 fn a_partly_filled_entry_sizes_the_trade_to_what_filled() {
     // volume 100 and a 10% volume cap: only 10 of 25 fill

@@ -31,4 +31,4 @@ pub use book::{
 pub use filters::{FilterError, SymbolFilters};
 pub use guard::{Decision, DrawdownCrossing, IntentKind, RiskGuard, RiskIntent, reason_code};
 pub use limits::{LimitsError, RiskLimits};
-pub use sizing::{Sizing, SizingError};
+pub use sizing::{Edge, Sizing, SizingContext, SizingError};

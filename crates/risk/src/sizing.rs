@@ -1,6 +1,7 @@
 //! Position sizing: how much to buy or sell for an entry, rounded to the exchange's filters.
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
 
 use crate::filters::{FilterError, SymbolFilters};
@@ -18,6 +19,33 @@ pub enum Sizing {
         max_notional: Decimal,
         leverage: u32,
     },
+    /// Fractional Kelly on the signal's calibrated edge: lose `fraction × f* × equity` if the
+    /// stop is hit, with the notional capped at `max_notional` (and every risk limit after
+    /// sizing). For a trade that loses the stop distance `d` or wins `g`, with P(gain) `p` and
+    /// expected net return `E = p·g − (1 − p)·d`, the Kelly share of equity to risk is
+    /// `f* = E / g = E·p / (E + (1 − p)·d)`. Only a priced signal with `E > 0` is sized; any
+    /// other entry is refused ([`SizingError::NoEdge`]).
+    Kelly {
+        fraction: Decimal,
+        max_notional: Decimal,
+        leverage: u32,
+    },
+}
+
+/// A signal's calibrated edge, for [`Sizing::Kelly`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Edge {
+    /// P(the trade nets a gain), 0..1.
+    pub win_probability: f64,
+    /// Expected net return on the notional, after costs (0.002 = +0.2%).
+    pub expected_return: f64,
+}
+
+/// What sizing may use beyond price and stop: the signal's edge and the account's equity.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SizingContext {
+    pub edge: Option<Edge>,
+    pub equity: Option<Decimal>,
 }
 
 impl Default for Sizing {
@@ -38,6 +66,10 @@ pub enum SizingError {
     NoStopDistance { entry: Decimal, stop: Decimal },
     #[error("sized order fails the exchange filters: {0}")]
     Filter(#[from] FilterError),
+    #[error("Kelly sizing needs a priced signal with a positive expected return")]
+    NoEdge,
+    #[error("Kelly sizing needs the account's equity, and a positive one")]
+    NoEquity,
 }
 
 impl SizingError {
@@ -51,9 +83,9 @@ impl Sizing {
     /// The leverage the entry is placed with.
     pub fn leverage(&self) -> u32 {
         match self {
-            Sizing::FixedNotional { leverage, .. } | Sizing::RiskPerTrade { leverage, .. } => {
-                *leverage
-            }
+            Sizing::FixedNotional { leverage, .. }
+            | Sizing::RiskPerTrade { leverage, .. }
+            | Sizing::Kelly { leverage, .. } => *leverage,
         }
     }
 
@@ -64,6 +96,17 @@ impl Sizing {
         price: Decimal,
         stop: Decimal,
         filters: &SymbolFilters,
+    ) -> Result<Decimal, SizingError> {
+        self.quantity_with(price, stop, filters, &SizingContext::default())
+    }
+
+    /// [`Sizing::quantity`] with the signal's edge and the equity (which only Kelly reads).
+    pub fn quantity_with(
+        &self,
+        price: Decimal,
+        stop: Decimal,
+        filters: &SymbolFilters,
+        ctx: &SizingContext,
     ) -> Result<Decimal, SizingError> {
         if price <= Decimal::ZERO {
             return Err(SizingError::BadPrice(price));
@@ -80,6 +123,30 @@ impl Sizing {
                     return Err(SizingError::NoStopDistance { entry: price, stop });
                 }
                 (*risk / dist).min(*max_notional / price)
+            }
+            Sizing::Kelly {
+                fraction,
+                max_notional,
+                ..
+            } => {
+                let dist = (price - stop).abs();
+                if dist.is_zero() {
+                    return Err(SizingError::NoStopDistance { entry: price, stop });
+                }
+                let edge = ctx
+                    .edge
+                    .filter(|e| e.expected_return > 0.0 && e.expected_return.is_finite())
+                    .ok_or(SizingError::NoEdge)?;
+                let equity = ctx
+                    .equity
+                    .filter(|e| *e > Decimal::ZERO)
+                    .ok_or(SizingError::NoEquity)?;
+                let d = (dist / price).to_f64().unwrap_or(0.0);
+                let p = edge.win_probability.clamp(0.0, 1.0);
+                let e = edge.expected_return;
+                let kelly = (e * p / (e + (1.0 - p) * d)).clamp(0.0, 1.0);
+                let share = Decimal::from_f64(kelly).unwrap_or(Decimal::ZERO);
+                (*fraction * share * equity / dist).min(*max_notional / price)
             }
         };
         let mut qty = filters.round_qty(raw);
@@ -128,6 +195,65 @@ mod tests {
             s.quantity(dec!(30000), dec!(30000), &f()),
             Err(SizingError::NoStopDistance { .. })
         ));
+    }
+
+    #[test]
+    fn kelly_risks_a_fraction_of_the_kelly_share_of_equity_at_the_stop_and_needs_an_edge() {
+        let s = Sizing::Kelly {
+            fraction: dec!(0.25),
+            max_notional: dec!(50000),
+            leverage: 10,
+        };
+        // Stop 2% away; P(gain) 0.5, E = +0.5%: g = (E + (1 − p)·d) / p = 3%, so
+        // f* = E / g = 1/6 of equity at risk; a quarter of it on 10,000 is 416.67 lost at the
+        // stop: 416.67 / 600 = 0.6944 → 0.694.
+        let edge = Edge {
+            win_probability: 0.5,
+            expected_return: 0.005,
+        };
+        let ctx = SizingContext {
+            edge: Some(edge),
+            equity: Some(dec!(10000)),
+        };
+        assert_eq!(
+            s.quantity_with(dec!(30000), dec!(29400), &f(), &ctx),
+            Ok(dec!(0.694))
+        );
+        // A bigger edge, a bigger size; capped by max_notional (50,000 / 30,000 = 1.666).
+        let strong = SizingContext {
+            edge: Some(Edge {
+                win_probability: 0.7,
+                expected_return: 0.02,
+            }),
+            ..ctx
+        };
+        assert_eq!(
+            s.quantity_with(dec!(30000), dec!(29400), &f(), &strong),
+            Ok(dec!(1.666))
+        );
+        // No edge, no trade; no equity, no size.
+        for (edge, equity, err) in [
+            (None, Some(dec!(10000)), SizingError::NoEdge),
+            (
+                Some(Edge {
+                    win_probability: 0.6,
+                    expected_return: -0.001,
+                }),
+                Some(dec!(10000)),
+                SizingError::NoEdge,
+            ),
+            (Some(edge), None, SizingError::NoEquity),
+        ] {
+            let ctx = SizingContext { edge, equity };
+            assert_eq!(
+                s.quantity_with(dec!(30000), dec!(29400), &f(), &ctx),
+                Err(err)
+            );
+        }
+        assert_eq!(
+            s.quantity(dec!(30000), dec!(29400), &f()),
+            Err(SizingError::NoEdge)
+        );
     }
 
     #[test]

@@ -22,11 +22,12 @@ use crate::settings::Settings;
 
 /// The streams whose facts the bot consumes (each in its own consumer group, named after the
 /// service).
-pub const CONSUMES: [Stream; 4] = [
+pub const CONSUMES: [Stream; 5] = [
     Stream::Positions,
     Stream::Orders,
     Stream::Models,
     Stream::Control,
+    Stream::Portfolio,
 ];
 
 /// The streams it publishes.
@@ -304,6 +305,14 @@ impl TradingBot {
                 }
                 Err(e) => tracing::warn!(error = %e, "model loading task failed"),
             }
+        }
+        if let Some(p) = tail(Stream::Portfolio)
+            .await
+            .iter()
+            .rev()
+            .find(|e| matches!(e.event, Event::PortfolioSnapshot(_)))
+        {
+            self.core.on_fact(p);
         }
         let control: Vec<Envelope> = tail(Stream::Control).await;
         if let Some(k) = control

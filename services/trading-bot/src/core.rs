@@ -72,6 +72,8 @@ pub struct Core {
     /// Entries execution refuses for the whole account, learnt from its refusals: no entry is
     /// sent while it lasts (each would only be refused and stored as an order row).
     paused: Option<Pause>,
+    /// The account's equity from the latest `PortfolioSnapshot` (Kelly sizing reads it).
+    equity: Option<Decimal>,
 }
 
 /// Why execution refuses every entry for now.
@@ -141,6 +143,7 @@ impl Core {
             gate,
             kill_switch: false,
             paused: None,
+            equity: None,
         }
     }
 
@@ -340,7 +343,14 @@ impl Core {
             PositionSide::Long => price * (Decimal::ONE - stop_frac),
             PositionSide::Short => price * (Decimal::ONE + stop_frac),
         };
-        let quantity = match self.cfg.sizing.quantity(price, stop, &filters) {
+        let ctx = qt_risk::SizingContext {
+            edge: signal.expected_return.map(|e| qt_risk::Edge {
+                win_probability: signal.confidence,
+                expected_return: e,
+            }),
+            equity: self.equity,
+        };
+        let quantity = match self.cfg.sizing.quantity_with(price, stop, &filters, &ctx) {
             Ok(q) => q,
             Err(e) => {
                 tracing::warn!(symbol = %c.symbol, error = %e, "entry cannot be sized");
@@ -427,6 +437,7 @@ impl Core {
             Event::OrderCancelled(e) | Event::OrderExpired(e) if e.filled_qty.is_zero() => {
                 self.gate.intent_ended(&e.symbol, &e.intent_id);
             }
+            Event::PortfolioSnapshot(p) => self.equity = Some(p.equity),
             Event::SetKillSwitch(k) => {
                 tracing::info!(enabled = k.enabled, reason = %k.reason, "kill switch");
                 self.kill_switch = k.enabled;
@@ -617,5 +628,67 @@ mod tests {
         ));
         assert_eq!(c.pause(clock.now_ms()), None);
         assert_eq!(next(&mut c).0, CandleOutcome::Signalled { intent: true });
+    }
+
+    /// BUY on every candle, priced: P(gain) 0.5, expected net return +0.5%.
+    #[derive(Debug)]
+    struct Priced;
+
+    impl Model for Priced {
+        fn name(&self) -> &str {
+            "gbdt"
+        }
+        fn version(&self) -> &str {
+            "g1"
+        }
+        fn predict(&mut self, _f: &qt_features::FeatureVector, _c: &Candle) -> qt_models::Signal {
+            qt_models::Signal::priced(SignalAction::Buy, 0.5, 0.005)
+        }
+    }
+
+    #[test]
+    fn kelly_sizing_reads_the_signals_edge_and_the_equity_of_the_latest_snapshot() {
+        let (c0, clock) = core(0.01);
+        let mut cfg = c0.cfg.clone();
+        cfg.sizing = Sizing::Kelly {
+            fraction: dec!(0.25),
+            max_notional: dec!(100000),
+            leverage: 10,
+        };
+        let mut c = Core::new(cfg, clock.clone(), Box::new(Priced));
+        c.add_symbol("BTCUSDT", c0.symbols["BTCUSDT"].filters);
+        let warm = c.warmup_candles() as i64;
+        for i in 0..warm {
+            assert!(c.warm("BTCUSDT", &Candle::from(&candle(i, dec!(30000)))));
+        }
+        // No equity known yet: nothing to size a Kelly bet with.
+        let (o, _) = c.on_candle(&candle(warm, dec!(30000)), true);
+        assert_eq!(o, CandleOutcome::Signalled { intent: false });
+        let snap = qt_events::PortfolioSnapshot {
+            ts: 0,
+            equity: dec!(10000),
+            wallet_balance: dec!(10000),
+            unrealized_pnl: Decimal::ZERO,
+            realized_pnl_today: Decimal::ZERO,
+            daily_pnl: Decimal::ZERO,
+            gross_exposure: Decimal::ZERO,
+            net_exposure: Decimal::ZERO,
+            long_exposure: Decimal::ZERO,
+            short_exposure: Decimal::ZERO,
+            open_positions: 0,
+        };
+        c.on_fact(&Envelope::new(
+            Event::PortfolioSnapshot(snap),
+            "portfolio-intelligence",
+            &ManualClock::new(0),
+        ));
+        let (o, out) = c.on_candle(&candle(warm + 1, dec!(30000)), true);
+        assert_eq!(o, CandleOutcome::Signalled { intent: true });
+        let Event::OpenPosition(open) = &out[2].event else {
+            panic!("{out:?}")
+        };
+        // Stop 2% below 30,000 (600): f* = 1/6, a quarter of it of 10,000 = 416.67 at risk,
+        // 416.67 / 600 = 0.694.
+        assert_eq!(open.quantity, dec!(0.694));
     }
 }

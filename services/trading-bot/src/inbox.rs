@@ -104,7 +104,8 @@ impl Handler for Inbox {
             | Event::OrderCancelled(_)
             | Event::OrderExpired(_)
             | Event::SetKillSwitch(_)
-            | Event::ResumeTrading(_) => Command::Fact(Box::new(env.clone())),
+            | Event::ResumeTrading(_)
+            | Event::PortfolioSnapshot(_) => Command::Fact(Box::new(env.clone())),
             _ => return Ok(Outcome::done()),
         };
         self.apply(cmd).await?;

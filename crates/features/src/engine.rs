@@ -7,7 +7,7 @@ use crate::indicators::{
 };
 
 /// Number of features in a [`FeatureVector`].
-pub const N_FEATURES: usize = 31;
+pub const N_FEATURES: usize = 37;
 
 /// Feature names, in the order of [`FeatureVector::values`]. Every feature is scale-free (a
 /// ratio, a return, an oscillator or a flag), so one model can serve every symbol. "Day" windows
@@ -58,6 +58,15 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "resistance_dist_24h",
     // (high - low) / close of the candle
     "range",
+    // time of the candle's close (UTC): hour of day and day of week on the unit circle
+    "hour_sin",
+    "hour_cos",
+    "weekday_sin",
+    "weekday_cos",
+    // volatility regime: std of 1-candle returns over 12 candles / over a day
+    "vol_regime",
+    // volume profile: close / the day's volume-weighted mean typical price - 1
+    "vwap_dist_24h",
 ];
 
 /// Index of a feature name in [`FEATURE_NAMES`].
@@ -153,6 +162,14 @@ pub struct FeatureEngine {
     high_48: RollingExtreme,
     low_day: RollingExtreme,
     high_day: RollingExtreme,
+    pv_day: RollingStats,
+    volume_day: RollingStats,
+}
+
+/// (sin, cos) of `x` turns of a circle.
+fn circle(x: f64) -> (f64, f64) {
+    let a = x * std::f64::consts::TAU;
+    (a.sin(), a.cos())
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -191,6 +208,8 @@ impl FeatureEngine {
             high_48: RollingExtreme::max(48),
             low_day: RollingExtreme::min(day),
             high_day: RollingExtreme::max(day),
+            pv_day: RollingStats::new(day),
+            volume_day: RollingStats::new(day),
         }
     }
 
@@ -256,6 +275,8 @@ impl FeatureEngine {
         let high48 = self.high_48.update(h);
         let low_day = self.low_day.update(l);
         let high_day = self.high_day.update(h);
+        let pv_day = self.pv_day.update((h + l + c) / 3.0 * v);
+        let volume_day = self.volume_day.update(v);
 
         if self.count <= self.config.warmup() {
             return None;
@@ -276,6 +297,14 @@ impl FeatureEngine {
         let pat = pat?;
         let flow =
             |hist: &Ring| -> Option<f64> { Some(ratio(hist.back(0)? - hist.back(20)?, vol_sum)) };
+        // The candle is decided on at its close: the time features are of the close.
+        let close_ms = candle.open_time + self.config.interval_ms;
+        let (hour_sin, hour_cos) = circle(close_ms.rem_euclid(86_400_000) as f64 / 86_400_000.0);
+        // 1970-01-01 was a Thursday: day 0 of the week is Monday here.
+        let week_ms = 7 * 86_400_000;
+        let (weekday_sin, weekday_cos) =
+            circle((close_ms + 3 * 86_400_000).rem_euclid(week_ms) as f64 / week_ms as f64);
+        let vwap = ratio(pv_day?.0, volume_day?.0);
         let values = [
             r1,
             log_ret(3)?,
@@ -312,6 +341,16 @@ impl FeatureEngine {
             ratio(c, low_day?) - 1.0,
             ratio(high_day?, c) - 1.0,
             ratio(h - l, c),
+            hour_sin,
+            hour_cos,
+            weekday_sin,
+            weekday_cos,
+            ratio(rv.0?.1, rv.2?.1),
+            if vwap > 0.0 {
+                ratio(c, vwap) - 1.0
+            } else {
+                0.0
+            },
         ];
         Some(FeatureVector {
             open_time: candle.open_time,

@@ -99,6 +99,35 @@ fn change_24h_is_the_close_against_the_close_288_candles_before() {
 }
 
 #[test]
+fn time_of_day_and_week_are_of_the_candle_close_and_vwap_is_the_days_volume_weighted_price() {
+    let candles = repo_candles("BTCUSDT");
+    let f = batch(FeatureConfig::default(), &candles);
+    let i = 5_000;
+    let v = f[i].expect("warm");
+    let close_ms = candles[i].open_time + 300_000;
+    let hour = (close_ms % 86_400_000) as f64 / 86_400_000.0;
+    let turn = |x: f64| x * std::f64::consts::TAU;
+    assert!((v.get("hour_sin").unwrap() - turn(hour).sin()).abs() < 1e-12);
+    assert!((v.get("hour_cos").unwrap() - turn(hour).cos()).abs() < 1e-12);
+    // Days since the epoch + 3 (the epoch was a Thursday), modulo 7: 0 is Monday.
+    let week = ((close_ms + 3 * 86_400_000) % (7 * 86_400_000)) as f64 / (7.0 * 86_400_000.0);
+    assert!((v.get("weekday_sin").unwrap() - turn(week).sin()).abs() < 1e-12);
+    let day = &candles[i + 1 - 288..=i];
+    let (pv, vol) = day.iter().fold((0.0, 0.0), |(pv, vol), c| {
+        let typical = (c.high_f64() + c.low_f64() + c.close_f64()) / 3.0;
+        (pv + typical * c.volume_f64(), vol + c.volume_f64())
+    });
+    let expected = candles[i].close_f64() / (pv / vol) - 1.0;
+    let got = v.get("vwap_dist_24h").unwrap();
+    assert!((got - expected).abs() < 1e-9, "{got} vs {expected}");
+    let regime = v.get("vol_regime").unwrap();
+    assert!(
+        (regime - v.get("rv_12").unwrap() / v.get("rv_24h").unwrap()).abs() < 1e-12,
+        "{regime}"
+    );
+}
+
+#[test]
 fn a_redelivered_candle_is_ignored() {
     let candles = repo_candles("BNBUSDT");
     let mut a = FeatureEngine::new(FeatureConfig::default());

@@ -101,3 +101,53 @@ proptest! {
         prop_assert_eq!(span, candles.len() as i64 + missing);
     }
 }
+
+/// A kline CSV line whose fields are drawn from numbers, near-numbers and junk: the shapes a
+/// damaged or foreign file has.
+fn field() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|v| v.to_string()),
+        any::<u64>().prop_map(|v| v.to_string()),
+        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| format!("{a}.{b}")),
+        Just("1e400".to_owned()),
+        Just("-0.0".to_owned()),
+        Just("NaN".to_owned()),
+        Just(String::new()),
+        Just("99999999999999999999999999999999".to_owned()),
+        "\\PC{0,12}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_kline_parser(bytes in prop::collection::vec(any::<u8>(), 0..2_000)) {
+        let _ = qt_candles::parse_klines(&bytes, std::path::Path::new("X-5m.csv"));
+        // The same bytes as the body of a gzip stream, and gzip-looking junk.
+        let mut gz = vec![0x1f, 0x8b];
+        gz.extend_from_slice(&bytes);
+        let _ = qt_candles::parse_klines(&gz, std::path::Path::new("X-5m.csv.gz"));
+    }
+
+    #[test]
+    fn lines_of_junk_fields_are_refused_or_read_but_never_panic(
+        rows in prop::collection::vec(prop::collection::vec(field(), 0..14), 1..40),
+        header: bool,
+    ) {
+        let mut text = String::new();
+        if header {
+            text.push_str("open_time,open,high,low,close,volume\n");
+        }
+        for r in &rows {
+            text.push_str(&r.join(","));
+            text.push('\n');
+        }
+        if let Ok(candles) = qt_candles::parse_klines(text.as_bytes(), std::path::Path::new("X-5m.csv")) {
+            // Whatever is accepted is a well-formed series.
+            for w in candles.windows(2) {
+                prop_assert!(w[0].open_time < w[1].open_time);
+            }
+        }
+    }
+}

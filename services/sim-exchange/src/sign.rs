@@ -72,6 +72,32 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_query_and_signature_are_checked_without_panicking_and_only_the_right_one_passes(
+            secret in "\\PC{0,80}",
+            query in "\\PC{0,300}",
+            noise in "\\PC{0,70}",
+        ) {
+            let (payload, sig) = strip_signature(&query);
+            if let Some(sig) = sig {
+                let _ = verify(&secret, &payload, &sig);
+            }
+            let good = sign(&secret, &payload);
+            let altered = format!("{payload}x");
+            proptest::prop_assert!(verify(&secret, &payload, &good));
+            proptest::prop_assert!(!verify(&secret, &altered, &good));
+            let _ = verify(&secret, &payload, &noise);
+            if !noise.contains('&') && !payload.contains("signature=") {
+                let (rest, got) = strip_signature(&format!("{payload}&signature={noise}"));
+                proptest::prop_assert_eq!(got.as_deref(), Some(noise.as_str()));
+                proptest::prop_assert_eq!(rest, payload);
+            }
+        }
+    }
+
     #[test]
     fn signature_is_stripped_from_the_signed_payload() {
         let (rest, sig) = strip_signature("a=1&b=2&signature=abc");

@@ -272,6 +272,13 @@ fn the_paper_stack_trading_the_momentum_rule_fills_an_order_and_closes_a_positio
             "execution's log has no {line:?}\n{logs}"
         );
     }
+    // The exchange secret signs every order and never reaches a log line.
+    for (name, _, child) in &paper.services {
+        assert!(
+            !child.output().contains("paper-secret"),
+            "{name} logged the API secret"
+        );
+    }
     paper.stop();
 }
 

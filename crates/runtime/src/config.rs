@@ -28,7 +28,8 @@ pub struct CommonConfig {
     pub redis_url: String,
     /// `QT_STREAM_PREFIX`: prefix of every stream key (default `qt:`).
     pub stream_prefix: String,
-    /// `QT_HTTP_ADDR`: where health and metrics are served.
+    /// `QT_HTTP_ADDR`: where health and metrics are served (default `127.0.0.1:<port>`: this
+    /// machine only; containers set `0.0.0.0` and publish the port on the host's loopback).
     pub http_addr: SocketAddr,
     /// `QT_LOG_FORMAT`: `json` or `pretty` (default: pretty on a terminal, JSON otherwise).
     pub log_format: Option<LogFormat>,
@@ -52,7 +53,7 @@ impl CommonConfig {
         Self {
             redis_url: "redis://127.0.0.1:6379".into(),
             stream_prefix: "qt:".into(),
-            http_addr: SocketAddr::from(([0, 0, 0, 0], port)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             log_format: None,
             log_level: "info".into(),
             instance: "0".into(),

@@ -210,29 +210,44 @@ async fn push_updates(sh: Arc<Shared>, mut socket: WebSocket) {
     }
 }
 
-/// Checks `Authorization: Bearer <api_token>`; `Err` is the answer to send.
-fn authorize(sh: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Checks `Authorization: Bearer <api_token>` within the control requests' rate limit; `Err`
+/// is the answer to send.
+fn authorize(sh: &Shared, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    if let Err(wait_ms) = sh.control_call(sh.now()) {
+        let secs = (wait_ms + 999) / 1000;
+        let msg = format!(
+            "more than {} control requests in a minute: retry in {secs} s",
+            sh.settings.control_per_minute
+        );
+        let mut r = ApiError(StatusCode::TOO_MANY_REQUESTS, msg).into_response();
+        if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Err(Box::new(r));
+    }
     let token = sh.settings.api_token.expose();
     if token.trim().is_empty() {
-        return Err(ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "control endpoints are disabled: no api_token is configured".into(),
+        return Err(Box::new(
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "control endpoints are disabled: no api_token is configured".into(),
+            )
+            .into_response(),
         ));
     }
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    let refused = |why: &str| {
+        Err(Box::new(
+            ApiError(StatusCode::UNAUTHORIZED, why.into()).into_response(),
+        ))
+    };
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "wrong bearer token".into(),
-        )),
-        None => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing Authorization: Bearer <token>".into(),
-        )),
+        Some(_) => refused("wrong bearer token"),
+        None => refused("missing Authorization: Bearer <token>"),
     }
 }
 
@@ -295,7 +310,7 @@ fn reason_or(r: String, default: &str) -> String {
 
 async fn kill_switch(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&sh, &headers) {
-        return r.into_response();
+        return *r;
     }
     let b: KillSwitchBody = match parse(&body, None) {
         Ok(b) => b,
@@ -315,7 +330,7 @@ async fn kill_switch(State(sh): S, headers: HeaderMap, body: Bytes) -> Response 
 /// carries it out). The reason is required: it is the audit trail of the decision.
 async fn resume(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&sh, &headers) {
-        return r.into_response();
+        return *r;
     }
     let b: ResumeBody = match parse(&body, None) {
         Ok(b) => b,
@@ -338,7 +353,7 @@ async fn resume(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
 
 async fn close_all(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&sh, &headers) {
-        return r.into_response();
+        return *r;
     }
     let b: ReasonBody = match parse(&body, Some(ReasonBody::default())) {
         Ok(b) => b,
@@ -355,7 +370,7 @@ async fn close_all(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
 
 async fn retrain(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&sh, &headers) {
-        return r.into_response();
+        return *r;
     }
     let b: ReasonBody = match parse(&body, Some(ReasonBody::default())) {
         Ok(b) => b,

@@ -161,6 +161,8 @@ pub struct Shared {
     pub notifier: Notifier,
     state: Mutex<State>,
     version: watch::Sender<u64>,
+    /// Times (clock ms) of the control requests of the last minute.
+    control_calls: Mutex<VecDeque<i64>>,
 }
 
 /// Errors of the service's operations.
@@ -185,6 +187,24 @@ impl AppError {
 }
 
 impl Shared {
+    /// Counts a control request at `now`: `Err(ms to wait)` when the last minute already had
+    /// `control_per_minute` of them.
+    pub fn control_call(&self, now: i64) -> Result<(), i64> {
+        let mut calls = self
+            .control_calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while calls.front().is_some_and(|t| *t <= now - 60_000) {
+            calls.pop_front();
+        }
+        let limit = usize::try_from(self.settings.control_per_minute).unwrap_or(usize::MAX);
+        if calls.len() >= limit {
+            return Err(calls.front().map_or(60_000, |t| t + 60_000 - now).max(1));
+        }
+        calls.push_back(now);
+        Ok(())
+    }
+
     /// Builds the state from the database (open positions, trades, model, equity curve).
     pub async fn load(
         db: Db,
@@ -229,6 +249,7 @@ impl Shared {
             settings,
             state: Mutex::new(state),
             version: watch::channel(0).0,
+            control_calls: Mutex::new(VecDeque::new()),
         }))
     }
 

@@ -154,6 +154,9 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Bearer token of the control endpoints; empty disables them.
     pub api_token: Secret,
+    /// Control requests (authorized or not) answered per minute; past it, 429 with
+    /// `Retry-After` (default 30), so a token cannot be guessed nor a command flooded.
+    pub control_per_minute: u32,
     /// Services whose readiness is polled: name → base URL (e.g. `http://execution:8082`).
     pub services: BTreeMap<String, String>,
 }
@@ -174,6 +177,7 @@ impl Default for Settings {
             limits: Limits::default(),
             alerts: AlertSettings::default(),
             api_token: Secret::default(),
+            control_per_minute: 30,
             services: BTreeMap::new(),
         }
     }

@@ -255,6 +255,54 @@ async fn control_endpoints_are_disabled_without_a_configured_token() {
 }
 
 #[tokio::test]
+async fn control_requests_past_the_per_minute_limit_get_429_with_retry_after_until_it_passes() {
+    let f = common::fixture();
+    let addr = serve(
+        f.shared(Settings {
+            control_per_minute: 3,
+            ..settings(TOKEN)
+        })
+        .await,
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let ks = format!("http://{addr}/api/control/kill-switch");
+    let bearer = format!("Bearer {TOKEN}");
+    // Wrong tokens count too: guessing one is as limited as flooding a command.
+    assert_eq!(post(&http, &ks, Some("Bearer a"), "{}").await.0, 401);
+    assert_eq!(post(&http, &ks, Some("Bearer b"), "{}").await.0, 401);
+    let ok = r#"{"enabled":true,"reason":"test"}"#;
+    assert_eq!(post(&http, &ks, Some(&bearer), ok).await.0, 202);
+    f.clock.advance(20_000);
+    let r = http
+        .post(&ks)
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body(ok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "40");
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("3 control requests"),
+        "{body}"
+    );
+    assert_eq!(
+        f.events(Stream::Control).await.len(),
+        1,
+        "the refused one published nothing"
+    );
+    // A minute after the first ones, requests are answered again.
+    f.clock.advance(40_001);
+    assert_eq!(post(&http, &ks, Some(&bearer), ok).await.0, 202);
+}
+
+#[tokio::test]
 async fn json_endpoints_and_the_websocket_show_the_portfolio() {
     let f = common::fixture();
     let sh = f.shared(settings(TOKEN)).await;

@@ -213,3 +213,50 @@ fn a_bad_config_value_exits_2_with_a_message_naming_the_setting() {
         child.output()
     );
 }
+
+/// The value of an unlabelled gauge in a Prometheus text page.
+fn gauge(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn portfolio_metrics_carry_the_values_the_api_shows_and_the_exchange_weight_used() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, sim_addr) = sim(dir.path());
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = spawn(
+        "portfolio-intelligence",
+        &redis,
+        &sim_addr,
+        &addr,
+        dir.path(),
+    );
+    wait_ready(&addr, 30);
+    // The first snapshot follows the first exchange sync.
+    let page = wait_for(40, "a snapshot's gauges on /metrics", || {
+        let (_, page) = http_get(&addr, "/metrics")?;
+        gauge(&page, "qt_portfolio_equity").map(|_| page)
+    });
+    let (_, body) = http_get(&addr, "/api/portfolio").unwrap();
+    let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let equity: f64 = api["snapshot"]["equity"]
+        .as_str()
+        .map_or_else(|| api["snapshot"]["equity"].as_f64(), |s| s.parse().ok())
+        .unwrap();
+    assert!(equity > 0.0, "{api}");
+    assert_eq!(gauge(&page, "qt_portfolio_equity"), Some(equity), "{page}");
+    assert_eq!(
+        gauge(&page, "qt_portfolio_open_positions"),
+        api["snapshot"]["open_positions"].as_f64(),
+        "{page}"
+    );
+    assert_eq!(gauge(&page, "qt_portfolio_gross_exposure"), Some(0.0));
+    // The sync's requests reported the weight they used.
+    assert!(
+        gauge(&page, "qt_exchange_used_weight_1m").is_some_and(|w| w > 0.0),
+        "{page}"
+    );
+    assert!(child.terminate(15).success(), "{}", child.output());
+}

@@ -252,8 +252,12 @@ impl BinanceClient {
         })?;
         let status = resp.status().as_u16();
         let headers = resp.headers();
+        let weight = header_u32(headers, "x-mbx-used-weight-1m");
+        if let Some(w) = weight {
+            metrics::gauge!("qt_exchange_used_weight_1m").set(f64::from(w));
+        }
         inner.limiter.observe_headers(
-            header_u32(headers, "x-mbx-used-weight-1m"),
+            weight,
             header_u32(headers, "x-mbx-order-count-10s"),
             header_u32(headers, "x-mbx-order-count-1m"),
         );
@@ -271,6 +275,8 @@ impl BinanceClient {
             });
         }
         if status == 429 || status == 418 {
+            metrics::counter!("qt_exchange_rate_limited_total", "status" => status.to_string())
+                .increment(1);
             let wait = inner.limiter.ban(retry_after_ms);
             tracing::warn!(
                 path,

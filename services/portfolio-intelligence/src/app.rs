@@ -14,6 +14,7 @@ use qt_events::{
 use qt_exchange::{Exchange, ExchangeError};
 use qt_store::StoreError;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -336,6 +337,13 @@ impl Shared {
             st.last_snapshot = Some(snap.clone());
             (snap, report)
         };
+        let f = |d: Decimal| d.to_f64().unwrap_or(f64::NAN);
+        metrics::gauge!("qt_portfolio_equity").set(f(snap.equity));
+        metrics::gauge!("qt_portfolio_daily_pnl").set(f(snap.daily_pnl));
+        metrics::gauge!("qt_portfolio_unrealized_pnl").set(f(snap.unrealized_pnl));
+        metrics::gauge!("qt_portfolio_gross_exposure").set(f(snap.gross_exposure));
+        metrics::gauge!("qt_portfolio_net_exposure").set(f(snap.net_exposure));
+        metrics::gauge!("qt_portfolio_open_positions").set(f64::from(snap.open_positions));
         // The stored report leaves out the curve: it is the snapshots' own equity column.
         let mut json = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
         if let Some(o) = json.as_object_mut() {

@@ -147,7 +147,7 @@ impl PreparedSeries {
         let valid: Vec<bool> = series
             .candles
             .iter()
-            .map(|c| to_bar(c).is_valid())
+            .map(|c| Bar::from(c).is_valid())
             .collect();
         Self {
             symbol: series.symbol,
@@ -281,17 +281,6 @@ struct SymState<'d> {
     pending_exit: Option<(Decimal, ExitReason)>,
     last_bar: Option<(Bar, i64)>,
     intent: RiskIntent,
-}
-
-fn to_bar(c: &Candle) -> Bar {
-    Bar {
-        open_time: c.open_time,
-        open: c.open,
-        high: c.high,
-        low: c.low,
-        close: c.close,
-        volume: c.volume,
-    }
 }
 
 fn exit_side(side: PositionSide) -> qt_events::Side {
@@ -541,7 +530,7 @@ impl Run<'_> {
         c: &Candle,
         now: i64,
     ) -> Result<(), BacktestError> {
-        let bar = to_bar(c);
+        let bar = Bar::from(c);
         let tradable = match s.features {
             // the cursor already points past this candle
             Features::Shared(_, valid) => valid[s.cursor - 1],

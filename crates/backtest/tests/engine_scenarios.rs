@@ -18,11 +18,11 @@ const T0: i64 = 1_700_006_400_000;
 const IV: i64 = 300_000;
 const WARM: usize = 300;
 
-/// Says BUY with full confidence on one candle, HOLD otherwise.
+/// Says `.1` on the candle that opens at `.0`, HOLD otherwise.
 #[derive(Debug)]
-struct BuyOnce(i64);
+struct Once(i64, Signal);
 
-impl Model for BuyOnce {
+impl Model for Once {
     fn name(&self) -> &str {
         "script"
     }
@@ -31,11 +31,16 @@ impl Model for BuyOnce {
     }
     fn predict(&mut self, _f: &FeatureVector, c: &Candle) -> Signal {
         if c.open_time == self.0 {
-            Signal::new(SignalAction::Buy, 1.0)
+            self.1
         } else {
             Signal::hold(0.0)
         }
     }
+}
+
+/// BUY with full confidence, unpriced.
+fn buy() -> Signal {
+    Signal::new(SignalAction::Buy, 1.0)
 }
 
 fn candle(i: usize, o: Decimal, h: Decimal, l: Decimal, c: Decimal, v: Decimal) -> Candle {
@@ -71,7 +76,7 @@ fn run(cfg: BacktestConfig, data: Vec<SymbolSeries>) -> qt_backtest::BacktestOut
     let bt = Backtest::new(cfg).unwrap_or_else(|e| panic!("config: {e}"));
     bt.run(
         data,
-        &mut |_| Ok(Box::new(BuyOnce(signal_at)) as Box<dyn Model>),
+        &mut |_| Ok(Box::new(Once(signal_at, buy())) as Box<dyn Model>),
         &mut |_, _| {},
     )
     .unwrap_or_else(|e| panic!("run: {e}"))
@@ -117,26 +122,6 @@ fn the_first_leg_moves_the_stop_to_break_even_and_the_rest_exits_there() {
     assert!(t.gross_pnl > Decimal::ZERO, "{t:?}");
 }
 
-/// Says BUY on one candle, priced: P(gain) 0.5, expected net return +0.5%.
-#[derive(Debug)]
-struct PricedBuyOnce(i64);
-
-impl Model for PricedBuyOnce {
-    fn name(&self) -> &str {
-        "script"
-    }
-    fn version(&self) -> &str {
-        "1"
-    }
-    fn predict(&mut self, _f: &FeatureVector, c: &Candle) -> Signal {
-        if c.open_time == self.0 {
-            Signal::priced(SignalAction::Buy, 0.5, 0.005)
-        } else {
-            Signal::hold(0.0)
-        }
-    }
-}
-
 #[test]
 fn kelly_sizing_sizes_a_priced_signal_by_its_edge_and_refuses_an_unpriced_one() {
     let cfg = BacktestConfig {
@@ -158,7 +143,11 @@ fn kelly_sizing_sizes_a_priced_signal_by_its_edge_and_refuses_an_unpriced_one() 
     let o = bt
         .run(
             data(),
-            &mut |_| Ok(Box::new(PricedBuyOnce(signal_at)) as Box<dyn Model>),
+            &mut |_| {
+                // Priced: P(gain) 0.5, expected net return +0.5%.
+                let priced = Signal::priced(SignalAction::Buy, 0.5, 0.005);
+                Ok(Box::new(Once(signal_at, priced)) as Box<dyn Model>)
+            },
             &mut |_, _| {},
         )
         .unwrap_or_else(|e| panic!("run: {e}"));

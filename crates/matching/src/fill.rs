@@ -18,6 +18,19 @@ pub struct Bar {
     pub volume: Decimal,
 }
 
+impl From<&qt_candles::Candle> for Bar {
+    fn from(c: &qt_candles::Candle) -> Self {
+        Bar {
+            open_time: c.open_time,
+            open: c.open,
+            high: c.high,
+            low: c.low,
+            close: c.close,
+            volume: c.volume,
+        }
+    }
+}
+
 impl Bar {
     /// Whether the candle is well formed: `low ≤ open, close ≤ high`, positive prices, volume ≥ 0.
     pub fn is_valid(&self) -> bool {

@@ -92,17 +92,6 @@ impl Outcomes {
     }
 }
 
-fn to_bar(c: &Candle) -> Bar {
-    Bar {
-        open_time: c.open_time,
-        open: c.open,
-        high: c.high,
-        low: c.low,
-        close: c.close,
-        volume: c.volume,
-    }
-}
-
 /// Both sides' outcomes for every candle: entries at the next candle's open, with the daily
 /// realized volatility `volatility[i]` known at candle `i` choosing the ladder (NaN: the calm
 /// one). `None` for the last `horizon` candles (whatever their trades did: labelling only the
@@ -114,7 +103,7 @@ pub fn exit_outcomes(
     interval_ms: i64,
     cfg: &LabelConfig,
 ) -> Vec<Option<Outcomes>> {
-    let bars: Vec<Bar> = candles.iter().map(to_bar).collect();
+    let bars: Vec<Bar> = candles.iter().map(Bar::from).collect();
     let profile = SymbolProfile::default();
     let side = |i: usize, side: PositionSide| {
         if i + 1 + cfg.horizon > bars.len() {

@@ -1608,7 +1608,7 @@ impl Engine {
                 continue;
             };
             moved += 1;
-            let bar = crate::market::to_bar(&candle);
+            let bar = Bar::from(&candle);
             self.on_bar(&s, &bar, now);
             self.settle_funding(&s, now);
             self.queue_market_events(&s, now);

@@ -99,7 +99,7 @@ impl SymbolMarket {
 
     /// The last closed candle as the matching model's bar.
     pub fn current_bar(&self) -> Option<Bar> {
-        self.current().map(to_bar)
+        self.current().map(Bar::from)
     }
 
     pub fn last_price(&self) -> Decimal {
@@ -163,17 +163,6 @@ fn walk_step(rng: &mut rand::rngs::StdRng, open_time: i64, prev: Decimal, tick: 
         close,
         volume,
     )
-}
-
-pub fn to_bar(c: &Candle) -> Bar {
-    Bar {
-        open_time: c.open_time,
-        open: c.open,
-        high: c.high,
-        low: c.low,
-        close: c.close,
-        volume: c.volume,
-    }
 }
 
 /// Errors building the market; not retryable (fix the files or the symbols).
@@ -411,7 +400,7 @@ mod tests {
         let b = Market::build(&cfg).unwrap();
         let (ca, cb) = (&a.symbols["BTCUSDT"].candles, &b.symbols["BTCUSDT"].candles);
         assert_eq!(ca, cb);
-        assert!(ca.iter().all(|c| to_bar(c).is_valid()));
+        assert!(ca.iter().all(|c| Bar::from(c).is_valid()));
         let other = Market::build(&SimConfig { seed: 7, ..cfg }).unwrap();
         assert_ne!(other.symbols["BTCUSDT"].candles[10], ca[10]);
     }

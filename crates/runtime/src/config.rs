@@ -241,11 +241,13 @@ fn insert(dict: &mut figment::value::Dict, path: &[String], v: figment::value::V
 }
 
 /// Environment values are strings; let figment see `8`, `true` or `1.5` as typed values the way
-/// its own `Env` provider does.
+/// its own `Env` provider does. Only ASCII values are parsed: figment 0.10's parser panics on a
+/// backslash before a multi-byte character (found by fuzzing, `config_fuzz` in execution), and
+/// no typed setting needs anything but ASCII; other values stay strings.
 fn parse_env_value(v: figment::value::Value) -> figment::value::Value {
     match v.as_str() {
-        Some(s) => s.parse::<figment::value::Value>().unwrap_or(v),
-        None => v,
+        Some(s) if s.is_ascii() => s.parse::<figment::value::Value>().unwrap_or(v),
+        _ => v,
     }
 }
 
@@ -308,6 +310,24 @@ mod tests {
                 name: "f".into()
             }
         );
+    }
+
+    #[test]
+    fn a_value_with_a_backslash_before_a_multibyte_character_is_a_string_not_a_panic() {
+        // Found by fuzzing (the minimal case): a quoted value with a backslash after a
+        // multi-byte character; figment's value parser panicked on it.
+        let cfg = Config::<Own>::load_from(
+            "exit-brain",
+            env(&[("QT_EXIT_BRAIN__NAME", "\"\u{1b00}\\®\"")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.service.name, "\"\u{1b00}\\®\"");
+        let e = Config::<Own>::load_from(
+            "exit-brain",
+            env(&[("QT_EXIT_BRAIN__MAX_POSITIONS", "\"\u{1b00}\\®\"")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("MAX_POSITIONS"), "{e}");
     }
 
     #[test]

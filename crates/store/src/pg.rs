@@ -38,11 +38,11 @@ fn is_root() -> bool {
 
 impl PgServer {
     /// Starts a server, or returns `None` (printing why) when PostgreSQL is not installed or
-    /// cannot start here.
+    /// cannot start here; under `CI=true` that panics instead ([`qt_testkit::skip_unless_ci`]).
     #[must_use]
     pub fn start() -> Option<Self> {
         let Some(bin) = find_bin() else {
-            println!("skipping: PostgreSQL binaries (initdb, pg_ctl) not found");
+            qt_testkit::skip_unless_ci("PostgreSQL's binaries (initdb, pg_ctl) are not installed");
             return None;
         };
         let as_postgres = is_root();
@@ -54,7 +54,7 @@ impl PgServer {
                 .status()
                 .is_ok_and(|s| s.success());
             if !ok {
-                println!("skipping: cannot hand the data folder to the postgres user");
+                qt_testkit::skip_unless_ci("the data folder cannot be handed to the postgres user");
                 return None;
             }
         }
@@ -77,7 +77,7 @@ impl PgServer {
             .stderr(Stdio::null())
             .status();
         if !init.is_ok_and(|s| s.success()) {
-            println!("skipping: initdb failed");
+            qt_testkit::skip_unless_ci("initdb failed");
             return None;
         }
         let opts = format!(
@@ -96,7 +96,7 @@ impl PgServer {
             .stderr(Stdio::null())
             .status();
         if !start.is_ok_and(|s| s.success()) {
-            println!("skipping: pg_ctl start failed");
+            qt_testkit::skip_unless_ci("pg_ctl could not start the server");
             return None;
         }
         Some(server)

@@ -11,7 +11,6 @@ use qt_events::{PositionClosed, PositionSide, SignalAction, SignalGenerated, Sig
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repository_round_trips_on_postgres() {
     let Some(pg) = qt_store::pg::PgServer::start() else {
-        println!("skipped: PostgreSQL server binaries not found");
         return;
     };
     let db = Db::open(&pg.url()).await.unwrap();

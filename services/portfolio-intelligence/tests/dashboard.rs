@@ -211,7 +211,7 @@ async fn populate(f: &common::Fixture, sh: &Arc<Shared>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_portfolio_live_in_headless_chromium() {
     let Some(bin) = chromium() else {
-        println!("SKIPPED: chromium is not installed (apt-get install -y chromium)");
+        qt_testkit::skip_unless_ci("chromium is not installed (apt-get install -y chromium)");
         return;
     };
     let f = common::fixture();

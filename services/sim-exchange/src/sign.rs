@@ -73,7 +73,14 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #![proptest_config({
+            // A fixed seed, as the other fuzzers (crates/exchange/tests/fuzz_frames.rs).
+            let mut c = proptest::prelude::ProptestConfig::with_cases(512);
+            if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+                c.rng_seed = proptest::test_runner::RngSeed::Fixed(20_261_204);
+            }
+            c
+        })]
 
         #[test]
         fn any_query_and_signature_are_checked_without_panicking_and_only_the_right_one_passes(

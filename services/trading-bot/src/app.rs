@@ -335,10 +335,27 @@ impl TradingBot {
                 self.core.restore_pending(&o.symbol, &o.intent_id, e.ts);
             }
         }
+        let mut breaker_refused_at = None;
         for stream in [Stream::Orders, Stream::Positions] {
             for e in tail(stream).await {
+                if let Event::OrderRejected(r) = &e.event
+                    && r.reason == qt_events::RejectReason::DrawdownBreaker
+                {
+                    breaker_refused_at = Some(e.ts);
+                }
                 self.core.on_fact(&e);
             }
+        }
+        // An operator's resume after the last breaker refusal ends that pause (one in the same
+        // millisecond counts as after: at worst one entry is refused again and the pause is
+        // learnt again).
+        if let Some(refused) = breaker_refused_at
+            && let Some(resume) = control
+                .iter()
+                .rev()
+                .find(|e| matches!(e.event, Event::ResumeTrading(_)) && e.ts >= refused)
+        {
+            self.core.on_fact(resume);
         }
     }
 

@@ -410,3 +410,67 @@ async fn with_no_validated_model_the_bot_holds_on_every_candle_and_sends_no_entr
     assert!(f.intents().await.is_empty());
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drawdown_breaker_refusal_holds_entries_until_resumed_also_across_a_restart() {
+    let mut f = Fixture::start(|dir, s| {
+        let (path, _) = eager_momentum(dir, "m-eager");
+        s.model_artifact = Some(path);
+    })
+    .await;
+    let refuse = |intent: &qt_events::OpenPosition| {
+        Event::OrderRejected(OrderRejected {
+            intent_id: intent.intent_id.clone(),
+            client_order_id: None,
+            symbol: SYMBOL.into(),
+            reason: RejectReason::DrawdownBreaker,
+            message: "drawdown breaker tripped".into(),
+            exchange_code: None,
+            until_ms: None,
+        })
+    };
+    let resume = |id: &str| {
+        Event::ResumeTrading(qt_events::ResumeTrading {
+            command_id: id.into(),
+            reason: "losses reviewed".into(),
+            requested_by: "test".into(),
+        })
+    };
+    f.step(1).await;
+    f.wait_signals(1).await;
+    let first = f.intents().await.remove(0);
+    f.tell(refuse(&first)).await;
+    // Paused: the eager model signals on every candle, nothing is sent.
+    f.step(2).await;
+    f.wait_signals(3).await;
+    assert_eq!(f.intents().await.len(), 1);
+    f.tell(resume("r1")).await;
+    f.step(1).await;
+    f.wait_signals(4).await;
+    let intents = f.intents().await;
+    assert_eq!(intents.len(), 2, "entries again after the resume");
+
+    // Refused again and resumed again; then a restart. The restart reads the refusal back from
+    // the tail of `orders`, and the resume (already taken, so not delivered again) from the
+    // tail of `control`: it trades.
+    f.tell(refuse(&intents[1])).await;
+    f.tell(resume("r2")).await;
+    f.stop_bot().await;
+    f.start_bot().await;
+    f.step(1).await;
+    f.wait_signals(5).await;
+    assert_eq!(
+        f.intents().await.len(),
+        3,
+        "the resume read at start ends the pause"
+    );
+    // A refusal after the last resume holds entries after a restart too.
+    let third = f.intents().await.remove(2);
+    f.tell(refuse(&third)).await;
+    f.stop_bot().await;
+    f.start_bot().await;
+    f.step(1).await;
+    f.wait_signals(6).await;
+    assert_eq!(f.intents().await.len(), 3, "still paused after the restart");
+    f.stop().await;
+}

@@ -416,9 +416,9 @@ impl Core {
                 self.gate.intent_ended(&r.symbol, &r.intent_id);
                 let pause = match r.reason {
                     RejectReason::DailyLossPause => Some(Pause::DailyLoss {
-                        until_ms: r
-                            .until_ms
-                            .unwrap_or_else(|| self.clock.now_ms() + PAUSE_RECHECK_MS),
+                        // From the refusal's own time, so one read back at a restart does
+                        // not start the wait again.
+                        until_ms: r.until_ms.unwrap_or(env.ts + PAUSE_RECHECK_MS),
                     }),
                     RejectReason::DrawdownBreaker => Some(Pause::DrawdownBreaker),
                     _ => None,

@@ -26,9 +26,28 @@ pub enum ModelsCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct RegistryArg {
-    /// clm's artifacts directory (its `artifacts_dir`).
-    #[arg(long, env = "QT_MODELS_DIR", default_value = "data/models")]
-    pub registry: PathBuf,
+    /// clm's artifacts directory (its `artifacts_dir`). When omitted: `QT_CLM__ARTIFACTS_DIR`
+    /// (what clm itself reads), else scripts/run.sh's `.data/models` when it holds a registry,
+    /// else clm's default `data/models`.
+    #[arg(long, env = "QT_MODELS_DIR")]
+    pub registry: Option<PathBuf>,
+}
+
+impl RegistryArg {
+    /// The directory to read, by the order above.
+    pub fn dir(&self) -> PathBuf {
+        if let Some(d) = &self.registry {
+            return d.clone();
+        }
+        if let Some(d) = std::env::var_os("QT_CLM__ARTIFACTS_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(d);
+        }
+        let run_sh = PathBuf::from(".data/models");
+        if run_sh.join("registry.json").is_file() {
+            return run_sh;
+        }
+        PathBuf::from("data/models")
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,7 +68,7 @@ pub struct RollbackArgs {
 }
 
 fn index(dir: &RegistryArg) -> anyhow::Result<Value> {
-    let path = dir.registry.join("registry.json");
+    let path = dir.dir().join("registry.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "reading {} (is --registry clm's artifacts_dir?)",

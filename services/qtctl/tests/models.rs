@@ -57,6 +57,44 @@ impl Drop for Dir {
 }
 
 #[test]
+fn without_a_registry_flag_models_list_finds_the_one_of_scripts_run_sh() {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let models = base.join(".data/models");
+    std::fs::create_dir_all(&models).unwrap();
+    let dir = Dir(base);
+    let index = serde_json::json!({
+        "champion": null,
+        "models": [model(&models, "gbdt-7", "rejected", false)]
+    });
+    std::fs::write(models.join("registry.json"), index.to_string()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_qtctl"))
+        .args(["models", "list"])
+        .current_dir(dir.path())
+        .env_remove("QT_MODELS_DIR")
+        .env_remove("QT_CLM__ARTIFACTS_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains("gbdt-7"), "{}", stdout(&o));
+    // clm's own variable names the directory too.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_qtctl"))
+        .args(["models", "list"])
+        .current_dir(dir.path())
+        .env_remove("QT_MODELS_DIR")
+        .env("QT_CLM__ARTIFACTS_DIR", &elsewhere)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("elsewhere/registry.json"),
+        "{o:?}"
+    );
+}
+
+#[test]
 fn models_list_show_and_rollback_publish_the_previous_version() {
     let redis = RedisServer::start();
     // Cargo's per-target scratch directory (qtctl has no tempfile dependency).

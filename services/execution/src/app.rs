@@ -61,11 +61,7 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
                 {
                     return Ok(Outcome::done());
                 }
-                Db::save_book(&mut tx, &next, now)
-                    .await
-                    .map_err(transient)?;
-                tx.commit().await.map_err(transient)?;
-                *book = next;
+                ex.commit_book(tx, &mut book, next, &[], now).await?;
                 tracing::warn!(enabled = k.enabled, reason = %k.reason, by = %k.requested_by,
                     "kill switch set");
                 Ok(Outcome::done())
@@ -142,14 +138,7 @@ impl<E: Exchange + Clone + 'static> Handler for PortfolioHandler<E> {
             {
                 return Ok(Outcome::done());
             }
-            Db::save_book(&mut tx, &next, now)
-                .await
-                .map_err(transient)?;
-            Db::enqueue(&mut tx, &alerts, ex.clock.as_ref())
-                .await
-                .map_err(transient)?;
-            tx.commit().await.map_err(transient)?;
-            *book = next;
+            ex.commit_book(tx, &mut book, next, &alerts, now).await?;
             drop(book);
             if let Some(c) = crossing {
                 tracing::warn!(level = c.level.as_str(), drawdown = %c.drawdown,

@@ -201,6 +201,28 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         (env.ts < started).then_some(server)
     }
 
+    /// Ends a change of the risk book: saves `next` and queues `events` in the outbox, both in
+    /// `tx`, commits, and only then makes `next` the book in memory (`book`, held by the caller
+    /// since it cloned it).
+    pub(crate) async fn commit_book(
+        &self,
+        mut tx: crate::db::Tx,
+        book: &mut RiskBook,
+        next: RiskBook,
+        events: &[Envelope],
+        now: i64,
+    ) -> Result<(), HandlerError> {
+        Db::save_book(&mut tx, &next, now)
+            .await
+            .map_err(transient)?;
+        Db::enqueue(&mut tx, events, self.clock.as_ref())
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
+        *book = next;
+        Ok(())
+    }
+
     pub(crate) fn now(&self) -> i64 {
         self.clock.now_ms()
     }
@@ -875,11 +897,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         )
         .await
         .map_err(transient)?;
-        Db::save_book(&mut tx, &next, now)
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
-        *book = next;
+        self.commit_book(tx, &mut book, next, &[], now).await?;
         let mut row = row.clone();
         row.state = OrderState::Rejected;
         row.reason = Some(crate::db::enum_text(&reason));
@@ -928,11 +946,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         )
         .await
         .map_err(transient)?;
-        Db::save_book(&mut tx, &next, now)
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
-        *book = next;
+        self.commit_book(tx, &mut book, next, &[], now).await?;
         Ok(())
     }
 
@@ -1389,11 +1403,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         Db::set_state(&mut tx, &row.client_order_id, state, None, now)
             .await
             .map_err(transient)?;
-        Db::save_book(&mut tx, &next, now)
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
-        *book = next;
+        self.commit_book(tx, &mut book, next, &[], now).await?;
         Ok(vec![self.ended_event(cause, row, expired, reason)])
     }
 

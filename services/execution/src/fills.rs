@@ -507,14 +507,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             }
         }
         self.guard.observe(&mut next, now);
-        Db::save_book(&mut tx, &next, now)
-            .await
-            .map_err(transient)?;
-        Db::enqueue(&mut tx, &events, self.clock.as_ref())
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
-        *book = next;
+        self.commit_book(tx, &mut book, next, &events, now).await?;
         drop(book);
         metrics::counter!("execution_fills_total").increment(1);
         self.flush_outbox().await?;

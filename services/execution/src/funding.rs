@@ -166,14 +166,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             return Ok(0);
         }
         self.guard.observe(&mut next, now);
-        Db::save_book(&mut tx, &next, now)
-            .await
-            .map_err(transient)?;
-        Db::enqueue(&mut tx, &events, self.clock.as_ref())
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
-        *book = next;
+        self.commit_book(tx, &mut book, next, &events, now).await?;
         Ok(events.len())
     }
 }

@@ -409,14 +409,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             next.positions.remove(&s);
         }
         events.extend(alerts.iter().cloned());
-        Db::save_book(&mut tx, &next, now)
-            .await
-            .map_err(transient)?;
-        Db::enqueue(&mut tx, &events, self.clock.as_ref())
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
-        *book = next;
+        self.commit_book(tx, &mut book, next, &events, now).await?;
         *suspects = Some(seen);
         drop(book);
         drop(suspects);

@@ -253,26 +253,6 @@ fn a_momentum_run_on_real_candles_balances_to_the_cent_and_writes_its_report() {
     assert!(json.contains("\"sharpe\""));
 }
 
-/// Enters `side` with full confidence on one candle, HOLD otherwise.
-#[derive(Debug)]
-struct EnterOnce(i64, SignalAction);
-
-impl Model for EnterOnce {
-    fn name(&self) -> &str {
-        "script"
-    }
-    fn version(&self) -> &str {
-        "1"
-    }
-    fn predict(&mut self, _f: &FeatureVector, c: &Candle) -> Signal {
-        if c.open_time == self.0 {
-            Signal::new(self.1, 1.0)
-        } else {
-            Signal::hold(0.0)
-        }
-    }
-}
-
 #[test]
 fn a_position_open_at_a_funding_time_pays_its_notional_times_the_rate_and_the_other_side_earns_it()
 {
@@ -295,7 +275,7 @@ fn a_position_open_at_a_funding_time_pays_its_notional_times_the_rate_and_the_ot
         let o = bt
             .run(
                 vec![series("AAAUSDT", &quiet)],
-                &mut |_| Ok(Box::new(EnterOnce(signal_at, action)) as Box<dyn Model>),
+                &mut |_| Ok(Box::new(Once(signal_at, Signal::new(action, 1.0))) as Box<dyn Model>),
                 &mut |_, _| {},
             )
             .unwrap_or_else(|e| panic!("run: {e}"));
@@ -315,7 +295,7 @@ fn a_position_open_at_a_funding_time_pays_its_notional_times_the_rate_and_the_ot
     let o = bt
         .run(
             vec![series("AAAUSDT", &quiet)],
-            &mut |_| Ok(Box::new(EnterOnce(signal_at, SignalAction::Buy)) as Box<dyn Model>),
+            &mut |_| Ok(Box::new(Once(signal_at, buy())) as Box<dyn Model>),
             &mut |_, _| {},
         )
         .unwrap_or_else(|e| panic!("run: {e}"));

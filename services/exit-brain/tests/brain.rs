@@ -409,15 +409,7 @@ async fn a_leg_superseded_by_a_later_protect_intent_is_no_refusal() {
     let clock = fx.clock.as_ref();
     let intent = open_p1(&mut b, clock).await;
     for (i, leg) in [STOP_LEG, "tp1"].into_iter().enumerate() {
-        let rej = Event::OrderRejected(OrderRejected {
-            intent_id: intent.clone(),
-            client_order_id: Some(client_order_id(&intent, leg)),
-            symbol: "BTCUSDT".into(),
-            reason: RejectReason::Superseded,
-            message: "a later protect intent replaces this leg".into(),
-            exchange_code: None,
-            until_ms: None,
-        });
+        let rej = refused(&intent, leg, RejectReason::Superseded, None);
         let out = b
             .handle_env(&env(rej, &format!("s{i}"), clock))
             .await

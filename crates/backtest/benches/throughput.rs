@@ -92,10 +92,7 @@ fn main() {
     // The same momentum run on features computed once beforehand (as a walk-forward's many
     // runs share them); computing them is timed apart.
     let t = Instant::now();
-    let prepared: Vec<PreparedSeries> = series
-        .iter()
-        .map(|s| PreparedSeries::new(s.clone(), 300_000))
-        .collect();
+    let prepared = PreparedSeries::prepare_all(&series, 300_000);
     println!(
         "prepared the features once in {:.3} s",
         t.elapsed().as_secs_f64()

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use qt_candles::Candle;
 use qt_events::{PositionSide, SignalAction};
 use qt_exits::{EntrySpec, ExitAction, ExitConfig, ExitPlan, StopMove, SymbolProfile};
-use qt_features::{FeatureConfig, FeatureEngine, FeatureVector, feature_index};
+use qt_features::{FeatureConfig, FeatureVector, UniverseFeatures, feature_index};
 use qt_matching::{Bar, ExitHit, Fill, FillModel, RestingOrder, first_exit};
 use qt_models::Model;
 use qt_risk::{
@@ -141,9 +141,28 @@ pub struct PreparedSeries {
 }
 
 impl PreparedSeries {
-    /// Computes the features of `series` at `interval_ms`.
-    pub fn new(series: SymbolSeries, interval_ms: i64) -> Self {
-        let features = qt_features::batch(FeatureConfig { interval_ms }, &series.candles);
+    /// Computes the features of a universe's series at `interval_ms`, each with the market
+    /// factor read from the universe's reference series (as
+    /// [`qt_features::UniverseFeatures`] gives them live).
+    pub fn prepare_all(series: &[SymbolSeries], interval_ms: i64) -> Vec<Self> {
+        let fcfg = FeatureConfig { interval_ms };
+        let refs: Vec<(&str, &[Candle])> = series
+            .iter()
+            .map(|s| (s.symbol.as_str(), s.candles.as_slice()))
+            .collect();
+        let market = qt_features::market_history(fcfg, &refs);
+        series
+            .iter()
+            .map(|s| Self::with_market(s.clone(), fcfg, &market))
+            .collect()
+    }
+
+    fn with_market(
+        series: SymbolSeries,
+        fcfg: FeatureConfig,
+        market: &qt_features::MarketFactor,
+    ) -> Self {
+        let features = qt_features::batch_with_market(fcfg, market, &series.candles);
         let valid: Vec<bool> = series
             .candles
             .iter()
@@ -160,8 +179,9 @@ impl PreparedSeries {
 
 /// Where a run takes each candle's features from.
 enum Features<'d> {
-    /// Computed as the candles pass, as trading-bot does live.
-    Live(Box<FeatureEngine>),
+    /// Computed as the candles pass, as trading-bot does live (the run's
+    /// [`UniverseFeatures`]).
+    Live,
     /// Computed beforehand, indexed like the candles, with each candle's validity.
     Shared(&'d [Option<FeatureVector>], &'d [bool]),
 }
@@ -314,6 +334,8 @@ struct Run<'a> {
     next_intent: u64,
     rv_idx: usize,
     day_scale: f64,
+    /// Features of the series run without prepared features, as trading-bot computes them.
+    universe: UniverseFeatures,
 }
 
 impl Backtest {
@@ -410,7 +432,7 @@ impl Backtest {
                         "{symbol}: fewer prepared features than candles"
                     )));
                 }
-                None => Features::Live(Box::new(FeatureEngine::new(fcfg))),
+                None => Features::Live,
             };
             let filters = match cfg.filters.get(symbol) {
                 Some(f) => *f,
@@ -458,6 +480,7 @@ impl Backtest {
             next_intent: 0,
             rv_idx: feature_index("rv_24h").unwrap_or(0),
             day_scale: (fcfg.day_candles() as f64).sqrt(),
+            universe: UniverseFeatures::new(fcfg),
         };
         let mut equity = Vec::new();
         let mut done = 0u64;
@@ -534,7 +557,7 @@ impl Run<'_> {
         let tradable = match s.features {
             // the cursor already points past this candle
             Features::Shared(_, valid) => valid[s.cursor - 1],
-            Features::Live(_) => bar.is_valid(),
+            Features::Live => bar.is_valid(),
         };
         if tradable {
             s.last_bar = Some((bar, now));
@@ -557,8 +580,8 @@ impl Run<'_> {
         }
         let live;
         let fv = match &mut s.features {
-            Features::Live(engine) => {
-                live = engine.update(c);
+            Features::Live => {
+                live = self.universe.update(&s.symbol, c);
                 live.as_ref()
             }
             Features::Shared(v, _) => {

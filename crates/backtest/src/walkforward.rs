@@ -846,10 +846,7 @@ pub fn run_walkforward(
             .collect()
     };
     // Features computed once for every run below.
-    let prepared: Vec<PreparedSeries> = data
-        .iter()
-        .map(|s| PreparedSeries::new(s.clone(), iv))
-        .collect();
+    let prepared = PreparedSeries::prepare_all(&data, iv);
     let run = |c: &BacktestConfig, factory: &mut ModelFactory<'_>| {
         Backtest::new(c.clone())?.run_prepared(&prepared, factory, &mut |_, _| {})
     };

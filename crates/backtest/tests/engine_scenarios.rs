@@ -302,6 +302,32 @@ fn a_position_open_at_a_funding_time_pays_its_notional_times_the_rate_and_the_ot
     assert_eq!(o.trades[0].funding, dec!(0.25)); // 2,500 × 0.0001
 }
 
+/// Follows BTC: buys after BTC rose over its last 12 candles, sells after it fell — a model that
+/// reads the market factor, so both feature paths must give it the same values.
+#[derive(Debug)]
+struct FollowBtc;
+
+impl Model for FollowBtc {
+    fn name(&self) -> &str {
+        "follow-btc"
+    }
+    fn version(&self) -> &str {
+        "1"
+    }
+    fn predict(&mut self, f: &FeatureVector, _c: &Candle) -> Signal {
+        let btc = f.get("btc_ret_12").unwrap_or(0.0);
+        if f.get("market_known").unwrap_or(0.0) == 0.0 {
+            Signal::hold(1.0)
+        } else if btc > 0.004 {
+            Signal::new(SignalAction::Buy, 0.9)
+        } else if btc < -0.004 {
+            Signal::new(SignalAction::Sell, 0.9)
+        } else {
+            Signal::hold(1.0)
+        }
+    }
+}
+
 #[test]
 fn a_run_on_prepared_features_equals_a_run_that_computes_them_as_it_goes() {
     let series = load_data(&[repo_data()], "5m", &["BTCUSDT".into(), "SOLUSDT".into()])
@@ -320,13 +346,23 @@ fn a_run_on_prepared_features_equals_a_run_that_computes_them_as_it_goes() {
     let live = bt
         .run(series.clone(), &mut momentum, &mut |_, _| {})
         .unwrap_or_else(|e| panic!("{e}"));
-    let prepared: Vec<qt_backtest::PreparedSeries> = series
-        .into_iter()
-        .map(|s| qt_backtest::PreparedSeries::new(s, IV))
-        .collect();
+    let prepared = qt_backtest::PreparedSeries::prepare_all(&series, IV);
     let shared = bt
         .run_prepared(&prepared, &mut momentum, &mut |_, _| {})
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(live.trades.len() > 5, "{} trades", live.trades.len());
+    assert_eq!(live, shared);
+    // A model reading the market factor (BTC's candles, for both symbols).
+    let mut follow = |_: &str| Ok(Box::new(FollowBtc) as Box<dyn Model>);
+    let live = bt
+        .run(series, &mut follow, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    let shared = bt
+        .run_prepared(&prepared, &mut follow, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        live.trades.iter().any(|t| t.symbol == "SOLUSDT"),
+        "SOL traded on BTC's moves"
+    );
     assert_eq!(live, shared);
 }

@@ -2,12 +2,18 @@ use std::collections::BTreeMap;
 
 use qt_candles::Candle;
 
+use crate::htf::HigherTimeframes;
 use crate::indicators::{
     Atr, Bbands, Ema, Macd, Obv, Patterns, Ring, RollingExtreme, RollingStats, Rsi, Sma, Vpt,
 };
 
 /// Number of features in a [`FeatureVector`].
-pub const N_FEATURES: usize = 37;
+pub const N_FEATURES: usize = 53;
+
+/// Index of the first higher-timeframe feature ([`crate::htf`]).
+pub const HTF_OFFSET: usize = 37;
+/// Index of the first market-factor feature ([`crate::market`]).
+pub const MARKET_OFFSET: usize = 42;
 
 /// Feature names, in the order of [`FeatureVector::values`]. Every feature is scale-free (a
 /// ratio, a return, an oscillator or a flag), so one model can serve every symbol. "Day" windows
@@ -67,6 +73,28 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "vol_regime",
     // volume profile: close / the day's volume-weighted mean typical price - 1
     "vwap_dist_24h",
+    // higher timeframes aggregated from the candles (crate::htf): Wilder RSI 14 of hourly
+    // closes, close / EMA 12 of hourly closes - 1, ATR 14 of hourly bars / close, log returns
+    // of the last two closed 4-hour bars
+    "rsi_14_1h",
+    "ema12_dist_1h",
+    "atr_14_1h",
+    "ret_4h_last",
+    "ret_4h_prev",
+    // the market factor (crate::market), from BTC's and ETH's candle before this one: their
+    // returns over 12 and 48 candles, change over a day and 48-candle volatility; this
+    // symbol's ret_48 and change_24h minus BTC's; the share of the two references known
+    "btc_ret_12",
+    "btc_ret_48",
+    "btc_change_24h",
+    "btc_rv_48",
+    "eth_ret_12",
+    "eth_ret_48",
+    "eth_change_24h",
+    "eth_rv_48",
+    "rel_ret_48_btc",
+    "rel_change_24h_btc",
+    "market_known",
 ];
 
 /// Index of a feature name in [`FEATURE_NAMES`].
@@ -164,6 +192,7 @@ pub struct FeatureEngine {
     high_day: RollingExtreme,
     pv_day: RollingStats,
     volume_day: RollingStats,
+    htf: HigherTimeframes,
 }
 
 /// (sin, cos) of `x` turns of a circle.
@@ -210,6 +239,7 @@ impl FeatureEngine {
             high_day: RollingExtreme::max(day),
             pv_day: RollingStats::new(day),
             volume_day: RollingStats::new(day),
+            htf: HigherTimeframes::new(),
         }
     }
 
@@ -277,6 +307,9 @@ impl FeatureEngine {
         let high_day = self.high_day.update(h);
         let pv_day = self.pv_day.update((h + l + c) / 3.0 * v);
         let volume_day = self.volume_day.update(v);
+        // The candle is decided on at its close: the time features are of the close.
+        let close_ms = candle.open_time + self.config.interval_ms;
+        self.htf.update(candle.open_time, close_ms, h, l, c);
 
         if self.count <= self.config.warmup() {
             return None;
@@ -297,8 +330,6 @@ impl FeatureEngine {
         let pat = pat?;
         let flow =
             |hist: &Ring| -> Option<f64> { Some(ratio(hist.back(0)? - hist.back(20)?, vol_sum)) };
-        // The candle is decided on at its close: the time features are of the close.
-        let close_ms = candle.open_time + self.config.interval_ms;
         let (hour_sin, hour_cos) = circle(close_ms.rem_euclid(86_400_000) as f64 / 86_400_000.0);
         // 1970-01-01 was a Thursday: day 0 of the week is Monday here.
         let week_ms = 7 * 86_400_000;
@@ -352,9 +383,14 @@ impl FeatureEngine {
                 0.0
             },
         ];
+        let mut all = [0.0; N_FEATURES];
+        all[..HTF_OFFSET].copy_from_slice(&values);
+        all[HTF_OFFSET..MARKET_OFFSET].copy_from_slice(&self.htf.values(c));
+        // The market factor is filled in by the caller that sees every symbol
+        // (`UniverseFeatures`, `batch_universe`); alone, the references are unknown.
         Some(FeatureVector {
             open_time: candle.open_time,
-            values,
+            values: all,
         })
     }
 }

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use qt_candles::Candle;
-use qt_features::{FEATURE_NAMES, FeatureConfig, FeatureEngine, N_FEATURES, batch, feature_index};
+use qt_features::{
+    FEATURE_NAMES, FeatureConfig, FeatureEngine, N_FEATURES, UniverseFeatures, batch,
+    batch_universe, feature_index,
+};
 
 fn repo_candles(symbol: &str) -> Vec<Candle> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -176,4 +179,115 @@ fn hourly_candles_use_24_candle_day_windows_and_warm_up_on_the_50_candle_sma() {
     let expected = hours[i].close_f64() / hours[i - 24].close_f64() - 1.0;
     let got = f[i].expect("warm").get("change_24h").expect("exists");
     assert!((got - expected).abs() < 1e-12);
+}
+
+fn universe() -> Vec<(&'static str, Vec<Candle>)> {
+    ["BTCUSDT", "ETHUSDT", "XRPUSDT"]
+        .into_iter()
+        .map(|s| (s, repo_candles(s)[..4_000].to_vec()))
+        .collect()
+}
+
+#[test]
+fn universe_batch_equals_candles_fed_live_in_time_order_whatever_the_symbol_order() {
+    let series = universe();
+    let refs: Vec<(&str, &[Candle])> = series.iter().map(|(s, c)| (*s, c.as_slice())).collect();
+    let config = FeatureConfig::default();
+    let batch = batch_universe(config, &refs);
+    // Live: candles of one open time arrive in any order — here XRP first, then the references
+    // in reverse — and a restarted service resumes from a copy of the state.
+    let mut live = UniverseFeatures::new(config);
+    let mut out: Vec<Vec<Option<_>>> = vec![Vec::new(); series.len()];
+    for i in 0..4_000 {
+        if i == 2_000 {
+            live = live.clone();
+        }
+        for k in [2, 1, 0] {
+            out[k].push(live.update(series[k].0, &series[k].1[i]));
+        }
+    }
+    let market_known = feature_index("market_known").expect("exists");
+    let mut known = 0;
+    for (k, (b, l)) in batch.iter().zip(&out).enumerate() {
+        for (i, (b, l)) in b.iter().zip(l).enumerate() {
+            match (b, l) {
+                (None, None) => {}
+                (Some(b), Some(l)) => {
+                    for (f, name) in FEATURE_NAMES.iter().enumerate() {
+                        assert_eq!(
+                            b.values[f].to_bits(),
+                            l.values[f].to_bits(),
+                            "{} candle {i} feature {name}",
+                            series[k].0
+                        );
+                    }
+                    known += usize::from(b.values[market_known] == 1.0);
+                }
+                _ => panic!("{} candle {i}: warm-up differs", series[k].0),
+            }
+        }
+    }
+    assert!(
+        known > 3 * 3_000,
+        "the references are known after their warm-up: {known}"
+    );
+}
+
+#[test]
+fn the_market_factor_reads_no_reference_candle_at_or_after_the_symbols_own() {
+    let series = universe();
+    let config = FeatureConfig::default();
+    let refs: Vec<(&str, &[Candle])> = series.iter().map(|(s, c)| (*s, c.as_slice())).collect();
+    let full = batch_universe(config, &refs);
+    let btc_ret_12 = feature_index("btc_ret_12").expect("exists");
+    for i in (config.warmup() + 10..4_000).step_by(331) {
+        // Rewrite BTC and ETH from candle i on: XRP's features at i must not change.
+        let mut altered = series.clone();
+        for (_, candles) in altered.iter_mut().take(2) {
+            for c in candles.iter_mut().skip(i) {
+                c.close = c.high;
+            }
+        }
+        let refs: Vec<(&str, &[Candle])> =
+            altered.iter().map(|(s, c)| (*s, c.as_slice())).collect();
+        assert_eq!(
+            batch_universe(config, &refs)[2][i],
+            full[2][i],
+            "candle {i}"
+        );
+        // And the value is BTC's of the candle before: its 12-candle log return.
+        let btc = &series[0].1;
+        let expected = (btc[i - 1].close_f64() / btc[i - 13].close_f64()).ln();
+        let got = full[2][i].expect("warm").values[btc_ret_12];
+        assert!(
+            (got - expected).abs() < 1e-12,
+            "candle {i}: {got} vs {expected}"
+        );
+    }
+}
+
+#[test]
+fn a_symbol_alone_has_no_market_factor_and_its_hourly_rsi_is_the_rsi_of_resampled_hours() {
+    let five = repo_candles("SOLUSDT");
+    let f = batch(FeatureConfig::default(), &five);
+    let i = 5_000;
+    let v = f[i].expect("warm");
+    assert_eq!(v.get("market_known"), Some(0.0));
+    // The hourly bars closed by candle i: resample the candles up to it.
+    let hours = qt_candles::resample(&five[..=i], 300_000, 3_600_000).expect("1h");
+    let closes: Vec<f64> = hours.iter().map(Candle::close_f64).collect();
+    let mut rsi = qt_features::indicators::Rsi::new(14);
+    let expected = closes
+        .iter()
+        .filter_map(|c| rsi.update(*c))
+        .last()
+        .expect("rsi");
+    let got = v.get("rsi_14_1h").expect("exists");
+    assert!((got - expected).abs() < 1e-9, "{got} vs {expected}");
+    let four = qt_candles::resample(&five[..=i], 300_000, 4 * 3_600_000).expect("4h");
+    let c = |k: usize| four[four.len() - 1 - k].close_f64();
+    let got = v.get("ret_4h_last").expect("exists");
+    assert!((got - (c(0) / c(1)).ln()).abs() < 1e-12, "{got}");
+    let got = v.get("ret_4h_prev").expect("exists");
+    assert!((got - (c(1) / c(2)).ln()).abs() < 1e-12, "{got}");
 }

@@ -3,7 +3,9 @@
 
 use qt_candles::Candle;
 use qt_events::SignalAction;
-use qt_features::{FeatureConfig, N_FEATURES, batch, feature_index};
+use qt_features::{
+    FeatureConfig, MarketFactor, N_FEATURES, batch_with_market, feature_index, market_history,
+};
 
 use crate::ModelError;
 use crate::labels::{LabelConfig, Outcomes, exit_outcomes};
@@ -43,11 +45,15 @@ pub struct Split {
     pub purged: usize,
 }
 
-fn rows_of(series: &Series, cfg: &LabelConfig) -> Vec<([f64; N_FEATURES], Outcomes, Candle)> {
+fn rows_of(
+    series: &Series,
+    market: &MarketFactor,
+    cfg: &LabelConfig,
+) -> Vec<([f64; N_FEATURES], Outcomes, Candle)> {
     let fcfg = FeatureConfig {
         interval_ms: series.interval_ms,
     };
-    let features = batch(fcfg, &series.candles);
+    let features = batch_with_market(fcfg, market, &series.candles);
     // The daily realized volatility that picks the ladder, as the backtester and exit-brain
     // compute it: rv_24h scaled by √(candles per day).
     let rv = feature_index("rv_24h").unwrap_or(0);
@@ -86,6 +92,17 @@ impl Dataset {
             return Err(ModelError::Data("too many series".to_string()));
         }
         let threads = threads.clamp(1, series.len());
+        // The market factor every symbol reads, from the reference series among them.
+        let refs: Vec<(&str, &[Candle])> = series
+            .iter()
+            .map(|s| (s.symbol.as_str(), s.candles.as_slice()))
+            .collect();
+        let market = &market_history(
+            FeatureConfig {
+                interval_ms: first.interval_ms,
+            },
+            &refs,
+        );
         let mut per_series: Vec<Vec<_>> = vec![Vec::new(); series.len()];
         std::thread::scope(|scope| {
             for (t, chunk) in per_series
@@ -95,7 +112,7 @@ impl Dataset {
                 let start = t * series.len().div_ceil(threads);
                 scope.spawn(move || {
                     for (k, out) in chunk.iter_mut().enumerate() {
-                        *out = rows_of(&series[start + k], labeling);
+                        *out = rows_of(&series[start + k], market, labeling);
                     }
                 });
             }

@@ -14,7 +14,7 @@ use qt_events::{
     CandleClosed, Decimal, Envelope, Event, MarkPriceUpdated, OpenPosition, OrderKind,
     PositionSide, RejectReason, SignalAction, SignalGenerated, SignalRef,
 };
-use qt_features::{FeatureConfig, FeatureEngine};
+use qt_features::{FeatureConfig, UniverseFeatures};
 use qt_models::Model;
 use qt_risk::{Sizing, SymbolFilters};
 
@@ -37,7 +37,6 @@ pub struct CoreConfig {
 
 #[derive(Debug)]
 struct SymbolState {
-    features: FeatureEngine,
     /// Open time of the last candle fed to the features.
     last_open_time: Option<i64>,
     filters: SymbolFilters,
@@ -64,6 +63,8 @@ pub struct Core {
     cfg: CoreConfig,
     clock: SharedClock,
     symbols: HashMap<String, SymbolState>,
+    /// Every symbol's features and the market factor they read (BTC's and ETH's candles).
+    features: UniverseFeatures,
     /// Behind a mutex only so that the bot's task future is `Send` (a model is `Send`, not
     /// `Sync`); one task owns the core, so the lock is never contended.
     model: Mutex<Box<dyn Model>>,
@@ -135,10 +136,14 @@ fn to_decimal(x: f64) -> Decimal {
 impl Core {
     pub fn new(cfg: CoreConfig, clock: SharedClock, model: Box<dyn Model>) -> Self {
         let gate = EntryGate::new(cfg.cooldown_ms, cfg.pending_timeout_ms);
+        let features = UniverseFeatures::new(FeatureConfig {
+            interval_ms: cfg.interval_ms,
+        });
         Self {
             cfg,
             clock,
             symbols: HashMap::new(),
+            features,
             model: Mutex::new(model),
             gate,
             kill_switch: false,
@@ -199,9 +204,6 @@ impl Core {
         self.symbols.insert(
             symbol.to_owned(),
             SymbolState {
-                features: FeatureEngine::new(FeatureConfig {
-                    interval_ms: self.cfg.interval_ms,
-                }),
                 last_open_time: None,
                 filters,
                 last_mark_ms: None,
@@ -212,6 +214,7 @@ impl Core {
     /// Drops a symbol from the universe (what the gate knows of it is kept).
     pub fn remove_symbol(&mut self, symbol: &str) {
         self.symbols.remove(symbol);
+        self.features.remove(symbol);
     }
 
     /// Open time of the last candle of `symbol` seen.
@@ -228,7 +231,7 @@ impl Core {
             return false;
         }
         s.last_open_time = Some(candle.open_time);
-        s.features.update(candle);
+        self.features.update(symbol, candle);
         true
     }
 
@@ -263,7 +266,7 @@ impl Core {
         }
         s.last_open_time = Some(c.open_time);
         let candle = Candle::from(c);
-        let features = s.features.update(&candle);
+        let features = self.features.update(&c.symbol, &candle);
         let filters = s.filters;
         let src = self.cfg.src.as_str();
         let clock = self.clock.as_ref();

@@ -1,0 +1,127 @@
+//! The features of a whole universe of symbols: each symbol's own [`FeatureEngine`] plus the
+//! [`MarketFactor`] every symbol reads. [`UniverseFeatures`] is the live path (trading-bot, the
+//! backtester's per-candle path), [`batch_universe`] the training path; both run the same code,
+//! so their values are identical (test in `tests/engine_paths.rs`).
+
+use std::collections::BTreeMap;
+
+use qt_candles::Candle;
+
+use crate::market::MarketFactor;
+use crate::{
+    FeatureConfig, FeatureEngine, FeatureVector, MARKET_OFFSET, N_FEATURES, feature_index,
+};
+
+/// Fills the market-factor part of a symbol's vector from the market state.
+fn fill_market(market: &MarketFactor, v: &mut FeatureVector) {
+    let own = |name| feature_index(name).map_or(0.0, |i| v.values[i]);
+    let values = market.values(v.open_time, own("ret_48"), own("change_24h"));
+    v.values[MARKET_OFFSET..N_FEATURES].copy_from_slice(&values);
+}
+
+/// Every symbol's feature engine and the market factor, fed closed candles as they come.
+#[derive(Debug, Clone)]
+pub struct UniverseFeatures {
+    config: FeatureConfig,
+    engines: BTreeMap<String, FeatureEngine>,
+    market: MarketFactor,
+}
+
+impl UniverseFeatures {
+    pub fn new(config: FeatureConfig) -> Self {
+        UniverseFeatures {
+            config,
+            engines: BTreeMap::new(),
+            market: MarketFactor::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &FeatureConfig {
+        &self.config
+    }
+
+    /// One symbol's engine, if it has taken a candle.
+    pub fn engine(&self, symbol: &str) -> Option<&FeatureEngine> {
+        self.engines.get(symbol)
+    }
+
+    /// Forgets a symbol's features (a symbol added again warms up afresh). The market factor
+    /// keeps what it knows: a reference that stops coming goes stale, then missing.
+    pub fn remove(&mut self, symbol: &str) {
+        self.engines.remove(symbol);
+    }
+
+    /// Takes a symbol's next closed candle; returns its features once that symbol is warmed
+    /// up, `None` before and for a candle not after the symbol's previous one.
+    pub fn update(&mut self, symbol: &str, candle: &Candle) -> Option<FeatureVector> {
+        self.market.update(symbol, candle);
+        let config = self.config;
+        let engine = self
+            .engines
+            .entry(symbol.to_owned())
+            .or_insert_with(|| FeatureEngine::new(config));
+        let mut v = engine.update(candle)?;
+        fill_market(&self.market, &mut v);
+        Some(v)
+    }
+}
+
+/// The market state of the training path: every value of the reference series among
+/// `series` (the others are ignored), for [`batch_with_market`].
+pub fn market_history(config: FeatureConfig, series: &[(&str, &[Candle])]) -> MarketFactor {
+    let mut market = MarketFactor::keeping(config, usize::MAX);
+    for (symbol, candles) in series {
+        if MarketFactor::is_reference(symbol) {
+            for c in *candles {
+                market.update(symbol, c);
+            }
+        }
+    }
+    market
+}
+
+/// The training path of one symbol: a fresh engine over its candles, the market factor read
+/// from `market` ([`market_history`] of the whole universe). Equals what [`UniverseFeatures`]
+/// gives live for the same candles.
+pub fn batch_with_market(
+    config: FeatureConfig,
+    market: &MarketFactor,
+    candles: &[Candle],
+) -> Vec<Option<FeatureVector>> {
+    let mut engine = FeatureEngine::new(config);
+    candles
+        .iter()
+        .map(|c| {
+            let mut v = engine.update(c)?;
+            fill_market(market, &mut v);
+            Some(v)
+        })
+        .collect()
+}
+
+/// The training path over a universe: the features of every candle of every series (in the
+/// order given, `None` during each symbol's warm-up), with the market factor read from the
+/// series of [`crate::market::MARKET_REFERENCES`] when they are among them.
+pub fn batch_universe(
+    config: FeatureConfig,
+    series: &[(&str, &[Candle])],
+) -> Vec<Vec<Option<FeatureVector>>> {
+    let market = market_history(config, series);
+    series
+        .iter()
+        .map(|(_, candles)| batch_with_market(config, &market, candles))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::htf::HTF_NAMES;
+    use crate::market::MARKET_NAMES;
+    use crate::{FEATURE_NAMES, HTF_OFFSET, MARKET_OFFSET, N_FEATURES};
+
+    #[test]
+    fn the_context_features_sit_at_their_offsets_under_their_names() {
+        assert_eq!(&FEATURE_NAMES[HTF_OFFSET..MARKET_OFFSET], &HTF_NAMES[..]);
+        assert_eq!(&FEATURE_NAMES[MARKET_OFFSET..N_FEATURES], &MARKET_NAMES[..]);
+    }
+}

@@ -199,6 +199,22 @@ fn a_bad_config_value_exits_2_with_a_message_naming_the_setting() {
             );
         }
     }
+    // The exchange's settings too, in every service that talks to it (clm does not).
+    for (name, _) in SERVICES.iter().filter(|(n, _)| *n != "clm") {
+        let log = dir.path().join(format!("{name}-exchange.log"));
+        let mut child = ChildService::spawn(bin_path(name), &[], &[("QT_EXCHANGE", "bogus")], log);
+        assert_eq!(
+            child.wait_exit(10).code(),
+            Some(2),
+            "{name}: {}",
+            child.output()
+        );
+        assert!(
+            child.output().contains("QT_EXCHANGE"),
+            "{name}: {}",
+            child.output()
+        );
+    }
     // A setting of the service's own section is checked too.
     let mut child = ChildService::spawn(
         bin_path("execution"),

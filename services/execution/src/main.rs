@@ -16,6 +16,12 @@ const INTENTS_PER_LANE: usize = 8;
 
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
+    // A bad exchange setting (`QT_EXCHANGE=bogus`, an unreadable secret file) is a bad
+    // setting like any other: exit code 2 with its name.
+    if let Err(e) = qt_exchange::ExchangeConfig::from_env() {
+        eprintln!("execution: {e}");
+        return ExitCode::from(2);
+    }
     // Values that parse but cannot work exit with code 2 like any bad setting.
     if let Ok(config) = qt_runtime::Config::<Settings>::load("execution")
         && let Err(e) = config.service.validate()

@@ -12,6 +12,12 @@ use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
+    // A bad exchange setting (`QT_EXCHANGE=bogus`, an unreadable secret file) is a bad
+    // setting like any other: exit code 2 with its name.
+    if let Err(e) = qt_exchange::ExchangeConfig::from_env() {
+        eprintln!("portfolio-intelligence: {e}");
+        return ExitCode::from(2);
+    }
     qt_runtime::run::<Settings, _, _>("portfolio-intelligence", |mut service| async move {
         service.groups(GROUPS).produces(PRODUCES);
         let settings = service.config.service.clone();

@@ -10,6 +10,12 @@ use trading_bot::{CONSUMES, PRODUCES, Settings, TradingBot, routes};
 
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
+    // A bad exchange setting (`QT_EXCHANGE=bogus`, an unreadable secret file) is a bad
+    // setting like any other: exit code 2 with its name.
+    if let Err(e) = qt_exchange::ExchangeConfig::from_env() {
+        eprintln!("trading-bot: {e}");
+        return ExitCode::from(2);
+    }
     // Values that parse but cannot work (an unknown interval, gbdt without an artifact) exit
     // with code 2 like any bad setting; qt-runtime then loads the same config again.
     if let Ok(config) = qt_runtime::Config::<Settings>::load("trading-bot")

@@ -398,7 +398,10 @@ impl Clm {
             })
         })
         .await??;
-        let (path, sha) = write_artifact(&self.settings.artifacts_dir, &artifact)?;
+        // Artifacts are megabytes of JSON: written and hashed off the async threads.
+        let dir = self.settings.artifacts_dir.clone();
+        let (path, sha) =
+            tokio::task::spawn_blocking(move || write_artifact(&dir, &artifact)).await??;
         let now = self.now();
         let promote = report.decision.promote;
         let metadata = serde_json::to_value(&report)?;
@@ -494,7 +497,9 @@ impl Clm {
             .iter()
             .find(|m| m.status == "champion")
             .map(|m| m.version.clone());
-        write_index(&self.settings.artifacts_dir, &Index { champion, models })?;
+        let dir = self.settings.artifacts_dir.clone();
+        tokio::task::spawn_blocking(move || write_index(&dir, &Index { champion, models }))
+            .await??;
         Ok(())
     }
 

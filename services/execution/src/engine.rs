@@ -38,7 +38,6 @@ pub const SERVICE: &str = "execution";
 /// How many later intents a protect intent looks at for ones that supersede its legs.
 const LOOKAHEAD: usize = 1000;
 
-/// A store failure is transient for the handler (the intent stays pending).
 /// An order the order-rate budget cannot take now (see `Execution::budget`).
 enum Throttled {
     /// Read the intent again when the budget returns.
@@ -47,6 +46,7 @@ enum Throttled {
     Refuse(String),
 }
 
+/// A store failure is transient for the handler (the intent stays pending).
 pub(crate) fn transient(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::Transient(e.to_string())
 }

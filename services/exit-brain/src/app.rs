@@ -97,7 +97,7 @@ impl<S: PlanStore, E: Exchange + 'static> Handler for BrainHandler<S, E> {
         match result {
             Ok(out) => {
                 if !out.is_empty() {
-                    metrics_count(&out);
+                    log_outputs(&out);
                 }
                 Ok(Outcome::publish(out))
             }
@@ -107,7 +107,8 @@ impl<S: PlanStore, E: Exchange + 'static> Handler for BrainHandler<S, E> {
     }
 }
 
-fn metrics_count(out: &[qt_events::Envelope]) {
+/// One log line per event the brain is about to publish.
+fn log_outputs(out: &[qt_events::Envelope]) {
     for e in out {
         tracing::info!(event_id = %e.id, kind = e.type_name(), symbol = ?e.sym, "publishing");
     }

@@ -159,6 +159,10 @@ fn booster(params: &GbdtParams, threads: usize) -> Result<GradientBooster, Model
             SampleMethod::None
         })
         .set_subsample(params.subsample)
+        // Histograms filled row by row from a tiled copy of the binned rows: about a quarter
+        // less CPU than forust's column-at-a-time fill on our ~400k × 37 rows, same test AUC
+        // (docs/perf/models.md); the trees do not depend on the thread count.
+        .set_tiled_histograms(true)
         .set_parallel(threads > 1)
         .set_num_threads(Some(threads.max(1)));
     Ok(b)

@@ -132,11 +132,37 @@ pub fn evaluate_model(model: &mut dyn Model, ds: &Dataset, rows: &[usize]) -> Ev
     evaluate(&signals, &labels, None)
 }
 
-fn evaluate_gbdt(model: &GbdtModel, ds: &Dataset, rows: &[usize]) -> Evaluation {
-    let probs: Vec<(f64, f64)> = rows
-        .iter()
-        .map(|&i| model.probabilities(&ds.features[i]))
-        .collect();
+/// (P(long wins), P(short wins)) of each of `rows`, on up to `threads` threads (the rows are
+/// cut into one contiguous chunk per thread; the result is in `rows` order and does not depend
+/// on the thread count).
+pub fn gbdt_probabilities(
+    model: &GbdtModel,
+    ds: &Dataset,
+    rows: &[usize],
+    threads: usize,
+) -> Vec<(f64, f64)> {
+    let mut out = vec![(0.0, 0.0); rows.len()];
+    let chunk = rows.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (idx, dst) in rows.chunks(chunk).zip(out.chunks_mut(chunk)) {
+            s.spawn(move || {
+                for (&i, p) in idx.iter().zip(dst) {
+                    *p = model.probabilities(&ds.features[i]);
+                }
+            });
+        }
+    });
+    out
+}
+
+/// Evaluates the gbdt on `rows`, given the probabilities of every dataset row.
+fn evaluate_gbdt(
+    model: &GbdtModel,
+    ds: &Dataset,
+    rows: &[usize],
+    all_probs: &[(f64, f64)],
+) -> Evaluation {
+    let probs: Vec<(f64, f64)> = rows.iter().map(|&i| all_probs[i]).collect();
     let signals: Vec<Signal> = probs.iter().map(|&(b, s)| model.decide(b, s)).collect();
     let labels: Vec<_> = rows.iter().map(|&i| ds.labels[i]).collect();
     evaluate(&signals, &labels, Some(&probs))
@@ -188,58 +214,98 @@ fn calibration_split(
     Ok((fit, calibration))
 }
 
+/// The rows a training run uses, by role: what [`train_on`] fits the boosters on, calibrates
+/// them on and tests them on (the benchmarks export exactly these).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowRoles {
+    pub split: Split,
+    /// Rows the boosters are fitted on.
+    pub fit: Vec<usize>,
+    /// The latest training rows, kept to calibrate the expected-value rule (empty for the
+    /// other decisions).
+    pub calibration: Vec<usize>,
+}
+
+/// Splits `ds` as [`train_on`] does for `cfg`.
+pub fn row_roles(ds: &Dataset, cfg: &TrainConfig) -> Result<RowRoles, ModelError> {
+    let split = ds.split(cfg.test_fraction, cfg.labeling.horizon)?;
+    let (fit, calibration) = match &cfg.decision {
+        Decision::ExpectedValue(ev) => {
+            calibration_split(ds, &split.train, ev.calibration_fraction)?
+        }
+        _ => (split.train.clone(), Vec::new()),
+    };
+    Ok(RowRoles {
+        split,
+        fit,
+        calibration,
+    })
+}
+
 /// Fits the configured model on a dataset and evaluates it on the held-out period.
 pub fn train_on(
     ds: &Dataset,
     cfg: &TrainConfig,
 ) -> Result<(ModelArtifact, TrainReport), ModelError> {
-    let split = ds.split(cfg.test_fraction, cfg.labeling.horizon)?;
+    let RowRoles {
+        split,
+        fit: fit_rows,
+        calibration: calibration_rows,
+    } = row_roles(ds, cfg)?;
     let mut ev_report = None;
-    let mut fit_gbdt = |version: &str| -> Result<GbdtModel, ModelError> {
-        let (fit_rows, calibration_rows) = match &cfg.decision {
-            Decision::ExpectedValue(ev) => {
-                calibration_split(ds, &split.train, ev.calibration_fraction)?
-            }
-            _ => (split.train.clone(), Vec::new()),
-        };
+    let threads = cfg.threads.max(1);
+    // A gbdt alone is evaluated on its probabilities, so every row is predicted once (on all
+    // cores) and calibration and evaluation read them; an ensemble's gbdt only needs its
+    // calibration rows.
+    let predict_all = cfg.kind == ModelKind::Gbdt;
+    let mut fit_gbdt = |version: &str| -> Result<(GbdtModel, Vec<(f64, f64)>), ModelError> {
         let columns = ds.columns(&fit_rows);
         let labels: Vec<_> = fit_rows.iter().map(|&i| ds.labels[i]).collect();
-        let mut model = GbdtModel::fit(&columns, &labels, cfg.gbdt, cfg.threads, version)?;
+        let mut model = GbdtModel::fit(&columns, &labels, cfg.gbdt, threads, version)?;
+        drop(columns);
+        let all: Vec<(f64, f64)> = if predict_all {
+            let every: Vec<usize> = (0..ds.len()).collect();
+            gbdt_probabilities(&model, ds, &every, threads)
+        } else {
+            Vec::new()
+        };
+        let probs_of = |rows: &[usize]| -> Vec<(f64, f64)> {
+            if predict_all {
+                rows.iter().map(|&i| all[i]).collect()
+            } else {
+                gbdt_probabilities(&model, ds, rows, threads)
+            }
+        };
         if let Decision::ExpectedValue(ev) = &cfg.decision {
+            let probs = probs_of(&calibration_rows);
             let rows: Vec<EvRow> = calibration_rows
                 .iter()
-                .map(|&i| {
-                    let (p_buy, p_sell) = model.probabilities(&ds.features[i]);
-                    EvRow {
-                        symbol: ds.symbol_of[i],
-                        open_time: ds.candles[i].open_time,
-                        p_buy,
-                        p_sell,
-                        outcomes: ds.outcomes[i],
-                    }
+                .zip(probs)
+                .map(|(&i, (p_buy, p_sell))| EvRow {
+                    symbol: ds.symbol_of[i],
+                    open_time: ds.candles[i].open_time,
+                    p_buy,
+                    p_sell,
+                    outcomes: ds.outcomes[i],
                 })
                 .collect();
             let (rule, report) = fit_rule(rows, &ds.labeling.costs, ds.interval_ms, ev)?;
             model.set_ev_rule(rule)?;
             ev_report = Some(report);
         } else if let Decision::TargetMix(buy, sell) = cfg.decision {
-            let probs: Vec<(f64, f64)> = split
-                .train
-                .iter()
-                .map(|&i| model.probabilities(&ds.features[i]))
-                .collect();
+            let probs = probs_of(&split.train);
             let (b, s) = calibrate_edges(&probs, (buy, sell))?;
             model.set_edges(b, s)?;
         }
-        Ok(model)
+        Ok((model, all))
     };
     let mut importance = Vec::new();
     let (mut artifact, test, train) = match cfg.kind {
         ModelKind::Gbdt => {
-            let model = fit_gbdt(&cfg.version)?;
+            let (model, all) = fit_gbdt(&cfg.version)?;
             importance = model.feature_importance();
-            let test = evaluate_gbdt(&model, ds, &split.test);
-            let train = evaluate_gbdt(&model, ds, &split.train);
+            let test = evaluate_gbdt(&model, ds, &split.test, &all);
+            let train = evaluate_gbdt(&model, ds, &split.train, &all);
             (ModelArtifact::gbdt(&model)?, test, train)
         }
         ModelKind::Momentum => {
@@ -249,7 +315,7 @@ pub fn train_on(
             (artifact, test, train)
         }
         ModelKind::Ensemble => {
-            let gbdt = fit_gbdt(&format!("{}-gbdt", cfg.version))?;
+            let (gbdt, _) = fit_gbdt(&format!("{}-gbdt", cfg.version))?;
             importance = gbdt.feature_importance();
             let members = vec![
                 ModelArtifact::gbdt(&gbdt)?,

@@ -377,7 +377,7 @@ pub fn walkforward_config(
         parse_interval(&args.interval).with_context(|| format!("interval {}", args.interval))?;
     if let Some(k) = &args.kind {
         cfg.model.kind = serde_json::from_value(serde_json::Value::from(k.as_str()))
-            .with_context(|| format!("--kind {k:?} is not gbdt, ensemble or momentum"))?;
+            .with_context(|| format!("--kind {k:?} is not gbdt, ensemble, temporal or momentum"))?;
     }
     let set = |dst: &mut f64, v: Option<f64>| {
         if let Some(v) = v {

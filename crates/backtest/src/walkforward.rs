@@ -335,12 +335,15 @@ impl Model for FoldModels {
         self.models[self.current].version()
     }
     fn predict(&mut self, features: &FeatureVector, candle: &Candle) -> Signal {
+        self.predict_for("", features, candle)
+    }
+    fn predict_for(&mut self, symbol: &str, features: &FeatureVector, candle: &Candle) -> Signal {
         while self.current + 1 < self.starts.len()
             && candle.open_time >= self.starts[self.current + 1]
         {
             self.current += 1;
         }
-        self.models[self.current].predict(features, candle)
+        self.models[self.current].predict_for(symbol, features, candle)
     }
 }
 

@@ -305,7 +305,7 @@ pub struct WalkForwardArgs {
     /// baselines, sweep; the flags below override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Model trained in each fold: gbdt, ensemble or momentum.
+    /// Model trained in each fold: gbdt, temporal, ensemble or momentum.
     #[arg(long)]
     pub kind: Option<String>,
     /// Days of each training window.

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ev::EvRule;
 use crate::{Model, ModelError, Signal};
-use net::{Net, Trace};
+use net::Net;
 
 pub use train::EpochLoss;
 
@@ -156,13 +156,10 @@ impl Normalizer {
     }
 }
 
-/// One symbol's last `window` normalized vectors, in a ring.
+/// One symbol's running network state (its recent vectors as the layers saw them).
 #[derive(Debug, Clone)]
 struct History {
-    buf: Vec<f32>,
-    /// Slot the next vector goes to.
-    next: usize,
-    len: usize,
+    stream: net::Stream,
     last_open_time: i64,
 }
 
@@ -175,8 +172,7 @@ pub struct TemporalModel {
     norm: Normalizer,
     ev: EvRule,
     histories: HashMap<String, History>,
-    window: Vec<f32>,
-    trace: Trace,
+    input: Vec<f32>,
 }
 
 /// What the artifact's `params` hold.
@@ -214,13 +210,12 @@ impl TemporalModel {
         }
         Ok(TemporalModel {
             version: version.into(),
-            window: vec![0.0; params.window() * N_FEATURES],
+            input: vec![0.0; N_FEATURES],
             params,
             net,
             norm,
             ev,
             histories: HashMap::new(),
-            trace: Trace::default(),
         })
     }
 
@@ -256,14 +251,11 @@ impl TemporalModel {
     /// the full window, or `None` while the history is shorter than the window (and for a
     /// vector not after the symbol's last one, which is ignored).
     pub fn observe(&mut self, symbol: &str, features: &FeatureVector) -> Option<(f64, f64)> {
-        let w = self.params.window();
         if !self.histories.contains_key(symbol) {
             self.histories.insert(
                 symbol.to_string(),
                 History {
-                    buf: vec![0.0; w * N_FEATURES],
-                    next: 0,
-                    len: 0,
+                    stream: self.net.stream(),
                     last_open_time: i64::MIN,
                 },
             );
@@ -273,23 +265,11 @@ impl TemporalModel {
             return None;
         }
         h.last_open_time = features.open_time;
-        let slot = h.next;
-        self.norm.apply(
-            &features.values,
-            &mut h.buf[slot * N_FEATURES..(slot + 1) * N_FEATURES],
-        );
-        h.next = (slot + 1) % w;
-        h.len = (h.len + 1).min(w);
-        if h.len < w {
+        self.norm.apply(&features.values, &mut self.input);
+        let l = self.net.step(&mut h.stream, &self.input);
+        if h.stream.steps() < self.params.window() {
             return None;
         }
-        // Oldest first: the slots from `next` to the end, then from 0.
-        let split = h.next * N_FEATURES;
-        let tail = h.buf.len() - split;
-        self.window[..tail].copy_from_slice(&h.buf[split..]);
-        self.window[tail..].copy_from_slice(&h.buf[..split]);
-        self.net.forward(&self.window, w, &mut self.trace);
-        let l = &self.trace.logits[(w - 1) * 2..w * 2];
         Some((sigmoid(l[0]), sigmoid(l[1])))
     }
 

@@ -372,6 +372,76 @@ impl Net {
     }
 }
 
+/// One series' running state for step-by-step inference: the last outputs of the embedding
+/// and of every layer (a ring as long as the largest dilation + 1), so a new step costs one
+/// position of each layer instead of the whole window.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    levels: Vec<Vec<f32>>,
+    ring: usize,
+    steps: usize,
+}
+
+impl Stream {
+    /// Steps added so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+}
+
+impl Net {
+    /// An empty running state for [`Self::step`].
+    pub fn stream(&self) -> Stream {
+        let ring = 1 + self.layers.iter().map(|l| l.dilation).max().unwrap_or(0);
+        Stream {
+            levels: vec![vec![0.0; ring * self.channels]; self.layers.len() + 1],
+            ring,
+            steps: 0,
+        }
+    }
+
+    /// Adds one step (`x`: `inputs` values) to `s` and returns its two logits. From the
+    /// `window()`-th step on they equal, bit for bit, the last logits of [`Self::forward`] over
+    /// the last `window()` steps: every position is computed by the same expressions, and the
+    /// positions the last output reads have their full history in both.
+    pub fn step(&self, s: &mut Stream, x: &[f32]) -> [f32; 2] {
+        let (c, n_in) = (self.channels, self.inputs);
+        let t = s.steps;
+        let slot = t % s.ring;
+        {
+            let e = &mut s.levels[0][slot * c..(slot + 1) * c];
+            for (o, v) in e.iter_mut().enumerate() {
+                let z = self.b_in[o] + dot(&self.w_in[o * n_in..(o + 1) * n_in], x);
+                *v = z.max(0.0);
+            }
+        }
+        for (l, layer) in self.layers.iter().enumerate() {
+            let d = layer.dilation;
+            let (below, above) = s.levels.split_at_mut(l + 1);
+            let h = &below[l];
+            let out = &mut above[0][slot * c..(slot + 1) * c];
+            let cur = &h[slot * c..(slot + 1) * c];
+            let prev = (t >= d).then(|| {
+                let p = (t - d) % s.ring;
+                &h[p * c..(p + 1) * c]
+            });
+            for (o, v) in out.iter_mut().enumerate() {
+                let mut z = layer.bias[o] + dot(&layer.a[o * c..(o + 1) * c], cur);
+                if let Some(p) = prev {
+                    z += dot(&layer.b[o * c..(o + 1) * c], p);
+                }
+                *v = cur[o] + z.max(0.0);
+            }
+        }
+        s.steps += 1;
+        let last = &s.levels[self.layers.len()][slot * c..(slot + 1) * c];
+        [
+            self.b_out[0] + dot(&self.w_out[..c], last),
+            self.b_out[1] + dot(&self.w_out[c..2 * c], last),
+        ]
+    }
+}
+
 struct Offsets {
     w_in: usize,
     b_in: usize,
@@ -515,6 +585,25 @@ mod tests {
         );
         // And the gradient is not trivially zero.
         assert!(grad.iter().filter(|g| g.abs() > 1e-4).count() > w0.len() / 2);
+    }
+
+    #[test]
+    fn stepping_one_candle_at_a_time_gives_the_windows_logits_bit_for_bit() {
+        let net = Net::new(6, 8, &[1, 2, 4, 8, 16], 3);
+        let w = net.window();
+        let mut rng = Rng::new(4);
+        let len = 120;
+        let x: Vec<f32> = (0..len * 6).map(|_| rng.uniform(2.0)).collect();
+        let mut s = net.stream();
+        let mut tr = Trace::default();
+        for t in 0..len {
+            let got = net.step(&mut s, &x[t * 6..(t + 1) * 6]);
+            if t + 1 >= w {
+                net.forward(&x[(t + 1 - w) * 6..(t + 1) * 6], w, &mut tr);
+                assert_eq!(got[..], tr.logits[(w - 1) * 2..], "step {t}");
+            }
+        }
+        assert_eq!(s.steps(), len);
     }
 
     #[test]

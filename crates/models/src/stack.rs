@@ -315,3 +315,54 @@ pub(crate) fn train_stacked(
         serde_json::to_value(&stack).map_err(|e| ModelError::Format(e.to_string()))?;
     Ok((artifact, report, fitted.epochs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Outcome;
+    use crate::temporal::net::Rng;
+
+    #[test]
+    fn the_weight_goes_to_the_member_whose_expected_returns_match_the_trades() {
+        let mut rng = Rng::new(1);
+        let costs = TradeCosts::default();
+        let rows: Vec<StackRow> = (0..3000)
+            .map(|i| {
+                let up = rng.unit() < 0.5;
+                let g = if up { 0.02 } else { -0.02 };
+                let informed = if up { (0.01, -0.01) } else { (-0.01, 0.01) };
+                let noise = (rng.unit() * 0.02 - 0.01, rng.unit() * 0.02 - 0.01);
+                StackRow {
+                    symbol: (i % 2) as u16,
+                    open_time: (i / 2) as i64 * 300_000,
+                    expected: vec![noise, informed],
+                    outcomes: Outcomes {
+                        long: Outcome {
+                            gross_return: g,
+                            held: 2,
+                        },
+                        short: Outcome {
+                            gross_return: -g,
+                            held: 2,
+                        },
+                    },
+                }
+            })
+            .collect();
+        let (p, report) = fit_stack(&rows, &costs, 300_000, &EvSettings::default()).expect("fits");
+        assert_eq!(p.members, 2);
+        assert!(p.weights[1] >= 0.9, "{:?}", p.weights);
+        assert!((p.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(report.margin.is_some(), "{:?}", report.trials);
+        // Swapping the members moves the weight with the information.
+        let swapped: Vec<StackRow> = rows
+            .iter()
+            .map(|r| StackRow {
+                expected: vec![r.expected[1], r.expected[0]],
+                ..r.clone()
+            })
+            .collect();
+        let (q, _) = fit_stack(&swapped, &costs, 300_000, &EvSettings::default()).expect("fits");
+        assert!(q.weights[0] >= 0.9, "{:?}", q.weights);
+    }
+}

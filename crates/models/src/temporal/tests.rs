@@ -199,3 +199,33 @@ fn a_damaged_temporal_artifact_is_refused() {
     artifact.params["net"]["w_in"] = serde_json::json!([1.0, 2.0]);
     assert!(build_model(&artifact).is_err());
 }
+
+#[test]
+fn the_ensemble_weighs_its_members_expected_returns_by_what_they_earned_on_validation() {
+    let ds = lagged_pattern(4000, 6);
+    let (artifact, report) = train_on(&ds, &config(ModelKind::Ensemble, 2)).expect("trains");
+    let stack: crate::stack::StackParams =
+        serde_json::from_value(artifact.params["stack"].clone()).expect("a stack");
+    // Members: gbdt (blind to the pattern), temporal (sees it), then momentum as fallback.
+    assert_eq!(stack.members, 2);
+    assert!(
+        stack.weights[1] >= 0.7,
+        "the temporal member should carry the weight: {:?}",
+        stack.weights
+    );
+    assert!(stack.ev.margin.is_some(), "{:?}", report.ev);
+    let mut model = build_model(&artifact).expect("builds");
+    assert_eq!(model.name(), "ensemble");
+    assert!(
+        report.test.signal_mix.hold < 0.9,
+        "{:?}",
+        report.test.signal_mix
+    );
+    // The stack holds while its temporal member warms up, then prices.
+    let mut rng = Rng::new(8);
+    let c = Candle::default();
+    for k in 0..40i64 {
+        let s = model.predict_for("A", &vector(k * M5, &mut rng), &c);
+        assert_eq!(s.expected_return.is_some(), k >= 31, "candle {k}");
+    }
+}

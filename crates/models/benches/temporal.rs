@@ -4,7 +4,10 @@
 //! backtester call it (`Model::predict_for`, every symbol through one instance).
 //!
 //! Reads `$QT_BENCH_DATA`, else the repo's `data/futures/5m` (8 symbols). Run:
-//! `cargo bench -p qt-models --bench temporal`. `QT_BENCH_EPOCHS` overrides the epochs.
+//! `cargo bench -p qt-models --bench temporal`. `QT_BENCH_EPOCHS` overrides the epochs;
+//! `QT_BENCH_VARIANTS="chunk=16,batch=32,lr=0.001,channels=8,decay=0.001,epochs=2;…"` trains
+//! each listed variant of the settings once (2 threads) and prints its test AUC, instead of the
+//! timing runs.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -40,8 +43,48 @@ fn main() {
         ds.len(),
         t.elapsed().as_secs_f64()
     );
-    step_bench();
     let mut cfg = TrainConfig::new(ModelKind::Temporal, "bench");
+    if let Ok(variants) = std::env::var("QT_BENCH_VARIANTS") {
+        for v in variants.split(';').filter(|v| !v.trim().is_empty()) {
+            let mut c = cfg.clone();
+            for kv in v.split(',') {
+                let (k, x) = kv.split_once('=').unwrap_or((kv, ""));
+                let f: f64 = x.trim().parse().unwrap_or(f64::NAN);
+                let t = &mut c.temporal;
+                match k.trim() {
+                    "chunk" => t.chunk = f as usize,
+                    "batch" => t.batch = f as usize,
+                    "lr" => t.learning_rate = f as f32,
+                    "channels" => t.channels = f as usize,
+                    "decay" => t.weight_decay = f as f32,
+                    "epochs" => t.epochs = f as usize,
+                    "seed" => t.seed = f as u64,
+                    other => println!("unknown setting {other:?}"),
+                }
+            }
+            let t = Instant::now();
+            match train_on(&ds, &c) {
+                Ok((_, r)) => println!(
+                    "variant {v}: {:.1} s, test AUC buy {:.4} sell {:.4}, margin {:?}, test mix {:.3}/{:.3}/{:.3}, epochs {:?}",
+                    t.elapsed().as_secs_f64(),
+                    r.test.auc_buy.unwrap_or(f64::NAN),
+                    r.test.auc_sell.unwrap_or(f64::NAN),
+                    r.ev.as_ref().and_then(|e| e.margin),
+                    r.test.signal_mix.buy,
+                    r.test.signal_mix.sell,
+                    r.test.signal_mix.hold,
+                    r.epochs
+                        .iter()
+                        .map(|e| (e.fit * 1e4).round() / 1e4)
+                        .zip(r.epochs.iter().map(|e| (e.validation * 1e4).round() / 1e4))
+                        .collect::<Vec<_>>()
+                ),
+                Err(e) => println!("variant {v}: {e}"),
+            }
+        }
+        return;
+    }
+    step_bench();
     if let Some(n) = std::env::var("QT_BENCH_EPOCHS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -750,9 +750,8 @@ mod tests {
         }
         let warm = 400;
         let mut live_signals: Vec<Vec<(i64, SignalAction, u64)>> = vec![Vec::new(); 2];
-        for i in 0..series[0].len() {
-            for (k, s) in symbols.iter().enumerate() {
-                let c = &series[k][i];
+        for (i, (btc, eth)) in series[0].iter().zip(&series[1]).enumerate() {
+            for (k, (s, c)) in symbols.iter().zip([btc, eth]).enumerate() {
                 if i < warm {
                     assert!(live.warm(s, c));
                     continue;

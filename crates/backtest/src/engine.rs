@@ -592,7 +592,7 @@ impl Run<'_> {
         let Some(fv) = fv else {
             return Ok(());
         };
-        let signal = s.model.predict(fv, c);
+        let signal = s.model.predict_for(&s.symbol, fv, c);
         let in_range = self.cfg.start_ms.is_none_or(|st| c.open_time >= st);
         let flat = s.open.is_none() && s.entry.is_none() && s.pending_exit.is_none();
         if !(tradable && in_range && flat && signal.clears(self.cfg.min_confidence)) {

@@ -44,7 +44,8 @@ const DAY_MS: i64 = 86_400_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSettings {
-    /// `gbdt` (default), `ensemble` or `momentum` (nothing to fit: the rule itself).
+    /// `gbdt` (default), `temporal`, `ensemble` or `momentum` (nothing to fit: the rule
+    /// itself).
     pub kind: ModelKind,
     /// Candles a training row's trade is followed for its label (see
     /// [`LabelConfig::horizon`]); the labels' exits and costs are the backtest's, so the model
@@ -56,6 +57,9 @@ pub struct ModelSettings {
     pub gbdt: GbdtParams,
     pub momentum: MomentumConfig,
     pub ensemble: EnsembleConfig,
+    /// The temporal model's architecture and training (kind `temporal`, and the ensemble's
+    /// temporal member).
+    pub temporal: qt_models::TemporalParams,
     /// How the gbdt decides: by expected value (default, as clm trains it), with the
     /// backtest's taker fee, slippage and default funding rate as its costs; or `{"target_mix": [buy, sell]}`, or `"fixed_edges"` (those in `gbdt`).
     pub decision: Decision,
@@ -71,6 +75,7 @@ impl Default for ModelSettings {
             gbdt: t.gbdt,
             momentum: t.momentum,
             ensemble: t.ensemble,
+            temporal: t.temporal,
             decision: t.decision,
         }
     }
@@ -335,12 +340,15 @@ impl Model for FoldModels {
         self.models[self.current].version()
     }
     fn predict(&mut self, features: &FeatureVector, candle: &Candle) -> Signal {
+        self.predict_for("", features, candle)
+    }
+    fn predict_for(&mut self, symbol: &str, features: &FeatureVector, candle: &Candle) -> Signal {
         while self.current + 1 < self.starts.len()
             && candle.open_time >= self.starts[self.current + 1]
         {
             self.current += 1;
         }
-        self.models[self.current].predict(features, candle)
+        self.models[self.current].predict_for(symbol, features, candle)
     }
 }
 
@@ -1252,6 +1260,7 @@ pub fn train_fold(
     tc.gbdt = m.gbdt;
     tc.momentum = m.momentum;
     tc.ensemble = m.ensemble;
+    tc.temporal = m.temporal.clone();
     tc.decision = m.decision.clone();
     tc.threads = 1;
     let (artifact, report) = train_on(&ds, &tc)

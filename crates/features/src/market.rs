@@ -26,6 +26,10 @@ pub const MARKET_REFERENCES: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
 /// A reference value is used for a candle at most this many candles after it opened.
 pub const MAX_STALE_CANDLES: i64 = 3;
 
+/// Values of each reference a live [`MarketFactor`] keeps: more than the 1,500 candles of
+/// history a service warms up on.
+pub const LIVE_HISTORY: usize = 2_048;
+
 /// Names of the market-factor features, in their order in the feature vector.
 pub const MARKET_NAMES: [&str; 11] = [
     // BTC: log return over 12 and 48 candles, close / close a day earlier - 1, and the sample
@@ -132,9 +136,11 @@ pub struct MarketFactor {
 }
 
 impl MarketFactor {
-    /// For a live service: keeps the last few values of each reference.
+    /// For a live service: keeps each reference's last [`LIVE_HISTORY`] values, so a symbol
+    /// warmed up on its history after the references were (trading-bot warms one symbol at a
+    /// time, references first) reads the same values as the batch path.
     pub fn new(config: FeatureConfig) -> Self {
-        Self::keeping(config, 2 * MAX_STALE_CANDLES as usize + 2)
+        Self::keeping(config, LIVE_HISTORY)
     }
 
     /// Keeps the last `keep` values of each reference (the batch path keeps them all).

@@ -18,6 +18,7 @@ pub enum ModelKind {
     Momentum,
     Gbdt,
     Ensemble,
+    Temporal,
 }
 
 /// The data a model was trained on.
@@ -77,6 +78,14 @@ impl ModelArtifact {
     pub fn gbdt(model: &GbdtModel) -> Result<Self, ModelError> {
         Ok(Self::base(
             ModelKind::Gbdt,
+            model.version(),
+            model.to_params_json()?,
+        ))
+    }
+
+    pub fn temporal(model: &crate::TemporalModel) -> Result<Self, ModelError> {
+        Ok(Self::base(
+            ModelKind::Temporal,
             model.version(),
             model.to_params_json()?,
         ))
@@ -166,15 +175,17 @@ pub fn build_model(artifact: &ModelArtifact) -> Result<Box<dyn Model>, ModelErro
             &artifact.params,
             &artifact.version,
         )?),
+        ModelKind::Temporal => Box::new(crate::TemporalModel::from_params_json(
+            &artifact.params,
+            &artifact.version,
+        )?),
         ModelKind::Ensemble => {
             let cfg: EnsembleConfig =
                 serde_json::from_value(artifact.params["config"].clone()).map_err(bad)?;
             let members: Vec<ModelArtifact> =
                 serde_json::from_value(artifact.params["members"].clone()).map_err(bad)?;
-            let members = members
-                .iter()
-                .map(build_model)
-                .collect::<Result<Vec<_>, _>>()?;
+            let members =
+                crate::stack::ensemble_members(&artifact.params, &members, &artifact.version)?;
             Box::new(EnsembleModel::new(cfg, members, artifact.version.clone())?)
         }
     })

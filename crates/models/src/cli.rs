@@ -21,8 +21,9 @@ pub struct TrainArgs {
     /// Candle interval of the files to use.
     #[arg(long, default_value = "5m")]
     pub interval: String,
-    /// Model family: gbdt, momentum or ensemble (gbdt, then momentum as fallback).
-    #[arg(long, default_value = "gbdt", value_parser = parse_kind)]
+    /// Model family: gbdt, momentum, temporal (a causal convolution network over the last 32
+    /// candles' features) or ensemble (gbdt, then momentum as fallback).
+    #[arg(long, alias = "model", default_value = "gbdt", value_parser = parse_kind)]
     pub kind: ModelKind,
     /// Where to write the model artifact (one JSON file).
     #[arg(long)]
@@ -66,6 +67,9 @@ pub struct TrainArgs {
     /// Most candles a row's trade is followed for its label.
     #[arg(long, default_value_t = crate::LabelConfig::default().horizon)]
     pub horizon: usize,
+    /// Passes over the training rows of the temporal model.
+    #[arg(long, default_value_t = crate::TemporalParams::default().epochs)]
+    pub epochs: usize,
     /// Cores to use.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -76,8 +80,9 @@ fn parse_kind(s: &str) -> Result<ModelKind, String> {
         "gbdt" => Ok(ModelKind::Gbdt),
         "momentum" => Ok(ModelKind::Momentum),
         "ensemble" => Ok(ModelKind::Ensemble),
+        "temporal" => Ok(ModelKind::Temporal),
         _ => Err(format!(
-            "unknown model kind {s:?} (gbdt, momentum, ensemble)"
+            "unknown model kind {s:?} (gbdt, momentum, ensemble, temporal)"
         )),
     }
 }
@@ -122,6 +127,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     cfg.gbdt.iterations = args.iterations;
     cfg.gbdt.max_depth = args.max_depth;
     cfg.gbdt.learning_rate = args.learning_rate;
+    cfg.temporal.epochs = args.epochs;
     // By expected value unless a fixed edge or a target mix is asked for.
     if let Some(t) = args.edge {
         cfg.gbdt.buy_edge = t;
@@ -180,6 +186,7 @@ impl TrainArgs {
             ModelKind::Gbdt => "gbdt",
             ModelKind::Momentum => "momentum",
             ModelKind::Ensemble => "ensemble",
+            ModelKind::Temporal => "temporal",
         }
     }
 }

@@ -152,10 +152,13 @@ impl Model for EnsembleModel {
         &self.version
     }
     fn predict(&mut self, features: &FeatureVector, candle: &Candle) -> Signal {
+        self.predict_for("", features, candle)
+    }
+    fn predict_for(&mut self, symbol: &str, features: &FeatureVector, candle: &Candle) -> Signal {
         let window = self.config.window;
         let mut signals = Vec::with_capacity(self.members.len());
         for m in &mut self.members {
-            let s = m.model.predict(features, candle);
+            let s = m.model.predict_for(symbol, features, candle);
             let hold = s.action == SignalAction::Hold;
             if m.holds.len() == window && m.holds.pop_front() == Some(true) {
                 m.hold_count -= 1;

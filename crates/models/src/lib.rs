@@ -10,7 +10,8 @@
 //! expected return after costs clears a margin chosen on that slice — HOLD otherwise; it
 //! predicts on its trees compiled into flat arrays, bit for bit forust's scores) and [`EnsembleModel`] (members in priority order; a member
 //! that said HOLD for more than 80% of a rolling window hands over to the next; it reports the
-//! signal mix). Every model is saved and loaded as one JSON [`ModelArtifact`] that carries its
+//! signal mix), and [`TemporalModel`] (a small causal convolution network over a symbol's last
+//! 32 feature vectors, deciding by the same expected-value rule; see [`temporal`]). Every model is saved and loaded as one JSON [`ModelArtifact`] that carries its
 //! version, feature list, training range and metrics.
 //!
 //! Training ([`train`]) builds a dataset from candles with [`qt_features::batch`] (the same code
@@ -33,6 +34,8 @@ pub mod labels;
 pub mod metrics;
 mod model;
 mod momentum;
+pub mod stack;
+pub mod temporal;
 pub mod train;
 
 pub use artifact::{ARTIFACT_FORMAT, ModelArtifact, ModelKind, TrainingRange, build_model};
@@ -44,3 +47,4 @@ pub use labels::LabelConfig;
 pub use model::{Model, NoModel, Signal};
 pub use momentum::{MomentumConfig, MomentumModel};
 pub use qt_events::SignalAction;
+pub use temporal::{TemporalModel, TemporalParams};

@@ -81,6 +81,14 @@ pub trait Model: Send + std::fmt::Debug {
     fn version(&self) -> &str;
     /// The decision on one closed candle.
     fn predict(&mut self, features: &FeatureVector, candle: &Candle) -> Signal;
+    /// The decision on one closed candle of `symbol`. A model that reads a symbol's recent
+    /// history (the temporal model) keeps one per symbol and needs this; every other model
+    /// ignores the symbol. Callers that know the symbol (trading-bot, the backtester,
+    /// evaluation) call this one, so one instance can serve many symbols.
+    fn predict_for(&mut self, symbol: &str, features: &FeatureVector, candle: &Candle) -> Signal {
+        let _ = symbol;
+        self.predict(features, candle)
+    }
     /// The mix of recent decisions, for models that track it (the ensemble, over its rolling
     /// window), so a caller holding a `Box<dyn Model>` can publish drift.
     fn signal_mix(&self) -> Option<crate::SignalMix> {

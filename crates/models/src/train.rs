@@ -24,6 +24,9 @@ pub struct TrainConfig {
     pub gbdt: GbdtParams,
     pub momentum: MomentumConfig,
     pub ensemble: EnsembleConfig,
+    /// The temporal model's architecture and training settings.
+    #[serde(default)]
+    pub temporal: crate::TemporalParams,
     /// Cores to use (default 2).
     pub threads: usize,
     /// How the trained gbdt decides (default: by expected value).
@@ -61,6 +64,7 @@ impl TrainConfig {
             gbdt: GbdtParams::default(),
             momentum: MomentumConfig::default(),
             ensemble: EnsembleConfig::default(),
+            temporal: crate::TemporalParams::default(),
             threads: 2,
             decision: Decision::default(),
         }
@@ -115,6 +119,9 @@ pub struct TrainReport {
     /// and the one chosen (gbdt and the ensemble's gbdt member, deciding by expected value).
     #[serde(default)]
     pub ev: Option<EvReport>,
+    /// The temporal model's loss after each epoch (fit and calibration rows).
+    #[serde(default)]
+    pub epochs: Vec<crate::temporal::EpochLoss>,
 }
 
 /// Runs `model` over `rows` in time order, as a live bot would, and evaluates it.
@@ -126,7 +133,8 @@ pub fn evaluate_model(model: &mut dyn Model, ds: &Dataset, rows: &[usize]) -> Ev
             open_time: ds.candles[i].open_time,
             values: ds.features[i],
         };
-        signals.push(model.predict(&fv, &ds.candles[i]));
+        let symbol = &ds.symbols[usize::from(ds.symbol_of[i])];
+        signals.push(model.predict_for(symbol, &fv, &ds.candles[i]));
     }
     let labels: Vec<_> = ordered.iter().map(|&i| ds.labels[i]).collect();
     evaluate(&signals, &labels, None)
@@ -183,7 +191,7 @@ fn training_range(ds: &Dataset, split: &Split) -> TrainingRange {
 /// Splits training rows by time into the rows a booster is fitted on and the latest
 /// `fraction` of them, kept to calibrate it; fitted rows whose label window reaches the
 /// calibration period are dropped (the purge), so no fitted label saw a calibration candle.
-fn calibration_split(
+pub(crate) fn calibration_split(
     ds: &Dataset,
     train: &[usize],
     fraction: f64,
@@ -300,6 +308,7 @@ pub fn train_on(
         Ok((model, all))
     };
     let mut importance = Vec::new();
+    let mut epochs = Vec::new();
     let (mut artifact, test, train) = match cfg.kind {
         ModelKind::Gbdt => {
             let (model, all) = fit_gbdt(&cfg.version)?;
@@ -314,14 +323,50 @@ pub fn train_on(
             let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
             (artifact, test, train)
         }
+        ModelKind::Temporal => {
+            let Decision::ExpectedValue(ev) = &cfg.decision else {
+                return Err(ModelError::Params(
+                    "the temporal model decides by expected value only".to_string(),
+                ));
+            };
+            let (fit_rows, calibration_rows) =
+                calibration_split(ds, &split.train, ev.calibration_fraction)?;
+            let fitted = crate::temporal::train::fit(
+                ds,
+                &fit_rows,
+                &calibration_rows,
+                &cfg.temporal,
+                ev,
+                cfg.threads,
+                &cfg.version,
+            )?;
+            let test = fitted.evaluate(ds, &split.test);
+            let train = fitted.evaluate(ds, &split.train);
+            ev_report = Some(fitted.ev.clone());
+            epochs = fitted.epochs.clone();
+            (ModelArtifact::temporal(&fitted.model)?, test, train)
+        }
         ModelKind::Ensemble => {
             let (gbdt, _) = fit_gbdt(&format!("{}-gbdt", cfg.version))?;
             importance = gbdt.feature_importance();
-            let members = vec![
-                ModelArtifact::gbdt(&gbdt)?,
-                ModelArtifact::momentum(&cfg.momentum, &format!("{}-momentum", cfg.version))?,
-            ];
-            let artifact = ModelArtifact::ensemble(&cfg.ensemble, members, &cfg.version)?;
+            let momentum =
+                ModelArtifact::momentum(&cfg.momentum, &format!("{}-momentum", cfg.version))?;
+            // Deciding by expected value, the gbdt and the temporal model are stacked (their
+            // expected returns combined); otherwise the gbdt alone, then momentum.
+            let artifact = match &cfg.decision {
+                Decision::ExpectedValue(ev) => {
+                    let (artifact, report, temporal_epochs) =
+                        crate::stack::train_stacked(ds, &split.train, cfg, ev, &gbdt, momentum)?;
+                    ev_report = Some(report);
+                    epochs = temporal_epochs;
+                    artifact
+                }
+                _ => ModelArtifact::ensemble(
+                    &cfg.ensemble,
+                    vec![ModelArtifact::gbdt(&gbdt)?, momentum],
+                    &cfg.version,
+                )?,
+            };
             let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
             let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
             (artifact, test, train)
@@ -343,6 +388,7 @@ pub fn train_on(
         feature_importance: importance,
         train_seconds: None,
         ev: ev_report,
+        epochs,
     };
     Ok((artifact, report))
 }

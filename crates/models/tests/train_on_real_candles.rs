@@ -298,6 +298,7 @@ fn train_command_writes_an_artifact_and_a_json_report() {
         iterations: 10,
         max_depth: 3,
         learning_rate: 0.1,
+        epochs: 1,
         edge: None,
         target_buy: None,
         target_sell: None,

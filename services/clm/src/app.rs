@@ -589,6 +589,7 @@ fn kind_name(s: &Settings) -> &'static str {
         qt_models::ModelKind::Momentum => "momentum",
         qt_models::ModelKind::Gbdt => "gbdt",
         qt_models::ModelKind::Ensemble => "ensemble",
+        qt_models::ModelKind::Temporal => "temporal",
     }
 }
 

@@ -30,7 +30,7 @@ pub struct Settings {
     pub window_days: u32,
     /// Candle interval (default `5m`).
     pub interval: String,
-    /// Model family trained (default gbdt).
+    /// Model family trained: gbdt (default), temporal, ensemble or momentum.
     pub kind: ModelKind,
     pub gbdt: GbdtParams,
     pub momentum: MomentumConfig,
@@ -220,5 +220,20 @@ impl Settings {
     /// The labels training uses: the live exits and costs of `backtest`.
     pub fn labeling(&self) -> LabelConfig {
         self.backtest.labeling(self.label_horizon)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_temporal_kind_is_accepted_and_reaches_the_gates_walk_forward() {
+        let mut v = serde_json::to_value(Settings::default()).expect("encodes");
+        v["kind"] = serde_json::json!("temporal");
+        let s: Settings = serde_json::from_value(v).expect("a temporal kind parses");
+        assert_eq!(s.kind, ModelKind::Temporal);
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.walkforward_config(0).model.kind, ModelKind::Temporal);
     }
 }

@@ -434,7 +434,12 @@ impl TradingBot {
                 self.core.remove_symbol(&s);
             }
         }
-        for s in universe {
+        // The market factor's references first: the others' history then reads their values
+        // as the batch path does.
+        let (references, others): (Vec<&String>, Vec<&String>) = universe
+            .iter()
+            .partition(|s| qt_features::MarketFactor::is_reference(s));
+        for s in references.into_iter().chain(others) {
             if self.core.last_open_time(s).is_none() {
                 self.warm_up(s, shutdown).await;
             }

@@ -222,7 +222,11 @@ impl Core {
         self.symbols.get(symbol).and_then(|s| s.last_open_time)
     }
 
-    /// Feeds a history candle to the features without publishing anything (warm-up).
+    /// Feeds a history candle to the features without publishing anything (warm-up). The
+    /// model sees its features too (its decision is dropped), as the backtester's model sees
+    /// every candle before its start: a model that reads a symbol's recent history (the
+    /// temporal model) then decides on the first live candle as a backtest over the same
+    /// candles does.
     pub fn warm(&mut self, symbol: &str, candle: &Candle) -> bool {
         let Some(s) = self.symbols.get_mut(symbol) else {
             return false;
@@ -231,7 +235,12 @@ impl Core {
             return false;
         }
         s.last_open_time = Some(candle.open_time);
-        self.features.update(symbol, candle);
+        if let Some(fv) = self.features.update(symbol, candle) {
+            self.model
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .predict_for(symbol, &fv, candle);
+        }
         true
     }
 
@@ -281,7 +290,7 @@ impl Core {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             (
-                m.predict(&fv, &candle),
+                m.predict_for(&c.symbol, &fv, &candle),
                 m.version().to_owned(),
                 m.name().to_owned(),
             )
@@ -693,5 +702,100 @@ mod tests {
         // Stop 2% below 30,000 (600): f* = 1/6, a quarter of it of 10,000 = 416.67 at risk,
         // 416.67 / 600 = 0.694.
         assert_eq!(open.quantity, dec!(0.694));
+    }
+
+    /// The decisions of the live path (one model for every symbol, candles interleaved by
+    /// time, the first ones through `warm` as at a start) equal, bit for bit, those of the
+    /// backtester's path over the same candles (features by `qt_features::batch`, one model
+    /// per symbol as the engine's factory builds them, `predict_for` on every vector).
+    #[test]
+    fn a_temporal_model_decides_live_exactly_as_in_a_backtest_over_the_same_candles() {
+        use qt_features::{FeatureConfig, batch};
+        use qt_models::build_model;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, artifact) = crate::model::temporal_artifact(dir.path(), "t-live");
+        let data =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/futures/5m");
+        let symbols = ["BTCUSDT", "ETHUSDT"];
+        // Candles the model was not trained on: 1,500 before its last 4,000.
+        let series: Vec<Vec<Candle>> = symbols
+            .iter()
+            .map(|s| {
+                let c = qt_candles::read_klines(data.join(format!("{s}-5m.csv.gz")))
+                    .expect("the repo's futures candles");
+                c[c.len() - 5500..c.len() - 4000].to_vec()
+            })
+            .collect();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let cfg = CoreConfig {
+            src: "trading-bot".into(),
+            interval: "5m".into(),
+            interval_ms: 300_000,
+            min_confidence: 0.5,
+            sizing: Sizing::default(),
+            sizing_stop_fraction: 0.02,
+            cooldown_ms: 900_000,
+            pending_timeout_ms: 120_000,
+            mark_price_min_interval_ms: 1_000,
+        };
+        let mut live = Core::new(cfg, clock, build_model(&artifact).expect("builds"));
+        for s in symbols {
+            live.add_symbol(
+                s,
+                SymbolFilters {
+                    tick_size: dec!(0.01),
+                    step_size: dec!(0.001),
+                    min_qty: dec!(0.001),
+                    max_qty: dec!(1000),
+                    min_notional: dec!(5),
+                },
+            );
+        }
+        let warm = 400;
+        let mut live_signals: Vec<Vec<(i64, SignalAction, u64)>> = vec![Vec::new(); 2];
+        for (i, (btc, eth)) in series[0].iter().zip(&series[1]).enumerate() {
+            for (k, (s, c)) in symbols.iter().zip([btc, eth]).enumerate() {
+                if i < warm {
+                    assert!(live.warm(s, c));
+                    continue;
+                }
+                let (_, out) = live.on_candle(&c.to_event(s, 300_000).expect("5m"), false);
+                for e in out {
+                    if let Event::SignalGenerated(g) = e.event {
+                        assert_eq!(g.model, "temporal");
+                        live_signals[k].push((
+                            g.candle_open_time,
+                            g.action,
+                            g.confidence.to_bits(),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut priced = 0;
+        for (k, s) in symbols.iter().enumerate() {
+            let mut model = build_model(&artifact).expect("builds");
+            let mut replay = Vec::new();
+            let vectors = batch(
+                FeatureConfig {
+                    interval_ms: 300_000,
+                },
+                &series[k],
+            );
+            for (i, (c, fv)) in series[k].iter().zip(&vectors).enumerate() {
+                let Some(fv) = fv else { continue };
+                let sig = model.predict_for(s, fv, c);
+                if i >= warm {
+                    priced += usize::from(sig.expected_return.is_some());
+                    replay.push((c.open_time, sig.action, sig.confidence.to_bits()));
+                }
+            }
+            assert_eq!(replay.len(), series[k].len() - warm);
+            assert_eq!(
+                live_signals[k], replay,
+                "{s}: live and backtest decisions differ"
+            );
+        }
+        assert!(priced > 2000, "the model priced {priced} candles");
     }
 }

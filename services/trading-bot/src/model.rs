@@ -70,6 +70,7 @@ pub fn starting_model(settings: &Settings) -> Result<Box<dyn Model>, LoadError> 
                 ModelChoice::Momentum => "momentum",
                 ModelChoice::Gbdt => "gbdt",
                 ModelChoice::Ensemble => "ensemble",
+                ModelChoice::Temporal => "temporal",
             };
             if model.name() != expected {
                 return Err(LoadError::Kind {
@@ -106,6 +107,34 @@ pub fn load_ref(artifact: &ModelArtifactRef) -> Result<Box<dyn Model>, LoadError
 /// Hex SHA-256 of a file's bytes, as `ModelArtifactRef::sha256` carries it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// A temporal model trained for tests on the last 4,000 candles of BTCUSDT and ETHUSDT of
+/// the repo's futures data (one epoch), saved as `<version>.json` in `dir`.
+#[cfg(test)]
+pub(crate) fn temporal_artifact(dir: &Path, version: &str) -> (PathBuf, ModelArtifact) {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/futures/5m");
+    let series: Vec<qt_models::dataset::Series> = ["BTCUSDT", "ETHUSDT"]
+        .iter()
+        .map(|s| {
+            let mut candles = qt_candles::read_klines(data.join(format!("{s}-5m.csv.gz")))
+                .expect("the repo's futures candles");
+            let n = candles.len();
+            candles.drain(..n - 4000);
+            qt_models::dataset::Series {
+                symbol: s.to_string(),
+                interval_ms: 300_000,
+                candles,
+            }
+        })
+        .collect();
+    let mut cfg = qt_models::train::TrainConfig::new(qt_models::ModelKind::Temporal, version);
+    cfg.temporal.epochs = 1;
+    cfg.threads = 1;
+    let (artifact, _) = qt_models::train::train(&series, &cfg).expect("trains");
+    let path = dir.join(format!("{version}.json"));
+    artifact.save(&path).expect("saved");
+    (path, artifact)
 }
 
 #[cfg(test)]
@@ -183,5 +212,32 @@ mod tests {
         };
         let m = starting_model(&s).expect("loads");
         assert_eq!((m.name(), m.version()), ("ensemble", "e-1"));
+    }
+
+    #[test]
+    fn a_temporal_artifact_starts_as_configured_and_loads_when_deployed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _) = temporal_artifact(dir.path(), "t-1");
+        let s = Settings {
+            model: ModelChoice::Temporal,
+            model_artifact: Some(path.clone()),
+            ..Settings::default()
+        };
+        let m = starting_model(&s).expect("loads");
+        assert_eq!((m.name(), m.version()), ("temporal", "t-1"));
+        let s = Settings {
+            model: ModelChoice::Gbdt,
+            ..s
+        };
+        assert!(matches!(starting_model(&s), Err(LoadError::Kind { .. })));
+        let sha = sha256_hex(&std::fs::read(&path).expect("readable"));
+        let r = ModelArtifactRef {
+            model_version: "t-1".into(),
+            model: "temporal".into(),
+            artifact_uri: format!("file://{}", path.display()),
+            sha256: sha,
+        };
+        let m = load_ref(&r).expect("a deployed temporal model loads");
+        assert_eq!((m.name(), m.version()), ("temporal", "t-1"));
     }
 }

@@ -22,6 +22,9 @@ pub enum ModelChoice {
     Gbdt,
     /// Ensemble: needs `model_artifact`.
     Ensemble,
+    /// The temporal model (a causal convolution network over each symbol's last candles):
+    /// needs `model_artifact`.
+    Temporal,
 }
 
 /// Settings of the trading bot. Every field has a default.
@@ -143,8 +146,10 @@ impl Settings {
                 "given while model is none (name the artifact's model)".into(),
             ));
         }
-        if matches!(self.model, ModelChoice::Gbdt | ModelChoice::Ensemble)
-            && self.model_artifact.is_none()
+        if matches!(
+            self.model,
+            ModelChoice::Gbdt | ModelChoice::Ensemble | ModelChoice::Temporal
+        ) && self.model_artifact.is_none()
         {
             return Err(bad(
                 "model_artifact",

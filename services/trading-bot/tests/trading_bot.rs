@@ -336,6 +336,42 @@ async fn a_model_deployed_on_models_takes_effect_on_the_next_candle_and_the_kill
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporal_model_deployed_on_models_is_swapped_in_and_holds_until_it_has_32_candles() {
+    let f = Fixture::start(|_, _| {}).await;
+    f.step(1).await;
+    assert_eq!(f.wait_signals(1).await[0].model_version, "momentum-default");
+    let (path, sha) = temporal_model(f.dir.path(), "t-2");
+    f.tell(Event::ModelDeployed(ModelDeployed {
+        artifact: ModelArtifactRef {
+            model_version: "t-2".into(),
+            model: "temporal".into(),
+            artifact_uri: path.display().to_string(),
+            sha256: sha,
+        },
+        metrics: BTreeMap::new(),
+        deployed_at: now_ms(),
+    }))
+    .await;
+    f.step(40).await;
+    let s = f.wait_signals(41).await;
+    assert!(
+        s[1..]
+            .iter()
+            .all(|x| x.model == "temporal" && x.model_version == "t-2"),
+        "the deployed model answers from the next candle"
+    );
+    // Its first 31 candles: HOLD at full confidence (no history yet); from the 32nd on it
+    // prices each candle (a HOLD then carries 1 − P(gain) of the better side).
+    assert!(
+        s[1..32]
+            .iter()
+            .all(|x| x.action == SignalAction::Hold && x.confidence == 1.0)
+    );
+    assert!(s[32..].iter().any(|x| x.confidence < 1.0), "{:?}", &s[32..]);
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_top_n_universe_follows_the_largest_24h_quote_volume() {
     let mut f = Fixture::infra_with(&["BTCUSDT", "ETHUSDT", "XRPUSDT"], |_, s| {
         s.symbols.clear();

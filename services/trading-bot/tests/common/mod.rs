@@ -63,6 +63,27 @@ pub fn eager_momentum(dir: &Path, version: &str) -> (PathBuf, String) {
     (path, sha)
 }
 
+/// A temporal model trained (one epoch) on the last 4,000 candles of the repo's BTCUSDT 5m
+/// file, saved as `<version>.json` in `dir`; returns its path and SHA-256.
+pub fn temporal_model(dir: &Path, version: &str) -> (PathBuf, String) {
+    let mut candles = qt_candles::read_klines(repo_data(SYMBOL)).unwrap();
+    let n = candles.len();
+    candles.drain(..n - 4000);
+    let series = [qt_models::dataset::Series {
+        symbol: SYMBOL.into(),
+        interval_ms: FIVE_MIN,
+        candles,
+    }];
+    let mut cfg = qt_models::train::TrainConfig::new(qt_models::ModelKind::Temporal, version);
+    cfg.temporal.epochs = 1;
+    cfg.threads = 1;
+    let (a, _) = qt_models::train::train(&series, &cfg).unwrap();
+    let path = dir.join(format!("{version}.json"));
+    a.save(&path).unwrap();
+    let sha = trading_bot::model::sha256_hex(&std::fs::read(&path).unwrap());
+    (path, sha)
+}
+
 fn bus(redis: &RedisServer, prefix: &str, src: &str) -> Bus {
     Bus::connect(
         BusConfig::new(redis.url(), StreamNames::new(prefix.to_string()), src),

@@ -2,7 +2,6 @@
 //! feature engine and model, the risk guard, the exit plan and the fill model.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use qt_candles::Candle;
 use qt_events::{PositionSide, SignalAction};
@@ -281,6 +280,24 @@ struct SymState<'d> {
     pending_exit: Option<(Decimal, ExitReason)>,
     last_bar: Option<(Bar, i64)>,
     intent: RiskIntent,
+    /// `1 − stop%` and `1 + stop%` of the symbol's profile (the long and the short stop as a
+    /// share of the entry price), computed when first needed and again after the profile learns.
+    stop_factors: Option<(Decimal, Decimal)>,
+}
+
+/// Appends `n` in decimal digits (what `write!(s, "{n}")` writes, without the formatter).
+fn push_decimal_digits(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 fn exit_side(side: PositionSide) -> qt_events::Side {
@@ -439,6 +456,7 @@ impl Backtest {
                     symbol: symbol.to_owned(),
                     kind: IntentKind::Close,
                 },
+                stop_factors: None,
             });
         }
         let start_t = syms
@@ -623,10 +641,18 @@ impl Run<'_> {
         if let Some(r) = self.guard.entries_halted(&self.book) {
             return self.reject(reason_code(r));
         }
-        let stop_pct = self.cfg.exits.stop_pct * s.profile.stop_mult / Decimal::ONE_HUNDRED;
-        let stop = match side {
-            PositionSide::Long => price * (Decimal::ONE - stop_pct),
-            PositionSide::Short => price * (Decimal::ONE + stop_pct),
+        // Only the sizings that risk a loss at the stop read it.
+        let stop = if self.cfg.sizing.reads_stop() {
+            let (below, above) = *s.stop_factors.get_or_insert_with(|| {
+                let stop_pct = self.cfg.exits.stop_pct * s.profile.stop_mult / Decimal::ONE_HUNDRED;
+                (Decimal::ONE - stop_pct, Decimal::ONE + stop_pct)
+            });
+            match side {
+                PositionSide::Long => price * below,
+                PositionSide::Short => price * above,
+            }
+        } else {
+            price
         };
         let ctx = qt_risk::SizingContext {
             edge,
@@ -640,7 +666,8 @@ impl Run<'_> {
         // The intent is reused from candle to candle: refused entries allocate nothing.
         let intent = &mut s.intent;
         intent.intent_id.clear();
-        let _ = write!(intent.intent_id, "bt-{}", self.next_intent);
+        intent.intent_id.push_str("bt-");
+        push_decimal_digits(&mut intent.intent_id, self.next_intent);
         intent.kind = IntentKind::Open {
             side,
             qty,
@@ -876,6 +903,7 @@ impl Run<'_> {
         s.pending_exit = None;
         if self.cfg.learn_profiles {
             s.profile.learn(&t.plan.outcome(), &self.cfg.exits);
+            s.stop_factors = None;
         }
         let exit_price = if t.exit_qty > Decimal::ZERO {
             t.exit_value / t.exit_qty
@@ -918,5 +946,19 @@ impl Run<'_> {
             liquidity: qt_matching::Liquidity::Taker,
         };
         self.apply_exit(s, &f, now, None, ExitReason::EndOfData);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal_digits;
+
+    #[test]
+    fn intent_ids_are_written_as_the_formatter_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
+            let mut s = String::from("bt-");
+            push_decimal_digits(&mut s, n);
+            assert_eq!(s, format!("bt-{n}"));
+        }
     }
 }

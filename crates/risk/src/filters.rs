@@ -42,7 +42,22 @@ impl FilterError {
 }
 
 fn is_multiple(value: Decimal, unit: Decimal) -> bool {
-    unit <= Decimal::ZERO || (value % unit).is_zero()
+    if unit <= Decimal::ZERO {
+        return true;
+    }
+    // A unit of 10^-k (how exchanges write steps and ticks: 0.001 is 1 at scale 3): the value
+    // is a multiple when its digits past the k-th decimal are zeros. The same answer as the
+    // remainder below (a property test compares them), without a division.
+    if let Some(k) = power_of_ten_scale(unit) {
+        let s = value.scale();
+        return s <= k || value.mantissa() % 10i128.pow(s - k) == 0;
+    }
+    (value % unit).is_zero()
+}
+
+/// `Some(k)` when `unit` is written as 1 at scale `k`, i.e. is 10^-k (0.001, 0.1, 1).
+fn power_of_ten_scale(unit: Decimal) -> Option<u32> {
+    (unit.mantissa() == 1).then(|| unit.scale())
 }
 
 impl SymbolFilters {
@@ -63,6 +78,14 @@ impl SymbolFilters {
         }
         if self.step_size <= Decimal::ZERO {
             return qty.normalize();
+        }
+        // A step of 10^-k and a quantity with at least k decimals: flooring to the step is
+        // cutting the digits past the k-th — what the division below computes (dividing by
+        // 1 at scale k only shifts the scale), without dividing.
+        if let Some(k) = power_of_ten_scale(self.step_size)
+            && qty.scale() >= k
+        {
+            return qty.trunc_with_scale(k).normalize();
         }
         ((qty / self.step_size).floor() * self.step_size).normalize()
     }
@@ -155,6 +178,34 @@ mod tests {
             min_qty: dec!(0.001),
             max_qty: dec!(1000),
             min_notional: dec!(100),
+        }
+    }
+
+    fn decimal(mantissa: i128, scale: u32) -> Decimal {
+        Decimal::from_i128_with_scale(mantissa, scale)
+    }
+
+    proptest::proptest! {
+        /// The shortcuts for steps and ticks of 10^-k give the answers of the division and the
+        /// remainder they stand for, to the bit.
+        #[test]
+        fn power_of_ten_shortcuts_agree_with_the_division(
+            m in -(1i128 << 95)..(1i128 << 95),
+            s in 0u32..=28,
+            k in 0u32..=28,
+        ) {
+            let v = decimal(m, s);
+            let unit = decimal(1, k);
+            proptest::prop_assert_eq!(is_multiple(v, unit), (v % unit).is_zero());
+            if s >= k && v > Decimal::ZERO {
+                let f = SymbolFilters { step_size: unit, ..SymbolFilters::NONE };
+                let by_division = ((v / unit).floor() * unit).normalize();
+                proptest::prop_assert_eq!(
+                    f.round_qty(v).serialize(),
+                    by_division.serialize(),
+                    "{} at step {}", v, unit
+                );
+            }
         }
     }
 

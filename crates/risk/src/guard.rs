@@ -7,7 +7,7 @@ use qt_events::{
 };
 use rust_decimal::Decimal;
 
-use crate::book::{DrawdownHalt, DrawdownLevel, InFlight, RiskBook, fall};
+use crate::book::{DrawdownHalt, DrawdownLevel, DrawdownMemo, InFlight, RiskBook, fall};
 use crate::filters::{FilterError, SymbolFilters};
 use crate::limits::RiskLimits;
 
@@ -292,7 +292,7 @@ impl RiskGuard {
                 });
             }
         }
-        if let Some(p) = book.positions.get(sym)
+        if let Some(p) = book.positions().get(sym)
             && p.side != side
         {
             return rej(RejectReason::InvalidIntent, &|| {
@@ -474,12 +474,21 @@ impl RiskGuard {
                 equity
             }
         };
-        if book.drawdown_halt.is_none() && self.drawdown_at_least(book, Decimal::ONE) {
-            book.drawdown_halt = Some(DrawdownHalt {
-                since_ms: now_ms,
+        if book.drawdown_halt.is_none() {
+            let reached = self.limit_reached(book);
+            book.set_drawdown_memo(DrawdownMemo {
                 peak,
                 equity,
+                limit: self.limits.max_drawdown_pct,
+                reached,
             });
+            if reached {
+                book.drawdown_halt = Some(DrawdownHalt {
+                    since_ms: now_ms,
+                    peak,
+                    equity,
+                });
+            }
         }
     }
 
@@ -492,11 +501,26 @@ impl RiskGuard {
             Some(RejectReason::KillSwitch)
         } else if book.close_only {
             Some(RejectReason::CloseOnly)
-        } else if book.drawdown_halt.is_some() || self.drawdown_at_least(book, Decimal::ONE) {
+        } else if book.drawdown_halt.is_some() || self.limit_reached(book) {
             Some(RejectReason::DrawdownBreaker)
         } else {
             None
         }
+    }
+
+    /// Whether the equity has fallen the drawdown limit from its peak: the answer [`observe`]
+    /// kept when the peak, the equity and the limit are still the ones it was computed for (to
+    /// the bit), else computed.
+    ///
+    /// [`observe`]: RiskGuard::observe
+    fn limit_reached(&self, book: &RiskBook) -> bool {
+        if let (Some(peak), Some(equity), Some(memo)) =
+            (book.equity_peak, book.equity, book.drawdown_memo())
+            && let Some(reached) = memo.answers(peak, equity, self.limits.max_drawdown_pct)
+        {
+            return reached;
+        }
+        self.drawdown_at_least(book, Decimal::ONE)
     }
 
     /// Whether the equity has fallen at least `share` of the drawdown limit from its peak
@@ -518,7 +542,7 @@ impl RiskGuard {
     /// The drawdown level of the book now: `Tripped` while the breaker is tripped (whatever
     /// the equity does meanwhile), else from the fall of the equity from its peak.
     pub fn drawdown_level(&self, book: &RiskBook) -> DrawdownLevel {
-        if book.drawdown_halt.is_some() || self.drawdown_at_least(book, Decimal::ONE) {
+        if book.drawdown_halt.is_some() || self.limit_reached(book) {
             DrawdownLevel::Tripped
         } else if self.drawdown_at_least(book, Decimal::new(8, 1)) {
             DrawdownLevel::Near

@@ -89,6 +89,12 @@ impl Sizing {
         }
     }
 
+    /// Whether the size depends on the stop (risk per trade and Kelly do; a fixed notional
+    /// does not, so a caller may skip computing the stop for it).
+    pub fn reads_stop(&self) -> bool {
+        !matches!(self, Sizing::FixedNotional { .. })
+    }
+
     /// The quantity for an entry at `price` with its protective stop at `stop`, floored to the
     /// step and checked against the minimum quantity and notional.
     pub fn quantity(

@@ -297,7 +297,9 @@ fn push_decimal_digits(s: &mut String, mut n: u64) {
             break;
         }
     }
-    s.extend(digits[i..].iter().map(|&d| char::from(d)));
+    if let Ok(text) = std::str::from_utf8(&digits[i..]) {
+        s.push_str(text);
+    }
 }
 
 fn exit_side(side: PositionSide) -> qt_events::Side {
@@ -327,7 +329,9 @@ struct Run<'a> {
     book: RiskBook,
     realized: Decimal,
     trades: Vec<Trade>,
-    rejections: BTreeMap<&'static str, u64>,
+    /// Refused entries by reason code, in the order the codes first came (a handful of codes,
+    /// counted at every refused entry: a short list beats a map).
+    rejections: Vec<(&'static str, u64)>,
     next_intent: u64,
     rv_idx: usize,
     day_scale: f64,
@@ -472,7 +476,7 @@ impl Backtest {
             book: RiskBook::new(start_t),
             realized: Decimal::ZERO,
             trades: Vec::new(),
-            rejections: BTreeMap::new(),
+            rejections: Vec::new(),
             next_intent: 0,
             rv_idx: feature_index("rv_24h").unwrap_or(0),
             day_scale: (fcfg.day_candles() as f64).sqrt(),
@@ -530,9 +534,11 @@ impl Backtest {
             candles: done,
             rejections: run
                 .rejections
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+                .iter()
+                .fold(BTreeMap::new(), |mut m, (k, v)| {
+                    *m.entry((*k).to_owned()).or_insert(0) += v;
+                    m
+                }),
             profiles: syms.into_iter().map(|s| (s.symbol, s.profile)).collect(),
             initial_equity: cfg.initial_equity,
             leverage: cfg.sizing.leverage(),
@@ -625,7 +631,14 @@ impl Run<'_> {
     }
 
     fn reject(&mut self, code: &'static str) {
-        *self.rejections.entry(code).or_insert(0) += 1;
+        // The codes are the same literals each time: compare addresses first, text if need be.
+        let at = (self.rejections.iter())
+            .position(|(c, _)| std::ptr::eq(*c, code))
+            .or_else(|| self.rejections.iter().position(|(c, _)| *c == code));
+        match at {
+            Some(i) => self.rejections[i].1 += 1,
+            None => self.rejections.push((code, 1)),
+        }
     }
 
     fn try_enter(

@@ -209,6 +209,7 @@ pub(crate) struct DrawdownMemo {
 }
 
 impl DrawdownMemo {
+    #[inline]
     pub(crate) fn answers(&self, peak: Decimal, equity: Decimal, limit: Decimal) -> Option<bool> {
         let same = |a: Decimal, b: Decimal| a.serialize() == b.serialize();
         (same(self.peak, peak) && same(self.equity, equity) && same(self.limit, limit))
@@ -225,7 +226,31 @@ struct Derived {
     fresh: bool,
     /// One entry per position, under the same keys (so iterated in the same order).
     terms: BTreeMap<String, PositionTerms>,
+    /// The terms summed in that order, as [`RiskBook::unrealized`] and the positions' part of
+    /// [`RiskBook::exposure`] sum them: redone whenever a term changes.
+    sums: PositionSums,
     drawdown: Option<DrawdownMemo>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PositionSums {
+    unrealized: Decimal,
+    long: Decimal,
+    short: Decimal,
+}
+
+impl PositionSums {
+    fn of(terms: &BTreeMap<String, PositionTerms>) -> Self {
+        let mut s = Self::default();
+        for t in terms.values() {
+            s.unrealized += t.unrealized;
+            match t.side {
+                PositionSide::Long => s.long += t.notional,
+                PositionSide::Short => s.short += t.notional,
+            }
+        }
+        s
+    }
 }
 
 impl Default for Derived {
@@ -234,6 +259,7 @@ impl Default for Derived {
         Self {
             fresh: true,
             terms: BTreeMap::new(),
+            sums: PositionSums::default(),
             drawdown: None,
         }
     }
@@ -324,6 +350,11 @@ impl RiskBook {
         self.derived.fresh.then_some(&self.derived.terms)
     }
 
+    /// Their sums, when they are up to date.
+    fn sums(&self) -> Option<&PositionSums> {
+        self.derived.fresh.then_some(&self.derived.sums)
+    }
+
     /// Brings the derived figures up to date (a loaded book's first transition rebuilds them).
     fn freshen(&mut self) {
         if !self.derived.fresh {
@@ -335,6 +366,7 @@ impl RiskBook {
                     (sym.clone(), PositionTerms::new(p, mark))
                 })
                 .collect();
+            self.derived.sums = PositionSums::of(&self.derived.terms);
             self.derived.fresh = true;
         }
     }
@@ -357,6 +389,7 @@ impl RiskBook {
                 self.derived.terms.remove(symbol);
             }
         }
+        self.derived.sums = PositionSums::of(&self.derived.terms);
     }
 
     /// The drawdown test's last answer (see `RiskGuard::observe`).
@@ -393,14 +426,27 @@ impl RiskBook {
 
     /// Notional of a symbol: |position| at mark plus opening orders in flight.
     pub fn symbol_notional(&self, symbol: &str) -> Decimal {
-        let pos = match self.terms() {
-            Some(terms) => terms.get(symbol).map(|t| t.notional),
+        self.symbol_notional_with(symbol, self.position_at_mark(symbol))
+    }
+
+    /// A symbol's position: its side and its notional at the mark (one look-up, for the guard).
+    pub(crate) fn position_at_mark(&self, symbol: &str) -> Option<(PositionSide, Decimal)> {
+        match self.terms() {
+            Some(terms) => terms.get(symbol).map(|t| (t.side, t.notional)),
             None => self
                 .positions
                 .get(symbol)
-                .map(|p| p.qty * self.mark(symbol).unwrap_or(p.entry_price)),
+                .map(|p| (p.side, p.qty * self.mark(symbol).unwrap_or(p.entry_price))),
         }
-        .unwrap_or_default();
+    }
+
+    /// [`RiskBook::symbol_notional`] given the symbol's [`RiskBook::position_at_mark`].
+    pub(crate) fn symbol_notional_with(
+        &self,
+        symbol: &str,
+        position: Option<(PositionSide, Decimal)>,
+    ) -> Decimal {
+        let pos = position.map(|(_, n)| n).unwrap_or_default();
         let flight: Decimal = self
             .in_flight
             .values()
@@ -413,15 +459,18 @@ impl RiskBook {
     /// Long and short exposure: positions at mark plus opening orders in flight.
     pub fn exposure(&self) -> Exposure {
         let mut e = Exposure::default();
-        let mut add = |side, n| match side {
-            PositionSide::Long => e.long += n,
-            PositionSide::Short => e.short += n,
-        };
-        match self.terms() {
-            Some(terms) => terms.values().for_each(|t| add(t.side, t.notional)),
+        match self.sums() {
+            Some(sums) => {
+                e.long = sums.long;
+                e.short = sums.short;
+            }
             None => {
                 for (sym, p) in &self.positions {
-                    add(p.side, p.qty * self.mark(sym).unwrap_or(p.entry_price));
+                    let n = p.qty * self.mark(sym).unwrap_or(p.entry_price);
+                    match p.side {
+                        PositionSide::Long => e.long += n,
+                        PositionSide::Short => e.short += n,
+                    }
                 }
             }
         }
@@ -449,6 +498,11 @@ impl RiskBook {
     /// How many symbols hold a position or an opening order in flight, and whether `symbol` is
     /// one of them — the same as [`RiskBook::active_symbols`] without allocating.
     pub fn active_count(&self, symbol: &str) -> (usize, bool) {
+        self.active_count_with(symbol, self.positions.contains_key(symbol))
+    }
+
+    /// [`RiskBook::active_count`] given whether `symbol` holds a position.
+    pub(crate) fn active_count_with(&self, symbol: &str, holds: bool) -> (usize, bool) {
         let opening = || self.in_flight.values().filter(|f| !f.reduce_only);
         let mut n = self.positions.len();
         for (i, f) in opening().enumerate() {
@@ -456,14 +510,14 @@ impl RiskBook {
                 || opening().take(i).any(|g| g.symbol == f.symbol);
             n += usize::from(!counted);
         }
-        let contains = self.positions.contains_key(symbol) || opening().any(|f| f.symbol == symbol);
+        let contains = holds || opening().any(|f| f.symbol == symbol);
         (n, contains)
     }
 
     /// Unrealized PnL of all positions at their marks.
     pub fn unrealized(&self) -> Decimal {
-        match self.terms() {
-            Some(terms) => terms.values().map(|t| t.unrealized).sum(),
+        match self.sums() {
+            Some(sums) => sums.unrealized,
             None => self
                 .positions
                 .iter()
@@ -531,7 +585,7 @@ impl RiskBook {
 
     /// Transition: a price update.
     pub fn on_price(&mut self, symbol: &str, price: Decimal) {
-        if price > Decimal::ZERO {
+        if crate::filters::is_positive(price) {
             // get_mut first: the hot path (every candle of a backtest) must not allocate.
             match self.marks.get_mut(symbol) {
                 Some(m) => *m = price,
@@ -542,6 +596,7 @@ impl RiskBook {
             self.freshen();
             if let Some(t) = self.derived.terms.get_mut(symbol) {
                 t.at(price);
+                self.derived.sums = PositionSums::of(&self.derived.terms);
             }
         }
     }

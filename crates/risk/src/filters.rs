@@ -41,8 +41,15 @@ impl FilterError {
     }
 }
 
+/// `d > 0`, as `Decimal`'s comparison answers it (a zero of either sign is not positive), without
+/// the call: the hot checks compare with zero several times per entry.
+#[inline]
+pub(crate) fn is_positive(d: Decimal) -> bool {
+    !d.is_zero() && d.is_sign_positive()
+}
+
 fn is_multiple(value: Decimal, unit: Decimal) -> bool {
-    if unit <= Decimal::ZERO {
+    if !is_positive(unit) {
         return true;
     }
     // A unit of 10^-k (how exchanges write steps and ticks: 0.001 is 1 at scale 3): the value
@@ -73,10 +80,10 @@ impl SymbolFilters {
     /// Floors a quantity to the step (never rounds up: an order is never larger than asked).
     /// Negative inputs give zero.
     pub fn round_qty(&self, qty: Decimal) -> Decimal {
-        if qty <= Decimal::ZERO {
+        if !is_positive(qty) {
             return Decimal::ZERO;
         }
-        if self.step_size <= Decimal::ZERO {
+        if !is_positive(self.step_size) {
             return qty.normalize();
         }
         // A step of 10^-k and a quantity with at least k decimals: flooring to the step is
@@ -116,7 +123,7 @@ impl SymbolFilters {
     /// are not checked here).
     pub fn check_notional(&self, qty: Decimal, price: Decimal) -> Result<(), FilterError> {
         let notional = qty * price;
-        if self.min_notional > Decimal::ZERO && notional < self.min_notional {
+        if is_positive(self.min_notional) && notional < self.min_notional {
             return Err(FilterError::BelowMinNotional {
                 notional,
                 min: self.min_notional,
@@ -133,13 +140,13 @@ impl SymbolFilters {
                 step: self.step_size,
             });
         }
-        if qty < self.min_qty || qty <= Decimal::ZERO {
+        if qty < self.min_qty || !is_positive(qty) {
             return Err(FilterError::BelowMinQty {
                 qty,
                 min: self.min_qty,
             });
         }
-        if self.max_qty > Decimal::ZERO && qty > self.max_qty {
+        if is_positive(self.max_qty) && qty > self.max_qty {
             return Err(FilterError::AboveMaxQty {
                 qty,
                 max: self.max_qty,
@@ -183,6 +190,24 @@ mod tests {
 
     fn decimal(mantissa: i128, scale: u32) -> Decimal {
         Decimal::from_i128_with_scale(mantissa, scale)
+    }
+
+    #[test]
+    fn is_positive_answers_as_the_comparison_with_zero() {
+        let zero = Decimal::ZERO;
+        let mut negative_zero = Decimal::ZERO;
+        negative_zero.set_sign_negative(true);
+        for d in [
+            zero,
+            negative_zero,
+            dec!(0.000),
+            dec!(1e-28),
+            dec!(-1e-28),
+            dec!(5),
+            dec!(-5),
+        ] {
+            assert_eq!(is_positive(d), d > Decimal::ZERO, "{d}");
+        }
     }
 
     proptest::proptest! {

@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
 
-use crate::filters::{FilterError, SymbolFilters};
+use crate::filters::{FilterError, SymbolFilters, is_positive};
 
 /// How an entry is sized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,7 +114,7 @@ impl Sizing {
         filters: &SymbolFilters,
         ctx: &SizingContext,
     ) -> Result<Decimal, SizingError> {
-        if price <= Decimal::ZERO {
+        if !is_positive(price) {
             return Err(SizingError::BadPrice(price));
         }
         let raw = match self {
@@ -156,7 +156,7 @@ impl Sizing {
             }
         };
         let mut qty = filters.round_qty(raw);
-        if filters.max_qty > Decimal::ZERO {
+        if is_positive(filters.max_qty) {
             qty = qty.min(filters.max_qty);
         }
         filters.check_order(qty, price)?;

@@ -285,21 +285,26 @@ struct SymState<'d> {
     stop_factors: Option<(Decimal, Decimal)>,
 }
 
-/// Appends `n` in decimal digits (what `write!(s, "{n}")` writes, without the formatter).
-fn push_decimal_digits(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// Adds one to the decimal number that ends `id` (`bt-129` becomes `bt-130`, `bt-99` becomes
+/// `bt-100`): the next intent id, written as `format!("bt-{n}")` writes it, without formatting.
+fn increment_id(id: &mut String) {
+    let mut nines = 0;
+    while id.ends_with('9') {
+        id.pop();
+        nines += 1;
+    }
+    match id.pop() {
+        Some(d) if d.is_ascii_digit() => {
+            let next = d.to_digit(10).map_or(1, |v| v + 1);
+            id.push(char::from_digit(next, 10).unwrap_or('1'));
         }
+        Some(other) => {
+            id.push(other);
+            id.push('1');
+        }
+        None => id.push('1'),
     }
-    if let Ok(text) = std::str::from_utf8(&digits[i..]) {
-        s.push_str(text);
-    }
+    id.extend(std::iter::repeat_n('0', nines));
 }
 
 fn exit_side(side: PositionSide) -> qt_events::Side {
@@ -332,7 +337,8 @@ struct Run<'a> {
     /// Refused entries by reason code, in the order the codes first came (a handful of codes,
     /// counted at every refused entry: a short list beats a map).
     rejections: Vec<(&'static str, u64)>,
-    next_intent: u64,
+    /// The last intent id given (`bt-N`, N counting every sized entry).
+    intent_id: String,
     rv_idx: usize,
     day_scale: f64,
 }
@@ -477,7 +483,7 @@ impl Backtest {
             realized: Decimal::ZERO,
             trades: Vec::new(),
             rejections: Vec::new(),
-            next_intent: 0,
+            intent_id: String::from("bt-0"),
             rv_idx: feature_index("rv_24h").unwrap_or(0),
             day_scale: (fcfg.day_candles() as f64).sqrt(),
         };
@@ -675,12 +681,10 @@ impl Run<'_> {
             Ok(q) => q,
             Err(_) => return self.reject("SIZING"),
         };
-        self.next_intent += 1;
+        increment_id(&mut self.intent_id);
         // The intent is reused from candle to candle: refused entries allocate nothing.
         let intent = &mut s.intent;
-        intent.intent_id.clear();
-        intent.intent_id.push_str("bt-");
-        push_decimal_digits(&mut intent.intent_id, self.next_intent);
+        intent.intent_id.clone_from(&self.intent_id);
         intent.kind = IntentKind::Open {
             side,
             qty,
@@ -964,14 +968,17 @@ impl Run<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::push_decimal_digits;
+    use super::increment_id;
 
     #[test]
-    fn intent_ids_are_written_as_the_formatter_writes_them() {
-        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
-            let mut s = String::from("bt-");
-            push_decimal_digits(&mut s, n);
-            assert_eq!(s, format!("bt-{n}"));
+    fn intent_ids_count_up_as_the_formatter_writes_them() {
+        let mut id = String::from("bt-0");
+        for n in 1..=120_000u64 {
+            increment_id(&mut id);
+            assert_eq!(id, format!("bt-{n}"));
         }
+        let mut id = String::from("bt-9999999999");
+        increment_id(&mut id);
+        assert_eq!(id, "bt-10000000000");
     }
 }

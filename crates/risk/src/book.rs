@@ -217,6 +217,42 @@ impl DrawdownMemo {
     }
 }
 
+/// The positions' terms by symbol, sorted by symbol as the positions' map is (a short list:
+/// cheaper to walk and to search than a map of a dozen symbols).
+#[derive(Debug, Clone, Default)]
+struct Terms(Vec<(String, PositionTerms)>);
+
+impl Terms {
+    fn find(&self, symbol: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(symbol))
+    }
+
+    fn get(&self, symbol: &str) -> Option<&PositionTerms> {
+        self.find(symbol).ok().map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, symbol: &str) -> Option<&mut PositionTerms> {
+        self.find(symbol).ok().map(|i| &mut self.0[i].1)
+    }
+
+    fn set(&mut self, symbol: &str, t: PositionTerms) {
+        match self.find(symbol) {
+            Ok(i) => self.0[i].1 = t,
+            Err(i) => self.0.insert(i, (symbol.to_owned(), t)),
+        }
+    }
+
+    fn remove(&mut self, symbol: &str) {
+        if let Ok(i) = self.find(symbol) {
+            self.0.remove(i);
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &PositionTerms> {
+        self.0.iter().map(|(_, t)| t)
+    }
+}
+
 /// What the book derives from its own fields for the guard's checks, kept by the transitions.
 /// Never serialized, and never part of the book's equality: it is a function of the rest.
 #[derive(Debug, Clone)]
@@ -225,7 +261,7 @@ struct Derived {
     /// first transition rebuilds them.
     fresh: bool,
     /// One entry per position, under the same keys (so iterated in the same order).
-    terms: BTreeMap<String, PositionTerms>,
+    terms: Terms,
     /// The terms summed in that order, as [`RiskBook::unrealized`] and the positions' part of
     /// [`RiskBook::exposure`] sum them: redone whenever a term changes.
     sums: PositionSums,
@@ -240,7 +276,7 @@ struct PositionSums {
 }
 
 impl PositionSums {
-    fn of(terms: &BTreeMap<String, PositionTerms>) -> Self {
+    fn of(terms: &Terms) -> Self {
         let mut s = Self::default();
         for t in terms.values() {
             s.unrealized += t.unrealized;
@@ -258,7 +294,7 @@ impl Default for Derived {
     fn default() -> Self {
         Self {
             fresh: true,
-            terms: BTreeMap::new(),
+            terms: Terms::default(),
             sums: PositionSums::default(),
             drawdown: None,
         }
@@ -346,7 +382,7 @@ impl RiskBook {
     }
 
     /// The derived figures, when they are up to date.
-    fn terms(&self) -> Option<&BTreeMap<String, PositionTerms>> {
+    fn terms(&self) -> Option<&Terms> {
         self.derived.fresh.then_some(&self.derived.terms)
     }
 
@@ -358,14 +394,16 @@ impl RiskBook {
     /// Brings the derived figures up to date (a loaded book's first transition rebuilds them).
     fn freshen(&mut self) {
         if !self.derived.fresh {
-            self.derived.terms = self
-                .positions
-                .iter()
-                .map(|(sym, p)| {
-                    let mark = self.marks.get(sym).copied().unwrap_or(p.entry_price);
-                    (sym.clone(), PositionTerms::new(p, mark))
-                })
-                .collect();
+            // The positions come in key order, so the list is sorted.
+            self.derived.terms = Terms(
+                self.positions
+                    .iter()
+                    .map(|(sym, p)| {
+                        let mark = self.marks.get(sym).copied().unwrap_or(p.entry_price);
+                        (sym.clone(), PositionTerms::new(p, mark))
+                    })
+                    .collect(),
+            );
             self.derived.sums = PositionSums::of(&self.derived.terms);
             self.derived.fresh = true;
         }
@@ -377,13 +415,7 @@ impl RiskBook {
         match self.positions.get(symbol) {
             Some(p) => {
                 let mark = self.marks.get(symbol).copied().unwrap_or(p.entry_price);
-                let t = PositionTerms::new(p, mark);
-                match self.derived.terms.get_mut(symbol) {
-                    Some(old) => *old = t,
-                    None => {
-                        self.derived.terms.insert(symbol.to_owned(), t);
-                    }
-                }
+                self.derived.terms.set(symbol, PositionTerms::new(p, mark));
             }
             None => {
                 self.derived.terms.remove(symbol);

@@ -3,7 +3,8 @@
 //! the data is absent. Data: the folder in `$QT_BENCH_DATA`, by default the repo's `data/spot-10m/5m`.
 //!
 //! Run: `cargo bench -p qt-backtest --bench throughput` (`QT_BENCH_MODELS=momentum` skips gbdt;
-//! `QT_BENCH_REPEAT=N` runs the momentum backtest on prepared features N times).
+//! `QT_BENCH_REPEAT=N` runs the momentum backtest on prepared features N times,
+//! `QT_BENCH_LIMITS=default` or `=no-breaker` only that variant of it, e.g. under a profiler).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -107,10 +108,14 @@ fn main() {
     // sized and checked and trading goes on to the end: the engine's full path.
     let mut loose = BacktestConfig::default();
     loose.limits.max_drawdown_pct = rust_decimal::Decimal::ONE;
-    for (label, cfg) in [
-        ("default limits", BacktestConfig::default()),
-        ("no breaker", loose),
+    let only = std::env::var("QT_BENCH_LIMITS").ok();
+    for (key, label, cfg) in [
+        ("default", "default limits", BacktestConfig::default()),
+        ("no-breaker", "no breaker", loose),
     ] {
+        if only.as_deref().is_some_and(|o| o != key) {
+            continue;
+        }
         for _ in 0..repeat {
             let Ok(bt) = Backtest::new(cfg.clone()) else {
                 break;

@@ -2,7 +2,6 @@
 //! feature engine and model, the risk guard, the exit plan and the fill model.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use qt_candles::Candle;
 use qt_events::{PositionSide, SignalAction};
@@ -301,6 +300,31 @@ struct SymState<'d> {
     pending_exit: Option<(Decimal, ExitReason)>,
     last_bar: Option<(Bar, i64)>,
     intent: RiskIntent,
+    /// `1 − stop%` and `1 + stop%` of the symbol's profile (the long and the short stop as a
+    /// share of the entry price), computed when first needed and again after the profile learns.
+    stop_factors: Option<(Decimal, Decimal)>,
+}
+
+/// Adds one to the decimal number that ends `id` (`bt-129` becomes `bt-130`, `bt-99` becomes
+/// `bt-100`): the next intent id, written as `format!("bt-{n}")` writes it, without formatting.
+fn increment_id(id: &mut String) {
+    let mut nines = 0;
+    while id.ends_with('9') {
+        id.pop();
+        nines += 1;
+    }
+    match id.pop() {
+        Some(d) if d.is_ascii_digit() => {
+            let next = d.to_digit(10).map_or(1, |v| v + 1);
+            id.push(char::from_digit(next, 10).unwrap_or('1'));
+        }
+        Some(other) => {
+            id.push(other);
+            id.push('1');
+        }
+        None => id.push('1'),
+    }
+    id.extend(std::iter::repeat_n('0', nines));
 }
 
 fn exit_side(side: PositionSide) -> qt_events::Side {
@@ -330,8 +354,11 @@ struct Run<'a> {
     book: RiskBook,
     realized: Decimal,
     trades: Vec<Trade>,
-    rejections: BTreeMap<&'static str, u64>,
-    next_intent: u64,
+    /// Refused entries by reason code, in the order the codes first came (a handful of codes,
+    /// counted at every refused entry: a short list beats a map).
+    rejections: Vec<(&'static str, u64)>,
+    /// The last intent id given (`bt-N`, N counting every sized entry).
+    intent_id: String,
     rv_idx: usize,
     day_scale: f64,
     /// Features of the series run without prepared features, as trading-bot computes them.
@@ -461,6 +488,7 @@ impl Backtest {
                     symbol: symbol.to_owned(),
                     kind: IntentKind::Close,
                 },
+                stop_factors: None,
             });
         }
         let start_t = syms
@@ -476,8 +504,8 @@ impl Backtest {
             book: RiskBook::new(start_t),
             realized: Decimal::ZERO,
             trades: Vec::new(),
-            rejections: BTreeMap::new(),
-            next_intent: 0,
+            rejections: Vec::new(),
+            intent_id: String::from("bt-0"),
             rv_idx: feature_index("rv_24h").unwrap_or(0),
             day_scale: (fcfg.day_candles() as f64).sqrt(),
             universe: UniverseFeatures::new(fcfg),
@@ -535,9 +563,11 @@ impl Backtest {
             candles: done,
             rejections: run
                 .rejections
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+                .iter()
+                .fold(BTreeMap::new(), |mut m, (k, v)| {
+                    *m.entry((*k).to_owned()).or_insert(0) += v;
+                    m
+                }),
             profiles: syms.into_iter().map(|s| (s.symbol, s.profile)).collect(),
             initial_equity: cfg.initial_equity,
             leverage: cfg.sizing.leverage(),
@@ -630,7 +660,14 @@ impl Run<'_> {
     }
 
     fn reject(&mut self, code: &'static str) {
-        *self.rejections.entry(code).or_insert(0) += 1;
+        // The codes are the same literals each time: compare addresses first, text if need be.
+        let at = (self.rejections.iter())
+            .position(|(c, _)| std::ptr::eq(*c, code))
+            .or_else(|| self.rejections.iter().position(|(c, _)| *c == code));
+        match at {
+            Some(i) => self.rejections[i].1 += 1,
+            None => self.rejections.push((code, 1)),
+        }
     }
 
     fn try_enter(
@@ -646,10 +683,18 @@ impl Run<'_> {
         if let Some(r) = self.guard.entries_halted(&self.book) {
             return self.reject(reason_code(r));
         }
-        let stop_pct = self.cfg.exits.stop_pct * s.profile.stop_mult / Decimal::ONE_HUNDRED;
-        let stop = match side {
-            PositionSide::Long => price * (Decimal::ONE - stop_pct),
-            PositionSide::Short => price * (Decimal::ONE + stop_pct),
+        // Only the sizings that risk a loss at the stop read it.
+        let stop = if self.cfg.sizing.reads_stop() {
+            let (below, above) = *s.stop_factors.get_or_insert_with(|| {
+                let stop_pct = self.cfg.exits.stop_pct * s.profile.stop_mult / Decimal::ONE_HUNDRED;
+                (Decimal::ONE - stop_pct, Decimal::ONE + stop_pct)
+            });
+            match side {
+                PositionSide::Long => price * below,
+                PositionSide::Short => price * above,
+            }
+        } else {
+            price
         };
         let ctx = qt_risk::SizingContext {
             edge,
@@ -659,11 +704,10 @@ impl Run<'_> {
             Ok(q) => q,
             Err(_) => return self.reject("SIZING"),
         };
-        self.next_intent += 1;
+        increment_id(&mut self.intent_id);
         // The intent is reused from candle to candle: refused entries allocate nothing.
         let intent = &mut s.intent;
-        intent.intent_id.clear();
-        let _ = write!(intent.intent_id, "bt-{}", self.next_intent);
+        intent.intent_id.clone_from(&self.intent_id);
         intent.kind = IntentKind::Open {
             side,
             qty,
@@ -899,6 +943,7 @@ impl Run<'_> {
         s.pending_exit = None;
         if self.cfg.learn_profiles {
             s.profile.learn(&t.plan.outcome(), &self.cfg.exits);
+            s.stop_factors = None;
         }
         let exit_price = if t.exit_qty > Decimal::ZERO {
             t.exit_value / t.exit_qty
@@ -941,5 +986,22 @@ impl Run<'_> {
             liquidity: qt_matching::Liquidity::Taker,
         };
         self.apply_exit(s, &f, now, None, ExitReason::EndOfData);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::increment_id;
+
+    #[test]
+    fn intent_ids_count_up_as_the_formatter_writes_them() {
+        let mut id = String::from("bt-0");
+        for n in 1..=120_000u64 {
+            increment_id(&mut id);
+            assert_eq!(id, format!("bt-{n}"));
+        }
+        let mut id = String::from("bt-9999999999");
+        increment_id(&mut id);
+        assert_eq!(id, "bt-10000000000");
     }
 }

@@ -2,6 +2,12 @@
 //! cooldowns, the loss pause, the kill switch, close-only mode, the equity with its peak and the
 //! drawdown breaker. It is serializable so that execution can persist it (fields added later
 //! default, so older saved books still load), and it changes only through its transitions.
+//!
+//! The transitions also keep what the guard reads on every check from the positions and marks
+//! (each position's unrealized PnL and notional at its mark) up to date, so
+//! that a check does not look every mark up and multiply again. Those figures are never saved:
+//! a loaded book computes them from its positions (as they are defined) until its first
+//! transition rebuilds them, so saved books load and save exactly as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -156,14 +162,170 @@ impl DrawdownLevel {
     }
 }
 
+/// One position's figures at its mark, as [`RiskBook::unrealized`] and [`RiskBook::exposure`]
+/// define them: computed by the transition that changed the position or its mark, with the
+/// same operations in the same order, so the same `Decimal`s to the bit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PositionTerms {
+    side: PositionSide,
+    qty: Decimal,
+    entry_price: Decimal,
+    /// `(mark − entry) × qty × sign` ([`BookPosition::unrealized`] at the mark).
+    unrealized: Decimal,
+    /// `qty × mark`.
+    notional: Decimal,
+}
+
+impl PositionTerms {
+    fn new(p: &BookPosition, mark: Decimal) -> Self {
+        Self {
+            side: p.side,
+            qty: p.qty,
+            entry_price: p.entry_price,
+            unrealized: p.unrealized(mark),
+            notional: p.qty * mark,
+        }
+    }
+
+    /// The figures at a new mark.
+    fn at(&mut self, mark: Decimal) {
+        let p = BookPosition {
+            side: self.side,
+            qty: self.qty,
+            entry_price: self.entry_price,
+        };
+        *self = Self::new(&p, mark);
+    }
+}
+
+/// The drawdown test's last answer and its inputs (see `RiskGuard::observe`): asked again with
+/// the same inputs (compared bit for bit), the guard reuses it instead of multiplying again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DrawdownMemo {
+    pub peak: Decimal,
+    pub equity: Decimal,
+    pub limit: Decimal,
+    pub reached: bool,
+}
+
+impl DrawdownMemo {
+    #[inline]
+    pub(crate) fn answers(&self, peak: Decimal, equity: Decimal, limit: Decimal) -> Option<bool> {
+        let same = |a: Decimal, b: Decimal| a.serialize() == b.serialize();
+        (same(self.peak, peak) && same(self.equity, equity) && same(self.limit, limit))
+            .then_some(self.reached)
+    }
+}
+
+/// The positions' terms by symbol, sorted by symbol as the positions' map is (a short list:
+/// cheaper to walk and to search than a map of a dozen symbols).
+#[derive(Debug, Clone, Default)]
+struct Terms(Vec<(String, PositionTerms)>);
+
+impl Terms {
+    fn find(&self, symbol: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(symbol))
+    }
+
+    fn get(&self, symbol: &str) -> Option<&PositionTerms> {
+        self.find(symbol).ok().map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, symbol: &str) -> Option<&mut PositionTerms> {
+        self.find(symbol).ok().map(|i| &mut self.0[i].1)
+    }
+
+    fn set(&mut self, symbol: &str, t: PositionTerms) {
+        match self.find(symbol) {
+            Ok(i) => self.0[i].1 = t,
+            Err(i) => self.0.insert(i, (symbol.to_owned(), t)),
+        }
+    }
+
+    fn remove(&mut self, symbol: &str) {
+        if let Ok(i) = self.find(symbol) {
+            self.0.remove(i);
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &PositionTerms> {
+        self.0.iter().map(|(_, t)| t)
+    }
+}
+
+/// What the book derives from its own fields for the guard's checks, kept by the transitions.
+/// Never serialized, and never part of the book's equality: it is a function of the rest.
+#[derive(Debug, Clone)]
+struct Derived {
+    /// False for a book just loaded: the figures are then computed from the positions until the
+    /// first transition rebuilds them.
+    fresh: bool,
+    /// One entry per position, under the same keys (so iterated in the same order).
+    terms: Terms,
+    /// The terms summed in that order, as [`RiskBook::unrealized`] and the positions' part of
+    /// [`RiskBook::exposure`] sum them: redone whenever a term changes.
+    sums: PositionSums,
+    drawdown: Option<DrawdownMemo>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PositionSums {
+    unrealized: Decimal,
+    long: Decimal,
+    short: Decimal,
+}
+
+impl PositionSums {
+    fn of(terms: &Terms) -> Self {
+        let mut s = Self::default();
+        for t in terms.values() {
+            s.unrealized += t.unrealized;
+            match t.side {
+                PositionSide::Long => s.long += t.notional,
+                PositionSide::Short => s.short += t.notional,
+            }
+        }
+        s
+    }
+}
+
+impl Default for Derived {
+    /// The figures of an empty book.
+    fn default() -> Self {
+        Self {
+            fresh: true,
+            terms: Terms::default(),
+            sums: PositionSums::default(),
+            drawdown: None,
+        }
+    }
+}
+
+impl Derived {
+    /// For a loaded book: nothing derived yet.
+    fn stale() -> Self {
+        Self {
+            fresh: false,
+            ..Self::default()
+        }
+    }
+}
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// The risk state. See the crate documentation for the transitions.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RiskBook {
-    pub positions: BTreeMap<String, BookPosition>,
-    /// Orders in flight by intent id.
-    pub in_flight: BTreeMap<String, InFlight>,
-    /// Last known price of each symbol.
-    pub marks: BTreeMap<String, Decimal>,
+    /// Open positions by symbol (read with [`RiskBook::positions`]).
+    positions: BTreeMap<String, BookPosition>,
+    /// Orders in flight by intent id (read with [`RiskBook::in_flight`]).
+    in_flight: BTreeMap<String, InFlight>,
+    /// Last known price of each symbol (read with [`RiskBook::marks`]).
+    marks: BTreeMap<String, Decimal>,
     /// UTC day (days since the epoch) that `realized_today` belongs to.
     pub day: i64,
     /// Realized PnL since 00:00 UTC of `day`, net of fees.
@@ -190,6 +352,9 @@ pub struct RiskBook {
     /// is reported once each time the drawdown reaches it.
     #[serde(default)]
     pub drawdown_alerted: DrawdownLevel,
+    /// Kept by the transitions; rebuilt, never saved.
+    #[serde(skip, default = "Derived::stale")]
+    derived: Derived,
 }
 
 impl RiskBook {
@@ -199,6 +364,88 @@ impl RiskBook {
             day: utc_day(now_ms),
             ..Self::default()
         }
+    }
+
+    /// Open positions by symbol.
+    pub fn positions(&self) -> &BTreeMap<String, BookPosition> {
+        &self.positions
+    }
+
+    /// Orders in flight by intent id.
+    pub fn in_flight(&self) -> &BTreeMap<String, InFlight> {
+        &self.in_flight
+    }
+
+    /// Last known price of each symbol.
+    pub fn marks(&self) -> &BTreeMap<String, Decimal> {
+        &self.marks
+    }
+
+    /// The derived figures, when they are up to date.
+    fn terms(&self) -> Option<&Terms> {
+        self.derived.fresh.then_some(&self.derived.terms)
+    }
+
+    /// Their sums, when they are up to date.
+    fn sums(&self) -> Option<&PositionSums> {
+        self.derived.fresh.then_some(&self.derived.sums)
+    }
+
+    /// Brings the derived figures up to date (a loaded book's first transition rebuilds them).
+    fn freshen(&mut self) {
+        if !self.derived.fresh {
+            // The positions come in key order, so the list is sorted.
+            self.derived.terms = Terms(
+                self.positions
+                    .iter()
+                    .map(|(sym, p)| {
+                        let mark = self.marks.get(sym).copied().unwrap_or(p.entry_price);
+                        (sym.clone(), PositionTerms::new(p, mark))
+                    })
+                    .collect(),
+            );
+            self.derived.sums = PositionSums::of(&self.derived.terms);
+            self.derived.fresh = true;
+        }
+    }
+
+    /// Recomputes one symbol's figures after its position or mark changed.
+    fn refresh(&mut self, symbol: &str) {
+        self.freshen();
+        match self.positions.get(symbol) {
+            Some(p) => {
+                let mark = self.marks.get(symbol).copied().unwrap_or(p.entry_price);
+                self.derived.terms.set(symbol, PositionTerms::new(p, mark));
+            }
+            None => {
+                self.derived.terms.remove(symbol);
+            }
+        }
+        self.derived.sums = PositionSums::of(&self.derived.terms);
+    }
+
+    /// The drawdown test's last answer (see `RiskGuard::observe`).
+    pub(crate) fn drawdown_memo(&self) -> Option<DrawdownMemo> {
+        self.derived.drawdown
+    }
+
+    pub(crate) fn set_drawdown_memo(&mut self, memo: DrawdownMemo) {
+        self.derived.drawdown = Some(memo);
+    }
+
+    /// Transition: reconciliation found the exchange holding `position` in `symbol` (replacing
+    /// whatever the book held there).
+    pub fn set_position(&mut self, symbol: &str, position: BookPosition) {
+        self.positions.insert(symbol.to_owned(), position);
+        self.refresh(symbol);
+    }
+
+    /// Transition: reconciliation found no position in `symbol` on the exchange. Returns the one
+    /// the book held.
+    pub fn remove_position(&mut self, symbol: &str) -> Option<BookPosition> {
+        let p = self.positions.remove(symbol);
+        self.refresh(symbol);
+        p
     }
 
     /// The price a symbol is valued at: its mark, else its entry price.
@@ -211,11 +458,27 @@ impl RiskBook {
 
     /// Notional of a symbol: |position| at mark plus opening orders in flight.
     pub fn symbol_notional(&self, symbol: &str) -> Decimal {
-        let pos = self
-            .positions
-            .get(symbol)
-            .map(|p| p.qty * self.mark(symbol).unwrap_or(p.entry_price))
-            .unwrap_or_default();
+        self.symbol_notional_with(symbol, self.position_at_mark(symbol))
+    }
+
+    /// A symbol's position: its side and its notional at the mark (one look-up, for the guard).
+    pub(crate) fn position_at_mark(&self, symbol: &str) -> Option<(PositionSide, Decimal)> {
+        match self.terms() {
+            Some(terms) => terms.get(symbol).map(|t| (t.side, t.notional)),
+            None => self
+                .positions
+                .get(symbol)
+                .map(|p| (p.side, p.qty * self.mark(symbol).unwrap_or(p.entry_price))),
+        }
+    }
+
+    /// [`RiskBook::symbol_notional`] given the symbol's [`RiskBook::position_at_mark`].
+    pub(crate) fn symbol_notional_with(
+        &self,
+        symbol: &str,
+        position: Option<(PositionSide, Decimal)>,
+    ) -> Decimal {
+        let pos = position.map(|(_, n)| n).unwrap_or_default();
         let flight: Decimal = self
             .in_flight
             .values()
@@ -228,11 +491,19 @@ impl RiskBook {
     /// Long and short exposure: positions at mark plus opening orders in flight.
     pub fn exposure(&self) -> Exposure {
         let mut e = Exposure::default();
-        for (sym, p) in &self.positions {
-            let n = p.qty * self.mark(sym).unwrap_or(p.entry_price);
-            match p.side {
-                PositionSide::Long => e.long += n,
-                PositionSide::Short => e.short += n,
+        match self.sums() {
+            Some(sums) => {
+                e.long = sums.long;
+                e.short = sums.short;
+            }
+            None => {
+                for (sym, p) in &self.positions {
+                    let n = p.qty * self.mark(sym).unwrap_or(p.entry_price);
+                    match p.side {
+                        PositionSide::Long => e.long += n,
+                        PositionSide::Short => e.short += n,
+                    }
+                }
             }
         }
         for f in self.in_flight.values() {
@@ -259,6 +530,11 @@ impl RiskBook {
     /// How many symbols hold a position or an opening order in flight, and whether `symbol` is
     /// one of them — the same as [`RiskBook::active_symbols`] without allocating.
     pub fn active_count(&self, symbol: &str) -> (usize, bool) {
+        self.active_count_with(symbol, self.positions.contains_key(symbol))
+    }
+
+    /// [`RiskBook::active_count`] given whether `symbol` holds a position.
+    pub(crate) fn active_count_with(&self, symbol: &str, holds: bool) -> (usize, bool) {
         let opening = || self.in_flight.values().filter(|f| !f.reduce_only);
         let mut n = self.positions.len();
         for (i, f) in opening().enumerate() {
@@ -266,16 +542,30 @@ impl RiskBook {
                 || opening().take(i).any(|g| g.symbol == f.symbol);
             n += usize::from(!counted);
         }
-        let contains = self.positions.contains_key(symbol) || opening().any(|f| f.symbol == symbol);
+        let contains = holds || opening().any(|f| f.symbol == symbol);
         (n, contains)
     }
 
     /// Unrealized PnL of all positions at their marks.
     pub fn unrealized(&self) -> Decimal {
-        self.positions
-            .iter()
-            .map(|(sym, p)| p.unrealized(self.mark(sym).unwrap_or(p.entry_price)))
-            .sum()
+        match self.sums() {
+            Some(sums) => sums.unrealized,
+            None => self
+                .positions
+                .iter()
+                .map(|(sym, p)| p.unrealized(self.mark(sym).unwrap_or(p.entry_price)))
+                .sum(),
+        }
+    }
+
+    /// A copy of the book that computes every figure from its positions and marks, by their
+    /// definition, as a book just loaded does until its first transition: what the figures the
+    /// transitions keep must always equal, to the bit (the property tests compare them).
+    pub fn from_scratch(&self) -> Self {
+        Self {
+            derived: Derived::stale(),
+            ..self.clone()
+        }
     }
 
     /// Realized today (zero if `now_ms` is on a later day than the book's) plus unrealized.
@@ -327,13 +617,18 @@ impl RiskBook {
 
     /// Transition: a price update.
     pub fn on_price(&mut self, symbol: &str, price: Decimal) {
-        if price > Decimal::ZERO {
+        if crate::filters::is_positive(price) {
             // get_mut first: the hot path (every candle of a backtest) must not allocate.
             match self.marks.get_mut(symbol) {
                 Some(m) => *m = price,
                 None => {
                     self.marks.insert(symbol.to_owned(), price);
                 }
+            }
+            self.freshen();
+            if let Some(t) = self.derived.terms.get_mut(symbol) {
+                t.at(price);
+                self.derived.sums = PositionSums::of(&self.derived.terms);
             }
         }
     }
@@ -395,7 +690,10 @@ impl RiskBook {
             );
         }
         self.realized_today += out.realized_pnl - fill.fee;
-        self.marks.entry(fill.symbol.clone()).or_insert(fill.price);
+        if !self.marks.contains_key(&fill.symbol) {
+            self.marks.insert(fill.symbol.clone(), fill.price);
+        }
+        self.refresh(&fill.symbol);
         out
     }
 }

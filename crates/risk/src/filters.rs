@@ -41,8 +41,30 @@ impl FilterError {
     }
 }
 
+/// `d > 0`, as `Decimal`'s comparison answers it (a zero of either sign is not positive), without
+/// the call: the hot checks compare with zero several times per entry.
+#[inline]
+pub(crate) fn is_positive(d: Decimal) -> bool {
+    !d.is_zero() && d.is_sign_positive()
+}
+
 fn is_multiple(value: Decimal, unit: Decimal) -> bool {
-    unit <= Decimal::ZERO || (value % unit).is_zero()
+    if !is_positive(unit) {
+        return true;
+    }
+    // A unit of 10^-k (how exchanges write steps and ticks: 0.001 is 1 at scale 3): the value
+    // is a multiple when its digits past the k-th decimal are zeros. The same answer as the
+    // remainder below (a property test compares them), without a division.
+    if let Some(k) = power_of_ten_scale(unit) {
+        let s = value.scale();
+        return s <= k || value.mantissa() % 10i128.pow(s - k) == 0;
+    }
+    (value % unit).is_zero()
+}
+
+/// `Some(k)` when `unit` is written as 1 at scale `k`, i.e. is 10^-k (0.001, 0.1, 1).
+fn power_of_ten_scale(unit: Decimal) -> Option<u32> {
+    (unit.mantissa() == 1).then(|| unit.scale())
 }
 
 impl SymbolFilters {
@@ -58,11 +80,19 @@ impl SymbolFilters {
     /// Floors a quantity to the step (never rounds up: an order is never larger than asked).
     /// Negative inputs give zero.
     pub fn round_qty(&self, qty: Decimal) -> Decimal {
-        if qty <= Decimal::ZERO {
+        if !is_positive(qty) {
             return Decimal::ZERO;
         }
-        if self.step_size <= Decimal::ZERO {
+        if !is_positive(self.step_size) {
             return qty.normalize();
+        }
+        // A step of 10^-k and a quantity with at least k decimals: flooring to the step is
+        // cutting the digits past the k-th — what the division below computes (dividing by
+        // 1 at scale k only shifts the scale), without dividing.
+        if let Some(k) = power_of_ten_scale(self.step_size)
+            && qty.scale() >= k
+        {
+            return qty.trunc_with_scale(k).normalize();
         }
         ((qty / self.step_size).floor() * self.step_size).normalize()
     }
@@ -93,7 +123,7 @@ impl SymbolFilters {
     /// are not checked here).
     pub fn check_notional(&self, qty: Decimal, price: Decimal) -> Result<(), FilterError> {
         let notional = qty * price;
-        if self.min_notional > Decimal::ZERO && notional < self.min_notional {
+        if is_positive(self.min_notional) && notional < self.min_notional {
             return Err(FilterError::BelowMinNotional {
                 notional,
                 min: self.min_notional,
@@ -110,13 +140,13 @@ impl SymbolFilters {
                 step: self.step_size,
             });
         }
-        if qty < self.min_qty || qty <= Decimal::ZERO {
+        if qty < self.min_qty || !is_positive(qty) {
             return Err(FilterError::BelowMinQty {
                 qty,
                 min: self.min_qty,
             });
         }
-        if self.max_qty > Decimal::ZERO && qty > self.max_qty {
+        if is_positive(self.max_qty) && qty > self.max_qty {
             return Err(FilterError::AboveMaxQty {
                 qty,
                 max: self.max_qty,
@@ -155,6 +185,52 @@ mod tests {
             min_qty: dec!(0.001),
             max_qty: dec!(1000),
             min_notional: dec!(100),
+        }
+    }
+
+    fn decimal(mantissa: i128, scale: u32) -> Decimal {
+        Decimal::from_i128_with_scale(mantissa, scale)
+    }
+
+    #[test]
+    fn is_positive_answers_as_the_comparison_with_zero() {
+        let zero = Decimal::ZERO;
+        let mut negative_zero = Decimal::ZERO;
+        negative_zero.set_sign_negative(true);
+        for d in [
+            zero,
+            negative_zero,
+            dec!(0.000),
+            dec!(1e-28),
+            dec!(-1e-28),
+            dec!(5),
+            dec!(-5),
+        ] {
+            assert_eq!(is_positive(d), d > Decimal::ZERO, "{d}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcuts for steps and ticks of 10^-k give the answers of the division and the
+        /// remainder they stand for, to the bit.
+        #[test]
+        fn power_of_ten_shortcuts_agree_with_the_division(
+            m in -(1i128 << 95)..(1i128 << 95),
+            s in 0u32..=28,
+            k in 0u32..=28,
+        ) {
+            let v = decimal(m, s);
+            let unit = decimal(1, k);
+            proptest::prop_assert_eq!(is_multiple(v, unit), (v % unit).is_zero());
+            if s >= k && v > Decimal::ZERO {
+                let f = SymbolFilters { step_size: unit, ..SymbolFilters::NONE };
+                let by_division = ((v / unit).floor() * unit).normalize();
+                proptest::prop_assert_eq!(
+                    f.round_qty(v).serialize(),
+                    by_division.serialize(),
+                    "{} at step {}", v, unit
+                );
+            }
         }
     }
 

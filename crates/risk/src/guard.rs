@@ -7,8 +7,8 @@ use qt_events::{
 };
 use rust_decimal::Decimal;
 
-use crate::book::{DrawdownHalt, DrawdownLevel, InFlight, RiskBook, fall};
-use crate::filters::{FilterError, SymbolFilters};
+use crate::book::{DrawdownHalt, DrawdownLevel, DrawdownMemo, InFlight, RiskBook, fall};
+use crate::filters::{FilterError, SymbolFilters, is_positive};
 use crate::limits::RiskLimits;
 
 /// What an intent asks for, as far as risk is concerned.
@@ -235,7 +235,7 @@ impl RiskGuard {
         let (side, qty, price, leverage) = (*side, *qty, *reference_price, *leverage);
         let l = &self.limits;
         let sym = intent.symbol.as_str();
-        if qty <= Decimal::ZERO || price <= Decimal::ZERO || leverage == 0 {
+        if !is_positive(qty) || !is_positive(price) || leverage == 0 {
             return rej(RejectReason::InvalidIntent, &|| {
                 format!(
                     "quantity {qty}, reference price {price} and leverage {leverage} must be positive"
@@ -292,14 +292,12 @@ impl RiskGuard {
                 });
             }
         }
-        if let Some(p) = book.positions.get(sym)
-            && p.side != side
+        let position = book.position_at_mark(sym);
+        if let Some((held, _)) = position
+            && held != side
         {
             return rej(RejectReason::InvalidIntent, &|| {
-                format!(
-                    "{sym} holds a {:?} position: close it before opening {side:?}",
-                    p.side
-                )
+                format!("{sym} holds a {held:?} position: close it before opening {side:?}")
             });
         }
         if let Some(d) = self.check_filters(sym, qty, price, *limit_price, r) {
@@ -314,7 +312,7 @@ impl RiskGuard {
                 )
             });
         }
-        let sym_after = book.symbol_notional(sym) + notional;
+        let sym_after = book.symbol_notional_with(sym, position) + notional;
         if sym_after > l.max_symbol_notional {
             return rej(RejectReason::MaxSymbolNotional, &|| {
                 format!(
@@ -323,7 +321,7 @@ impl RiskGuard {
                 )
             });
         }
-        let (active, counted) = book.active_count(sym);
+        let (active, counted) = book.active_count_with(sym, position.is_some());
         if !counted && active >= l.max_concurrent_positions {
             return rej(RejectReason::MaxConcurrentPositions, &|| {
                 format!(
@@ -357,7 +355,7 @@ impl RiskGuard {
             });
         }
         if let Some(equity) = book.equity
-            && (equity <= Decimal::ZERO || gross_after > equity * Decimal::from(l.max_leverage))
+            && (!is_positive(equity) || gross_after > equity * Decimal::from(l.max_leverage))
         {
             return rej(RejectReason::LeverageCap, &|| {
                 format!(
@@ -474,12 +472,21 @@ impl RiskGuard {
                 equity
             }
         };
-        if book.drawdown_halt.is_none() && self.drawdown_at_least(book, Decimal::ONE) {
-            book.drawdown_halt = Some(DrawdownHalt {
-                since_ms: now_ms,
+        if book.drawdown_halt.is_none() {
+            let reached = self.limit_reached(book);
+            book.set_drawdown_memo(DrawdownMemo {
                 peak,
                 equity,
+                limit: self.limits.max_drawdown_pct,
+                reached,
             });
+            if reached {
+                book.drawdown_halt = Some(DrawdownHalt {
+                    since_ms: now_ms,
+                    peak,
+                    equity,
+                });
+            }
         }
     }
 
@@ -492,11 +499,26 @@ impl RiskGuard {
             Some(RejectReason::KillSwitch)
         } else if book.close_only {
             Some(RejectReason::CloseOnly)
-        } else if book.drawdown_halt.is_some() || self.drawdown_at_least(book, Decimal::ONE) {
+        } else if book.drawdown_halt.is_some() || self.limit_reached(book) {
             Some(RejectReason::DrawdownBreaker)
         } else {
             None
         }
+    }
+
+    /// Whether the equity has fallen the drawdown limit from its peak: the answer [`observe`]
+    /// kept when the peak, the equity and the limit are still the ones it was computed for (to
+    /// the bit), else computed.
+    ///
+    /// [`observe`]: RiskGuard::observe
+    fn limit_reached(&self, book: &RiskBook) -> bool {
+        if let (Some(peak), Some(equity), Some(memo)) =
+            (book.equity_peak, book.equity, book.drawdown_memo())
+            && let Some(reached) = memo.answers(peak, equity, self.limits.max_drawdown_pct)
+        {
+            return reached;
+        }
+        self.drawdown_at_least(book, Decimal::ONE)
     }
 
     /// Whether the equity has fallen at least `share` of the drawdown limit from its peak
@@ -518,7 +540,7 @@ impl RiskGuard {
     /// The drawdown level of the book now: `Tripped` while the breaker is tripped (whatever
     /// the equity does meanwhile), else from the fall of the equity from its peak.
     pub fn drawdown_level(&self, book: &RiskBook) -> DrawdownLevel {
-        if book.drawdown_halt.is_some() || self.drawdown_at_least(book, Decimal::ONE) {
+        if book.drawdown_halt.is_some() || self.limit_reached(book) {
             DrawdownLevel::Tripped
         } else if self.drawdown_at_least(book, Decimal::new(8, 1)) {
             DrawdownLevel::Near

@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
 
-use crate::filters::{FilterError, SymbolFilters};
+use crate::filters::{FilterError, SymbolFilters, is_positive};
 
 /// How an entry is sized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +89,12 @@ impl Sizing {
         }
     }
 
+    /// Whether the size depends on the stop (risk per trade and Kelly do; a fixed notional
+    /// does not, so a caller may skip computing the stop for it).
+    pub fn reads_stop(&self) -> bool {
+        !matches!(self, Sizing::FixedNotional { .. })
+    }
+
     /// The quantity for an entry at `price` with its protective stop at `stop`, floored to the
     /// step and checked against the minimum quantity and notional.
     pub fn quantity(
@@ -108,7 +114,7 @@ impl Sizing {
         filters: &SymbolFilters,
         ctx: &SizingContext,
     ) -> Result<Decimal, SizingError> {
-        if price <= Decimal::ZERO {
+        if !is_positive(price) {
             return Err(SizingError::BadPrice(price));
         }
         let raw = match self {
@@ -150,7 +156,7 @@ impl Sizing {
             }
         };
         let mut qty = filters.round_qty(raw);
-        if filters.max_qty > Decimal::ZERO {
+        if is_positive(filters.max_qty) {
             qty = qty.min(filters.max_qty);
         }
         filters.check_order(qty, price)?;

@@ -434,7 +434,7 @@ fn drawdown_breaker_trips_exactly_at_the_limit_and_refuses_entries_until_resumed
         }
     }
     assert_eq!(b.drawdown_halt, Some(halt), "the trip is kept as it was");
-    assert!(b.in_flight.is_empty(), "a refused entry is not in flight");
+    assert!(b.in_flight().is_empty(), "a refused entry is not in flight");
 
     // The kill switch still says what it is; the breaker comes next.
     b.kill_switch = true;
@@ -636,7 +636,7 @@ fn a_book_saved_before_the_breaker_existed_still_loads_and_a_tripped_one_round_t
     let loaded: RiskBook = serde_json::from_value(old).unwrap();
     assert_eq!(loaded.equity_peak, None);
     assert_eq!(loaded.drawdown_halt, None);
-    assert_eq!(loaded.positions, b.positions);
+    assert_eq!(loaded.positions(), b.positions());
 
     equity(&g, &mut b, dec!(8000), T0 + 1);
     g.drawdown_crossing(&mut b);

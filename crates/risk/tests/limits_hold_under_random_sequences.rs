@@ -158,7 +158,7 @@ impl Run {
 
     fn price(&self, sym: usize) -> Decimal {
         self.book
-            .marks
+            .marks()
             .get(&sym_name(sym))
             .copied()
             .unwrap_or_else(|| base_price(sym))
@@ -197,12 +197,12 @@ impl Run {
                 return allowed.then_some(sym);
             }
             Op::Fill { pick, pct } => {
-                let ids: Vec<String> = self.book.in_flight.keys().cloned().collect();
+                let ids: Vec<String> = self.book.in_flight().keys().cloned().collect();
                 if ids.is_empty() {
                     return None;
                 }
                 let id = &ids[pick % ids.len()];
-                let f = &self.book.in_flight[id];
+                let f = &self.book.in_flight()[id];
                 let qty = (f.remaining_qty * Decimal::from(pct) / Decimal::from(100)).round_dp(3);
                 let fill = BookFill {
                     intent_id: Some(id.clone()),
@@ -215,14 +215,14 @@ impl Run {
                 self.book.on_fill(&fill, self.now);
             }
             Op::Cancel { pick } => {
-                let ids: Vec<String> = self.book.in_flight.keys().cloned().collect();
+                let ids: Vec<String> = self.book.in_flight().keys().cloned().collect();
                 if !ids.is_empty() {
                     self.book.on_ended(&ids[pick % ids.len()]);
                 }
             }
             Op::Reduce { sym, pct } => {
                 let name = sym_name(sym);
-                if let Some(p) = self.book.positions.get(&name).cloned() {
+                if let Some(p) = self.book.positions().get(&name).cloned() {
                     let qty = (p.qty * Decimal::from(pct) / Decimal::from(100))
                         .max(Decimal::new(1, 3))
                         .min(p.qty);

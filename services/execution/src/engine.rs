@@ -106,7 +106,7 @@ pub(crate) fn restore_in_flight(book: &mut RiskBook, live: &[OrderRow]) {
             || o.leg != ENTRY_LEG
             || o.state.is_final()
             || remaining <= Decimal::ZERO
-            || book.in_flight.contains_key(&o.intent_id)
+            || book.in_flight().contains_key(&o.intent_id)
         {
             continue;
         }

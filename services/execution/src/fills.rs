@@ -331,7 +331,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 .map_err(transient)?;
         }
         // The book's position before the fill, to know what the fill did.
-        let before = next.positions.get(&f.symbol).cloned();
+        let before = next.positions().get(&f.symbol).cloned();
         let outcome = next.on_fill(
             &BookFill {
                 intent_id: intent_id.clone(),
@@ -344,7 +344,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             f.trade_time.max(now),
         );
         next.on_price(&f.symbol, f.last_price);
-        let after = next.positions.get(&f.symbol).cloned();
+        let after = next.positions().get(&f.symbol).cloned();
 
         let order_fill = OrderFill {
             intent_id: intent_id.clone().unwrap_or_default(),

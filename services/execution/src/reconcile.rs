@@ -294,9 +294,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             });
             if signed_mine == amt {
                 // Make sure the book agrees with the records.
-                if !amt.is_zero() && !next.positions.contains_key(&sym) {
-                    next.positions.insert(
-                        sym.clone(),
+                if !amt.is_zero() && !next.positions().contains_key(&sym) {
+                    next.set_position(
+                        &sym,
                         BookPosition {
                             side: Self::side_of(amt),
                             qty: amt.abs(),
@@ -350,7 +350,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     derived_event_id(&[&p.position_id, "closed"]),
                     None,
                 ));
-                next.positions.remove(&sym);
+                next.remove_position(&sym);
             }
             if !amt.is_zero() {
                 let position_id = derived_event_id(&[&sym, "reconciled", &pass]);
@@ -373,8 +373,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     closed_at: None,
                 };
                 Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
-                next.positions.insert(
-                    sym.clone(),
+                next.set_position(
+                    &sym,
                     BookPosition {
                         side: p.side,
                         qty: p.quantity,
@@ -400,13 +400,13 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
         // Book positions without records and without an exchange position are stale.
         let stale: Vec<String> = next
-            .positions
+            .positions()
             .keys()
             .filter(|s| !theirs.contains_key(*s))
             .cloned()
             .collect();
         for s in stale {
-            next.positions.remove(&s);
+            next.remove_position(&s);
         }
         events.extend(alerts.iter().cloned());
         self.commit_book(tx, &mut book, next, &events, now).await?;

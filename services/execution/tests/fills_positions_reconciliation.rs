@@ -98,7 +98,7 @@ async fn stream_fills_open_and_close_a_position_with_pnl_net_of_fees_once() {
         .map(|e| e.id)
         .collect::<std::collections::BTreeSet<_>>();
     assert_eq!(closes.len(), 1);
-    assert!(ex.book.lock().await.positions.is_empty());
+    assert!(ex.book.lock().await.positions().is_empty());
     stream.cancel();
     fx.stop().await;
 }
@@ -478,7 +478,7 @@ async fn reconciliation_adopts_an_unknown_position_and_closes_a_vanished_one_wit
         matches!(e, Event::AlertRaised(_))
     })
     .await;
-    assert_eq!(ex.book.lock().await.positions[SYMBOL].qty, dec("0.02"));
+    assert_eq!(ex.book.lock().await.positions()[SYMBOL].qty, dec("0.02"));
     // A second pass finds nothing to correct.
     assert!(ex.reconcile().await.unwrap().is_empty());
 
@@ -509,7 +509,7 @@ async fn reconciliation_adopts_an_unknown_position_and_closes_a_vanished_one_wit
     };
     assert_eq!(c.reason, "reconciled");
     assert!(ex.db.open_positions().await.unwrap().is_empty());
-    assert!(ex.book.lock().await.positions.is_empty());
+    assert!(ex.book.lock().await.positions().is_empty());
     fx.stop().await;
 }
 
@@ -717,7 +717,13 @@ async fn reconciliation_settles_orders_left_sending_adopting_or_releasing_them()
     );
     let n = ex.db.order(&never.client_order_id).await.unwrap().unwrap();
     assert_eq!(n.state, execution::OrderState::Rejected);
-    assert!(!ex.book.lock().await.in_flight.contains_key("orphan-never"));
+    assert!(
+        !ex.book
+            .lock()
+            .await
+            .in_flight()
+            .contains_key("orphan-never")
+    );
     fx.wait_event(
         Stream::Orders,
         "OrderAccepted of the adopted order",

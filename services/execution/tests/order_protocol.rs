@@ -329,7 +329,7 @@ async fn an_entry_in_flight_still_counts_against_the_limits_after_a_restart() {
             .book
             .lock()
             .await
-            .in_flight
+            .in_flight()
             .contains_key("intent-resting")
     );
     let second = restarted

@@ -42,7 +42,7 @@ async fn postgres_keeps_orders_fills_positions_and_closed_trades_like_sqlite() {
     );
     assert_eq!(fx.all_orders().await.len(), 1);
     assert_eq!(
-        restarted.book.lock().await.positions[SYMBOL].qty,
+        restarted.book.lock().await.positions()[SYMBOL].qty,
         dec("0.01")
     );
 

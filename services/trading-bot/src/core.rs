@@ -706,11 +706,12 @@ mod tests {
 
     /// The decisions of the live path (one model for every symbol, candles interleaved by
     /// time, the first ones through `warm` as at a start) equal, bit for bit, those of the
-    /// backtester's path over the same candles (features by `qt_features::batch`, one model
+    /// backtester's path over the same candles (features by `qt_features::batch_universe`, with
+    /// the market factor read from both symbols; one model
     /// per symbol as the engine's factory builds them, `predict_for` on every vector).
     #[test]
     fn a_temporal_model_decides_live_exactly_as_in_a_backtest_over_the_same_candles() {
-        use qt_features::{FeatureConfig, batch};
+        use qt_features::{FeatureConfig, batch_universe};
         use qt_models::build_model;
         let dir = tempfile::tempdir().expect("tempdir");
         let (_, artifact) = crate::model::temporal_artifact(dir.path(), "t-live");
@@ -773,16 +774,21 @@ mod tests {
             }
         }
         let mut priced = 0;
+        let universe: Vec<(&str, &[Candle])> = symbols
+            .iter()
+            .zip(&series)
+            .map(|(s, c)| (*s, c.as_slice()))
+            .collect();
+        let features = batch_universe(
+            FeatureConfig {
+                interval_ms: 300_000,
+            },
+            &universe,
+        );
         for (k, s) in symbols.iter().enumerate() {
             let mut model = build_model(&artifact).expect("builds");
             let mut replay = Vec::new();
-            let vectors = batch(
-                FeatureConfig {
-                    interval_ms: 300_000,
-                },
-                &series[k],
-            );
-            for (i, (c, fv)) in series[k].iter().zip(&vectors).enumerate() {
+            for (i, (c, fv)) in series[k].iter().zip(&features[k]).enumerate() {
                 let Some(fv) = fv else { continue };
                 let sig = model.predict_for(s, fv, c);
                 if i >= warm {

@@ -13,23 +13,30 @@
 //! It must never panic on anything a client sends, never log or echo an API secret, and never
 //! reach the real Binance or read the wall clock except through the injected clock.
 
+mod app;
+mod auth;
 pub mod config;
-pub mod engine;
 pub mod error;
+pub mod exchange;
+mod faults;
 pub mod funding;
+mod limits;
 pub mod market;
 pub mod params;
+mod requests;
+mod routes;
 mod server;
 pub mod sign;
+mod views;
 mod ws;
 
 use std::sync::Arc;
 
+pub use app::App;
 pub use config::{
     ApiKey, Faults, FundingSettings, Limits, MarketSource, SimConfig, funding_dir_beside,
     parse_api_keys,
 };
-pub use server::App;
 use tokio_util::sync::CancellationToken;
 
 /// Errors starting the simulator; none is retryable without a change of configuration.

@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{MarketSource, SimConfig};
+use crate::error::ApiError;
 
 /// Exchange filters of one symbol.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,6 +75,26 @@ impl SymbolSpec {
 
     pub fn quantity_precision(&self) -> u32 {
         self.step_size.normalize().scale()
+    }
+}
+
+/// The served symbols and their filters: fixed at start, so requests are checked against them
+/// without the exchange's lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Instruments(BTreeMap<String, SymbolSpec>);
+
+impl Instruments {
+    /// The filters of `symbol`.
+    ///
+    /// # Errors
+    /// `-1121` for a symbol that is not served.
+    pub fn get(&self, symbol: &str) -> Result<&SymbolSpec, ApiError> {
+        self.0.get(symbol).ok_or_else(ApiError::invalid_symbol)
+    }
+
+    /// Every served symbol, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &SymbolSpec> {
+        self.0.values()
     }
 }
 
@@ -291,6 +312,16 @@ impl Market {
             }
         }
         Ok(Self { symbols })
+    }
+
+    /// The served symbols and their filters.
+    pub fn instruments(&self) -> Instruments {
+        Instruments(
+            self.symbols
+                .iter()
+                .map(|(s, m)| (s.clone(), m.spec.clone()))
+                .collect(),
+        )
     }
 
     pub fn get(&self, symbol: &str) -> Option<&SymbolMarket> {

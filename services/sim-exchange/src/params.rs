@@ -85,6 +85,25 @@ impl Params {
         }
     }
 
+    /// An integer of the query string alone (`None` when absent or not a number): what the
+    /// request weight depends on.
+    pub fn query_int(&self, name: &str) -> Option<i64> {
+        self.query_get(name).and_then(|v| v.parse().ok())
+    }
+
+    /// Whether the query string alone has `name` (not empty).
+    pub fn query_has(&self, name: &str) -> bool {
+        self.query_get(name).is_some()
+    }
+
+    fn query_get(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

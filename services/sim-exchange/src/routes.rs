@@ -1,0 +1,449 @@
+//! The route table: every REST endpoint of the exchange (`/fapi/…`) and of the test control
+//! API (`/sim/…`) once, with its gate, weight and request type, and the one [`router`] built
+//! from it with the WebSocket and health routes. A request to `/fapi` goes through the layers
+//! in this order: [`edge`] (body, endpoint, parameters parsed once into a [`Call`]),
+//! [`crate::faults::inject`], [`crate::limits::admit`] (server time, weight, order count),
+//! [`crate::auth::check`] (key, signature), then [`dispatch`] runs the endpoint's request.
+//! Every refusal is an [`ApiError`], which is the response.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::requests::account::{
+    AccountInfo, Balance, CommissionRate, GetPositionMode, Income, LeverageBrackets, PositionRisk,
+    SetLeverage, SetMarginType, SetPositionMode,
+};
+use crate::requests::algos::{AllAlgos, CancelAlgo, CancelAllAlgos, NewAlgo, OpenAlgos, QueryAlgo};
+use crate::requests::control::{
+    DropWebSockets, ExpireListenKeys, GetFaults, GetLimits, SaveSnapshot, SetFaults, SetLimits,
+    SetMark, SimBook, SimState, Step,
+};
+use crate::requests::listen_key::{CloseListenKey, KeepListenKey, StartListenKey};
+use crate::requests::market_data::{
+    BookTicker, Depth, ExchangeInfo, FundingRateHistory, Klines, Ping, PremiumIndex, ServerTime,
+    Ticker24h, TickerPrice,
+};
+use crate::requests::orders::{
+    AllOrders, BatchCancel, BatchNew, CancelAll, CancelOrder, NewOrder, OpenOrders, QueryOpenOrder,
+    QueryOrder, UserTrades,
+};
+use crate::requests::run;
+use crate::ws;
+
+/// What a request needs before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Market data: nothing.
+    Public,
+    /// A known `X-MBX-APIKEY` (listenKey).
+    ApiKey,
+    /// A known key and a valid signature with a fresh `timestamp`.
+    Signed,
+    /// The test control API: served only when it is on; no key, weight or faults.
+    Control,
+}
+
+/// What runs a request: parses it from the call, applies it, answers the JSON.
+pub(crate) type Handler = fn(&App, &Call) -> Result<Value, ApiError>;
+
+/// One endpoint.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub gate: Gate,
+    /// Request weight (before the parameter-dependent rules of `limits::request_weight`).
+    pub weight: u32,
+    /// Counts against the account's order limits (and may have its answer lost by a fault).
+    pub counts_as_order: bool,
+    pub handler: Handler,
+}
+
+const fn ep(
+    method: &'static str,
+    path: &'static str,
+    gate: Gate,
+    weight: u32,
+    handler: Handler,
+) -> Endpoint {
+    Endpoint {
+        method,
+        path,
+        gate,
+        weight,
+        counts_as_order: false,
+        handler,
+    }
+}
+
+const fn order(path: &'static str, weight: u32, handler: Handler) -> Endpoint {
+    Endpoint {
+        method: "POST",
+        path,
+        gate: Gate::Signed,
+        weight,
+        counts_as_order: true,
+        handler,
+    }
+}
+
+const fn control(method: &'static str, path: &'static str, handler: Handler) -> Endpoint {
+    ep(method, path, Gate::Control, 0, handler)
+}
+
+use Gate::{ApiKey, Public, Signed};
+
+/// Every endpoint.
+pub(crate) static ROUTES: &[Endpoint] = &[
+    ep("GET", "/fapi/v1/ping", Public, 1, run::<Ping>),
+    ep("GET", "/fapi/v1/time", Public, 1, run::<ServerTime>),
+    ep(
+        "GET",
+        "/fapi/v1/exchangeInfo",
+        Public,
+        1,
+        run::<ExchangeInfo>,
+    ),
+    ep("GET", "/fapi/v1/klines", Public, 5, run::<Klines>),
+    ep("GET", "/fapi/v1/depth", Public, 5, run::<Depth>),
+    ep("GET", "/fapi/v1/ticker/24hr", Public, 1, run::<Ticker24h>),
+    ep(
+        "GET",
+        "/fapi/v1/ticker/price",
+        Public,
+        1,
+        run::<TickerPrice>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v2/ticker/price",
+        Public,
+        1,
+        run::<TickerPrice>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v1/ticker/bookTicker",
+        Public,
+        1,
+        run::<BookTicker>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v1/premiumIndex",
+        Public,
+        1,
+        run::<PremiumIndex>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v1/fundingRate",
+        Public,
+        1,
+        run::<FundingRateHistory>,
+    ),
+    ep("GET", "/fapi/v1/income", Signed, 30, run::<Income>),
+    ep(
+        "POST",
+        "/fapi/v1/listenKey",
+        ApiKey,
+        1,
+        run::<StartListenKey>,
+    ),
+    ep("PUT", "/fapi/v1/listenKey", ApiKey, 1, run::<KeepListenKey>),
+    ep(
+        "DELETE",
+        "/fapi/v1/listenKey",
+        ApiKey,
+        1,
+        run::<CloseListenKey>,
+    ),
+    order("/fapi/v1/order", 0, run::<NewOrder>),
+    ep("GET", "/fapi/v1/order", Signed, 1, run::<QueryOrder>),
+    ep("DELETE", "/fapi/v1/order", Signed, 1, run::<CancelOrder>),
+    ep(
+        "GET",
+        "/fapi/v1/openOrder",
+        Signed,
+        1,
+        run::<QueryOpenOrder>,
+    ),
+    ep("GET", "/fapi/v1/openOrders", Signed, 1, run::<OpenOrders>),
+    ep("GET", "/fapi/v1/allOrders", Signed, 5, run::<AllOrders>),
+    ep(
+        "DELETE",
+        "/fapi/v1/allOpenOrders",
+        Signed,
+        1,
+        run::<CancelAll>,
+    ),
+    ep("GET", "/fapi/v1/userTrades", Signed, 5, run::<UserTrades>),
+    order("/fapi/v1/algoOrder", 0, run::<NewAlgo>),
+    order("/fapi/v1/batchOrders", 5, run::<BatchNew>),
+    ep(
+        "DELETE",
+        "/fapi/v1/batchOrders",
+        Signed,
+        1,
+        run::<BatchCancel>,
+    ),
+    ep("GET", "/fapi/v1/algoOrder", Signed, 1, run::<QueryAlgo>),
+    ep("DELETE", "/fapi/v1/algoOrder", Signed, 1, run::<CancelAlgo>),
+    ep(
+        "GET",
+        "/fapi/v1/openAlgoOrders",
+        Signed,
+        1,
+        run::<OpenAlgos>,
+    ),
+    ep("GET", "/fapi/v1/allAlgoOrders", Signed, 5, run::<AllAlgos>),
+    ep(
+        "DELETE",
+        "/fapi/v1/algoOpenOrders",
+        Signed,
+        1,
+        run::<CancelAllAlgos>,
+    ),
+    ep("GET", "/fapi/v2/balance", Signed, 5, run::<Balance>),
+    ep("GET", "/fapi/v3/balance", Signed, 5, run::<Balance>),
+    ep(
+        "GET",
+        "/fapi/v2/account",
+        Signed,
+        5,
+        run::<AccountInfo<true>>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v3/account",
+        Signed,
+        5,
+        run::<AccountInfo<false>>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v2/positionRisk",
+        Signed,
+        5,
+        run::<PositionRisk<true>>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v3/positionRisk",
+        Signed,
+        5,
+        run::<PositionRisk<false>>,
+    ),
+    ep("POST", "/fapi/v1/leverage", Signed, 1, run::<SetLeverage>),
+    ep(
+        "POST",
+        "/fapi/v1/marginType",
+        Signed,
+        1,
+        run::<SetMarginType>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v1/positionSide/dual",
+        Signed,
+        30,
+        run::<GetPositionMode>,
+    ),
+    ep(
+        "POST",
+        "/fapi/v1/positionSide/dual",
+        Signed,
+        1,
+        run::<SetPositionMode>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v1/leverageBracket",
+        Signed,
+        1,
+        run::<LeverageBrackets>,
+    ),
+    ep(
+        "GET",
+        "/fapi/v1/commissionRate",
+        Signed,
+        20,
+        run::<CommissionRate>,
+    ),
+    control("POST", "/sim/step", run::<Step>),
+    control("GET", "/sim/state", run::<SimState>),
+    control("GET", "/sim/book", run::<SimBook>),
+    control("POST", "/sim/mark", run::<SetMark>),
+    control("GET", "/sim/faults", run::<GetFaults>),
+    control("POST", "/sim/faults", run::<SetFaults>),
+    control("GET", "/sim/limits", run::<GetLimits>),
+    control("POST", "/sim/limits", run::<SetLimits>),
+    control("POST", "/sim/ws/drop", run::<DropWebSockets>),
+    control("POST", "/sim/listenKey/expire", run::<ExpireListenKeys>),
+    control("POST", "/sim/snapshot", run::<SaveSnapshot>),
+];
+
+static BY_METHOD_AND_PATH: LazyLock<HashMap<(&'static str, &'static str), &'static Endpoint>> =
+    LazyLock::new(|| ROUTES.iter().map(|e| ((e.method, e.path), e)).collect());
+
+/// The endpoint of `method` and `path`, if the exchange serves it.
+pub(crate) fn find(method: &str, path: &str) -> Option<&'static Endpoint> {
+    BY_METHOD_AND_PATH.get(&(method, path)).copied()
+}
+
+/// One request on its way through the layers: its endpoint, what was sent (kept as sent for
+/// the signature), the parameters parsed once, the server time it runs at and the account it
+/// acts for.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub endpoint: &'static Endpoint,
+    pub query: String,
+    pub body: Bytes,
+    pub params: Params,
+    /// Server time, read when the request is admitted (after any injected latency).
+    pub now: i64,
+    /// The caller's API key once the gate passed; empty for public endpoints.
+    pub account: String,
+}
+
+impl Call {
+    /// The body as text (empty when it is not UTF-8).
+    pub fn body_str(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap_or("")
+    }
+}
+
+/// The whole HTTP and WebSocket surface of `app`, built once.
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let fapi = any(dispatch)
+        .layer(from_fn_with_state(app.clone(), crate::auth::check))
+        .layer(from_fn_with_state(app.clone(), crate::limits::admit))
+        .layer(from_fn_with_state(app.clone(), crate::faults::inject))
+        .layer(from_fn_with_state(app.clone(), edge));
+    let mut r = Router::new()
+        .route("/health/live", get(|| async { "ok" }))
+        .route(
+            "/health/ready",
+            get(|| async { axum::Json(json!({"status": "ready"})) }),
+        )
+        .route("/fapi/{*rest}", fapi)
+        .route("/ws", get(ws::raw_root))
+        .route("/ws/{*streams}", get(ws::raw_streams))
+        .route("/stream", get(ws::combined))
+        .route("/market/ws", get(ws::raw_root))
+        .route("/market/ws/{*streams}", get(ws::raw_streams))
+        .route("/market/stream", get(ws::combined))
+        .route("/public/ws", get(ws::raw_root))
+        .route("/public/ws/{*streams}", get(ws::raw_streams))
+        .route("/public/stream", get(ws::combined))
+        .route("/private/ws", get(ws::private_raw))
+        .route("/private/ws/{key}", get(ws::private_path))
+        .route("/private/stream", get(ws::private_combined));
+    if app.control_api {
+        r = r.route("/sim/{*rest}", any(control_api));
+    }
+    r.with_state(app)
+}
+
+/// Outermost layer of `/fapi`: read the body, find the endpoint (Binance's 404 otherwise) and
+/// parse the parameters (query, then `x-www-form-urlencoded` body) once.
+async fn edge(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
+        Ok(b) => b,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Some(endpoint) =
+        find(parts.method.as_str(), parts.uri.path()).filter(|e| e.gate != Gate::Control)
+    else {
+        return ApiError::not_found().into_response();
+    };
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let params = Params::new(&query, std::str::from_utf8(&bytes).unwrap_or(""));
+    let mut req = Request::from_parts(parts, Body::empty());
+    req.extensions_mut().insert(Call {
+        endpoint,
+        query,
+        body: bytes,
+        params,
+        now: 0,
+        account: String::new(),
+    });
+    next.run(req).await
+}
+
+/// Innermost: run the endpoint's request.
+async fn dispatch(State(app): State<Arc<App>>, mut req: Request) -> Response {
+    let Some(call) = req.extensions_mut().remove::<Call>() else {
+        return ApiError::internal().into_response();
+    };
+    answer((call.endpoint.handler)(&app, &call))
+}
+
+/// `/sim/…`: parameters from the query only (a JSON body is the request's own), no gate,
+/// weight or faults.
+async fn control_api(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
+        Ok(b) => b,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Some(endpoint) =
+        find(parts.method.as_str(), parts.uri.path()).filter(|e| e.gate == Gate::Control)
+    else {
+        return ApiError::not_found().into_response();
+    };
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let call = Call {
+        endpoint,
+        params: Params::new(&query, ""),
+        query,
+        body,
+        now: app.now(),
+        account: String::new(),
+    };
+    answer((endpoint.handler)(&app, &call))
+}
+
+fn answer(r: Result<Value, ApiError>) -> Response {
+    match r {
+        Ok(v) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            v.to_string(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_is_in_the_table_once() {
+        assert_eq!(BY_METHOD_AND_PATH.len(), ROUTES.len());
+        for e in ROUTES {
+            assert!(std::ptr::eq(
+                find(e.method, e.path).unwrap_or(&ROUTES[0]),
+                e
+            ));
+            assert_eq!(e.gate == Gate::Control, e.path.starts_with("/sim/"));
+            assert!(!e.counts_as_order || (e.method == "POST" && e.gate == Gate::Signed));
+        }
+        assert!(find("HEAD", "/fapi/v1/ping").is_none());
+    }
+}

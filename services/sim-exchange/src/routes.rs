@@ -430,20 +430,61 @@ fn answer(r: Result<Value, ApiError>) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::{ApiKey, SimConfig};
 
     #[test]
     fn every_endpoint_is_in_the_table_once() {
         assert_eq!(BY_METHOD_AND_PATH.len(), ROUTES.len());
         for e in ROUTES {
-            assert!(std::ptr::eq(
-                find(e.method, e.path).unwrap_or(&ROUTES[0]),
-                e
-            ));
+            assert!(std::ptr::eq(find(e.method, e.path).unwrap(), e));
             assert_eq!(e.gate == Gate::Control, e.path.starts_with("/sim/"));
             assert!(!e.counts_as_order || (e.method == "POST" && e.gate == Gate::Signed));
         }
         assert!(find("HEAD", "/fapi/v1/ping").is_none());
+    }
+
+    /// The server built from the table answers every endpoint in it (a refusal at worst),
+    /// and Binance's 404 for a path or method that is not in it.
+    #[tokio::test]
+    async fn the_served_router_answers_every_endpoint_of_the_table_and_only_those() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let app = App::new(SimConfig {
+            keys: vec![ApiKey {
+                key: "k".into(),
+                secret: "s".into(),
+            }],
+            warmup_candles: 20,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(crate::server::run(Arc::new(app), listener, stop.clone()));
+        let http = reqwest::Client::new();
+        let send = |method: &str, path: &str| {
+            let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            http.request(m, format!("{base}{path}")).send()
+        };
+        for e in ROUTES {
+            let r = send(e.method, e.path).await.unwrap();
+            assert_ne!(r.status(), 404, "{} {}", e.method, e.path);
+        }
+        for (method, path) in [
+            ("GET", "/fapi/v1/nothing"),
+            ("PATCH", "/fapi/v1/order"),
+            ("GET", "/sim/nothing"),
+            ("DELETE", "/sim/state"),
+        ] {
+            let r = send(method, path).await.unwrap();
+            assert_eq!(r.status(), 404, "{method} {path}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["code"], -1000, "{method} {path}");
+        }
+        stop.cancel();
+        server.await.unwrap().unwrap();
     }
 }

@@ -12,6 +12,14 @@
 //!
 //! It must never panic on anything a client sends, never log or echo an API secret, and never
 //! reach the real Binance or read the wall clock except through the injected clock.
+//!
+//! A REST request goes `routes` (the one table: method, path, gate, weight, request type) →
+//! middleware: `routes::edge` (body, endpoint, parameters parsed once), `faults`, `limits`
+//! (server time, weight, order counts), `auth` (key, signature) → its type in `requests`
+//! (`parse`, then `apply`) → the `exchange` (state behind a small API, which queues the user
+//! and market events) → `views` (Binance's JSON). `app` holds what every connection shares;
+//! `ws` serves the streams from its channels; `server` runs it all. Every refusal is an
+//! `error::ApiError`, which is the response.
 
 mod app;
 mod auth;

@@ -148,30 +148,29 @@ impl App {
         let mut e = lock(&self.exchange);
         let r = f(&mut e);
         let (users, markets) = e.take_events();
-        if !users.is_empty() {
-            self.mark_dirty();
-            if self.user_tx.receiver_count() > 0 {
-                for u in users {
-                    let _ = self.user_tx.send(UserMsg {
-                        account: u.account,
-                        kind: u.kind,
-                        json: u.payload.to_string().into(),
-                    });
-                }
-            }
-        }
-        if !markets.is_empty() {
-            self.mark_dirty();
-            if self.market_tx.receiver_count() > 0 {
-                for m in markets {
-                    let _ = self.market_tx.send(MarketMsg {
-                        stream: m.stream,
-                        json: m.payload.to_string().into(),
-                    });
-                }
-            }
-        }
+        self.publish(&self.user_tx, users, |u| UserMsg {
+            account: u.account,
+            kind: u.kind,
+            json: u.payload.to_string().into(),
+        });
+        self.publish(&self.market_tx, markets, |m| MarketMsg {
+            stream: m.stream,
+            json: m.payload.to_string().into(),
+        });
         r
+    }
+
+    /// Send `events` to the streams (serialized only when someone listens); the state changed.
+    fn publish<E, M>(&self, tx: &broadcast::Sender<M>, events: Vec<E>, msg: impl Fn(E) -> M) {
+        if events.is_empty() {
+            return;
+        }
+        self.mark_dirty();
+        if tx.receiver_count() > 0 {
+            for e in events {
+                let _ = tx.send(msg(e));
+            }
+        }
     }
 
     /// Something the snapshot holds changed.

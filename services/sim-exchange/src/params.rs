@@ -128,6 +128,15 @@ impl Params {
             .transpose()
     }
 
+    /// A count from 1 to `max` (`default` when absent); `-1130` outside.
+    pub fn count(&self, name: &str, default: i64, max: i64) -> Result<usize, ApiError> {
+        let n = self.int(name)?.unwrap_or(default);
+        if !(1..=max).contains(&n) {
+            return Err(ApiError::invalid(name));
+        }
+        Ok(usize::try_from(n).unwrap_or_default())
+    }
+
     pub fn bool(&self, name: &str) -> Result<bool, ApiError> {
         match self.get(name) {
             None => Ok(false),

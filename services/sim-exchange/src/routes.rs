@@ -106,193 +106,62 @@ const fn control(method: &'static str, path: &'static str, handler: Handler) -> 
 use Gate::{ApiKey, Public, Signed};
 
 /// Every endpoint.
+#[rustfmt::skip]
 pub(crate) static ROUTES: &[Endpoint] = &[
-    ep("GET", "/fapi/v1/ping", Public, 1, run::<Ping>),
-    ep("GET", "/fapi/v1/time", Public, 1, run::<ServerTime>),
-    ep(
-        "GET",
-        "/fapi/v1/exchangeInfo",
-        Public,
-        1,
-        run::<ExchangeInfo>,
-    ),
-    ep("GET", "/fapi/v1/klines", Public, 5, run::<Klines>),
-    ep("GET", "/fapi/v1/depth", Public, 5, run::<Depth>),
-    ep("GET", "/fapi/v1/ticker/24hr", Public, 1, run::<Ticker24h>),
-    ep(
-        "GET",
-        "/fapi/v1/ticker/price",
-        Public,
-        1,
-        run::<TickerPrice>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v2/ticker/price",
-        Public,
-        1,
-        run::<TickerPrice>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v1/ticker/bookTicker",
-        Public,
-        1,
-        run::<BookTicker>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v1/premiumIndex",
-        Public,
-        1,
-        run::<PremiumIndex>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v1/fundingRate",
-        Public,
-        1,
-        run::<FundingRateHistory>,
-    ),
-    ep("GET", "/fapi/v1/income", Signed, 30, run::<Income>),
-    ep(
-        "POST",
-        "/fapi/v1/listenKey",
-        ApiKey,
-        1,
-        run::<StartListenKey>,
-    ),
-    ep("PUT", "/fapi/v1/listenKey", ApiKey, 1, run::<KeepListenKey>),
-    ep(
-        "DELETE",
-        "/fapi/v1/listenKey",
-        ApiKey,
-        1,
-        run::<CloseListenKey>,
-    ),
-    order("/fapi/v1/order", 0, run::<NewOrder>),
-    ep("GET", "/fapi/v1/order", Signed, 1, run::<QueryOrder>),
-    ep("DELETE", "/fapi/v1/order", Signed, 1, run::<CancelOrder>),
-    ep(
-        "GET",
-        "/fapi/v1/openOrder",
-        Signed,
-        1,
-        run::<QueryOpenOrder>,
-    ),
-    ep("GET", "/fapi/v1/openOrders", Signed, 1, run::<OpenOrders>),
-    ep("GET", "/fapi/v1/allOrders", Signed, 5, run::<AllOrders>),
-    ep(
-        "DELETE",
-        "/fapi/v1/allOpenOrders",
-        Signed,
-        1,
-        run::<CancelAll>,
-    ),
-    ep("GET", "/fapi/v1/userTrades", Signed, 5, run::<UserTrades>),
-    order("/fapi/v1/algoOrder", 0, run::<NewAlgo>),
-    order("/fapi/v1/batchOrders", 5, run::<BatchNew>),
-    ep(
-        "DELETE",
-        "/fapi/v1/batchOrders",
-        Signed,
-        1,
-        run::<BatchCancel>,
-    ),
-    ep("GET", "/fapi/v1/algoOrder", Signed, 1, run::<QueryAlgo>),
-    ep("DELETE", "/fapi/v1/algoOrder", Signed, 1, run::<CancelAlgo>),
-    ep(
-        "GET",
-        "/fapi/v1/openAlgoOrders",
-        Signed,
-        1,
-        run::<OpenAlgos>,
-    ),
-    ep("GET", "/fapi/v1/allAlgoOrders", Signed, 5, run::<AllAlgos>),
-    ep(
-        "DELETE",
-        "/fapi/v1/algoOpenOrders",
-        Signed,
-        1,
-        run::<CancelAllAlgos>,
-    ),
-    ep("GET", "/fapi/v2/balance", Signed, 5, run::<Balance>),
-    ep("GET", "/fapi/v3/balance", Signed, 5, run::<Balance>),
-    ep(
-        "GET",
-        "/fapi/v2/account",
-        Signed,
-        5,
-        run::<AccountInfo<true>>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v3/account",
-        Signed,
-        5,
-        run::<AccountInfo<false>>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v2/positionRisk",
-        Signed,
-        5,
-        run::<PositionRisk<true>>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v3/positionRisk",
-        Signed,
-        5,
-        run::<PositionRisk<false>>,
-    ),
-    ep("POST", "/fapi/v1/leverage", Signed, 1, run::<SetLeverage>),
-    ep(
-        "POST",
-        "/fapi/v1/marginType",
-        Signed,
-        1,
-        run::<SetMarginType>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v1/positionSide/dual",
-        Signed,
-        30,
-        run::<GetPositionMode>,
-    ),
-    ep(
-        "POST",
-        "/fapi/v1/positionSide/dual",
-        Signed,
-        1,
-        run::<SetPositionMode>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v1/leverageBracket",
-        Signed,
-        1,
-        run::<LeverageBrackets>,
-    ),
-    ep(
-        "GET",
-        "/fapi/v1/commissionRate",
-        Signed,
-        20,
-        run::<CommissionRate>,
-    ),
-    control("POST", "/sim/step", run::<Step>),
-    control("GET", "/sim/state", run::<SimState>),
-    control("GET", "/sim/book", run::<SimBook>),
-    control("POST", "/sim/mark", run::<SetMark>),
-    control("GET", "/sim/faults", run::<GetFaults>),
-    control("POST", "/sim/faults", run::<SetFaults>),
-    control("GET", "/sim/limits", run::<GetLimits>),
-    control("POST", "/sim/limits", run::<SetLimits>),
-    control("POST", "/sim/ws/drop", run::<DropWebSockets>),
-    control("POST", "/sim/listenKey/expire", run::<ExpireListenKeys>),
-    control("POST", "/sim/snapshot", run::<SaveSnapshot>),
+    ep("GET",    "/fapi/v1/ping",               Public, 1,  run::<Ping>),
+    ep("GET",    "/fapi/v1/time",               Public, 1,  run::<ServerTime>),
+    ep("GET",    "/fapi/v1/exchangeInfo",       Public, 1,  run::<ExchangeInfo>),
+    ep("GET",    "/fapi/v1/klines",             Public, 5,  run::<Klines>),
+    ep("GET",    "/fapi/v1/depth",              Public, 5,  run::<Depth>),
+    ep("GET",    "/fapi/v1/ticker/24hr",        Public, 1,  run::<Ticker24h>),
+    ep("GET",    "/fapi/v1/ticker/price",       Public, 1,  run::<TickerPrice>),
+    ep("GET",    "/fapi/v2/ticker/price",       Public, 1,  run::<TickerPrice>),
+    ep("GET",    "/fapi/v1/ticker/bookTicker",  Public, 1,  run::<BookTicker>),
+    ep("GET",    "/fapi/v1/premiumIndex",       Public, 1,  run::<PremiumIndex>),
+    ep("GET",    "/fapi/v1/fundingRate",        Public, 1,  run::<FundingRateHistory>),
+    ep("GET",    "/fapi/v1/income",             Signed, 30, run::<Income>),
+    ep("POST",   "/fapi/v1/listenKey",          ApiKey, 1,  run::<StartListenKey>),
+    ep("PUT",    "/fapi/v1/listenKey",          ApiKey, 1,  run::<KeepListenKey>),
+    ep("DELETE", "/fapi/v1/listenKey",          ApiKey, 1,  run::<CloseListenKey>),
+    order(       "/fapi/v1/order",                      0,  run::<NewOrder>),
+    ep("GET",    "/fapi/v1/order",              Signed, 1,  run::<QueryOrder>),
+    ep("DELETE", "/fapi/v1/order",              Signed, 1,  run::<CancelOrder>),
+    ep("GET",    "/fapi/v1/openOrder",          Signed, 1,  run::<QueryOpenOrder>),
+    ep("GET",    "/fapi/v1/openOrders",         Signed, 1,  run::<OpenOrders>),
+    ep("GET",    "/fapi/v1/allOrders",          Signed, 5,  run::<AllOrders>),
+    ep("DELETE", "/fapi/v1/allOpenOrders",      Signed, 1,  run::<CancelAll>),
+    ep("GET",    "/fapi/v1/userTrades",         Signed, 5,  run::<UserTrades>),
+    order(       "/fapi/v1/algoOrder",                  0,  run::<NewAlgo>),
+    order(       "/fapi/v1/batchOrders",                5,  run::<BatchNew>),
+    ep("DELETE", "/fapi/v1/batchOrders",        Signed, 1,  run::<BatchCancel>),
+    ep("GET",    "/fapi/v1/algoOrder",          Signed, 1,  run::<QueryAlgo>),
+    ep("DELETE", "/fapi/v1/algoOrder",          Signed, 1,  run::<CancelAlgo>),
+    ep("GET",    "/fapi/v1/openAlgoOrders",     Signed, 1,  run::<OpenAlgos>),
+    ep("GET",    "/fapi/v1/allAlgoOrders",      Signed, 5,  run::<AllAlgos>),
+    ep("DELETE", "/fapi/v1/algoOpenOrders",     Signed, 1,  run::<CancelAllAlgos>),
+    ep("GET",    "/fapi/v2/balance",            Signed, 5,  run::<Balance>),
+    ep("GET",    "/fapi/v3/balance",            Signed, 5,  run::<Balance>),
+    ep("GET",    "/fapi/v2/account",            Signed, 5,  run::<AccountInfo<true>>),
+    ep("GET",    "/fapi/v3/account",            Signed, 5,  run::<AccountInfo<false>>),
+    ep("GET",    "/fapi/v2/positionRisk",       Signed, 5,  run::<PositionRisk<true>>),
+    ep("GET",    "/fapi/v3/positionRisk",       Signed, 5,  run::<PositionRisk<false>>),
+    ep("POST",   "/fapi/v1/leverage",           Signed, 1,  run::<SetLeverage>),
+    ep("POST",   "/fapi/v1/marginType",         Signed, 1,  run::<SetMarginType>),
+    ep("GET",    "/fapi/v1/positionSide/dual",  Signed, 30, run::<GetPositionMode>),
+    ep("POST",   "/fapi/v1/positionSide/dual",  Signed, 1,  run::<SetPositionMode>),
+    ep("GET",    "/fapi/v1/leverageBracket",    Signed, 1,  run::<LeverageBrackets>),
+    ep("GET",    "/fapi/v1/commissionRate",     Signed, 20, run::<CommissionRate>),
+    control("POST", "/sim/step",              run::<Step>),
+    control("GET",  "/sim/state",             run::<SimState>),
+    control("GET",  "/sim/book",              run::<SimBook>),
+    control("POST", "/sim/mark",              run::<SetMark>),
+    control("GET",  "/sim/faults",            run::<GetFaults>),
+    control("POST", "/sim/faults",            run::<SetFaults>),
+    control("GET",  "/sim/limits",            run::<GetLimits>),
+    control("POST", "/sim/limits",            run::<SetLimits>),
+    control("POST", "/sim/ws/drop",           run::<DropWebSockets>),
+    control("POST", "/sim/listenKey/expire",  run::<ExpireListenKeys>),
+    control("POST", "/sim/snapshot",          run::<SaveSnapshot>),
 ];
 
 static BY_METHOD_AND_PATH: LazyLock<HashMap<(&'static str, &'static str), &'static Endpoint>> =
@@ -339,44 +208,52 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             get(|| async { axum::Json(json!({"status": "ready"})) }),
         )
         .route("/fapi/{*rest}", fapi)
-        .route("/ws", get(ws::raw_root))
-        .route("/ws/{*streams}", get(ws::raw_streams))
-        .route("/stream", get(ws::combined))
-        .route("/market/ws", get(ws::raw_root))
-        .route("/market/ws/{*streams}", get(ws::raw_streams))
-        .route("/market/stream", get(ws::combined))
-        .route("/public/ws", get(ws::raw_root))
-        .route("/public/ws/{*streams}", get(ws::raw_streams))
-        .route("/public/stream", get(ws::combined))
         .route("/private/ws", get(ws::private_raw))
         .route("/private/ws/{key}", get(ws::private_path))
         .route("/private/stream", get(ws::private_combined));
+    // Market streams under Binance's current (`/market`, `/public`) and legacy paths.
+    for prefix in ["", "/market", "/public"] {
+        r = r
+            .route(&format!("{prefix}/ws"), get(ws::raw_root))
+            .route(&format!("{prefix}/ws/{{*streams}}"), get(ws::raw_streams))
+            .route(&format!("{prefix}/stream"), get(ws::combined));
+    }
     if app.control_api {
         r = r.route("/sim/{*rest}", any(control_api));
     }
     r.with_state(app)
 }
 
-/// Outermost layer of `/fapi`: read the body, find the endpoint (Binance's 404 otherwise) and
-/// parse the parameters (query, then `x-www-form-urlencoded` body) once.
-async fn edge(req: Request, next: Next) -> Response {
+/// The body of `req` (refused as axum refuses an unreadable body) and the endpoint of its
+/// method and path among those of `control` or not (Binance's 404 otherwise).
+async fn read_request(
+    req: Request,
+    control: bool,
+) -> Result<(axum::http::request::Parts, Bytes, &'static Endpoint), Response> {
     let (parts, body) = req.into_parts();
-    let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
-        Ok(b) => b,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let Some(endpoint) =
-        find(parts.method.as_str(), parts.uri.path()).filter(|e| e.gate != Gate::Control)
-    else {
-        return ApiError::not_found().into_response();
+    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let endpoint = find(parts.method.as_str(), parts.uri.path())
+        .filter(|e| (e.gate == Gate::Control) == control)
+        .ok_or_else(|| ApiError::not_found().into_response())?;
+    Ok((parts, bytes, endpoint))
+}
+
+/// Outermost layer of `/fapi`: read the body, find the endpoint and parse the parameters
+/// (query, then `x-www-form-urlencoded` body) once.
+async fn edge(req: Request, next: Next) -> Response {
+    let (parts, body, endpoint) = match read_request(req, false).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let query = parts.uri.query().unwrap_or("").to_string();
-    let params = Params::new(&query, std::str::from_utf8(&bytes).unwrap_or(""));
+    let params = Params::new(&query, std::str::from_utf8(&body).unwrap_or(""));
     let mut req = Request::from_parts(parts, Body::empty());
     req.extensions_mut().insert(Call {
         endpoint,
         query,
-        body: bytes,
+        body,
         params,
         now: 0,
         account: String::new(),
@@ -395,15 +272,9 @@ async fn dispatch(State(app): State<Arc<App>>, mut req: Request) -> Response {
 /// `/sim/…`: parameters from the query only (a JSON body is the request's own), no gate,
 /// weight or faults.
 async fn control_api(State(app): State<Arc<App>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
-        Ok(b) => b,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let Some(endpoint) =
-        find(parts.method.as_str(), parts.uri.path()).filter(|e| e.gate == Gate::Control)
-    else {
-        return ApiError::not_found().into_response();
+    let (parts, body, endpoint) = match read_request(req, true).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let query = parts.uri.query().unwrap_or("").to_string();
     let call = Call {

@@ -111,11 +111,7 @@ impl Exchange {
         {
             return Err(ApiError::bad(-4116, "ClientOrderId is duplicated."));
         }
-        let algos_here = acc
-            .open_algos
-            .iter()
-            .filter(|id| acc.algos.get(id).is_some_and(|a| &a.symbol == symbol))
-            .count();
+        let algos_here = acc.open_algos_of(symbol).count();
         if algos_here >= MAX_OPEN_ALGOS {
             return Err(ApiError::bad(-4045, "Reach max stop order limit."));
         }
@@ -258,18 +254,12 @@ impl Exchange {
     /// # Errors
     /// `-2015` unknown account.
     pub fn cancel_all_algos(&mut self, key: &str, symbol: &str, now: i64) -> Result<(), ApiError> {
-        let ids: Vec<u64> = {
-            let acc = self.account(key)?;
-            acc.open_algos
-                .iter()
-                .filter(|id| {
-                    acc.algos
-                        .get(id)
-                        .is_some_and(|a| a.symbol == symbol && a.status == AlgoStatus::New)
-                })
-                .copied()
-                .collect()
-        };
+        let ids: Vec<u64> = self
+            .account(key)?
+            .open_algos_of(symbol)
+            .filter(|a| a.status == AlgoStatus::New)
+            .map(|a| a.algo_id)
+            .collect();
         for id in ids {
             self.set_algo_status(key, id, AlgoStatus::Canceled, now);
         }

@@ -232,6 +232,27 @@ pub struct Account {
     pub income: Vec<Income>,
 }
 
+impl Account {
+    /// The ids of the open orders of `symbol`, in id order.
+    pub fn open_orders_of<'a>(&'a self, symbol: &'a str) -> impl Iterator<Item = u64> + 'a {
+        self.open_orders
+            .iter()
+            .filter(move |id| self.orders.get(id).is_some_and(|o| o.symbol == symbol))
+            .copied()
+    }
+
+    /// The open algo orders of `symbol`, in id order.
+    pub fn open_algos_of<'a>(
+        &'a self,
+        symbol: &'a str,
+    ) -> impl Iterator<Item = &'a AlgoOrder> + 'a {
+        self.open_algos
+            .iter()
+            .filter_map(|id| self.algos.get(id))
+            .filter(move |a| a.symbol == symbol)
+    }
+}
+
 /// A listenKey: owner and expiry on the server clock.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ListenKey {

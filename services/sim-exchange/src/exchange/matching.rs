@@ -8,7 +8,7 @@ use qt_events::Decimal;
 use qt_matching::{Bar, Fill, Liquidity, RestingOrder, TriggerKind};
 
 use super::Exchange;
-use super::book::{AlgoStatus, Income, OrdType, OrderStatus, Trade};
+use super::book::{AlgoOrder, AlgoStatus, Income, OrdType, OrderStatus, Trade};
 use crate::error::ApiError;
 use crate::views;
 
@@ -185,13 +185,10 @@ impl Exchange {
         let keys: Vec<String> = self.accounts.keys().cloned().collect();
         for key in keys {
             // Resting orders placed before this candle.
-            let ids: Vec<u64> = self.accounts.get(&key).map_or_else(Vec::new, |acc| {
-                acc.open_orders
-                    .iter()
-                    .filter(|id| acc.orders.get(id).is_some_and(|o| o.symbol == symbol))
-                    .copied()
-                    .collect()
-            });
+            let ids: Vec<u64> = self
+                .accounts
+                .get(&key)
+                .map_or_else(Vec::new, |acc| acc.open_orders_of(symbol).collect());
             for id in ids {
                 let Some(o) = self.accounts.get(&key).and_then(|a| a.orders.get(&id)) else {
                     continue;
@@ -205,52 +202,70 @@ impl Exchange {
                     self.apply_fill(&key, id, f, now, "TRADE");
                 }
             }
-            // Conditional orders: stops first, then take-profits, then trailing stops.
-            let mut algos: Vec<(u8, u64)> = self.accounts.get(&key).map_or_else(Vec::new, |acc| {
-                acc.open_algos
-                    .iter()
-                    .filter_map(|id| acc.algos.get(id))
-                    .filter(|a| a.symbol == symbol && a.status == AlgoStatus::New)
-                    .map(|a| {
-                        let rank = match a.typ {
-                            OrdType::Stop | OrdType::StopMarket => 0,
-                            OrdType::TrailingStopMarket => 1,
-                            _ => 2,
-                        };
-                        (rank, a.algo_id)
-                    })
-                    .collect()
+            // Conditional orders: stops first, then trailing stops, then take-profits.
+            let ranked = self.ranked_algos(&key, symbol, |a| match a.typ {
+                OrdType::Stop | OrdType::StopMarket => Some(0),
+                OrdType::TrailingStopMarket => Some(1),
+                _ => Some(2),
             });
-            algos.sort_unstable();
-            for (_, id) in algos {
-                let fired = {
-                    let Some(a) = self
-                        .accounts
-                        .get_mut(&key)
-                        .and_then(|acc| acc.algos.get_mut(&id))
-                    else {
-                        continue;
-                    };
-                    if a.status != AlgoStatus::New {
-                        continue;
-                    }
-                    match (a.typ.trigger_kind(), a.trailing.as_mut()) {
-                        (Some(kind), _) => {
-                            qt_matching::fires_in_bar(kind, a.side, a.trigger_price, bar)
-                        }
-                        (None, Some(t)) => t.observe_bar(bar),
-                        (None, None) => None,
-                    }
-                };
-                if let Some(px) = fired {
-                    self.trigger_algo(&key, id, px, bar, now);
+            self.fire_algos(&key, ranked, bar, now, |a| {
+                if a.status != AlgoStatus::New {
+                    return None;
                 }
+                match (a.typ.trigger_kind(), a.trailing.as_mut()) {
+                    (Some(kind), _) => {
+                        qt_matching::fires_in_bar(kind, a.side, a.trigger_price, bar)
+                    }
+                    (None, Some(t)) => t.observe_bar(bar),
+                    (None, None) => None,
+                }
+            });
+        }
+    }
+
+    /// The ids of `key`'s waiting algo orders of `symbol` that `rank` ranks, in rank order.
+    fn ranked_algos(
+        &self,
+        key: &str,
+        symbol: &str,
+        rank: impl Fn(&AlgoOrder) -> Option<u8>,
+    ) -> Vec<(u8, u64)> {
+        let mut ids: Vec<(u8, u64)> = self.accounts.get(key).map_or_else(Vec::new, |acc| {
+            acc.open_algos_of(symbol)
+                .filter(|a| a.status == AlgoStatus::New)
+                .filter_map(|a| rank(a).map(|r| (r, a.algo_id)))
+                .collect()
+        });
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Trigger, in the order given, each of `key`'s algo orders for which `fires` (which may
+    /// move a trailing stop) gives a price.
+    fn fire_algos(
+        &mut self,
+        key: &str,
+        ranked: Vec<(u8, u64)>,
+        bar: &Bar,
+        now: i64,
+        fires: impl Fn(&mut AlgoOrder) -> Option<Decimal>,
+    ) {
+        for (_, id) in ranked {
+            let Some(a) = self
+                .accounts
+                .get_mut(key)
+                .and_then(|acc| acc.algos.get_mut(&id))
+            else {
+                continue;
+            };
+            if let Some(px) = fires(a) {
+                self.trigger_algo(key, id, px, bar, now);
             }
         }
     }
 
     /// Set a symbol's mark price (test control): MARK_PRICE conditional orders are checked
-    /// against it and fill at it; liquidations are checked.
+    /// against it and fill at it (stops first); liquidations are checked.
     pub fn set_mark(&mut self, symbol: &str, price: Decimal, now: i64) -> Result<(), ApiError> {
         let m = self
             .market
@@ -265,45 +280,19 @@ impl Exchange {
         let bar = bar_at(price, volume);
         let keys: Vec<String> = self.accounts.keys().cloned().collect();
         for key in keys {
-            let ids: Vec<(u8, u64)> = self.accounts.get(&key).map_or_else(Vec::new, |acc| {
-                acc.open_algos
-                    .iter()
-                    .filter_map(|id| acc.algos.get(id))
-                    .filter(|a| {
-                        a.symbol == symbol
-                            && a.working_type == "MARK_PRICE"
-                            && a.status == AlgoStatus::New
-                    })
-                    .map(|a| {
-                        (
-                            u8::from(a.typ.trigger_kind() != Some(TriggerKind::Stop)),
-                            a.algo_id,
-                        )
-                    })
-                    .collect()
+            let ranked = self.ranked_algos(&key, symbol, |a| {
+                (a.working_type == "MARK_PRICE")
+                    .then(|| u8::from(a.typ.trigger_kind() != Some(TriggerKind::Stop)))
             });
-            let mut ids = ids;
-            ids.sort_unstable();
-            for (_, id) in ids {
-                let fired = {
-                    let Some(a) = self
-                        .accounts
-                        .get_mut(&key)
-                        .and_then(|acc| acc.algos.get_mut(&id))
-                    else {
-                        continue;
-                    };
-                    match (a.typ.trigger_kind(), a.trailing.as_mut()) {
-                        (Some(kind), _) => qt_matching::fires(kind, a.side, a.trigger_price, price)
-                            .then_some(price),
-                        (None, Some(t)) => t.observe(price),
-                        (None, None) => None,
+            self.fire_algos(&key, ranked, &bar, now, |a| {
+                match (a.typ.trigger_kind(), a.trailing.as_mut()) {
+                    (Some(kind), _) => {
+                        qt_matching::fires(kind, a.side, a.trigger_price, price).then_some(price)
                     }
-                };
-                if let Some(px) = fired {
-                    self.trigger_algo(&key, id, px, &bar, now);
+                    (None, Some(t)) => t.observe(price),
+                    (None, None) => None,
                 }
-            }
+            });
         }
         self.queue_market_events(symbol, now);
         self.liquidations(now);

@@ -80,11 +80,7 @@ impl Exchange {
         {
             return Err(ApiError::bad(-4116, "ClientOrderId is duplicated."));
         }
-        let open_here = acc
-            .open_orders
-            .iter()
-            .filter(|id| acc.orders.get(id).is_some_and(|o| &o.symbol == symbol))
-            .count();
+        let open_here = acc.open_orders_of(symbol).count();
         if open_here >= MAX_OPEN_ORDERS {
             return Err(ApiError::bad(-2025, "Reach max open order limit."));
         }
@@ -259,14 +255,7 @@ impl Exchange {
     /// # Errors
     /// `-2015` unknown account.
     pub fn cancel_all(&mut self, key: &str, symbol: &str, now: i64) -> Result<(), ApiError> {
-        let ids: Vec<u64> = {
-            let acc = self.account(key)?;
-            acc.open_orders
-                .iter()
-                .filter(|id| acc.orders.get(id).is_some_and(|o| o.symbol == symbol))
-                .copied()
-                .collect()
-        };
+        let ids: Vec<u64> = self.account(key)?.open_orders_of(symbol).collect();
         for id in ids {
             self.finish_order(key, id, OrderStatus::Canceled, now);
         }

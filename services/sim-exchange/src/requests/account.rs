@@ -5,7 +5,7 @@
 use qt_events::Decimal;
 use serde_json::{Value, json};
 
-use super::{Args, Request};
+use super::{Args, Plain, Request, known_symbol, optional_symbol};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::exchange::Exchange;
@@ -69,15 +69,11 @@ impl Request for SetMarginType {
 }
 
 /// `GET /fapi/v1/positionSide/dual`: one-way mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct GetPositionMode;
 
-impl Request for GetPositionMode {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, _: &App, _: &str, _: i64) -> Result<Value, ApiError> {
+impl Plain for GetPositionMode {
+    fn answer(_: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         Ok(json!({"dualSidePosition": false}))
     }
 }
@@ -100,15 +96,6 @@ impl Request for SetPositionMode {
     fn apply(self, _: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         Ok(json!({}))
     }
-}
-
-/// `symbol`, optional, of a served instrument.
-fn optional_symbol(a: &Args<'_>) -> Result<Option<String>, ApiError> {
-    let symbol = a.params.get("symbol");
-    if let Some(s) = symbol {
-        a.instruments.get(s)?;
-    }
-    Ok(symbol.map(str::to_string))
 }
 
 fn position_row(ex: &Exchange, acc: &Account, symbol: &str, v2: bool, now: i64) -> Value {
@@ -144,10 +131,7 @@ impl<const V2: bool> Request for PositionRisk<V2> {
                     continue;
                 }
                 let has = acc.positions.get(s).is_some_and(|p| !p.is_flat())
-                    || acc
-                        .open_orders
-                        .iter()
-                        .any(|id| acc.orders.get(id).is_some_and(|o| &o.symbol == s));
+                    || acc.open_orders_of(s).next().is_some();
                 if V2 || has {
                     out.push(position_row(ex, acc, s, V2, now));
                 }
@@ -158,15 +142,11 @@ impl<const V2: bool> Request for PositionRisk<V2> {
 }
 
 /// `GET /fapi/v2|v3/balance`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Balance;
 
-impl Request for Balance {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
+impl Plain for Balance {
+    fn answer(app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
         app.read(|ex| {
             let acc = ex.account(account)?;
             Ok(views::account::balance(acc.wallet, &ex.margins(acc), now))
@@ -175,15 +155,11 @@ impl Request for Balance {
 }
 
 /// `GET /fapi/v2/account` (`V2`: every symbol's position) or `v3` (open positions only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct AccountInfo<const V2: bool>;
 
-impl<const V2: bool> Request for AccountInfo<V2> {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
+impl<const V2: bool> Plain for AccountInfo<V2> {
+    fn answer(app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
         app.read(|ex| {
             let acc = ex.account(account)?;
             let positions: Vec<Value> = ex
@@ -220,14 +196,10 @@ impl Request for Income {
         let p = a.params;
         let symbol = optional_symbol(a)?;
         let kind = p.get("incomeType").map(str::to_string);
-        let limit = p.int("limit")?.unwrap_or(100);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::invalid("limit"));
-        }
         Ok(Self {
             symbol,
             kind,
-            limit: usize::try_from(limit).unwrap_or(100),
+            limit: p.count("limit", 100, 1000)?,
             start: p.int("startTime")?,
             end: p.int("endTime")?,
         })
@@ -299,11 +271,7 @@ pub(crate) struct CommissionRate {
 
 impl Request for CommissionRate {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        let symbol = a.params.required("symbol")?;
-        a.instruments.get(symbol)?;
-        Ok(Self {
-            symbol: symbol.to_string(),
-        })
+        known_symbol(a).map(|symbol| Self { symbol })
     }
 
     fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {

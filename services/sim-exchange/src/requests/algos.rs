@@ -6,7 +6,7 @@ use qt_matching::TimeInForce;
 use serde_json::{Value, json};
 
 use super::orders::{check_position_side, check_price, check_qty, parse_tif};
-use super::{Args, Request};
+use super::{Args, Request, known_symbol};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::exchange::book::OrdType;
@@ -117,31 +117,36 @@ impl Request for NewAlgo {
     }
 }
 
-/// `algoId` or `clientAlgoId`.
-fn algo_ref(a: &Args<'_>) -> Result<AlgoRef, ApiError> {
-    let p = a.params;
-    if let Some(id) = p.int("algoId")? {
-        Ok(AlgoRef::Id(id))
-    } else if let Some(c) = p.get("clientAlgoId") {
-        Ok(AlgoRef::Client(c.to_string()))
-    } else {
-        Err(ApiError::bad(
-            -1102,
-            "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!",
-        ))
-    }
-}
+/// A request about one algo order, named by `algoId` or `clientAlgoId`: [`QueryAlgo`] or
+/// [`CancelAlgo`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OneAlgo<const CANCEL: bool>(AlgoRef);
 
 /// `GET /fapi/v1/algoOrder`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct QueryAlgo(AlgoRef);
+pub(crate) type QueryAlgo = OneAlgo<false>;
+/// `DELETE /fapi/v1/algoOrder`.
+pub(crate) type CancelAlgo = OneAlgo<true>;
 
-impl Request for QueryAlgo {
+impl<const CANCEL: bool> Request for OneAlgo<CANCEL> {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        algo_ref(a).map(Self)
+        let p = a.params;
+        if let Some(id) = p.int("algoId")? {
+            Ok(Self(AlgoRef::Id(id)))
+        } else if let Some(c) = p.get("clientAlgoId") {
+            Ok(Self(AlgoRef::Client(c.to_string())))
+        } else {
+            Err(ApiError::bad(
+                -1102,
+                "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!",
+            ))
+        }
     }
 
-    fn apply(self, app: &App, account: &str, _now: i64) -> Result<Value, ApiError> {
+    fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
+        if CANCEL {
+            let (id, cid) = app.with_exchange(|ex| ex.cancel_algo(account, &self.0, now))?;
+            return Ok(json!({"algoId": id, "clientAlgoId": cid, "code": "200", "msg": "success"}));
+        }
         app.read(|ex| {
             let id = ex
                 .find_algo(account, &self.0)?
@@ -153,71 +158,42 @@ impl Request for QueryAlgo {
     }
 }
 
-/// `DELETE /fapi/v1/algoOrder`.
+/// A list of the account's algo orders: the open ones, of one symbol or all
+/// ([`OpenAlgos`]), or every one of a symbol ([`AllAlgos`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CancelAlgo(AlgoRef);
-
-impl Request for CancelAlgo {
-    fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        algo_ref(a).map(Self)
-    }
-
-    fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
-        let (id, cid) = app.with_exchange(|ex| ex.cancel_algo(account, &self.0, now))?;
-        Ok(json!({"algoId": id, "clientAlgoId": cid, "code": "200", "msg": "success"}))
-    }
-}
-
-/// `GET /fapi/v1/openAlgoOrders`: of one symbol or all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OpenAlgos {
+pub(crate) struct AlgoList<const OPEN: bool> {
     symbol: Option<String>,
 }
 
-impl Request for OpenAlgos {
+/// `GET /fapi/v1/openAlgoOrders`: `symbol` optional.
+pub(crate) type OpenAlgos = AlgoList<true>;
+/// `GET /fapi/v1/allAlgoOrders`: `symbol` required.
+pub(crate) type AllAlgos = AlgoList<false>;
+
+impl<const OPEN: bool> Request for AlgoList<OPEN> {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
+        let symbol = if OPEN {
+            a.params.get("symbol")
+        } else {
+            Some(a.params.required("symbol")?)
+        };
         Ok(Self {
-            symbol: a.params.get("symbol").map(str::to_string),
+            symbol: symbol.map(str::to_string),
         })
     }
 
     fn apply(self, app: &App, account: &str, _now: i64) -> Result<Value, ApiError> {
         app.read(|ex| {
             let acc = ex.account(account)?;
+            let listed: Box<dyn Iterator<Item = &u64>> = if OPEN {
+                Box::new(acc.open_algos.iter())
+            } else {
+                Box::new(acc.algos.keys())
+            };
             Ok(Value::Array(
-                acc.open_algos
-                    .iter()
-                    .filter_map(|id| acc.algos.get(id))
-                    .filter(|a| self.symbol.as_ref().is_none_or(|s| *s == a.symbol))
-                    .filter_map(|a| ex.algo(account, a.algo_id))
-                    .map(|(a, actual)| views::orders::algo(a, actual))
-                    .collect(),
-            ))
-        })
-    }
-}
-
-/// `GET /fapi/v1/allAlgoOrders`: every algo order of a symbol.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AllAlgos {
-    symbol: String,
-}
-
-impl Request for AllAlgos {
-    fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self {
-            symbol: a.params.required("symbol")?.to_string(),
-        })
-    }
-
-    fn apply(self, app: &App, account: &str, _now: i64) -> Result<Value, ApiError> {
-        app.read(|ex| {
-            let acc = ex.account(account)?;
-            Ok(Value::Array(
-                acc.algos
-                    .values()
-                    .filter(|a| a.symbol == self.symbol)
-                    .filter_map(|a| ex.algo(account, a.algo_id))
+                listed
+                    .filter_map(|id| ex.algo(account, *id))
+                    .filter(|(a, _)| self.symbol.as_ref().is_none_or(|s| *s == a.symbol))
                     .map(|(a, actual)| views::orders::algo(a, actual))
                     .collect(),
             ))
@@ -233,11 +209,7 @@ pub(crate) struct CancelAllAlgos {
 
 impl Request for CancelAllAlgos {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        let symbol = a.params.required("symbol")?;
-        a.instruments.get(symbol)?;
-        Ok(Self {
-            symbol: symbol.to_string(),
-        })
+        known_symbol(a).map(|symbol| Self { symbol })
     }
 
     fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {

@@ -4,27 +4,29 @@
 
 use serde_json::{Value, json};
 
-use super::{Args, Request};
+use super::{Args, Plain, Request};
 use crate::app::{App, lock};
 use crate::config::{Faults, Limits};
 use crate::error::ApiError;
 use crate::views;
 
+/// The JSON body of a settings request (`what`: its name in the error).
+fn json_body<T: serde::de::DeserializeOwned>(a: &Args<'_>, what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(a.body).map_err(|e| ApiError::bad(-1130, format!("invalid {what}: {e}")))
+}
+
 /// `POST /sim/step?candles=N[&symbols=A,B]`: close N more candles on every symbol (or only
 /// on those named).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Step {
-    candles: i64,
+    candles: usize,
     only: Option<Vec<String>>,
 }
 
 impl Request for Step {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
         let p = a.params;
-        let candles = p.int("candles")?.unwrap_or(1);
-        if !(1..=1_000_000).contains(&candles) {
-            return Err(ApiError::invalid("candles"));
-        }
+        let candles = p.count("candles", 1, 1_000_000)?;
         let only: Option<Vec<String>> = p
             .get("symbols")
             .map(|l| l.split(',').map(str::to_owned).collect());
@@ -48,29 +50,21 @@ impl Request for Step {
 }
 
 /// `GET /sim/state`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SimState;
 
-impl Request for SimState {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, _: &str, now: i64) -> Result<Value, ApiError> {
+impl Plain for SimState {
+    fn answer(app: &App, _: &str, now: i64) -> Result<Value, ApiError> {
         Ok(app.read(|ex| views::control::state(ex, &app.fault_counts, now)))
     }
 }
 
 /// `GET /sim/book`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SimBook;
 
-impl Request for SimBook {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
+impl Plain for SimBook {
+    fn answer(app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         Ok(app.read(views::control::book))
     }
 }
@@ -97,15 +91,11 @@ impl Request for SetMark {
 }
 
 /// `GET /sim/faults`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct GetFaults;
 
-impl Request for GetFaults {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
+impl Plain for GetFaults {
+    fn answer(app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         Ok(serde_json::to_value(&*lock(&app.faults)).unwrap_or(Value::Null))
     }
 }
@@ -116,9 +106,7 @@ pub(crate) struct SetFaults(Faults);
 
 impl Request for SetFaults {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        serde_json::from_slice(a.body)
-            .map(Self)
-            .map_err(|e| ApiError::bad(-1130, format!("invalid faults: {e}")))
+        json_body(a, "faults").map(Self)
     }
 
     fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
@@ -128,15 +116,11 @@ impl Request for SetFaults {
 }
 
 /// `GET /sim/limits`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct GetLimits;
 
-impl Request for GetLimits {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
+impl Plain for GetLimits {
+    fn answer(app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         Ok(serde_json::to_value(app.limits.get()).unwrap_or(Value::Null))
     }
 }
@@ -147,9 +131,7 @@ pub(crate) struct SetLimits(Limits);
 
 impl Request for SetLimits {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        serde_json::from_slice(a.body)
-            .map(Self)
-            .map_err(|e| ApiError::bad(-1130, format!("invalid limits: {e}")))
+        json_body(a, "limits").map(Self)
     }
 
     fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
@@ -159,30 +141,22 @@ impl Request for SetLimits {
 }
 
 /// `POST /sim/ws/drop`: drop every WebSocket without a close frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct DropWebSockets;
 
-impl Request for DropWebSockets {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
+impl Plain for DropWebSockets {
+    fn answer(app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         app.drop_ws.send_modify(|g| *g += 1);
         Ok(json!({"dropped": true}))
     }
 }
 
 /// `POST /sim/listenKey/expire`: expire every listenKey.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ExpireListenKeys;
 
-impl Request for ExpireListenKeys {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
+impl Plain for ExpireListenKeys {
+    fn answer(app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         let n = app.with_exchange(crate::exchange::Exchange::expire_listen_keys);
         app.mark_dirty();
         Ok(json!({"expired": n}))
@@ -190,15 +164,11 @@ impl Request for ExpireListenKeys {
 }
 
 /// `POST /sim/snapshot`: write the state file now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SaveSnapshot;
 
-impl Request for SaveSnapshot {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
+impl Plain for SaveSnapshot {
+    fn answer(app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         app.save_snapshot()
             .map(|()| json!({"saved": true}))
             .map_err(|e| ApiError::new(500, -1000, e.to_string()))

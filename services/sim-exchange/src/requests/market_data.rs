@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Args, Request};
+use super::{Args, Plain, Request};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::exchange::Exchange;
@@ -11,43 +11,31 @@ use crate::market::SymbolMarket;
 use crate::views;
 
 /// `GET /fapi/v1/ping`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Ping;
 
-impl Request for Ping {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, _: &App, _: &str, _: i64) -> Result<Value, ApiError> {
+impl Plain for Ping {
+    fn answer(_: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         Ok(json!({}))
     }
 }
 
 /// `GET /fapi/v1/time`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ServerTime;
 
-impl Request for ServerTime {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, _: &App, _: &str, now: i64) -> Result<Value, ApiError> {
+impl Plain for ServerTime {
+    fn answer(_: &App, _: &str, now: i64) -> Result<Value, ApiError> {
         Ok(json!({"serverTime": now}))
     }
 }
 
 /// `GET /fapi/v1/exchangeInfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ExchangeInfo;
 
-impl Request for ExchangeInfo {
-    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
-        Ok(Self)
-    }
-
-    fn apply(self, app: &App, _: &str, now: i64) -> Result<Value, ApiError> {
+impl Plain for ExchangeInfo {
+    fn answer(app: &App, _: &str, now: i64) -> Result<Value, ApiError> {
         Ok(views::market::exchange_info(
             app.instruments.iter(),
             &app.limits.get(),
@@ -80,15 +68,12 @@ impl Request for Klines {
             .then(|| qt_candles::parse_interval(interval).ok())
             .flatten()
             .ok_or_else(|| ApiError::bad(-1120, "Invalid interval."))?;
-        let limit = p.int("limit")?.unwrap_or(500);
-        if !(1..=1500).contains(&limit) {
-            return Err(ApiError::invalid("limit"));
-        }
+        let limit = p.count("limit", 500, 1500)?;
         a.instruments.get(symbol)?;
         Ok(Self {
             symbol: symbol.to_string(),
             interval_ms,
-            limit: usize::try_from(limit).unwrap_or(500),
+            limit,
             start: p.int("startTime")?,
             end: p.int("endTime")?,
         })
@@ -225,12 +210,8 @@ pub(crate) struct FundingRateHistory {
 impl Request for FundingRateHistory {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
         let p = a.params;
-        let limit = p.int("limit")?.unwrap_or(100);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::invalid("limit"));
-        }
         Ok(Self {
-            limit: usize::try_from(limit).unwrap_or(100),
+            limit: p.count("limit", 100, 1000)?,
             start: p.int("startTime")?,
             end: p.int("endTime")?,
             symbol: p.get("symbol").map(str::to_string),

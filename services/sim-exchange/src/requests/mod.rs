@@ -47,3 +47,34 @@ pub(crate) fn run<R: Request>(app: &App, call: &Call) -> Result<Value, ApiError>
     };
     R::parse(&args)?.apply(app, &call.account, call.now)
 }
+
+/// A request without parameters: only its answer.
+pub(crate) trait Plain: Default {
+    fn answer(app: &App, account: &str, now: i64) -> Result<Value, ApiError>;
+}
+
+impl<T: Plain> Request for T {
+    fn parse(_: &Args<'_>) -> Result<Self, ApiError> {
+        Ok(Self::default())
+    }
+
+    fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
+        T::answer(app, account, now)
+    }
+}
+
+/// `symbol`, required, of a served instrument.
+pub(crate) fn known_symbol(a: &Args<'_>) -> Result<String, ApiError> {
+    let symbol = a.params.required("symbol")?;
+    a.instruments.get(symbol)?;
+    Ok(symbol.to_string())
+}
+
+/// `symbol`, optional, of a served instrument when sent.
+pub(crate) fn optional_symbol(a: &Args<'_>) -> Result<Option<String>, ApiError> {
+    let symbol = a.params.get("symbol");
+    if let Some(s) = symbol {
+        a.instruments.get(s)?;
+    }
+    Ok(symbol.map(str::to_string))
+}

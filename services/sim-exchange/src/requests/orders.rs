@@ -6,7 +6,7 @@ use qt_events::Decimal;
 use qt_matching::TimeInForce;
 use serde_json::Value;
 
-use super::{Args, Request};
+use super::{Args, Request, known_symbol, optional_symbol};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::exchange::book::OrdType;
@@ -110,13 +110,6 @@ fn order_ref(a: &Args<'_>) -> Result<(String, OrderRef), ApiError> {
     Ok((symbol.to_string(), by))
 }
 
-/// `symbol` (required) of a served instrument.
-fn known_symbol(a: &Args<'_>) -> Result<String, ApiError> {
-    let symbol = a.params.required("symbol")?;
-    a.instruments.get(symbol)?;
-    Ok(symbol.to_string())
-}
-
 // ------------------------------------------------------------------------------- requests
 
 /// `POST /fapi/v1/order`: MARKET or LIMIT.
@@ -201,64 +194,46 @@ impl Request for NewOrder {
     }
 }
 
-/// `GET /fapi/v1/order`.
+const QUERY: u8 = 0;
+const QUERY_OPEN: u8 = 1;
+const CANCEL: u8 = 2;
+
+/// A request about one order of a symbol, named by `orderId` or `origClientOrderId`:
+/// [`QueryOrder`], [`QueryOpenOrder`] or [`CancelOrder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct QueryOrder {
+pub(crate) struct OneOrder<const OP: u8> {
     symbol: String,
     by: OrderRef,
 }
 
-impl Request for QueryOrder {
+/// `GET /fapi/v1/order`.
+pub(crate) type QueryOrder = OneOrder<QUERY>;
+/// `GET /fapi/v1/openOrder`: as `order`, but only while it is open.
+pub(crate) type QueryOpenOrder = OneOrder<QUERY_OPEN>;
+/// `DELETE /fapi/v1/order`.
+pub(crate) type CancelOrder = OneOrder<CANCEL>;
+
+impl<const OP: u8> Request for OneOrder<OP> {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
         let (symbol, by) = order_ref(a)?;
         Ok(Self { symbol, by })
     }
 
-    fn apply(self, app: &App, account: &str, _now: i64) -> Result<Value, ApiError> {
+    fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
+        if OP == CANCEL {
+            return app.with_exchange(|ex| {
+                ex.cancel_order(account, &self.symbol, &self.by, now)
+                    .map(views::orders::order)
+            });
+        }
         app.read(|ex| {
             let id = ex.find_order(account, &self.symbol, &self.by)?;
-            ex.order(account, id)
-                .map(views::orders::order)
-                .ok_or_else(ApiError::no_such_order)
-        })
-    }
-}
-
-/// `GET /fapi/v1/openOrder`: as `order`, but only while it is open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct QueryOpenOrder(QueryOrder);
-
-impl Request for QueryOpenOrder {
-    fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        QueryOrder::parse(a).map(Self)
-    }
-
-    fn apply(self, app: &App, account: &str, _now: i64) -> Result<Value, ApiError> {
-        app.read(|ex| {
-            let id = ex.find_order(account, &self.0.symbol, &self.0.by)?;
-            if !ex.account(account)?.open_orders.contains(&id) {
+            if OP == QUERY_OPEN && !ex.account(account)?.open_orders.contains(&id) {
                 return Err(ApiError::no_such_order());
             }
             ex.order(account, id)
                 .map(views::orders::order)
                 .ok_or_else(ApiError::no_such_order)
-        })
-    }
-}
-
-/// `DELETE /fapi/v1/order`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CancelOrder(QueryOrder);
-
-impl Request for CancelOrder {
-    fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        QueryOrder::parse(a).map(Self)
-    }
-
-    fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
-        app.with_exchange(|ex| {
-            ex.cancel_order(account, &self.0.symbol, &self.0.by, now)
-                .map(views::orders::order)
         })
     }
 }
@@ -271,13 +246,7 @@ pub(crate) struct OpenOrders {
 
 impl Request for OpenOrders {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        let symbol = a.params.get("symbol");
-        if let Some(s) = symbol {
-            a.instruments.get(s)?;
-        }
-        Ok(Self {
-            symbol: symbol.map(str::to_string),
-        })
+        optional_symbol(a).map(|symbol| Self { symbol })
     }
 
     fn apply(self, app: &App, account: &str, _now: i64) -> Result<Value, ApiError> {
@@ -387,8 +356,26 @@ impl Request for UserTrades {
 /// An item of a batch: its request, or Binance's error for it (answered in its place).
 type Item<R> = Result<R, ApiError>;
 
-fn item_answer(r: Result<Value, ApiError>) -> Value {
-    r.unwrap_or_else(|e| serde_json::json!({"code": e.code, "msg": e.msg}))
+/// One item of a batch, read from its own parameters.
+fn parse_item<R: Request>(a: &Args<'_>, pairs: Vec<(String, String)>) -> Item<R> {
+    let params = Params::from_pairs(pairs);
+    R::parse(&Args {
+        params: &params,
+        ..*a
+    })
+}
+
+/// Apply each item in order: its answer, or its error in Binance's shape.
+fn answer_each<R: Request>(items: Vec<Item<R>>, app: &App, account: &str, now: i64) -> Value {
+    Value::Array(
+        items
+            .into_iter()
+            .map(|item| {
+                item.and_then(|r| r.apply(app, account, now))
+                    .unwrap_or_else(|e| serde_json::json!({"code": e.code, "msg": e.msg}))
+            })
+            .collect(),
+    )
 }
 
 /// `POST /fapi/v1/batchOrders`: up to 5 orders as a JSON list; each answer is the order or its
@@ -419,23 +406,14 @@ impl Request for BatchNew {
                         (k, v)
                     })
                     .collect();
-                let params = Params::from_pairs(pairs);
-                NewOrder::parse(&Args {
-                    params: &params,
-                    ..*a
-                })
+                parse_item(a, pairs)
             })
             .collect();
         Ok(Self { orders })
     }
 
     fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
-        Ok(Value::Array(
-            self.orders
-                .into_iter()
-                .map(|o| item_answer(o.and_then(|o| o.apply(app, account, now))))
-                .collect(),
-        ))
+        Ok(answer_each(self.orders, app, account, now))
     }
 }
 
@@ -470,23 +448,12 @@ impl Request for BatchCancel {
         }
         let cancels = ids
             .into_iter()
-            .map(|(k, v)| {
-                let params = Params::from_pairs(vec![("symbol".into(), symbol.clone()), (k, v)]);
-                CancelOrder::parse(&Args {
-                    params: &params,
-                    ..*a
-                })
-            })
+            .map(|(k, v)| parse_item(a, vec![("symbol".into(), symbol.clone()), (k, v)]))
             .collect();
         Ok(Self { cancels })
     }
 
     fn apply(self, app: &App, account: &str, now: i64) -> Result<Value, ApiError> {
-        Ok(Value::Array(
-            self.cancels
-                .into_iter()
-                .map(|c| item_answer(c.and_then(|c| c.apply(app, account, now))))
-                .collect(),
-        ))
+        Ok(answer_each(self.cancels, app, account, now))
     }
 }

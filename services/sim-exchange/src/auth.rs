@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
+use crate::call::{Call, Gate};
 use crate::error::ApiError;
-use crate::routes::{Call, Gate};
 use crate::sign;
 
 fn api_key(headers: &HeaderMap) -> Result<&str, ApiError> {

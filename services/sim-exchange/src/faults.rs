@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
 use crate::app::{App, lock};
+use crate::call::Call;
 use crate::error::ApiError;
-use crate::routes::Call;
 
 /// What the fault settings decide for one request.
 struct Decision {

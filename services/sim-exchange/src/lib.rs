@@ -14,8 +14,8 @@
 //! reach the real Binance or read the wall clock except through the injected clock.
 //!
 //! A REST request goes `routes` (the one table: method, path, gate, weight, request type) →
-//! middleware: `routes::edge` (body, endpoint, parameters parsed once), `faults`, `limits`
-//! (server time, weight, order counts), `auth` (key, signature) → its type in `requests`
+//! middleware: `routes::edge` (body, endpoint, parameters parsed once into a `call::Call`),
+//! `faults`, `weight` (server time, weight and order counts against `limits`), `auth` (key, signature) → its type in `requests`
 //! (`parse`, then `apply`) → the `exchange` (state behind a small API, which queues the user
 //! and market events) → `views` (Binance's JSON). `app` holds what every connection shares;
 //! `ws` serves the streams from its channels; `server` runs it all. Every refusal is an
@@ -23,6 +23,7 @@
 
 mod app;
 mod auth;
+mod call;
 pub mod config;
 pub mod error;
 pub mod exchange;
@@ -36,6 +37,8 @@ mod routes;
 mod server;
 pub mod sign;
 mod views;
+mod weight;
+mod wire;
 mod ws;
 
 use std::sync::Arc;

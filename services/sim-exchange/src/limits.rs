@@ -1,22 +1,21 @@
-//! Request-weight and order-count accounting, as Binance does it: the IP's used weight per
-//! minute (`X-MBX-USED-WEIGHT-1M`), the account's orders per 10 s and per minute
-//! (`X-MBX-ORDER-COUNT-10S/1M`), 429 with `Retry-After` past a limit, 418 (banned) after
-//! repeated 429s. [`admit`] is the middleware; it also reads the server time the rest of the
-//! request runs at.
+//! The rate limits in force and their counting windows, as Binance counts them: the IP's used
+//! weight per minute, the account's orders per 10 s and per minute, 429 with `Retry-After`
+//! past a limit, 418 (banned) after repeated 429s. The middleware that charges each request
+//! is `weight.rs`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::{App, lock};
 use crate::config::Limits;
 use crate::error::ApiError;
-use crate::routes::{Call, Endpoint};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 #[derive(Debug, Default)]
 struct IpWindow {
@@ -49,7 +48,7 @@ pub(crate) struct RateLimiter {
 
 /// What a request used, for the response headers: the IP's weight this minute, and for an
 /// order the account's orders in the 10 s and 1 min windows.
-type Used = (u32, Option<(u32, u32)>);
+pub(crate) type Used = (u32, Option<(u32, u32)>);
 
 impl RateLimiter {
     pub(crate) fn new(limits: Limits) -> Self {
@@ -73,7 +72,7 @@ impl RateLimiter {
 
     /// Count `weight` for `ip` (and one order for `api_key` when `order`); the refusal is the
     /// response, headers included.
-    fn count(
+    pub(crate) fn count(
         &self,
         ip: IpAddr,
         api_key: &str,
@@ -160,77 +159,8 @@ fn refusal(err: ApiError, retry_after_secs: i64, used: Option<u32>) -> Box<Respo
     Box::new(r)
 }
 
-fn set_header(h: &mut HeaderMap, name: &'static str, value: impl ToString) {
+pub(crate) fn set_header(h: &mut HeaderMap, name: &'static str, value: impl ToString) {
     if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
         h.insert(name, v);
     }
-}
-
-/// The weight of a request, as Binance counts it: the endpoint's, or one that depends on the
-/// query's `limit` and on whether a `symbol` was sent.
-pub(crate) fn request_weight(endpoint: &Endpoint, call: &Call) -> u32 {
-    let q = |name| call.params.query_int(name).unwrap_or(500);
-    match endpoint.path {
-        "/fapi/v1/klines" => match q("limit") {
-            ..100 => 1,
-            100..500 => 2,
-            500..=1000 => 5,
-            _ => 10,
-        },
-        "/fapi/v1/openOrders" if !call.params.query_has("symbol") => 40,
-        "/fapi/v1/ticker/24hr"
-        | "/fapi/v1/ticker/price"
-        | "/fapi/v2/ticker/price"
-        | "/fapi/v1/ticker/bookTicker"
-            if !call.params.query_has("symbol") =>
-        {
-            endpoint.weight.max(5)
-        }
-        "/fapi/v1/depth" => match q("limit") {
-            ..=50 => 2,
-            51..=100 => 5,
-            101..=500 => 10,
-            _ => 20,
-        },
-        _ => endpoint.weight,
-    }
-}
-
-/// Middleware: read the server time for the request, count its weight (and the order), refuse
-/// it past a limit, and put the used counts on the response.
-pub(crate) async fn admit(
-    State(app): State<Arc<App>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let now = app.now();
-    let api_key = req
-        .headers()
-        .get("X-MBX-APIKEY")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let Some(call) = req.extensions_mut().get_mut::<Call>() else {
-        return ApiError::internal().into_response();
-    };
-    call.now = now;
-    let endpoint = call.endpoint;
-    let weight = request_weight(endpoint, call);
-    let (used, orders) =
-        match app
-            .limits
-            .count(addr.ip(), &api_key, weight, endpoint.counts_as_order, now)
-        {
-            Ok(v) => v,
-            Err(refused) => return *refused,
-        };
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    set_header(h, "X-MBX-USED-WEIGHT-1M", used);
-    if let Some((n10, n60)) = orders {
-        set_header(h, "X-MBX-ORDER-COUNT-10S", n10);
-        set_header(h, "X-MBX-ORDER-COUNT-1M", n60);
-    }
-    resp
 }

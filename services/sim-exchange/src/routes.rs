@@ -2,7 +2,7 @@
 //! API (`/sim/…`) once, with its gate, weight and request type, and the one [`router`] built
 //! from it with the WebSocket and health routes. A request to `/fapi` goes through the layers
 //! in this order: [`edge`] (body, endpoint, parameters parsed once into a [`Call`]),
-//! [`crate::faults::inject`], [`crate::limits::admit`] (server time, weight, order count),
+//! [`crate::faults::inject`], [`crate::weight::admit`] (server time, weight, order count),
 //! [`crate::auth::check`] (key, signature), then [`dispatch`] runs the endpoint's request.
 //! Every refusal is an [`ApiError`], which is the response.
 
@@ -19,6 +19,7 @@ use axum::routing::{any, get};
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::call::{Call, Endpoint, Gate, Handler};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::requests::account::{
@@ -41,35 +42,6 @@ use crate::requests::orders::{
 };
 use crate::requests::run;
 use crate::ws;
-
-/// What a request needs before it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Gate {
-    /// Market data: nothing.
-    Public,
-    /// A known `X-MBX-APIKEY` (listenKey).
-    ApiKey,
-    /// A known key and a valid signature with a fresh `timestamp`.
-    Signed,
-    /// The test control API: served only when it is on; no key, weight or faults.
-    Control,
-}
-
-/// What runs a request: parses it from the call, applies it, answers the JSON.
-pub(crate) type Handler = fn(&App, &Call) -> Result<Value, ApiError>;
-
-/// One endpoint.
-#[derive(Debug)]
-pub(crate) struct Endpoint {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub gate: Gate,
-    /// Request weight (before the parameter-dependent rules of `limits::request_weight`).
-    pub weight: u32,
-    /// Counts against the account's order limits (and may have its answer lost by a fault).
-    pub counts_as_order: bool,
-    pub handler: Handler,
-}
 
 const fn ep(
     method: &'static str,
@@ -172,33 +144,11 @@ pub(crate) fn find(method: &str, path: &str) -> Option<&'static Endpoint> {
     BY_METHOD_AND_PATH.get(&(method, path)).copied()
 }
 
-/// One request on its way through the layers: its endpoint, what was sent (kept as sent for
-/// the signature), the parameters parsed once, the server time it runs at and the account it
-/// acts for.
-#[derive(Debug, Clone)]
-pub(crate) struct Call {
-    pub endpoint: &'static Endpoint,
-    pub query: String,
-    pub body: Bytes,
-    pub params: Params,
-    /// Server time, read when the request is admitted (after any injected latency).
-    pub now: i64,
-    /// The caller's API key once the gate passed; empty for public endpoints.
-    pub account: String,
-}
-
-impl Call {
-    /// The body as text (empty when it is not UTF-8).
-    pub fn body_str(&self) -> &str {
-        std::str::from_utf8(&self.body).unwrap_or("")
-    }
-}
-
 /// The whole HTTP and WebSocket surface of `app`, built once.
 pub(crate) fn router(app: Arc<App>) -> Router {
     let fapi = any(dispatch)
         .layer(from_fn_with_state(app.clone(), crate::auth::check))
-        .layer(from_fn_with_state(app.clone(), crate::limits::admit))
+        .layer(from_fn_with_state(app.clone(), crate::weight::admit))
         .layer(from_fn_with_state(app.clone(), crate::faults::inject))
         .layer(from_fn_with_state(app.clone(), edge));
     let mut r = Router::new()

@@ -8,11 +8,11 @@ use qt_events::{Decimal, Side};
 use qt_matching::{Bar, RestingOrder, TimeInForce, TrailingStop};
 
 use super::book::{AlgoOrder, AlgoStatus, OrdType, Order, OrderStatus};
+use super::events;
 use super::orders::min_notional_error;
 use super::{Exchange, MAX_OPEN_ALGOS};
 use crate::error::ApiError;
 use crate::params::check_client_id;
-use crate::views;
 
 /// A trailing stop's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +156,7 @@ impl Exchange {
             trigger_time: 0,
             reject_reason: String::new(),
         };
-        let ev = views::orders::algo_update(&algo, None, now);
+        let ev = events::algo_update(&algo, None, now);
         let acc = self.account_mut(key)?;
         acc.open_algos.insert(algo_id);
         acc.algos.insert(algo_id, algo);
@@ -194,7 +194,7 @@ impl Exchange {
         }
         let a = a.clone();
         let actual = a.actual_order_id.and_then(|o| acc.orders.get(&o)).cloned();
-        let ev = views::orders::algo_update(&a, actual.as_ref(), now);
+        let ev = events::algo_update(&a, actual.as_ref(), now);
         self.push_user(key, "ALGO_UPDATE", ev);
     }
 

@@ -5,7 +5,6 @@ use qt_events::Decimal;
 
 use super::book::Income;
 use super::{Exchange, MAX_INCOME};
-use crate::views;
 
 impl Exchange {
     /// Charges every funding time of `symbol` after its funding cursor up to its market time
@@ -67,7 +66,7 @@ impl Exchange {
                     let n = acc.income.len() - MAX_INCOME;
                     acc.income.drain(..n);
                 }
-                let ev = views::account::funding_update(acc.wallet, amount, now);
+                let ev = super::events::funding_update(acc.wallet, amount, now);
                 self.push_user(key, "ACCOUNT_UPDATE", ev);
             }
         }
@@ -90,7 +89,7 @@ impl Exchange {
         start: Option<i64>,
         end: Option<i64>,
         limit: usize,
-    ) -> Option<Vec<serde_json::Value>> {
+    ) -> Option<Vec<(i64, Decimal, Decimal)>> {
         let m = self.market.get(symbol)?;
         let closed = m.closed();
         let first = closed.first()?.open_time;
@@ -103,7 +102,7 @@ impl Exchange {
                 .checked_sub(1)
                 .and_then(|i| closed.get(i))
                 .map_or(closed[0].open, |c| c.close);
-            views::market::funding_rate(symbol, t, rate, mark)
+            (t, rate, mark)
         };
         let times = schedule.between(after, until);
         Some(if start.is_some() {

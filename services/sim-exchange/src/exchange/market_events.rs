@@ -2,8 +2,8 @@
 //! and of the 15m / 1h / 4h aggregates it completes, mark price, book ticker, aggregate trade
 //! and the 24h ticker.
 
+use super::events;
 use super::{Exchange, MarketEvent};
-use crate::views;
 
 impl Exchange {
     /// Queue the market events of `symbol`'s last closed candle.
@@ -42,14 +42,14 @@ impl Exchange {
             if let Some(k) = k {
                 out.push(MarketEvent {
                     stream: format!("{lower}@kline_{name}"),
-                    payload: views::market::kline_event(symbol, &name, &k, iv, now),
+                    payload: events::kline_event(symbol, &name, &k, iv, now),
                 });
             }
         }
         let next = self
             .next_funding(symbol)
             .unwrap_or((0, self.rules.funding.default_rate));
-        let mark_payload = views::market::mark_price_event(symbol, mark, next, now);
+        let mark_payload = events::mark_price_event(symbol, mark, next, now);
         out.push(MarketEvent {
             stream: format!("{lower}@markPrice"),
             payload: mark_payload.clone(),
@@ -60,20 +60,16 @@ impl Exchange {
         });
         out.push(MarketEvent {
             stream: format!("{lower}@bookTicker"),
-            payload: views::market::book_ticker_event(symbol, &c, tick, now),
+            payload: events::book_ticker_event(symbol, &c, tick, now),
         });
         out.push(MarketEvent {
             stream: format!("{lower}@aggTrade"),
-            payload: views::market::agg_trade_event(symbol, &c, now),
+            payload: events::agg_trade_event(symbol, &c, now),
         });
-        if let Some(t) = self
-            .market
-            .get(symbol)
-            .and_then(|m| views::market::ticker_24h(m, symbol, now))
-        {
+        if let Some(t) = self.market.get(symbol).and_then(|m| m.day_stats()) {
             out.push(MarketEvent {
                 stream: format!("{lower}@ticker"),
-                payload: views::market::ticker_event(symbol, &t, now),
+                payload: events::ticker_event(symbol, &t, now),
             });
         }
         self.market_events.extend(out);

@@ -9,8 +9,8 @@ use qt_matching::{Bar, Fill, Liquidity, RestingOrder, TriggerKind};
 
 use super::Exchange;
 use super::book::{AlgoOrder, AlgoStatus, Income, OrdType, OrderStatus, Trade};
+use super::events;
 use crate::error::ApiError;
-use crate::views;
 
 fn bar_at(price: Decimal, volume: Decimal) -> Bar {
     Bar {
@@ -117,7 +117,7 @@ impl Exchange {
                 self.next_tran_id += 1;
             }
         }
-        let ev = views::orders::order_update(
+        let ev = events::order_update(
             &order,
             exec,
             Some((&fill, trade_id, change.realized_pnl)),
@@ -314,6 +314,6 @@ impl Exchange {
             .copied()
             .unwrap_or_default();
         let mark = self.mark(symbol);
-        views::account::account_update(wallet, symbol, &pos, mark, balance_change, "ORDER", now)
+        events::account_update(wallet, symbol, &pos, mark, balance_change, "ORDER", now)
     }
 }

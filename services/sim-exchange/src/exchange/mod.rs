@@ -14,9 +14,11 @@
 //! - `margin.rs`: margins, liquidation price, liquidations.
 //! - `funding.rs`: funding fees and the funding-rate history.
 //! - `market_events.rs`: the market-stream messages of a closed candle.
+//! - `events.rs`: the JSON of the user-data and market-stream events.
 
 mod algos;
 pub mod book;
+mod events;
 mod funding;
 mod margin;
 mod market_events;

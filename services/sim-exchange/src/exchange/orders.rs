@@ -6,9 +6,10 @@ use qt_events::{Decimal, Side};
 use qt_matching::{RestingOrder, TimeInForce};
 
 use super::book::{AlgoStatus, OrdType, Order, OrderStatus};
+use super::events;
 use super::{Exchange, MAX_OPEN_ORDERS};
 use crate::error::ApiError;
-use crate::views;
+use crate::wire;
 
 /// A plain order whose parameters passed the symbol's filters.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +42,7 @@ pub(crate) fn min_notional_error(min_notional: Decimal) -> ApiError {
         -4164,
         format!(
             "Order's notional must be no smaller than {} (unless you choose reduce only).",
-            views::d(min_notional)
+            wire::d(min_notional)
         ),
     )
 }
@@ -165,7 +166,7 @@ impl Exchange {
 
     /// Record a new open order and emit its `NEW` update.
     pub(super) fn insert_order(&mut self, key: &str, order: Order, now: i64) {
-        let event = views::orders::order_update(&order, "NEW", None, now);
+        let event = events::order_update(&order, "NEW", None, now);
         let Some(acc) = self.accounts.get_mut(key) else {
             return;
         };
@@ -198,7 +199,7 @@ impl Exchange {
         } else {
             "EXPIRED"
         };
-        let ev = views::orders::order_update(&order, exec, None, now);
+        let ev = events::order_update(&order, exec, None, now);
         self.push_user(key, "ORDER_TRADE_UPDATE", ev);
         if let Some(a) = order.algo_id {
             let st = if order.executed_qty.is_zero() {

@@ -86,7 +86,7 @@ impl Request for SetMark {
 
     fn apply(self, app: &App, _: &str, now: i64) -> Result<Value, ApiError> {
         app.with_exchange(|ex| ex.set_mark(&self.symbol, self.price, now))?;
-        Ok(json!({"symbol": self.symbol, "markPrice": views::d(self.price)}))
+        Ok(json!({"symbol": self.symbol, "markPrice": crate::wire::d(self.price)}))
     }
 }
 

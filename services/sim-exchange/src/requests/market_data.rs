@@ -1,6 +1,7 @@
 //! Market-data requests (no key): `ping`, `time`, `exchangeInfo`, `klines`, `depth`,
 //! `ticker/24hr`, `ticker/price`, `ticker/bookTicker`, `premiumIndex`, `fundingRate`.
 
+use qt_events::Decimal;
 use serde_json::{Value, json};
 
 use super::{Args, Plain, Request};
@@ -221,26 +222,38 @@ impl Request for FundingRateHistory {
     fn apply(self, app: &App, _: &str, _: i64) -> Result<Value, ApiError> {
         let (start, end, limit) = (self.start, self.end, self.limit);
         app.read(|ex| {
-            let one = |s: &str| ex.funding_rate_history(s, start, end, limit);
+            // Rows (symbol, time, rate, mark) of one symbol.
+            let one = |s: &str| {
+                ex.funding_rate_history(s, start, end, limit).map(|rows| {
+                    rows.into_iter()
+                        .map(|(t, rate, mark)| (s.to_string(), t, rate, mark))
+                        .collect::<Vec<_>>()
+                })
+            };
+            let render = |rows: Vec<(String, i64, Decimal, Decimal)>| {
+                Value::Array(
+                    rows.iter()
+                        .map(|(s, t, rate, mark)| views::market::funding_rate(s, *t, *rate, *mark))
+                        .collect(),
+                )
+            };
             match &self.symbol {
-                Some(s) => one(s)
-                    .map(Value::Array)
-                    .ok_or_else(ApiError::invalid_symbol),
+                Some(s) => one(s).map(render).ok_or_else(ApiError::invalid_symbol),
                 None => {
-                    let mut all: Vec<Value> = ex
+                    let mut all: Vec<_> = ex
                         .market()
                         .symbols
                         .keys()
                         .filter_map(|s| one(s))
                         .flatten()
                         .collect();
-                    all.sort_by_key(|v| v["fundingTime"].as_i64().unwrap_or(0));
+                    all.sort_by_key(|r| r.1);
                     if start.is_some() {
                         all.truncate(limit);
                     } else if all.len() > limit {
                         all.drain(..all.len() - limit);
                     }
-                    Ok(Value::Array(all))
+                    Ok(render(all))
                 }
             }
         })

@@ -16,10 +16,10 @@ mod tests;
 use serde_json::Value;
 
 use crate::app::App;
+use crate::call::Call;
 use crate::error::ApiError;
 use crate::market::Instruments;
 use crate::params::Params;
-use crate::routes::Call;
 
 /// What a request is read from.
 pub(crate) struct Args<'a> {

@@ -1,44 +1,12 @@
-//! Accounts: balances, positions, the account summary, income history, and the
-//! `ACCOUNT_UPDATE` events.
+//! Accounts: balances, positions, the account summary, income history.
 
 use qt_events::Decimal;
 use qt_matching::Position;
 use serde_json::{Value, json};
 
-use super::{d, d8};
 use crate::exchange::Margins;
 use crate::exchange::book::Income;
-
-/// `ACCOUNT_UPDATE` after a fill: the wallet and the position of `symbol`.
-pub(crate) fn account_update(
-    wallet: Decimal,
-    symbol: &str,
-    pos: &Position,
-    mark: Decimal,
-    balance_change: Decimal,
-    reason: &str,
-    now: i64,
-) -> Value {
-    json!({
-        "e": "ACCOUNT_UPDATE", "E": now, "T": now,
-        "a": {
-            "m": reason,
-            "B": [{"a": "USDT", "wb": d(wallet), "cw": d(wallet), "bc": d(balance_change)}],
-            "P": [{"s": symbol, "pa": d(pos.qty), "ep": d(pos.entry_price), "bep": d(pos.entry_price),
-                   "cr": "0", "up": d(pos.unrealized_pnl(mark).round_dp(8)), "mt": "cross", "iw": "0", "ps": "BOTH"}]
-        }
-    })
-}
-
-/// `ACCOUNT_UPDATE` for a funding fee: the balance only, as Binance sends it for a cross
-/// position.
-pub(crate) fn funding_update(wallet: Decimal, fee: Decimal, now: i64) -> Value {
-    let wallet = d(wallet);
-    json!({"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {
-        "m": "FUNDING_FEE",
-        "B": [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": d(fee)}],
-        "P": []}})
-}
+use crate::wire::{d, d8};
 
 /// One position as `positionRisk` (and `account`) shows it.
 pub(crate) struct PositionView<'a> {

@@ -5,9 +5,9 @@ use std::sync::atomic::Ordering;
 use qt_events::Decimal;
 use serde_json::{Value, json};
 
-use super::{d, d8, side_name};
 use crate::app::FaultCounts;
 use crate::exchange::Exchange;
+use crate::wire::{d, d8, side_name};
 
 /// `GET /sim/state`: server time, each symbol's replay position and prices, and the faults
 /// that fired.

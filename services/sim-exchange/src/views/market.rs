@@ -1,14 +1,14 @@
 //! Market data: `exchangeInfo`, klines, the synthetic depth, tickers, the premium index,
-//! funding rates, leverage brackets, and the payloads of the market streams.
+//! funding rates, leverage brackets.
 
 use qt_candles::Candle;
 use qt_events::Decimal;
 use serde_json::{Value, json};
 
-use super::{d, d8};
 use crate::config::Limits;
 use crate::exchange::{MAX_OPEN_ALGOS, MAX_OPEN_ORDERS, MAX_PRICE};
 use crate::market::{SymbolMarket, SymbolSpec};
+use crate::wire::{d, d8};
 
 /// `GET /fapi/v1/exchangeInfo`.
 pub(crate) fn exchange_info<'a>(
@@ -103,33 +103,12 @@ pub(crate) fn depth(m: &SymbolMarket, limit: i64, now: i64) -> Value {
 /// `GET /fapi/v1/ticker/24hr` for one symbol: the last day of closed candles (none yet: no
 /// ticker).
 pub(crate) fn ticker_24h(m: &SymbolMarket, symbol: &str, now: i64) -> Option<Value> {
-    let closed = m.closed();
-    let per_day = usize::try_from(86_400_000 / m.interval_ms.max(1))
-        .unwrap_or(1)
-        .max(1);
-    let window = &closed[closed.len().saturating_sub(per_day)..];
-    let first = window.first()?;
-    let last = window.last()?;
-    let high = window.iter().map(|c| c.high).max().unwrap_or_default();
-    let low = window.iter().map(|c| c.low).min().unwrap_or_default();
-    let volume: Decimal = window.iter().map(|c| c.volume).sum();
-    let quote: Decimal = window.iter().map(|c| c.volume * c.close).sum();
-    let change = last.close - first.open;
-    let pct = if first.open.is_zero() {
-        Decimal::ZERO
-    } else {
-        (change / first.open * Decimal::ONE_HUNDRED).round_dp(3)
-    };
-    let wavg = if volume.is_zero() {
-        last.close
-    } else {
-        (quote / volume).round_dp(8)
-    };
+    let t = m.day_stats()?;
     Some(
-        json!({"symbol": symbol, "priceChange": d(change), "priceChangePercent": d(pct),
-        "weightedAvgPrice": d(wavg), "lastPrice": d(last.close), "lastQty": "0",
-        "openPrice": d(first.open), "highPrice": d(high), "lowPrice": d(low),
-        "volume": d(volume), "quoteVolume": d(quote.round_dp(8)), "openTime": first.open_time,
+        json!({"symbol": symbol, "priceChange": d(t.change), "priceChangePercent": d(t.change_percent),
+        "weightedAvgPrice": d(t.weighted_avg), "lastPrice": d(t.last), "lastQty": "0",
+        "openPrice": d(t.open), "highPrice": d(t.high), "lowPrice": d(t.low),
+        "volume": d(t.volume), "quoteVolume": d(t.quote_volume), "openTime": t.open_time,
         "closeTime": m.now_ms() - 1, "firstId": 0, "lastId": 0, "count": 0, "E": now}),
     )
 }
@@ -162,58 +141,4 @@ pub(crate) fn premium_index(
 pub(crate) fn funding_rate(symbol: &str, time: i64, rate: Decimal, mark: Decimal) -> Value {
     json!({"symbol": symbol, "fundingRate": d8(rate),
         "fundingTime": time, "markPrice": d8(mark)})
-}
-
-// ------------------------------------------------------------------------- stream payloads
-
-/// `<symbol>@kline_<interval>` for a closed candle.
-pub(crate) fn kline_event(symbol: &str, name: &str, k: &Candle, iv: i64, now: i64) -> Value {
-    json!({"e": "kline", "E": now, "s": symbol, "k": {
-        "t": k.open_time, "T": k.open_time + iv - 1, "s": symbol, "i": name,
-        "f": 0, "L": 0, "o": d(k.open), "c": d(k.close), "h": d(k.high), "l": d(k.low),
-        "v": d(k.volume), "n": k.trades, "x": true, "q": d(k.quote_volume), "V": "0", "Q": "0", "B": "0"}})
-}
-
-/// `<symbol>@markPrice` (and `@1s`), with the next funding time and rate.
-pub(crate) fn mark_price_event(
-    symbol: &str,
-    mark: Decimal,
-    (next_time, next_rate): (i64, Decimal),
-    now: i64,
-) -> Value {
-    json!({"e": "markPriceUpdate", "E": now, "s": symbol, "p": d(mark),
-        "ap": d(mark), "i": d(mark), "P": d(mark), "r": d8(next_rate), "T": next_time})
-}
-
-/// `<symbol>@bookTicker`: one tick either side of the close.
-pub(crate) fn book_ticker_event(symbol: &str, c: &Candle, tick: Decimal, now: i64) -> Value {
-    json!({"e": "bookTicker", "u": now, "E": now, "T": now, "s": symbol,
-        "b": d(c.close - tick), "B": "1", "a": d(c.close + tick), "A": "1"})
-}
-
-/// `<symbol>@aggTrade`: the candle as one trade at its close.
-pub(crate) fn agg_trade_event(symbol: &str, c: &Candle, now: i64) -> Value {
-    json!({"e": "aggTrade", "E": now, "s": symbol, "a": now, "p": d(c.close),
-        "q": d(c.volume), "nq": d(c.volume), "f": 0, "l": 0, "T": now, "m": false})
-}
-
-/// `<symbol>@ticker`: the 24h ticker under the stream's short names.
-pub(crate) fn ticker_event(symbol: &str, ticker: &Value, now: i64) -> Value {
-    let mut p = json!({"e": "24hrTicker", "E": now, "s": symbol});
-    if let (Some(obj), Some(src)) = (p.as_object_mut(), ticker.as_object()) {
-        for (k, short) in [
-            ("priceChange", "p"),
-            ("priceChangePercent", "P"),
-            ("weightedAvgPrice", "w"),
-            ("lastPrice", "c"),
-            ("openPrice", "o"),
-            ("highPrice", "h"),
-            ("lowPrice", "l"),
-            ("volume", "v"),
-            ("quoteVolume", "q"),
-        ] {
-            obj.insert(short.into(), src.get(k).cloned().unwrap_or(Value::Null));
-        }
-    }
-    p
 }

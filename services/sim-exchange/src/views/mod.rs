@@ -1,37 +1,8 @@
-//! The JSON the exchange answers and streams, in Binance's shapes and field names: REST
-//! responses, user-data events and market-stream payloads. Views only render what they are
-//! given; they never change the exchange.
+//! The JSON the exchange answers, in Binance's shapes and field names: REST responses. Views only render what they are
+//! given; they never change the exchange. (The stream events the exchange queues are rendered
+//! by `exchange/events.rs`; both spell values with `wire`.)
 
 pub(crate) mod account;
 pub(crate) mod control;
 pub(crate) mod market;
 pub(crate) mod orders;
-
-use qt_events::{Decimal, Side};
-use qt_matching::TimeInForce;
-
-/// A decimal as Binance writes it: no exponent, no trailing zeros.
-pub fn d(x: Decimal) -> String {
-    x.normalize().to_string()
-}
-
-/// A decimal with 8 places (rates, funding marks, income).
-pub(crate) fn d8(x: Decimal) -> String {
-    format!("{x:.8}")
-}
-
-pub(crate) fn side_name(s: Side) -> &'static str {
-    match s {
-        Side::Buy => "BUY",
-        Side::Sell => "SELL",
-    }
-}
-
-pub(crate) fn tif_name(t: TimeInForce) -> &'static str {
-    match t {
-        TimeInForce::Gtc => "GTC",
-        TimeInForce::Ioc => "IOC",
-        TimeInForce::Fok => "FOK",
-        TimeInForce::Gtx => "GTX",
-    }
-}

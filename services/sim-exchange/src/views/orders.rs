@@ -1,12 +1,10 @@
-//! Orders, conditional orders and trades: their REST shapes and their user-data events
-//! (`ORDER_TRADE_UPDATE`, `ALGO_UPDATE`).
+//! Orders, conditional orders and trades: their REST shapes.
 
-use qt_events::{Decimal, Side};
-use qt_matching::{Fill, Liquidity};
+use qt_events::Side;
 use serde_json::{Value, json};
 
-use super::{d, side_name, tif_name};
 use crate::exchange::book::{AlgoOrder, Order, Trade};
+use crate::wire::{d, side_name, tif_name};
 
 /// `POST/GET/DELETE /fapi/v1/order`, `openOrders`, `allOrders`.
 pub(crate) fn order(o: &Order) -> Value {
@@ -57,64 +55,4 @@ pub(crate) fn trade(t: &Trade) -> Value {
 /// The `{"code": 200, …}` answer of the cancel-all endpoints.
 pub(crate) fn cancel_all_done() -> Value {
     json!({"code": 200, "msg": "The operation of cancel all open order is done."})
-}
-
-/// `ORDER_TRADE_UPDATE` with execution type `exec`; `last` is the fill that caused it, with
-/// its trade id and realized PnL.
-pub(crate) fn order_update(
-    o: &Order,
-    exec: &str,
-    last: Option<(&Fill, u64, Decimal)>,
-    now: i64,
-) -> Value {
-    let (l, lp, n, t, rp, maker) = match last {
-        Some((f, t, rp)) => (
-            f.qty,
-            f.price,
-            f.fee,
-            t,
-            rp,
-            f.liquidity == Liquidity::Maker,
-        ),
-        None => (
-            Decimal::ZERO,
-            Decimal::ZERO,
-            Decimal::ZERO,
-            0,
-            Decimal::ZERO,
-            false,
-        ),
-    };
-    json!({
-        "e": "ORDER_TRADE_UPDATE", "E": now, "T": now,
-        "o": {
-            "s": o.symbol, "c": o.client_order_id, "S": side_name(o.side), "o": o.typ.name(),
-            "f": tif_name(o.tif), "q": d(o.orig_qty), "p": d(o.price), "ap": d(o.avg_price()),
-            "sp": d(o.stop_price), "x": exec, "X": o.status.name(), "i": o.order_id,
-            "l": d(l), "z": d(o.executed_qty), "L": d(lp), "N": "USDT", "n": d(n), "T": now,
-            "t": t, "b": "0", "a": "0", "m": maker, "R": o.reduce_only, "wt": o.working_type,
-            "ot": o.orig_type.name(), "ps": "BOTH", "cp": o.close_position, "rp": d(rp),
-            "pP": false, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0, "er": "0"
-        }
-    })
-}
-
-/// `ALGO_UPDATE`; `actual` is the order the algo order became.
-pub(crate) fn algo_update(a: &AlgoOrder, actual: Option<&Order>, now: i64) -> Value {
-    let (ap, aq) = actual.map_or((Decimal::ZERO, Decimal::ZERO), |o| {
-        (o.avg_price(), o.executed_qty)
-    });
-    json!({
-        "e": "ALGO_UPDATE", "T": now, "E": now,
-        "o": {
-            "caid": a.client_algo_id, "aid": a.algo_id, "at": "CONDITIONAL", "o": a.typ.name(),
-            "s": a.symbol, "S": side_name(a.side), "ps": "BOTH", "f": tif_name(a.tif),
-            "q": d(a.quantity), "X": a.status.name(),
-            "ai": a.actual_order_id.map(|i| i.to_string()).unwrap_or_default(),
-            "ap": d(ap), "aq": d(aq), "act": "0", "tp": d(a.trigger_price), "p": d(a.price),
-            "V": "NONE", "wt": a.working_type, "pm": "NONE", "cp": a.close_position,
-            "pP": a.price_protect, "R": a.reduce_only, "tt": a.trigger_time, "gtd": 0,
-            "rm": a.reject_reason
-        }
-    })
 }

@@ -1,4 +1,6 @@
-//! Binance-style errors: an HTTP status plus `{"code": -NNNN, "msg": "..."}`.
+//! The one error type of the API, and the response it is: an HTTP status plus Binance's
+//! `{"code": -NNNN, "msg": "..."}`. Every refusal of every layer (gate, weight, faults,
+//! parameters, the exchange's rules) is one of these.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -47,6 +49,26 @@ impl ApiError {
     }
     pub fn invalid_symbol() -> Self {
         Self::bad(-1121, "Invalid symbol.")
+    }
+    /// A key that is not one of the configured accounts.
+    pub fn unknown_key() -> Self {
+        Self::new(
+            401,
+            -2015,
+            "Invalid API-key, IP, or permissions for action.",
+        )
+    }
+    /// A path (or method) the exchange does not serve.
+    pub fn not_found() -> Self {
+        Self::new(404, -1000, "Not found")
+    }
+    /// A request that reached a handler without passing through the request pipeline.
+    pub fn internal() -> Self {
+        Self::new(
+            500,
+            -1000,
+            "An unknown error occurred while processing the request.",
+        )
     }
     pub fn body(&self) -> String {
         serde_json::json!({"code": self.code, "msg": self.msg}).to_string()

@@ -12,24 +12,42 @@
 //!
 //! It must never panic on anything a client sends, never log or echo an API secret, and never
 //! reach the real Binance or read the wall clock except through the injected clock.
+//!
+//! A REST request goes `routes` (the one table: method, path, gate, weight, request type) →
+//! middleware: `routes::edge` (body, endpoint, parameters parsed once into a `call::Call`),
+//! `faults`, `weight` (server time, weight and order counts against `limits`), `auth` (key, signature) → its type in `requests`
+//! (`parse`, then `apply`) → the `exchange` (state behind a small API, which queues the user
+//! and market events) → `views` (Binance's JSON). `app` holds what every connection shares;
+//! `ws` serves the streams from its channels; `server` runs it all. Every refusal is an
+//! `error::ApiError`, which is the response.
 
+mod app;
+mod auth;
+mod call;
 pub mod config;
-pub mod engine;
 pub mod error;
+pub mod exchange;
+mod faults;
 pub mod funding;
+mod limits;
 pub mod market;
 pub mod params;
+mod requests;
+mod routes;
 mod server;
 pub mod sign;
+mod views;
+mod weight;
+mod wire;
 mod ws;
 
 use std::sync::Arc;
 
+pub use app::App;
 pub use config::{
     ApiKey, Faults, FundingSettings, Limits, MarketSource, SimConfig, funding_dir_beside,
     parse_api_keys,
 };
-pub use server::App;
 use tokio_util::sync::CancellationToken;
 
 /// Errors starting the simulator; none is retryable without a change of configuration.

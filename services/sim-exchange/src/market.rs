@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{MarketSource, SimConfig};
+use crate::error::ApiError;
 
 /// Exchange filters of one symbol.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -77,6 +78,44 @@ impl SymbolSpec {
     }
 }
 
+/// The served symbols and their filters: fixed at start, so requests are checked against them
+/// without the exchange's lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Instruments(BTreeMap<String, SymbolSpec>);
+
+impl Instruments {
+    /// The filters of `symbol`.
+    ///
+    /// # Errors
+    /// `-1121` for a symbol that is not served.
+    pub fn get(&self, symbol: &str) -> Result<&SymbolSpec, ApiError> {
+        self.0.get(symbol).ok_or_else(ApiError::invalid_symbol)
+    }
+
+    /// Every served symbol, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &SymbolSpec> {
+        self.0.values()
+    }
+}
+
+/// The last day of closed candles of a symbol (the 24h ticker's figures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayStats {
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub last: Decimal,
+    pub change: Decimal,
+    /// Percent, 3 decimals.
+    pub change_percent: Decimal,
+    /// Volume-weighted close, 8 decimals (the last close without volume).
+    pub weighted_avg: Decimal,
+    pub volume: Decimal,
+    /// 8 decimals.
+    pub quote_volume: Decimal,
+    pub open_time: i64,
+}
+
 /// One symbol's series and replay position.
 #[derive(Debug, Clone)]
 pub struct SymbolMarket {
@@ -95,6 +134,40 @@ impl SymbolMarket {
     /// The last closed candle.
     pub fn current(&self) -> Option<&Candle> {
         self.cursor.checked_sub(1).and_then(|i| self.candles.get(i))
+    }
+
+    /// The figures of the last day of closed candles; `None` before the first close.
+    pub fn day_stats(&self) -> Option<DayStats> {
+        let closed = self.closed();
+        let per_day = usize::try_from(86_400_000 / self.interval_ms.max(1))
+            .unwrap_or(1)
+            .max(1);
+        let window = &closed[closed.len().saturating_sub(per_day)..];
+        let first = window.first()?;
+        let last = window.last()?;
+        let volume: Decimal = window.iter().map(|c| c.volume).sum();
+        let quote: Decimal = window.iter().map(|c| c.volume * c.close).sum();
+        let change = last.close - first.open;
+        Some(DayStats {
+            open: first.open,
+            high: window.iter().map(|c| c.high).max().unwrap_or_default(),
+            low: window.iter().map(|c| c.low).min().unwrap_or_default(),
+            last: last.close,
+            change,
+            change_percent: if first.open.is_zero() {
+                Decimal::ZERO
+            } else {
+                (change / first.open * Decimal::ONE_HUNDRED).round_dp(3)
+            },
+            weighted_avg: if volume.is_zero() {
+                last.close
+            } else {
+                (quote / volume).round_dp(8)
+            },
+            volume,
+            quote_volume: quote.round_dp(8),
+            open_time: first.open_time,
+        })
     }
 
     /// The last closed candle as the matching model's bar.
@@ -291,6 +364,16 @@ impl Market {
             }
         }
         Ok(Self { symbols })
+    }
+
+    /// The served symbols and their filters.
+    pub fn instruments(&self) -> Instruments {
+        Instruments(
+            self.symbols
+                .iter()
+                .map(|(s, m)| (s.clone(), m.spec.clone()))
+                .collect(),
+        )
     }
 
     pub fn get(&self, symbol: &str) -> Option<&SymbolMarket> {

@@ -85,6 +85,25 @@ impl Params {
         }
     }
 
+    /// An integer of the query string alone (`None` when absent or not a number): what the
+    /// request weight depends on.
+    pub fn query_int(&self, name: &str) -> Option<i64> {
+        self.query_get(name).and_then(|v| v.parse().ok())
+    }
+
+    /// Whether the query string alone has `name` (not empty).
+    pub fn query_has(&self, name: &str) -> bool {
+        self.query_get(name).is_some()
+    }
+
+    fn query_get(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
@@ -107,6 +126,15 @@ impl Params {
         self.get(name)
             .map(|v| v.parse::<i64>().map_err(|_| ApiError::mandatory(name)))
             .transpose()
+    }
+
+    /// A count from 1 to `max` (`default` when absent); `-1130` outside.
+    pub fn count(&self, name: &str, default: i64, max: i64) -> Result<usize, ApiError> {
+        let n = self.int(name)?.unwrap_or(default);
+        if !(1..=max).contains(&n) {
+            return Err(ApiError::invalid(name));
+        }
+        Ok(usize::try_from(n).unwrap_or_default())
     }
 
     pub fn bool(&self, name: &str) -> Result<bool, ApiError> {

@@ -1,39 +1,23 @@
 //! WebSocket streams: market streams (`/market`, `/public`, legacy `/ws` and `/stream`) with
 //! SUBSCRIBE / UNSUBSCRIBE, and the user data stream (`/private/ws?listenKey=…&events=…`).
+//! The handlers are named in the route table (`routes.rs`); they read the app's channels.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::app::{App, lock};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::server::App;
 
 type AppState = Arc<App>;
-
-pub(crate) fn routes(r: Router<AppState>) -> Router<AppState> {
-    r.route("/ws", get(raw_root))
-        .route("/ws/{*streams}", get(raw_streams))
-        .route("/stream", get(combined))
-        .route("/market/ws", get(raw_root))
-        .route("/market/ws/{*streams}", get(raw_streams))
-        .route("/market/stream", get(combined))
-        .route("/public/ws", get(raw_root))
-        .route("/public/ws/{*streams}", get(raw_streams))
-        .route("/public/stream", get(combined))
-        .route("/private/ws", get(private_raw))
-        .route("/private/ws/{key}", get(private_path))
-        .route("/private/stream", get(private_combined))
-}
 
 #[derive(Debug, Clone)]
 struct UserSub {
@@ -51,14 +35,10 @@ struct Session {
 
 fn user_sub(app: &App, key: &str, events: Option<&str>) -> Option<UserSub> {
     let now = app.now();
-    let e = app
-        .engine
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let lk = e.listen_keys.get(key).filter(|v| v.expires_at > now)?;
+    let account = app.read(|ex| ex.listen_key_account(key, now).map(str::to_string))?;
     Some(UserSub {
         listen_key: key.to_string(),
-        account: lk.account.clone(),
+        account,
         events: events.map(|s| {
             s.split('/')
                 .filter(|x| !x.is_empty())
@@ -80,11 +60,11 @@ fn split_streams(app: &App, list: &str, session: &mut Session) {
     }
 }
 
-async fn raw_root(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn raw_root(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
     upgrade(app, ws, Session::default())
 }
 
-async fn raw_streams(
+pub(crate) async fn raw_streams(
     State(app): State<AppState>,
     Path(streams): Path<String>,
     ws: WebSocketUpgrade,
@@ -94,7 +74,7 @@ async fn raw_streams(
     upgrade(app, ws, s)
 }
 
-async fn combined(
+pub(crate) async fn combined(
     State(app): State<AppState>,
     RawQuery(q): RawQuery,
     ws: WebSocketUpgrade,
@@ -131,7 +111,7 @@ fn private(
     )
 }
 
-async fn private_raw(
+pub(crate) async fn private_raw(
     State(app): State<AppState>,
     RawQuery(q): RawQuery,
     ws: WebSocketUpgrade,
@@ -140,7 +120,7 @@ async fn private_raw(
     private(app, ws, p.get("listenKey"), p.get("events"), false)
 }
 
-async fn private_path(
+pub(crate) async fn private_path(
     State(app): State<AppState>,
     Path(key): Path<String>,
     RawQuery(q): RawQuery,
@@ -150,7 +130,7 @@ async fn private_path(
     private(app, ws, Some(&key), p.get("events"), false)
 }
 
-async fn private_combined(
+pub(crate) async fn private_combined(
     State(app): State<AppState>,
     RawQuery(q): RawQuery,
     ws: WebSocketUpgrade,
@@ -216,11 +196,7 @@ async fn run(app: AppState, mut socket: WebSocket, mut session: Session) {
     drop_rx.mark_unchanged();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
-    let drop_after = app
-        .faults
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .ws_drop_after_ms;
+    let drop_after = lock(&app.faults).ws_drop_after_ms;
     let fault_drop = tokio::time::sleep(if drop_after > 0 {
         Duration::from_millis(drop_after)
     } else {
@@ -279,10 +255,7 @@ async fn run(app: AppState, mut socket: WebSocket, mut session: Session) {
                 }
                 if let Some(sub) = &session.user {
                     let now = app.now();
-                    let alive = {
-                        let e = app.engine.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        e.listen_keys.get(&sub.listen_key).is_some_and(|v| v.expires_at > now)
-                    };
+                    let alive = app.read(|ex| ex.listen_key_account(&sub.listen_key, now).is_some());
                     if !alive {
                         let ev = json!({"e": "listenKeyExpired", "E": now, "listenKey": sub.listen_key}).to_string();
                         let _ = socket.send(Message::Text(wrap(session.combined, &sub.listen_key, &ev).into())).await;

@@ -78,6 +78,11 @@ pub struct EvSettings {
     pub margins: Vec<f64>,
     /// Fewest validation trades a margin needs to be chosen. Default 20.
     pub min_trades: usize,
+    /// Smallest t-statistic of the trades' excess over their side's base rate (each trade's
+    /// net return minus the mean net return of taking every trade of that side on the same
+    /// rows) a margin needs to be chosen. A rule that only rides the slice's drift — every
+    /// long of a rising market — has no excess, and holds. Default 2.
+    pub min_excess_t: f64,
 }
 
 impl Default for EvSettings {
@@ -86,6 +91,7 @@ impl Default for EvSettings {
             calibration_fraction: 0.25,
             margins: vec![0.0, 0.0005, 0.001, 0.002, 0.004],
             min_trades: 20,
+            min_excess_t: 2.0,
         }
     }
 }
@@ -95,6 +101,7 @@ impl EvSettings {
         if !(self.calibration_fraction > 0.0 && self.calibration_fraction < 1.0)
             || self.margins.is_empty()
             || self.margins.iter().any(|m| !m.is_finite() || *m < 0.0)
+            || !self.min_excess_t.is_finite()
         {
             return Err(ModelError::Params(format!("invalid ev settings {self:?}")));
         }
@@ -183,6 +190,10 @@ pub struct MarginTrial {
     /// Sum of the trades' net returns (fractions of the notional).
     pub net_return: f64,
     pub win_rate: f64,
+    /// t-statistic of the trades' net returns over their side's base rate on the same rows
+    /// (see [`EvSettings::min_excess_t`]); 0 with fewer than two trades.
+    #[serde(default)]
+    pub excess_t: f64,
 }
 
 /// What calibration found, for the training report.
@@ -225,28 +236,44 @@ fn trade_validation(
     rows: &[EvRow],
     interval_ms: i64,
     costs: &TradeCosts,
+    base: (f64, f64),
 ) -> MarginTrial {
     let rule = EvRule {
         margin: Some(margin),
         ..rule.clone()
     };
     let (mut trades, mut wins, mut net) = (0usize, 0usize, 0.0f64);
+    let (mut excess, mut excess_sq) = (0.0f64, 0.0f64);
     let mut busy: (u16, i64) = (u16::MAX, i64::MIN);
     for r in rows {
         if r.symbol == busy.0 && r.open_time < busy.1 {
             continue;
         }
-        let outcome = match rule.decide(r.p_buy, r.p_sell).action {
-            SignalAction::Buy => r.outcomes.long,
-            SignalAction::Sell => r.outcomes.short,
+        let (outcome, base_rate) = match rule.decide(r.p_buy, r.p_sell).action {
+            SignalAction::Buy => (r.outcomes.long, base.0),
+            SignalAction::Sell => (r.outcomes.short, base.1),
             SignalAction::Hold => continue,
         };
         let ret = outcome.net_return(costs, interval_ms);
         trades += 1;
         wins += usize::from(ret > 0.0);
         net += ret;
+        excess += ret - base_rate;
+        excess_sq += (ret - base_rate) * (ret - base_rate);
         busy = (r.symbol, r.open_time + outcome.held as i64 * interval_ms);
     }
+    let n = trades as f64;
+    let excess_t = if trades < 2 {
+        0.0
+    } else {
+        let mean = excess / n;
+        let var = ((excess_sq - excess * mean) / (n - 1.0)).max(0.0);
+        if var > 0.0 {
+            mean / (var / n).sqrt()
+        } else {
+            0.0
+        }
+    };
     MarginTrial {
         margin,
         trades,
@@ -256,6 +283,7 @@ fn trade_validation(
         } else {
             wins as f64 / trades as f64
         },
+        excess_t,
     }
 }
 
@@ -299,14 +327,23 @@ pub fn fit_rule(
         cost,
         margin: None,
     };
+    // Each side's base rate: the mean net return of taking every one of its trades here.
+    let rate = |side: fn(&EvRow) -> &Outcome| {
+        rows.iter().map(|r| net(side(r))).sum::<f64>() / rows.len() as f64
+    };
+    let base = (rate(|r| &r.outcomes.long), rate(|r| &r.outcomes.short));
     let trials: Vec<MarginTrial> = settings
         .margins
         .iter()
-        .map(|&m| trade_validation(&rule, m, &rows, interval_ms, costs))
+        .map(|&m| trade_validation(&rule, m, &rows, interval_ms, costs, base))
         .collect();
     rule.margin = trials
         .iter()
-        .filter(|t| t.trades >= settings.min_trades && t.net_return > 0.0)
+        .filter(|t| {
+            t.trades >= settings.min_trades
+                && t.net_return > 0.0
+                && t.excess_t >= settings.min_excess_t
+        })
         .max_by(|a, b| a.net_return.total_cmp(&b.net_return))
         .map(|t| t.margin);
     let report = EvReport {
@@ -430,8 +467,55 @@ mod tests {
             ..EvSettings::default()
         };
         let (rule, _) = fit_rule(r.clone(), &costs(), M5, &settings).expect("fit");
-        let t = trade_validation(&rule, 0.0, &r, M5, &costs());
+        let t = trade_validation(&rule, 0.0, &r, M5, &costs(), (0.0, 0.0));
         assert_eq!(t.trades, 3);
         assert_eq!(t.win_rate, 1.0);
+    }
+
+    #[test]
+    fn a_rule_that_only_rides_the_slices_drift_holds() {
+        // A rising slice: 60% of longs gain 2% whatever the score, so every long nets money,
+        // but the scores say nothing about which.
+        let r: Vec<EvRow> = (0..3000)
+            .map(|i| {
+                let g = if (i / 2) % 5 < 3 { 0.02 } else { -0.02 };
+                EvRow {
+                    symbol: (i % 3) as u16,
+                    open_time: (i / 3) as i64 * M5,
+                    p_buy: if i % 2 == 0 { 0.6 } else { 0.5 },
+                    p_sell: 0.1,
+                    outcomes: Outcomes {
+                        long: o(g, 2),
+                        short: o(-g, 2),
+                    },
+                }
+            })
+            .collect();
+        let (rule, report) = fit_rule(r, &costs(), M5, &EvSettings::default()).expect("fit");
+        assert!(
+            report
+                .trials
+                .iter()
+                .any(|t| t.net_return > 0.0 && t.trades >= 20),
+            "the drift pays on the slice: {:?}",
+            report.trials
+        );
+        assert!(
+            report.trials.iter().all(|t| t.excess_t.abs() < 2.0),
+            "{:?}",
+            report.trials
+        );
+        assert_eq!(rule.margin, None, "no skill over taking every long");
+        assert_eq!(rule.decide(0.6, 0.1).action, SignalAction::Hold);
+        // With real skill (the edge rows), the excess is significant and a margin is chosen.
+        let (_, report) =
+            fit_rule(rows(3000, true), &costs(), M5, &EvSettings::default()).expect("fit");
+        let chosen = report.margin.expect("a margin");
+        let t = report
+            .trials
+            .iter()
+            .find(|t| t.margin == chosen)
+            .expect("tried");
+        assert!(t.excess_t >= 2.0, "{t:?}");
     }
 }

@@ -182,6 +182,19 @@ pub struct EvRow {
     pub outcomes: Outcomes,
 }
 
+impl EvRow {
+    /// Row `i` of a dataset with a model's two scores of it.
+    pub fn of(ds: &crate::dataset::Dataset, i: usize, (p_buy, p_sell): (f64, f64)) -> Self {
+        EvRow {
+            symbol: ds.symbol_of[i],
+            open_time: ds.candles[i].open_time,
+            p_buy,
+            p_sell,
+            outcomes: ds.outcomes[i],
+        }
+    }
+}
+
 /// What one candidate margin did on the validation slice.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MarginTrial {

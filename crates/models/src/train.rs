@@ -289,13 +289,7 @@ pub fn train_on(
             let rows: Vec<EvRow> = calibration_rows
                 .iter()
                 .zip(probs)
-                .map(|(&i, (p_buy, p_sell))| EvRow {
-                    symbol: ds.symbol_of[i],
-                    open_time: ds.candles[i].open_time,
-                    p_buy,
-                    p_sell,
-                    outcomes: ds.outcomes[i],
-                })
+                .map(|(&i, scores)| EvRow::of(ds, i, scores))
                 .collect();
             let (rule, report) = fit_rule(rows, &ds.labeling.costs, ds.interval_ms, ev)?;
             model.set_ev_rule(rule)?;

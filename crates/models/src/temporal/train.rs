@@ -278,16 +278,7 @@ pub(crate) fn fit(
     let scores = score_rows(&net, &norm, ds);
     let rows: Vec<EvRow> = calibration_rows
         .iter()
-        .filter_map(|&i| {
-            let (p_buy, p_sell) = scores[i]?;
-            Some(EvRow {
-                symbol: ds.symbol_of[i],
-                open_time: ds.candles[i].open_time,
-                p_buy,
-                p_sell,
-                outcomes: ds.outcomes[i],
-            })
-        })
+        .filter_map(|&i| Some(EvRow::of(ds, i, scores[i]?)))
         .collect();
     let (rule, report) = fit_rule(rows, &ds.labeling.costs, ds.interval_ms, ev)?;
     let model = TemporalModel::new(version, params.clone(), net, norm, rule)?;

@@ -2,23 +2,67 @@ use std::collections::BTreeMap;
 
 use qt_candles::Candle;
 
-use crate::htf::HigherTimeframes;
+use crate::htf::{HTF_NAMES, HigherTimeframes};
 use crate::indicators::{
     Atr, Bbands, Ema, Macd, Obv, Patterns, Ring, RollingExtreme, RollingStats, Rsi, Sma, Vpt,
 };
-
-/// Number of features in a [`FeatureVector`].
-pub const N_FEATURES: usize = 53;
+use crate::market::MARKET_NAMES;
 
 /// Index of the first higher-timeframe feature ([`crate::htf`]).
-pub const HTF_OFFSET: usize = 37;
+pub const HTF_OFFSET: usize = CANDLE_NAMES.len();
 /// Index of the first market-factor feature ([`crate::market`]).
-pub const MARKET_OFFSET: usize = 42;
+pub const MARKET_OFFSET: usize = HTF_OFFSET + HTF_NAMES.len();
+/// Number of features in a [`FeatureVector`].
+pub const N_FEATURES: usize = MARKET_OFFSET + MARKET_NAMES.len();
 
-/// Feature names, in the order of [`FeatureVector::values`]. Every feature is scale-free (a
-/// ratio, a return, an oscillator or a flag), so one model can serve every symbol. "Day" windows
-/// are 24 hours of candles at the configured interval (288 at 5m).
-pub const FEATURE_NAMES: [&str; N_FEATURES] = [
+/// Feature names, in the order of [`FeatureVector::values`]: the symbol's own candles' features,
+/// then the higher timeframes' ([`HTF_NAMES`]), then the market factor's ([`MARKET_NAMES`]).
+/// Every feature is scale-free (a ratio, a return, an oscillator or a flag), so one model can
+/// serve every symbol. "Day" windows are 24 hours of candles at the configured interval (288 at
+/// 5m).
+pub const FEATURE_NAMES: [&str; N_FEATURES] = {
+    let mut names = [""; N_FEATURES];
+    let mut i = 0;
+    while i < N_FEATURES {
+        names[i] = if i < HTF_OFFSET {
+            CANDLE_NAMES[i]
+        } else if i < MARKET_OFFSET {
+            HTF_NAMES[i - HTF_OFFSET]
+        } else {
+            MARKET_NAMES[i - MARKET_OFFSET]
+        };
+        i += 1;
+    }
+    names
+};
+
+/// Index of `name` in [`FEATURE_NAMES`], at compile time (a name not there does not compile).
+const fn index_of(name: &str) -> usize {
+    let mut i = 0;
+    while i < N_FEATURES {
+        let n = FEATURE_NAMES[i].as_bytes();
+        let b = name.as_bytes();
+        if n.len() == b.len() {
+            let mut k = 0;
+            while k < n.len() && n[k] == b[k] {
+                k += 1;
+            }
+            if k == n.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("no such feature")
+}
+
+/// Index of `ret_48` (the market factor reads it on every candle).
+pub(crate) const RET_48: usize = index_of("ret_48");
+/// Index of `change_24h`.
+pub(crate) const CHANGE_24H: usize = index_of("change_24h");
+
+/// The features of the symbol's own candles, before the context features.
+const CANDLE_NAMES: [&str; 37] = [
     // log return of the close over 1, 3, 12, 48 candles
     "ret_1",
     "ret_3",
@@ -73,28 +117,6 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "vol_regime",
     // volume profile: close / the day's volume-weighted mean typical price - 1
     "vwap_dist_24h",
-    // higher timeframes aggregated from the candles (crate::htf): Wilder RSI 14 of hourly
-    // closes, close / EMA 12 of hourly closes - 1, ATR 14 of hourly bars / close, log returns
-    // of the last two closed 4-hour bars
-    "rsi_14_1h",
-    "ema12_dist_1h",
-    "atr_14_1h",
-    "ret_4h_last",
-    "ret_4h_prev",
-    // the market factor (crate::market), from BTC's and ETH's candle before this one: their
-    // returns over 12 and 48 candles, change over a day and 48-candle volatility; this
-    // symbol's ret_48 and change_24h minus BTC's; the share of the two references known
-    "btc_ret_12",
-    "btc_ret_48",
-    "btc_change_24h",
-    "btc_rv_48",
-    "eth_ret_12",
-    "eth_ret_48",
-    "eth_change_24h",
-    "eth_rv_48",
-    "rel_ret_48_btc",
-    "rel_change_24h_btc",
-    "market_known",
 ];
 
 /// Index of a feature name in [`FEATURE_NAMES`].

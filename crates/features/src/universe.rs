@@ -7,15 +7,13 @@ use std::collections::BTreeMap;
 
 use qt_candles::Candle;
 
+use crate::engine::{CHANGE_24H, RET_48};
 use crate::market::MarketFactor;
-use crate::{
-    FeatureConfig, FeatureEngine, FeatureVector, MARKET_OFFSET, N_FEATURES, feature_index,
-};
+use crate::{FeatureConfig, FeatureEngine, FeatureVector, MARKET_OFFSET, N_FEATURES};
 
 /// Fills the market-factor part of a symbol's vector from the market state.
 fn fill_market(market: &MarketFactor, v: &mut FeatureVector) {
-    let own = |name| feature_index(name).map_or(0.0, |i| v.values[i]);
-    let values = market.values(v.open_time, own("ret_48"), own("change_24h"));
+    let values = market.values(v.open_time, v.values[RET_48], v.values[CHANGE_24H]);
     v.values[MARKET_OFFSET..N_FEATURES].copy_from_slice(&values);
 }
 
@@ -111,17 +109,4 @@ pub fn batch_universe(
         .iter()
         .map(|(_, candles)| batch_with_market(config, &market, candles))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::htf::HTF_NAMES;
-    use crate::market::MARKET_NAMES;
-    use crate::{FEATURE_NAMES, HTF_OFFSET, MARKET_OFFSET, N_FEATURES};
-
-    #[test]
-    fn the_context_features_sit_at_their_offsets_under_their_names() {
-        assert_eq!(&FEATURE_NAMES[HTF_OFFSET..MARKET_OFFSET], &HTF_NAMES[..]);
-        assert_eq!(&FEATURE_NAMES[MARKET_OFFSET..N_FEATURES], &MARKET_NAMES[..]);
-    }
 }

@@ -31,24 +31,92 @@ impl Mode {
         }
     }
 
+    /// The value of `QT_EXCHANGE` that names this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Paper => "paper",
+            Mode::Testnet => "testnet",
+            Mode::Live => "live",
+        }
+    }
+
+    /// The Binance environment this mode trades on (`None` for paper: the simulator).
+    pub fn binance(self) -> Option<&'static BinanceHosts> {
+        let name = match self {
+            Mode::Paper => return None,
+            Mode::Testnet => "demo",
+            Mode::Live => "mainnet",
+        };
+        BINANCE_HOSTS.iter().find(|h| h.environment == name)
+    }
+
     /// The default REST base URL of this mode (no trailing slash).
     pub fn default_rest_url(self) -> &'static str {
-        match self {
-            Mode::Paper => "http://127.0.0.1:8090",
-            Mode::Testnet => "https://demo-fapi.binance.com",
-            Mode::Live => "https://fapi.binance.com",
-        }
+        self.binance().map_or(SIM_URL, |h| h.rest)
     }
 
     /// The default WebSocket base URL of this mode; the client appends `/market`, `/public` or
     /// `/private` to it.
     pub fn default_ws_url(self) -> &'static str {
-        match self {
-            Mode::Paper => "ws://127.0.0.1:8090",
-            Mode::Testnet => "wss://fstream.binancefuture.com",
-            Mode::Live => "wss://fstream.binance.com",
-        }
+        self.binance().map_or(SIM_WS_URL, |h| h.ws)
     }
+}
+
+/// The simulator's default address (paper mode), REST and WebSocket.
+const SIM_URL: &str = "http://127.0.0.1:8090";
+const SIM_WS_URL: &str = "ws://127.0.0.1:8090";
+
+/// One Binance USDⓈ-M environment: its REST host and the stream host that serves the same
+/// accounts and markets. A REST host of one environment with the streams of another would
+/// place orders on one account and listen for their fills on another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BinanceHosts {
+    /// `mainnet`, `demo` or `testnet`.
+    pub environment: &'static str,
+    /// REST base URL (`/fapi/...` is appended).
+    pub rest: &'static str,
+    /// WebSocket base URL (`/market`, `/public`, `/private` are appended).
+    pub ws: &'static str,
+}
+
+/// Binance's USDⓈ-M hosts, paired as Binance documents them: mainnet (General Info and
+/// WebSocket Market Streams pages), Demo Trading, which the documentation now names the futures
+/// testnet (`demo-fapi` with `demo-fstream`), and the older futures testnet that the official
+/// connectors still name (`testnet.binancefuture.com` with `fstream.binancefuture.com`).
+/// `QT_EXCHANGE=testnet` uses Demo Trading; overriding one URL with a host of this table takes
+/// its pair for the other.
+pub const BINANCE_HOSTS: &[BinanceHosts] = &[
+    BinanceHosts {
+        environment: "mainnet",
+        rest: "https://fapi.binance.com",
+        ws: "wss://fstream.binance.com",
+    },
+    BinanceHosts {
+        environment: "demo",
+        rest: "https://demo-fapi.binance.com",
+        ws: "wss://demo-fstream.binance.com",
+    },
+    BinanceHosts {
+        environment: "testnet",
+        rest: "https://testnet.binancefuture.com",
+        ws: "wss://fstream.binancefuture.com",
+    },
+];
+
+/// The scheme and host of a URL (`https://fapi.binance.com` of `https://fapi.binance.com/x`).
+fn origin(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    url[after..].find('/').map_or(url, |i| &url[..after + i])
+}
+
+/// The Binance environment a REST URL belongs to, if it is one of [`BINANCE_HOSTS`].
+fn rest_environment(url: &str) -> Option<&'static BinanceHosts> {
+    BINANCE_HOSTS.iter().find(|h| h.rest == origin(url))
+}
+
+/// The Binance environment a WebSocket URL belongs to, if it is one of [`BINANCE_HOSTS`].
+fn ws_environment(url: &str) -> Option<&'static BinanceHosts> {
+    BINANCE_HOSTS.iter().find(|h| h.ws == origin(url))
 }
 
 /// A setting that could not be read; names the setting, never a secret's value.
@@ -61,6 +129,9 @@ pub enum ConfigError {
         expected: &'static str,
         got: String,
     },
+    /// The REST and WebSocket URLs (or the mode) name different Binance environments.
+    #[error("{name}: {reason}")]
+    Mismatch { name: &'static str, reason: String },
     /// A secrets file could not be read.
     #[error("{name}: cannot read {path:?}: {reason}")]
     SecretFile {
@@ -210,8 +281,10 @@ impl ExchangeConfig {
         Self::from_env_with(|name| std::env::var(name).ok())
     }
 
-    /// Reads `QT_EXCHANGE` (paper|testnet|live, default paper), `QT_EXCHANGE_REST_URL`,
-    /// `QT_EXCHANGE_WS_URL`, `QT_API_KEY`, `QT_API_SECRET` or `QT_API_SECRET_FILE`, and
+    /// Reads `QT_EXCHANGE` (paper|testnet|live, default paper), `QT_SIM_URL` (the simulator's
+    /// address in paper mode, default `http://127.0.0.1:8090`), `QT_EXCHANGE_REST_URL`,
+    /// `QT_EXCHANGE_WS_URL` (default: the mode's hosts; one set to a Binance host brings its
+    /// pair), `QT_API_KEY` or `QT_API_KEY_FILE`, `QT_API_SECRET` or `QT_API_SECRET_FILE`, and
     /// `QT_EXCHANGE_RECV_WINDOW_MS`, through `get` (so tests need not touch the environment).
     pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let nonempty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
@@ -224,12 +297,40 @@ impl ExchangeConfig {
             })?,
         };
         let mut cfg = Self::for_mode(mode);
-        if let Some(url) = nonempty("QT_EXCHANGE_REST_URL") {
-            cfg.rest_url = check_url("QT_EXCHANGE_REST_URL", url, &["http://", "https://"])?;
+        if mode == Mode::Paper
+            && let Some(url) = nonempty("QT_SIM_URL")
+        {
+            let url = check_url("QT_SIM_URL", url, &["http://", "https://"])?;
+            cfg.ws_url = url.replacen("http", "ws", 1);
+            cfg.rest_url = url;
         }
-        if let Some(url) = nonempty("QT_EXCHANGE_WS_URL") {
-            cfg.ws_url = check_url("QT_EXCHANGE_WS_URL", url, &["ws://", "wss://"])?;
+        let rest = nonempty("QT_EXCHANGE_REST_URL")
+            .map(|url| check_url("QT_EXCHANGE_REST_URL", url, &["http://", "https://"]))
+            .transpose()?;
+        let ws = nonempty("QT_EXCHANGE_WS_URL")
+            .map(|url| check_url("QT_EXCHANGE_WS_URL", url, &["ws://", "wss://"]))
+            .transpose()?;
+        // One URL set to a Binance host brings the other host of its environment.
+        match (&rest, &ws) {
+            (Some(r), None) => {
+                if let Some(h) = rest_environment(r) {
+                    cfg.ws_url = h.ws.to_string();
+                }
+            }
+            (None, Some(w)) => {
+                if let Some(h) = ws_environment(w) {
+                    cfg.rest_url = h.rest.to_string();
+                }
+            }
+            _ => {}
         }
+        if let Some(r) = rest {
+            cfg.rest_url = r;
+        }
+        if let Some(w) = ws {
+            cfg.ws_url = w;
+        }
+        cfg.check_pairing()?;
         if let Some(v) = nonempty("QT_EXCHANGE_RECV_WINDOW_MS") {
             cfg.recv_window_ms = v
                 .trim()
@@ -242,21 +343,76 @@ impl ExchangeConfig {
                     got: v,
                 })?;
         }
-        cfg.api_key = nonempty("QT_API_KEY").map(|k| SecretString::from(k.trim().to_string()));
-        cfg.api_secret = match (nonempty("QT_API_SECRET"), nonempty("QT_API_SECRET_FILE")) {
-            (Some(s), _) => Some(SecretString::from(s.trim().to_string())),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
-                    name: "QT_API_SECRET_FILE",
-                    path: path.clone(),
-                    reason: e.kind().to_string(),
-                })?;
-                Some(SecretString::from(text.trim().to_string()))
-            }
-            (None, None) => None,
-        };
+        cfg.api_key = secret(&nonempty, "QT_API_KEY", "QT_API_KEY_FILE")?;
+        cfg.api_secret = secret(&nonempty, "QT_API_SECRET", "QT_API_SECRET_FILE")?;
         Ok(cfg)
     }
+
+    /// Refuses a REST host and a stream host of different Binance environments, and a Binance
+    /// host of another environment than the mode's (a `testnet` run must not reach mainnet, a
+    /// `live` run must not trade on a test account). Hosts outside [`BINANCE_HOSTS`] (the
+    /// simulator, a proxy) are the operator's choice and pass.
+    pub fn check_pairing(&self) -> Result<(), ConfigError> {
+        let (rest, ws) = (
+            rest_environment(&self.rest_url),
+            ws_environment(&self.ws_url),
+        );
+        if let (Some(r), Some(w)) = (rest, ws)
+            && r.environment != w.environment
+        {
+            return Err(ConfigError::Mismatch {
+                name: "QT_EXCHANGE_WS_URL",
+                reason: format!(
+                    "{} is Binance {}'s stream host but the REST host {} is {}'s; its streams \
+                     are {}",
+                    self.ws_url, w.environment, self.rest_url, r.environment, r.ws
+                ),
+            });
+        }
+        let allowed: &[&str] = match self.mode {
+            Mode::Paper => &[],
+            Mode::Testnet => &["demo", "testnet"],
+            Mode::Live => &["mainnet"],
+        };
+        for (name, url, env) in [
+            ("QT_EXCHANGE_REST_URL", &self.rest_url, rest),
+            ("QT_EXCHANGE_WS_URL", &self.ws_url, ws),
+        ] {
+            if let Some(h) = env.filter(|h| !allowed.contains(&h.environment)) {
+                return Err(ConfigError::Mismatch {
+                    name,
+                    reason: format!(
+                        "{url} is Binance {}, not an exchange of QT_EXCHANGE={}",
+                        h.environment,
+                        self.mode.name()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A secret from `var`, else from the file named by `file_var` (trimmed; an unreadable file is
+/// an error naming the setting and the path, never the content).
+fn secret(
+    nonempty: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    file_var: &'static str,
+) -> Result<Option<SecretString>, ConfigError> {
+    if let Some(s) = nonempty(var) {
+        return Ok(Some(SecretString::from(s.trim().to_string())));
+    }
+    let Some(path) = nonempty(file_var) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
+        name: file_var,
+        path: path.clone(),
+        reason: e.kind().to_string(),
+    })?;
+    let text = text.trim();
+    Ok((!text.is_empty()).then(|| SecretString::from(text.to_string())))
 }
 
 fn trim_slash(mut s: String) -> String {
@@ -315,7 +471,10 @@ mod tests {
     fn each_mode_has_its_binance_hosts_and_overrides_win() {
         let t = ExchangeConfig::from_env_with(env(&[("QT_EXCHANGE", "testnet")])).unwrap();
         assert_eq!(t.rest_url, "https://demo-fapi.binance.com");
-        assert_eq!(t.ws_url, "wss://fstream.binancefuture.com");
+        assert_eq!(t.ws_url, "wss://demo-fstream.binance.com");
+        let l = ExchangeConfig::from_env_with(env(&[("QT_EXCHANGE", "live")])).unwrap();
+        assert_eq!(l.rest_url, "https://fapi.binance.com");
+        assert_eq!(l.ws_url, "wss://fstream.binance.com");
         let l = ExchangeConfig::from_env_with(env(&[
             ("QT_EXCHANGE", "live"),
             ("QT_EXCHANGE_REST_URL", "http://10.0.0.1:9000/"),
@@ -323,6 +482,113 @@ mod tests {
         .unwrap();
         assert_eq!(l.rest_url, "http://10.0.0.1:9000");
         assert_eq!(l.ws_url, "wss://fstream.binance.com");
+    }
+
+    #[test]
+    fn binance_hosts_are_paired_by_environment_as_binance_documents_them() {
+        // The table: every environment once, its REST and stream hosts on the same domain
+        // family (mainnet on binance.com, demo on demo-*.binance.com, the old testnet on
+        // binancefuture.com), TLS everywhere.
+        let pairs: Vec<(&str, &str, &str)> = BINANCE_HOSTS
+            .iter()
+            .map(|h| (h.environment, h.rest, h.ws))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                (
+                    "mainnet",
+                    "https://fapi.binance.com",
+                    "wss://fstream.binance.com"
+                ),
+                (
+                    "demo",
+                    "https://demo-fapi.binance.com",
+                    "wss://demo-fstream.binance.com"
+                ),
+                (
+                    "testnet",
+                    "https://testnet.binancefuture.com",
+                    "wss://fstream.binancefuture.com"
+                ),
+            ]
+        );
+        // Each mode's defaults are one row of the table.
+        for (mode, environment) in [(Mode::Testnet, "demo"), (Mode::Live, "mainnet")] {
+            let h = mode.binance().unwrap();
+            assert_eq!(h.environment, environment);
+            assert_eq!(
+                (mode.default_rest_url(), mode.default_ws_url()),
+                (h.rest, h.ws)
+            );
+            ExchangeConfig::for_mode(mode).check_pairing().unwrap();
+        }
+        // Overriding one URL with a Binance host takes its pair for the other.
+        let c = ExchangeConfig::from_env_with(env(&[
+            ("QT_EXCHANGE", "testnet"),
+            ("QT_EXCHANGE_REST_URL", "https://testnet.binancefuture.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(c.ws_url, "wss://fstream.binancefuture.com");
+        let c = ExchangeConfig::from_env_with(env(&[
+            ("QT_EXCHANGE", "testnet"),
+            ("QT_EXCHANGE_WS_URL", "wss://fstream.binancefuture.com"),
+        ]))
+        .unwrap();
+        assert_eq!(c.rest_url, "https://testnet.binancefuture.com");
+        // Two environments at once, or an environment the mode does not trade on, are refused.
+        let e = ExchangeConfig::from_env_with(env(&[
+            ("QT_EXCHANGE", "testnet"),
+            ("QT_EXCHANGE_REST_URL", "https://demo-fapi.binance.com"),
+            ("QT_EXCHANGE_WS_URL", "wss://fstream.binancefuture.com"),
+        ]))
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("QT_EXCHANGE_WS_URL:")
+                && e.to_string().contains("wss://demo-fstream.binance.com"),
+            "{e}"
+        );
+        let e = ExchangeConfig::from_env_with(env(&[
+            ("QT_EXCHANGE", "testnet"),
+            ("QT_EXCHANGE_REST_URL", "https://fapi.binance.com"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("mainnet"), "{e}");
+        let e = ExchangeConfig::from_env_with(env(&[
+            ("QT_EXCHANGE", "live"),
+            ("QT_EXCHANGE_WS_URL", "wss://demo-fstream.binance.com"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("demo"), "{e}");
+        let e = ExchangeConfig::from_env_with(env(&[(
+            "QT_EXCHANGE_REST_URL",
+            "https://fapi.binance.com",
+        )]))
+        .unwrap_err();
+        assert!(e.to_string().contains("QT_EXCHANGE=paper"), "{e}");
+    }
+
+    #[test]
+    fn paper_mode_reaches_the_simulator_named_by_qt_sim_url_and_other_modes_ignore_it() {
+        let sim = [("QT_SIM_URL", "http://sim-exchange:8090/")];
+        let c = ExchangeConfig::from_env_with(env(&sim)).unwrap();
+        assert_eq!(c.rest_url, "http://sim-exchange:8090");
+        assert_eq!(c.ws_url, "ws://sim-exchange:8090");
+        for (mode, rest) in [
+            ("testnet", "https://demo-fapi.binance.com"),
+            ("live", "https://fapi.binance.com"),
+        ] {
+            let c = ExchangeConfig::from_env_with(env(&[sim[0], ("QT_EXCHANGE", mode)])).unwrap();
+            assert_eq!(c.rest_url, rest);
+        }
+        // Empty overrides (compose passes `${QT_EXCHANGE_REST_URL:-}`) mean unset.
+        let c = ExchangeConfig::from_env_with(env(&[
+            ("QT_EXCHANGE", "live"),
+            ("QT_EXCHANGE_REST_URL", ""),
+            ("QT_EXCHANGE_WS_URL", ""),
+        ]))
+        .unwrap();
+        assert_eq!(c.ws_url, "wss://fstream.binance.com");
     }
 
     #[test]
@@ -343,11 +609,25 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("secret");
         std::fs::write(&path, "file-secret-value\n").unwrap();
+        let key_path = dir.join("key");
+        std::fs::write(&key_path, "file-key-value\n").unwrap();
         let c = ExchangeConfig::from_env_with(env(&[
-            ("QT_API_KEY", "key-value-123"),
+            ("QT_API_KEY_FILE", key_path.to_str().unwrap()),
             ("QT_API_SECRET_FILE", path.to_str().unwrap()),
         ]))
         .unwrap();
+        assert_eq!(
+            c.api_key.as_ref().unwrap().expose_secret(),
+            "file-key-value"
+        );
+        // The variable wins over the file (compose passes both).
+        let c = ExchangeConfig::from_env_with(env(&[
+            ("QT_API_KEY", "key-value-123"),
+            ("QT_API_KEY_FILE", key_path.to_str().unwrap()),
+            ("QT_API_SECRET_FILE", path.to_str().unwrap()),
+        ]))
+        .unwrap();
+        assert_eq!(c.api_key.as_ref().unwrap().expose_secret(), "key-value-123");
         assert_eq!(
             c.api_secret.as_ref().unwrap().expose_secret(),
             "file-secret-value"
@@ -381,5 +661,8 @@ mod tests {
             ExchangeConfig::from_env_with(env(&[("QT_API_SECRET_FILE", "/nonexistent/qt/secret")]))
                 .unwrap_err();
         assert!(e.to_string().starts_with("QT_API_SECRET_FILE:"), "{e}");
+        let e = ExchangeConfig::from_env_with(env(&[("QT_API_KEY_FILE", "/nonexistent/qt/key")]))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("QT_API_KEY_FILE:"), "{e}");
     }
 }

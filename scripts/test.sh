@@ -27,3 +27,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast "$@"
 fi
+# docker compose, run for real, on the debug binaries built above (skipped without a Docker
+# engine unless CI=true).
+echo "==> docker compose"
+scripts/compose-test.sh

@@ -2,7 +2,15 @@
 # Runs the whole stack in paper mode on this machine, without Docker: Redis with AOF, the
 # simulated exchange replaying the repo's real candles, and the five services. Installs
 # redis-server if it is missing and builds in release mode. Logs: .data/logs/<service>.log.
-# Ctrl-C (or SIGTERM) stops everything cleanly. With Docker, `docker compose up -d` does the same.
+# Every service (and the simulator) runs under scripts/supervise.sh: one that dies is started
+# again with backoff (1 s doubling to 30 s) and a line saying which and how it exited, as
+# compose's `restart: unless-stopped` does. Ctrl-C (or SIGTERM) stops everything cleanly.
+# With Docker, `docker compose up -d` does the same.
+#
+# Where things go (environment): QT_DATA_DIR (.data: Redis's AOF, databases, models, logs,
+# pids), REDIS_PORT (6379), QT_PORT_BASE (8080: services on +1..+5, the simulator on +10),
+# QT_BIN_DIR (unset: build in release mode and run target/release; set: run the binaries
+# already there, no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -35,70 +43,109 @@ export QT_EXIT_BRAIN__EXITS__TRAILING_ACTIVATION_PCT=${QT_EXIT_BRAIN__EXITS__TRA
 export QT_EXIT_BRAIN__EXITS__TRAILING_CALLBACK_PCT=${QT_EXIT_BRAIN__EXITS__TRAILING_CALLBACK_PCT:-0.4}
 export QT_EXIT_BRAIN__EXITS__TIME_STOP_MINUTES=${QT_EXIT_BRAIN__EXITS__TIME_STOP_MINUTES:-3}
 # ---- paper defaults: end ----
-SPEED=$SIM_SPEED
-DATA=.data
-mkdir -p "$DATA/redis" "$DATA/logs" "$DATA/sim" "$DATA/state"
+DATA=${QT_DATA_DIR:-.data}
+mkdir -p "$DATA/redis" "$DATA/logs" "$DATA/sim" "$DATA/state" "$DATA/run"
+DATA=$(cd "$DATA" && pwd)
+REDIS_PORT=${REDIS_PORT:-6379}
+PORT_BASE=${QT_PORT_BASE:-8080}
+SIM_ADDR=127.0.0.1:$((PORT_BASE + 10))
 
-echo "==> building (release)"
-cargo build --release --locked --workspace --bins
+if [ -n "${QT_BIN_DIR:-}" ]; then
+  BIN=$(cd "$QT_BIN_DIR" && pwd)
+else
+  echo "==> building (release)"
+  cargo build --release --locked --workspace --bins
+  BIN=$PWD/target/release
+fi
 
-pids=()
+sups=()
 stop() {
+  trap '' INT TERM
   echo "==> stopping"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${sups[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  redis-cli -p "${REDIS_PORT:-6379}" shutdown >/dev/null 2>&1 || true
+  redis-cli -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+  echo "==> stopped"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-REDIS_PORT=${REDIS_PORT:-6379}
 echo "==> redis on 127.0.0.1:$REDIS_PORT (appendonly yes, data in $DATA/redis)"
 # deploy/redis.conf without its container-only `dir /data` (redis reads the file before the
 # command line's --dir and refuses a folder that does not exist).
-grep -v '^dir ' deploy/redis.conf | redis-server - --dir "$PWD/$DATA/redis" --bind 127.0.0.1 \
-  --port "$REDIS_PORT" --protected-mode yes --daemonize yes --logfile "$PWD/$DATA/logs/redis.log"
+grep -v '^dir ' deploy/redis.conf | redis-server - --dir "$DATA/redis" --bind 127.0.0.1 \
+  --port "$REDIS_PORT" --protected-mode yes --daemonize yes --logfile "$DATA/logs/redis.log" \
+  --pidfile "$DATA/run/redis.pid"
 for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 export QT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export QT_LOG_FORMAT=${QT_LOG_FORMAT:-json}
 export QT_EXCHANGE=${QT_EXCHANGE:-paper}
-export QT_EXCHANGE_REST_URL=${QT_EXCHANGE_REST_URL:-http://127.0.0.1:8090}
-export QT_EXCHANGE_WS_URL=${QT_EXCHANGE_WS_URL:-ws://127.0.0.1:8090}
-export QT_API_KEY=${QT_API_KEY:-paper-key}
-export QT_API_SECRET=${QT_API_SECRET:-paper-secret}
-export SIM_API_KEYS=${SIM_API_KEYS:-paper-key:paper-secret}
+if [ "$QT_EXCHANGE" = paper ]; then
+  # Paper mode trades on the simulator with its built-in account. In testnet and live mode the
+  # exchange's hosts come from the mode (or QT_EXCHANGE_REST_URL / QT_EXCHANGE_WS_URL) and the
+  # keys from QT_API_KEY(_FILE) and QT_API_SECRET(_FILE).
+  export QT_EXCHANGE_REST_URL=${QT_EXCHANGE_REST_URL:-http://$SIM_ADDR}
+  export QT_EXCHANGE_WS_URL=${QT_EXCHANGE_WS_URL:-ws://$SIM_ADDR}
+  if [ -z "${QT_API_KEY:-}${QT_API_KEY_FILE:-}" ]; then export QT_API_KEY=paper-key; fi
+  if [ -z "${QT_API_SECRET:-}${QT_API_SECRET_FILE:-}" ]; then export QT_API_SECRET=paper-secret; fi
+  export SIM_API_KEYS=${SIM_API_KEYS:-paper-key:paper-secret}
+fi
 export QT_EXECUTION__SQLITE_PATH=${QT_EXECUTION__SQLITE_PATH:-$DATA/state/execution.db}
 export QT_EXIT_BRAIN__SQLITE_PATH=${QT_EXIT_BRAIN__SQLITE_PATH:-$DATA/state/exit-brain.db}
 export QT_PORTFOLIO_INTELLIGENCE__SQLITE_PATH=${QT_PORTFOLIO_INTELLIGENCE__SQLITE_PATH:-$DATA/state/portfolio-intelligence.db}
 export QT_CLM__SQLITE_PATH=${QT_CLM__SQLITE_PATH:-$DATA/state/clm.db}
 export QT_CLM__ARTIFACTS_DIR=${QT_CLM__ARTIFACTS_DIR:-$DATA/models}
+services=(trading-bot execution exit-brain portfolio-intelligence clm)
+# The dashboard's service-health panel polls every service.
+for i in "${!services[@]}"; do
+  var=QT_PORTFOLIO_INTELLIGENCE__SERVICES__$(echo "${services[$i]}" | tr 'a-z-' 'A-Z_')
+  export "$var=${!var:-http://127.0.0.1:$((PORT_BASE + i + 1))}"
+done
+export QT_PID_DIR=$DATA/run
 
-start() { # start NAME ARGS...
+start() { # start NAME COMMAND [ARGS...]: under supervise.sh, in a session of its own (Ctrl-C
+  # reaches this script only, which stops each service in turn).
   local name=$1; shift
-  "$@" >>"$DATA/logs/$name.log" 2>&1 &
-  pids+=($!)
-  echo "    $name (pid $!) → $DATA/logs/$name.log"
+  setsid scripts/supervise.sh "$name" "$DATA/logs/$name.log" "$@" &
+  sups+=($!)
+  echo "    $name → $DATA/logs/$name.log"
 }
 
-echo "==> services"
+echo "==> services (restarted when they exit; pids in $DATA/run)"
 if [ "$QT_EXCHANGE" = paper ]; then
-  start sim-exchange target/release/sim-exchange --listen 127.0.0.1:8090 --data data/klines/5m \
-    --speed "$SPEED" --warmup-candles "$SIM_WARMUP_CANDLES" --state-dir "$DATA/sim"
+  start sim-exchange "$BIN/sim-exchange" --listen "$SIM_ADDR" --data data/klines/5m \
+    --speed "$SIM_SPEED" --warmup-candles "$SIM_WARMUP_CANDLES" --state-dir "$DATA/sim"
 fi
-for svc in trading-bot execution exit-brain portfolio-intelligence clm; do
-  start "$svc" target/release/"$svc"
+for i in "${!services[@]}"; do
+  svc=${services[$i]}
+  start "$svc" env QT_HTTP_ADDR="127.0.0.1:$((PORT_BASE + i + 1))" "$BIN/$svc"
 done
 
-cat <<MSG
+# qtctl's defaults are this script's defaults (Redis on 6379, services on 8081-8085, models in
+# .data/models); anything else is told to it through the same variables.
+qtctl_env=""
+if [ "$REDIS_PORT" != 6379 ]; then qtctl_env+="QT_REDIS_URL=$QT_REDIS_URL "; fi
+if [ "$PORT_BASE" != 8080 ]; then
+  qtctl_env+="QT_PORTFOLIO_URL=http://127.0.0.1:$((PORT_BASE + 4)) QT_SERVICES="
+  for i in "${!services[@]}"; do
+    qtctl_env+="${services[$i]}=http://127.0.0.1:$((PORT_BASE + i + 1)),"
+  done
+  qtctl_env="${qtctl_env%,} "
+fi
+if [ "$DATA" != "$PWD/.data" ]; then qtctl_env+="QT_MODELS_DIR=$QT_CLM__ARTIFACTS_DIR "; fi
 
-Quantum Trader is running in $QT_EXCHANGE mode.
+echo
+echo "Quantum Trader is running in $QT_EXCHANGE mode."
+if [ -n "$qtctl_env" ]; then echo "  qtctl:    export ${qtctl_env% }   (where this run differs from qtctl's defaults)"; fi
+cat <<MSG
   logs:     tail -f $DATA/logs/execution.log
-  streams:  target/release/qtctl streams
-  tail:     target/release/qtctl tail intents --follow
-  health:   curl -s localhost:8082/health/ready
+  status:   $BIN/qtctl status
+  streams:  $BIN/qtctl streams
+  tail:     $BIN/qtctl tail intents --follow
+  health:   curl -s localhost:$((PORT_BASE + 2))/health/ready
   redis:    redis-cli -p $REDIS_PORT XINFO GROUPS qt:intents
-Ctrl-C stops everything.
+A service that exits is restarted; Ctrl-C stops everything.
 MSG
-wait -n "${pids[@]}" || true
-echo "==> a process exited; see $DATA/logs"
+# The supervisors only exit when stopped; a signal to this script ends the wait.
+wait

@@ -172,6 +172,22 @@ qtctl_beside() { # SERVICE ARGS...
   docker exec -e QT_REDIS_URL=redis://redis:6379 "$(cid "$other")" qtctl "$@"
 }
 
+# ---- QT_EXCHANGE reaches every service, and no URL default keeps one on the simulator ----
+for mode in testnet live; do
+  QT_EXCHANGE=$mode dc config >"$work/$mode.yml"
+  python3 - "$work/$mode.yml" "$mode" <<'PY' || fail "QT_EXCHANGE=$mode does not reach every service"
+import sys, yaml
+doc, mode = yaml.safe_load(open(sys.argv[1])), sys.argv[2]
+for name in ["trading-bot", "execution", "exit-brain", "portfolio-intelligence", "clm"]:
+    env = doc["services"][name]["environment"]
+    assert env["QT_EXCHANGE"] == mode, (name, env["QT_EXCHANGE"])
+    # Empty: the mode's Binance hosts (qt-exchange's config tests).
+    assert not env.get("QT_EXCHANGE_REST_URL") and not env.get("QT_EXCHANGE_WS_URL"), name
+    assert env["QT_API_KEY_FILE"] == "/run/secrets/qt_api_key", name
+PY
+done
+step "QT_EXCHANGE=testnet|live reaches every service with the mode's hosts"
+
 # ---- up ----
 step "up -d"
 dc down -v --remove-orphans >/dev/null 2>&1 || true

@@ -95,9 +95,12 @@ if ! image_exists debian:bookworm-slim; then
   as_root tar -C "$root" -c . | docker import --change 'CMD ["bash"]' - debian:bookworm-slim >/dev/null
   as_root rm -rf "$root"
 fi
+# redis:7 builds beside quantum-trader:latest (both only need the base).
+redis_build=''
 if ! image_exists redis:7; then
   step "redis:7: Debian's redis-server 7 (scripts/compose/redis.Dockerfile)"
-  docker build -q -t redis:7 -f scripts/compose/redis.Dockerfile scripts/compose >/dev/null
+  docker build -q -t redis:7 -f scripts/compose/redis.Dockerfile scripts/compose >"$work/redis-build.log" 2>&1 &
+  redis_build=$!
 fi
 
 step "quantum-trader:latest: deploy/Dockerfile's runtime stage with $BIN_DIR's binaries"
@@ -120,6 +123,9 @@ sed -n '/^FROM debian:bookworm-slim/,$p' deploy/Dockerfile |
 grep -q '^COPY bin/ /usr/local/bin/$' "$ctx/Dockerfile" && ! grep -q -- '--from=' "$ctx/Dockerfile" ||
   fail "deploy/Dockerfile's runtime stage no longer has the shape this script cuts out"
 docker build -q -t quantum-trader:latest "$ctx" >/dev/null
+if [ -n "$redis_build" ]; then
+  wait "$redis_build" || { cat "$work/redis-build.log"; fail "building redis:7"; }
+fi
 
 # ---- helpers ----
 # Container ids, read once per `up` (a restart keeps the container; docker-compose itself is too

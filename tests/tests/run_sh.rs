@@ -23,18 +23,19 @@ const SERVICES: [&str; 5] = [
     "clm",
 ];
 
-/// A base port whose next ten ports are free too (the services take base+1..+5, the sim +10).
+/// A base port whose next eleven ports are free too (the services take base+1..+5, the sim +10,
+/// Redis +11), so no two of the run's listeners can pick the same port.
 fn free_port_block() -> u16 {
     for _ in 0..100 {
         let base = free_port();
         if base == 0 || base > 65_000 {
             continue;
         }
-        if (1..=10).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+        if (1..=11).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
     }
-    panic!("no block of 11 free ports");
+    panic!("no block of 12 free ports");
 }
 
 fn ready(addr: &str) -> Option<()> {
@@ -138,8 +139,8 @@ fn run_sh_restarts_each_killed_service_which_resumes_from_its_consumer_offset() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let run_dir = data.join("run");
-    let redis_port = free_port();
     let base = free_port_block();
+    let redis_port = base + 11;
     let bin_dir = bin_path("execution").parent().unwrap().to_path_buf();
     let url = format!("redis://127.0.0.1:{redis_port}");
     let env = [
@@ -178,9 +179,20 @@ fn run_sh_restarts_each_killed_service_which_resumes_from_its_consumer_offset() 
         }
         out
     };
-    wait_for(60, "sim-exchange to be ready", || ready(&sim_addr));
+    let ready_within = |secs: u64, name: &str, addr: &str| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while ready(addr).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "{name} not ready on {addr} after {secs} s\n{}",
+                logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    ready_within(60, "sim-exchange", &sim_addr);
     for (i, name) in (1..).zip(SERVICES) {
-        wait_for(90, &format!("{name} to be ready"), || ready(&addr(i)));
+        ready_within(90, name, &addr(i));
     }
     // An entry reaches execution before it is killed, so the check on orders below has one.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -218,7 +230,7 @@ fn run_sh_restarts_each_killed_service_which_resumes_from_its_consumer_offset() 
         let new = wait_for(30, &format!("{name} to be restarted"), || {
             read_pid(&pid_file).filter(|p| *p != old && alive(*p))
         });
-        wait_for(60, &format!("{name} to be ready again"), || ready(&addr(i)));
+        ready_within(60, name, &addr(i));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let (delivered, pending, consumers) = group_state(&url, "qt:control", name).unwrap();

@@ -21,8 +21,8 @@ use qt_events::{
     RejectReason, Severity, Side, SignalRef, Stream,
 };
 use qt_exchange::{
-    AlgoOrderType, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder, NewOrder, Orders,
-    Refusal, Settled, check_unknown_algo_order, check_unknown_order,
+    AlgoOrderType, ApiCode, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder, NewOrder,
+    Orders, Refusal, Settled, check_unknown_algo_order, check_unknown_order,
 };
 use qt_risk::{InFlight, IntentKind, RiskBook, RiskGuard, RiskIntent};
 use qt_store::StoreError;
@@ -1432,12 +1432,14 @@ pub fn reject_reason(e: &ExchangeError) -> RejectReason {
             Refusal::UnknownSymbol(_) => RejectReason::ExchangeFilter,
             Refusal::MissingCredentials => RejectReason::ExchangeError,
         },
-        _ => match e.code() {
-            Some(-2019 | -2018) => RejectReason::MarginInsufficient,
-            Some(-1111 | -1013) => RejectReason::Precision,
-            Some(-4164) => RejectReason::MinNotional,
-            Some(-2022) => RejectReason::ReduceOnlyRejected,
-            Some(-2021) => RejectReason::WouldImmediatelyTrigger,
+        _ => match e.api_code() {
+            Some(ApiCode::MarginInsufficient | ApiCode::BalanceInsufficient) => {
+                RejectReason::MarginInsufficient
+            }
+            Some(ApiCode::BadPrecision | ApiCode::FilterFailure) => RejectReason::Precision,
+            Some(ApiCode::MinNotional) => RejectReason::MinNotional,
+            Some(ApiCode::ReduceOnlyRejected) => RejectReason::ReduceOnlyRejected,
+            Some(ApiCode::WouldImmediatelyTrigger) => RejectReason::WouldImmediatelyTrigger,
             _ => RejectReason::ExchangeError,
         },
     }

@@ -9,7 +9,9 @@ use qt_events::{
     Envelope, Event, OrderFill, OrderKind, PositionChanged, PositionClosed, PositionOpened, Side,
 };
 use qt_exchange::ws::{AccountUpdateReason, AlgoUpdate, OrderTradeUpdate, UserEvent};
-use qt_exchange::{Exchange, OrderStatus, OrderType};
+use qt_exchange::{
+    AlgoStatus, Exchange, ExecutionType, OrderStatus, OrderType, is_exchange_close_order_id,
+};
 use qt_risk::BookFill;
 use rust_decimal::Decimal;
 
@@ -101,7 +103,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 .await
                 .map_err(transient)?,
         };
-        if o.execution_type == "TRADE" && o.last_filled_qty > Decimal::ZERO {
+        if o.execution_type == ExecutionType::Trade && o.last_filled_qty > Decimal::ZERO {
             let fill = FillIn {
                 symbol: o.symbol.clone(),
                 client_order_id: o.client_order_id.clone(),
@@ -125,26 +127,25 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 reduce_only: o.reduce_only || o.close_position,
                 complete: o.status == OrderStatus::Filled,
                 liquidation: o.order_type == OrderType::Liquidation
-                    || o.client_order_id.starts_with("autoclose"),
+                    || is_exchange_close_order_id(&o.client_order_id),
             };
             return self.apply_fill(row, fill).await;
         }
         if let Some(row) = row
             && !row.conditional
             && !row.state.is_final()
-            && matches!(
-                o.status,
-                OrderStatus::Canceled
-                    | OrderStatus::Expired
-                    | OrderStatus::ExpiredInMatch
-                    | OrderStatus::Rejected
-            )
+            && o.status.ended_unfilled()
         {
             let expired = o.status != OrderStatus::Canceled;
             let mut row = row;
             row.filled_qty = o.cum_filled_qty;
             let envs = self
-                .record_ended(None, &row, expired, &o.execution_type.to_lowercase())
+                .record_ended(
+                    None,
+                    &row,
+                    expired,
+                    &o.execution_type.as_str().to_lowercase(),
+                )
                 .await?;
             self.publish_now(&envs).await?;
         }
@@ -159,15 +160,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         if row.state.is_final() {
             return Ok(());
         }
-        match o.status.as_str() {
-            "CANCELED" | "CANCELLED" | "EXPIRED" | "REJECTED" => {
-                let expired = o.status != "CANCELED" && o.status != "CANCELLED";
+        match &o.status {
+            s if s.ended_unfired() => {
+                let expired = *s != AlgoStatus::Canceled;
                 let envs = self
-                    .record_ended(None, &row, expired, &o.status.to_lowercase())
+                    .record_ended(None, &row, expired, &s.as_str().to_lowercase())
                     .await?;
                 self.publish_now(&envs).await?;
             }
-            "TRIGGERED" | "FINISHED" => {
+            s if s.fired() => {
                 if let Some(actual) = &o.actual_order_id {
                     self.db
                         .set_exchange_id(
@@ -601,13 +602,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 };
                 self.apply_fill(Some(row.clone()), fill).await?;
             }
-            if matches!(
-                o.status,
-                OrderStatus::Canceled
-                    | OrderStatus::Expired
-                    | OrderStatus::ExpiredInMatch
-                    | OrderStatus::Rejected
-            ) {
+            if o.status.ended_unfilled() {
                 let mut row = row;
                 row.filled_qty = o.executed_qty;
                 let envs = self

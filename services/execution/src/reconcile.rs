@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use qt_bus::HandlerError;
 use qt_events::ids::derived_event_id;
 use qt_events::{Envelope, Event, PositionClosed, PositionOpened, Severity, Stream};
-use qt_exchange::Exchange;
+use qt_exchange::{AlgoStatus, Exchange};
 use qt_risk::BookPosition;
 use rust_decimal::Decimal;
 
@@ -47,7 +47,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             let found = if row.conditional {
                 match self.exchange.query_algo_order(&row.client_order_id).await {
                     Ok(a) => Some(a.algo_id.to_string()),
-                    Err(e) if e.code() == Some(-2013) => None,
+                    Err(e) if e.is_no_such_order() => None,
                     Err(e) => return Err(transient(e)),
                 }
             } else {
@@ -57,7 +57,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     .await
                 {
                     Ok(o) => Some(o.order_id.to_string()),
-                    Err(e) if e.code() == Some(-2013) => None,
+                    Err(e) if e.is_no_such_order() => None,
                     Err(e) => return Err(transient(e)),
                 }
             };
@@ -135,9 +135,10 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 continue;
             }
             if !live_algo_ids.contains(row.client_order_id.as_str()) {
+                // `None`: the exchange does not know it.
                 let status = match self.exchange.query_algo_order(&row.client_order_id).await {
-                    Ok(a) => a.algo_status,
-                    Err(e) if e.code() == Some(-2013) => "MISSING".into(),
+                    Ok(a) => Some(a.algo_status),
+                    Err(e) if e.is_no_such_order() => None,
                     Err(e) => return Err(transient(e)),
                 };
                 // Ended meanwhile by the intent handler (a replaced leg): nothing to correct.
@@ -151,20 +152,14 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     continue;
                 };
                 let row = &row;
-                if !matches!(
-                    status.as_str(),
-                    "TRIGGERED"
-                        | "FINISHED"
-                        | "CANCELED"
-                        | "CANCELLED"
-                        | "EXPIRED"
-                        | "REJECTED"
-                        | "MISSING"
-                ) {
+                if status
+                    .as_ref()
+                    .is_some_and(|s| !s.fired() && !s.ended_unfired())
+                {
                     // Live after all (NEW, TRIGGERING): it was placed after the list was read.
                     continue;
                 }
-                if matches!(status.as_str(), "TRIGGERED" | "FINISHED") {
+                if status.as_ref().is_some_and(AlgoStatus::fired) {
                     self.db
                         .set_exchange_id(
                             &row.client_order_id,
@@ -177,15 +172,17 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     continue;
                 }
                 let mut envs = self
-                    .record_ended(None, row, status == "EXPIRED", "reconciled")
+                    .record_ended(None, row, status == Some(AlgoStatus::Expired), "reconciled")
                     .await?;
                 envs.push(self.alert(
                     "conditional_order_missing",
                     &row.symbol,
                     Severity::Warning,
                     format!(
-                        "conditional order {} ({}) is {status} on the exchange; recorded as ended",
-                        row.client_order_id, row.leg
+                        "conditional order {} ({}) is {} on the exchange; recorded as ended",
+                        row.client_order_id,
+                        row.leg,
+                        status.as_ref().map_or("MISSING", AlgoStatus::as_str)
                     ),
                     &row.client_order_id,
                 ));

@@ -3,7 +3,6 @@
 //! risk book are updated in one transaction with the events queued in the outbox; the outbox is
 //! then published. Event ids derive from the exchange's trade id, so a replay publishes nothing new.
 
-use qt_bus::HandlerError;
 use qt_events::ids::derived_event_id;
 use qt_events::{
     Envelope, Event, OrderFill, OrderKind, PositionChanged, PositionClosed, PositionOpened, Side,
@@ -16,7 +15,8 @@ use qt_risk::BookFill;
 use rust_decimal::Decimal;
 
 use crate::db::{Db, OrderRow, OrderState, PositionRow};
-use crate::engine::{Execution, transient};
+use crate::error::ExecError;
+use crate::service::Execution;
 
 /// One execution, from the stream or reconstructed by polling.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure (the caller logs it; polling and reconciliation heal it).
-    pub async fn on_user_event(&self, ev: UserEvent) -> Result<(), HandlerError> {
+    pub async fn on_user_event(&self, ev: UserEvent) -> Result<(), ExecError> {
         match ev {
             UserEvent::OrderTradeUpdate(u) => self.on_order_update(&u).await,
             UserEvent::AlgoUpdate(a) => self.on_algo_update(&a).await,
@@ -93,15 +93,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
     }
 
-    async fn on_order_update(&self, u: &OrderTradeUpdate) -> Result<(), HandlerError> {
+    async fn on_order_update(&self, u: &OrderTradeUpdate) -> Result<(), ExecError> {
         let o = &u.order;
-        let row = match self.db.order(&o.client_order_id).await.map_err(transient)? {
+        let row = match self.db.order(&o.client_order_id).await? {
             Some(r) => Some(r),
-            None => self
-                .db
-                .order_by_exchange_id(&o.order_id.to_string())
-                .await
-                .map_err(transient)?,
+            None => {
+                self.db
+                    .order_by_exchange_id(&o.order_id.to_string())
+                    .await?
+            }
         };
         if o.execution_type == ExecutionType::Trade && o.last_filled_qty > Decimal::ZERO {
             let fill = FillIn {
@@ -152,9 +152,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         Ok(())
     }
 
-    async fn on_algo_update(&self, a: &AlgoUpdate) -> Result<(), HandlerError> {
+    async fn on_algo_update(&self, a: &AlgoUpdate) -> Result<(), ExecError> {
         let o = &a.order;
-        let Some(row) = self.db.order(&o.client_algo_id).await.map_err(transient)? else {
+        let Some(row) = self.db.order(&o.client_algo_id).await? else {
             return Ok(());
         };
         if row.state.is_final() {
@@ -177,8 +177,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                             Some(OrderState::Triggered),
                             self.now(),
                         )
-                        .await
-                        .map_err(transient)?;
+                        .await?;
                 }
             }
             _ => {}
@@ -187,11 +186,11 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     }
 
     /// Publishes events at once (order ends); duplicates carry the same id.
-    pub(crate) async fn publish_now(&self, envs: &[Envelope]) -> Result<(), HandlerError> {
+    pub(crate) async fn publish_now(&self, envs: &[Envelope]) -> Result<(), ExecError> {
         if envs.is_empty() {
             return Ok(());
         }
-        self.bus.publish_all(envs).await.map_err(transient)?;
+        self.bus.publish_all(envs).await?;
         log_facts(envs);
         Ok(())
     }
@@ -200,15 +199,11 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure: the events stay queued.
-    pub async fn flush_outbox(&self) -> Result<usize, HandlerError> {
+    pub async fn flush_outbox(&self) -> Result<usize, ExecError> {
         const PAGE: i64 = 256;
         let mut total = 0;
         loop {
-            let envs = self
-                .db
-                .outbox(crate::engine::SERVICE, PAGE)
-                .await
-                .map_err(transient)?;
+            let envs = self.db.outbox(crate::service::SERVICE, PAGE).await?;
             if envs.is_empty() {
                 return Ok(total);
             }
@@ -216,7 +211,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             self.publish_page(&envs).await?;
             log_facts(&envs);
             let ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
-            self.db.dequeue(&ids).await.map_err(transient)?;
+            self.db.dequeue(&ids).await?;
             total += ids.len();
             if last_page {
                 return Ok(total);
@@ -228,20 +223,16 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// trip, that the last fact published before it is still on the stream: when Redis lost
     /// it, the loss is noted and a reconciliation woken to restate the positions; otherwise
     /// the facts published after a Redis restart would hide the loss from `restate_if_lost`.
-    async fn publish_page(&self, envs: &[Envelope]) -> Result<Vec<String>, HandlerError> {
+    async fn publish_page(&self, envs: &[Envelope]) -> Result<Vec<String>, ExecError> {
         let positions = qt_events::Stream::Positions;
         if !envs.iter().any(|e| e.event.stream() == positions) {
-            return self.bus.publish_all(envs).await.map_err(transient);
+            return Ok(self.bus.publish_all(envs).await?);
         }
         let mut tail = self.positions_tail.lock().await;
         let entry_ids = match tail.published.clone() {
             Some(prior) => {
                 let key = self.bus.key(positions);
-                let (present, ids) = self
-                    .bus
-                    .publish_all_after(envs, &key, &prior)
-                    .await
-                    .map_err(transient)?;
+                let (present, ids) = self.bus.publish_all_after(envs, &key, &prior).await?;
                 if !present && tail.lost.is_none() {
                     tracing::warn!(stream = %key, published = %prior, "positions stream lost facts: restating soon");
                     tail.lost = Some(prior);
@@ -249,7 +240,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 }
                 ids
             }
-            None => self.bus.publish_all(envs).await.map_err(transient)?,
+            None => self.bus.publish_all(envs).await?,
         };
         if let Some(last) = envs
             .iter()
@@ -268,11 +259,11 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure.
-    pub async fn apply_fill(&self, row: Option<OrderRow>, f: FillIn) -> Result<(), HandlerError> {
+    pub async fn apply_fill(&self, row: Option<OrderRow>, f: FillIn) -> Result<(), ExecError> {
         let _serial = self.fills_lock.lock().await;
         // Re-read under the lock: another path may have applied it meanwhile.
         let row = match row {
-            Some(r) => self.db.order(&r.client_order_id).await.map_err(transient)?,
+            Some(r) => self.db.order(&r.client_order_id).await?,
             None => None,
         };
         if let Some(r) = &row
@@ -285,7 +276,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let now = self.now();
         let mut book = self.book.lock().await;
         let mut next = book.clone();
-        let mut tx = self.db.begin().await.map_err(transient)?;
+        let mut tx = self.db.begin().await?;
         let coid = row
             .as_ref()
             .map_or(f.client_order_id.clone(), |r| r.client_order_id.clone());
@@ -302,8 +293,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             f.exchange_realized,
             f.trade_time,
         )
-        .await
-        .map_err(transient)?;
+        .await?;
         if !fresh {
             return Ok(());
         }
@@ -327,9 +317,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             } else {
                 (f.cum_qty, state)
             };
-            Db::set_filled(&mut tx, &r.client_order_id, filled, f.avg_price, state, now)
-                .await
-                .map_err(transient)?;
+            Db::set_filled(&mut tx, &r.client_order_id, filled, f.avg_price, state, now).await?;
         }
         // The book's position before the fill, to know what the fill did.
         let before = next.positions().get(&f.symbol).cloned();
@@ -391,9 +379,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             events.insert(0, self.accepted_event(None, &acked));
         }
 
-        let mut pos = Db::open_position(&mut tx, &f.symbol)
-            .await
-            .map_err(transient)?;
+        let mut pos = Db::open_position(&mut tx, &f.symbol).await?;
         let ts = f.trade_time.max(0);
         // Part of the fill that closed the existing position, and what is left to open.
         let closing = before.is_some() && outcome.closed_qty > Decimal::ZERO;
@@ -431,9 +417,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     reason: close_reason(row.as_ref(), f.liquidation),
                     signal: p.signal.clone(),
                 };
-                Db::insert_closed_trade(&mut tx, &closed)
-                    .await
-                    .map_err(transient)?;
+                Db::insert_closed_trade(&mut tx, &closed).await?;
                 events.push(self.envelope(
                     Event::PositionClosed(closed),
                     derived_event_id(&[&p.position_id, "closed"]),
@@ -443,7 +427,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 p.quantity = after.as_ref().map_or(Decimal::ZERO, |a| a.qty);
                 events.push(self.changed(p, ts, &trade));
             }
-            Db::upsert_position(&mut tx, p).await.map_err(transient)?;
+            Db::upsert_position(&mut tx, p).await?;
         }
         let opened_qty = f.last_qty
             - if closing {
@@ -465,7 +449,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     p.entry_price = a.entry_price;
                     p.max_quantity = p.max_quantity.max(a.qty);
                     p.fees += f.fee * share;
-                    Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                    Db::upsert_position(&mut tx, &p).await?;
                     events.push(self.changed(&p, ts, &trade));
                 }
                 None => {
@@ -488,7 +472,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                         opened_at: ts,
                         closed_at: None,
                     };
-                    Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                    Db::upsert_position(&mut tx, &p).await?;
                     events.push(self.envelope(
                         Event::PositionOpened(PositionOpened {
                             position_id: position_id.clone(),
@@ -544,8 +528,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure.
-    pub async fn poll_orders(&self) -> Result<(), HandlerError> {
-        for row in self.db.live_orders().await.map_err(transient)? {
+    pub async fn poll_orders(&self) -> Result<(), ExecError> {
+        for row in self.db.live_orders().await? {
             if row.conditional || row.state == OrderState::Sending {
                 continue;
             }

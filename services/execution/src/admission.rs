@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 
 use qt_events::ids::client_order_id;
-use qt_events::{Envelope, Event, OrderKind, RejectReason, Side, SignalRef};
+use qt_events::{Envelope, Event, RejectReason, Side};
 use qt_exchange::{Exchange, Orders};
 use qt_risk::RiskIntent;
 use rust_decimal::Decimal;
 
-use crate::db::{OrderRow, OrderState};
 use crate::error::ExecError;
+use crate::order::{Leg, OrderRecord, OrderSpec, OrderState, Rejection};
 use crate::service::Execution;
 
 /// An order the order-rate budget cannot take now (see `Execution::budget`).
@@ -23,21 +23,16 @@ pub(crate) enum Throttled {
     Refuse(String),
 }
 
-/// What to place for a plain (non-conditional) order.
+/// A plain order or a close to record, admit and send (see `Execution::place`).
 #[derive(Debug, Clone)]
-pub(crate) struct PlainSpec {
+pub(crate) struct Placement {
     pub(crate) intent_id: String,
-    pub(crate) leg: String,
+    pub(crate) leg: Leg,
     pub(crate) symbol: String,
     pub(crate) side: Side,
-    pub(crate) kind: OrderKind,
-    pub(crate) quantity: Decimal,
-    pub(crate) price: Option<Decimal>,
-    pub(crate) reduce_only: bool,
-    pub(crate) leverage: u32,
-    pub(crate) reference_price: Option<Decimal>,
-    pub(crate) signal: Option<SignalRef>,
-    pub(crate) reason: Option<String>,
+    pub(crate) spec: OrderSpec,
+    /// Why a close or reduction is asked for.
+    pub(crate) exit_reason: Option<String>,
     pub(crate) risk: RiskIntent,
 }
 
@@ -89,39 +84,33 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         self.exchange.orders_wait(class, others)
     }
 
-    pub(crate) async fn place_plain(
+    /// Admits, records and sends a plain order or a close.
+    pub(crate) async fn place(
         &self,
         env: &Envelope,
-        spec: PlainSpec,
+        order: Placement,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let coid = client_order_id(&spec.intent_id, &spec.leg);
-        if spec.leverage > 0 {
-            self.ensure_leverage(&spec.symbol, spec.leverage).await;
+        let plain = order.spec.plain();
+        let leverage = plain.map_or(0, |p| p.leverage);
+        let reference_price = plain.and_then(|p| p.reference_price);
+        if leverage > 0 {
+            self.ensure_leverage(&order.symbol, leverage).await;
         }
         let now = self.now();
         let unsure = self.unsure_since(env);
-        let mut row = OrderRow {
-            client_order_id: coid,
-            intent_id: spec.intent_id.clone(),
-            leg: spec.leg.clone(),
-            symbol: spec.symbol.clone(),
-            side: spec.side,
-            kind: spec.kind,
-            conditional: false,
-            quantity: spec.quantity,
-            price: spec.price,
-            trigger_price: None,
-            reduce_only: spec.reduce_only,
-            close_position: false,
+        let mut row = OrderRecord {
+            client_order_id: client_order_id(&order.intent_id, &order.leg.name()),
+            intent_id: order.intent_id.clone(),
+            leg: order.leg,
+            symbol: order.symbol.clone(),
+            side: order.side,
+            spec: order.spec,
             state: OrderState::Sending,
             exchange_order_id: None,
             filled_qty: Decimal::ZERO,
-            avg_price: spec.reference_price.unwrap_or_default(),
-            reason: spec.reason.clone(),
-            message: None,
-            exchange_code: None,
-            leverage: spec.leverage,
-            signal: spec.signal.clone(),
+            avg_price: Decimal::ZERO,
+            exit_reason: order.exit_reason,
+            rejection: None,
             sent_at: unsure.unwrap_or_else(|| self.exchange.server_now_ms()),
             updated_at: now,
         };
@@ -132,7 +121,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .lock()
             .await
             .in_flight()
-            .contains_key(&spec.intent_id);
+            .contains_key(&row.intent_id);
         if in_flight && let Some(known) = self.db.order(&row.client_order_id).await? {
             return self.resume(env, known).await;
         }
@@ -147,18 +136,21 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let refused = {
             let mut book = self.book.lock().await;
             let mut next = book.clone();
-            if let Some(p) = spec.reference_price {
-                next.on_price(&spec.symbol, p);
+            if let Some(p) = reference_price {
+                next.on_price(&row.symbol, p);
             }
-            match self.guard.admit(&mut next, &spec.risk, now) {
+            match self.guard.admit(&mut next, &order.risk, now) {
                 qt_risk::Decision::Reject(reason, message) => {
                     // A daily-loss pause has a known end: the bot holds its entries until then.
                     let until = next
                         .paused_until_ms
                         .filter(|_| reason == RejectReason::DailyLossPause);
                     row.state = OrderState::Rejected;
-                    row.reason = Some(crate::db::enum_text(&reason));
-                    row.message = Some(message);
+                    row.rejection = Some(Rejection {
+                        reason,
+                        message,
+                        exchange_code: None,
+                    });
                     Some(until)
                 }
                 _ => {
@@ -170,7 +162,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let recorded = self.record_new(&row).await;
         if refused.is_none() && !matches!(recorded, Ok(None)) {
             // Not recorded now (seen before, or the store failed): no reservation of its own.
-            self.book.lock().await.on_ended(&spec.intent_id);
+            self.book.lock().await.on_ended(&row.intent_id);
         }
         if let Some(known) = recorded? {
             return self.resume(env, known).await;

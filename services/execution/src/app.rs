@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::db::Db;
 use crate::error::ExecError;
+use crate::order::Leg;
 use crate::service::Execution;
 
 /// Handles `qt:intents`; runs on several symbols at once (the risk book's lock makes every
@@ -84,7 +85,7 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
                 for sym in &symbols {
                     // Entry orders and protective orders go first, then the position.
                     for row in ex.db.live_orders().await.map_err(ExecError::from)? {
-                        if &row.symbol == sym && row.state != crate::db::OrderState::Sending {
+                        if &row.symbol == sym && row.state != crate::order::OrderState::Sending {
                             out.extend(ex.cancel_row(Some(&d.envelope), &row, "close_all").await?);
                         }
                     }
@@ -92,7 +93,7 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
                         ex.close_symbol(
                             &d.envelope,
                             &c.command_id,
-                            &format!("close_all:{sym}"),
+                            Leg::CloseAll(sym.clone()),
                             sym,
                             "close_all",
                         )

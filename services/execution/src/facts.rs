@@ -5,11 +5,11 @@ use qt_events::ids::derived_event_id;
 use qt_events::{Envelope, Event, OrderAccepted, OrderEnded, OrderRejected, RejectReason};
 use qt_exchange::{ApiCode, Exchange, ExchangeError, Refusal};
 
-use crate::db::OrderRow;
+use crate::order::{OrderRecord, Rejection};
 use crate::service::Execution;
 
 impl<E: Exchange + Clone + 'static> Execution<E> {
-    pub(crate) fn accepted_event(&self, cause: Option<&Envelope>, row: &OrderRow) -> Envelope {
+    pub(crate) fn accepted_event(&self, cause: Option<&Envelope>, row: &OrderRecord) -> Envelope {
         self.envelope(
             Event::OrderAccepted(OrderAccepted {
                 intent_id: row.intent_id.clone(),
@@ -17,31 +17,31 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 exchange_order_id: row.exchange_order_id.clone(),
                 symbol: row.symbol.clone(),
                 side: row.side,
-                kind: row.kind,
-                quantity: row.quantity,
-                price: row.price,
-                trigger_price: row.trigger_price,
-                reduce_only: row.reduce_only || row.close_position,
+                kind: row.spec.kind(),
+                quantity: row.spec.quantity(),
+                price: row.spec.price(),
+                trigger_price: row.spec.trigger_price(),
+                reduce_only: row.spec.reduces(),
             }),
             derived_event_id(&[&row.client_order_id, "accepted"]),
             cause,
         )
     }
 
-    pub(crate) fn rejected_event(&self, env: &Envelope, row: &OrderRow) -> Envelope {
-        let reason = row
-            .reason
-            .as_deref()
-            .and_then(|r| serde_json::from_value(serde_json::Value::String(r.to_owned())).ok())
-            .unwrap_or(RejectReason::Other);
+    pub(crate) fn rejected_event(&self, env: &Envelope, row: &OrderRecord) -> Envelope {
+        let rejection = row.rejection.clone().unwrap_or(Rejection {
+            reason: RejectReason::Other,
+            message: String::new(),
+            exchange_code: None,
+        });
         self.envelope(
             Event::OrderRejected(OrderRejected {
                 intent_id: row.intent_id.clone(),
                 client_order_id: Some(row.client_order_id.clone()),
                 symbol: row.symbol.clone(),
-                reason,
-                message: row.message.clone().unwrap_or_default(),
-                exchange_code: row.exchange_code,
+                reason: rejection.reason,
+                message: rejection.message,
+                exchange_code: rejection.exchange_code,
                 until_ms: None,
             }),
             derived_event_id(&[&row.client_order_id, "rejected"]),
@@ -52,7 +52,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     pub(crate) fn ended_event(
         &self,
         cause: Option<&Envelope>,
-        row: &OrderRow,
+        row: &OrderRecord,
         expired: bool,
         reason: &str,
     ) -> Envelope {

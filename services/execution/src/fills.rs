@@ -14,8 +14,9 @@ use qt_exchange::{
 use qt_risk::BookFill;
 use rust_decimal::Decimal;
 
-use crate::db::{Db, OrderRow, OrderState, PositionRow};
+use crate::db::{Db, PositionRow};
 use crate::error::ExecError;
+use crate::order::{Leg, OrderEvent, OrderRecord, OrderState};
 use crate::service::Execution;
 
 /// One execution, from the stream or reconstructed by polling.
@@ -53,20 +54,19 @@ fn kind_of(t: OrderType) -> OrderKind {
 }
 
 /// What closed a position, from the order that closed it.
-fn close_reason(row: Option<&OrderRow>, liquidation: bool) -> String {
+fn close_reason(row: Option<&OrderRecord>, liquidation: bool) -> String {
     if liquidation {
         return "liquidation".into();
     }
     match row {
         None => "external".into(),
-        Some(r) => match r.leg.as_str() {
-            "stop" | "stop_close" => "stop".into(),
-            "trailing" => "trailing".into(),
-            "entry" => "flip".into(),
-            l if l.starts_with("close_all") => "close_all".into(),
-            "close" | "reduce" => r.reason.clone().unwrap_or_else(|| "manual".into()),
-            _ if r.kind == OrderKind::TakeProfitMarket => "take_profit".into(),
-            _ => "manual".into(),
+        Some(r) => match &r.leg {
+            Leg::Stop | Leg::StopClose => "stop".into(),
+            Leg::Trailing => "trailing".into(),
+            Leg::Entry => "flip".into(),
+            Leg::CloseAll(_) => "close_all".into(),
+            Leg::Close | Leg::Reduce => r.exit_reason.clone().unwrap_or_else(|| "manual".into()),
+            Leg::TakeProfit(_) => "take_profit".into(),
         },
     }
 }
@@ -132,7 +132,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             return self.apply_fill(row, fill).await;
         }
         if let Some(row) = row
-            && !row.conditional
+            && !row.is_conditional()
             && !row.state.is_final()
             && o.status.ended_unfilled()
         {
@@ -171,12 +171,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             s if s.fired() => {
                 if let Some(actual) = &o.actual_order_id {
                     self.db
-                        .set_exchange_id(
-                            &row.client_order_id,
-                            actual,
-                            Some(OrderState::Triggered),
-                            self.now(),
-                        )
+                        .mark_triggered(&row.client_order_id, Some(actual), self.now())
                         .await?;
                 }
             }
@@ -259,7 +254,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure.
-    pub async fn apply_fill(&self, row: Option<OrderRow>, f: FillIn) -> Result<(), ExecError> {
+    pub async fn apply_fill(&self, row: Option<OrderRecord>, f: FillIn) -> Result<(), ExecError> {
         let _serial = self.fills_lock.lock().await;
         // Re-read under the lock: another path may have applied it meanwhile.
         let row = match row {
@@ -267,7 +262,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             None => None,
         };
         if let Some(r) = &row
-            && !r.conditional
+            && !r.is_conditional()
             && f.cum_qty > Decimal::ZERO
             && f.cum_qty <= r.filled_qty
         {
@@ -299,25 +294,26 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
         let intent_id = row.as_ref().map(|r| r.intent_id.clone());
         if let Some(r) = &row {
-            let state = if f.complete || (r.quantity > Decimal::ZERO && f.cum_qty >= r.quantity) {
-                OrderState::Filled
-            } else {
-                OrderState::PartiallyFilled
-            };
-            let (filled, state) = if r.conditional {
+            let event = if r.is_conditional() {
                 // The fill belongs to the order the conditional one created.
-                (
-                    f.cum_qty,
-                    if f.complete {
-                        OrderState::Filled
-                    } else {
-                        OrderState::Triggered
-                    },
-                )
+                OrderEvent::TriggeredFill {
+                    complete: f.complete,
+                }
             } else {
-                (f.cum_qty, state)
+                let ordered = r.spec.quantity();
+                OrderEvent::Filled {
+                    complete: f.complete || (ordered > Decimal::ZERO && f.cum_qty >= ordered),
+                }
             };
-            Db::set_filled(&mut tx, &r.client_order_id, filled, f.avg_price, state, now).await?;
+            Db::set_filled(
+                &mut tx,
+                &r.client_order_id,
+                f.cum_qty,
+                f.avg_price,
+                event,
+                now,
+            )
+            .await?;
         }
         // The book's position before the fill, to know what the fill did.
         let before = next.positions().get(&f.symbol).cloned();
@@ -341,7 +337,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             exchange_order_id: Some(f.exchange_order_id.clone()),
             symbol: f.symbol.clone(),
             side: f.side,
-            kind: row.as_ref().map_or(f.kind, |r| r.kind),
+            kind: row.as_ref().map_or(f.kind, |r| r.spec.kind()),
             last_qty: f.last_qty,
             last_price: f.last_price,
             cumulative_qty: f.cum_qty,
@@ -349,7 +345,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             order_qty: if f.order_qty > Decimal::ZERO {
                 f.order_qty
             } else {
-                row.as_ref().map_or(f.cum_qty, |r| r.quantity)
+                row.as_ref().map_or(f.cum_qty, |r| r.spec.quantity())
             },
             fee: f.fee,
             fee_asset: f.fee_asset.clone(),
@@ -466,9 +462,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                         fees: f.fee * share,
                         exit_qty: Decimal::ZERO,
                         exit_notional: Decimal::ZERO,
-                        leverage: row.as_ref().map_or(0, |r| r.leverage),
+                        leverage: row.as_ref().map_or(0, OrderRecord::leverage),
                         intent_id: intent_id.clone().unwrap_or_default(),
-                        signal: row.as_ref().and_then(|r| r.signal.clone()),
+                        signal: row.as_ref().and_then(|r| r.signal().cloned()),
                         opened_at: ts,
                         closed_at: None,
                     };
@@ -530,7 +526,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// A database or Redis failure.
     pub async fn poll_orders(&self) -> Result<(), ExecError> {
         for row in self.db.live_orders().await? {
-            if row.conditional || row.state == OrderState::Sending {
+            if row.is_conditional() || row.state == OrderState::Sending {
                 continue;
             }
             let o = match self
@@ -569,7 +565,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     client_order_id: row.client_order_id.clone(),
                     exchange_order_id: o.order_id.to_string(),
                     side: o.side,
-                    kind: row.kind,
+                    kind: row.spec.kind(),
                     last_qty: diff,
                     last_price: price.round_dp(8),
                     cum_qty: o.executed_qty,
@@ -629,64 +625,63 @@ pub(crate) fn log_facts(envs: &[Envelope]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::order::{Conditional, OrderSpec};
 
-    fn row(leg: &str, kind: OrderKind, reason: Option<&str>) -> OrderRow {
-        OrderRow {
+    fn row(leg: &str, spec: OrderSpec, reason: Option<&str>) -> OrderRecord {
+        OrderRecord {
             client_order_id: "c".into(),
             intent_id: "i".into(),
-            leg: leg.into(),
+            leg: Leg::parse(leg),
             symbol: "BTCUSDT".into(),
             side: Side::Sell,
-            kind,
-            conditional: kind != OrderKind::Market,
-            quantity: Decimal::ONE,
-            price: None,
-            trigger_price: None,
-            reduce_only: true,
-            close_position: false,
+            spec,
             state: OrderState::Acked,
             exchange_order_id: None,
             filled_qty: Decimal::ZERO,
             avg_price: Decimal::ZERO,
-            reason: reason.map(str::to_owned),
-            message: None,
-            exchange_code: None,
-            leverage: 0,
-            signal: None,
+            exit_reason: reason.map(str::to_owned),
+            rejection: None,
             sent_at: 0,
             updated_at: 0,
         }
     }
 
+    fn conditional(c: Conditional) -> OrderSpec {
+        OrderSpec::Conditional(c)
+    }
+
     #[test]
     fn close_reason_names_the_order_that_closed_the_position() {
+        let d = Decimal::ONE;
+        let stop = conditional(Conditional::Stop {
+            trigger: d,
+            working_type: Default::default(),
+        });
+        let tp = conditional(Conditional::TakeProfit {
+            trigger: d,
+            quantity: d,
+        });
+        let trailing = conditional(Conditional::Trailing {
+            activation: d,
+            callback_rate: d,
+            quantity: d,
+        });
+        let close = || OrderSpec::Close { quantity: d };
+        assert_eq!(close_reason(Some(&row("stop", stop, None)), false), "stop");
         assert_eq!(
-            close_reason(Some(&row("stop", OrderKind::StopMarket, None)), false),
-            "stop"
-        );
-        assert_eq!(
-            close_reason(Some(&row("tp2", OrderKind::TakeProfitMarket, None)), false),
+            close_reason(Some(&row("tp2", tp, None)), false),
             "take_profit"
         );
         assert_eq!(
-            close_reason(
-                Some(&row("trailing", OrderKind::TrailingStopMarket, None)),
-                false
-            ),
+            close_reason(Some(&row("trailing", trailing, None)), false),
             "trailing"
         );
         assert_eq!(
-            close_reason(
-                Some(&row("close", OrderKind::Market, Some("time_stop"))),
-                false
-            ),
+            close_reason(Some(&row("close", close(), Some("time_stop"))), false),
             "time_stop"
         );
         assert_eq!(
-            close_reason(
-                Some(&row("close_all:BTCUSDT", OrderKind::Market, None)),
-                false
-            ),
+            close_reason(Some(&row("close_all:BTCUSDT", close(), None)), false),
             "close_all"
         );
         assert_eq!(close_reason(None, false), "external");

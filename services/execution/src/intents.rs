@@ -14,10 +14,30 @@ use qt_exchange::{ErrorClass, Exchange, Orders};
 use qt_risk::{IntentKind, RiskIntent};
 use rust_decimal::Decimal;
 
-use crate::admission::{PlainSpec, Throttled};
-use crate::db::{OrderRow, OrderState};
+use crate::admission::{Placement, Throttled};
 use crate::error::ExecError;
-use crate::service::{ENTRY_LEG, Execution};
+use crate::order::{Leg, OrderRecord, OrderSpec, OrderState, PlainOrder, Pricing, Rejection};
+use crate::service::Execution;
+
+/// How a plain order of `kind` is priced (a limit order without a price goes at market).
+fn pricing(kind: OrderKind, limit_price: Option<Decimal>) -> Pricing {
+    match (kind, limit_price) {
+        (OrderKind::Limit, Some(price)) => Pricing::Limit { price },
+        _ => Pricing::Market,
+    }
+}
+
+/// A reduce-only order against the position of `symbol` (see `Execution::exit`).
+struct Exit<'a> {
+    intent_id: &'a str,
+    leg: Leg,
+    symbol: &'a str,
+    reason: &'a str,
+    /// A reduction: the quantity asked for (at most the position) and its pricing; `None`
+    /// closes the whole position at market.
+    part: Option<(Decimal, Pricing)>,
+    risk: RiskIntent,
+}
 
 impl<E: Exchange + Clone + 'static> Execution<E> {
     /// Handles one intent; returns what to publish with its acknowledgement.
@@ -81,7 +101,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 "quantity must be positive; MARKET, or LIMIT with a price".to_owned(),
             ))
         } else {
-            let coid = client_order_id(&o.intent_id, ENTRY_LEG);
+            let coid = client_order_id(&o.intent_id, Leg::ENTRY);
             match self.budget(env, Orders::Opening, &coid).await? {
                 None => None,
                 Some(Throttled::Defer(later)) => return Err(later),
@@ -90,24 +110,25 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         };
         if let Some((reason, message)) = refusal {
             return self
-                .reject_intent(env, &o.intent_id, ENTRY_LEG, &o.symbol, reason, message)
+                .reject_intent(env, &o.intent_id, &Leg::Entry, &o.symbol, reason, message)
                 .await;
         }
-        self.place_plain(
+        self.place(
             env,
-            PlainSpec {
+            Placement {
                 intent_id: o.intent_id.clone(),
-                leg: ENTRY_LEG.into(),
+                leg: Leg::Entry,
                 symbol: o.symbol.clone(),
                 side: o.side.entry_side(),
-                kind: o.order_type,
-                quantity: o.quantity,
-                price: o.limit_price.filter(|_| o.order_type == OrderKind::Limit),
-                reduce_only: false,
-                leverage: o.leverage,
-                reference_price: Some(o.reference_price),
-                signal: o.signal.clone(),
-                reason: None,
+                spec: OrderSpec::Plain(PlainOrder {
+                    pricing: pricing(o.order_type, o.limit_price),
+                    quantity: o.quantity,
+                    reduce_only: false,
+                    leverage: o.leverage,
+                    reference_price: Some(o.reference_price),
+                    signal: o.signal.clone(),
+                }),
+                exit_reason: None,
                 risk: RiskIntent::from(o),
             },
         )
@@ -119,43 +140,14 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         env: &Envelope,
         r: &ReducePosition,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let coid = client_order_id(&r.intent_id, "reduce");
-        if let Some(row) = self.db.order(&coid).await? {
-            return self.resume(env, row).await;
-        }
-        let amt = self.exchange_position(&r.symbol).await?;
-        if amt.is_zero() || r.quantity <= Decimal::ZERO {
-            return self
-                .reject_intent(
-                    env,
-                    &r.intent_id,
-                    "reduce",
-                    &r.symbol,
-                    RejectReason::NoPosition,
-                    format!("no {} position to reduce", r.symbol),
-                )
-                .await;
-        }
-        let side = if amt > Decimal::ZERO {
-            Side::Sell
-        } else {
-            Side::Buy
-        };
-        self.place_plain(
+        self.exit(
             env,
-            PlainSpec {
-                intent_id: r.intent_id.clone(),
-                leg: "reduce".into(),
-                symbol: r.symbol.clone(),
-                side,
-                kind: r.order_type,
-                quantity: r.quantity.min(amt.abs()),
-                price: r.limit_price.filter(|_| r.order_type == OrderKind::Limit),
-                reduce_only: true,
-                leverage: 0,
-                reference_price: None,
-                signal: None,
-                reason: Some(r.reason.clone()),
+            Exit {
+                intent_id: &r.intent_id,
+                leg: Leg::Reduce,
+                symbol: &r.symbol,
+                reason: &r.reason,
+                part: Some((r.quantity, pricing(r.order_type, r.limit_price))),
                 risk: RiskIntent::from(r),
             },
         )
@@ -167,7 +159,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         env: &Envelope,
         c: &ClosePosition,
     ) -> Result<Vec<Envelope>, ExecError> {
-        self.close_symbol(env, &c.intent_id, "close", &c.symbol, &c.reason)
+        self.close_symbol(env, &c.intent_id, Leg::Close, &c.symbol, &c.reason)
             .await
     }
 
@@ -176,92 +168,111 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         &self,
         env: &Envelope,
         intent_id: &str,
-        leg: &str,
+        leg: Leg,
         symbol: &str,
         reason: &str,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let coid = client_order_id(intent_id, leg);
-        if let Some(row) = self.db.order(&coid).await? {
-            return self.resume(env, row).await;
-        }
-        let amt = self.exchange_position(symbol).await?;
-        if amt.is_zero() {
-            return self
-                .reject_intent(
-                    env,
-                    intent_id,
-                    leg,
-                    symbol,
-                    RejectReason::NoPosition,
-                    format!("no {symbol} position to close"),
-                )
-                .await;
-        }
-        let side = if amt > Decimal::ZERO {
-            Side::Sell
-        } else {
-            Side::Buy
+        let risk = RiskIntent {
+            intent_id: intent_id.to_owned(),
+            symbol: symbol.to_owned(),
+            kind: IntentKind::Close,
         };
-        self.place_plain(
+        self.exit(
             env,
-            PlainSpec {
-                intent_id: intent_id.to_owned(),
-                leg: leg.to_owned(),
-                symbol: symbol.to_owned(),
-                side,
-                kind: OrderKind::Market,
-                quantity: amt.abs(),
-                price: None,
-                reduce_only: true,
-                leverage: 0,
-                reference_price: None,
-                signal: None,
-                reason: Some(reason.to_owned()),
-                risk: RiskIntent {
-                    intent_id: intent_id.to_owned(),
-                    symbol: symbol.to_owned(),
-                    kind: IntentKind::Close,
-                },
+            Exit {
+                intent_id,
+                leg,
+                symbol,
+                reason,
+                part: None,
+                risk,
             },
         )
         .await
     }
 
-    /// Refuses an intent before any order: recorded (so a redelivery answers the same) and
-    /// published with its reason.
+    /// A reduce-only order against the position of the symbol as the exchange holds it: part
+    /// of it, or all of it at market; refused `NO_POSITION` when there is none.
+    async fn exit(&self, env: &Envelope, x: Exit<'_>) -> Result<Vec<Envelope>, ExecError> {
+        let coid = client_order_id(x.intent_id, &x.leg.name());
+        if let Some(row) = self.db.order(&coid).await? {
+            return self.resume(env, row).await;
+        }
+        let amt = self.exchange_position(x.symbol).await?;
+        if amt.is_zero() || x.part.is_some_and(|(qty, _)| qty <= Decimal::ZERO) {
+            let verb = if x.part.is_some() { "reduce" } else { "close" };
+            return self
+                .reject_intent(
+                    env,
+                    x.intent_id,
+                    &x.leg,
+                    x.symbol,
+                    RejectReason::NoPosition,
+                    format!("no {} position to {verb}", x.symbol),
+                )
+                .await;
+        }
+        let spec = match x.part {
+            Some((qty, pricing)) => OrderSpec::Plain(PlainOrder {
+                pricing,
+                quantity: qty.min(amt.abs()),
+                reduce_only: true,
+                leverage: 0,
+                reference_price: None,
+                signal: None,
+            }),
+            None => OrderSpec::Close {
+                quantity: amt.abs(),
+            },
+        };
+        self.place(
+            env,
+            Placement {
+                intent_id: x.intent_id.to_owned(),
+                leg: x.leg,
+                symbol: x.symbol.to_owned(),
+                side: if amt > Decimal::ZERO {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                },
+                spec,
+                exit_reason: Some(x.reason.to_owned()),
+                risk: x.risk,
+            },
+        )
+        .await
+    }
+
+    /// Refuses an intent (or one leg of it) before any order: recorded (so a redelivery
+    /// answers the same) and published with its reason.
     pub(crate) async fn reject_intent(
         &self,
         env: &Envelope,
         intent_id: &str,
-        leg: &str,
+        leg: &Leg,
         symbol: &str,
         reason: RejectReason,
         message: String,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let coid = client_order_id(intent_id, leg);
         let now = self.now();
-        let row = OrderRow {
-            client_order_id: coid,
+        let row = OrderRecord {
+            client_order_id: client_order_id(intent_id, &leg.name()),
             intent_id: intent_id.to_owned(),
-            leg: leg.to_owned(),
+            leg: leg.clone(),
             symbol: symbol.to_owned(),
             side: Side::Buy,
-            kind: OrderKind::Market,
-            conditional: false,
-            quantity: Decimal::ZERO,
-            price: None,
-            trigger_price: None,
-            reduce_only: false,
-            close_position: false,
+            spec: OrderSpec::Refused,
             state: OrderState::Rejected,
             exchange_order_id: None,
             filled_qty: Decimal::ZERO,
             avg_price: Decimal::ZERO,
-            reason: Some(crate::db::enum_text(&reason)),
-            message: Some(message),
-            exchange_code: None,
-            leverage: 0,
-            signal: None,
+            exit_reason: None,
+            rejection: Some(Rejection {
+                reason,
+                message,
+                exchange_code: None,
+            }),
             sent_at: now,
             updated_at: now,
         };

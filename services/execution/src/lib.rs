@@ -23,6 +23,7 @@ pub mod fills;
 pub mod funding;
 pub mod host;
 mod intents;
+pub mod order;
 mod protect;
 pub mod reconcile;
 mod send;
@@ -30,9 +31,13 @@ mod service;
 pub mod settings;
 
 pub use app::{ControlHandler, IntentHandler, PortfolioHandler, run_periodic, run_user_stream};
-pub use db::{Db, OrderRow, OrderState, PositionRow};
+pub use db::{Db, PositionRow};
 pub use error::ExecError;
 pub use facts::reject_reason;
 pub use fills::FillIn;
+pub use order::{
+    Conditional, Leg, OrderEvent, OrderRecord, OrderSpec, OrderState, PlainOrder, Pricing,
+    Rejection,
+};
 pub use service::{Execution, SERVICE};
 pub use settings::Settings;

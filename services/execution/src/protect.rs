@@ -7,13 +7,14 @@
 use std::collections::HashSet;
 
 use qt_events::ids::client_order_id;
-use qt_events::{Envelope, Event, OrderKind, ProtectPosition, RejectReason, Stream};
+use qt_events::{Envelope, Event, ProtectPosition, RejectReason, Stream};
 use qt_exchange::{Exchange, Orders};
 use rust_decimal::Decimal;
 
 use crate::admission::Throttled;
-use crate::db::{OrderRow, OrderState};
 use crate::error::ExecError;
+use crate::order::{Conditional, Leg, OrderRecord, OrderSpec, OrderState};
+use crate::send::Request;
 use crate::service::Execution;
 
 /// How many later intents a protect intent looks at for ones that supersede its legs.
@@ -70,7 +71,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .live_orders()
             .await?
             .iter()
-            .any(|o| o.conditional && o.symbol == symbol && o.leg == ProtectPosition::STOP_LEG))
+            .any(|o| o.is_conditional() && o.symbol == symbol && o.leg == Leg::Stop))
     }
 
     /// Places the legs of a protect intent, except those in `superseded` (recorded and
@@ -81,64 +82,51 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         p: &ProtectPosition,
         superseded: &HashSet<String>,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let exit = p.position_side.exit_side();
-        let mut legs: Vec<OrderRow> = Vec::new();
         let now = self.now();
-        let base = |leg: &str, kind: OrderKind, qty: Decimal, trigger: Decimal| OrderRow {
-            client_order_id: client_order_id(&p.intent_id, leg),
+        let leg = |leg: Leg, order: Conditional| OrderRecord {
+            client_order_id: client_order_id(&p.intent_id, &leg.name()),
             intent_id: p.intent_id.clone(),
-            leg: leg.to_owned(),
+            leg,
             symbol: p.symbol.clone(),
-            side: exit,
-            kind,
-            conditional: true,
-            quantity: qty,
-            price: None,
-            trigger_price: Some(trigger),
-            reduce_only: true,
-            close_position: false,
+            side: p.position_side.exit_side(),
+            spec: OrderSpec::Conditional(order),
             state: OrderState::Sending,
             exchange_order_id: None,
             filled_qty: Decimal::ZERO,
             avg_price: Decimal::ZERO,
-            reason: None,
-            message: None,
-            exchange_code: None,
-            leverage: 0,
-            signal: None,
+            exit_reason: None,
+            rejection: None,
             sent_at: 0,
             updated_at: now,
         };
+        let mut legs: Vec<OrderRecord> = Vec::new();
         if let Some(stop) = &p.stop {
-            let mut r = base(
-                ProtectPosition::STOP_LEG,
-                OrderKind::StopMarket,
-                Decimal::ZERO,
-                stop.trigger_price,
-            );
-            r.reduce_only = false;
-            r.close_position = true;
-            // working type is carried in `message` for the request builder.
-            r.message = Some(crate::db::enum_text(&stop.working_type));
-            legs.push(r);
+            legs.push(leg(
+                Leg::Stop,
+                Conditional::Stop {
+                    trigger: stop.trigger_price,
+                    working_type: stop.working_type,
+                },
+            ));
         }
         for tp in &p.take_profits {
-            legs.push(base(
-                &tp.leg,
-                OrderKind::TakeProfitMarket,
-                tp.quantity,
-                tp.trigger_price,
+            legs.push(leg(
+                Leg::protective(&tp.leg),
+                Conditional::TakeProfit {
+                    trigger: tp.trigger_price,
+                    quantity: tp.quantity,
+                },
             ));
         }
         if let Some(t) = &p.trailing {
-            let mut r = base(
-                ProtectPosition::TRAILING_LEG,
-                OrderKind::TrailingStopMarket,
-                t.quantity,
-                t.activation_price,
-            );
-            r.price = Some(t.callback_rate);
-            legs.push(r);
+            legs.push(leg(
+                Leg::Trailing,
+                Conditional::Trailing {
+                    activation: t.activation_price,
+                    callback_rate: t.callback_rate,
+                    quantity: t.quantity,
+                },
+            ));
         }
         let mut out = Vec::new();
         let unsure = self.unsure_since(env);
@@ -146,8 +134,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             // The stop goes first and may use the whole budget; a take-profit the budget
             // cannot take now waits for it (what this intent did so far is published now, and
             // the intent is read again later) or, past the wait allowed, is refused.
-            let class = Orders::of_algo(&Self::new_algo(&leg));
-            let refusal = if superseded.contains(&leg.leg) {
+            let class = Request::of(&leg).map_or(Orders::Protective, |r| r.class());
+            let refusal = if superseded.contains(&leg.leg.name()) {
                 Some((
                     RejectReason::Superseded,
                     format!("a later protect intent of {} replaces this leg", p.symbol),
@@ -175,7 +163,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             }
             let mut leg = leg;
             leg.sent_at = unsure.unwrap_or_else(|| self.exchange.server_now_ms());
-            let is_stop = leg.leg == ProtectPosition::STOP_LEG;
+            let is_stop = leg.leg == Leg::Stop;
             let placed = match self.record_new(&leg).await? {
                 Some(existing) => self.resume(env, existing).await?,
                 None => {
@@ -210,14 +198,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 // than after a round trip through exit-brain. The other legs have nothing left
                 // to protect.
                 out.extend(
-                    self.close_symbol(
-                        env,
-                        &p.intent_id,
-                        ProtectPosition::STOP_CLOSE_LEG,
-                        &p.symbol,
-                        "stop",
-                    )
-                    .await?,
+                    self.close_symbol(env, &p.intent_id, Leg::StopClose, &p.symbol, "stop")
+                        .await?,
                 );
                 break;
             }
@@ -230,14 +212,14 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         &self,
         env: &Envelope,
         symbol: &str,
-        leg: &str,
+        leg: &Leg,
         keep: &str,
     ) -> Result<Vec<Envelope>, ExecError> {
         let mut out = Vec::new();
         for old in self.db.live_orders().await? {
-            if old.conditional
+            if old.is_conditional()
                 && old.symbol == symbol
-                && old.leg == leg
+                && old.leg == *leg
                 && old.client_order_id != keep
                 && old.state != OrderState::Sending
             {
@@ -250,9 +232,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// Whether a newer conditional order of the same symbol and leg has been placed since `row`
     /// was sent: an order whose outcome was settled late must then go (a later protect intent
     /// could not cancel it while it was unknown).
-    pub(crate) async fn replaced_since(&self, row: &OrderRow) -> Result<bool, ExecError> {
+    pub(crate) async fn replaced_since(&self, row: &OrderRecord) -> Result<bool, ExecError> {
         Ok(self.db.live_orders().await?.iter().any(|o| {
-            o.conditional
+            o.is_conditional()
                 && o.symbol == row.symbol
                 && o.leg == row.leg
                 && o.client_order_id != row.client_order_id

@@ -17,8 +17,9 @@ use qt_exchange::{AlgoStatus, Exchange};
 use qt_risk::BookPosition;
 use rust_decimal::Decimal;
 
-use crate::db::{Db, OrderState, PositionRow};
+use crate::db::{Db, PositionRow};
 use crate::error::ExecError;
+use crate::order::OrderState;
 use crate::service::{Execution, PositionsTail};
 
 /// A SENDING record older than this (exchange time, ms) has no handler working on it any more
@@ -44,7 +45,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             {
                 continue;
             }
-            let found = if row.conditional {
+            let found = if row.is_conditional() {
                 match self.exchange.query_algo_order(&row.client_order_id).await {
                     Ok(a) => Some(a.algo_id.to_string()),
                     Err(e) if e.is_no_such_order() => None,
@@ -126,7 +127,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .map(|r| r.client_order_id.as_str())
             .collect();
         for row in &live_rows {
-            if !row.conditional || row.state == OrderState::Sending {
+            if !row.is_conditional() || row.state == OrderState::Sending {
                 continue;
             }
             if !live_algo_ids.contains(row.client_order_id.as_str()) {
@@ -155,12 +156,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 }
                 if status.as_ref().is_some_and(AlgoStatus::fired) {
                     self.db
-                        .set_exchange_id(
-                            &row.client_order_id,
-                            row.exchange_order_id.as_deref().unwrap_or_default(),
-                            Some(OrderState::Triggered),
-                            self.now(),
-                        )
+                        .mark_triggered(&row.client_order_id, None, self.now())
                         .await?;
                     continue;
                 }
@@ -238,7 +234,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .live_orders()
             .await?
             .into_iter()
-            .filter(|o| !o.conditional && o.updated_at >= recent)
+            .filter(|o| !o.is_conditional() && o.updated_at >= recent)
             .map(|o| o.symbol)
             .collect();
         let ours: BTreeMap<String, PositionRow> = self

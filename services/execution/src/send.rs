@@ -5,22 +5,28 @@
 //! are handled — a redelivered intent resumed from its record, and an order's end (accepted,
 //! rejected, cancelled, expired) recorded with the risk book.
 
-use qt_events::{Envelope, OrderKind, RejectReason};
+use qt_events::{Envelope, RejectReason};
 use qt_exchange::{
     AlgoOrderType, ErrorClass, Exchange, ExchangeError, Fence, NewAlgoOrder, NewOrder, Orders,
-    Settled, check_unknown_algo_order, check_unknown_order,
+    Refusal, Settled, check_unknown_algo_order, check_unknown_order,
 };
 use rust_decimal::Decimal;
 
-use crate::db::{Db, OrderRow, OrderState};
+use crate::db::Db;
 use crate::error::ExecError;
 use crate::facts::reject_reason;
+use crate::order::{
+    Conditional, OrderEvent, OrderRecord, OrderSpec, OrderState, Pricing, Rejection,
+};
 use crate::service::Execution;
 
 impl<E: Exchange + Clone + 'static> Execution<E> {
     /// Records a new order, durably, before anything else is done with it; when its client
     /// order id was recorded before (a redelivered intent), returns that record instead.
-    pub(crate) async fn record_new(&self, row: &OrderRow) -> Result<Option<OrderRow>, ExecError> {
+    pub(crate) async fn record_new(
+        &self,
+        row: &OrderRecord,
+    ) -> Result<Option<OrderRecord>, ExecError> {
         if self.db.record_order(row).await? {
             return Ok(None);
         }
@@ -33,37 +39,13 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
     }
 
-    pub(crate) fn new_order(row: &OrderRow) -> NewOrder {
-        let mut o = match (row.kind, row.price) {
-            (OrderKind::Limit, Some(p)) => NewOrder::limit(
-                row.symbol.clone(),
-                row.side,
-                row.quantity,
-                p,
-                row.client_order_id.clone(),
-            ),
-            _ => NewOrder::market(
-                row.symbol.clone(),
-                row.side,
-                row.quantity,
-                row.client_order_id.clone(),
-            ),
-        }
-        .reduce_only(row.reduce_only);
-        if row.avg_price > Decimal::ZERO {
-            o = o.with_reference_price(row.avg_price);
-        }
-        o
-    }
-
-    /// Places a recorded SENDING order, plain or conditional, on its endpoint; its exchange id.
-    pub(crate) async fn submit(&self, row: &OrderRow) -> Result<String, ExchangeError> {
-        if row.conditional {
-            let a = self.exchange.new_algo_order(&Self::new_algo(row)).await?;
-            Ok(a.algo_id.to_string())
-        } else {
-            let o = self.exchange.new_order(&Self::new_order(row)).await?;
-            Ok(o.order_id.to_string())
+    /// Places a recorded SENDING order on its endpoint; its exchange id.
+    pub(crate) async fn submit(&self, row: &OrderRecord) -> Result<String, ExchangeError> {
+        match Request::of(row)? {
+            Request::Plain(o) => Ok(self.exchange.new_order(&o).await?.order_id.to_string()),
+            Request::Conditional(a) => {
+                Ok(self.exchange.new_algo_order(&a).await?.algo_id.to_string())
+            }
         }
     }
 
@@ -74,9 +56,13 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     pub(crate) async fn send(
         &self,
         env: &Envelope,
-        row: OrderRow,
+        row: OrderRecord,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let endpoint = if row.conditional { "algo" } else { "plain" };
+        let endpoint = if row.is_conditional() {
+            "algo"
+        } else {
+            "plain"
+        };
         for attempt in 0..self.settings.max_sends.max(1) {
             if attempt > 0 {
                 let at = self.exchange.server_now_ms();
@@ -109,7 +95,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// record stays SENDING, and the consumer handles the intents behind it meanwhile.
     pub(crate) async fn settle_unknown(
         &self,
-        row: &OrderRow,
+        row: &OrderRecord,
         e: &ExchangeError,
     ) -> Result<Option<String>, ExecError> {
         tracing::warn!(client_order_id = %row.client_order_id, error = %e,
@@ -125,12 +111,12 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// [`settle_unknown`](Self::settle_unknown)).
     pub(crate) async fn settle(
         &self,
-        row: &OrderRow,
+        row: &OrderRecord,
         fence: Fence,
     ) -> Result<Option<String>, ExecError> {
         let coid = &row.client_order_id;
         let margin = self.resolve_margin_ms;
-        let settled = if row.conditional {
+        let settled = if row.is_conditional() {
             check_unknown_algo_order(&self.exchange, coid, fence, margin)
                 .await
                 .map(|s| s.map(|a| a.algo_id.to_string()))
@@ -169,7 +155,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     pub(crate) async fn resume(
         &self,
         env: &Envelope,
-        row: OrderRow,
+        row: OrderRecord,
     ) -> Result<Vec<Envelope>, ExecError> {
         match row.state {
             OrderState::Sending => {
@@ -182,18 +168,14 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 match self.settle(&row, fence).await? {
                     Some(id) => {
                         let mut out = self.acked(env, &row, &id).await?;
-                        if row.conditional && self.replaced_since(&row).await? {
+                        if row.is_conditional() && self.replaced_since(&row).await? {
                             out.extend(self.cancel_row(Some(env), &row, "replaced").await?);
                         }
                         Ok(out)
                     }
                     None => {
                         // Never executed: sent again, within the budget like a first send.
-                        let class = if row.conditional {
-                            Orders::of_algo(&Self::new_algo(&row))
-                        } else {
-                            Orders::of_order(&Self::new_order(&row))
-                        };
+                        let class = Request::of(&row).map_or(Orders::None, |r| r.class());
                         if let Some(wait) = self.budget_wait(class) {
                             metrics::counter!("execution_intents_deferred_total").increment(1);
                             return Err(ExecError::Later {
@@ -222,7 +204,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     pub(crate) async fn acked(
         &self,
         env: &Envelope,
-        row: &OrderRow,
+        row: &OrderRecord,
         exchange_id: &str,
     ) -> Result<Vec<Envelope>, ExecError> {
         let mut row = row.clone();
@@ -241,101 +223,64 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     pub(crate) async fn exchange_rejected(
         &self,
         env: &Envelope,
-        row: &OrderRow,
+        row: &OrderRecord,
         e: &ExchangeError,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let reason = reject_reason(e);
-        let message = e.to_string();
-        let now = self.now();
-        let mut book = self.book.lock().await;
-        let mut next = book.clone();
-        next.on_ended(&row.intent_id);
-        let mut tx = self.db.begin().await?;
-        Db::set_state(
-            &mut tx,
-            &row.client_order_id,
-            OrderState::Rejected,
-            Some((reason, &message, e.code())),
-            now,
-        )
-        .await?;
-        self.commit_book(tx, &mut book, next, &[], now).await?;
+        let rejection = Rejection {
+            reason: reject_reason(e),
+            message: e.to_string(),
+            exchange_code: e.code(),
+        };
+        self.record_end(row, OrderEvent::Rejected, Some(&rejection))
+            .await?;
         let mut row = row.clone();
         row.state = OrderState::Rejected;
-        row.reason = Some(crate::db::enum_text(&reason));
-        row.message = Some(message);
-        row.exchange_code = e.code();
+        row.rejection = Some(rejection);
         Ok(vec![self.rejected_event(env, &row)])
     }
 
     /// A SENDING order that never executed and that nobody will resend: REJECTED, its
     /// in-flight reservation released.
-    pub(crate) async fn record_abandoned(&self, row: &OrderRow) -> Result<(), ExecError> {
+    pub(crate) async fn record_abandoned(&self, row: &OrderRecord) -> Result<(), ExecError> {
+        let rejection = Rejection {
+            reason: RejectReason::Other,
+            message: "abandoned: never reached the exchange".to_owned(),
+            exchange_code: None,
+        };
+        self.record_end(row, OrderEvent::Rejected, Some(&rejection))
+            .await?;
+        Ok(())
+    }
+
+    /// Records an order's end without (further) fills (`Rejected` or `Ended`) and releases its
+    /// in-flight reservation, with the book, in one transaction; false, and nothing changed,
+    /// when the transition table refuses it (the order ended otherwise meanwhile).
+    async fn record_end(
+        &self,
+        row: &OrderRecord,
+        event: OrderEvent,
+        rejection: Option<&Rejection>,
+    ) -> Result<bool, ExecError> {
         let now = self.now();
         let mut book = self.book.lock().await;
         let mut next = book.clone();
         next.on_ended(&row.intent_id);
         let mut tx = self.db.begin().await?;
-        Db::set_state(
-            &mut tx,
-            &row.client_order_id,
-            OrderState::Rejected,
-            Some((
-                RejectReason::Other,
-                "abandoned: never reached the exchange",
-                None,
-            )),
-            now,
-        )
-        .await?;
+        if !Db::end_order(&mut tx, &row.client_order_id, event, rejection, now).await? {
+            return Ok(false);
+        }
         self.commit_book(tx, &mut book, next, &[], now).await?;
-        Ok(())
-    }
-
-    pub(crate) fn new_algo(row: &OrderRow) -> NewAlgoOrder {
-        let trigger = row.trigger_price.unwrap_or_default();
-        let mut a = NewAlgoOrder::stop_close_position(
-            row.symbol.clone(),
-            row.side,
-            trigger,
-            row.client_order_id.clone(),
-        );
-        if let Some(w) = row
-            .message
-            .as_deref()
-            .and_then(|m| serde_json::from_value(serde_json::Value::String(m.to_owned())).ok())
-        {
-            a.working_type = w;
-        }
-        match row.kind {
-            OrderKind::TakeProfitMarket => {
-                a.order_type = AlgoOrderType::TakeProfitMarket;
-                a.close_position = false;
-                a.reduce_only = true;
-                a.quantity = Some(row.quantity);
-            }
-            OrderKind::TrailingStopMarket => {
-                a.order_type = AlgoOrderType::TrailingStopMarket;
-                a.close_position = false;
-                a.reduce_only = true;
-                a.quantity = Some(row.quantity);
-                a.trigger_price = None;
-                a.activate_price = row.trigger_price;
-                a.callback_rate = row.price;
-            }
-            _ => {}
-        }
-        a
+        Ok(true)
     }
 
     /// Cancels a recorded order on the exchange and records the end.
     pub(crate) async fn cancel_row(
         &self,
         cause: Option<&Envelope>,
-        row: &OrderRow,
+        row: &OrderRecord,
         reason: &str,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let r = if row.conditional {
+        let r = if row.is_conditional() {
             self.exchange.cancel_algo_order(&row.client_order_id).await
         } else {
             self.exchange
@@ -356,26 +301,97 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         self.record_ended(cause, row, false, reason).await
     }
 
-    /// Records that an order ended without further fills and returns its event.
+    /// Records that an order ended without further fills and returns its event (none when it
+    /// had ended otherwise meanwhile).
     pub(crate) async fn record_ended(
         &self,
         cause: Option<&Envelope>,
-        row: &OrderRow,
+        row: &OrderRecord,
         expired: bool,
         reason: &str,
     ) -> Result<Vec<Envelope>, ExecError> {
-        let now = self.now();
-        let state = if expired {
-            OrderState::Expired
-        } else {
-            OrderState::Cancelled
-        };
-        let mut book = self.book.lock().await;
-        let mut next = book.clone();
-        next.on_ended(&row.intent_id);
-        let mut tx = self.db.begin().await?;
-        Db::set_state(&mut tx, &row.client_order_id, state, None, now).await?;
-        self.commit_book(tx, &mut book, next, &[], now).await?;
+        let event = OrderEvent::Ended { expired };
+        if !self.record_end(row, event, None).await? {
+            // Ended already (the user data stream may tell before the cancel's answer does):
+            // the same fact, same id, when it ended the same way; nothing when it ended
+            // otherwise (filled).
+            let now = self.db.order(&row.client_order_id).await?.map(|r| r.state);
+            if now.is_none() || now != row.state.after(event) {
+                return Ok(Vec::new());
+            }
+        }
         Ok(vec![self.ended_event(cause, row, expired, reason)])
+    }
+}
+
+/// The request that places a recorded order.
+pub(crate) enum Request {
+    Plain(NewOrder),
+    Conditional(NewAlgoOrder),
+}
+
+impl Request {
+    /// The request for `row`'s spec (a refused leg has none).
+    pub(crate) fn of(row: &OrderRecord) -> Result<Self, ExchangeError> {
+        let (symbol, side, coid) = (row.symbol.clone(), row.side, row.client_order_id.clone());
+        Ok(match &row.spec {
+            OrderSpec::Plain(p) => {
+                let o = match p.pricing {
+                    Pricing::Market => NewOrder::market(symbol, side, p.quantity, coid),
+                    Pricing::Limit { price } => {
+                        NewOrder::limit(symbol, side, p.quantity, price, coid)
+                    }
+                }
+                .reduce_only(p.reduce_only);
+                Self::Plain(match p.reference_price {
+                    Some(r) if r > Decimal::ZERO => o.with_reference_price(r),
+                    _ => o,
+                })
+            }
+            OrderSpec::Close { quantity } => {
+                Self::Plain(NewOrder::market(symbol, side, *quantity, coid).reduce_only(true))
+            }
+            OrderSpec::Conditional(c) => {
+                let trigger = row.spec.trigger_price().unwrap_or_default();
+                let mut a = NewAlgoOrder::stop_close_position(symbol, side, trigger, coid);
+                match *c {
+                    Conditional::Stop { working_type, .. } => a.working_type = working_type,
+                    Conditional::TakeProfit { quantity, .. } => {
+                        a.order_type = AlgoOrderType::TakeProfitMarket;
+                        a.close_position = false;
+                        a.reduce_only = true;
+                        a.quantity = Some(quantity);
+                    }
+                    Conditional::Trailing {
+                        activation,
+                        callback_rate,
+                        quantity,
+                    } => {
+                        a.order_type = AlgoOrderType::TrailingStopMarket;
+                        a.close_position = false;
+                        a.reduce_only = true;
+                        a.quantity = Some(quantity);
+                        a.trigger_price = None;
+                        a.activate_price = Some(activation);
+                        a.callback_rate = Some(callback_rate);
+                    }
+                }
+                Self::Conditional(a)
+            }
+            OrderSpec::Refused => {
+                return Err(ExchangeError::Refused(Refusal::InvalidOrder(format!(
+                    "{} was refused before an order was built",
+                    row.client_order_id
+                ))));
+            }
+        })
+    }
+
+    /// The order-rate budget class it counts in.
+    pub(crate) fn class(&self) -> Orders {
+        match self {
+            Self::Plain(o) => Orders::of_order(o),
+            Self::Conditional(a) => Orders::of_algo(a),
+        }
     }
 }

@@ -17,8 +17,9 @@ use qt_store::StoreError;
 use rust_decimal::Decimal;
 use tokio::sync::Mutex;
 
-use crate::db::{Db, OrderRow};
+use crate::db::Db;
 use crate::error::ExecError;
+use crate::order::{Leg, OrderRecord};
 use crate::settings::Settings;
 
 /// The service's name on the bus.
@@ -67,18 +68,17 @@ pub(crate) struct PositionsTail {
     pub restated: bool,
 }
 
-/// The leg name of an entry order.
-pub(crate) const ENTRY_LEG: &str = "entry";
-
 /// Puts back into `book` the entry orders in flight that the records hold and the saved book
 /// does not: an entry's SENDING record is its only write before the request (the book is saved
 /// with the next fill), so a restart in between finds it here.
-pub(crate) fn restore_in_flight(book: &mut RiskBook, live: &[OrderRow]) {
+pub(crate) fn restore_in_flight(book: &mut RiskBook, live: &[OrderRecord]) {
     for o in live {
-        let remaining = o.quantity - o.filled_qty;
-        if o.conditional
-            || o.reduce_only
-            || o.leg != ENTRY_LEG
+        let Some(plain) = o.spec.plain() else {
+            continue;
+        };
+        let remaining = plain.quantity - o.filled_qty;
+        if plain.reduce_only
+            || o.leg != Leg::Entry
             || o.state.is_final()
             || remaining <= Decimal::ZERO
             || book.in_flight().contains_key(&o.intent_id)
@@ -91,8 +91,7 @@ pub(crate) fn restore_in_flight(book: &mut RiskBook, live: &[OrderRow]) {
                 symbol: o.symbol.clone(),
                 side: o.side,
                 remaining_qty: remaining,
-                // The price it was sized with until it fills, then its fill average.
-                reference_price: o.avg_price,
+                reference_price: o.price_in_flight(),
                 reduce_only: false,
             },
         );

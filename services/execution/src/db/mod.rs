@@ -6,7 +6,6 @@
 mod orders;
 mod positions;
 
-pub use orders::{OrderRow, OrderState};
 pub use positions::PositionRow;
 
 use qt_events::{

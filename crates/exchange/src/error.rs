@@ -10,8 +10,12 @@
 //!   resync the client already did, 429/418/-1003 after the limiter's wait, -1008, a connection
 //!   that never opened, 503 "Service Unavailable.").
 //!
+//! What a code means is [`ApiCode`]'s to say (`crate::vocab`).
+//!
 //! No variant ever carries an API key or secret: messages come from the exchange's answer or from
 //! the transport error, and the request URL (which carries the signature) is stripped.
+
+use crate::vocab::ApiCode;
 
 /// What a caller may do after an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,12 +129,23 @@ impl ExchangeError {
         self.class() == ErrorClass::Unknown
     }
 
-    /// Binance's error code, when the exchange answered with one.
+    /// Binance's error code as sent, when the exchange answered with one (to record or
+    /// report; to decide on it, match [`api_code`](Self::api_code)).
     pub fn code(&self) -> Option<i64> {
         match self {
             ExchangeError::Api { code, .. } => Some(*code),
             _ => None,
         }
+    }
+
+    /// What Binance's error code means, when the exchange answered with one.
+    pub fn api_code(&self) -> Option<ApiCode> {
+        self.code().map(ApiCode::from_code)
+    }
+
+    /// The exchange answered that the order does not exist (`-2013`).
+    pub fn is_no_such_order(&self) -> bool {
+        self.api_code() == Some(ApiCode::NoSuchOrder)
     }
 
     /// The signed request's timestamp and recvWindow, when known.
@@ -144,17 +159,13 @@ impl ExchangeError {
     }
 }
 
-/// Binance codes whose outcome is unknown ("send status unknown; execution status unknown").
-pub const UNKNOWN_CODES: &[i64] = &[-1000, -1006, -1007];
-/// Codes that fail definitely but pass later.
-pub const RETRYABLE_CODES: &[i64] = &[-1003, -1008, -1021, -5028, -1001];
-
 /// Classifies an error answer from its HTTP status, Binance code and message.
 pub fn classify(status: u16, code: i64, msg: &str) -> ErrorClass {
-    if status == 429 || status == 418 || RETRYABLE_CODES.contains(&code) {
+    let code = ApiCode::from_code(code);
+    if status == 429 || status == 418 || code.retryable() {
         return ErrorClass::Retryable;
     }
-    if UNKNOWN_CODES.contains(&code) {
+    if code.outcome_unknown() {
         return ErrorClass::Unknown;
     }
     if status >= 500 {

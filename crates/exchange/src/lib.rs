@@ -24,6 +24,7 @@ mod resolve;
 mod rest;
 pub mod sign;
 pub mod types;
+pub mod vocab;
 pub mod ws;
 
 pub use config::{ConfigError, ExchangeConfig, Mode, WsConfig};
@@ -37,6 +38,7 @@ pub use resolve::{
 };
 pub use rest::BinanceClient;
 pub use types::*;
+pub use vocab::{AlgoStatus, ApiCode, ExecutionType, OrderStatus, is_exchange_close_order_id};
 
 /// Installs aws-lc-rs as the process-wide rustls crypto provider; a second call (or a provider
 /// installed by someone else) is fine. Call it at the top of every `main` and test fixture.

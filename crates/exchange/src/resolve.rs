@@ -94,7 +94,7 @@ where
     let final_answer = exchange.server_now_ms() > until_ms;
     match query().await {
         Ok(found) => Ok(Settled::Found(found)),
-        Err(e) if final_answer && e.code() == Some(-2013) => Ok(Settled::NeverExecuted),
+        Err(e) if final_answer && e.is_no_such_order() => Ok(Settled::NeverExecuted),
         Err(e) if final_answer => Err(e),
         // Only a find is final this early; any other answer waits for the fence.
         Err(_) => Ok(Settled::Undecided { until_ms }),

@@ -26,6 +26,7 @@ use crate::filters::{ExchangeInfo, PriceRounding, SymbolFilters};
 use crate::limiter::{Limits, Orders, RateLimiter, Usage};
 use crate::sign::{Params, Signer};
 use crate::types::*;
+use crate::vocab::ApiCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Auth {
@@ -147,7 +148,7 @@ impl BinanceClient {
     /// drop them so the next order of the symbol reloads `exchangeInfo`.
     fn forget_filters_on_filter_error<T>(&self, symbol: &str, r: &ExResult<T>) {
         if let Err(e) = r
-            && matches!(e.code(), Some(-1111 | -4014 | -4023 | -4164 | -1013))
+            && e.api_code().is_some_and(ApiCode::filter_refusal)
         {
             tracing::warn!(
                 symbol,
@@ -186,8 +187,10 @@ impl BinanceClient {
                 .call_once::<T>(method.clone(), path, params, auth, weight, orders)
                 .await;
             match r {
-                Err(ExchangeError::Api { code: -1021, .. })
-                    if auth == Auth::Signed && !resynced =>
+                Err(e)
+                    if e.api_code() == Some(ApiCode::InvalidTimestamp)
+                        && auth == Auth::Signed
+                        && !resynced =>
                 {
                     resynced = true;
                     tracing::warn!(
@@ -836,7 +839,7 @@ impl Exchange for BinanceClient {
             .await;
         match r {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(-4046) => Ok(()),
+            Err(e) if e.api_code() == Some(ApiCode::NoNeedToChangeMarginType) => Ok(()),
             Err(e) => Err(e),
         }
     }

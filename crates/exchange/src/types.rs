@@ -5,6 +5,8 @@
 use qt_events::{Decimal, Side, WorkingType};
 use serde::{Deserialize, Deserializer};
 
+pub use crate::vocab::{AlgoStatus, OrderStatus};
+
 /// Binance's `positionSide` (BOTH in one-way mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -22,37 +24,6 @@ impl PositionSideWire {
             PositionSideWire::Long => "LONG",
             PositionSideWire::Short => "SHORT",
         }
-    }
-}
-
-/// Order status on `/fapi/v1/order` and in `ORDER_TRADE_UPDATE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OrderStatus {
-    #[default]
-    New,
-    PartiallyFilled,
-    Filled,
-    Canceled,
-    Rejected,
-    Expired,
-    ExpiredInMatch,
-    /// A status this client does not know yet.
-    #[serde(other)]
-    Other,
-}
-
-impl OrderStatus {
-    /// No further fills can come.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Filled
-                | OrderStatus::Canceled
-                | OrderStatus::Rejected
-                | OrderStatus::Expired
-                | OrderStatus::ExpiredInMatch
-        )
     }
 }
 
@@ -457,9 +428,8 @@ pub struct AlgoOrder {
     pub side: Side,
     #[serde(default)]
     pub position_side: PositionSideWire,
-    /// NEW, CANCELED, TRIGGERING, TRIGGERED, FINISHED, REJECTED, EXPIRED.
     #[serde(default)]
-    pub algo_status: String,
+    pub algo_status: AlgoStatus,
     #[serde(default, deserialize_with = "lenient_dec")]
     pub quantity: Decimal,
     #[serde(default, deserialize_with = "lenient_dec")]

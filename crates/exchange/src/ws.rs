@@ -32,9 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ExchangeConfig, WsConfig};
 use crate::exchange::Exchange;
-use crate::types::{
-    OrderStatus, OrderType, PositionSideWire, TimeInForce, lenient_dec, lenient_id,
-};
+use crate::types::{OrderType, PositionSideWire, TimeInForce, lenient_dec, lenient_id};
+use crate::vocab::{AlgoStatus, ApiCode, ExecutionType, OrderStatus};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -242,9 +241,8 @@ pub struct OrderUpdate {
     pub avg_price: Decimal,
     #[serde(rename = "sp", default, deserialize_with = "lenient_dec")]
     pub stop_price: Decimal,
-    /// Execution type: NEW, CANCELED, CALCULATED, EXPIRED, TRADE, AMENDMENT.
     #[serde(rename = "x", default)]
-    pub execution_type: String,
+    pub execution_type: ExecutionType,
     #[serde(rename = "X", default)]
     pub status: OrderStatus,
     #[serde(rename = "i", default)]
@@ -453,9 +451,8 @@ pub struct AlgoOrderUpdate {
     pub position_side: PositionSideWire,
     #[serde(rename = "q", default, deserialize_with = "lenient_dec")]
     pub quantity: Decimal,
-    /// NEW, CANCELED, TRIGGERING, TRIGGERED, FINISHED, REJECTED, EXPIRED.
     #[serde(rename = "X", default)]
-    pub status: String,
+    pub status: AlgoStatus,
     /// The matching-engine order id once triggered.
     #[serde(rename = "ai", default, deserialize_with = "lenient_id")]
     pub actual_order_id: Option<String>,
@@ -817,7 +814,7 @@ async fn user_task<E: Exchange>(
                         }
                         _ = keepalive.tick() => match exchange.keepalive_listen_key().await {
                             Ok(()) => tracing::debug!("listenKey kept alive"),
-                            Err(e) if e.code() == Some(-1125) => {
+                            Err(e) if e.api_code() == Some(ApiCode::InvalidListenKey) => {
                                 tracing::warn!("listenKey no longer exists (-1125): re-creating it");
                                 let _ = ws.close(None).await;
                                 planned = true;
@@ -957,7 +954,7 @@ mod tests {
             panic!("{g:?}")
         };
         assert_eq!(g.order.client_algo_id, "qt-abc");
-        assert_eq!(g.order.status, "CANCELED");
+        assert_eq!(g.order.status, AlgoStatus::Canceled);
         assert_eq!(g.order.actual_order_id, None);
         assert_eq!(
             parse_user_message(r#"{"e":"listenKeyExpired","E":7}"#),

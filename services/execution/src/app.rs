@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::db::Db;
-use crate::engine::{Execution, transient};
+use crate::error::ExecError;
+use crate::order::Leg;
+use crate::service::Execution;
 
 /// Handles `qt:intents`; runs on several symbols at once (the risk book's lock makes every
 /// admission atomic, and one symbol's intents stay in order, see `Settings::intent_lanes`).
@@ -54,10 +56,10 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
                 let mut next = book.clone();
                 next.kill_switch = k.enabled;
                 let now = ex.now();
-                let mut tx = ex.db.begin().await.map_err(transient)?;
+                let mut tx = ex.db.begin().await.map_err(ExecError::from)?;
                 if !Db::mark_processed(&mut tx, &d.envelope.id, now)
                     .await
-                    .map_err(transient)?
+                    .map_err(ExecError::from)?
                 {
                     return Ok(Outcome::done());
                 }
@@ -72,7 +74,7 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
             }
             Event::CloseAll(c) => {
                 let mut out = Vec::new();
-                let positions = ex.exchange.positions(None).await.map_err(transient)?;
+                let positions = ex.exchange.positions(None).await.map_err(ExecError::from)?;
                 let mut symbols: Vec<String> = positions
                     .iter()
                     .filter(|p| !p.position_amt.is_zero())
@@ -82,8 +84,8 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
                 symbols.dedup();
                 for sym in &symbols {
                     // Entry orders and protective orders go first, then the position.
-                    for row in ex.db.live_orders().await.map_err(transient)? {
-                        if &row.symbol == sym && row.state != crate::db::OrderState::Sending {
+                    for row in ex.db.live_orders().await.map_err(ExecError::from)? {
+                        if &row.symbol == sym && row.state != crate::order::OrderState::Sending {
                             out.extend(ex.cancel_row(Some(&d.envelope), &row, "close_all").await?);
                         }
                     }
@@ -91,7 +93,7 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
                         ex.close_symbol(
                             &d.envelope,
                             &c.command_id,
-                            &format!("close_all:{sym}"),
+                            Leg::CloseAll(sym.clone()),
                             sym,
                             "close_all",
                         )
@@ -131,10 +133,10 @@ impl<E: Exchange + Clone + 'static> Handler for PortfolioHandler<E> {
                 .iter()
                 .map(|c| ex.drawdown_alert(c, &d.envelope.id).caused_by(&d.envelope))
                 .collect();
-            let mut tx = ex.db.begin().await.map_err(transient)?;
+            let mut tx = ex.db.begin().await.map_err(ExecError::from)?;
             if !Db::mark_processed(&mut tx, &d.envelope.id, now)
                 .await
-                .map_err(transient)?
+                .map_err(ExecError::from)?
             {
                 return Ok(Outcome::done());
             }

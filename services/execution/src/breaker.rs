@@ -6,14 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use qt_bus::HandlerError;
 use qt_events::{Envelope, Event, ResumeTrading, Severity};
 use qt_exchange::Exchange;
 use qt_risk::{DrawdownCrossing, DrawdownHalt, DrawdownLevel};
 use rust_decimal::Decimal;
 
 use crate::db::Db;
-use crate::engine::{Execution, transient};
+use crate::error::ExecError;
+use crate::service::Execution;
 
 /// Alert rule of the drawdown at 50% of its limit.
 pub const RULE_HALF: &str = "drawdown_half_limit";
@@ -91,28 +91,23 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         &self,
         env: &Envelope,
         r: &ResumeTrading,
-    ) -> Result<Option<DrawdownHalt>, HandlerError> {
+    ) -> Result<Option<DrawdownHalt>, ExecError> {
         let mut book = self.book.lock().await;
         let mut next = book.clone();
         let cleared = next.resume_after_drawdown();
         let now = self.now();
-        let mut tx = self.db.begin().await.map_err(transient)?;
+        let mut tx = self.db.begin().await?;
         // Once per command id: a redelivery must not reset a newer peak.
-        if !Db::mark_processed(&mut tx, &env.id, now)
-            .await
-            .map_err(transient)?
-        {
+        if !Db::mark_processed(&mut tx, &env.id, now).await? {
             return Ok(None);
         }
         let Some(halt) = cleared else {
-            tx.commit().await.map_err(transient)?;
+            tx.commit().await?;
             tracing::info!(command_id = %r.command_id, reason = %r.reason, by = %r.requested_by,
                 "resume requested but the drawdown breaker has not tripped: nothing to do");
             return Ok(None);
         };
-        Db::save_book(&mut tx, &next, now)
-            .await
-            .map_err(transient)?;
+        Db::save_book(&mut tx, &next, now).await?;
         let mut alert = self.alert(
             RULE_RESUMED,
             "",
@@ -139,10 +134,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             ]);
         }
         let alert = alert.caused_by(env);
-        Db::enqueue(&mut tx, &[alert], self.clock.as_ref())
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
+        Db::enqueue(&mut tx, &[alert], self.clock.as_ref()).await?;
+        tx.commit().await?;
         tracing::warn!(command_id = %r.command_id, reason = %r.reason, by = %r.requested_by,
             tripped_at = halt.since_ms, peak = %halt.peak, equity = %halt.equity,
             new_peak = ?next.equity_peak, "drawdown breaker resumed: entries allowed again");

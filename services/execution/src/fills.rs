@@ -3,18 +3,21 @@
 //! risk book are updated in one transaction with the events queued in the outbox; the outbox is
 //! then published. Event ids derive from the exchange's trade id, so a replay publishes nothing new.
 
-use qt_bus::HandlerError;
 use qt_events::ids::derived_event_id;
 use qt_events::{
     Envelope, Event, OrderFill, OrderKind, PositionChanged, PositionClosed, PositionOpened, Side,
 };
 use qt_exchange::ws::{AccountUpdateReason, AlgoUpdate, OrderTradeUpdate, UserEvent};
-use qt_exchange::{Exchange, OrderStatus, OrderType};
+use qt_exchange::{
+    AlgoStatus, Exchange, ExecutionType, OrderStatus, OrderType, is_exchange_close_order_id,
+};
 use qt_risk::BookFill;
 use rust_decimal::Decimal;
 
-use crate::db::{Db, OrderRow, OrderState, PositionRow};
-use crate::engine::{Execution, transient};
+use crate::db::{Db, PositionRow};
+use crate::error::ExecError;
+use crate::order::{Leg, OrderEvent, OrderRecord, OrderState};
+use crate::service::Execution;
 
 /// One execution, from the stream or reconstructed by polling.
 #[derive(Debug, Clone)]
@@ -51,20 +54,19 @@ fn kind_of(t: OrderType) -> OrderKind {
 }
 
 /// What closed a position, from the order that closed it.
-fn close_reason(row: Option<&OrderRow>, liquidation: bool) -> String {
+fn close_reason(row: Option<&OrderRecord>, liquidation: bool) -> String {
     if liquidation {
         return "liquidation".into();
     }
     match row {
         None => "external".into(),
-        Some(r) => match r.leg.as_str() {
-            "stop" | "stop_close" => "stop".into(),
-            "trailing" => "trailing".into(),
-            "entry" => "flip".into(),
-            l if l.starts_with("close_all") => "close_all".into(),
-            "close" | "reduce" => r.reason.clone().unwrap_or_else(|| "manual".into()),
-            _ if r.kind == OrderKind::TakeProfitMarket => "take_profit".into(),
-            _ => "manual".into(),
+        Some(r) => match &r.leg {
+            Leg::Stop | Leg::StopClose => "stop".into(),
+            Leg::Trailing => "trailing".into(),
+            Leg::Entry => "flip".into(),
+            Leg::CloseAll(_) => "close_all".into(),
+            Leg::Close | Leg::Reduce => r.exit_reason.clone().unwrap_or_else(|| "manual".into()),
+            Leg::TakeProfit(_) => "take_profit".into(),
         },
     }
 }
@@ -75,7 +77,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure (the caller logs it; polling and reconciliation heal it).
-    pub async fn on_user_event(&self, ev: UserEvent) -> Result<(), HandlerError> {
+    pub async fn on_user_event(&self, ev: UserEvent) -> Result<(), ExecError> {
         match ev {
             UserEvent::OrderTradeUpdate(u) => self.on_order_update(&u).await,
             UserEvent::AlgoUpdate(a) => self.on_algo_update(&a).await,
@@ -91,17 +93,17 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
     }
 
-    async fn on_order_update(&self, u: &OrderTradeUpdate) -> Result<(), HandlerError> {
+    async fn on_order_update(&self, u: &OrderTradeUpdate) -> Result<(), ExecError> {
         let o = &u.order;
-        let row = match self.db.order(&o.client_order_id).await.map_err(transient)? {
+        let row = match self.db.order(&o.client_order_id).await? {
             Some(r) => Some(r),
-            None => self
-                .db
-                .order_by_exchange_id(&o.order_id.to_string())
-                .await
-                .map_err(transient)?,
+            None => {
+                self.db
+                    .order_by_exchange_id(&o.order_id.to_string())
+                    .await?
+            }
         };
-        if o.execution_type == "TRADE" && o.last_filled_qty > Decimal::ZERO {
+        if o.execution_type == ExecutionType::Trade && o.last_filled_qty > Decimal::ZERO {
             let fill = FillIn {
                 symbol: o.symbol.clone(),
                 client_order_id: o.client_order_id.clone(),
@@ -125,59 +127,52 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 reduce_only: o.reduce_only || o.close_position,
                 complete: o.status == OrderStatus::Filled,
                 liquidation: o.order_type == OrderType::Liquidation
-                    || o.client_order_id.starts_with("autoclose"),
+                    || is_exchange_close_order_id(&o.client_order_id),
             };
             return self.apply_fill(row, fill).await;
         }
         if let Some(row) = row
-            && !row.conditional
+            && !row.is_conditional()
             && !row.state.is_final()
-            && matches!(
-                o.status,
-                OrderStatus::Canceled
-                    | OrderStatus::Expired
-                    | OrderStatus::ExpiredInMatch
-                    | OrderStatus::Rejected
-            )
+            && o.status.ended_unfilled()
         {
             let expired = o.status != OrderStatus::Canceled;
             let mut row = row;
             row.filled_qty = o.cum_filled_qty;
             let envs = self
-                .record_ended(None, &row, expired, &o.execution_type.to_lowercase())
+                .record_ended(
+                    None,
+                    &row,
+                    expired,
+                    &o.execution_type.as_str().to_lowercase(),
+                )
                 .await?;
             self.publish_now(&envs).await?;
         }
         Ok(())
     }
 
-    async fn on_algo_update(&self, a: &AlgoUpdate) -> Result<(), HandlerError> {
+    async fn on_algo_update(&self, a: &AlgoUpdate) -> Result<(), ExecError> {
         let o = &a.order;
-        let Some(row) = self.db.order(&o.client_algo_id).await.map_err(transient)? else {
+        let Some(row) = self.db.order(&o.client_algo_id).await? else {
             return Ok(());
         };
         if row.state.is_final() {
             return Ok(());
         }
-        match o.status.as_str() {
-            "CANCELED" | "CANCELLED" | "EXPIRED" | "REJECTED" => {
-                let expired = o.status != "CANCELED" && o.status != "CANCELLED";
+        match &o.status {
+            s if s.ended_unfired() => {
+                let expired = *s != AlgoStatus::Canceled;
                 let envs = self
-                    .record_ended(None, &row, expired, &o.status.to_lowercase())
+                    .record_ended(None, &row, expired, &s.as_str().to_lowercase())
                     .await?;
                 self.publish_now(&envs).await?;
             }
-            "TRIGGERED" | "FINISHED" => {
+            s if s.fired() => {
                 if let Some(actual) = &o.actual_order_id {
                     self.db
-                        .set_exchange_id(
-                            &row.client_order_id,
-                            actual,
-                            Some(OrderState::Triggered),
-                            self.now(),
-                        )
-                        .await
-                        .map_err(transient)?;
+                        .mark_triggered(&row.client_order_id, Some(actual), self.now())
+                        .await?;
                 }
             }
             _ => {}
@@ -186,11 +181,11 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     }
 
     /// Publishes events at once (order ends); duplicates carry the same id.
-    pub(crate) async fn publish_now(&self, envs: &[Envelope]) -> Result<(), HandlerError> {
+    pub(crate) async fn publish_now(&self, envs: &[Envelope]) -> Result<(), ExecError> {
         if envs.is_empty() {
             return Ok(());
         }
-        self.bus.publish_all(envs).await.map_err(transient)?;
+        self.bus.publish_all(envs).await?;
         log_facts(envs);
         Ok(())
     }
@@ -199,15 +194,11 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure: the events stay queued.
-    pub async fn flush_outbox(&self) -> Result<usize, HandlerError> {
+    pub async fn flush_outbox(&self) -> Result<usize, ExecError> {
         const PAGE: i64 = 256;
         let mut total = 0;
         loop {
-            let envs = self
-                .db
-                .outbox(crate::engine::SERVICE, PAGE)
-                .await
-                .map_err(transient)?;
+            let envs = self.db.outbox(crate::service::SERVICE, PAGE).await?;
             if envs.is_empty() {
                 return Ok(total);
             }
@@ -215,7 +206,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             self.publish_page(&envs).await?;
             log_facts(&envs);
             let ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
-            self.db.dequeue(&ids).await.map_err(transient)?;
+            self.db.dequeue(&ids).await?;
             total += ids.len();
             if last_page {
                 return Ok(total);
@@ -227,20 +218,16 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// trip, that the last fact published before it is still on the stream: when Redis lost
     /// it, the loss is noted and a reconciliation woken to restate the positions; otherwise
     /// the facts published after a Redis restart would hide the loss from `restate_if_lost`.
-    async fn publish_page(&self, envs: &[Envelope]) -> Result<Vec<String>, HandlerError> {
+    async fn publish_page(&self, envs: &[Envelope]) -> Result<Vec<String>, ExecError> {
         let positions = qt_events::Stream::Positions;
         if !envs.iter().any(|e| e.event.stream() == positions) {
-            return self.bus.publish_all(envs).await.map_err(transient);
+            return Ok(self.bus.publish_all(envs).await?);
         }
         let mut tail = self.positions_tail.lock().await;
         let entry_ids = match tail.published.clone() {
             Some(prior) => {
                 let key = self.bus.key(positions);
-                let (present, ids) = self
-                    .bus
-                    .publish_all_after(envs, &key, &prior)
-                    .await
-                    .map_err(transient)?;
+                let (present, ids) = self.bus.publish_all_after(envs, &key, &prior).await?;
                 if !present && tail.lost.is_none() {
                     tracing::warn!(stream = %key, published = %prior, "positions stream lost facts: restating soon");
                     tail.lost = Some(prior);
@@ -248,7 +235,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 }
                 ids
             }
-            None => self.bus.publish_all(envs).await.map_err(transient)?,
+            None => self.bus.publish_all(envs).await?,
         };
         if let Some(last) = envs
             .iter()
@@ -267,15 +254,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure.
-    pub async fn apply_fill(&self, row: Option<OrderRow>, f: FillIn) -> Result<(), HandlerError> {
+    pub async fn apply_fill(&self, row: Option<OrderRecord>, f: FillIn) -> Result<(), ExecError> {
         let _serial = self.fills_lock.lock().await;
         // Re-read under the lock: another path may have applied it meanwhile.
         let row = match row {
-            Some(r) => self.db.order(&r.client_order_id).await.map_err(transient)?,
+            Some(r) => self.db.order(&r.client_order_id).await?,
             None => None,
         };
         if let Some(r) = &row
-            && !r.conditional
+            && !r.is_conditional()
             && f.cum_qty > Decimal::ZERO
             && f.cum_qty <= r.filled_qty
         {
@@ -284,7 +271,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let now = self.now();
         let mut book = self.book.lock().await;
         let mut next = book.clone();
-        let mut tx = self.db.begin().await.map_err(transient)?;
+        let mut tx = self.db.begin().await?;
         let coid = row
             .as_ref()
             .map_or(f.client_order_id.clone(), |r| r.client_order_id.clone());
@@ -301,34 +288,32 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             f.exchange_realized,
             f.trade_time,
         )
-        .await
-        .map_err(transient)?;
+        .await?;
         if !fresh {
             return Ok(());
         }
         let intent_id = row.as_ref().map(|r| r.intent_id.clone());
         if let Some(r) = &row {
-            let state = if f.complete || (r.quantity > Decimal::ZERO && f.cum_qty >= r.quantity) {
-                OrderState::Filled
-            } else {
-                OrderState::PartiallyFilled
-            };
-            let (filled, state) = if r.conditional {
+            let event = if r.is_conditional() {
                 // The fill belongs to the order the conditional one created.
-                (
-                    f.cum_qty,
-                    if f.complete {
-                        OrderState::Filled
-                    } else {
-                        OrderState::Triggered
-                    },
-                )
+                OrderEvent::TriggeredFill {
+                    complete: f.complete,
+                }
             } else {
-                (f.cum_qty, state)
+                let ordered = r.spec.quantity();
+                OrderEvent::Filled {
+                    complete: f.complete || (ordered > Decimal::ZERO && f.cum_qty >= ordered),
+                }
             };
-            Db::set_filled(&mut tx, &r.client_order_id, filled, f.avg_price, state, now)
-                .await
-                .map_err(transient)?;
+            Db::set_filled(
+                &mut tx,
+                &r.client_order_id,
+                f.cum_qty,
+                f.avg_price,
+                event,
+                now,
+            )
+            .await?;
         }
         // The book's position before the fill, to know what the fill did.
         let before = next.positions().get(&f.symbol).cloned();
@@ -352,7 +337,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             exchange_order_id: Some(f.exchange_order_id.clone()),
             symbol: f.symbol.clone(),
             side: f.side,
-            kind: row.as_ref().map_or(f.kind, |r| r.kind),
+            kind: row.as_ref().map_or(f.kind, |r| r.spec.kind()),
             last_qty: f.last_qty,
             last_price: f.last_price,
             cumulative_qty: f.cum_qty,
@@ -360,7 +345,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             order_qty: if f.order_qty > Decimal::ZERO {
                 f.order_qty
             } else {
-                row.as_ref().map_or(f.cum_qty, |r| r.quantity)
+                row.as_ref().map_or(f.cum_qty, |r| r.spec.quantity())
             },
             fee: f.fee,
             fee_asset: f.fee_asset.clone(),
@@ -390,9 +375,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             events.insert(0, self.accepted_event(None, &acked));
         }
 
-        let mut pos = Db::open_position(&mut tx, &f.symbol)
-            .await
-            .map_err(transient)?;
+        let mut pos = Db::open_position(&mut tx, &f.symbol).await?;
         let ts = f.trade_time.max(0);
         // Part of the fill that closed the existing position, and what is left to open.
         let closing = before.is_some() && outcome.closed_qty > Decimal::ZERO;
@@ -430,9 +413,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     reason: close_reason(row.as_ref(), f.liquidation),
                     signal: p.signal.clone(),
                 };
-                Db::insert_closed_trade(&mut tx, &closed)
-                    .await
-                    .map_err(transient)?;
+                Db::insert_closed_trade(&mut tx, &closed).await?;
                 events.push(self.envelope(
                     Event::PositionClosed(closed),
                     derived_event_id(&[&p.position_id, "closed"]),
@@ -442,7 +423,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 p.quantity = after.as_ref().map_or(Decimal::ZERO, |a| a.qty);
                 events.push(self.changed(p, ts, &trade));
             }
-            Db::upsert_position(&mut tx, p).await.map_err(transient)?;
+            Db::upsert_position(&mut tx, p).await?;
         }
         let opened_qty = f.last_qty
             - if closing {
@@ -464,7 +445,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     p.entry_price = a.entry_price;
                     p.max_quantity = p.max_quantity.max(a.qty);
                     p.fees += f.fee * share;
-                    Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                    Db::upsert_position(&mut tx, &p).await?;
                     events.push(self.changed(&p, ts, &trade));
                 }
                 None => {
@@ -481,13 +462,13 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                         fees: f.fee * share,
                         exit_qty: Decimal::ZERO,
                         exit_notional: Decimal::ZERO,
-                        leverage: row.as_ref().map_or(0, |r| r.leverage),
+                        leverage: row.as_ref().map_or(0, OrderRecord::leverage),
                         intent_id: intent_id.clone().unwrap_or_default(),
-                        signal: row.as_ref().and_then(|r| r.signal.clone()),
+                        signal: row.as_ref().and_then(|r| r.signal().cloned()),
                         opened_at: ts,
                         closed_at: None,
                     };
-                    Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                    Db::upsert_position(&mut tx, &p).await?;
                     events.push(self.envelope(
                         Event::PositionOpened(PositionOpened {
                             position_id: position_id.clone(),
@@ -543,9 +524,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// A database or Redis failure.
-    pub async fn poll_orders(&self) -> Result<(), HandlerError> {
-        for row in self.db.live_orders().await.map_err(transient)? {
-            if row.conditional || row.state == OrderState::Sending {
+    pub async fn poll_orders(&self) -> Result<(), ExecError> {
+        for row in self.db.live_orders().await? {
+            if row.is_conditional() || row.state == OrderState::Sending {
                 continue;
             }
             let o = match self
@@ -584,7 +565,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     client_order_id: row.client_order_id.clone(),
                     exchange_order_id: o.order_id.to_string(),
                     side: o.side,
-                    kind: row.kind,
+                    kind: row.spec.kind(),
                     last_qty: diff,
                     last_price: price.round_dp(8),
                     cum_qty: o.executed_qty,
@@ -601,13 +582,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 };
                 self.apply_fill(Some(row.clone()), fill).await?;
             }
-            if matches!(
-                o.status,
-                OrderStatus::Canceled
-                    | OrderStatus::Expired
-                    | OrderStatus::ExpiredInMatch
-                    | OrderStatus::Rejected
-            ) {
+            if o.status.ended_unfilled() {
                 let mut row = row;
                 row.filled_qty = o.executed_qty;
                 let envs = self
@@ -650,64 +625,63 @@ pub(crate) fn log_facts(envs: &[Envelope]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::order::{Conditional, OrderSpec};
 
-    fn row(leg: &str, kind: OrderKind, reason: Option<&str>) -> OrderRow {
-        OrderRow {
+    fn row(leg: &str, spec: OrderSpec, reason: Option<&str>) -> OrderRecord {
+        OrderRecord {
             client_order_id: "c".into(),
             intent_id: "i".into(),
-            leg: leg.into(),
+            leg: Leg::parse(leg),
             symbol: "BTCUSDT".into(),
             side: Side::Sell,
-            kind,
-            conditional: kind != OrderKind::Market,
-            quantity: Decimal::ONE,
-            price: None,
-            trigger_price: None,
-            reduce_only: true,
-            close_position: false,
+            spec,
             state: OrderState::Acked,
             exchange_order_id: None,
             filled_qty: Decimal::ZERO,
             avg_price: Decimal::ZERO,
-            reason: reason.map(str::to_owned),
-            message: None,
-            exchange_code: None,
-            leverage: 0,
-            signal: None,
+            exit_reason: reason.map(str::to_owned),
+            rejection: None,
             sent_at: 0,
             updated_at: 0,
         }
     }
 
+    fn conditional(c: Conditional) -> OrderSpec {
+        OrderSpec::Conditional(c)
+    }
+
     #[test]
     fn close_reason_names_the_order_that_closed_the_position() {
+        let d = Decimal::ONE;
+        let stop = conditional(Conditional::Stop {
+            trigger: d,
+            working_type: Default::default(),
+        });
+        let tp = conditional(Conditional::TakeProfit {
+            trigger: d,
+            quantity: d,
+        });
+        let trailing = conditional(Conditional::Trailing {
+            activation: d,
+            callback_rate: d,
+            quantity: d,
+        });
+        let close = || OrderSpec::Close { quantity: d };
+        assert_eq!(close_reason(Some(&row("stop", stop, None)), false), "stop");
         assert_eq!(
-            close_reason(Some(&row("stop", OrderKind::StopMarket, None)), false),
-            "stop"
-        );
-        assert_eq!(
-            close_reason(Some(&row("tp2", OrderKind::TakeProfitMarket, None)), false),
+            close_reason(Some(&row("tp2", tp, None)), false),
             "take_profit"
         );
         assert_eq!(
-            close_reason(
-                Some(&row("trailing", OrderKind::TrailingStopMarket, None)),
-                false
-            ),
+            close_reason(Some(&row("trailing", trailing, None)), false),
             "trailing"
         );
         assert_eq!(
-            close_reason(
-                Some(&row("close", OrderKind::Market, Some("time_stop"))),
-                false
-            ),
+            close_reason(Some(&row("close", close(), Some("time_stop"))), false),
             "time_stop"
         );
         assert_eq!(
-            close_reason(
-                Some(&row("close_all:BTCUSDT", OrderKind::Market, None)),
-                false
-            ),
+            close_reason(Some(&row("close_all:BTCUSDT", close(), None)), false),
             "close_all"
         );
         assert_eq!(close_reason(None, false), "external");

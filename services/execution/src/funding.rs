@@ -11,7 +11,6 @@
 //! and the outbox; the event id derives from the same pair, so a re-read, a restart or a replay
 //! never counts a fee twice.
 
-use qt_bus::HandlerError;
 use qt_events::ids::derived_event_id;
 use qt_events::{Envelope, Event, FundingFeeCharged};
 use qt_exchange::{Exchange, Income, IncomeQuery, IncomeType};
@@ -19,7 +18,8 @@ use qt_risk::utc_day;
 use qt_store::{StoreError, dec_text};
 
 use crate::db::{Db, Tx};
-use crate::engine::{Execution, transient};
+use crate::error::ExecError;
+use crate::service::Execution;
 
 /// The most entries one income request returns (Binance's maximum).
 const PAGE: u16 = 1000;
@@ -97,9 +97,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// # Errors
     /// The exchange, the database or Redis unreachable: nothing is half recorded, and the
     /// next pass reads the same entries again.
-    pub async fn sync_funding(&self) -> Result<usize, HandlerError> {
+    pub async fn sync_funding(&self) -> Result<usize, ExecError> {
         let now = self.now();
-        let mut since = match self.db.last_funding_time().await.map_err(transient)? {
+        let mut since = match self.db.last_funding_time().await? {
             Some(t) => t,
             None => now - now.rem_euclid(86_400_000),
         };
@@ -113,8 +113,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     limit: Some(PAGE),
                     ..IncomeQuery::default()
                 })
-                .await
-                .map_err(transient)?;
+                .await?;
             let full = page.len() >= usize::from(PAGE);
             let last = page.iter().map(|i| i.time).max();
             new += self.record_funding(&page).await?;
@@ -132,7 +131,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
 
     /// Records one page of income entries in one transaction with the risk book and the
     /// outbox; returns how many were new.
-    async fn record_funding(&self, page: &[Income]) -> Result<usize, HandlerError> {
+    async fn record_funding(&self, page: &[Income]) -> Result<usize, ExecError> {
         let facts: Vec<FundingFeeCharged> = page.iter().filter_map(fact_of).collect();
         if facts.is_empty() {
             return Ok(0);
@@ -141,17 +140,13 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let mut book = self.book.lock().await;
         let mut next = book.clone();
         next.roll_day(now);
-        let mut tx = self.db.begin().await.map_err(transient)?;
+        let mut tx = self.db.begin().await?;
         let mut events: Vec<Envelope> = Vec::new();
         for mut f in facts {
             f.position_id = Db::open_position(&mut tx, &f.symbol)
-                .await
-                .map_err(transient)?
+                .await?
                 .map(|p| p.position_id);
-            if !Db::insert_funding(&mut tx, &f, now)
-                .await
-                .map_err(transient)?
-            {
+            if !Db::insert_funding(&mut tx, &f, now).await? {
                 continue;
             }
             if utc_day(f.time) == next.day {

@@ -13,18 +13,31 @@
 //! It never decides what to trade, never sends a second order for one intent leg, and never
 //! takes an intent before its first reconciliation.
 
+mod admission;
 pub mod app;
 pub mod breaker;
 pub mod db;
-pub mod engine;
+pub mod error;
+mod facts;
 pub mod fills;
 pub mod funding;
 pub mod host;
+mod intents;
+pub mod order;
+mod protect;
 pub mod reconcile;
+mod send;
+mod service;
 pub mod settings;
 
 pub use app::{ControlHandler, IntentHandler, PortfolioHandler, run_periodic, run_user_stream};
-pub use db::{Db, OrderRow, OrderState, PositionRow};
-pub use engine::{Execution, SERVICE, reject_reason};
+pub use db::{Db, PositionRow};
+pub use error::ExecError;
+pub use facts::reject_reason;
 pub use fills::FillIn;
+pub use order::{
+    Conditional, Leg, OrderEvent, OrderRecord, OrderSpec, OrderState, PlainOrder, Pricing,
+    Rejection,
+};
+pub use service::{Execution, SERVICE};
 pub use settings::Settings;

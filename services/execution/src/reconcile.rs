@@ -11,15 +11,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use qt_bus::HandlerError;
 use qt_events::ids::derived_event_id;
 use qt_events::{Envelope, Event, PositionClosed, PositionOpened, Severity, Stream};
-use qt_exchange::Exchange;
+use qt_exchange::{AlgoStatus, Exchange};
 use qt_risk::BookPosition;
 use rust_decimal::Decimal;
 
-use crate::db::{Db, OrderState, PositionRow};
-use crate::engine::{Execution, PositionsTail, transient};
+use crate::db::{Db, PositionRow};
+use crate::error::ExecError;
+use crate::order::OrderState;
+use crate::service::{Execution, PositionsTail};
 
 /// A SENDING record older than this (exchange time, ms) has no handler working on it any more
 /// (its intent was dead-lettered or dropped): reconciliation settles it.
@@ -35,20 +36,20 @@ const IN_FLIGHT_MS: i64 = 60_000;
 impl<E: Exchange + Clone + 'static> Execution<E> {
     /// Settles SENDING records nobody is working on: adopted when the exchange has the order,
     /// else recorded as rejected (it never executed) so its in-flight reservation is released.
-    async fn settle_orphans(&self) -> Result<Vec<Envelope>, HandlerError> {
+    async fn settle_orphans(&self) -> Result<Vec<Envelope>, ExecError> {
         let now_ex = self.exchange.server_now_ms();
         let mut alerts = Vec::new();
-        for row in self.db.live_orders().await.map_err(transient)? {
+        for row in self.db.live_orders().await? {
             if row.state != OrderState::Sending
                 || now_ex.saturating_sub(row.sent_at) < ORPHAN_AFTER_MS
             {
                 continue;
             }
-            let found = if row.conditional {
+            let found = if row.is_conditional() {
                 match self.exchange.query_algo_order(&row.client_order_id).await {
                     Ok(a) => Some(a.algo_id.to_string()),
-                    Err(e) if e.code() == Some(-2013) => None,
-                    Err(e) => return Err(transient(e)),
+                    Err(e) if e.is_no_such_order() => None,
+                    Err(e) => return Err(ExecError::unavailable(e)),
                 }
             } else {
                 match self
@@ -57,16 +58,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     .await
                 {
                     Ok(o) => Some(o.order_id.to_string()),
-                    Err(e) if e.code() == Some(-2013) => None,
-                    Err(e) => return Err(transient(e)),
+                    Err(e) if e.is_no_such_order() => None,
+                    Err(e) => return Err(ExecError::unavailable(e)),
                 }
             };
             let mut envs = match found {
                 Some(id) => {
                     self.db
                         .mark_acked(&row.client_order_id, &id, self.now())
-                        .await
-                        .map_err(transient)?;
+                        .await?;
                     let mut r = row.clone();
                     r.exchange_order_id = Some(id);
                     vec![self.accepted_event(None, &r)]
@@ -102,7 +102,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     ///
     /// # Errors
     /// The exchange or the database unreachable.
-    pub async fn reconcile(&self) -> Result<Vec<Envelope>, HandlerError> {
+    pub async fn reconcile(&self) -> Result<Vec<Envelope>, ExecError> {
         self.flush_outbox().await?;
         // Orphans first: an adopted order's fills are then picked up by the poll, before
         // positions are compared.
@@ -116,12 +116,8 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
 
         // Conditional orders: recorded live ones the exchange no longer has. The records are
         // read before the exchange, so an order placed meanwhile is not among them.
-        let live_rows = self.db.live_orders().await.map_err(transient)?;
-        let open_algos = self
-            .exchange
-            .open_algo_orders(None)
-            .await
-            .map_err(transient)?;
+        let live_rows = self.db.live_orders().await?;
+        let open_algos = self.exchange.open_algo_orders(None).await?;
         let live_algo_ids: BTreeSet<&str> = open_algos
             .iter()
             .map(|a| a.client_algo_id.as_str())
@@ -131,61 +127,51 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             .map(|r| r.client_order_id.as_str())
             .collect();
         for row in &live_rows {
-            if !row.conditional || row.state == OrderState::Sending {
+            if !row.is_conditional() || row.state == OrderState::Sending {
                 continue;
             }
             if !live_algo_ids.contains(row.client_order_id.as_str()) {
+                // `None`: the exchange does not know it.
                 let status = match self.exchange.query_algo_order(&row.client_order_id).await {
-                    Ok(a) => a.algo_status,
-                    Err(e) if e.code() == Some(-2013) => "MISSING".into(),
-                    Err(e) => return Err(transient(e)),
+                    Ok(a) => Some(a.algo_status),
+                    Err(e) if e.is_no_such_order() => None,
+                    Err(e) => return Err(ExecError::unavailable(e)),
                 };
                 // Ended meanwhile by the intent handler (a replaced leg): nothing to correct.
                 let Some(row) = self
                     .db
                     .order(&row.client_order_id)
-                    .await
-                    .map_err(transient)?
+                    .await?
                     .filter(|r| !r.state.is_final())
                 else {
                     continue;
                 };
                 let row = &row;
-                if !matches!(
-                    status.as_str(),
-                    "TRIGGERED"
-                        | "FINISHED"
-                        | "CANCELED"
-                        | "CANCELLED"
-                        | "EXPIRED"
-                        | "REJECTED"
-                        | "MISSING"
-                ) {
+                if status
+                    .as_ref()
+                    .is_some_and(|s| !s.fired() && !s.ended_unfired())
+                {
                     // Live after all (NEW, TRIGGERING): it was placed after the list was read.
                     continue;
                 }
-                if matches!(status.as_str(), "TRIGGERED" | "FINISHED") {
+                if status.as_ref().is_some_and(AlgoStatus::fired) {
                     self.db
-                        .set_exchange_id(
-                            &row.client_order_id,
-                            row.exchange_order_id.as_deref().unwrap_or_default(),
-                            Some(OrderState::Triggered),
-                            self.now(),
-                        )
-                        .await
-                        .map_err(transient)?;
+                        .mark_triggered(&row.client_order_id, None, self.now())
+                        .await?;
                     continue;
                 }
                 let mut envs = self
-                    .record_ended(None, row, status == "EXPIRED", "reconciled")
+                    .record_ended(None, row, status == Some(AlgoStatus::Expired), "reconciled")
                     .await?;
                 envs.push(self.alert(
                     "conditional_order_missing",
                     &row.symbol,
                     Severity::Warning,
                     format!(
-                        "conditional order {} ({}) is {status} on the exchange; recorded as ended",
-                        row.client_order_id, row.leg
+                        "conditional order {} ({}) is {} on the exchange; recorded as ended",
+                        row.client_order_id,
+                        row.leg,
+                        status.as_ref().map_or("MISSING", AlgoStatus::as_str)
                     ),
                     &row.client_order_id,
                 ));
@@ -195,12 +181,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         }
         for a in &open_algos {
             if !known.contains(a.client_algo_id.as_str())
-                && self
-                    .db
-                    .order(&a.client_algo_id)
-                    .await
-                    .map_err(transient)?
-                    .is_none()
+                && self.db.order(&a.client_algo_id).await?.is_none()
             {
                 alerts.push(self.alert(
                     "unknown_conditional_order",
@@ -215,15 +196,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             }
         }
         // Plain orders open on the exchange that we never recorded.
-        let open_orders = self.exchange.open_orders(None).await.map_err(transient)?;
+        let open_orders = self.exchange.open_orders(None).await?;
         for o in &open_orders {
-            if self
-                .db
-                .order(&o.client_order_id)
-                .await
-                .map_err(transient)?
-                .is_none()
-            {
+            if self.db.order(&o.client_order_id).await?.is_none() {
                 alerts.push(self.alert(
                     "unknown_order",
                     &o.symbol,
@@ -236,7 +211,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
 
         // Positions: no fill is applied from here to the commit.
         let _serial = self.fills_lock.lock().await;
-        let positions = self.exchange.positions(None).await.map_err(transient)?;
+        let positions = self.exchange.positions(None).await?;
         let mut theirs: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
         let mut marks: Vec<(String, Decimal)> = Vec::new();
         for p in &positions {
@@ -257,17 +232,15 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let in_flight: BTreeSet<String> = self
             .db
             .live_orders()
-            .await
-            .map_err(transient)?
+            .await?
             .into_iter()
-            .filter(|o| !o.conditional && o.updated_at >= recent)
+            .filter(|o| !o.is_conditional() && o.updated_at >= recent)
             .map(|o| o.symbol)
             .collect();
         let ours: BTreeMap<String, PositionRow> = self
             .db
             .open_positions()
-            .await
-            .map_err(transient)?
+            .await?
             .into_iter()
             .map(|p| (p.symbol.clone(), p))
             .collect();
@@ -284,7 +257,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         let first_pass = suspects.is_none();
         let previous = suspects.clone().unwrap_or_default();
         let mut seen = std::collections::HashMap::new();
-        let mut tx = self.db.begin().await.map_err(transient)?;
+        let mut tx = self.db.begin().await?;
         for sym in symbols {
             let (amt, entry) = theirs.get(&sym).copied().unwrap_or_default();
             let mine = ours.get(&sym);
@@ -322,7 +295,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 let mut p = p.clone();
                 p.open = false;
                 p.closed_at = Some(now);
-                Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                Db::upsert_position(&mut tx, &p).await?;
                 let closed = PositionClosed {
                     position_id: p.position_id.clone(),
                     symbol: p.symbol.clone(),
@@ -342,9 +315,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     reason: "reconciled".into(),
                     signal: p.signal.clone(),
                 };
-                Db::insert_closed_trade(&mut tx, &closed)
-                    .await
-                    .map_err(transient)?;
+                Db::insert_closed_trade(&mut tx, &closed).await?;
                 events.push(self.envelope(
                     Event::PositionClosed(closed),
                     derived_event_id(&[&p.position_id, "closed"]),
@@ -372,7 +343,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     opened_at: now,
                     closed_at: None,
                 };
-                Db::upsert_position(&mut tx, &p).await.map_err(transient)?;
+                Db::upsert_position(&mut tx, &p).await?;
                 next.set_position(
                     &sym,
                     BookPosition {
@@ -430,20 +401,14 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// in the last `RESTATE_CLOSED_MS` as its `PositionClosed` again (same event id). Consumers
     /// apply these per position id, so a restatement of facts they have is a no-op; one they
     /// lost rebuilds their view, and exit-brain protects a position whose opening it never saw.
-    async fn restate_if_lost(&self) -> Result<Option<Envelope>, HandlerError> {
+    async fn restate_if_lost(&self) -> Result<Option<Envelope>, ExecError> {
         // No fill may change a position between the read and the enqueue below: a restated
         // size older than a fact queued after it would end the stream on a stale size. (Lock
         // order: `fills_lock`, then `positions_tail`, as a fill that flushes the outbox.)
         let _serial = self.fills_lock.lock().await;
         let mut state = self.positions_tail.lock().await;
         let key = self.bus.key(Stream::Positions);
-        let tail = self
-            .bus
-            .last(&key, 1)
-            .await
-            .map_err(transient)?
-            .pop()
-            .map(|e| e.id);
+        let tail = self.bus.last(&key, 1).await?.pop().map(|e| e.id);
         // Our last fact is missing (newer entries published since the restart do not hide it),
         // or a publish since found the one before it missing.
         let lost = match (&state.lost, state.published.as_deref()) {
@@ -451,8 +416,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             (None, Some(o)) => self
                 .bus
                 .range(&key, o, o, 1)
-                .await
-                .map_err(transient)?
+                .await?
                 .is_empty()
                 .then(|| o.to_owned()),
             (None, None) => None,
@@ -468,16 +432,11 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         // Closes first: a symbol's open position is newer than its closed ones, so a reader
         // that keeps the last fact per symbol ends on the open one.
         let mut events = Vec::new();
-        for c in self
-            .db
-            .closed_since(now - RESTATE_CLOSED_MS)
-            .await
-            .map_err(transient)?
-        {
+        for c in self.db.closed_since(now - RESTATE_CLOSED_MS).await? {
             let id = derived_event_id(&[&c.position_id, "closed"]);
             events.push(self.envelope(Event::PositionClosed(c), id, None));
         }
-        for p in self.db.open_positions().await.map_err(transient)? {
+        for p in self.db.open_positions().await? {
             let id = derived_event_id(&[&p.position_id, "restated", &marker]);
             events.push(self.position_changed(&p, now, id));
         }
@@ -502,11 +461,9 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             tracing::info!(facts = events.len(), "positions restated after start");
         }
         events.extend(alert.clone());
-        let mut tx = self.db.begin().await.map_err(transient)?;
-        Db::enqueue(&mut tx, &events, self.clock.as_ref())
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
+        let mut tx = self.db.begin().await?;
+        Db::enqueue(&mut tx, &events, self.clock.as_ref()).await?;
+        tx.commit().await?;
         // The restatement becomes the new tail once flushed.
         *state = PositionsTail {
             published: None,

@@ -629,28 +629,26 @@ async fn reconciliation_settles_orders_left_sending_adopting_or_releasing_them()
     let ex = fx.execution(settings()).await;
     let mark = fx.mark().await;
     let old = fx.client.server_now_ms() - execution::reconcile::ORPHAN_AFTER_MS - 1_000;
-    let row = |intent: &str| execution::OrderRow {
+    let row = |intent: &str| execution::OrderRecord {
         client_order_id: qt_events::ids::client_order_id(intent, "entry"),
         intent_id: intent.into(),
-        leg: "entry".into(),
+        leg: execution::Leg::Entry,
         symbol: SYMBOL.into(),
         side: qt_events::Side::Buy,
-        kind: OrderKind::Market,
-        conditional: false,
-        quantity: dec("0.01"),
-        price: None,
-        trigger_price: None,
-        reduce_only: false,
-        close_position: false,
+        spec: execution::OrderSpec::Plain(execution::PlainOrder {
+            pricing: execution::Pricing::Market,
+            quantity: dec("0.01"),
+            reduce_only: false,
+            leverage: 5,
+            reference_price: Some(mark),
+            signal: None,
+        }),
         state: execution::OrderState::Sending,
         exchange_order_id: None,
         filled_qty: Decimal::ZERO,
-        avg_price: mark,
-        reason: None,
-        message: None,
-        exchange_code: None,
-        leverage: 5,
-        signal: None,
+        avg_price: Decimal::ZERO,
+        exit_reason: None,
+        rejection: None,
         sent_at: old,
         updated_at: old,
     };

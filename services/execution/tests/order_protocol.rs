@@ -178,14 +178,14 @@ async fn an_order_that_never_arrived_waits_out_its_window_without_holding_up_oth
         .await;
     let first = ex.handle_intent(&intent).await;
     assert!(
-        matches!(&first, Err(qt_bus::HandlerError::Transient(_))),
+        matches!(&first, Err(execution::ExecError::Unavailable(_))),
         "{first:?}"
     );
     // Delivered again at once, it finds its SENDING record and the order not on the exchange:
     // it is put off until the window closes (1 s here), not retried in place.
     let again = ex.handle_intent(&intent).await;
     assert!(
-        matches!(&again, Err(qt_bus::HandlerError::Later { reason, retry_in })
+        matches!(&again, Err(execution::ExecError::Later { reason, retry_in })
             if reason.contains("may still arrive")
                 && *retry_in >= Duration::from_millis(50)
                 && *retry_in <= Duration::from_secs(1)),
@@ -419,7 +419,7 @@ async fn orders_past_their_share_of_the_budget_wait_without_holding_up_stops_and
     let r = ex
         .handle_intent(&open_intent(&fx.bus, "budget-4", "0.01", mark))
         .await;
-    let Err(qt_bus::HandlerError::Later { retry_in, .. }) = r else {
+    let Err(execution::ExecError::Later { retry_in, .. }) = r else {
         panic!("expected a deferral, got {r:?}");
     };
     assert!(
@@ -441,7 +441,7 @@ async fn orders_past_their_share_of_the_budget_wait_without_holding_up_stops_and
     let mut protect = protect_intent(&fx.bus, "budget-protect", mark, 3);
     let r = ex.handle_intent(&protect).await;
     assert!(
-        matches!(&r, Err(qt_bus::HandlerError::Later { .. })),
+        matches!(&r, Err(execution::ExecError::Later { .. })),
         "{r:?}"
     );
     assert_eq!(fx.all_algo_orders().await.len(), 2, "the stop and tp1");

@@ -11,7 +11,7 @@ use qt_events::{
     AlertRaised, Envelope, Event, PortfolioSnapshot, RejectReason, Stream, alert_rules,
     ids::derived_event_id,
 };
-use qt_exchange::{Exchange, ExchangeError};
+use qt_exchange::{ApiCode, Exchange, ExchangeError};
 use qt_store::StoreError;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -522,7 +522,10 @@ impl Shared {
                 if r.exchange_code.is_some() || r.reason == RejectReason::ExchangeError {
                     st.exchange_errors.push_back(env.ts);
                 }
-                if matches!(r.exchange_code, Some(-1003 | -1015)) {
+                if r.exchange_code
+                    .map(ApiCode::from)
+                    .is_some_and(ApiCode::rate_limited)
+                {
                     st.rate_limits
                         .push((env.ts, format!("{} {}", r.symbol, r.message)));
                 }

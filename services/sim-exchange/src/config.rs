@@ -1,5 +1,6 @@
 //! Configuration of the simulator: keys, market source, fill model, limits, faults.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use qt_events::Decimal;
@@ -89,6 +90,9 @@ impl Limits {
 pub struct Faults {
     /// Added latency before every `/fapi` request is handled, ms.
     pub latency_ms: u64,
+    /// Added latency before the requests of one path are handled, ms by path, on top of
+    /// `latency_ms` (`{"/fapi/v1/leverage": 3000}` holds every set-leverage request 3 s).
+    pub path_latency_ms: BTreeMap<String, u64>,
     /// Share (0–1) of `/fapi` requests answered `503 Service Unavailable` without being handled.
     pub error_rate: f64,
     /// Share (0–1) of order placements that are executed but whose response is lost: the

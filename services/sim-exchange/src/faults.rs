@@ -1,4 +1,5 @@
-//! Fault injection, as middleware on the exchange API: added latency, 503s for requests that
+//! Fault injection, as middleware on the exchange API: added latency (for every request, or
+//! for the requests of one path), 503s for requests that
 //! are not executed, and order placements that are executed but whose answer is lost (a 503
 //! `-1007` after a delay), each by the settings of `/sim/faults` (or `--fault-*`), counted in
 //! [`crate::app::FaultCounts`].
@@ -24,7 +25,7 @@ struct Decision {
     lost_ms: u64,
 }
 
-fn decide(app: &App, order: bool) -> Decision {
+fn decide(app: &App, path: &str, order: bool) -> Decision {
     let mut f = lock(&app.faults);
     let mut rng = lock(&app.rng);
     let fail = if f.fail_next > 0 {
@@ -42,7 +43,9 @@ fn decide(app: &App, order: bool) -> Decision {
             f.lose_response_rate > 0.0 && rng.random_bool(f.lose_response_rate.clamp(0.0, 1.0))
         };
     Decision {
-        latency_ms: f.latency_ms,
+        latency_ms: f
+            .latency_ms
+            .saturating_add(f.path_latency_ms.get(path).copied().unwrap_or(0)),
         fail,
         lose,
         lost_ms: f.lost_response_ms,
@@ -55,7 +58,7 @@ pub(crate) async fn inject(State(app): State<Arc<App>>, req: Request, next: Next
         .extensions()
         .get::<Call>()
         .is_some_and(|c| c.endpoint.counts_as_order);
-    let d = decide(&app, order);
+    let d = decide(&app, req.uri().path(), order);
     if d.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(d.latency_ms)).await;
     }

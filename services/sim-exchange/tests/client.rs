@@ -90,7 +90,7 @@ async fn binance_client_trades_and_streams_against_the_sim_unchanged() {
                 saw_trade |= u.order.cum_filled_qty == dec("0.01");
             }
             UserEvent::AlgoUpdate(a) if a.order.client_algo_id == "client-sl-1" => {
-                saw_finished |= a.order.status == "FINISHED";
+                saw_finished |= a.order.status == qt_exchange::AlgoStatus::Finished;
             }
             _ => {}
         }

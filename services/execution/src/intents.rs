@@ -1,0 +1,324 @@
+//! Intents in: `OpenPosition`, `ReducePosition`, `ClosePosition`, `CancelOrder` (and the
+//! dispatch to `ProtectPosition`, see [`protect`](crate::protect)). Each becomes at most one
+//! order per leg, with a client order id derived from the intent id and the leg; an intent
+//! refused before any order is recorded too, so a redelivery answers the same.
+
+use std::collections::HashSet;
+
+use qt_events::ids::client_order_id;
+use qt_events::{
+    CancelOrder, ClosePosition, Envelope, Event, OpenPosition, OrderKind, ProtectPosition,
+    ReducePosition, RejectReason, Side,
+};
+use qt_exchange::{ErrorClass, Exchange, Orders};
+use qt_risk::{IntentKind, RiskIntent};
+use rust_decimal::Decimal;
+
+use crate::admission::{Placement, Throttled};
+use crate::error::ExecError;
+use crate::order::{Leg, OrderRecord, OrderSpec, OrderState, PlainOrder, Pricing, Rejection};
+use crate::service::Execution;
+
+/// How a plain order of `kind` is priced (a limit order without a price goes at market).
+fn pricing(kind: OrderKind, limit_price: Option<Decimal>) -> Pricing {
+    match (kind, limit_price) {
+        (OrderKind::Limit, Some(price)) => Pricing::Limit { price },
+        _ => Pricing::Market,
+    }
+}
+
+/// A reduce-only order against the position of `symbol` (see `Execution::exit`).
+struct Exit<'a> {
+    intent_id: &'a str,
+    leg: Leg,
+    symbol: &'a str,
+    reason: &'a str,
+    /// A reduction: the quantity asked for (at most the position) and its pricing; `None`
+    /// closes the whole position at market.
+    part: Option<(Decimal, Pricing)>,
+    risk: RiskIntent,
+}
+
+impl<E: Exchange + Clone + 'static> Execution<E> {
+    /// Handles one intent; returns what to publish with its acknowledgement.
+    ///
+    /// # Errors
+    /// Transient when the database or the exchange is unreachable (the intent stays pending
+    /// and resumes from its records); never permanent for a well-formed intent.
+    pub async fn handle_intent(&self, env: &Envelope) -> Result<Vec<Envelope>, ExecError> {
+        self.handle_intent_at(env, None).await
+    }
+
+    /// Handles one intent read from `qt:intents` at `entry_id` (`None`: from elsewhere); a
+    /// protect intent skips the legs that later entries supersede (see `superseded_legs`).
+    ///
+    /// # Errors
+    /// As [`handle_intent`](Self::handle_intent).
+    pub async fn handle_intent_at(
+        &self,
+        env: &Envelope,
+        entry_id: Option<&str>,
+    ) -> Result<Vec<Envelope>, ExecError> {
+        match &env.event {
+            Event::OpenPosition(o) => self.open(env, o).await,
+            Event::ReducePosition(r) => self.reduce(env, r).await,
+            Event::ClosePosition(c) => self.close(env, c).await,
+            Event::ProtectPosition(p) => {
+                let mut superseded = match entry_id {
+                    Some(id) => self.superseded_legs(id, &p.symbol).await?,
+                    None => HashSet::new(),
+                };
+                // A position with no working stop takes this intent's stop even when a later
+                // intent will replace it: the stop closes the whole position, so an older one
+                // protects as well as the newer, and a burst of adds must not leave the position
+                // bare until the burst ends. The later stop replaces it (`replace_older_legs`).
+                // An intent handled again answers as the first time (its stop's record).
+                if p.stop.is_some() && superseded.contains(ProtectPosition::STOP_LEG) {
+                    let own = client_order_id(&p.intent_id, ProtectPosition::STOP_LEG);
+                    let recorded = self.db.order(&own).await?.is_some();
+                    if recorded || !self.has_live_stop(&p.symbol).await? {
+                        superseded.remove(ProtectPosition::STOP_LEG);
+                    }
+                }
+                self.protect(env, p, &superseded).await
+            }
+            Event::CancelOrder(c) => self.cancel(env, c).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    pub(crate) async fn open(
+        &self,
+        env: &Envelope,
+        o: &OpenPosition,
+    ) -> Result<Vec<Envelope>, ExecError> {
+        let refusal = if o.quantity <= Decimal::ZERO
+            || (o.order_type == OrderKind::Limit && o.limit_price.is_none())
+            || !matches!(o.order_type, OrderKind::Market | OrderKind::Limit)
+        {
+            Some((
+                RejectReason::InvalidIntent,
+                "quantity must be positive; MARKET, or LIMIT with a price".to_owned(),
+            ))
+        } else {
+            let coid = client_order_id(&o.intent_id, Leg::ENTRY);
+            match self.budget(env, Orders::Opening, &coid).await? {
+                None => None,
+                Some(Throttled::Defer(later)) => return Err(later),
+                Some(Throttled::Refuse(message)) => Some((RejectReason::RateLimited, message)),
+            }
+        };
+        if let Some((reason, message)) = refusal {
+            return self
+                .reject_intent(env, &o.intent_id, &Leg::Entry, &o.symbol, reason, message)
+                .await;
+        }
+        self.place(
+            env,
+            Placement {
+                intent_id: o.intent_id.clone(),
+                leg: Leg::Entry,
+                symbol: o.symbol.clone(),
+                side: o.side.entry_side(),
+                spec: OrderSpec::Plain(PlainOrder {
+                    pricing: pricing(o.order_type, o.limit_price),
+                    quantity: o.quantity,
+                    reduce_only: false,
+                    leverage: o.leverage,
+                    reference_price: Some(o.reference_price),
+                    signal: o.signal.clone(),
+                }),
+                exit_reason: None,
+                risk: RiskIntent::from(o),
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn reduce(
+        &self,
+        env: &Envelope,
+        r: &ReducePosition,
+    ) -> Result<Vec<Envelope>, ExecError> {
+        self.exit(
+            env,
+            Exit {
+                intent_id: &r.intent_id,
+                leg: Leg::Reduce,
+                symbol: &r.symbol,
+                reason: &r.reason,
+                part: Some((r.quantity, pricing(r.order_type, r.limit_price))),
+                risk: RiskIntent::from(r),
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn close(
+        &self,
+        env: &Envelope,
+        c: &ClosePosition,
+    ) -> Result<Vec<Envelope>, ExecError> {
+        self.close_symbol(env, &c.intent_id, Leg::Close, &c.symbol, &c.reason)
+            .await
+    }
+
+    /// Closes the whole position of `symbol` at market (reduce-only); `leg` names the order.
+    pub(crate) async fn close_symbol(
+        &self,
+        env: &Envelope,
+        intent_id: &str,
+        leg: Leg,
+        symbol: &str,
+        reason: &str,
+    ) -> Result<Vec<Envelope>, ExecError> {
+        let risk = RiskIntent {
+            intent_id: intent_id.to_owned(),
+            symbol: symbol.to_owned(),
+            kind: IntentKind::Close,
+        };
+        self.exit(
+            env,
+            Exit {
+                intent_id,
+                leg,
+                symbol,
+                reason,
+                part: None,
+                risk,
+            },
+        )
+        .await
+    }
+
+    /// A reduce-only order against the position of the symbol as the exchange holds it: part
+    /// of it, or all of it at market; refused `NO_POSITION` when there is none.
+    async fn exit(&self, env: &Envelope, x: Exit<'_>) -> Result<Vec<Envelope>, ExecError> {
+        let coid = client_order_id(x.intent_id, &x.leg.name());
+        if let Some(row) = self.db.order(&coid).await? {
+            return self.resume(env, row).await;
+        }
+        let amt = self.exchange_position(x.symbol).await?;
+        if amt.is_zero() || x.part.is_some_and(|(qty, _)| qty <= Decimal::ZERO) {
+            let verb = if x.part.is_some() { "reduce" } else { "close" };
+            return self
+                .reject_intent(
+                    env,
+                    x.intent_id,
+                    &x.leg,
+                    x.symbol,
+                    RejectReason::NoPosition,
+                    format!("no {} position to {verb}", x.symbol),
+                )
+                .await;
+        }
+        let spec = match x.part {
+            Some((qty, pricing)) => OrderSpec::Plain(PlainOrder {
+                pricing,
+                quantity: qty.min(amt.abs()),
+                reduce_only: true,
+                leverage: 0,
+                reference_price: None,
+                signal: None,
+            }),
+            None => OrderSpec::Close {
+                quantity: amt.abs(),
+            },
+        };
+        self.place(
+            env,
+            Placement {
+                intent_id: x.intent_id.to_owned(),
+                leg: x.leg,
+                symbol: x.symbol.to_owned(),
+                side: if amt > Decimal::ZERO {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                },
+                spec,
+                exit_reason: Some(x.reason.to_owned()),
+                risk: x.risk,
+            },
+        )
+        .await
+    }
+
+    /// Refuses an intent (or one leg of it) before any order: recorded (so a redelivery
+    /// answers the same) and published with its reason.
+    pub(crate) async fn reject_intent(
+        &self,
+        env: &Envelope,
+        intent_id: &str,
+        leg: &Leg,
+        symbol: &str,
+        reason: RejectReason,
+        message: String,
+    ) -> Result<Vec<Envelope>, ExecError> {
+        let now = self.now();
+        let row = OrderRecord {
+            client_order_id: client_order_id(intent_id, &leg.name()),
+            intent_id: intent_id.to_owned(),
+            leg: leg.clone(),
+            symbol: symbol.to_owned(),
+            side: Side::Buy,
+            spec: OrderSpec::Refused,
+            state: OrderState::Rejected,
+            exchange_order_id: None,
+            filled_qty: Decimal::ZERO,
+            avg_price: Decimal::ZERO,
+            exit_reason: None,
+            rejection: Some(Rejection {
+                reason,
+                message,
+                exchange_code: None,
+            }),
+            sent_at: now,
+            updated_at: now,
+        };
+        if let Some(known) = self.record_new(&row).await? {
+            return self.resume(env, known).await;
+        }
+        Ok(vec![self.rejected_event(env, &row)])
+    }
+
+    // ---- cancels ------------------------------------------------------------------------
+
+    pub(crate) async fn cancel(
+        &self,
+        env: &Envelope,
+        c: &CancelOrder,
+    ) -> Result<Vec<Envelope>, ExecError> {
+        match self.db.order(&c.client_order_id).await? {
+            Some(row) if row.state.is_final() => {
+                if matches!(row.state, OrderState::Cancelled | OrderState::Expired) {
+                    Ok(vec![self.ended_event(
+                        Some(env),
+                        &row,
+                        row.state == OrderState::Expired,
+                        "cancelled",
+                    )])
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            Some(row) => self.cancel_row(Some(env), &row, "cancelled").await,
+            None => {
+                // Not ours (or not recorded): cancel on the exchange anyway; nothing to report.
+                let r = if c.conditional {
+                    self.exchange.cancel_algo_order(&c.client_order_id).await
+                } else {
+                    self.exchange
+                        .cancel_order(&c.symbol, &c.client_order_id)
+                        .await
+                        .map(|_| ())
+                };
+                match r {
+                    Ok(()) => Ok(Vec::new()),
+                    Err(e) if e.class() == ErrorClass::Rejected => Ok(Vec::new()),
+                    Err(e) => Err(ExecError::unavailable(e)),
+                }
+            }
+        }
+    }
+}

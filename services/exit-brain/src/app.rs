@@ -175,17 +175,8 @@ async fn check_once<S: PlanStore, E: Exchange>(
 ) -> anyhow::Result<()> {
     let info = ex.exchange_info().await.context("exchange info")?;
     let mut b = brain.lock().await;
-    for f in &info.symbols {
-        b.set_filters(
-            &f.symbol,
-            qt_risk::SymbolFilters {
-                tick_size: f.tick_size,
-                step_size: f.step_size,
-                min_qty: f.min_qty,
-                max_qty: f.max_qty,
-                min_notional: f.min_notional,
-            },
-        );
+    for s in &info.symbols {
+        b.set_filters(&s.symbol, s.filters);
     }
     let symbols: BTreeSet<String> = b.plans().map(|t| t.symbol.clone()).collect();
     if symbols.is_empty() {

@@ -203,7 +203,10 @@ async fn check_once<S: PlanStore, E: Exchange>(
 /// Builds exit-brain into `service`: opens its database (`QT_DATABASE_URL`, else the SQLite
 /// file of `sqlite_path`), loads the plans, checks them against the exchange (unless
 /// disabled), then registers its consumers and the watchdog.
-pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Settings>> {
+pub async fn build(
+    mut service: Service<Settings>,
+    ex_cfg: ExchangeConfig,
+) -> anyhow::Result<Service<Settings>> {
     let settings = service.config.service.clone();
     let clock = service.bus.clock().clone();
     let url = qt_store::url_from_env(Path::new(&settings.sqlite_path));
@@ -222,7 +225,6 @@ pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Set
     tracing::info!(plans = brain.plans().count(), "plans loaded");
     let brain: Shared<SqlStore> = Arc::new(Mutex::new(brain));
     let exchange = if settings.check_exchange_on_start {
-        let ex_cfg = ExchangeConfig::from_env().context("exchange configuration")?;
         let ex = BinanceClient::new(ex_cfg, clock.clone()).context("exchange client")?;
         check_exchange(
             &brain,

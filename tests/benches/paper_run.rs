@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
-use qt_testkit::{ChildService, Fsync, RedisServer, bin_path, wait_for};
+use qt_testkit::{ChildService, Fsync, RedisServer, SimExchange, bin_path, wait_for};
 
 /// When something was seen, and its id (an order's client order id, a candle's event id).
 type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
@@ -163,29 +163,13 @@ fn main() {
     let keep = std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1");
     let redis = RedisServer::start_with(Fsync::EverySec, None);
     let dir = tempfile::tempdir().unwrap();
-    let sim_addr = format!("127.0.0.1:{}", free_port());
-    let data = repo_root().join("data/klines/5m");
-    let _sim = ChildService::spawn(
-        bin_path("sim-exchange"),
-        &[
-            "--listen",
-            &sim_addr,
-            "--data",
-            data.to_str().unwrap(),
-            "--speed",
-            "0",
-            "--warmup-candles",
-            &warmup,
-            "--no-rate-limits",
-        ],
-        &[("SIM_API_KEYS", "paper-key:paper-secret")],
-        dir.path().join("sim-exchange.log"),
-    );
-    wait_for(30, "sim-exchange", || {
-        http_get(&sim_addr, "/health/ready")
-            .filter(|(s, _)| *s == 200)
-            .map(|_| ())
-    });
+    let mut sim = SimExchange::builder()
+        .key("paper-key", "paper-secret")
+        .data(repo_root().join("data/klines/5m"))
+        .warmup_candles(warmup.parse().unwrap())
+        .args(&["--no-rate-limits"])
+        .start_in(tempfile::tempdir_in(dir.path()).unwrap());
+    let sim_addr = sim.addr().to_owned();
 
     let arrivals: Arrivals = Arc::default();
     let relay_listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -356,6 +340,7 @@ fn main() {
     }
     if keep {
         std::fs::write(dir.path().join("samples.tsv"), samples).unwrap();
+        sim.keep_folder();
         println!("kept: {}", dir.keep().display());
     }
 }

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use qt_e2e::{free_port, http_get, http_post, paper_defaults, repo_root, stream_entries};
-use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
+use qt_testkit::{ChildService, RedisServer, SimExchange, bin_path, wait_for};
 
 fn ready(addr: &str) -> Option<()> {
     http_get(addr, "/health/ready")
@@ -66,7 +66,7 @@ fn run_sh_paper_defaults_are_parsed_from_the_script() {
 struct Paper {
     _redis: RedisServer,
     _dir: tempfile::TempDir,
-    _sim: ChildService,
+    _sim: SimExchange,
     sim_addr: String,
     url: String,
     prefix: String,
@@ -128,25 +128,12 @@ fn start_paper(extra: &[(&str, &str)]) -> Paper {
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("paper{}:", std::process::id());
 
-    let sim_addr = format!("127.0.0.1:{}", free_port());
-    let data = repo_root().join("data/klines/5m");
-    let warmup = default("SIM_WARMUP_CANDLES");
-    let sim = ChildService::spawn(
-        bin_path("sim-exchange"),
-        &[
-            "--listen",
-            &sim_addr,
-            "--data",
-            data.to_str().unwrap(),
-            "--speed",
-            "0",
-            "--warmup-candles",
-            &warmup,
-        ],
-        &[("SIM_API_KEYS", "paper-key:paper-secret")],
-        dir.path().join("sim-exchange.log"),
-    );
-    wait_for(30, "sim-exchange to be ready", || ready(&sim_addr));
+    let sim = SimExchange::builder()
+        .key("paper-key", "paper-secret")
+        .data(repo_root().join("data/klines/5m"))
+        .warmup_candles(default("SIM_WARMUP_CANDLES").parse().unwrap())
+        .start_in(tempfile::tempdir_in(dir.path()).unwrap());
+    let sim_addr = sim.addr().to_owned();
 
     let rest = format!("http://{sim_addr}");
     let ws = format!("ws://{sim_addr}");

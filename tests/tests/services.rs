@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use qt_e2e::{free_port, http_get};
-use qt_testkit::{ChildService, RedisServer, bin_path, wait_for};
+use qt_testkit::{ChildService, RedisServer, SimExchange, bin_path, wait_for};
 
 const SERVICES: [(&str, &[&str]); 5] = [
     ("trading-bot", &["models", "control", "portfolio"]),
@@ -28,27 +28,13 @@ const SERVICES: [(&str, &[&str]); 5] = [
 ];
 
 /// The simulated exchange the services talk to, as a process of its own (stepped by tests only).
-fn sim(dir: &std::path::Path) -> (ChildService, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = ChildService::spawn(
-        bin_path("sim-exchange"),
-        &[
-            "--listen",
-            &addr,
-            "--speed",
-            "0",
-            "--symbols",
-            "BTCUSDT,ETHUSDT",
-        ],
-        &[("SIM_API_KEYS", "e2e-key:e2e-secret")],
-        dir.join("sim-exchange.log"),
-    );
-    wait_for(30, "sim-exchange to be ready", || {
-        http_get(&addr, "/health/ready")
-            .filter(|(s, _)| *s == 200)
-            .map(|_| ())
-    });
-    (child, addr)
+fn sim() -> (SimExchange, String) {
+    let sim = SimExchange::builder()
+        .key("e2e-key", "e2e-secret")
+        .symbols(&["BTCUSDT", "ETHUSDT"])
+        .start();
+    let addr = sim.addr().to_owned();
+    (sim, addr)
 }
 
 fn spawn(
@@ -92,7 +78,7 @@ fn wait_ready(addr: &str, secs: u64) {
 fn every_service_starts_creates_its_groups_serves_health_and_stops_cleanly() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let (_sim, sim_addr) = sim(dir.path());
+    let (_sim, sim_addr) = sim();
     let mut running = Vec::new();
     for (name, _) in SERVICES {
         let addr = format!("127.0.0.1:{}", free_port());
@@ -152,7 +138,7 @@ fn every_service_starts_creates_its_groups_serves_health_and_stops_cleanly() {
 fn a_service_rides_out_a_redis_restart_and_is_ready_again() {
     let mut redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let (_sim, sim_addr) = sim(dir.path());
+    let (_sim, sim_addr) = sim();
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = spawn("execution", &redis, &sim_addr, &addr, dir.path());
     wait_ready(&addr, 30);
@@ -240,7 +226,7 @@ fn gauge(page: &str, name: &str) -> Option<f64> {
 fn portfolio_metrics_carry_the_values_the_api_shows_and_the_exchange_weight_used() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let (_sim, sim_addr) = sim(dir.path());
+    let (_sim, sim_addr) = sim();
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = spawn(
         "portfolio-intelligence",
@@ -275,4 +261,46 @@ fn portfolio_metrics_carry_the_values_the_api_shows_and_the_exchange_weight_used
         "{page}"
     );
     assert!(child.terminate(15).success(), "{}", child.output());
+}
+
+/// The simulator reads its configuration the way the services do (qt-runtime's loader): a bad
+/// setting of any layer — the shared `QT_*` ones, its `[sim_exchange]` settings, its `--config`
+/// file, its keys, a flag — exits with code 2 and a message naming it.
+#[test]
+fn a_bad_sim_exchange_setting_exits_2_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_file = dir.path().join("sim.toml");
+    std::fs::write(&bad_file, "taker_fee = \"a lot\"\n").unwrap();
+    let bad_file = bad_file.to_str().unwrap();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 6] = [
+        (&[], &[("QT_LOG_FORMAT", "xml")], "QT_LOG_FORMAT"),
+        (&[], &[("QT_CONFIG", "/nonexistent/qt.toml")], "QT_CONFIG"),
+        (
+            &[],
+            &[("QT_SIM_EXCHANGE__INITIAL_BALANCE", "rich")],
+            "INITIAL_BALANCE",
+        ),
+        (&["--config", bad_file], &[], "taker_fee"),
+        (&[], &[("SIM_API_KEYS", "no-secret-here")], "SIM_API_KEYS"),
+        (&["--speed", "fast"], &[], "--speed"),
+    ];
+    for (i, (args, env, named)) in cases.into_iter().enumerate() {
+        let mut args = args.to_vec();
+        args.extend(["--listen", "127.0.0.1:0"]);
+        let log = dir.path().join(format!("sim-{i}.log"));
+        let mut child = ChildService::spawn(bin_path("sim-exchange"), &args, env, log);
+        let status = child.wait_exit(10);
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{args:?} {env:?}: {}",
+            child.output()
+        );
+        assert!(
+            child.output().contains(named),
+            "{args:?} {env:?}: {}",
+            child.output()
+        );
+    }
 }

@@ -114,6 +114,7 @@ pub fn infer_filters(price: Decimal) -> SymbolFilters {
         min_qty: step,
         max_qty: Decimal::ZERO,
         min_notional: Decimal::from(5),
+        ..SymbolFilters::NONE
     }
 }
 

@@ -30,7 +30,7 @@ pub mod ws;
 pub use config::{ConfigError, ExchangeConfig, Mode, WsConfig};
 pub use error::{ErrorClass, ExchangeError, Fence, Refusal, classify};
 pub use exchange::{ExResult, Exchange};
-pub use filters::{ExchangeInfo, PriceRounding, SymbolFilters};
+pub use filters::{ExchangeInfo, FilterValueError, PriceRounding, SymbolFilters, SymbolInfo};
 pub use limiter::Orders;
 pub use resolve::{
     AlgoResolution, Resolution, Settled, check_unknown_algo_order, check_unknown_order,

@@ -22,7 +22,10 @@ use serde::de::DeserializeOwned;
 use crate::config::ExchangeConfig;
 use crate::error::{ExchangeError, Fence, Refusal, transport_reason};
 use crate::exchange::{ExResult, Exchange};
-use crate::filters::{ExchangeInfo, PriceRounding, SymbolFilters};
+use crate::filters::{
+    ExchangeInfo, FilterValueError, PriceRounding, SymbolFilters, SymbolInfo, check_order_price,
+    check_order_qty,
+};
 use crate::limiter::{Limits, Orders, RateLimiter, Usage};
 use crate::sign::{Params, Signer};
 use crate::types::*;
@@ -48,7 +51,7 @@ struct Inner {
     clock: SharedClock,
     offset_ms: AtomicI64,
     limiter: RateLimiter,
-    filters: RwLock<HashMap<String, SymbolFilters>>,
+    filters: RwLock<HashMap<String, Result<SymbolInfo, FilterValueError>>>,
     config: ExchangeConfig,
 }
 
@@ -132,15 +135,19 @@ impl BinanceClient {
         self.inner.limiter.usage()
     }
 
-    /// Puts filters into the cache (e.g. from a saved exchangeInfo).
-    pub fn set_filters(&self, filters: impl IntoIterator<Item = SymbolFilters>) {
+    /// Puts an exchangeInfo's symbols into the cache (e.g. from a saved exchangeInfo): those
+    /// read, and those whose filters could not be read, as their error.
+    pub fn set_filters(&self, info: &ExchangeInfo) {
         let mut map = self
             .inner
             .filters
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        for f in filters {
-            map.insert(f.symbol.clone(), f);
+        for s in &info.symbols {
+            map.insert(s.symbol.clone(), Ok(s.clone()));
+        }
+        for e in &info.invalid {
+            map.insert(e.symbol.clone(), Err(e.clone()));
         }
     }
 
@@ -163,7 +170,7 @@ impl BinanceClient {
         }
     }
 
-    fn cached_filters(&self, symbol: &str) -> Option<SymbolFilters> {
+    fn cached_filters(&self, symbol: &str) -> Option<Result<SymbolInfo, FilterValueError>> {
         self.inner
             .filters
             .read()
@@ -332,12 +339,27 @@ impl BinanceClient {
         }
     }
 
+    /// One symbol of exchangeInfo, from the cache (loaded on first use).
+    pub async fn symbol_info(&self, symbol: &str) -> ExResult<SymbolInfo> {
+        let cached = match self.cached_filters(symbol) {
+            Some(c) => c,
+            None => {
+                self.exchange_info().await?;
+                self.cached_filters(symbol)
+                    .ok_or_else(|| Refusal::UnknownSymbol(symbol.to_string()))?
+            }
+        };
+        // A symbol whose rules could not be read refuses every order (nothing is sent), with
+        // the error naming the symbol, filter and field.
+        Ok(cached.map_err(|e| Refusal::InvalidOrder(e.to_string()))?)
+    }
+
     async fn trading_filters(&self, symbol: &str) -> ExResult<SymbolFilters> {
-        let f = self.symbol_filters(symbol).await?;
-        if !f.status.is_empty() && f.status != "TRADING" {
-            return Err(Refusal::InvalidOrder(format!("{symbol} is {}", f.status)).into());
+        let s = self.symbol_info(symbol).await?;
+        if !s.status.is_empty() && s.status != "TRADING" {
+            return Err(Refusal::InvalidOrder(format!("{symbol} is {}", s.status)).into());
         }
-        Ok(f)
+        Ok(s.filters)
     }
 
     /// Builds the exact parameters of a new order (rounded and checked), without sending.
@@ -354,7 +376,7 @@ impl BinanceClient {
                     None if order.reduce_only => Decimal::ZERO,
                     None => self.mark_price(&order.symbol).await?.mark_price,
                 };
-                let qty = f.check_qty(order.quantity, reference, true, order.reduce_only)?;
+                let qty = check_order_qty(&f, order.quantity, reference, true, order.reduce_only)?;
                 p.push("type", "MARKET").push("quantity", qty);
             }
             PlainOrderType::Limit => {
@@ -366,8 +388,8 @@ impl BinanceClient {
                     Side::Buy => PriceRounding::Down,
                     Side::Sell => PriceRounding::Up,
                 };
-                let price = f.check_price(raw, how)?;
-                let qty = f.check_qty(order.quantity, price, false, order.reduce_only)?;
+                let price = check_order_price(&f, raw, how)?;
+                let qty = check_order_qty(&f, order.quantity, price, false, order.reduce_only)?;
                 p.push("type", "LIMIT")
                     .push("quantity", qty)
                     .push("price", price)
@@ -415,7 +437,7 @@ impl BinanceClient {
                         order.order_type.as_str()
                     ))
                 })?;
-                let t = f.check_price(t, PriceRounding::Nearest)?;
+                let t = check_order_price(&f, t, PriceRounding::Nearest)?;
                 p.push("triggerPrice", t);
                 Some(t)
             }
@@ -430,7 +452,7 @@ impl BinanceClient {
                     .into());
                 }
                 let act = match order.activate_price {
-                    Some(a) => Some(f.check_price(a, PriceRounding::Nearest)?),
+                    Some(a) => Some(check_order_price(&f, a, PriceRounding::Nearest)?),
                     None => None,
                 };
                 p.push_opt("activatePrice", act);
@@ -444,7 +466,7 @@ impl BinanceClient {
                 None if order.reduce_only => Decimal::ZERO,
                 None => self.mark_price(&order.symbol).await?.mark_price,
             };
-            let q = f.check_qty(q, reference, true, order.reduce_only)?;
+            let q = check_order_qty(&f, q, reference, true, order.reduce_only)?;
             p.push("quantity", q);
         }
         if order.close_position {
@@ -515,17 +537,12 @@ impl Exchange for BinanceClient {
                 Orders::None,
             )
             .await?;
-        self.set_filters(info.symbols.iter().cloned());
+        self.set_filters(&info);
         Ok(info)
     }
 
     async fn symbol_filters(&self, symbol: &str) -> ExResult<SymbolFilters> {
-        if let Some(f) = self.cached_filters(symbol) {
-            return Ok(f);
-        }
-        self.exchange_info().await?;
-        self.cached_filters(symbol)
-            .ok_or_else(|| Refusal::UnknownSymbol(symbol.to_string()).into())
+        Ok(self.symbol_info(symbol).await?.filters)
     }
 
     async fn klines(

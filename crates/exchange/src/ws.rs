@@ -545,18 +545,80 @@ fn payload(text: &str) -> Option<serde_json::Value> {
     }
 }
 
-/// Decodes one market stream message (`None` for replies and unknown events).
+/// Decodes one market stream message (`None` for replies, unknown events and frames that do
+/// not decode; [`decode_market_message`] tells the last apart).
 pub fn parse_market_message(text: &str) -> Option<MarketEvent> {
-    let v = payload(text)?;
-    let kind = v.get("e")?.as_str()?.to_string();
-    let ev = match kind.as_str() {
-        "kline" => MarketEvent::Kline(serde_json::from_value(v).ok()?),
-        "markPriceUpdate" => MarketEvent::MarkPrice(serde_json::from_value(v).ok()?),
-        "aggTrade" => MarketEvent::AggTrade(serde_json::from_value(v).ok()?),
-        "bookTicker" => MarketEvent::BookTicker(serde_json::from_value(v).ok()?),
-        _ => return None,
+    decode_market_message(text).ok().flatten()
+}
+
+/// Decodes one market stream message: `Ok(None)` for a reply to a request (`{"result":…,
+/// "id":…}`) or an event type this client does not follow; `Err` with the reason for a frame
+/// that is not JSON, carries no event type, or is an event of a known type that does not decode.
+pub fn decode_market_message(text: &str) -> Result<Option<MarketEvent>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let v = match v {
+        serde_json::Value::Object(mut m) if m.contains_key("data") && m.contains_key("stream") => {
+            m.remove("data").unwrap_or_default()
+        }
+        other => other,
     };
-    Some(ev)
+    let Some(kind) = v.get("e").and_then(|e| e.as_str()).map(str::to_owned) else {
+        if v.get("id").is_some() {
+            return Ok(None);
+        }
+        return Err("no event type (\"e\")".into());
+    };
+    let bad = |e: serde_json::Error| format!("{kind}: {e}");
+    let ev = match kind.as_str() {
+        "kline" => MarketEvent::Kline(serde_json::from_value(v).map_err(bad)?),
+        "markPriceUpdate" => MarketEvent::MarkPrice(serde_json::from_value(v).map_err(bad)?),
+        "aggTrade" => MarketEvent::AggTrade(serde_json::from_value(v).map_err(bad)?),
+        "bookTicker" => MarketEvent::BookTicker(serde_json::from_value(v).map_err(bad)?),
+        _ => return Ok(None),
+    };
+    Ok(Some(ev))
+}
+
+/// Counts the market frames that do not decode (`qt_exchange_ws_undecodable_total{path}`) and
+/// logs them at most once a minute per connection path, with how many were left unlogged.
+struct UndecodableFrames {
+    path: &'static str,
+    last_log: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl UndecodableFrames {
+    const LOG_EVERY: Duration = Duration::from_secs(60);
+
+    fn new(path: &'static str) -> Self {
+        Self {
+            path,
+            last_log: None,
+            unlogged: 0,
+        }
+    }
+
+    fn seen(&mut self, reason: &str, frame: &str) {
+        metrics::counter!("qt_exchange_ws_undecodable_total", "path" => self.path).increment(1);
+        let now = tokio::time::Instant::now();
+        if self
+            .last_log
+            .is_some_and(|t| now.duration_since(t) < Self::LOG_EVERY)
+        {
+            self.unlogged += 1;
+            return;
+        }
+        let sample: String = frame.chars().take(200).collect();
+        tracing::warn!(
+            path = self.path,
+            %reason,
+            frame = %sample,
+            unlogged_since_last = self.unlogged,
+            "undecodable market frame dropped"
+        );
+        self.last_log = Some(now);
+        self.unlogged = 0;
+    }
 }
 
 /// Decodes one user data stream message.
@@ -675,6 +737,7 @@ async fn market_task(
     cancel: CancellationToken,
 ) {
     let mut attempt = 0u32;
+    let mut undecodable = UndecodableFrames::new(path);
     loop {
         if cancel.is_cancelled() {
             return;
@@ -702,14 +765,16 @@ async fn market_task(
                             break;
                         }
                         frame = read_frame(&mut ws) => match frame {
-                            Frame::Text(t) => {
-                                if let Some(ev) = parse_market_message(&t)
-                                    && !deliver(&tx, ev, &cancel).await
-                                {
-                                    let _ = ws.close(None).await;
-                                    return;
+                            Frame::Text(t) => match decode_market_message(&t) {
+                                Ok(Some(ev)) => {
+                                    if !deliver(&tx, ev, &cancel).await {
+                                        let _ = ws.close(None).await;
+                                        return;
+                                    }
                                 }
-                            }
+                                Ok(None) => {}
+                                Err(reason) => undecodable.seen(&reason, &t),
+                            },
                             Frame::Closed(reason) => {
                                 tracing::warn!(path, %reason, "market stream lost: reconnecting");
                                 break;

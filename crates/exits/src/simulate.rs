@@ -93,6 +93,7 @@ mod tests {
             min_qty: dec!(0.001),
             max_qty: Decimal::ZERO,
             min_notional: Decimal::ZERO,
+            ..SymbolFilters::NONE
         };
         let spec = EntrySpec {
             side,

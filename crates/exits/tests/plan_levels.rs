@@ -15,6 +15,7 @@ fn filters() -> SymbolFilters {
         min_qty: dec!(0.001),
         max_qty: dec!(1000),
         min_notional: dec!(5),
+        ..SymbolFilters::NONE
     }
 }
 

@@ -13,6 +13,7 @@ fn filters(step_exp: u32) -> SymbolFilters {
         min_qty: Decimal::ZERO,
         max_qty: Decimal::ZERO,
         min_notional: Decimal::ZERO,
+        ..SymbolFilters::NONE
     }
 }
 

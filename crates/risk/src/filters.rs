@@ -4,7 +4,10 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-/// The trading rules of one symbol. A zero value disables the rule it stands for, as on Binance.
+/// The trading rules of one symbol — the one type every crate rounds and checks with. `qt-exchange`
+/// reads it from `exchangeInfo` (refusing a value that does not parse); the pure crates build it
+/// by hand or with [`SymbolFilters::NONE`]. A zero value disables the rule it stands for, as on
+/// Binance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SymbolFilters {
     /// `PRICE_FILTER.tickSize`: prices and trigger prices are multiples of it.
@@ -17,6 +20,29 @@ pub struct SymbolFilters {
     pub max_qty: Decimal,
     /// `MIN_NOTIONAL.notional`: price × quantity of a non-reduce-only order must reach it.
     pub min_notional: Decimal,
+    /// `PRICE_FILTER.minPrice`: the start of the tick grid and the lowest price (zero: none).
+    #[serde(default)]
+    pub min_price: Decimal,
+    /// `PRICE_FILTER.maxPrice` (zero: no maximum).
+    #[serde(default)]
+    pub max_price: Decimal,
+    /// `MARKET_LOT_SIZE.stepSize` (the exchange client copies `LOT_SIZE` when it is absent).
+    #[serde(default)]
+    pub market_step_size: Decimal,
+    /// `MARKET_LOT_SIZE.minQty`.
+    #[serde(default)]
+    pub market_min_qty: Decimal,
+    /// `MARKET_LOT_SIZE.maxQty`.
+    #[serde(default)]
+    pub market_max_qty: Decimal,
+}
+
+/// How a price is brought onto the tick grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceRounding {
+    Nearest,
+    Down,
+    Up,
 }
 
 /// Why an order does not pass the filters.
@@ -75,7 +101,61 @@ impl SymbolFilters {
         min_qty: Decimal::ZERO,
         max_qty: Decimal::ZERO,
         min_notional: Decimal::ZERO,
+        min_price: Decimal::ZERO,
+        max_price: Decimal::ZERO,
+        market_step_size: Decimal::ZERO,
+        market_min_qty: Decimal::ZERO,
+        market_max_qty: Decimal::ZERO,
     };
+
+    /// The rules a market order is held to: `MARKET_LOT_SIZE`'s step and bounds where they are
+    /// set (non-zero), `LOT_SIZE`'s otherwise. Entries are market orders.
+    pub fn for_market_orders(&self) -> SymbolFilters {
+        let pick = |market: Decimal, plain: Decimal| {
+            if market > Decimal::ZERO {
+                market
+            } else {
+                plain
+            }
+        };
+        SymbolFilters {
+            step_size: pick(self.market_step_size, self.step_size),
+            min_qty: pick(self.market_min_qty, self.min_qty),
+            max_qty: pick(self.market_max_qty, self.max_qty),
+            ..*self
+        }
+    }
+
+    /// The step and `(min, max)` bounds of a limit (`market == false`) or market order, as
+    /// exchangeInfo states them (no fallback: the exchange client fills in `MARKET_LOT_SIZE`).
+    pub fn lot(&self, market: bool) -> (Decimal, Decimal, Decimal) {
+        if market {
+            (
+                self.market_step_size,
+                self.market_min_qty,
+                self.market_max_qty,
+            )
+        } else {
+            (self.step_size, self.min_qty, self.max_qty)
+        }
+    }
+
+    /// Price on the tick grid anchored at `minPrice`, as the exchange checks it
+    /// (`(price − minPrice) % tickSize == 0`).
+    pub fn round_price_on_grid(&self, price: Decimal, how: PriceRounding) -> Decimal {
+        if self.tick_size <= Decimal::ZERO {
+            return price.normalize();
+        }
+        let steps = (price - self.min_price) / self.tick_size;
+        let steps = match how {
+            PriceRounding::Nearest => {
+                steps.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+            }
+            PriceRounding::Down => steps.floor(),
+            PriceRounding::Up => steps.ceil(),
+        };
+        (self.min_price + steps * self.tick_size).normalize()
+    }
 
     /// Floors a quantity to the step (never rounds up: an order is never larger than asked).
     /// Negative inputs give zero.
@@ -185,6 +265,7 @@ mod tests {
             min_qty: dec!(0.001),
             max_qty: dec!(1000),
             min_notional: dec!(100),
+            ..SymbolFilters::NONE
         }
     }
 

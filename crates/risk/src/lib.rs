@@ -28,7 +28,7 @@ pub use book::{
     BookFill, BookPosition, DAY_MS, DrawdownHalt, DrawdownLevel, Exposure, FillOutcome, InFlight,
     RiskBook, utc_day,
 };
-pub use filters::{FilterError, SymbolFilters};
+pub use filters::{FilterError, PriceRounding, SymbolFilters};
 pub use guard::{Decision, DrawdownCrossing, IntentKind, RiskGuard, RiskIntent, reason_code};
 pub use limits::{LimitsError, RiskLimits};
 pub use sizing::{Edge, Sizing, SizingContext, SizingError};

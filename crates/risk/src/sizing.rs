@@ -176,6 +176,7 @@ mod tests {
             min_qty: dec!(0.001),
             max_qty: dec!(100),
             min_notional: dec!(100),
+            ..SymbolFilters::NONE
         }
     }
 

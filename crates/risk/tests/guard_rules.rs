@@ -291,6 +291,7 @@ fn exchange_filters_refuse_bad_precision_small_notional_and_unknown_symbols_when
         min_qty: dec!(0.01),
         max_qty: dec!(1000),
         min_notional: dec!(100),
+        ..SymbolFilters::NONE
     };
     let g = RiskGuard::new(RiskLimits {
         require_filters: true,

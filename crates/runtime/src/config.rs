@@ -206,6 +206,29 @@ impl<S: DeserializeOwned + Serialize + Default> Config<S> {
     }
 }
 
+/// Reads a TOML file into `T` (absent keys from `T::default()` where `T` says `#[serde(default)]`):
+/// the loader binaries with a file of their own use (sim-exchange's `--config`). A bad value is a
+/// [`ConfigError`] naming the file and the key.
+pub fn load_toml_file<T: DeserializeOwned>(path: &std::path::Path) -> Result<T, ConfigError> {
+    if !path.is_file() {
+        return Err(ConfigError {
+            setting: format!("config file {}", path.display()),
+            detail: "no such file".into(),
+        });
+    }
+    Figment::new()
+        .merge(Toml::file_exact(path))
+        .extract()
+        .map_err(|e| ConfigError {
+            setting: if e.path.is_empty() {
+                format!("config file {}", path.display())
+            } else {
+                format!("{} in {}", e.path.join("."), path.display())
+            },
+            detail: e.kind.to_string(),
+        })
+}
+
 /// Merges `QT_*` variables (`QT_A__B` → key `a.b`). Figment's own `Env` provider reads the
 /// process environment; taking the variables as an argument lets tests give their own.
 fn with_env(fig: Figment, env: &[(String, String)]) -> Figment {
@@ -283,6 +306,20 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_bad_value_in_a_toml_file_is_named_with_its_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("own.toml");
+        std::fs::write(&file, "max_positions = \"many\"\n").unwrap();
+        let e = load_toml_file::<Own>(&file).unwrap_err();
+        assert!(e.setting.starts_with("max_positions in "), "{e}");
+        std::fs::write(&file, "max_positions = 3\n").unwrap();
+        let own: Own = load_toml_file(&file).unwrap();
+        assert_eq!(own.max_positions, 3);
+        let missing = load_toml_file::<Own>(&dir.path().join("none.toml")).unwrap_err();
+        assert!(missing.to_string().contains("no such file"), "{missing}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{CommonConfig, Config};
 
 /// Everything a service's app is built from.
 /// How long shutdown waits for the service's tasks before it exits anyway.
@@ -349,13 +349,60 @@ where
     F: FnOnce(Service<S>) -> Fut,
     Fut: Future<Output = anyhow::Result<Service<S>>>,
 {
-    let config = match Config::<S>::load(name) {
+    run_with::<S, (), std::convert::Infallible, _, _, _>(
+        name,
+        |_| Ok(()),
+        |service, ()| build(service),
+    )
+}
+
+/// [`run`] for a service that needs more than its config before it starts: `prepare` reads it
+/// once from the loaded config and the environment — the exchange's settings, checks of values
+/// that parse but cannot work — and an error there exits with code 2 and the message, like a
+/// bad setting; `build` gets the service and what `prepare` made. The config is loaded once.
+pub fn run_with<S, X, E, P, F, Fut>(name: &'static str, prepare: P, build: F) -> ExitCode
+where
+    S: DeserializeOwned + Serialize + Default + Send + Sync + 'static,
+    E: std::fmt::Display,
+    P: FnOnce(&Config<S>) -> Result<X, E>,
+    F: FnOnce(Service<S>, X) -> Fut,
+    Fut: Future<Output = anyhow::Result<Service<S>>>,
+{
+    let config = match load_or_exit::<S>(name) {
         Ok(c) => c,
+        Err(code) => return code,
+    };
+    let extra = match prepare(&config) {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("{name}: {e}");
             return ExitCode::from(2);
         }
     };
+    let common = config.common.clone();
+    run_main(name, &common, async move {
+        let service = Service::new(name, config, qt_events::clock::system())?;
+        build(service, extra).await?.run().await
+    })
+}
+
+/// Loads a binary's layered config; a bad setting is printed (naming it) and becomes exit code 2.
+pub fn load_or_exit<S: DeserializeOwned + Serialize + Default>(
+    name: &str,
+) -> Result<Config<S>, ExitCode> {
+    Config::<S>::load(name).map_err(|e| {
+        eprintln!("{name}: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Runs a binary's main future on a multi-threaded runtime with the telemetry of `common`
+/// (the same tracing setup for every binary): exit code 0 when it returns `Ok`, 1 with the
+/// error logged otherwise.
+pub fn run_main<Fut>(name: &str, common: &CommonConfig, main: Fut) -> ExitCode
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -367,19 +414,14 @@ where
         }
     };
     let code = runtime.block_on(async move {
-        let _telemetry = match crate::telemetry::init(name, &config.common) {
+        let _telemetry = match crate::telemetry::init(name, common) {
             Ok(g) => g,
             Err(e) => {
                 eprintln!("{name}: cannot start telemetry: {e:#}");
                 return ExitCode::FAILURE;
             }
         };
-        let result = async {
-            let service = Service::new(name, config, qt_events::clock::system())?;
-            build(service).await?.run().await
-        }
-        .await;
-        match result {
+        match main.await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "{name} failed");

@@ -7,15 +7,9 @@ use anyhow::Context;
 use clm::{CONSUMES, Clm, Db, Inbox, PRODUCES, Settings, routes, run_scheduler};
 
 fn main() -> ExitCode {
-    // Values that parse but cannot work exit with code 2 like any bad setting; qt-runtime then
-    // loads the same config again.
-    if let Ok(config) = qt_runtime::Config::<Settings>::load("clm")
-        && let Err(e) = config.service.validate()
-    {
-        eprintln!("clm: {e}");
-        return ExitCode::from(2);
-    }
-    qt_runtime::run::<Settings, _, _>("clm", |mut service| async move {
+    // Values that parse but cannot work exit with code 2 like any bad setting.
+    let prepare = |config: &qt_runtime::Config<Settings>| config.service.validate();
+    qt_runtime::run_with("clm", prepare, |mut service, ()| async move {
         service.groups(CONSUMES).produces(PRODUCES);
         let settings = service.config.service.clone();
         let db = Db::open(&settings.database_url())

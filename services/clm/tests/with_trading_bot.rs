@@ -1,5 +1,5 @@
 //! clm's deployments and a rollback as the real `trading-bot` process sees them (real Redis,
-//! the real simulator in process): the bot starts on clm's champion, and after a
+//! the real simulator binary): the bot starts on clm's champion, and after a
 //! `ModelRolledBack` to the previous version (what `qtctl models rollback` publishes) it tags
 //! its signals with that version, without a restart. Skips with a message when the
 //! trading-bot binary has not been built (`cargo build --workspace --bins`).
@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{Fixture, PREFIX, repo_klines, seed_days, tiny_settings};
 use qt_events::{Event, ModelRolledBack, SignalGenerated, Stream};
-use qt_testkit::ChildService;
-use sim_exchange::{ApiKey, MarketSource, SimConfig};
-use tokio_util::sync::CancellationToken;
+use qt_testkit::{ChildService, SimExchange};
 
 const KEY: &str = "bot-key";
 const SECRET: &str = "bot-secret";
@@ -58,28 +56,14 @@ async fn trading_bot_runs_the_champion_and_switches_on_rollback_without_restart(
     assert_eq!(f.deployed().await.len(), 2);
 
     // The simulator and the bot.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let sim_cfg = SimConfig {
-        keys: vec![ApiKey {
-            key: KEY.into(),
-            secret: SECRET.into(),
-        }],
-        source: MarketSource::Files(repo_klines().join("BTCUSDT-5m.csv.gz")),
-        symbols: vec!["BTCUSDT".into()],
-        speed: 0.0,
-        warmup_candles: 300,
-        ..SimConfig::default()
-    };
-    let sim_stop = stop.clone();
-    let sim = tokio::spawn(async move {
-        sim_exchange::serve(sim_cfg, listener, sim_stop)
-            .await
-            .unwrap();
-    });
-    let sim_base = format!("http://{addr}");
-    let sim_ws = format!("ws://{addr}");
+    let sim = SimExchange::builder()
+        .key(KEY, SECRET)
+        .data(repo_klines().join("BTCUSDT-5m.csv.gz"))
+        .symbols(&["BTCUSDT"])
+        .warmup_candles(300)
+        .start();
+    let sim_base = sim.rest_url();
+    let sim_ws = sim.ws_url();
     let config = f.dir.path().join("bot.toml");
     std::fs::write(&config, "[trading_bot]\nsymbols = [\"BTCUSDT\"]\n").unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -178,6 +162,5 @@ async fn trading_bot_runs_the_champion_and_switches_on_rollback_without_restart(
 
     let status = bot.terminate(15);
     assert!(status.success(), "{status:?}: {}", bot.output());
-    stop.cancel();
-    let _ = sim.await;
+    drop(sim);
 }

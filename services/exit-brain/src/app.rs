@@ -175,17 +175,8 @@ async fn check_once<S: PlanStore, E: Exchange>(
 ) -> anyhow::Result<()> {
     let info = ex.exchange_info().await.context("exchange info")?;
     let mut b = brain.lock().await;
-    for f in &info.symbols {
-        b.set_filters(
-            &f.symbol,
-            qt_risk::SymbolFilters {
-                tick_size: f.tick_size,
-                step_size: f.step_size,
-                min_qty: f.min_qty,
-                max_qty: f.max_qty,
-                min_notional: f.min_notional,
-            },
-        );
+    for s in &info.symbols {
+        b.set_filters(&s.symbol, s.filters);
     }
     let symbols: BTreeSet<String> = b.plans().map(|t| t.symbol.clone()).collect();
     if symbols.is_empty() {
@@ -212,7 +203,10 @@ async fn check_once<S: PlanStore, E: Exchange>(
 /// Builds exit-brain into `service`: opens its database (`QT_DATABASE_URL`, else the SQLite
 /// file of `sqlite_path`), loads the plans, checks them against the exchange (unless
 /// disabled), then registers its consumers and the watchdog.
-pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Settings>> {
+pub async fn build(
+    mut service: Service<Settings>,
+    ex_cfg: ExchangeConfig,
+) -> anyhow::Result<Service<Settings>> {
     let settings = service.config.service.clone();
     let clock = service.bus.clock().clone();
     let url = qt_store::url_from_env(Path::new(&settings.sqlite_path));
@@ -231,7 +225,6 @@ pub async fn build(mut service: Service<Settings>) -> anyhow::Result<Service<Set
     tracing::info!(plans = brain.plans().count(), "plans loaded");
     let brain: Shared<SqlStore> = Arc::new(Mutex::new(brain));
     let exchange = if settings.check_exchange_on_start {
-        let ex_cfg = ExchangeConfig::from_env().context("exchange configuration")?;
         let ex = BinanceClient::new(ex_cfg, clock.clone()).context("exchange client")?;
         check_exchange(
             &brain,

@@ -87,13 +87,7 @@ pub struct Brain<S> {
 }
 
 fn zero_filters() -> SymbolFilters {
-    SymbolFilters {
-        tick_size: Decimal::ZERO,
-        step_size: Decimal::ZERO,
-        min_qty: Decimal::ZERO,
-        max_qty: Decimal::ZERO,
-        min_notional: Decimal::ZERO,
-    }
+    SymbolFilters::NONE
 }
 
 impl<S: PlanStore> Brain<S> {

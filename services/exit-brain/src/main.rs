@@ -6,9 +6,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // A bad exchange setting (`QT_EXCHANGE=bogus`, an unreadable secret file) is a bad
     // setting like any other: exit code 2 with its name.
-    if let Err(e) = qt_exchange::ExchangeConfig::from_env() {
-        eprintln!("exit-brain: {e}");
-        return ExitCode::from(2);
-    }
-    qt_runtime::run::<exit_brain::Settings, _, _>("exit-brain", exit_brain::build)
+    let prepare =
+        |_: &qt_runtime::Config<exit_brain::Settings>| qt_exchange::ExchangeConfig::from_env();
+    qt_runtime::run_with("exit-brain", prepare, exit_brain::build)
 }

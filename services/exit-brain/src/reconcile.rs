@@ -41,14 +41,7 @@ pub async fn exchange_view<E: Exchange>(
     Ok(view)
 }
 
-/// The filters of `symbol` in the form `qt-exits` rounds with.
+/// The filters of `symbol` (the one `SymbolFilters` type `qt-exits` rounds with).
 pub async fn filters<E: Exchange>(ex: &E, symbol: &str) -> Result<SymbolFilters, ExchangeError> {
-    let f = ex.symbol_filters(symbol).await?;
-    Ok(SymbolFilters {
-        tick_size: f.tick_size,
-        step_size: f.step_size,
-        min_qty: f.min_qty,
-        max_qty: f.max_qty,
-        min_notional: f.min_notional,
-    })
+    ex.symbol_filters(symbol).await
 }

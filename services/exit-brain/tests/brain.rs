@@ -74,6 +74,7 @@ impl Fx {
                 min_qty: dec!(0.001),
                 max_qty: dec!(1000),
                 min_notional: dec!(100),
+                ..SymbolFilters::NONE
             },
         );
         b

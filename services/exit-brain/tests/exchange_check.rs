@@ -17,10 +17,8 @@ use qt_events::clock::system;
 use qt_events::ids::{client_order_id, derived_event_id};
 use qt_events::{Decimal, Envelope, Event, Side, Stream, StreamNames};
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig, NewAlgoOrder, NewOrder};
-use qt_testkit::{ChildService, RedisServer};
+use qt_testkit::{ChildService, RedisServer, SimExchange};
 use rust_decimal_macros::dec;
-use sim_exchange::{ApiKey, MarketSource, SimConfig};
-use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "eb-key";
 const SECRET: &str = "eb-secret";
@@ -70,24 +68,13 @@ fn protect_intents(es: &[Envelope]) -> Vec<(String, String, Decimal)> {
 async fn after_a_restart_plans_are_checked_against_the_exchange_before_acting() {
     qt_exchange::install_crypto_provider();
     // The real simulator over HTTP, replaying the repo's BTCUSDT candles.
-    let data =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/klines/5m/BTCUSDT-5m.csv.gz");
-    let cfg = SimConfig {
-        keys: vec![ApiKey {
-            key: KEY.into(),
-            secret: SECRET.into(),
-        }],
-        source: MarketSource::Files(data),
-        symbols: vec!["BTCUSDT".into()],
-        speed: 0.0,
-        warmup_candles: 300,
-        ..SimConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let ws = base.replace("http://", "ws://");
-    let stop_sim = CancellationToken::new();
-    let sim = tokio::spawn(sim_exchange::serve(cfg, listener, stop_sim.clone()));
+    let sim = SimExchange::builder()
+        .key(KEY, SECRET)
+        .repo_data(&["BTCUSDT"])
+        .warmup_candles(300)
+        .start();
+    let base = sim.rest_url();
+    let ws = sim.ws_url();
     let ex = BinanceClient::new(
         ExchangeConfig::default()
             .with_urls(base.clone(), ws.clone())
@@ -222,6 +209,5 @@ async fn after_a_restart_plans_are_checked_against_the_exchange_before_acting() 
     let log = child.output();
     assert_eq!(log.matches("stored plans checked").count(), 2, "{log}");
     child.kill9();
-    stop_sim.cancel();
-    let _ = sim.await;
+    drop(sim);
 }

@@ -9,30 +9,14 @@ use std::time::Duration;
 use qt_events::{AlertRaised, Severity};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde::{Deserialize, Serialize};
 
 use crate::book::{Drift, ModelInfo};
 use crate::metrics::ClosedTrade;
 use crate::settings::{AlertSettings, Secret};
 
+pub use qt_events::api::{GroupSample, ServiceHealth};
+
 pub const SERVICE: &str = "portfolio-intelligence";
-
-/// One consumer group of one stream at one sample.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupSample {
-    pub stream: String,
-    pub group: String,
-    pub pending: u64,
-    pub lag: u64,
-}
-
-/// A service's readiness at one poll.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceHealth {
-    pub name: String,
-    pub ready: bool,
-    pub detail: String,
-}
 
 /// What the rules look at.
 #[derive(Debug, Clone, Default)]

@@ -14,9 +14,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use qt_events::{CloseAll, Event, ResumeTrading, RetrainNow, SetKillSwitch, ids::new_event_id};
+use qt_events::{
+    CloseAll, Event, ResumeTrading, RetrainNow, SetKillSwitch, api, ids::new_event_id,
+};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::alerts::ratio;
 use crate::app::Shared;
@@ -54,7 +55,7 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+        (self.0, axum::Json(api::ApiErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -66,25 +67,28 @@ async fn portfolio(State(sh): S) -> Response {
     let now = sh.now();
     let st = sh.state();
     let r = st.book.report(now);
-    axum::Json(json!({
-        "snapshot": r.snapshot,
-        "realized_pnl_total": r.realized_pnl_total,
-        "unrealized_by_symbol": r.unrealized_by_symbol,
-        "long_share": r.long_share,
-        "diversification": r.diversification,
-        "model": r.model,
-        "exchange_synced_at": r.exchange_synced_at,
-        "kill_switch": st.kill_switch,
-        "drawdown_breaker": st.drawdown_breaker,
-        "drift": st.confirmed_drift,
-    }))
+    axum::Json(api::PortfolioResponse {
+        snapshot: r.snapshot,
+        realized_pnl_total: r.realized_pnl_total,
+        unrealized_by_symbol: r.unrealized_by_symbol,
+        long_share: r.long_share,
+        diversification: r.diversification,
+        model: r.model,
+        exchange_synced_at: r.exchange_synced_at,
+        kill_switch: st.kill_switch,
+        drawdown_breaker: st.drawdown_breaker.clone(),
+        drift: st.confirmed_drift.clone(),
+    })
     .into_response()
 }
 
 async fn positions(State(sh): S) -> Response {
     let now = sh.now();
     let r = sh.state().book.report(now);
-    axum::Json(json!({ "positions": r.positions })).into_response()
+    axum::Json(api::PositionsResponse {
+        positions: r.positions,
+    })
+    .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,95 +96,133 @@ struct Limit {
     limit: Option<usize>,
 }
 
+/// The newest `n` of a list kept oldest first, newest first.
+fn newest<'a, T: Clone + 'a>(list: impl DoubleEndedIterator<Item = &'a T>, n: usize) -> Vec<T> {
+    list.rev().take(n).cloned().collect()
+}
+
 async fn trades(State(sh): S, Query(q): Query<Limit>) -> Response {
     let n = q.limit.unwrap_or(50).min(1000);
     let st = sh.state();
-    let closed: Vec<_> = st.book.trades.iter().rev().take(n).cloned().collect();
-    let fills: Vec<_> = st.fills.iter().rev().take(n).cloned().collect();
-    let rejections: Vec<_> = st.rejections.iter().rev().take(n).cloned().collect();
-    axum::Json(json!({ "trades": closed, "fills": fills, "rejections": rejections }))
-        .into_response()
+    axum::Json(api::TradesResponse {
+        trades: newest(st.book.trades.iter(), n),
+        fills: newest(st.fills.iter(), n),
+        rejections: newest(st.rejections.iter(), n),
+    })
+    .into_response()
 }
 
 async fn metrics(State(sh): S) -> Response {
     let now = sh.now();
     let r = sh.state().book.report(now);
-    axum::Json(json!({
-        "totals": r.totals,
-        "by_symbol": r.by_symbol,
-        "by_model_version": r.by_model_version,
-        "max_drawdown": r.max_drawdown,
-        "sharpe": r.sharpe,
-        "sortino": r.sortino,
-        "realized_pnl_total": r.realized_pnl_total,
-        "diversification": r.diversification,
-        "long_share": r.long_share,
-        "equity_curve": r.equity_curve,
-    }))
+    axum::Json(api::MetricsResponse {
+        totals: r.totals,
+        by_symbol: r.by_symbol,
+        by_model_version: r.by_model_version,
+        max_drawdown: r.max_drawdown,
+        sharpe: r.sharpe,
+        sortino: r.sortino,
+        realized_pnl_total: r.realized_pnl_total,
+        diversification: r.diversification,
+        long_share: r.long_share,
+        equity_curve: r.equity_curve,
+    })
     .into_response()
 }
 
 async fn alerts(State(sh): S) -> Response {
     let st = sh.state();
-    let list: Vec<_> = st.alerts.iter().rev().cloned().collect();
-    axum::Json(json!({ "alerts": list, "suppressed": st.engine.suppressed })).into_response()
+    axum::Json(api::AlertsResponse {
+        alerts: newest(st.alerts.iter(), usize::MAX),
+        suppressed: st.engine.suppressed,
+    })
+    .into_response()
 }
 
 async fn streams(State(sh): S) -> Response {
     sh.observe().await;
     let st = sh.state();
-    axum::Json(json!({
-        "streams": st.streams,
-        "dead_letters": st.dead_letters,
-        "services": st.services,
-    }))
+    axum::Json(api::StreamsResponse {
+        streams: st.streams.clone(),
+        dead_letters: st.dead_letters,
+        services: st.services.clone(),
+    })
     .into_response()
 }
 
 /// Everything the dashboard shows, in one document.
-pub fn dashboard_state(sh: &Shared) -> Value {
+pub fn dashboard_state(sh: &Shared) -> api::Dashboard {
     let now = sh.now();
     let st = sh.state();
     let r = st.book.report(now);
     let l = &sh.settings.limits;
-    let loss_today = (-r.snapshot.daily_pnl).max(rust_decimal::Decimal::ZERO);
-    json!({
-        "now": now,
-        "snapshot": r.snapshot,
-        "positions": r.positions,
-        "realized_pnl_total": r.realized_pnl_total,
-        "metrics": {
-            "totals": r.totals, "max_drawdown": r.max_drawdown, "sharpe": r.sharpe,
-            "sortino": r.sortino, "diversification": r.diversification,
-            "by_model_version": r.by_model_version,
+    // The day's loss as a positive amount; zero (not "-0") without a loss.
+    let loss_today = if r.snapshot.daily_pnl < rust_decimal::Decimal::ZERO {
+        -r.snapshot.daily_pnl
+    } else {
+        rust_decimal::Decimal::ZERO
+    };
+    let max_positions = l.max_concurrent_positions as u64;
+    let limits = api::LimitsUse {
+        positions: api::LimitUse {
+            value: u64::from(r.snapshot.open_positions),
+            max: max_positions,
+            ratio: if max_positions > 0 {
+                f64::from(r.snapshot.open_positions) / max_positions as f64
+            } else {
+                0.0
+            },
         },
-        "equity_curve": r.equity_curve,
-        "limits": {
-            "positions": { "value": r.snapshot.open_positions, "max": l.max_concurrent_positions,
-                "ratio": if l.max_concurrent_positions > 0 { f64::from(r.snapshot.open_positions) / l.max_concurrent_positions as f64 } else { 0.0 } },
-            "exposure": { "value": r.snapshot.gross_exposure, "max": l.max_gross_exposure,
-                "ratio": ratio(r.snapshot.gross_exposure, l.max_gross_exposure) },
-            "daily_loss": { "value": loss_today, "max": l.max_daily_loss,
-                "ratio": ratio(loss_today, l.max_daily_loss) },
-            "long_short": { "long_share": r.long_share, "max_side_fraction": l.max_side_fraction },
+        exposure: api::LimitUse {
+            value: r.snapshot.gross_exposure,
+            max: l.max_gross_exposure,
+            ratio: ratio(r.snapshot.gross_exposure, l.max_gross_exposure),
         },
-        "trades": st.book.trades.iter().rev().take(20).collect::<Vec<_>>(),
-        "fills": st.fills.iter().rev().take(20).collect::<Vec<_>>(),
-        "rejections": st.rejections.iter().rev().take(20).collect::<Vec<_>>(),
-        "model": r.model.as_ref().map(|m| json!({
-            "model": m.model, "model_version": m.model_version, "since": m.since,
-            "age_hours": (now - m.since) as f64 / 3_600_000.0, "last_signal_at": m.last_signal_at,
-        })),
-        "services": st.services,
-        "streams": st.streams,
-        "dead_letters": st.dead_letters,
-        "alerts": st.alerts.iter().rev().take(30).collect::<Vec<_>>(),
-        "kill_switch": st.kill_switch,
-        "drawdown_breaker": st.drawdown_breaker,
-        "drift": st.confirmed_drift,
-        "exchange_synced_at": r.exchange_synced_at,
-        "last_sync_error": st.last_sync_error,
-    })
+        daily_loss: api::LimitUse {
+            value: loss_today,
+            max: l.max_daily_loss,
+            ratio: ratio(loss_today, l.max_daily_loss),
+        },
+        long_short: api::LongShortUse {
+            long_share: r.long_share,
+            max_side_fraction: l.max_side_fraction,
+        },
+    };
+    api::Dashboard {
+        now,
+        snapshot: r.snapshot,
+        positions: r.positions,
+        realized_pnl_total: r.realized_pnl_total,
+        metrics: api::DashboardMetrics {
+            totals: r.totals,
+            max_drawdown: r.max_drawdown,
+            sharpe: r.sharpe,
+            sortino: r.sortino,
+            diversification: r.diversification,
+            by_model_version: r.by_model_version,
+        },
+        equity_curve: r.equity_curve,
+        limits,
+        trades: newest(st.book.trades.iter(), 20),
+        fills: newest(st.fills.iter(), 20),
+        rejections: newest(st.rejections.iter(), 20),
+        model: r.model.map(|m| api::DashboardModel {
+            age_hours: (now - m.since) as f64 / 3_600_000.0,
+            model: m.model,
+            model_version: m.model_version,
+            since: m.since,
+            last_signal_at: m.last_signal_at,
+        }),
+        services: st.services.clone(),
+        streams: st.streams.clone(),
+        dead_letters: st.dead_letters,
+        alerts: newest(st.alerts.iter(), 30),
+        kill_switch: st.kill_switch,
+        drawdown_breaker: st.drawdown_breaker.clone(),
+        drift: st.confirmed_drift.clone(),
+        exchange_synced_at: r.exchange_synced_at,
+        last_sync_error: st.last_sync_error.clone(),
+    }
 }
 
 async fn dashboard_json(State(sh): S) -> Response {
@@ -195,7 +237,9 @@ async fn ws(State(sh): S, upgrade: WebSocketUpgrade) -> Response {
 async fn push_updates(sh: Arc<Shared>, mut socket: WebSocket) {
     let mut rx = sh.subscribe();
     loop {
-        let text = dashboard_state(&sh).to_string();
+        let Ok(text) = serde_json::to_string(&dashboard_state(&sh)) else {
+            return;
+        };
         if socket.send(Message::Text(text.into())).await.is_err() {
             return;
         }
@@ -290,7 +334,11 @@ async fn publish_command(sh: &Shared, command_id: String, event: Event) -> Respo
     match sh.bus.publish(&env).await {
         Ok(entry) => (
             StatusCode::ACCEPTED,
-            axum::Json(json!({ "command_id": env.id, "entry_id": entry, "type": env.type_name() })),
+            axum::Json(api::CommandAccepted {
+                command_id: env.id.clone(),
+                entry_id: entry.to_string(),
+                kind: env.type_name().to_owned(),
+            }),
         )
             .into_response(),
         Err(e) => error(

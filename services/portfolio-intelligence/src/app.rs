@@ -15,7 +15,6 @@ use qt_exchange::{ApiCode, Exchange, ExchangeError};
 use qt_store::StoreError;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -41,91 +40,36 @@ pub const PRODUCES: &[Stream] = &[Stream::Portfolio, Stream::Alerts, Stream::Con
 
 const RECENT: usize = 200;
 
-/// A fill as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FillView {
-    pub ts: i64,
-    pub symbol: String,
-    pub side: String,
-    pub kind: String,
-    pub quantity: Decimal,
-    pub price: Decimal,
-    pub fee: Decimal,
-    pub reduce_only: bool,
-    pub client_order_id: String,
-}
+pub use qt_events::api::{AlertView, BreakerView, FillView, RejectionView, StreamView};
 
-/// A refused intent or order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RejectionView {
-    pub ts: i64,
-    pub symbol: String,
-    pub reason: String,
-    pub message: String,
-    pub exchange_code: Option<i64>,
-}
-
-/// An alert seen on `qt:alerts`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertView {
-    pub id: String,
-    pub ts: i64,
-    #[serde(flatten)]
-    pub alert: AlertRaised,
-    /// Whether it was delivered to the channels (false: throttled or none configured).
-    pub delivered: bool,
-}
-
-/// The drawdown breaker as last seen: execution's trip and resume alerts, and operators'
-/// `ResumeTrading` commands, the newest one winning.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BreakerView {
-    /// Whether entries are stopped by it.
-    pub tripped: bool,
-    /// When that was seen to change (the event's time, ms).
-    pub since: i64,
-    /// What the event said.
-    pub message: String,
-}
-
-impl BreakerView {
-    /// What an event says about the breaker, if anything.
-    pub fn from_event(env: &Envelope) -> Option<Self> {
-        let (tripped, message) = match &env.event {
-            Event::AlertRaised(a) if a.rule == alert_rules::DRAWDOWN_BREAKER_TRIPPED => {
-                (true, a.message.clone())
-            }
-            Event::AlertRaised(a) if a.rule == alert_rules::DRAWDOWN_BREAKER_RESUMED => {
-                (false, a.message.clone())
-            }
-            Event::ResumeTrading(r) => (
-                false,
-                format!("resume requested by {}: {}", r.requested_by, r.reason),
-            ),
-            _ => return None,
-        };
-        Some(Self {
-            tripped,
-            since: env.ts,
-            message,
-        })
-    }
-
-    /// Keeps the newer of `current` and `seen` (streams are read apart, so an older event may
-    /// come after a newer one).
-    fn merge(current: &mut Option<Self>, seen: Self) {
-        if current.as_ref().is_none_or(|c| seen.since >= c.since) {
-            *current = Some(seen);
+/// What an event says about the breaker, if anything.
+pub fn breaker_from_event(env: &Envelope) -> Option<BreakerView> {
+    let (tripped, message) = match &env.event {
+        Event::AlertRaised(a) if a.rule == alert_rules::DRAWDOWN_BREAKER_TRIPPED => {
+            (true, a.message.clone())
         }
-    }
+        Event::AlertRaised(a) if a.rule == alert_rules::DRAWDOWN_BREAKER_RESUMED => {
+            (false, a.message.clone())
+        }
+        Event::ResumeTrading(r) => (
+            false,
+            format!("resume requested by {}: {}", r.requested_by, r.reason),
+        ),
+        _ => return None,
+    };
+    Some(BreakerView {
+        tripped,
+        since: env.ts,
+        message,
+    })
 }
 
-/// One stream's length and groups.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StreamView {
-    pub stream: String,
-    pub length: u64,
-    pub groups: Vec<GroupSample>,
+/// Keeps the newer of `current` and `seen` (streams are read apart, so an older event may
+/// come after a newer one).
+fn merge_breaker(current: &mut Option<BreakerView>, seen: BreakerView) {
+    if current.as_ref().is_none_or(|c| seen.since >= c.since) {
+        *current = Some(seen);
+    }
 }
 
 /// Everything that changes at run time.
@@ -282,12 +226,8 @@ impl Shared {
         if let Some(enabled) = last {
             st.kill_switch = Some(enabled);
         }
-        for seen in control
-            .iter()
-            .chain(&alerts)
-            .filter_map(BreakerView::from_event)
-        {
-            BreakerView::merge(&mut st.drawdown_breaker, seen);
+        for seen in control.iter().chain(&alerts).filter_map(breaker_from_event) {
+            merge_breaker(&mut st.drawdown_breaker, seen);
         }
         Ok(())
     }
@@ -594,8 +534,8 @@ impl Shared {
             }
             Event::SetKillSwitch(k) => self.state().kill_switch = Some(k.enabled),
             Event::ResumeTrading(_) => {
-                if let Some(seen) = BreakerView::from_event(env) {
-                    BreakerView::merge(&mut self.state().drawdown_breaker, seen);
+                if let Some(seen) = breaker_from_event(env) {
+                    merge_breaker(&mut self.state().drawdown_breaker, seen);
                 }
             }
             Event::AlertRaised(a) => {
@@ -616,8 +556,8 @@ impl Shared {
                     }
                 }
                 let mut st = self.state();
-                if let Some(seen) = BreakerView::from_event(env) {
-                    BreakerView::merge(&mut st.drawdown_breaker, seen);
+                if let Some(seen) = breaker_from_event(env) {
+                    merge_breaker(&mut st.drawdown_breaker, seen);
                 }
                 push_bounded(
                     &mut st.alerts,

@@ -18,44 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::{self, ClosedTrade, Drawdown, TradeStats};
 
+pub use qt_events::api::{Drift, ModelInfo, OpenPosition, PositionView};
+
 const DAY_MS: i64 = 86_400_000;
-
-/// An open position as the services report it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OpenPosition {
-    pub position_id: String,
-    pub symbol: String,
-    /// `LONG` or `SHORT`.
-    pub side: String,
-    pub quantity: Decimal,
-    pub entry_price: Decimal,
-    /// Realized PnL so far (partial closes), before fees.
-    pub realized_pnl: Decimal,
-    pub fees: Decimal,
-    pub leverage: u32,
-    pub opened_at: i64,
-    pub model_version: String,
-}
-
-impl OpenPosition {
-    fn is_long(&self) -> bool {
-        self.side == "LONG"
-    }
-
-    /// Signed quantity: positive long, negative short.
-    pub fn signed_qty(&self) -> Decimal {
-        if self.is_long() {
-            self.quantity
-        } else {
-            -self.quantity
-        }
-    }
-
-    /// Unrealized PnL at `mark`.
-    pub fn unrealized(&self, mark: Decimal) -> Decimal {
-        (mark - self.entry_price) * self.signed_qty()
-    }
-}
 
 /// A funding fee as the book keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,18 +65,6 @@ pub struct ExchangeView {
     pub positions: BTreeMap<String, ExchangePosition>,
 }
 
-/// A position of a snapshot with its mark and PnL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PositionView {
-    #[serde(flatten)]
-    pub position: OpenPosition,
-    pub mark_price: Decimal,
-    pub notional: Decimal,
-    pub unrealized_pnl: Decimal,
-    /// Unrealized as a fraction of the entry notional.
-    pub unrealized_pct: f64,
-}
-
 /// Everything the API, the dashboard and the alert rules read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -135,26 +88,6 @@ pub struct Report {
     pub equity_curve: Vec<(i64, Decimal)>,
     pub model: Option<ModelInfo>,
     pub exchange_synced_at: Option<i64>,
-}
-
-/// The model the signals come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelInfo {
-    pub model: String,
-    pub model_version: String,
-    /// When it was deployed (or first seen on a signal when no deployment was seen).
-    pub since: i64,
-    pub last_signal_at: Option<i64>,
-}
-
-/// One difference between the exchange and the services' belief.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Drift {
-    pub symbol: String,
-    /// Signed quantity the services believe.
-    pub believed: Decimal,
-    /// Signed quantity the exchange holds.
-    pub exchange: Decimal,
 }
 
 /// The portfolio's state.

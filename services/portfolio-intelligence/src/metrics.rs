@@ -8,60 +8,8 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde::{Deserialize, Serialize};
 
-/// A closed position as portfolio-intelligence keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClosedTrade {
-    pub position_id: String,
-    pub symbol: String,
-    /// `LONG` or `SHORT`.
-    pub side: String,
-    pub quantity: Decimal,
-    pub entry_price: Decimal,
-    pub exit_price: Decimal,
-    pub realized_pnl: Decimal,
-    pub fees: Decimal,
-    /// Realized minus fees.
-    pub net_pnl: Decimal,
-    /// The model version at entry, `unknown` when the position had no signal.
-    pub model_version: String,
-    pub opened_at: i64,
-    pub closed_at: i64,
-    pub reason: String,
-}
-
-/// Statistics of a set of closed trades.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TradeStats {
-    pub trades: u32,
-    pub wins: u32,
-    pub losses: u32,
-    /// Wins / trades; `None` without trades.
-    pub win_rate: Option<f64>,
-    /// Sum of the winning net PnLs.
-    pub gross_profit: Decimal,
-    /// Sum of the losing net PnLs, as a positive amount.
-    pub gross_loss: Decimal,
-    /// Gross profit / gross loss; `None` when there is no loss.
-    pub profit_factor: Option<f64>,
-    pub net_pnl: Decimal,
-    pub fees: Decimal,
-    /// Funding paid (negative) or earned while the group's positions were open; not in
-    /// `net_pnl` nor in the win/loss counts (it is filled in by the book, not by
-    /// [`trade_stats`]).
-    #[serde(default)]
-    pub funding: Decimal,
-    /// `net_pnl + funding`: the group's PnL after fees and funding.
-    #[serde(default)]
-    pub total_pnl: Decimal,
-    /// Largest fall of the cumulative net PnL (from 0, in closing order).
-    pub max_drawdown: Decimal,
-    /// Mean / sample standard deviation of the trades' net PnL.
-    pub sharpe: Option<f64>,
-    /// Mean / downside deviation of the trades' net PnL.
-    pub sortino: Option<f64>,
-}
+pub use qt_events::api::{ClosedTrade, Drawdown, TradeStats};
 
 /// Win rate, profit factor, totals, drawdown of the cumulative PnL and per-trade Sharpe and
 /// Sortino of `trades` in closing order (a trade with a net PnL of exactly zero is neither a win
@@ -110,14 +58,6 @@ where
         .into_iter()
         .map(|(k, ts)| (k, trade_stats(ts)))
         .collect()
-}
-
-/// The largest fall from a peak: amount and fraction of the peak.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Drawdown {
-    pub amount: Decimal,
-    /// `amount / peak` (0 when the peak is not positive).
-    pub fraction: f64,
 }
 
 /// Maximum drawdown of an equity series.

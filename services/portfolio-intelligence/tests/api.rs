@@ -11,6 +11,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use portfolio_intelligence::settings::Secret;
 use portfolio_intelligence::{Settings, Shared, api};
+use qt_events::api::{
+    AlertsResponse, ApiErrorBody, Dashboard, MetricsResponse, PortfolioResponse, PositionsResponse,
+    StreamsResponse, TradesResponse,
+};
 use qt_events::{Event, PositionOpened, PositionSide, Stream};
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
@@ -205,7 +209,7 @@ async fn resume_needs_the_token_and_a_reason_and_publishes_resume_trading() {
 
     // The dashboard's state shows the breaker: tripped from execution's alert, then cleared by
     // the resume it sees on the control stream.
-    assert_eq!(api::dashboard_state(&sh)["drawdown_breaker"], Value::Null);
+    assert_eq!(api::dashboard_state(&sh).drawdown_breaker, None);
     f.clock.advance(1_000);
     let trip = f.envelope(Event::AlertRaised(qt_events::AlertRaised {
         rule: qt_events::alert_rules::DRAWDOWN_BREAKER_TRIPPED.into(),
@@ -216,25 +220,19 @@ async fn resume_needs_the_token_and_a_reason_and_publishes_resume_trading() {
         details: Default::default(),
     }));
     sh.apply(&trip).await.unwrap();
-    let state = api::dashboard_state(&sh);
-    assert_eq!(state["drawdown_breaker"]["tripped"], true);
-    assert_eq!(state["drawdown_breaker"]["since"], json!(trip.ts));
+    let breaker = api::dashboard_state(&sh).drawdown_breaker.unwrap();
+    assert!(breaker.tripped);
+    assert_eq!(breaker.since, trip.ts);
     f.clock.advance(1_000);
     sh.apply(&f.envelope(control[0].event.clone()))
         .await
         .unwrap();
-    assert_eq!(
-        api::dashboard_state(&sh)["drawdown_breaker"]["tripped"],
-        false
-    );
+    assert!(!api::dashboard_state(&sh).drawdown_breaker.unwrap().tripped);
     // An older trip alert read late (the streams are read apart) does not undo the resume.
     sh.apply(&trip.clone().with_id("older-copy".into()))
         .await
         .unwrap();
-    assert_eq!(
-        api::dashboard_state(&sh)["drawdown_breaker"]["tripped"],
-        false
-    );
+    assert!(!api::dashboard_state(&sh).drawdown_breaker.unwrap().tripped);
 }
 
 #[tokio::test]
@@ -314,19 +312,19 @@ async fn json_endpoints_and_the_websocket_show_the_portfolio() {
         async move {
             let r = http.get(url).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200);
-            r.json::<Value>().await.unwrap()
+            r.text().await.unwrap()
         }
     };
 
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .unwrap();
-    let first: Value = match ws.next().await.unwrap().unwrap() {
+    let first: Dashboard = match ws.next().await.unwrap().unwrap() {
         tokio_tungstenite::tungstenite::Message::Text(t) => serde_json::from_str(&t).unwrap(),
         other => panic!("unexpected {other:?}"),
     };
-    assert_eq!(first["positions"], json!([]));
-    assert_eq!(first["snapshot"]["equity"], "10000");
+    assert!(first.positions.is_empty());
+    assert_eq!(first.snapshot.equity, dec!(10000));
 
     sh.apply(&f.envelope(Event::PositionOpened(opened())))
         .await
@@ -336,8 +334,8 @@ async fn json_endpoints_and_the_websocket_show_the_portfolio() {
             if let tokio_tungstenite::tungstenite::Message::Text(t) =
                 ws.next().await.unwrap().unwrap()
             {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if v["positions"].as_array().is_some_and(|p| !p.is_empty()) {
+                let v: Dashboard = serde_json::from_str(&t).unwrap();
+                if !v.positions.is_empty() {
                     return v;
                 }
             }
@@ -345,33 +343,28 @@ async fn json_endpoints_and_the_websocket_show_the_portfolio() {
     })
     .await
     .expect("the WebSocket pushed the new position");
-    assert_eq!(pushed["positions"][0]["symbol"], "ETHUSDT");
-    assert_eq!(pushed["limits"]["positions"]["value"], 1);
+    assert_eq!(pushed.positions[0].position.symbol, "ETHUSDT");
+    assert_eq!(pushed.limits.positions.value, 1);
 
-    let p = get("/api/positions").await;
-    assert_eq!(p["positions"][0]["side"], "SHORT");
-    assert_eq!(p["positions"][0]["notional"], "4000");
-    let pf = get("/api/portfolio").await;
-    assert_eq!(pf["snapshot"]["short_exposure"], "4000");
-    assert_eq!(pf["snapshot"]["open_positions"], 1);
-    let m = get("/api/metrics").await;
-    assert_eq!(m["totals"]["trades"], 0);
-    let t = get("/api/trades?limit=5").await;
-    assert_eq!(t["trades"], json!([]));
-    let a = get("/api/alerts").await;
-    assert_eq!(a["alerts"], json!([]));
+    let p: PositionsResponse = typed(&get("/api/positions").await);
+    assert_eq!(p.positions[0].position.side, "SHORT");
+    assert_eq!(p.positions[0].notional, dec!(4000));
+    let pf: PortfolioResponse = typed(&get("/api/portfolio").await);
+    assert_eq!(pf.snapshot.short_exposure, dec!(4000));
+    assert_eq!(pf.snapshot.open_positions, 1);
+    let m: MetricsResponse = typed(&get("/api/metrics").await);
+    assert_eq!(m.totals.trades, 0);
+    let t: TradesResponse = typed(&get("/api/trades?limit=5").await);
+    assert!(t.trades.is_empty());
+    let a: AlertsResponse = typed(&get("/api/alerts").await);
+    assert!(a.alerts.is_empty());
     f.bus
         .ensure_group(Stream::Intents, "execution")
         .await
         .unwrap();
-    let s = get("/api/streams").await;
-    let intents = s["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["stream"] == "intents")
-        .unwrap();
-    assert_eq!(intents["groups"][0]["group"], "execution");
+    let s: StreamsResponse = typed(&get("/api/streams").await);
+    let intents = s.streams.iter().find(|x| x.stream == "intents").unwrap();
+    assert_eq!(intents.groups[0].group, "execution");
     let html = http
         .get(format!("http://{addr}/"))
         .send()
@@ -383,30 +376,40 @@ async fn json_endpoints_and_the_websocket_show_the_portfolio() {
     assert!(html.contains("<title>Quantum Trader</title>") && html.contains("new WebSocket"));
 }
 
-/// The fields `qtctl positions|trades|pnl` read (services/qtctl/src/portfolio.rs) are there.
+/// A served document read into its `qt_events::api` type (what qtctl and the dashboard's tests
+/// do), and that type written back, give the same JSON: nothing is lost, renamed or added.
+fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(served: &str) -> T {
+    let value: Value = serde_json::from_str(served).unwrap();
+    let t: T = serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{e}: {value}"));
+    assert_eq!(serde_json::to_value(&t).unwrap(), value, "round trip");
+    t
+}
+
+/// Every document of the API, with every kind of entry in it (positions, closed trades, fills,
+/// rejections, alerts, the breaker, the model, streams, drift), round-trips through the types.
 #[tokio::test]
-async fn the_documents_carry_every_field_qtctl_reads() {
+async fn every_served_document_round_trips_through_the_api_types() {
     let f = common::fixture();
     let sh = f.shared(settings(TOKEN)).await;
+    for (i, event) in qt_events::samples::all().into_iter().enumerate() {
+        f.clock.advance(1_000);
+        let env = f.envelope(event).with_id(format!("sample-{i}"));
+        sh.apply(&env).await.unwrap();
+    }
     sh.apply(&f.envelope(Event::PositionOpened(opened())))
         .await
         .unwrap();
-    let closed = qt_events::PositionClosed {
-        position_id: "p0".into(),
-        symbol: "BTCUSDT".into(),
-        side: PositionSide::Long,
-        max_quantity: dec!(0.5),
-        entry_price: dec!(40000),
-        exit_price: dec!(40100),
-        realized_pnl: dec!(50),
-        fees: dec!(4),
-        net_pnl: dec!(46),
-        opened_at: 1,
-        closed_at: 2,
-        reason: "take_profit".into(),
-        signal: None,
-    };
-    sh.apply(&f.envelope(Event::PositionClosed(closed)))
+    let trip = Event::AlertRaised(qt_events::AlertRaised {
+        rule: qt_events::alert_rules::DRAWDOWN_BREAKER_TRIPPED.into(),
+        key: String::new(),
+        severity: qt_events::Severity::Critical,
+        message: "drawdown breaker tripped".into(),
+        service: "execution".into(),
+        details: Default::default(),
+    });
+    sh.apply(&f.envelope(trip)).await.unwrap();
+    f.bus
+        .ensure_group(Stream::Intents, "execution")
         .await
         .unwrap();
     let addr = serve(sh).await;
@@ -415,82 +418,31 @@ async fn the_documents_carry_every_field_qtctl_reads() {
         let http = http.clone();
         let url = format!("http://{addr}{path}");
         async move {
-            http.get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+            r.text().await.unwrap()
         }
     };
-    let has = |v: &Value, fields: &[&str]| {
-        for f in fields {
-            assert!(v.get(*f).is_some(), "missing {f} in {v}");
-        }
-    };
-    let p = get("/api/positions").await;
-    has(
-        &p["positions"][0],
-        &[
-            "symbol",
-            "side",
-            "quantity",
-            "entry_price",
-            "mark_price",
-            "notional",
-            "unrealized_pnl",
-            "unrealized_pct",
-            "model_version",
-        ],
-    );
-    let t = get("/api/trades?limit=3").await;
-    has(
-        &t["trades"][0],
-        &[
-            "symbol",
-            "side",
-            "quantity",
-            "entry_price",
-            "exit_price",
-            "net_pnl",
-            "fees",
-            "reason",
-            "model_version",
-        ],
-    );
-    let pf = get("/api/portfolio").await;
-    has(
-        &pf["snapshot"],
-        &[
-            "equity",
-            "wallet_balance",
-            "unrealized_pnl",
-            "realized_pnl_today",
-            "daily_pnl",
-            "open_positions",
-            "gross_exposure",
-            "net_exposure",
-        ],
-    );
-    let m = get("/api/metrics").await;
-    has(
-        &m,
-        &[
-            "totals",
-            "realized_pnl_total",
-            "max_drawdown",
-            "sharpe",
-            "sortino",
-            "diversification",
-            "by_model_version",
-            "equity_curve",
-        ],
-    );
-    has(&m["totals"], &["trades", "win_rate", "profit_factor"]);
-    has(&m["max_drawdown"], &["amount"]);
-    has(
-        &m["by_model_version"]["unknown"],
-        &["trades", "win_rate", "profit_factor", "net_pnl"],
-    );
+    let d: Dashboard = typed(&get("/api/dashboard").await);
+    assert!(!d.positions.is_empty() && !d.trades.is_empty() && !d.alerts.is_empty());
+    assert!(!d.fills.is_empty() && !d.rejections.is_empty(), "{d:?}");
+    assert!(d.model.is_some() && d.drawdown_breaker.is_some());
+    let p: PositionsResponse = typed(&get("/api/positions").await);
+    assert!(!p.positions.is_empty());
+    let t: TradesResponse = typed(&get("/api/trades?limit=3").await);
+    assert!(!t.trades.is_empty());
+    let _: PortfolioResponse = typed(&get("/api/portfolio").await);
+    let m: MetricsResponse = typed(&get("/api/metrics").await);
+    assert!(!m.by_model_version.is_empty());
+    let a: AlertsResponse = typed(&get("/api/alerts").await);
+    assert!(!a.alerts.is_empty());
+    let s: StreamsResponse = typed(&get("/api/streams").await);
+    assert!(!s.streams.is_empty());
+    let r = http
+        .post(format!("http://{addr}/api/control/retrain"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let _: ApiErrorBody = typed(&r.text().await.unwrap());
 }

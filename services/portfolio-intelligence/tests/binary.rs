@@ -31,7 +31,7 @@ fn a_bad_setting_exits_2_and_names_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_syncs_publishes_snapshots_serves_the_api_and_stops_on_sigterm() {
     let f = common::fixture();
-    let (_client, base, stop) = common::sim().await;
+    let (_client, base, sim) = common::sim().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -134,7 +134,7 @@ async fn the_binary_syncs_publishes_snapshots_serves_the_api_and_stops_on_sigter
         "clean exit on SIGTERM:\n{}",
         child.output()
     );
-    stop.cancel();
+    drop(sim);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use portfolio_intelligence::book::{Book, ExchangePosition, ExchangeView};
 use qt_events::{MarkPriceUpdated, PositionClosed, PositionOpened, PositionSide, SignalRef};
+use qt_testkit::build;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -25,15 +26,8 @@ fn signal(v: &str) -> Option<SignalRef> {
 
 fn opened(sym: &str, side: PositionSide, qty: Decimal, entry: Decimal, v: &str) -> PositionOpened {
     PositionOpened {
-        position_id: format!("{sym}-pos"),
-        symbol: sym.into(),
-        side,
-        quantity: qty,
-        entry_price: entry,
-        leverage: 5,
-        intent_id: format!("{sym}-intent"),
-        opened_at: DAY,
         signal: signal(v),
+        ..build::opened(sym, side, qty, entry, DAY)
     }
 }
 
@@ -49,31 +43,17 @@ fn closed(
     at: i64,
     sig: Option<SignalRef>,
 ) -> PositionClosed {
+    let opened = build::opened(sym, side, qty, entry, at - H);
     PositionClosed {
-        position_id: format!("{sym}-pos"),
-        symbol: sym.into(),
-        side,
-        max_quantity: qty,
-        entry_price: entry,
-        exit_price: exit,
         realized_pnl: realized,
-        fees,
         net_pnl: realized - fees,
-        opened_at: at - H,
-        closed_at: at,
-        reason: "take_profit".into(),
         signal: sig,
+        ..build::closed(&opened, exit, fees, at, "take_profit")
     }
 }
 
 fn mark(sym: &str, p: Decimal) -> MarkPriceUpdated {
-    MarkPriceUpdated {
-        symbol: sym.into(),
-        mark_price: p,
-        index_price: None,
-        funding_rate: None,
-        event_time: DAY,
-    }
+    build::mark(sym, p, DAY)
 }
 
 #[test]

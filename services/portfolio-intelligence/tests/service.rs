@@ -36,7 +36,7 @@ fn opened(qty: rust_decimal::Decimal, entry: rust_decimal::Decimal) -> PositionO
 #[tokio::test]
 async fn position_changed_behind_the_systems_back_is_detected_and_alerted() {
     let f = common::fixture();
-    let (client, _base, stop) = common::sim().await;
+    let (client, _base, sim) = common::sim().await;
     let sh = f.shared(Settings::default()).await;
     let intel = Intel::new(sh.clone(), client.clone());
 
@@ -96,7 +96,7 @@ async fn position_changed_behind_the_systems_back_is_detected_and_alerted() {
         snap.long_exposure,
         dec!(0.01) * sh.state().book.marks[SYMBOL]
     );
-    stop.cancel();
+    drop(sim);
 }
 
 #[tokio::test]

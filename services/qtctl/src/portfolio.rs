@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use qt_events::Stream;
+use qt_events::api::{MetricsResponse, PortfolioResponse, PositionsResponse, TradesResponse};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -104,7 +105,8 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
-async fn api_json(base: &str, path: &str) -> anyhow::Result<Value> {
+/// `GET path` of portfolio-intelligence's API, read into its `qt_events::api` type.
+async fn api_json<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> anyhow::Result<T> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let (status, body) = http_get(&url).await.with_context(|| {
         format!("portfolio-intelligence is unreachable at {base} (QT_PORTFOLIO_URL / --api)")
@@ -118,32 +120,22 @@ async fn api_json(base: &str, path: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&body).with_context(|| format!("unreadable JSON from {path}"))
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |f| format!("{:.2}%", f * 100.0))
 }
 
-fn pct(v: &Value) -> String {
-    v.as_f64()
-        .map_or_else(|| "-".into(), |f| format!("{:.2}%", f * 100.0))
-}
-
-fn ratio(v: &Value) -> String {
-    v.as_f64().map_or_else(|| "-".into(), |f| format!("{f:.2}"))
+fn ratio(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |f| format!("{f:.2}"))
 }
 
 pub async fn positions(ctx: &Ctx, args: ApiArgs) -> anyhow::Result<()> {
-    let v = api_json(&args.api, "/api/positions").await?;
+    let v: PositionsResponse = api_json(&args.api, "/api/positions").await?;
     let mut out = std::io::stdout().lock();
     if ctx.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&v["positions"])?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&v.positions)?)?;
         return Ok(());
     }
-    let list = v["positions"].as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
+    if v.positions.is_empty() {
         writeln!(out, "no open position")?;
         return Ok(());
     }
@@ -152,33 +144,34 @@ pub async fn positions(ctx: &Ctx, args: ApiArgs) -> anyhow::Result<()> {
         "{:<12} {:<5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8}  MODEL",
         "SYMBOL", "SIDE", "QTY", "ENTRY", "MARK", "NOTIONAL", "PNL", "PNL%"
     )?;
-    for p in &list {
+    for p in &v.positions {
+        let o = &p.position;
         writeln!(
             out,
             "{:<12} {:<5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8}  {}",
-            s(&p["symbol"]),
-            s(&p["side"]),
-            s(&p["quantity"]),
-            s(&p["entry_price"]),
-            s(&p["mark_price"]),
-            s(&p["notional"]),
-            s(&p["unrealized_pnl"]),
-            pct(&p["unrealized_pct"]),
-            s(&p["model_version"]),
+            o.symbol,
+            o.side,
+            o.quantity.to_string(),
+            o.entry_price.to_string(),
+            p.mark_price.to_string(),
+            p.notional.to_string(),
+            p.unrealized_pnl.to_string(),
+            pct(Some(p.unrealized_pct)),
+            o.model_version,
         )?;
     }
     Ok(())
 }
 
 pub async fn trades(ctx: &Ctx, args: TradesArgs) -> anyhow::Result<()> {
-    let v = api_json(&args.api.api, &format!("/api/trades?limit={}", args.count)).await?;
+    let v: TradesResponse =
+        api_json(&args.api.api, &format!("/api/trades?limit={}", args.count)).await?;
     let mut out = std::io::stdout().lock();
     if ctx.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&v["trades"])?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&v.trades)?)?;
         return Ok(());
     }
-    let list = v["trades"].as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
+    if v.trades.is_empty() {
         writeln!(out, "no closed trade")?;
         return Ok(());
     }
@@ -187,30 +180,30 @@ pub async fn trades(ctx: &Ctx, args: TradesArgs) -> anyhow::Result<()> {
         "{:<12} {:<5} {:>10} {:>12} {:>12} {:>10} {:>8} {:<12} MODEL",
         "SYMBOL", "SIDE", "QTY", "ENTRY", "EXIT", "NET PNL", "FEES", "REASON"
     )?;
-    for t in &list {
+    for t in &v.trades {
         writeln!(
             out,
             "{:<12} {:<5} {:>10} {:>12} {:>12} {:>10} {:>8} {:<12} {}",
-            s(&t["symbol"]),
-            s(&t["side"]),
-            s(&t["quantity"]),
-            s(&t["entry_price"]),
-            s(&t["exit_price"]),
-            s(&t["net_pnl"]),
-            s(&t["fees"]),
-            s(&t["reason"]),
-            s(&t["model_version"]),
+            t.symbol,
+            t.side,
+            t.quantity.to_string(),
+            t.entry_price.to_string(),
+            t.exit_price.to_string(),
+            t.net_pnl.to_string(),
+            t.fees.to_string(),
+            t.reason,
+            t.model_version,
         )?;
     }
     Ok(())
 }
 
 pub async fn pnl(ctx: &Ctx, args: ApiArgs) -> anyhow::Result<()> {
-    let p = api_json(&args.api, "/api/portfolio").await?;
-    let m = api_json(&args.api, "/api/metrics").await?;
+    let p: PortfolioResponse = api_json(&args.api, "/api/portfolio").await?;
+    let m: MetricsResponse = api_json(&args.api, "/api/metrics").await?;
     let mut out = std::io::stdout().lock();
     if ctx.json {
-        let mut metrics = m.clone();
+        let mut metrics = serde_json::to_value(&m)?;
         if let Some(o) = metrics.as_object_mut() {
             o.remove("equity_curve");
         }
@@ -218,45 +211,45 @@ pub async fn pnl(ctx: &Ctx, args: ApiArgs) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
-    let sn = &p["snapshot"];
-    let t = &m["totals"];
+    let sn = &p.snapshot;
+    let t = &m.totals;
     let rows = [
-        ("Equity", s(&sn["equity"])),
-        ("Wallet balance", s(&sn["wallet_balance"])),
-        ("Unrealized PnL", s(&sn["unrealized_pnl"])),
-        ("Realized today (net)", s(&sn["realized_pnl_today"])),
-        ("Daily PnL", s(&sn["daily_pnl"])),
-        ("Realized total (net)", s(&m["realized_pnl_total"])),
-        ("Open positions", s(&sn["open_positions"])),
-        ("Gross exposure", s(&sn["gross_exposure"])),
-        ("Net exposure", s(&sn["net_exposure"])),
-        ("Trades", s(&t["trades"])),
-        ("Win rate", pct(&t["win_rate"])),
-        ("Profit factor", ratio(&t["profit_factor"])),
-        ("Max drawdown", s(&m["max_drawdown"]["amount"])),
-        ("Sharpe (per snapshot)", ratio(&m["sharpe"])),
-        ("Sortino (per snapshot)", ratio(&m["sortino"])),
-        ("Diversification", ratio(&m["diversification"])),
+        ("Equity", sn.equity.to_string()),
+        ("Wallet balance", sn.wallet_balance.to_string()),
+        ("Unrealized PnL", sn.unrealized_pnl.to_string()),
+        ("Realized today (net)", sn.realized_pnl_today.to_string()),
+        ("Daily PnL", sn.daily_pnl.to_string()),
+        ("Realized total (net)", m.realized_pnl_total.to_string()),
+        ("Open positions", sn.open_positions.to_string()),
+        ("Gross exposure", sn.gross_exposure.to_string()),
+        ("Net exposure", sn.net_exposure.to_string()),
+        ("Trades", t.trades.to_string()),
+        ("Win rate", pct(t.win_rate)),
+        ("Profit factor", ratio(t.profit_factor)),
+        ("Max drawdown", m.max_drawdown.amount.to_string()),
+        ("Sharpe (per snapshot)", ratio(m.sharpe)),
+        ("Sortino (per snapshot)", ratio(m.sortino)),
+        ("Diversification", ratio(Some(m.diversification))),
     ];
     for (k, v) in rows {
         writeln!(out, "{k:<24} {v}")?;
     }
-    if let Some(by) = m["by_model_version"].as_object().filter(|o| !o.is_empty()) {
+    if !m.by_model_version.is_empty() {
         writeln!(out)?;
         writeln!(
             out,
             "{:<24} {:>7} {:>9} {:>9} {:>12}",
             "MODEL VERSION", "TRADES", "WIN RATE", "PF", "NET PNL"
         )?;
-        for (k, v) in by {
+        for (k, v) in &m.by_model_version {
             writeln!(
                 out,
                 "{:<24} {:>7} {:>9} {:>9} {:>12}",
                 k,
-                s(&v["trades"]),
-                pct(&v["win_rate"]),
-                ratio(&v["profit_factor"]),
-                s(&v["net_pnl"]),
+                v.trades,
+                pct(v.win_rate),
+                ratio(v.profit_factor),
+                v.net_pnl.to_string(),
             )?;
         }
     }

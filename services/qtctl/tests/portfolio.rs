@@ -1,6 +1,7 @@
 //! `qtctl status|positions|trades|pnl` as a person runs them: the real binary against a real
 //! redis-server and a local HTTP server answering as portfolio-intelligence's API and the
-//! services' `/health/ready` do; unreachable services or Redis give a clear error and exit 1.
+//! services' `/health/ready` do (its documents are the `qt_events::api` types the service
+//! serves); unreachable services or Redis give a clear error and exit 1.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +9,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};
 
+use std::collections::BTreeMap;
+
+use qt_events::{Decimal, PortfolioSnapshot, api};
 use qt_testkit::RedisServer;
 use serde_json::{Value, json};
 
@@ -65,6 +69,113 @@ fn stand_in(ready: bool) -> String {
     base
 }
 
+fn to_value<T: serde::Serialize>(t: T) -> Value {
+    serde_json::to_value(t).unwrap()
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// The documents as portfolio-intelligence builds them: the `qt_events::api` types.
+fn position() -> api::PositionView {
+    api::PositionView {
+        position: api::OpenPosition {
+            position_id: "p1".into(),
+            symbol: "ETHUSDT".into(),
+            side: "SHORT".into(),
+            quantity: dec("2"),
+            entry_price: dec("2000"),
+            realized_pnl: dec("0"),
+            fees: dec("0"),
+            leverage: 3,
+            opened_at: 1,
+            model_version: "gbdt-7".into(),
+        },
+        mark_price: dec("1950"),
+        notional: dec("3900"),
+        unrealized_pnl: dec("100"),
+        unrealized_pct: 0.025,
+    }
+}
+
+fn trades() -> api::TradesResponse {
+    api::TradesResponse {
+        trades: vec![api::ClosedTrade {
+            position_id: "p0".into(),
+            symbol: "BTCUSDT".into(),
+            side: "LONG".into(),
+            quantity: dec("0.5"),
+            entry_price: dec("40000"),
+            exit_price: dec("40100"),
+            realized_pnl: dec("50"),
+            fees: dec("4"),
+            net_pnl: dec("46"),
+            model_version: "gbdt-7".into(),
+            opened_at: 1,
+            closed_at: 2,
+            reason: "take_profit".into(),
+        }],
+        fills: vec![],
+        rejections: vec![],
+    }
+}
+
+fn portfolio() -> api::PortfolioResponse {
+    api::PortfolioResponse {
+        snapshot: PortfolioSnapshot {
+            ts: 1,
+            equity: dec("10146"),
+            wallet_balance: dec("10046"),
+            unrealized_pnl: dec("100"),
+            realized_pnl_today: dec("46"),
+            daily_pnl: dec("146"),
+            gross_exposure: dec("3900"),
+            net_exposure: dec("-3900"),
+            long_exposure: dec("0"),
+            short_exposure: dec("3900"),
+            open_positions: 1,
+        },
+        realized_pnl_total: dec("46"),
+        unrealized_by_symbol: BTreeMap::from([("ETHUSDT".to_owned(), dec("100"))]),
+        long_share: 0.0,
+        diversification: 0.0,
+        model: None,
+        exchange_synced_at: Some(1),
+        kill_switch: Some(false),
+        drawdown_breaker: None,
+        drift: vec![],
+    }
+}
+
+fn metrics() -> api::MetricsResponse {
+    let stats = api::TradeStats {
+        trades: 1,
+        wins: 1,
+        win_rate: Some(1.0),
+        net_pnl: dec("46"),
+        fees: dec("4"),
+        gross_profit: dec("46"),
+        total_pnl: dec("46"),
+        ..api::TradeStats::default()
+    };
+    api::MetricsResponse {
+        totals: stats.clone(),
+        by_symbol: BTreeMap::from([("BTCUSDT".to_owned(), stats.clone())]),
+        by_model_version: BTreeMap::from([("gbdt-7".to_owned(), stats)]),
+        max_drawdown: api::Drawdown {
+            amount: dec("12"),
+            fraction: 0.001,
+        },
+        sharpe: Some(0.5),
+        sortino: None,
+        realized_pnl_total: dec("46"),
+        diversification: 0.0,
+        long_share: 0.0,
+        equity_curve: vec![(1, dec("10000")), (2, dec("10146"))],
+    }
+}
+
 fn answer(path: &str, ready: bool) -> (u16, Value) {
     match path.split('?').next().unwrap_or("") {
         "/health/ready" if ready => (
@@ -77,42 +188,13 @@ fn answer(path: &str, ready: bool) -> (u16, Value) {
         ),
         "/api/positions" => (
             200,
-            json!({"positions": [{
-                "position_id": "p1", "symbol": "ETHUSDT", "side": "SHORT", "quantity": "2",
-                "entry_price": "2000", "realized_pnl": "0", "fees": "0", "leverage": 3, "opened_at": 1,
-                "model_version": "gbdt-7", "mark_price": "1950", "notional": "3900",
-                "unrealized_pnl": "100", "unrealized_pct": 0.025
-            }]}),
-        ),
-        "/api/trades" => (
-            200,
-            json!({"trades": [{
-            "position_id": "p0", "symbol": "BTCUSDT", "side": "LONG", "quantity": "0.5",
-            "entry_price": "40000", "exit_price": "40100", "realized_pnl": "50", "fees": "4",
-            "net_pnl": "46", "model_version": "gbdt-7", "opened_at": 1, "closed_at": 2,
-            "reason": "take_profit"
-        }], "fills": [], "rejections": []}),
-        ),
-        "/api/portfolio" => (
-            200,
-            json!({"snapshot": {
-                "ts": 1, "equity": "10146", "wallet_balance": "10046", "unrealized_pnl": "100",
-                "realized_pnl_today": "46", "daily_pnl": "146", "gross_exposure": "3900",
-                "net_exposure": "-3900", "long_exposure": "0", "short_exposure": "3900",
-                "open_positions": 1
-            }}),
-        ),
-        "/api/metrics" => (
-            200,
-            json!({
-                "totals": {"trades": 1, "wins": 1, "losses": 0, "win_rate": 1.0, "profit_factor": null,
-                    "net_pnl": "46", "fees": "4", "gross_profit": "46", "gross_loss": "0"},
-                "by_model_version": {"gbdt-7": {"trades": 1, "win_rate": 1.0, "profit_factor": null, "net_pnl": "46"}},
-                "max_drawdown": {"amount": "12", "fraction": 0.001}, "sharpe": 0.5, "sortino": null,
-                "realized_pnl_total": "46", "diversification": 0.0, "long_share": 0.0,
-                "equity_curve": [[1, "10000"], [2, "10146"]]
+            to_value(api::PositionsResponse {
+                positions: vec![position()],
             }),
         ),
+        "/api/trades" => (200, to_value(trades())),
+        "/api/portfolio" => (200, to_value(portfolio())),
+        "/api/metrics" => (200, to_value(metrics())),
         _ => (404, json!({"error": "not found"})),
     }
 }

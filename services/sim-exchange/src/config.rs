@@ -157,6 +157,103 @@ pub fn funding_dir_beside(data: &std::path::Path) -> Option<PathBuf> {
     .find(|d| d.is_dir())
 }
 
+/// The simulator's settings from configuration files and the environment: the `[sim_exchange]`
+/// table of `QT_CONFIG` and `QT_SIM_EXCHANGE__*` variables (qt-runtime's layered loader, as for
+/// every binary), then the file of `--config` (top-level keys). Unset fields keep the
+/// simulator's defaults; the command-line flags come on top.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// API keys as `key:secret` (more accounts: more entries).
+    pub keys: Vec<String>,
+    pub initial_balance: Option<Decimal>,
+    pub warmup_candles: Option<usize>,
+    pub default_leverage: Option<u32>,
+    pub maker_fee: Option<Decimal>,
+    pub taker_fee: Option<Decimal>,
+    pub slippage: Option<Decimal>,
+    pub max_volume_share: Option<Decimal>,
+    pub funding_rate: Option<Decimal>,
+    pub funding_interval_hours: Option<u32>,
+}
+
+impl std::fmt::Debug for Settings {
+    /// Shows how many keys there are, never a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("keys", &self.keys.len())
+            .field("initial_balance", &self.initial_balance)
+            .field("warmup_candles", &self.warmup_candles)
+            .field("default_leverage", &self.default_leverage)
+            .field("maker_fee", &self.maker_fee)
+            .field("taker_fee", &self.taker_fee)
+            .field("slippage", &self.slippage)
+            .field("max_volume_share", &self.max_volume_share)
+            .field("funding_rate", &self.funding_rate)
+            .field("funding_interval_hours", &self.funding_interval_hours)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// `self` with every field `over` sets replaced (keys are added).
+    #[must_use]
+    pub fn then(mut self, over: Settings) -> Settings {
+        self.keys.extend(over.keys);
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(
+            initial_balance,
+            warmup_candles,
+            default_leverage,
+            maker_fee,
+            taker_fee,
+            slippage,
+            max_volume_share,
+            funding_rate,
+            funding_interval_hours
+        );
+        self
+    }
+
+    /// Puts the settings into `cfg`. A key that is not `key:secret` is an error naming `keys`.
+    pub fn apply(&self, cfg: &mut SimConfig) -> Result<(), String> {
+        for pair in &self.keys {
+            cfg.keys
+                .extend(parse_api_keys(pair).map_err(|e| format!("bad setting keys: {e}"))?);
+        }
+        if let Some(w) = self.warmup_candles {
+            cfg.warmup_candles = w;
+        }
+        if let Some(b) = self.initial_balance {
+            cfg.initial_balance = b;
+        }
+        if let Some(l) = self.default_leverage {
+            cfg.default_leverage = l;
+        }
+        if let Some(x) = self.maker_fee {
+            cfg.fill_model.maker_fee = x;
+        }
+        if let Some(x) = self.taker_fee {
+            cfg.fill_model.taker_fee = x;
+        }
+        if let Some(x) = self.slippage {
+            cfg.fill_model.slippage = x;
+        }
+        if let Some(x) = self.max_volume_share {
+            cfg.fill_model.max_volume_share = x;
+        }
+        if let Some(r) = self.funding_rate {
+            cfg.funding.default_rate = r;
+        }
+        if let Some(h) = self.funding_interval_hours {
+            cfg.funding.interval_hours = h.max(1);
+        }
+        Ok(())
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Clone)]
 pub struct SimConfig {

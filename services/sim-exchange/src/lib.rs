@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 pub use app::App;
 pub use config::{
-    ApiKey, Faults, FundingSettings, Limits, MarketSource, SimConfig, funding_dir_beside,
+    ApiKey, Faults, FundingSettings, Limits, MarketSource, Settings, SimConfig, funding_dir_beside,
     parse_api_keys,
 };
 use tokio_util::sync::CancellationToken;

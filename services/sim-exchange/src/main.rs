@@ -1,12 +1,14 @@
-//! The `sim-exchange` binary: parses flags, environment and an optional TOML config file, starts
-//! logging, and serves the simulator until SIGINT/SIGTERM. It must never print an API secret.
+//! The `sim-exchange` binary: parses flags, loads its settings through qt-runtime's loader (as
+//! every binary does) plus an optional `--config` TOML file, starts qt-runtime's telemetry, and
+//! serves the simulator until SIGINT/SIGTERM. A bad setting exits with code 2 naming it. It must
+//! never print an API secret.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use figment::providers::Format;
-use sim_exchange::{Faults, MarketSource, SimConfig, parse_api_keys};
+use sim_exchange::{Faults, MarketSource, Settings, SimConfig, parse_api_keys};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,59 +74,38 @@ struct Args {
     no_control: bool,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-struct FileConfig {
-    #[serde(default)]
-    keys: Vec<String>,
-    initial_balance: Option<rust_decimal::Decimal>,
-    warmup_candles: Option<usize>,
-    default_leverage: Option<u32>,
-    maker_fee: Option<rust_decimal::Decimal>,
-    taker_fee: Option<rust_decimal::Decimal>,
-    slippage: Option<rust_decimal::Decimal>,
-    max_volume_share: Option<rust_decimal::Decimal>,
-    funding_rate: Option<rust_decimal::Decimal>,
-    funding_interval_hours: Option<u32>,
+fn main() -> ExitCode {
+    // A bad flag or flag value: clap prints it and exits with code 2.
+    let args = Args::parse();
+    // The layered config every binary reads (`QT_CONFIG`, `QT_*`): logging, and the
+    // `[sim_exchange]` settings; then the `--config` file. A bad setting exits with code 2.
+    let config = match qt_runtime::load_or_exit::<Settings>("sim-exchange") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let settings = match &args.config {
+        None => config.service.clone(),
+        Some(path) => match qt_runtime::load_toml_file::<Settings>(path) {
+            Ok(file) => config.service.clone().then(file),
+            Err(e) => {
+                eprintln!("sim-exchange: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let cfg = match sim_config(&args, &settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sim-exchange: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    qt_runtime::run_main("sim-exchange", &config.common, serve(args.listen, cfg))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let args = Args::parse();
-    let file: FileConfig = match &args.config {
-        Some(path) => figment::Figment::new()
-            .merge(figment::providers::Toml::file(path))
-            .extract()
-            .with_context(|| format!("reading config file {}", path.display()))?,
-        None => FileConfig::default(),
-    };
-    let mut keys = Vec::new();
-    for pair in &file.keys {
-        keys.extend(
-            parse_api_keys(pair)
-                .map_err(anyhow::Error::msg)
-                .context("config keys")?,
-        );
-    }
-    if let Some(env) = &args.api_keys {
-        keys.extend(
-            parse_api_keys(env)
-                .map_err(anyhow::Error::msg)
-                .context("SIM_API_KEYS")?,
-        );
-    }
-    if keys.is_empty() {
-        tracing::warn!(
-            "no API keys configured (SIM_API_KEYS or config keys): signed endpoints will refuse every request"
-        );
-    }
+/// The simulator's config: its defaults, then `settings`, then the flags.
+fn sim_config(args: &Args, settings: &Settings) -> Result<SimConfig, String> {
     let mut cfg = SimConfig {
-        keys,
         source: args
             .data
             .clone()
@@ -148,44 +129,41 @@ async fn main() -> anyhow::Result<()> {
         },
         ..SimConfig::default()
     };
-    if let Some(w) = args.warmup_candles.or(file.warmup_candles) {
+    settings.apply(&mut cfg)?;
+    if let Some(env) = &args.api_keys {
+        cfg.keys
+            .extend(parse_api_keys(env).map_err(|e| format!("bad setting SIM_API_KEYS: {e}"))?);
+    }
+    if let Some(w) = args.warmup_candles {
         cfg.warmup_candles = w;
-    }
-    if let Some(b) = file.initial_balance {
-        cfg.initial_balance = b;
-    }
-    if let Some(l) = file.default_leverage {
-        cfg.default_leverage = l;
-    }
-    if let Some(x) = file.maker_fee {
-        cfg.fill_model.maker_fee = x;
-    }
-    if let Some(x) = file.taker_fee {
-        cfg.fill_model.taker_fee = x;
-    }
-    if let Some(x) = file.slippage {
-        cfg.fill_model.slippage = x;
-    }
-    if let Some(x) = file.max_volume_share {
-        cfg.fill_model.max_volume_share = x;
     }
     cfg.funding.dir = args.funding.clone().or_else(|| {
         args.data
             .as_deref()
             .and_then(sim_exchange::funding_dir_beside)
     });
-    if let Some(r) = args.funding_rate.or(file.funding_rate) {
+    if let Some(r) = args.funding_rate {
         cfg.funding.default_rate = r;
     }
-    if let Some(h) = args.funding_interval_hours.or(file.funding_interval_hours) {
+    if let Some(h) = args.funding_interval_hours {
         cfg.funding.interval_hours = h.max(1);
     }
     if args.no_rate_limits {
         cfg.limits = sim_exchange::Limits::unlimited();
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    Ok(cfg)
+}
+
+/// Binds `listen` and serves the simulator until SIGINT/SIGTERM (the state is saved then).
+async fn serve(listen: String, cfg: SimConfig) -> anyhow::Result<()> {
+    if cfg.keys.is_empty() {
+        tracing::warn!(
+            "no API keys configured (SIM_API_KEYS or config keys): signed endpoints will refuse every request"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .with_context(|| format!("binding {}", args.listen))?;
+        .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     // Tests and scripts read this line to find the port when --listen ends in :0.
     println!("sim-exchange listening on {addr}");

@@ -34,6 +34,22 @@ async fn binance_client_trades_and_streams_against_the_sim_unchanged() {
     ex.sync_time().await.unwrap();
     let filters = ex.symbol_filters("BTCUSDT").await.unwrap();
     assert_eq!(filters.min_notional, dec("100"));
+    // The simulator's exchangeInfo reads whole: no symbol refused, every rule set.
+    let info = ex.exchange_info().await.unwrap();
+    assert!(info.invalid.is_empty(), "{:?}", info.invalid);
+    for rule in [
+        filters.tick_size,
+        filters.step_size,
+        filters.min_qty,
+        filters.max_qty,
+        filters.min_price,
+        filters.max_price,
+        filters.market_step_size,
+        filters.market_min_qty,
+        filters.market_max_qty,
+    ] {
+        assert!(rule > dec("0"), "{filters:?}");
+    }
     let klines = ex
         .klines("BTCUSDT", "5m", None, None, Some(10))
         .await

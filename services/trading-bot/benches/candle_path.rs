@@ -25,7 +25,7 @@ use qt_risk::{Sizing, SymbolFilters};
 use rust_decimal::Decimal;
 use sim_exchange::{ApiKey, MarketSource, SimConfig};
 use tokio_util::sync::CancellationToken;
-use trading_bot::core::{Core, CoreConfig};
+use trading_bot::decisions::{Core, CoreConfig};
 use trading_bot::{Settings, TradingBot};
 
 fn data() -> PathBuf {
@@ -64,6 +64,7 @@ fn core_bench() {
             min_qty: Decimal::new(1, 3),
             max_qty: Decimal::from(1000),
             min_notional: Decimal::from(100),
+            ..SymbolFilters::NONE
         },
     );
     let start = Instant::now();

@@ -15,7 +15,7 @@ use qt_exchange::{BinanceClient, Exchange, ExchangeConfig, Kline};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{CandleOutcome, Core, CoreConfig, market_filters};
+use crate::decisions::{CandleOutcome, Core, CoreConfig};
 use crate::inbox::{Command, Inbox, Request};
 use crate::model::starting_model;
 use crate::settings::Settings;
@@ -479,7 +479,8 @@ impl TradingBot {
             .await;
             match r {
                 Ok((f, klines)) => {
-                    self.core.add_symbol(symbol, market_filters(&f));
+                    // Entries are market orders: sized to `MARKET_LOT_SIZE`.
+                    self.core.add_symbol(symbol, f.for_market_orders());
                     let now = self.exchange.server_now_ms();
                     let closed: Vec<CandleClosed> = klines
                         .iter()

@@ -16,7 +16,7 @@
 //! re-implements features, models or sizing: those are `qt-features`, `qt-models`, `qt-risk`.
 
 mod app;
-pub mod core;
+pub mod decisions;
 pub mod gate;
 mod inbox;
 pub mod model;

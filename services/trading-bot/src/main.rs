@@ -10,22 +10,14 @@ use trading_bot::{CONSUMES, PRODUCES, Settings, TradingBot, routes};
 
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
-    // A bad exchange setting (`QT_EXCHANGE=bogus`, an unreadable secret file) is a bad
-    // setting like any other: exit code 2 with its name.
-    if let Err(e) = qt_exchange::ExchangeConfig::from_env() {
-        eprintln!("trading-bot: {e}");
-        return ExitCode::from(2);
-    }
-    // Values that parse but cannot work (an unknown interval, gbdt without an artifact) exit
-    // with code 2 like any bad setting; qt-runtime then loads the same config again.
-    if let Ok(config) = qt_runtime::Config::<Settings>::load("trading-bot")
-        && let Err(e) = config.service.validate()
-    {
-        eprintln!("trading-bot: {e}");
-        return ExitCode::from(2);
-    }
-    qt_runtime::run::<Settings, _, _>("trading-bot", |mut service| async move {
-        let exchange = ExchangeConfig::from_env().context("exchange configuration")?;
+    // Values that parse but cannot work (an unknown interval, gbdt without an artifact) and a
+    // bad exchange setting (`QT_EXCHANGE=bogus`, an unreadable secret file) exit with code 2
+    // and their name, like any bad setting.
+    let prepare = |config: &qt_runtime::Config<Settings>| -> Result<ExchangeConfig, String> {
+        config.service.validate().map_err(|e| e.to_string())?;
+        ExchangeConfig::from_env().map_err(|e| e.to_string())
+    };
+    qt_runtime::run_with("trading-bot", prepare, |mut service, exchange| async move {
         let bot = TradingBot::new(
             service.config.service.clone(),
             exchange,

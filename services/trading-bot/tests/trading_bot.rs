@@ -11,7 +11,7 @@ use qt_events::{
     Decimal, Event, ModelArtifactRef, ModelDeployed, OrderRejected, PositionClosed, PositionOpened,
     PositionSide, RejectReason, SetKillSwitch, SignalAction, Stream,
 };
-use trading_bot::core::{candle_event_id, intent_id};
+use trading_bot::decisions::{candle_event_id, intent_id};
 
 fn now_ms() -> i64 {
     i64::try_from(

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 
 use qt_events::{Decimal, Envelope, Event};
 use qt_exchange::Exchange;
-use qt_testkit::{ChildService, Fsync, RedisServer, bin_path, wait_for};
+use qt_testkit::{ChildService, Fsync, RedisServer, SimExchange, bin_path, wait_for};
 
 pub struct Stack {
     pub redis: RedisServer,
     pub dir: tempfile::TempDir,
-    pub sim: ChildService,
+    pub sim: SimExchange,
     pub sim_addr: String,
     pub prefix: String,
     pub services: Vec<(&'static str, String, ChildService)>,
@@ -68,16 +68,11 @@ impl Stack {
         let redis = RedisServer::start_with(fsync, None);
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("{tag}{}:", std::process::id());
-        let sim_addr = format!("127.0.0.1:{}", free_port());
-        let mut args = vec!["--listen", &sim_addr, "--speed", "0"];
-        args.extend_from_slice(sim_args);
-        let sim = ChildService::spawn(
-            bin_path("sim-exchange"),
-            &args,
-            &[("SIM_API_KEYS", "paper-key:paper-secret")],
-            dir.path().join("sim-exchange.log"),
-        );
-        wait_for(30, "sim-exchange to be ready", || ready(&sim_addr));
+        let sim = SimExchange::builder()
+            .key("paper-key", "paper-secret")
+            .args(sim_args)
+            .start_in(tempfile::tempdir_in(dir.path()).unwrap());
+        let sim_addr = sim.addr().to_owned();
         let mut stack = Self {
             redis,
             dir,
@@ -303,6 +298,7 @@ impl Drop for Stack {
     fn drop(&mut self) {
         if std::env::var_os("QT_E2E_KEEP").is_some() {
             self.dir.disable_cleanup(true);
+            self.sim.keep_folder();
             eprintln!("stack folder kept: {}", self.dir.path().display());
         }
     }

@@ -1,8 +1,7 @@
-//! Test fixture: a real redis-server, the real simulator in-process over HTTP/WS, a real SQLite
+//! Test fixture: a real redis-server, the real simulator binary over HTTP/WS, a real SQLite
 //! file in a temporary folder, and execution built on them (again after a simulated crash).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +12,9 @@ use qt_events::{
     Stream, StreamNames, TakeProfitLeg, WorkingType,
 };
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
-use qt_testkit::RedisServer;
+use qt_testkit::{RedisServer, SimExchange};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use sim_exchange::{ApiKey, MarketSource, SimConfig};
 use tokio_util::sync::CancellationToken;
 
 pub const KEY: &str = "exec-key";
@@ -34,14 +32,8 @@ pub struct Fixture {
     pub xcfg: ExchangeConfig,
     pub client: BinanceClient,
     pub http: reqwest::Client,
-    sim_stop: CancellationToken,
-    sim_task: Option<tokio::task::JoinHandle<()>>,
-}
-
-fn repo_data(symbol: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/klines/5m")
-        .join(format!("{symbol}-5m.csv.gz"))
+    /// The simulator binary (killed when the fixture is dropped).
+    sim: SimExchange,
 }
 
 pub fn dec(s: &str) -> Decimal {
@@ -51,27 +43,14 @@ pub fn dec(s: &str) -> Decimal {
 pub async fn fixture() -> Fixture {
     qt_exchange::install_crypto_provider();
     let redis = RedisServer::start();
-    let sim_cfg = SimConfig {
-        keys: vec![ApiKey {
-            key: KEY.into(),
-            secret: SECRET.into(),
-        }],
-        source: MarketSource::Files(repo_data(SYMBOL)),
-        symbols: vec![SYMBOL.into()],
-        speed: 0.0,
-        warmup_candles: 300,
-        ..SimConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let sim_stop = CancellationToken::new();
-    let stop = sim_stop.clone();
-    let sim_task = tokio::spawn(async move {
-        sim_exchange::serve(sim_cfg, listener, stop).await.unwrap();
-    });
-    let base = format!("http://{addr}");
+    let sim = SimExchange::builder()
+        .key(KEY, SECRET)
+        .repo_data(&[SYMBOL])
+        .warmup_candles(300)
+        .start();
+    let base = sim.rest_url();
     let mut xcfg = ExchangeConfig::default()
-        .with_urls(base.clone(), format!("ws://{addr}"))
+        .with_urls(base.clone(), sim.ws_url())
         .with_credentials(KEY, SECRET);
     xcfg.request_timeout_ms = 800;
     xcfg.recv_window_ms = 1_000;
@@ -95,8 +74,7 @@ pub async fn fixture() -> Fixture {
         xcfg,
         client,
         http: reqwest::Client::new(),
-        sim_stop,
-        sim_task: Some(sim_task),
+        sim,
     }
 }
 
@@ -245,10 +223,7 @@ impl Fixture {
     }
 
     pub async fn stop(mut self) {
-        self.sim_stop.cancel();
-        if let Some(t) = self.sim_task.take() {
-            let _ = t.await;
-        }
+        self.sim.kill9();
     }
 }
 

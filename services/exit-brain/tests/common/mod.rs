@@ -4,9 +4,10 @@
 use qt_events::clock::Clock;
 use qt_events::ids::derived_event_id;
 use qt_events::{
-    Decimal, Envelope, Event, MarkPriceUpdated, OrderAccepted, OrderFill, OrderKind,
-    PositionChanged, PositionClosed, PositionOpened, PositionSide, Side,
+    Decimal, Envelope, Event, OrderAccepted, OrderFill, OrderKind, PositionChanged, PositionClosed,
+    PositionOpened, PositionSide, Side,
 };
+use qt_testkit::build;
 
 pub fn env(event: Event, id: &str, clock: &dyn Clock) -> Envelope {
     Envelope::new(event, "execution", clock).with_id(derived_event_id(&["test", id]))
@@ -15,14 +16,8 @@ pub fn env(event: Event, id: &str, clock: &dyn Clock) -> Envelope {
 pub fn opened(pos: &str, symbol: &str, qty: Decimal, price: Decimal, at: i64) -> Event {
     Event::PositionOpened(PositionOpened {
         position_id: pos.into(),
-        symbol: symbol.into(),
-        side: PositionSide::Long,
-        quantity: qty,
-        entry_price: price,
-        leverage: 5,
         intent_id: format!("open-{pos}"),
-        opened_at: at,
-        signal: None,
+        ..build::opened(symbol, PositionSide::Long, qty, price, at)
     })
 }
 
@@ -39,7 +34,6 @@ pub fn changed(pos: &str, symbol: &str, qty: Decimal, price: Decimal, at: i64) -
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn closed(
     pos: &str,
     symbol: &str,
@@ -49,32 +43,15 @@ pub fn closed(
     at: i64,
     reason: &str,
 ) -> Event {
-    let pnl = (exit - entry) * qty;
+    let opened = build::opened(symbol, PositionSide::Long, qty, entry, 0);
     Event::PositionClosed(PositionClosed {
         position_id: pos.into(),
-        symbol: symbol.into(),
-        side: PositionSide::Long,
-        max_quantity: qty,
-        entry_price: entry,
-        exit_price: exit,
-        realized_pnl: pnl,
-        fees: Decimal::ZERO,
-        net_pnl: pnl,
-        opened_at: 0,
-        closed_at: at,
-        reason: reason.into(),
-        signal: None,
+        ..build::closed(&opened, exit, Decimal::ZERO, at, reason)
     })
 }
 
 pub fn mark(symbol: &str, price: Decimal, at: i64) -> Event {
-    Event::MarkPriceUpdated(MarkPriceUpdated {
-        symbol: symbol.into(),
-        mark_price: price,
-        index_price: None,
-        funding_rate: None,
-        event_time: at,
-    })
+    Event::MarkPriceUpdated(build::mark(symbol, price, at))
 }
 
 pub fn accepted(intent: &str, coid: &str, symbol: &str, kind: OrderKind) -> Event {

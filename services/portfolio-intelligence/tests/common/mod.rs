@@ -2,7 +2,6 @@
 //! and portfolio-intelligence's shared state built on them (as a started process would).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use portfolio_intelligence::{Db, Settings, Shared};
@@ -10,10 +9,7 @@ use qt_bus::{Bus, BusConfig};
 use qt_events::clock::{ManualClock, SharedClock};
 use qt_events::{Envelope, Event, Stream, StreamNames};
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
-use qt_testkit::RedisServer;
-use rust_decimal_macros::dec;
-use sim_exchange::{ApiKey, MarketSource, SimConfig};
-use tokio_util::sync::CancellationToken;
+use qt_testkit::{RedisServer, SimExchange};
 
 pub const SYMBOL: &str = "BTCUSDT";
 pub const KEY: &str = "pi-key";
@@ -81,35 +77,20 @@ impl Fixture {
     }
 }
 
-/// The real simulator in-process on 127.0.0.1:0 (5000 USDT, BTCUSDT from the repo's klines),
-/// a client for it, its base URL, and the token that stops it.
-pub async fn sim() -> (BinanceClient, String, CancellationToken) {
+/// The real simulator binary on a free port (5000 USDT, BTCUSDT from the repo's klines), a
+/// client for it, its base URL, and the process (killed when dropped).
+pub async fn sim() -> (BinanceClient, String, SimExchange) {
     qt_exchange::install_crypto_provider();
-    let cfg = SimConfig {
-        keys: vec![ApiKey {
-            key: "pi-key".into(),
-            secret: "pi-secret".into(),
-        }],
-        source: MarketSource::Files(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../data/klines/5m")
-                .join(format!("{SYMBOL}-5m.csv.gz")),
-        ),
-        symbols: vec![SYMBOL.into()],
-        speed: 0.0,
-        warmup_candles: 300,
-        initial_balance: dec!(5000),
-        ..SimConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    tokio::spawn(async move { sim_exchange::serve(cfg, listener, s).await.unwrap() });
+    let sim = SimExchange::builder()
+        .key(KEY, SECRET)
+        .repo_data(&[SYMBOL])
+        .warmup_candles(300)
+        .setting("initial_balance = \"5000\"")
+        .start();
     let xcfg = ExchangeConfig::default()
-        .with_urls(format!("http://{addr}"), format!("ws://{addr}"))
-        .with_credentials("pi-key", "pi-secret");
+        .with_urls(sim.rest_url(), sim.ws_url())
+        .with_credentials(KEY, SECRET);
     let client = BinanceClient::new(xcfg, qt_events::clock::system()).unwrap();
     client.sync_time().await.unwrap();
-    (client, format!("http://{addr}"), stop)
+    (client, sim.rest_url(), sim)
 }

@@ -1,4 +1,4 @@
-//! Test fixture: a real redis-server, the real simulator in-process (stepped through `/sim`),
+//! Test fixture: a real redis-server, the real simulator binary (stepped through `/sim`),
 //! and the trading bot with its four consumers, all in this process.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,8 +11,7 @@ use qt_bus::{Bus, BusConfig, Consumer, ConsumerConfig};
 use qt_events::{Envelope, Event, Stream, StreamNames};
 use qt_exchange::ExchangeConfig;
 use qt_models::{ModelArtifact, MomentumConfig};
-use qt_testkit::RedisServer;
-use sim_exchange::{ApiKey, MarketSource, SimConfig};
+use qt_testkit::{RedisServer, SimExchange};
 use tokio_util::sync::CancellationToken;
 use trading_bot::{BotStats, CONSUMES, Settings, TradingBot};
 
@@ -35,16 +34,12 @@ pub struct Fixture {
     settings: Settings,
     exchange: ExchangeConfig,
     shutdown: CancellationToken,
-    sim_shutdown: CancellationToken,
-    sim_task: Option<tokio::task::JoinHandle<()>>,
+    /// The simulator binary (killed when the fixture is dropped).
+    pub sim: SimExchange,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-pub fn repo_data(symbol: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/klines/5m")
-        .join(format!("{symbol}-5m.csv.gz"))
-}
+pub use qt_testkit::repo_klines as repo_data;
 
 /// A momentum artifact whose thresholds are so small that every candle that moves is a BUY or
 /// SELL at full confidence.
@@ -117,29 +112,12 @@ impl Fixture {
         let prefix = "qt-test:";
         let dir = tempfile::tempdir().unwrap();
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sim_shutdown = CancellationToken::new();
-        let sim_cfg = SimConfig {
-            keys: vec![ApiKey {
-                key: KEY.into(),
-                secret: SECRET.into(),
-            }],
-            source: if symbols.len() == 1 {
-                MarketSource::Files(repo_data(symbols[0]))
-            } else {
-                MarketSource::Files(repo_data(SYMBOL).parent().unwrap().to_path_buf())
-            },
-            symbols: symbols.iter().map(|s| (*s).to_string()).collect(),
-            speed: 0.0,
-            warmup_candles: 300,
-            ..SimConfig::default()
-        };
-        let stop = sim_shutdown.clone();
-        let sim_task = tokio::spawn(async move {
-            sim_exchange::serve(sim_cfg, listener, stop).await.unwrap();
-        });
-        let sim_base = format!("http://{addr}");
+        let sim = SimExchange::builder()
+            .key(KEY, SECRET)
+            .repo_data(symbols)
+            .warmup_candles(300)
+            .start();
+        let sim_base = sim.rest_url();
 
         // The machinery under test needs a model that trades: momentum, not the default none.
         let mut s = Settings {
@@ -149,7 +127,7 @@ impl Fixture {
         };
         settings(dir.path(), &mut s);
         let mut ex = ExchangeConfig::default()
-            .with_urls(sim_base.clone(), format!("ws://{addr}"))
+            .with_urls(sim_base.clone(), sim.ws_url())
             .with_credentials(KEY, SECRET);
         // Slow enough reconnects that a test can step the market while the stream is down.
         ex.ws.reconnect_backoff_min_ms = 1_500;
@@ -161,7 +139,7 @@ impl Fixture {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
-            sim_ws: format!("ws://{addr}"),
+            sim_ws: sim.ws_url(),
             sim_base,
             dir,
             ready: Arc::default(),
@@ -169,8 +147,7 @@ impl Fixture {
             settings: s,
             exchange: ex,
             shutdown: CancellationToken::new(),
-            sim_shutdown,
-            sim_task: Some(sim_task),
+            sim,
             tasks: Vec::new(),
         }
     }
@@ -317,10 +294,7 @@ impl Fixture {
 
     pub async fn stop(mut self) {
         self.stop_bot().await;
-        self.sim_shutdown.cancel();
-        if let Some(t) = self.sim_task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-        }
+        self.sim.kill9();
     }
 }
 

@@ -90,25 +90,6 @@ pub enum Pause {
 /// (a refusal answered again from its record): then one entry finds out.
 const PAUSE_RECHECK_MS: i64 = 15 * 60_000;
 
-/// Converts the exchange's filters to the risk crate's, with the `MARKET_LOT_SIZE` rules since
-/// entries are market orders.
-pub fn market_filters(f: &qt_exchange::SymbolFilters) -> SymbolFilters {
-    let pick = |market: Decimal, plain: Decimal| {
-        if market > Decimal::ZERO {
-            market
-        } else {
-            plain
-        }
-    };
-    SymbolFilters {
-        tick_size: f.tick_size,
-        step_size: pick(f.market_step_size, f.step_size),
-        min_qty: pick(f.market_min_qty, f.min_qty),
-        max_qty: pick(f.market_max_qty, f.max_qty),
-        min_notional: f.min_notional,
-    }
-}
-
 /// The deterministic event id of a closed candle.
 pub fn candle_event_id(symbol: &str, interval: &str, open_time: i64) -> String {
     derived_event_id(&["CandleClosed", symbol, interval, &open_time.to_string()])
@@ -497,6 +478,7 @@ mod tests {
                 min_qty: dec!(0.001),
                 max_qty: dec!(1000),
                 min_notional: dec!(100),
+                ..SymbolFilters::NONE
             },
         );
         (c, clock)
@@ -749,6 +731,7 @@ mod tests {
                     min_qty: dec!(0.001),
                     max_qty: dec!(1000),
                     min_notional: dec!(5),
+                    ..SymbolFilters::NONE
                 },
             );
         }

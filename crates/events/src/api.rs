@@ -1,0 +1,368 @@
+//! The JSON portfolio-intelligence's HTTP API serves (`/api/*`, the dashboard's WebSocket), as
+//! the types that build it: the service serializes them, `qtctl` and the tests deserialize them,
+//! so both sides name the same fields. Money is `Decimal` (a JSON string); ratios and statistics
+//! are `f64`. A field added here reaches both sides at once; a field renamed changes what the
+//! dashboard page (`dashboard.html`) reads, so it is a change of the wire.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{AlertRaised, PortfolioSnapshot};
+
+/// An open position as the services report it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenPosition {
+    pub position_id: String,
+    pub symbol: String,
+    /// `LONG` or `SHORT`.
+    pub side: String,
+    pub quantity: Decimal,
+    pub entry_price: Decimal,
+    /// Realized PnL so far (partial closes), before fees.
+    pub realized_pnl: Decimal,
+    pub fees: Decimal,
+    pub leverage: u32,
+    pub opened_at: i64,
+    pub model_version: String,
+}
+
+impl OpenPosition {
+    /// Whether it is a long position.
+    pub fn is_long(&self) -> bool {
+        self.side == "LONG"
+    }
+
+    /// Signed quantity: positive long, negative short.
+    pub fn signed_qty(&self) -> Decimal {
+        if self.is_long() {
+            self.quantity
+        } else {
+            -self.quantity
+        }
+    }
+
+    /// Unrealized PnL at `mark`.
+    pub fn unrealized(&self, mark: Decimal) -> Decimal {
+        (mark - self.entry_price) * self.signed_qty()
+    }
+}
+
+/// A position of a snapshot with its mark and PnL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionView {
+    #[serde(flatten)]
+    pub position: OpenPosition,
+    pub mark_price: Decimal,
+    pub notional: Decimal,
+    pub unrealized_pnl: Decimal,
+    /// Unrealized as a fraction of the entry notional.
+    pub unrealized_pct: f64,
+}
+
+/// The model the signals come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub model: String,
+    pub model_version: String,
+    /// When it was deployed (or first seen on a signal when no deployment was seen).
+    pub since: i64,
+    pub last_signal_at: Option<i64>,
+}
+
+/// One difference between the exchange and the services' belief.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub symbol: String,
+    /// Signed quantity the services believe.
+    pub believed: Decimal,
+    /// Signed quantity the exchange holds.
+    pub exchange: Decimal,
+}
+
+/// A closed position as portfolio-intelligence keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosedTrade {
+    pub position_id: String,
+    pub symbol: String,
+    /// `LONG` or `SHORT`.
+    pub side: String,
+    pub quantity: Decimal,
+    pub entry_price: Decimal,
+    pub exit_price: Decimal,
+    pub realized_pnl: Decimal,
+    pub fees: Decimal,
+    /// Realized minus fees.
+    pub net_pnl: Decimal,
+    /// The model version at entry, `unknown` when the position had no signal.
+    pub model_version: String,
+    pub opened_at: i64,
+    pub closed_at: i64,
+    pub reason: String,
+}
+
+/// Statistics of a set of closed trades.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TradeStats {
+    pub trades: u32,
+    pub wins: u32,
+    pub losses: u32,
+    /// Wins / trades; `None` without trades.
+    pub win_rate: Option<f64>,
+    /// Sum of the winning net PnLs.
+    pub gross_profit: Decimal,
+    /// Sum of the losing net PnLs, as a positive amount.
+    pub gross_loss: Decimal,
+    /// Gross profit / gross loss; `None` when there is no loss.
+    pub profit_factor: Option<f64>,
+    pub net_pnl: Decimal,
+    pub fees: Decimal,
+    /// Funding paid (negative) or earned while the group's positions were open; not in
+    /// `net_pnl` nor in the win/loss counts (it is filled in by the book, not by
+    /// [`trade_stats`]).
+    #[serde(default)]
+    pub funding: Decimal,
+    /// `net_pnl + funding`: the group's PnL after fees and funding.
+    #[serde(default)]
+    pub total_pnl: Decimal,
+    /// Largest fall of the cumulative net PnL (from 0, in closing order).
+    pub max_drawdown: Decimal,
+    /// Mean / sample standard deviation of the trades' net PnL.
+    pub sharpe: Option<f64>,
+    /// Mean / downside deviation of the trades' net PnL.
+    pub sortino: Option<f64>,
+}
+
+/// The largest fall from a peak: amount and fraction of the peak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Drawdown {
+    pub amount: Decimal,
+    /// `amount / peak` (0 when the peak is not positive).
+    pub fraction: f64,
+}
+
+/// One consumer group of one stream at one sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSample {
+    pub stream: String,
+    pub group: String,
+    pub pending: u64,
+    pub lag: u64,
+}
+
+/// A service's readiness at one poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceHealth {
+    pub name: String,
+    pub ready: bool,
+    pub detail: String,
+}
+
+/// A fill as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillView {
+    pub ts: i64,
+    pub symbol: String,
+    pub side: String,
+    pub kind: String,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub fee: Decimal,
+    pub reduce_only: bool,
+    pub client_order_id: String,
+}
+
+/// A refused intent or order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectionView {
+    pub ts: i64,
+    pub symbol: String,
+    pub reason: String,
+    pub message: String,
+    pub exchange_code: Option<i64>,
+}
+
+/// An alert seen on `qt:alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    pub id: String,
+    pub ts: i64,
+    #[serde(flatten)]
+    pub alert: AlertRaised,
+    /// Whether it was delivered to the channels (false: throttled or none configured).
+    pub delivered: bool,
+}
+
+/// The drawdown breaker as last seen: execution's trip and resume alerts, and operators'
+/// `ResumeTrading` commands, the newest one winning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerView {
+    /// Whether entries are stopped by it.
+    pub tripped: bool,
+    /// When that was seen to change (the event's time, ms).
+    pub since: i64,
+    /// What the event said.
+    pub message: String,
+}
+
+/// One stream's length and groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamView {
+    pub stream: String,
+    pub length: u64,
+    pub groups: Vec<GroupSample>,
+}
+
+/// `GET /api/portfolio`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortfolioResponse {
+    pub snapshot: PortfolioSnapshot,
+    /// Net of fees and funding.
+    pub realized_pnl_total: Decimal,
+    pub unrealized_by_symbol: BTreeMap<String, Decimal>,
+    pub long_share: f64,
+    pub diversification: f64,
+    pub model: Option<ModelInfo>,
+    pub exchange_synced_at: Option<i64>,
+    /// The kill switch as last seen on `qt:control` (`None`: never seen).
+    pub kill_switch: Option<bool>,
+    pub drawdown_breaker: Option<BreakerView>,
+    /// Confirmed differences between the exchange and the services' belief.
+    pub drift: Vec<Drift>,
+}
+
+/// `GET /api/positions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionsResponse {
+    pub positions: Vec<PositionView>,
+}
+
+/// `GET /api/trades`: the newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TradesResponse {
+    pub trades: Vec<ClosedTrade>,
+    pub fills: Vec<FillView>,
+    pub rejections: Vec<RejectionView>,
+}
+
+/// `GET /api/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsResponse {
+    pub totals: TradeStats,
+    pub by_symbol: BTreeMap<String, TradeStats>,
+    pub by_model_version: BTreeMap<String, TradeStats>,
+    pub max_drawdown: Drawdown,
+    pub sharpe: Option<f64>,
+    pub sortino: Option<f64>,
+    pub realized_pnl_total: Decimal,
+    pub diversification: f64,
+    pub long_share: f64,
+    /// `(ts, equity)`, oldest first.
+    pub equity_curve: Vec<(i64, Decimal)>,
+}
+
+/// `GET /api/alerts`: the newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertsResponse {
+    pub alerts: Vec<AlertView>,
+    /// Alerts held back by de-duplication or throttling.
+    pub suppressed: u64,
+}
+
+/// `GET /api/streams`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamsResponse {
+    pub streams: Vec<StreamView>,
+    pub dead_letters: u64,
+    pub services: Vec<ServiceHealth>,
+}
+
+/// The trade metrics of the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardMetrics {
+    pub totals: TradeStats,
+    pub max_drawdown: Drawdown,
+    pub sharpe: Option<f64>,
+    pub sortino: Option<f64>,
+    pub diversification: f64,
+    pub by_model_version: BTreeMap<String, TradeStats>,
+}
+
+/// A limit's use: the value, the limit and `value / max` (0 without a limit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitUse<V> {
+    pub value: V,
+    pub max: V,
+    pub ratio: f64,
+}
+
+/// The long share against the largest fraction one side may hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LongShortUse {
+    pub long_share: f64,
+    pub max_side_fraction: Decimal,
+}
+
+/// How much of each risk limit is in use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitsUse {
+    pub positions: LimitUse<u64>,
+    pub exposure: LimitUse<Decimal>,
+    pub daily_loss: LimitUse<Decimal>,
+    pub long_short: LongShortUse,
+}
+
+/// The model the signals come from, with its age.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardModel {
+    pub model: String,
+    pub model_version: String,
+    pub since: i64,
+    pub age_hours: f64,
+    pub last_signal_at: Option<i64>,
+}
+
+/// `GET /api/dashboard` and every message of `/ws`: everything the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub now: i64,
+    pub snapshot: PortfolioSnapshot,
+    pub positions: Vec<PositionView>,
+    pub realized_pnl_total: Decimal,
+    pub metrics: DashboardMetrics,
+    pub equity_curve: Vec<(i64, Decimal)>,
+    pub limits: LimitsUse,
+    /// The newest 20, newest first.
+    pub trades: Vec<ClosedTrade>,
+    pub fills: Vec<FillView>,
+    pub rejections: Vec<RejectionView>,
+    pub model: Option<DashboardModel>,
+    pub services: Vec<ServiceHealth>,
+    pub streams: Vec<StreamView>,
+    pub dead_letters: u64,
+    /// The newest 30, newest first.
+    pub alerts: Vec<AlertView>,
+    pub kill_switch: Option<bool>,
+    pub drawdown_breaker: Option<BreakerView>,
+    pub drift: Vec<Drift>,
+    pub exchange_synced_at: Option<i64>,
+    pub last_sync_error: Option<String>,
+}
+
+/// The answer of a control endpoint: the command published on `qt:control`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandAccepted {
+    pub command_id: String,
+    /// The stream entry's id.
+    pub entry_id: String,
+    /// The command's type name (`SetKillSwitch`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A refusal of the API (4xx/5xx).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub error: String,
+}

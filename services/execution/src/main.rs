@@ -16,60 +16,56 @@ const INTENTS_PER_LANE: usize = 8;
 
 fn main() -> ExitCode {
     qt_exchange::install_crypto_provider();
-    // A bad exchange setting (`QT_EXCHANGE=bogus`, an unreadable secret file) is a bad
-    // setting like any other: exit code 2 with its name.
-    if let Err(e) = qt_exchange::ExchangeConfig::from_env() {
-        eprintln!("execution: {e}");
-        return ExitCode::from(2);
-    }
-    // Values that parse but cannot work exit with code 2 like any bad setting.
-    if let Ok(config) = qt_runtime::Config::<Settings>::load("execution")
-        && let Err(e) = config.service.validate()
-    {
-        eprintln!("execution: {e}");
-        return ExitCode::from(2);
-    }
-    qt_runtime::run::<Settings, _, _>("execution", |mut service| async move {
-        service.groups(app::GROUPS).produces(app::PRODUCES);
-        let settings = service.config.service.clone();
-        let db = Db::open(&settings.database_url())
+    // A bad setting — one that does not parse, a value that cannot work, `QT_EXCHANGE=bogus`,
+    // an unreadable secret file — exits with code 2 and its name. The config is loaded once.
+    let prepare = |config: &qt_runtime::Config<Settings>| {
+        config.service.validate()?;
+        ExchangeConfig::from_env().map_err(|e| e.to_string())
+    };
+    qt_runtime::run_with::<Settings, _, _, _, _, _>(
+        "execution",
+        prepare,
+        |mut service, xcfg| async move {
+            service.groups(app::GROUPS).produces(app::PRODUCES);
+            let settings = service.config.service.clone();
+            let db = Db::open(&settings.database_url())
+                .await
+                .context("cannot open the database")?;
+            let client = BinanceClient::new(xcfg.clone(), service.bus.clock().clone())
+                .context("cannot build the exchange client")?;
+            if let Err(e) = client.sync_time().await {
+                tracing::warn!(error = %e, "cannot sync time with the exchange yet");
+            }
+            let ex = Execution::new(
+                db,
+                client,
+                service.bus.clone(),
+                service.bus.clock().clone(),
+                settings,
+                xcfg.recv_window_ms,
+                xcfg.resolve_margin_ms,
+            )
             .await
-            .context("cannot open the database")?;
-        let xcfg = ExchangeConfig::from_env().context("bad exchange configuration")?;
-        let client = BinanceClient::new(xcfg.clone(), service.bus.clock().clone())
-            .context("cannot build the exchange client")?;
-        if let Err(e) = client.sync_time().await {
-            tracing::warn!(error = %e, "cannot sync time with the exchange yet");
-        }
-        let ex = Execution::new(
-            db,
-            client,
-            service.bus.clone(),
-            service.bus.clock().clone(),
-            settings,
-            xcfg.recv_window_ms,
-            xcfg.resolve_margin_ms,
-        )
-        .await
-        .context("cannot load execution's state")?;
-        service.spawn(run_user_stream(ex.clone(), xcfg, service.shutdown.clone()));
-        // Reconcile before the first intent is taken.
-        ex.reconcile()
-            .await
-            .map_err(|e| anyhow::anyhow!("first reconciliation failed: {e}"))?;
-        service.spawn(run_periodic(ex.clone(), service.shutdown.clone()));
-        let lanes = ex.settings.intent_lanes;
-        let mut intents = service.consumer_config(Stream::Intents);
-        // Small batches of intents: a batch is acknowledged once all its lanes are done, and
-        // after a crash its unacknowledged entries are read again one at a time, so a large
-        // batch would hold a stop intent behind hundreds of entries after each restart.
-        intents.batch_size = lanes * INTENTS_PER_LANE;
-        let control = service.consumer_config(Stream::Control);
-        let portfolio = service.consumer_config(Stream::Portfolio);
-        service
-            .consume_laned(intents, IntentHandler(ex.clone()), lanes)
-            .consume(control, ControlHandler(ex.clone()))
-            .consume(portfolio, PortfolioHandler(ex));
-        Ok(service)
-    })
+            .context("cannot load execution's state")?;
+            service.spawn(run_user_stream(ex.clone(), xcfg, service.shutdown.clone()));
+            // Reconcile before the first intent is taken.
+            ex.reconcile()
+                .await
+                .map_err(|e| anyhow::anyhow!("first reconciliation failed: {e}"))?;
+            service.spawn(run_periodic(ex.clone(), service.shutdown.clone()));
+            let lanes = ex.settings.intent_lanes;
+            let mut intents = service.consumer_config(Stream::Intents);
+            // Small batches of intents: a batch is acknowledged once all its lanes are done, and
+            // after a crash its unacknowledged entries are read again one at a time, so a large
+            // batch would hold a stop intent behind hundreds of entries after each restart.
+            intents.batch_size = lanes * INTENTS_PER_LANE;
+            let control = service.consumer_config(Stream::Control);
+            let portfolio = service.consumer_config(Stream::Portfolio);
+            service
+                .consume_laned(intents, IntentHandler(ex.clone()), lanes)
+                .consume(control, ControlHandler(ex.clone()))
+                .consume(portfolio, PortfolioHandler(ex));
+            Ok(service)
+        },
+    )
 }

@@ -15,6 +15,8 @@ use qt_events::{PositionSide, Side};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::exact::Exact;
+
 /// Milliseconds in a UTC day.
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -80,6 +82,15 @@ impl InFlight {
         } else {
             self.remaining_qty * self.reference_price
         }
+    }
+}
+
+/// [`InFlight::open_notional`] exactly (`None` where `Decimal` could round).
+fn open_notional_exact(f: &InFlight) -> Option<Exact> {
+    if f.reduce_only {
+        Some(Exact::ZERO)
+    } else {
+        Exact::of(f.remaining_qty).mul(Exact::of(f.reference_price))
     }
 }
 
@@ -263,8 +274,11 @@ struct Derived {
     /// One entry per position, under the same keys (so iterated in the same order).
     terms: Terms,
     /// The terms summed in that order, as [`RiskBook::unrealized`] and the positions' part of
-    /// [`RiskBook::exposure`] sum them: redone whenever a term changes.
+    /// [`RiskBook::exposure`] sum them: redone whenever a term changes, except after a price
+    /// update, which only marks them stale (a backtest moves many marks between two reads).
     sums: PositionSums,
+    /// The sums are behind the terms: reads sum the terms until [`RiskBook::settle`].
+    sums_stale: bool,
     drawdown: Option<DrawdownMemo>,
 }
 
@@ -296,6 +310,7 @@ impl Default for Derived {
             fresh: true,
             terms: Terms::default(),
             sums: PositionSums::default(),
+            sums_stale: false,
             drawdown: None,
         }
     }
@@ -386,9 +401,25 @@ impl RiskBook {
         self.derived.fresh.then_some(&self.derived.terms)
     }
 
-    /// Their sums, when they are up to date.
-    fn sums(&self) -> Option<&PositionSums> {
-        self.derived.fresh.then_some(&self.derived.sums)
+    /// Their sums, when the terms are up to date (summed now if the kept sums are stale).
+    fn sums(&self) -> Option<PositionSums> {
+        let d = &self.derived;
+        match (d.fresh, d.sums_stale) {
+            (false, _) => None,
+            (true, false) => Some(d.sums),
+            (true, true) => Some(PositionSums::of(&d.terms)),
+        }
+    }
+
+    /// Brings the kept sums up to date after price updates (which leave them stale), so that
+    /// the reads that follow take them as they are instead of summing the terms each time.
+    /// Changes no figure: the same terms summed in the same order. The guard's `observe` and
+    /// `admit` do it; a caller reading the book many times after many price updates may too.
+    pub fn settle(&mut self) {
+        if self.derived.sums_stale {
+            self.derived.sums = PositionSums::of(&self.derived.terms);
+            self.derived.sums_stale = false;
+        }
     }
 
     /// Brings the derived figures up to date (a loaded book's first transition rebuilds them).
@@ -405,6 +436,7 @@ impl RiskBook {
                     .collect(),
             );
             self.derived.sums = PositionSums::of(&self.derived.terms);
+            self.derived.sums_stale = false;
             self.derived.fresh = true;
         }
     }
@@ -422,6 +454,7 @@ impl RiskBook {
             }
         }
         self.derived.sums = PositionSums::of(&self.derived.terms);
+        self.derived.sums_stale = false;
     }
 
     /// The drawdown test's last answer (see `RiskGuard::observe`).
@@ -546,6 +579,46 @@ impl RiskBook {
         (n, contains)
     }
 
+    /// [`RiskBook::daily_pnl`] as an exact value, when `Decimal`'s sum is exact (else `None`).
+    pub(crate) fn daily_pnl_exact(&self, now_ms: i64) -> Option<Exact> {
+        let realized = if utc_day(now_ms) == self.day {
+            Exact::of(self.realized_today)
+        } else {
+            Exact::ZERO
+        };
+        realized.add(Exact::of(self.unrealized()))
+    }
+
+    /// The opening notional in flight for `symbol` as [`RiskBook::symbol_notional_with`] sums
+    /// it, exactly (`None` where `Decimal` could round).
+    pub(crate) fn in_flight_notional_exact(&self, symbol: &str) -> Option<Exact> {
+        let mut sum = Exact::ZERO;
+        for f in self.in_flight.values().filter(|f| f.symbol == symbol) {
+            sum = sum.add(open_notional_exact(f)?)?;
+        }
+        Some(sum)
+    }
+
+    /// [`RiskBook::exposure`] (long, short) as exact values, summed in its order (`None` where
+    /// `Decimal` could round).
+    pub(crate) fn exposure_exact(&self) -> Option<(Exact, Exact)> {
+        let (mut long, mut short) = match self.sums() {
+            Some(sums) => (Exact::of(sums.long), Exact::of(sums.short)),
+            None => {
+                let e = self.exposure();
+                return Some((Exact::of(e.long), Exact::of(e.short)));
+            }
+        };
+        for f in self.in_flight.values() {
+            let n = open_notional_exact(f)?;
+            match f.side {
+                Side::Buy => long = long.add(n)?,
+                Side::Sell => short = short.add(n)?,
+            }
+        }
+        Some((long, short))
+    }
+
     /// Unrealized PnL of all positions at their marks.
     pub fn unrealized(&self) -> Decimal {
         match self.sums() {
@@ -628,7 +701,7 @@ impl RiskBook {
             self.freshen();
             if let Some(t) = self.derived.terms.get_mut(symbol) {
                 t.at(price);
-                self.derived.sums = PositionSums::of(&self.derived.terms);
+                self.derived.sums_stale = true;
             }
         }
     }

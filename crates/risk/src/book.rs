@@ -222,45 +222,101 @@ pub(crate) struct DrawdownMemo {
 impl DrawdownMemo {
     #[inline]
     pub(crate) fn answers(&self, peak: Decimal, equity: Decimal, limit: Decimal) -> Option<bool> {
-        let same = |a: Decimal, b: Decimal| a.serialize() == b.serialize();
+        // The same bits: mantissa (with its sign), scale and the sign of a zero.
+        let same = |a: Decimal, b: Decimal| {
+            a.mantissa() == b.mantissa()
+                && a.scale() == b.scale()
+                && a.is_sign_negative() == b.is_sign_negative()
+        };
         (same(self.peak, peak) && same(self.equity, equity) && same(self.limit, limit))
             .then_some(self.reached)
     }
 }
 
+/// A symbol's first 15 bytes (zero-padded, big-endian) and its length, as one integer: for
+/// names of at most 15 bytes without a NUL (every exchange symbol), two keys compare as the
+/// names do and are equal exactly when the names are; other names fall back to comparing text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SymbolKey(u128);
+
+impl SymbolKey {
+    fn of(symbol: &str) -> Self {
+        let b = symbol.as_bytes();
+        let mut bytes = [0u8; 16];
+        let n = b.len().min(15);
+        bytes[..n].copy_from_slice(&b[..n]);
+        bytes[15] = u8::try_from(b.len()).unwrap_or(u8::MAX);
+        Self(u128::from_be_bytes(bytes))
+    }
+
+    /// Whether the key alone stands for the name.
+    fn exact(symbol: &str) -> bool {
+        symbol.len() <= 15 && !symbol.as_bytes().contains(&0)
+    }
+}
+
 /// The positions' terms by symbol, sorted by symbol as the positions' map is (a short list:
-/// cheaper to walk and to search than a map of a dozen symbols).
-#[derive(Debug, Clone, Default)]
-struct Terms(Vec<(String, PositionTerms)>);
+/// cheaper to walk and to search than a map of a dozen symbols; searched by [`SymbolKey`]).
+#[derive(Debug, Clone)]
+struct Terms {
+    items: Vec<(SymbolKey, String, PositionTerms)>,
+    /// Every name ever listed is one its key stands for (see [`SymbolKey::exact`]).
+    keyed: bool,
+}
+
+impl Default for Terms {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            keyed: true,
+        }
+    }
+}
 
 impl Terms {
+    /// The list of these terms, sorted by symbol.
+    fn from_sorted(items: Vec<(SymbolKey, String, PositionTerms)>) -> Self {
+        let keyed = items.iter().all(|(_, k, _)| SymbolKey::exact(k));
+        Self { items, keyed }
+    }
+
     fn find(&self, symbol: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(symbol))
+        if self.keyed && SymbolKey::exact(symbol) {
+            let key = SymbolKey::of(symbol);
+            self.items.binary_search_by(|(k, _, _)| k.cmp(&key))
+        } else {
+            self.items
+                .binary_search_by(|(_, k, _)| k.as_str().cmp(symbol))
+        }
     }
 
     fn get(&self, symbol: &str) -> Option<&PositionTerms> {
-        self.find(symbol).ok().map(|i| &self.0[i].1)
+        self.find(symbol).ok().map(|i| &self.items[i].2)
     }
 
     fn get_mut(&mut self, symbol: &str) -> Option<&mut PositionTerms> {
-        self.find(symbol).ok().map(|i| &mut self.0[i].1)
+        self.find(symbol).ok().map(|i| &mut self.items[i].2)
     }
 
     fn set(&mut self, symbol: &str, t: PositionTerms) {
         match self.find(symbol) {
-            Ok(i) => self.0[i].1 = t,
-            Err(i) => self.0.insert(i, (symbol.to_owned(), t)),
+            Ok(i) => self.items[i].2 = t,
+            Err(i) => {
+                self.keyed &= SymbolKey::exact(symbol);
+                self.items
+                    .insert(i, (SymbolKey::of(symbol), symbol.to_owned(), t));
+            }
         }
     }
 
     fn remove(&mut self, symbol: &str) {
         if let Ok(i) = self.find(symbol) {
-            self.0.remove(i);
+            self.items.remove(i);
         }
     }
 
     fn values(&self) -> impl Iterator<Item = &PositionTerms> {
-        self.0.iter().map(|(_, t)| t)
+        self.items.iter().map(|(_, _, t)| t)
     }
 }
 
@@ -280,6 +336,44 @@ struct Derived {
     /// The sums are behind the terms: reads sum the terms until [`RiskBook::settle`].
     sums_stale: bool,
     drawdown: Option<DrawdownMemo>,
+    /// `last_closed_ms` by symbol key, kept with it by the transitions.
+    closes: Closes,
+}
+
+/// A copy of the last close of each symbol, searched by [`SymbolKey`].
+#[derive(Debug, Clone)]
+struct Closes {
+    items: Vec<(SymbolKey, i64)>,
+    /// Every name ever added is one its key stands for.
+    keyed: bool,
+}
+
+impl Default for Closes {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            keyed: true,
+        }
+    }
+}
+
+impl Closes {
+    fn of(map: &BTreeMap<String, i64>) -> Self {
+        let mut c = Self::default();
+        for (sym, t) in map {
+            c.set(sym, *t);
+        }
+        c
+    }
+
+    fn set(&mut self, symbol: &str, t: i64) {
+        self.keyed &= SymbolKey::exact(symbol);
+        let key = SymbolKey::of(symbol);
+        match self.items.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => self.items[i].1 = t,
+            Err(i) => self.items.insert(i, (key, t)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -312,6 +406,7 @@ impl Default for Derived {
             sums: PositionSums::default(),
             sums_stale: false,
             drawdown: None,
+            closes: Closes::default(),
         }
     }
 }
@@ -345,8 +440,9 @@ pub struct RiskBook {
     pub day: i64,
     /// Realized PnL since 00:00 UTC of `day`, net of fees.
     pub realized_today: Decimal,
-    /// When each symbol's last position closed (ms), for cooldowns.
-    pub last_closed_ms: BTreeMap<String, i64>,
+    /// When each symbol's last position closed (ms), for cooldowns (read with
+    /// [`RiskBook::last_closed_ms`]).
+    last_closed_ms: BTreeMap<String, i64>,
     /// New positions are refused until then (ms) after a daily-loss breach.
     pub paused_until_ms: Option<i64>,
     /// Kill switch: only exits and reductions pass.
@@ -396,6 +492,24 @@ impl RiskBook {
         &self.marks
     }
 
+    /// When each symbol's last position closed (ms), for cooldowns.
+    pub fn last_closed_ms(&self) -> &BTreeMap<String, i64> {
+        &self.last_closed_ms
+    }
+
+    /// When `symbol`'s last position closed (ms): [`RiskBook::last_closed_ms`]'s entry, found
+    /// by the kept copy's symbol key where it can be.
+    pub(crate) fn last_closed(&self, symbol: &str) -> Option<i64> {
+        let closes = &self.derived.closes;
+        if self.derived.fresh && closes.keyed && SymbolKey::exact(symbol) {
+            let key = SymbolKey::of(symbol);
+            let at = closes.items.binary_search_by(|(k, _)| k.cmp(&key)).ok()?;
+            Some(closes.items[at].1)
+        } else {
+            self.last_closed_ms.get(symbol).copied()
+        }
+    }
+
     /// The derived figures, when they are up to date.
     fn terms(&self) -> Option<&Terms> {
         self.derived.fresh.then_some(&self.derived.terms)
@@ -426,17 +540,18 @@ impl RiskBook {
     fn freshen(&mut self) {
         if !self.derived.fresh {
             // The positions come in key order, so the list is sorted.
-            self.derived.terms = Terms(
+            self.derived.terms = Terms::from_sorted(
                 self.positions
                     .iter()
                     .map(|(sym, p)| {
                         let mark = self.marks.get(sym).copied().unwrap_or(p.entry_price);
-                        (sym.clone(), PositionTerms::new(p, mark))
+                        (SymbolKey::of(sym), sym.clone(), PositionTerms::new(p, mark))
                     })
                     .collect(),
             );
             self.derived.sums = PositionSums::of(&self.derived.terms);
             self.derived.sums_stale = false;
+            self.derived.closes = Closes::of(&self.last_closed_ms);
             self.derived.fresh = true;
         }
     }
@@ -748,6 +863,7 @@ impl RiskBook {
                 if p.qty <= Decimal::ZERO {
                     self.positions.remove(&fill.symbol);
                     self.last_closed_ms.insert(fill.symbol.clone(), now_ms);
+                    self.derived.closes.set(&fill.symbol, now_ms);
                     out.position_closed = true;
                 }
             }
@@ -806,7 +922,8 @@ mod tests {
         let out = b.on_fill(&fill(Side::Buy, dec!(3), dec!(90), dec!(0)), 7);
         assert_eq!(out.realized_pnl, dec!(20));
         assert!(out.position_closed);
-        assert_eq!(b.last_closed_ms["BTCUSDT"], 7);
+        assert_eq!(b.last_closed_ms()["BTCUSDT"], 7);
+        assert_eq!(b.last_closed("BTCUSDT"), Some(7));
         let p = &b.positions["BTCUSDT"];
         assert_eq!(
             (p.side, p.qty, p.entry_price),
@@ -847,6 +964,32 @@ mod tests {
         b.on_fill(&f, 2);
         assert!(b.in_flight.is_empty());
         assert_eq!(b.active_symbols().len(), 1);
+    }
+
+    proptest::proptest! {
+        /// Symbol keys order and match as the names do, for names they stand for.
+        #[test]
+        fn symbol_keys_compare_as_the_names(a in "[A-Z0-9]{0,15}", b in "[A-Z0-9]{0,15}") {
+            proptest::prop_assert!(SymbolKey::exact(&a) && SymbolKey::exact(&b));
+            proptest::prop_assert_eq!(SymbolKey::of(&a).cmp(&SymbolKey::of(&b)), a.cmp(&b));
+            let prefix: String = a.chars().take(3).collect();
+            proptest::prop_assert_eq!(SymbolKey::of(&prefix).cmp(&SymbolKey::of(&a)), prefix.cmp(&a));
+        }
+    }
+
+    #[test]
+    fn long_names_are_found_by_their_text() {
+        let mut b = RiskBook::new(0);
+        let long = "A_VERY_LONG_SYMBOL_NAME_USDT";
+        for sym in ["BTCUSDT", long, "ETHUSDT"] {
+            let mut f = fill(Side::Buy, dec!(1), dec!(100), dec!(0));
+            f.symbol = sym.into();
+            b.on_fill(&f, 1);
+        }
+        b.on_price(long, dec!(110));
+        assert_eq!(b.symbol_notional(long), dec!(110));
+        assert_eq!(b.symbol_notional("BTCUSDT"), dec!(100));
+        assert_eq!(b.unrealized(), dec!(10));
     }
 
     #[test]

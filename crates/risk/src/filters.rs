@@ -138,9 +138,15 @@ impl SymbolFilters {
         if !notional.is_positive() || !p.is_positive() || k + GUARD_DIGITS < 0 {
             return None;
         }
-        let (n, d) = (notional.m.unsigned_abs(), p.m.unsigned_abs());
+        // The price without trailing zeros (files write 8 decimals): smaller integers below.
+        let (mut d, mut ps) = (p.m.unsigned_abs(), p.s);
+        while ps > 0 && d % 10 == 0 {
+            d /= 10;
+            ps -= 1;
+        }
+        let n = notional.m.unsigned_abs();
         // floor(notional / price × 10^(k + GUARD_DIGITS)), in integers.
-        let e = i64::from(p.s) + k + GUARD_DIGITS - i64::from(notional.s);
+        let e = i64::from(ps) + k + GUARD_DIGITS - i64::from(notional.s);
         let x = n.checked_mul(pow10(u32::try_from(e).ok()?)?)?;
         let scaled = match (u64::try_from(x), u64::try_from(d)) {
             (Ok(x), Ok(d)) => u128::from(x / d),

@@ -230,7 +230,20 @@ impl RiskGuard {
     }
 
     fn evaluate(&self, book: &RiskBook, intent: &RiskIntent, now_ms: i64, r: Rejector) -> Decision {
-        match self.evaluate_exact(book, intent, now_ms) {
+        self.evaluate_with(book, intent, now_ms, r, None)
+    }
+
+    /// [`RiskGuard::evaluate`] given the book's daily PnL at `now_ms` when the caller has just
+    /// computed it (exactly), as `observe` has.
+    fn evaluate_with(
+        &self,
+        book: &RiskBook,
+        intent: &RiskIntent,
+        now_ms: i64,
+        r: Rejector,
+        daily: Option<Exact>,
+    ) -> Decision {
+        match self.evaluate_exact(book, intent, now_ms, daily) {
             Some(None) => Decision::Allow,
             Some(Some(reason)) if !r.with_message => Decision::Reject(reason, String::new()),
             _ => self.evaluate_reference(book, intent, now_ms, r),
@@ -246,6 +259,7 @@ impl RiskGuard {
         book: &RiskBook,
         intent: &RiskIntent,
         now_ms: i64,
+        daily: Option<Exact>,
     ) -> Option<Option<RejectReason>> {
         let IntentKind::Open {
             side,
@@ -275,13 +289,14 @@ impl RiskGuard {
         {
             return refuse(RejectReason::DailyLossPause);
         }
-        if book
-            .daily_pnl_exact(now_ms)?
-            .le(Exact::of(l.max_daily_loss).neg())
-        {
+        let daily = match daily {
+            Some(d) => d,
+            None => book.daily_pnl_exact(now_ms)?,
+        };
+        if daily.le(Exact::of(l.max_daily_loss).neg()) {
             return refuse(RejectReason::MaxDailyLoss);
         }
-        if let Some(closed) = book.last_closed_ms.get(sym)
+        if let Some(closed) = book.last_closed(sym)
             && now_ms < closed.saturating_add(l.cooldown_ms())
         {
             return refuse(RejectReason::Cooldown);
@@ -445,7 +460,7 @@ impl RiskGuard {
                 )
             });
         }
-        if let Some(closed) = book.last_closed_ms.get(sym) {
+        if let Some(closed) = book.last_closed_ms().get(sym) {
             let until = closed.saturating_add(l.cooldown_ms());
             if now_ms < until {
                 return rej(RejectReason::Cooldown, &|| {
@@ -604,8 +619,8 @@ impl RiskGuard {
         now_ms: i64,
         r: Rejector,
     ) -> Decision {
-        self.observe(book, now_ms);
-        let d = self.evaluate(book, intent, now_ms, r);
+        let daily = self.observe_with(book, now_ms);
+        let d = self.evaluate_with(book, intent, now_ms, r, daily);
         self.record_admitted(book, intent, &d);
         d
     }
@@ -639,18 +654,30 @@ impl RiskGuard {
     /// or more (`peak − equity ≥ max_drawdown_pct × peak`, compared exactly). Call it after
     /// fills, price updates and every change of `book.equity`.
     pub fn observe(&self, book: &mut RiskBook, now_ms: i64) {
+        self.observe_with(book, now_ms);
+    }
+
+    /// [`RiskGuard::observe`], giving the daily PnL it computed exactly, if it did (it is
+    /// still the book's daily PnL at `now_ms` when observe returns).
+    fn observe_with(&self, book: &mut RiskBook, now_ms: i64) -> Option<Exact> {
         book.settle();
         book.roll_day(now_ms);
         let paused = book.paused_until_ms.is_some_and(|u| now_ms < u);
         let max_loss = self.limits.max_daily_loss;
-        let breached = || match book.daily_pnl_exact(now_ms) {
-            Some(daily) => daily.le(Exact::of(max_loss).neg()),
-            None => book.daily_pnl(now_ms) <= -max_loss,
-        };
-        if !paused && breached() {
-            book.paused_until_ms = Some(now_ms.saturating_add(self.limits.loss_pause_ms()));
+        let mut daily = None;
+        if !paused {
+            daily = book.daily_pnl_exact(now_ms);
+            let breached = match daily {
+                Some(d) => d.le(Exact::of(max_loss).neg()),
+                None => book.daily_pnl(now_ms) <= -max_loss,
+            };
+            if breached {
+                book.paused_until_ms = Some(now_ms.saturating_add(self.limits.loss_pause_ms()));
+            }
         }
-        let Some(equity) = book.equity else { return };
+        let Some(equity) = book.equity else {
+            return daily;
+        };
         let peak = match book.equity_peak {
             Some(p) if Exact::of(p).ge(Exact::of(equity)) => p,
             _ => {
@@ -674,6 +701,7 @@ impl RiskGuard {
                 });
             }
         }
+        daily
     }
 
     /// Why no entry can pass now, whatever its symbol, side or size: the kill switch,

@@ -222,20 +222,17 @@ pub(crate) struct DrawdownMemo {
 impl DrawdownMemo {
     #[inline]
     pub(crate) fn answers(&self, peak: Decimal, equity: Decimal, limit: Decimal) -> Option<bool> {
-        // The same bits: mantissa (with its sign), scale and the sign of a zero.
-        let same = |a: Decimal, b: Decimal| {
-            a.mantissa() == b.mantissa()
-                && a.scale() == b.scale()
-                && a.is_sign_negative() == b.is_sign_negative()
-        };
+        let same = |a: Decimal, b: Decimal| a.serialize() == b.serialize();
         (same(self.peak, peak) && same(self.equity, equity) && same(self.limit, limit))
             .then_some(self.reached)
     }
 }
 
 /// A symbol's first 15 bytes (zero-padded, big-endian) and its length, as one integer: for
-/// names of at most 15 bytes without a NUL (every exchange symbol), two keys compare as the
-/// names do and are equal exactly when the names are; other names fall back to comparing text.
+/// names of at most 15 bytes (every exchange symbol), two keys compare as the names do (a
+/// name's zero padding ties only with NUL bytes of a longer name it is a prefix of, and the
+/// length then orders them) and are equal exactly when the names are; longer names fall back
+/// to comparing text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct SymbolKey(u128);
 
@@ -251,7 +248,7 @@ impl SymbolKey {
 
     /// Whether the key alone stands for the name.
     fn exact(symbol: &str) -> bool {
-        symbol.len() <= 15 && !symbol.as_bytes().contains(&0)
+        symbol.len() <= 15
     }
 }
 
@@ -346,6 +343,8 @@ struct Closes {
     items: Vec<(SymbolKey, i64)>,
     /// Every name ever added is one its key stands for.
     keyed: bool,
+    /// The latest close ever set (at least every close listed).
+    latest: Option<i64>,
 }
 
 impl Default for Closes {
@@ -353,6 +352,7 @@ impl Default for Closes {
         Self {
             items: Vec::new(),
             keyed: true,
+            latest: None,
         }
     }
 }
@@ -368,6 +368,7 @@ impl Closes {
 
     fn set(&mut self, symbol: &str, t: i64) {
         self.keyed &= SymbolKey::exact(symbol);
+        self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
         let key = SymbolKey::of(symbol);
         match self.items.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(i) => self.items[i].1 = t,
@@ -495,6 +496,16 @@ impl RiskBook {
     /// When each symbol's last position closed (ms), for cooldowns.
     pub fn last_closed_ms(&self) -> &BTreeMap<String, i64> {
         &self.last_closed_ms
+    }
+
+    /// Whether `symbol` is cooling down at `now_ms`: its last close plus `cooldown_ms` is
+    /// later (saturating). Nothing cools when even the latest close of any symbol is past it.
+    pub(crate) fn cooling(&self, symbol: &str, now_ms: i64, cooldown_ms: i64) -> bool {
+        let past = |t: i64| now_ms >= t.saturating_add(cooldown_ms);
+        if self.derived.fresh && self.derived.closes.latest.is_none_or(past) {
+            return false;
+        }
+        self.last_closed(symbol).is_some_and(|t| !past(t))
     }
 
     /// When `symbol`'s last position closed (ms): [`RiskBook::last_closed_ms`]'s entry, found
@@ -969,7 +980,7 @@ mod tests {
     proptest::proptest! {
         /// Symbol keys order and match as the names do, for names they stand for.
         #[test]
-        fn symbol_keys_compare_as_the_names(a in "[A-Z0-9]{0,15}", b in "[A-Z0-9]{0,15}") {
+        fn symbol_keys_compare_as_the_names(a in "[A-Z0-9\\x00]{0,15}", b in "[A-C\\x00]{0,15}") {
             proptest::prop_assert!(SymbolKey::exact(&a) && SymbolKey::exact(&b));
             proptest::prop_assert_eq!(SymbolKey::of(&a).cmp(&SymbolKey::of(&b)), a.cmp(&b));
             let prefix: String = a.chars().take(3).collect();

@@ -296,9 +296,7 @@ impl RiskGuard {
         if daily.le(Exact::of(l.max_daily_loss).neg()) {
             return refuse(RejectReason::MaxDailyLoss);
         }
-        if let Some(closed) = book.last_closed(sym)
-            && now_ms < closed.saturating_add(l.cooldown_ms())
-        {
+        if book.cooling(sym, now_ms, l.cooldown_ms()) {
             return refuse(RejectReason::Cooldown);
         }
         let position = book.position_at_mark(sym);

@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench -p qt-backtest --bench throughput` (`QT_BENCH_MODELS=momentum` skips gbdt;
 //! `QT_BENCH_REPEAT=N` runs the momentum backtest on prepared features N times,
-//! `QT_BENCH_LIMITS=default` or `=no-breaker` only that variant of it, e.g. under a profiler).
+//! `QT_BENCH_LIMITS=default` or `=no-breaker` only that variant of it, skipping the feature
+//! engine alone, the live path and gbdt, e.g. under a profiler).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -44,6 +45,35 @@ fn bench(name: &str, series: &[SymbolSeries], factory: &mut ModelFactory<'_>) {
     }
 }
 
+/// The feature engine alone over the candles (the floor: no model, risk or fills), then the
+/// momentum backtest computing its features as it goes (the live path).
+fn floor_and_live(series: &[SymbolSeries]) {
+    // The floor: the feature engine alone over the same candles (no model, risk or fills).
+    let started = Instant::now();
+    let mut n = 0u64;
+    let mut sink = 0.0f64;
+    for s in series {
+        let mut fe = qt_features::FeatureEngine::new(qt_features::FeatureConfig::default());
+        for c in &s.candles {
+            if let Some(v) = fe.update(c) {
+                sink += v.values[0];
+            }
+            n += 1;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "feature engine alone: {n} candles in {secs:.3} s = {:.0} candles/s per core (checksum {sink:.3})",
+        n as f64 / secs
+    );
+
+    bench("momentum", series, &mut |_| {
+        MomentumModel::new(MomentumConfig::default(), "bench")
+            .map(|m| Box::new(m) as Box<dyn Model>)
+            .map_err(|e| BacktestError::Model(e.to_string()))
+    });
+}
+
 fn main() {
     let dir = data_dir();
     if !dir.is_dir() {
@@ -65,30 +95,12 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    // The floor: the feature engine alone over the same candles (no model, risk or fills).
-    let started = Instant::now();
-    let mut n = 0u64;
-    let mut sink = 0.0f64;
-    for s in &series {
-        let mut fe = qt_features::FeatureEngine::new(qt_features::FeatureConfig::default());
-        for c in &s.candles {
-            if let Some(v) = fe.update(c) {
-                sink += v.values[0];
-            }
-            n += 1;
-        }
+    // QT_BENCH_LIMITS picks one variant of the prepared-features run, for a profiler: the
+    // floor and the live path are then skipped too.
+    let only = std::env::var("QT_BENCH_LIMITS").ok();
+    if only.is_none() {
+        floor_and_live(&series);
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "feature engine alone: {n} candles in {secs:.3} s = {:.0} candles/s per core (checksum {sink:.3})",
-        n as f64 / secs
-    );
-
-    bench("momentum", &series, &mut |_| {
-        MomentumModel::new(MomentumConfig::default(), "bench")
-            .map(|m| Box::new(m) as Box<dyn Model>)
-            .map_err(|e| BacktestError::Model(e.to_string()))
-    });
 
     // The same momentum run on features computed once beforehand (as a walk-forward's many
     // runs share them); computing them is timed apart.
@@ -108,7 +120,6 @@ fn main() {
     // sized and checked and trading goes on to the end: the engine's full path.
     let mut loose = BacktestConfig::default();
     loose.limits.max_drawdown_pct = rust_decimal::Decimal::ONE;
-    let only = std::env::var("QT_BENCH_LIMITS").ok();
     for (key, label, cfg) in [
         ("default", "default limits", BacktestConfig::default()),
         ("no-breaker", "no breaker", loose),
@@ -148,7 +159,7 @@ fn main() {
         }
     }
 
-    if std::env::var("QT_BENCH_MODELS").is_ok_and(|m| !m.contains("gbdt")) {
+    if only.is_some() || std::env::var("QT_BENCH_MODELS").is_ok_and(|m| !m.contains("gbdt")) {
         return;
     }
     // A GBDT trained on the first 20k candles of two symbols: the point is prediction cost.

@@ -337,6 +337,9 @@ fn exit_side(side: PositionSide) -> qt_events::Side {
 pub struct Backtest {
     config: BacktestConfig,
     guard: RiskGuard,
+    /// Size and check entries by the risk crate's reference arithmetic (see
+    /// [`Backtest::with_reference_arithmetic`]).
+    reference: bool,
 }
 
 impl std::fmt::Debug for SymState<'_> {
@@ -362,6 +365,8 @@ struct Run<'a> {
     intent_id: String,
     rv_idx: usize,
     day_scale: f64,
+    /// Size and admit by the reference arithmetic.
+    reference: bool,
     /// Features of the series run without prepared features, as trading-bot computes them.
     universe: UniverseFeatures,
 }
@@ -387,7 +392,20 @@ impl Backtest {
             .map_err(|e| BacktestError::Config(e.to_string()))?;
         let mut guard = RiskGuard::new(config.limits.clone());
         guard.filters = config.filters.clone();
-        Ok(Self { config, guard })
+        Ok(Self {
+            config,
+            guard,
+            reference: false,
+        })
+    }
+
+    /// The same backtest sizing entries with `Sizing::quantity_reference` and admitting them
+    /// with `RiskGuard::admit_reference`: every figure of those steps in `Decimal` arithmetic,
+    /// as they are defined, instead of the exact integer paths the engine takes. Slower, and
+    /// the same outcome to the bit — tests run both and compare.
+    pub fn with_reference_arithmetic(mut self) -> Self {
+        self.reference = true;
+        self
     }
 
     pub fn config(&self) -> &BacktestConfig {
@@ -508,6 +526,7 @@ impl Backtest {
             rejections: Vec::new(),
             intent_id: String::from("bt-0"),
             rv_idx: feature_index("rv_24h").unwrap_or(0),
+            reference: self.reference,
             day_scale: (fcfg.day_candles() as f64).sqrt(),
             universe: UniverseFeatures::new(fcfg),
         };
@@ -535,6 +554,8 @@ impl Backtest {
                 run.candle(s, c, now)?;
             }
             if cfg.start_ms.is_none_or(|st| t >= st) {
+                // The marks moved: the book's sums once, then read as they are.
+                run.book.settle();
                 let eq = cfg.initial_equity + run.realized + run.book.unrealized();
                 run.book.equity = Some(eq);
                 equity.push(EquityPoint {
@@ -701,7 +722,14 @@ impl Run<'_> {
             edge,
             equity: self.book.equity,
         };
-        let qty = match self.cfg.sizing.quantity_with(price, stop, &s.filters, &ctx) {
+        let sized = if self.reference {
+            self.cfg
+                .sizing
+                .quantity_reference(price, stop, &s.filters, &ctx)
+        } else {
+            self.cfg.sizing.quantity_with(price, stop, &s.filters, &ctx)
+        };
+        let qty = match sized {
             Ok(q) => q,
             Err(_) => return self.reject("SIZING"),
         };
@@ -716,7 +744,12 @@ impl Run<'_> {
             limit_price: None,
             leverage: self.cfg.sizing.leverage(),
         };
-        match self.guard.admit_code(&mut self.book, intent, now).reason() {
+        let decision = if self.reference {
+            self.guard.admit_reference(&mut self.book, intent, now)
+        } else {
+            self.guard.admit_code(&mut self.book, intent, now)
+        };
+        match decision.reason() {
             None => {
                 s.entry = Some(PendingEntry {
                     intent_id: intent.intent_id.clone(),

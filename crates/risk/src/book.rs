@@ -15,6 +15,8 @@ use qt_events::{PositionSide, Side};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::exact::Exact;
+
 /// Milliseconds in a UTC day.
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -80,6 +82,15 @@ impl InFlight {
         } else {
             self.remaining_qty * self.reference_price
         }
+    }
+}
+
+/// [`InFlight::open_notional`] exactly (`None` where `Decimal` could round).
+fn open_notional_exact(f: &InFlight) -> Option<Exact> {
+    if f.reduce_only {
+        Some(Exact::ZERO)
+    } else {
+        Exact::of(f.remaining_qty).mul(Exact::of(f.reference_price))
     }
 }
 
@@ -217,39 +228,92 @@ impl DrawdownMemo {
     }
 }
 
+/// A symbol's first 15 bytes (zero-padded, big-endian) and its length, as one integer: for
+/// names of at most 15 bytes (every exchange symbol), two keys compare as the names do (a
+/// name's zero padding ties only with NUL bytes of a longer name it is a prefix of, and the
+/// length then orders them) and are equal exactly when the names are; longer names fall back
+/// to comparing text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SymbolKey(u128);
+
+impl SymbolKey {
+    fn of(symbol: &str) -> Self {
+        let b = symbol.as_bytes();
+        let mut bytes = [0u8; 16];
+        let n = b.len().min(15);
+        bytes[..n].copy_from_slice(&b[..n]);
+        bytes[15] = u8::try_from(b.len()).unwrap_or(u8::MAX);
+        Self(u128::from_be_bytes(bytes))
+    }
+
+    /// Whether the key alone stands for the name.
+    fn exact(symbol: &str) -> bool {
+        symbol.len() <= 15
+    }
+}
+
 /// The positions' terms by symbol, sorted by symbol as the positions' map is (a short list:
-/// cheaper to walk and to search than a map of a dozen symbols).
-#[derive(Debug, Clone, Default)]
-struct Terms(Vec<(String, PositionTerms)>);
+/// cheaper to walk and to search than a map of a dozen symbols; searched by [`SymbolKey`]).
+#[derive(Debug, Clone)]
+struct Terms {
+    items: Vec<(SymbolKey, String, PositionTerms)>,
+    /// Every name ever listed is one its key stands for (see [`SymbolKey::exact`]).
+    keyed: bool,
+}
+
+impl Default for Terms {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            keyed: true,
+        }
+    }
+}
 
 impl Terms {
+    /// The list of these terms, sorted by symbol.
+    fn from_sorted(items: Vec<(SymbolKey, String, PositionTerms)>) -> Self {
+        let keyed = items.iter().all(|(_, k, _)| SymbolKey::exact(k));
+        Self { items, keyed }
+    }
+
     fn find(&self, symbol: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(symbol))
+        if self.keyed && SymbolKey::exact(symbol) {
+            let key = SymbolKey::of(symbol);
+            self.items.binary_search_by(|(k, _, _)| k.cmp(&key))
+        } else {
+            self.items
+                .binary_search_by(|(_, k, _)| k.as_str().cmp(symbol))
+        }
     }
 
     fn get(&self, symbol: &str) -> Option<&PositionTerms> {
-        self.find(symbol).ok().map(|i| &self.0[i].1)
+        self.find(symbol).ok().map(|i| &self.items[i].2)
     }
 
     fn get_mut(&mut self, symbol: &str) -> Option<&mut PositionTerms> {
-        self.find(symbol).ok().map(|i| &mut self.0[i].1)
+        self.find(symbol).ok().map(|i| &mut self.items[i].2)
     }
 
     fn set(&mut self, symbol: &str, t: PositionTerms) {
         match self.find(symbol) {
-            Ok(i) => self.0[i].1 = t,
-            Err(i) => self.0.insert(i, (symbol.to_owned(), t)),
+            Ok(i) => self.items[i].2 = t,
+            Err(i) => {
+                self.keyed &= SymbolKey::exact(symbol);
+                self.items
+                    .insert(i, (SymbolKey::of(symbol), symbol.to_owned(), t));
+            }
         }
     }
 
     fn remove(&mut self, symbol: &str) {
         if let Ok(i) = self.find(symbol) {
-            self.0.remove(i);
+            self.items.remove(i);
         }
     }
 
     fn values(&self) -> impl Iterator<Item = &PositionTerms> {
-        self.0.iter().map(|(_, t)| t)
+        self.items.iter().map(|(_, _, t)| t)
     }
 }
 
@@ -263,9 +327,54 @@ struct Derived {
     /// One entry per position, under the same keys (so iterated in the same order).
     terms: Terms,
     /// The terms summed in that order, as [`RiskBook::unrealized`] and the positions' part of
-    /// [`RiskBook::exposure`] sum them: redone whenever a term changes.
+    /// [`RiskBook::exposure`] sum them: redone whenever a term changes, except after a price
+    /// update, which only marks them stale (a backtest moves many marks between two reads).
     sums: PositionSums,
+    /// The sums are behind the terms: reads sum the terms until [`RiskBook::settle`].
+    sums_stale: bool,
     drawdown: Option<DrawdownMemo>,
+    /// `last_closed_ms` by symbol key, kept with it by the transitions.
+    closes: Closes,
+}
+
+/// A copy of the last close of each symbol, searched by [`SymbolKey`].
+#[derive(Debug, Clone)]
+struct Closes {
+    items: Vec<(SymbolKey, i64)>,
+    /// Every name ever added is one its key stands for.
+    keyed: bool,
+    /// The latest close ever set (at least every close listed).
+    latest: Option<i64>,
+}
+
+impl Default for Closes {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            keyed: true,
+            latest: None,
+        }
+    }
+}
+
+impl Closes {
+    fn of(map: &BTreeMap<String, i64>) -> Self {
+        let mut c = Self::default();
+        for (sym, t) in map {
+            c.set(sym, *t);
+        }
+        c
+    }
+
+    fn set(&mut self, symbol: &str, t: i64) {
+        self.keyed &= SymbolKey::exact(symbol);
+        self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
+        let key = SymbolKey::of(symbol);
+        match self.items.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => self.items[i].1 = t,
+            Err(i) => self.items.insert(i, (key, t)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -296,7 +405,9 @@ impl Default for Derived {
             fresh: true,
             terms: Terms::default(),
             sums: PositionSums::default(),
+            sums_stale: false,
             drawdown: None,
+            closes: Closes::default(),
         }
     }
 }
@@ -330,8 +441,9 @@ pub struct RiskBook {
     pub day: i64,
     /// Realized PnL since 00:00 UTC of `day`, net of fees.
     pub realized_today: Decimal,
-    /// When each symbol's last position closed (ms), for cooldowns.
-    pub last_closed_ms: BTreeMap<String, i64>,
+    /// When each symbol's last position closed (ms), for cooldowns (read with
+    /// [`RiskBook::last_closed_ms`]).
+    last_closed_ms: BTreeMap<String, i64>,
     /// New positions are refused until then (ms) after a daily-loss breach.
     pub paused_until_ms: Option<i64>,
     /// Kill switch: only exits and reductions pass.
@@ -381,30 +493,76 @@ impl RiskBook {
         &self.marks
     }
 
+    /// When each symbol's last position closed (ms), for cooldowns.
+    pub fn last_closed_ms(&self) -> &BTreeMap<String, i64> {
+        &self.last_closed_ms
+    }
+
+    /// Whether `symbol` is cooling down at `now_ms`: its last close plus `cooldown_ms` is
+    /// later (saturating). Nothing cools when even the latest close of any symbol is past it.
+    pub(crate) fn cooling(&self, symbol: &str, now_ms: i64, cooldown_ms: i64) -> bool {
+        let past = |t: i64| now_ms >= t.saturating_add(cooldown_ms);
+        if self.derived.fresh && self.derived.closes.latest.is_none_or(past) {
+            return false;
+        }
+        self.last_closed(symbol).is_some_and(|t| !past(t))
+    }
+
+    /// When `symbol`'s last position closed (ms): [`RiskBook::last_closed_ms`]'s entry, found
+    /// by the kept copy's symbol key where it can be.
+    pub(crate) fn last_closed(&self, symbol: &str) -> Option<i64> {
+        let closes = &self.derived.closes;
+        if self.derived.fresh && closes.keyed && SymbolKey::exact(symbol) {
+            let key = SymbolKey::of(symbol);
+            let at = closes.items.binary_search_by(|(k, _)| k.cmp(&key)).ok()?;
+            Some(closes.items[at].1)
+        } else {
+            self.last_closed_ms.get(symbol).copied()
+        }
+    }
+
     /// The derived figures, when they are up to date.
     fn terms(&self) -> Option<&Terms> {
         self.derived.fresh.then_some(&self.derived.terms)
     }
 
-    /// Their sums, when they are up to date.
-    fn sums(&self) -> Option<&PositionSums> {
-        self.derived.fresh.then_some(&self.derived.sums)
+    /// Their sums, when the terms are up to date (summed now if the kept sums are stale).
+    fn sums(&self) -> Option<PositionSums> {
+        let d = &self.derived;
+        match (d.fresh, d.sums_stale) {
+            (false, _) => None,
+            (true, false) => Some(d.sums),
+            (true, true) => Some(PositionSums::of(&d.terms)),
+        }
+    }
+
+    /// Brings the kept sums up to date after price updates (which leave them stale), so that
+    /// the reads that follow take them as they are instead of summing the terms each time.
+    /// Changes no figure: the same terms summed in the same order. The guard's `observe` and
+    /// `admit` do it; a caller reading the book many times after many price updates may too.
+    pub fn settle(&mut self) {
+        if self.derived.sums_stale {
+            self.derived.sums = PositionSums::of(&self.derived.terms);
+            self.derived.sums_stale = false;
+        }
     }
 
     /// Brings the derived figures up to date (a loaded book's first transition rebuilds them).
     fn freshen(&mut self) {
         if !self.derived.fresh {
             // The positions come in key order, so the list is sorted.
-            self.derived.terms = Terms(
+            self.derived.terms = Terms::from_sorted(
                 self.positions
                     .iter()
                     .map(|(sym, p)| {
                         let mark = self.marks.get(sym).copied().unwrap_or(p.entry_price);
-                        (sym.clone(), PositionTerms::new(p, mark))
+                        (SymbolKey::of(sym), sym.clone(), PositionTerms::new(p, mark))
                     })
                     .collect(),
             );
             self.derived.sums = PositionSums::of(&self.derived.terms);
+            self.derived.sums_stale = false;
+            self.derived.closes = Closes::of(&self.last_closed_ms);
             self.derived.fresh = true;
         }
     }
@@ -422,6 +580,7 @@ impl RiskBook {
             }
         }
         self.derived.sums = PositionSums::of(&self.derived.terms);
+        self.derived.sums_stale = false;
     }
 
     /// The drawdown test's last answer (see `RiskGuard::observe`).
@@ -546,6 +705,46 @@ impl RiskBook {
         (n, contains)
     }
 
+    /// [`RiskBook::daily_pnl`] as an exact value, when `Decimal`'s sum is exact (else `None`).
+    pub(crate) fn daily_pnl_exact(&self, now_ms: i64) -> Option<Exact> {
+        let realized = if utc_day(now_ms) == self.day {
+            Exact::of(self.realized_today)
+        } else {
+            Exact::ZERO
+        };
+        realized.add(Exact::of(self.unrealized()))
+    }
+
+    /// The opening notional in flight for `symbol` as [`RiskBook::symbol_notional_with`] sums
+    /// it, exactly (`None` where `Decimal` could round).
+    pub(crate) fn in_flight_notional_exact(&self, symbol: &str) -> Option<Exact> {
+        let mut sum = Exact::ZERO;
+        for f in self.in_flight.values().filter(|f| f.symbol == symbol) {
+            sum = sum.add(open_notional_exact(f)?)?;
+        }
+        Some(sum)
+    }
+
+    /// [`RiskBook::exposure`] (long, short) as exact values, summed in its order (`None` where
+    /// `Decimal` could round).
+    pub(crate) fn exposure_exact(&self) -> Option<(Exact, Exact)> {
+        let (mut long, mut short) = match self.sums() {
+            Some(sums) => (Exact::of(sums.long), Exact::of(sums.short)),
+            None => {
+                let e = self.exposure();
+                return Some((Exact::of(e.long), Exact::of(e.short)));
+            }
+        };
+        for f in self.in_flight.values() {
+            let n = open_notional_exact(f)?;
+            match f.side {
+                Side::Buy => long = long.add(n)?,
+                Side::Sell => short = short.add(n)?,
+            }
+        }
+        Some((long, short))
+    }
+
     /// Unrealized PnL of all positions at their marks.
     pub fn unrealized(&self) -> Decimal {
         match self.sums() {
@@ -628,7 +827,7 @@ impl RiskBook {
             self.freshen();
             if let Some(t) = self.derived.terms.get_mut(symbol) {
                 t.at(price);
-                self.derived.sums = PositionSums::of(&self.derived.terms);
+                self.derived.sums_stale = true;
             }
         }
     }
@@ -675,6 +874,7 @@ impl RiskBook {
                 if p.qty <= Decimal::ZERO {
                     self.positions.remove(&fill.symbol);
                     self.last_closed_ms.insert(fill.symbol.clone(), now_ms);
+                    self.derived.closes.set(&fill.symbol, now_ms);
                     out.position_closed = true;
                 }
             }
@@ -733,7 +933,8 @@ mod tests {
         let out = b.on_fill(&fill(Side::Buy, dec!(3), dec!(90), dec!(0)), 7);
         assert_eq!(out.realized_pnl, dec!(20));
         assert!(out.position_closed);
-        assert_eq!(b.last_closed_ms["BTCUSDT"], 7);
+        assert_eq!(b.last_closed_ms()["BTCUSDT"], 7);
+        assert_eq!(b.last_closed("BTCUSDT"), Some(7));
         let p = &b.positions["BTCUSDT"];
         assert_eq!(
             (p.side, p.qty, p.entry_price),
@@ -774,6 +975,32 @@ mod tests {
         b.on_fill(&f, 2);
         assert!(b.in_flight.is_empty());
         assert_eq!(b.active_symbols().len(), 1);
+    }
+
+    proptest::proptest! {
+        /// Symbol keys order and match as the names do, for names they stand for.
+        #[test]
+        fn symbol_keys_compare_as_the_names(a in "[A-Z0-9\\x00]{0,15}", b in "[A-C\\x00]{0,15}") {
+            proptest::prop_assert!(SymbolKey::exact(&a) && SymbolKey::exact(&b));
+            proptest::prop_assert_eq!(SymbolKey::of(&a).cmp(&SymbolKey::of(&b)), a.cmp(&b));
+            let prefix: String = a.chars().take(3).collect();
+            proptest::prop_assert_eq!(SymbolKey::of(&prefix).cmp(&SymbolKey::of(&a)), prefix.cmp(&a));
+        }
+    }
+
+    #[test]
+    fn long_names_are_found_by_their_text() {
+        let mut b = RiskBook::new(0);
+        let long = "A_VERY_LONG_SYMBOL_NAME_USDT";
+        for sym in ["BTCUSDT", long, "ETHUSDT"] {
+            let mut f = fill(Side::Buy, dec!(1), dec!(100), dec!(0));
+            f.symbol = sym.into();
+            b.on_fill(&f, 1);
+        }
+        b.on_price(long, dec!(110));
+        assert_eq!(b.symbol_notional(long), dec!(110));
+        assert_eq!(b.symbol_notional("BTCUSDT"), dec!(100));
+        assert_eq!(b.unrealized(), dec!(10));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
+use crate::exact::{Exact, pow10};
+
 /// The trading rules of one symbol — the one type every crate rounds and checks with. `qt-exchange`
 /// reads it from `exchangeInfo` (refusing a value that does not parse); the pure crates build it
 /// by hand or with [`SymbolFilters::NONE`]. A zero value disables the rule it stands for, as on
@@ -74,7 +76,7 @@ pub(crate) fn is_positive(d: Decimal) -> bool {
     !d.is_zero() && d.is_sign_positive()
 }
 
-fn is_multiple(value: Decimal, unit: Decimal) -> bool {
+pub(crate) fn is_multiple(value: Decimal, unit: Decimal) -> bool {
     if !is_positive(unit) {
         return true;
     }
@@ -86,6 +88,21 @@ fn is_multiple(value: Decimal, unit: Decimal) -> bool {
         return s <= k || value.mantissa() % 10i128.pow(s - k) == 0;
     }
     (value % unit).is_zero()
+}
+
+/// `Some(k)` when `unit` is 10^-k however it is written (0.001, 0.0010, 1, 10, 100 — k is
+/// negative for 10 and more).
+fn decimals_of_power_of_ten(unit: Decimal) -> Option<i64> {
+    let mut m = unit.mantissa();
+    let mut k = i64::from(unit.scale());
+    if m <= 0 {
+        return None;
+    }
+    while m % 10 == 0 {
+        m /= 10;
+        k -= 1;
+    }
+    (m == 1).then_some(k)
 }
 
 /// `Some(k)` when `unit` is written as 1 at scale `k`, i.e. is 10^-k (0.001, 0.1, 1).
@@ -175,6 +192,85 @@ impl SymbolFilters {
             return qty.trunc_with_scale(k).normalize();
         }
         ((qty / self.step_size).floor() * self.step_size).normalize()
+    }
+
+    /// The size of a fixed notional `margin × leverage` at `price` as
+    /// [`Sizing::quantity_with`](crate::Sizing::quantity_with) defines it — the `Decimal`
+    /// quotient floored to the step by [`SymbolFilters::round_qty`], capped at `max_qty` and
+    /// passing [`SymbolFilters::check_order`] — computed exactly in integers, without the
+    /// `Decimal` division. `None` whenever this path cannot vouch for that answer: a step that
+    /// is not 10^-k, operands too large, a size the filters refuse (the caller's `Decimal` path
+    /// then gives the error), or a quotient within 10^-(k+4) below a step, where `Decimal`'s
+    /// rounded quotient (28 significant digits) could reach the step the exact one misses.
+    pub(crate) fn fixed_notional_qty(
+        &self,
+        margin: Decimal,
+        leverage: u32,
+        price: Decimal,
+    ) -> Option<Decimal> {
+        /// Digits computed past the step's, to tell a quotient that `Decimal` may round up to
+        /// the next step (they are all nines) from one it cannot.
+        const GUARD_DIGITS: i64 = 4;
+        // The step is 10^-k (k < 0 for steps of 10 and more).
+        let k = decimals_of_power_of_ten(self.step_size)?;
+        let notional = Exact::of(margin).mul(Exact::int(u64::from(leverage)))?;
+        let p = Exact::of(price);
+        if !notional.is_positive() || !p.is_positive() || k + GUARD_DIGITS < 0 {
+            return None;
+        }
+        // The price without trailing zeros (files write 8 decimals): smaller integers below.
+        let (mut d, mut ps) = (p.m.unsigned_abs(), p.s);
+        while ps > 0 && d % 10 == 0 {
+            d /= 10;
+            ps -= 1;
+        }
+        let n = notional.m.unsigned_abs();
+        // floor(notional / price × 10^(k + GUARD_DIGITS)), in integers.
+        let e = i64::from(ps) + k + GUARD_DIGITS - i64::from(notional.s);
+        let x = n.checked_mul(pow10(u32::try_from(e).ok()?)?)?;
+        let scaled = match (u64::try_from(x), u64::try_from(d)) {
+            (Ok(x), Ok(d)) => u128::from(x / d),
+            _ => x / d,
+        };
+        let unit = pow10(GUARD_DIGITS as u32)?;
+        // `Decimal` keeps at least k + GUARD_DIGITS + 2 decimals of a quotient this small (or
+        // the quotient exactly): rounding at that scale cannot cross a step unless the guard
+        // digits are all nines.
+        if scaled >= (1u128 << 96) / 1_000 || scaled % unit == unit - 1 {
+            return None;
+        }
+        let steps = scaled / unit;
+        if steps == 0 || k + GUARD_DIGITS + 2 > 28 {
+            return None;
+        }
+        // `normalize`: no trailing zeros after the point (an integer keeps its own).
+        let (mut m, mut scale) = if k >= 0 {
+            (steps, k as u32)
+        } else {
+            (steps.checked_mul(pow10((-k) as u32)?)?, 0)
+        };
+        while scale > 0 && m % 10 == 0 {
+            m /= 10;
+            scale -= 1;
+        }
+        let qty = Exact {
+            m: i128::try_from(m).ok()?,
+            s: scale,
+        };
+        let too_big = is_positive(self.max_qty) && qty.gt(Exact::of(self.max_qty));
+        let too_small = qty.lt(Exact::of(self.min_qty));
+        let small_notional =
+            is_positive(self.min_notional) && qty.mul(p)?.lt(Exact::of(self.min_notional));
+        if too_big || too_small || small_notional || m >= (1u128 << 96) {
+            return None;
+        }
+        Some(Decimal::from_parts(
+            m as u32,
+            (m >> 32) as u32,
+            (m >> 64) as u32,
+            false,
+            scale,
+        ))
     }
 
     /// Rounds a price to the nearest tick (half away from zero).

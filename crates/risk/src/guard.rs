@@ -8,7 +8,8 @@ use qt_events::{
 use rust_decimal::Decimal;
 
 use crate::book::{DrawdownHalt, DrawdownLevel, DrawdownMemo, InFlight, RiskBook, fall};
-use crate::filters::{FilterError, SymbolFilters, is_positive};
+use crate::exact::Exact;
+use crate::filters::{FilterError, SymbolFilters, is_multiple, is_positive};
 use crate::limits::RiskLimits;
 
 /// What an intent asks for, as far as risk is concerned.
@@ -220,7 +221,180 @@ impl RiskGuard {
         )
     }
 
+    /// The same decision as [`RiskGuard::check`], computed as the checks are defined: every
+    /// figure in `Decimal` arithmetic. `check` and `admit` take an exact integer path to the
+    /// same answers (see [`crate::exact`]) and come here only for what that path cannot reach
+    /// and to word a refusal; tests compare the two.
+    pub fn check_reference(&self, book: &RiskBook, intent: &RiskIntent, now_ms: i64) -> Decision {
+        self.evaluate_reference(book, intent, now_ms, Rejector { with_message: true })
+    }
+
     fn evaluate(&self, book: &RiskBook, intent: &RiskIntent, now_ms: i64, r: Rejector) -> Decision {
+        self.evaluate_with(book, intent, now_ms, r, None)
+    }
+
+    /// [`RiskGuard::evaluate`] given the book's daily PnL at `now_ms` when the caller has just
+    /// computed it (exactly), as `observe` has.
+    fn evaluate_with(
+        &self,
+        book: &RiskBook,
+        intent: &RiskIntent,
+        now_ms: i64,
+        r: Rejector,
+        daily: Option<Exact>,
+    ) -> Decision {
+        match self.evaluate_exact(book, intent, now_ms, daily) {
+            Some(None) => Decision::Allow,
+            Some(Some(reason)) if !r.with_message => Decision::Reject(reason, String::new()),
+            _ => self.evaluate_reference(book, intent, now_ms, r),
+        }
+    }
+
+    /// The checks of [`RiskGuard::evaluate_reference`], in its order, with every sum, product
+    /// and comparison in exact integer arithmetic ([`Exact`]): `Some(None)` to allow,
+    /// `Some(Some(reason))` to refuse, `None` when a figure is out of that arithmetic's reach
+    /// (or `Decimal` would have rounded it), so the caller asks the reference instead.
+    fn evaluate_exact(
+        &self,
+        book: &RiskBook,
+        intent: &RiskIntent,
+        now_ms: i64,
+        daily: Option<Exact>,
+    ) -> Option<Option<RejectReason>> {
+        let IntentKind::Open {
+            side,
+            qty,
+            reference_price,
+            limit_price,
+            leverage,
+        } = &intent.kind
+        else {
+            return Some(None);
+        };
+        let (side, qty, price, leverage) = (*side, *qty, *reference_price, *leverage);
+        let l = &self.limits;
+        let sym = intent.symbol.as_str();
+        let refuse = |reason| Some(Some(reason));
+        if !is_positive(qty) || !is_positive(price) || leverage == 0 {
+            return refuse(RejectReason::InvalidIntent);
+        }
+        if let Some(reason) = self.entries_halted(book) {
+            return refuse(reason);
+        }
+        if leverage > l.max_leverage {
+            return refuse(RejectReason::LeverageCap);
+        }
+        if let Some(until) = book.paused_until_ms
+            && now_ms < until
+        {
+            return refuse(RejectReason::DailyLossPause);
+        }
+        let daily = match daily {
+            Some(d) => d,
+            None => book.daily_pnl_exact(now_ms)?,
+        };
+        if daily.le(Exact::of(l.max_daily_loss).neg()) {
+            return refuse(RejectReason::MaxDailyLoss);
+        }
+        if book.cooling(sym, now_ms, l.cooldown_ms()) {
+            return refuse(RejectReason::Cooldown);
+        }
+        let position = book.position_at_mark(sym);
+        if let Some((held, _)) = position
+            && held != side
+        {
+            return refuse(RejectReason::InvalidIntent);
+        }
+        let (q, p) = (Exact::of(qty), Exact::of(price));
+        if let Some(reason) = self.check_filters_exact(sym, qty, q, p, *limit_price)? {
+            return refuse(reason);
+        }
+        let notional = q.mul(p)?;
+        if notional.gt(Exact::of(l.max_notional_per_trade)) {
+            return refuse(RejectReason::MaxNotionalPerTrade);
+        }
+        let held = position.map_or(Exact::ZERO, |(_, n)| Exact::of(n));
+        let sym_after = held
+            .add(book.in_flight_notional_exact(sym)?)?
+            .add(notional)?;
+        if sym_after.gt(Exact::of(l.max_symbol_notional)) {
+            return refuse(RejectReason::MaxSymbolNotional);
+        }
+        let (active, counted) = book.active_count_with(sym, position.is_some());
+        if !counted && active >= l.max_concurrent_positions {
+            return refuse(RejectReason::MaxConcurrentPositions);
+        }
+        let (long, short) = book.exposure_exact()?;
+        let gross_after = long.add(short)?.add(notional)?;
+        if gross_after.gt(Exact::of(l.max_gross_exposure)) {
+            return refuse(RejectReason::MaxGrossExposure);
+        }
+        let side_after = notional.add(match side {
+            PositionSide::Long => long,
+            PositionSide::Short => short,
+        })?;
+        let max_side = Exact::of(l.max_side_fraction).mul(Exact::of(l.max_gross_exposure))?;
+        if side_after.gt(max_side) {
+            return refuse(RejectReason::SideImbalance);
+        }
+        if let Some(equity) = book.equity
+            && (!is_positive(equity)
+                || gross_after.gt(Exact::of(equity).mul(Exact::int(u64::from(l.max_leverage)))?))
+        {
+            return refuse(RejectReason::LeverageCap);
+        }
+        Some(None)
+    }
+
+    /// [`RiskGuard::check_filters`] in exact arithmetic: `Some(None)` when the order passes,
+    /// `Some(Some(reason))` when it fails, `None` when the reference must answer.
+    fn check_filters_exact(
+        &self,
+        sym: &str,
+        qty: Decimal,
+        q: Exact,
+        p: Exact,
+        limit_price: Option<Decimal>,
+    ) -> Option<Option<RejectReason>> {
+        let Some(f) = self.filters.get(sym) else {
+            return Some(
+                self.limits
+                    .require_filters
+                    .then_some(RejectReason::ExchangeFilter),
+            );
+        };
+        // `SymbolFilters::check_qty`, `check_price` and `check_notional`, in that order.
+        if !is_multiple(qty, f.step_size) {
+            return Some(Some(RejectReason::Precision));
+        }
+        if q.lt(Exact::of(f.min_qty)) || !q.is_positive() {
+            return Some(Some(RejectReason::ExchangeFilter));
+        }
+        if is_positive(f.max_qty) && q.gt(Exact::of(f.max_qty)) {
+            return Some(Some(RejectReason::ExchangeFilter));
+        }
+        let at = match limit_price {
+            Some(lp) => {
+                if !is_multiple(lp, f.tick_size) {
+                    return Some(Some(RejectReason::Precision));
+                }
+                Exact::of(lp)
+            }
+            None => p,
+        };
+        if is_positive(f.min_notional) && q.mul(at)?.lt(Exact::of(f.min_notional)) {
+            return Some(Some(RejectReason::MinNotional));
+        }
+        Some(None)
+    }
+
+    fn evaluate_reference(
+        &self,
+        book: &RiskBook,
+        intent: &RiskIntent,
+        now_ms: i64,
+        r: Rejector,
+    ) -> Decision {
         let rej = |reason, msg: &dyn Fn() -> String| r.reject(reason, msg);
         let IntentKind::Open {
             side,
@@ -284,7 +458,7 @@ impl RiskGuard {
                 )
             });
         }
-        if let Some(closed) = book.last_closed_ms.get(sym) {
+        if let Some(closed) = book.last_closed_ms().get(sym) {
             let until = closed.saturating_add(l.cooldown_ms());
             if now_ms < until {
                 return rej(RejectReason::Cooldown, &|| {
@@ -422,6 +596,20 @@ impl RiskGuard {
         )
     }
 
+    /// [`RiskGuard::admit`] deciding by [`RiskGuard::check_reference`]: the same decisions and
+    /// the same book, computed the slow way (for tests that compare the two).
+    pub fn admit_reference(
+        &self,
+        book: &mut RiskBook,
+        intent: &RiskIntent,
+        now_ms: i64,
+    ) -> Decision {
+        self.observe(book, now_ms);
+        let d = self.check_reference(book, intent, now_ms);
+        self.record_admitted(book, intent, &d);
+        d
+    }
+
     fn admit_with(
         &self,
         book: &mut RiskBook,
@@ -429,8 +617,14 @@ impl RiskGuard {
         now_ms: i64,
         r: Rejector,
     ) -> Decision {
-        self.observe(book, now_ms);
-        let d = self.evaluate(book, intent, now_ms, r);
+        let daily = self.observe_with(book, now_ms);
+        let d = self.evaluate_with(book, intent, now_ms, r, daily);
+        self.record_admitted(book, intent, &d);
+        d
+    }
+
+    /// Records an allowed opening intent in flight.
+    fn record_admitted(&self, book: &mut RiskBook, intent: &RiskIntent, d: &Decision) {
         if d.is_allowed()
             && let IntentKind::Open {
                 side,
@@ -450,7 +644,6 @@ impl RiskGuard {
                 },
             );
         }
-        d
     }
 
     /// Time-driven transitions: rolls the day at 00:00 UTC, starts the loss pause when the
@@ -459,14 +652,32 @@ impl RiskGuard {
     /// or more (`peak − equity ≥ max_drawdown_pct × peak`, compared exactly). Call it after
     /// fills, price updates and every change of `book.equity`.
     pub fn observe(&self, book: &mut RiskBook, now_ms: i64) {
+        self.observe_with(book, now_ms);
+    }
+
+    /// [`RiskGuard::observe`], giving the daily PnL it computed exactly, if it did (it is
+    /// still the book's daily PnL at `now_ms` when observe returns).
+    fn observe_with(&self, book: &mut RiskBook, now_ms: i64) -> Option<Exact> {
+        book.settle();
         book.roll_day(now_ms);
         let paused = book.paused_until_ms.is_some_and(|u| now_ms < u);
-        if !paused && book.daily_pnl(now_ms) <= -self.limits.max_daily_loss {
-            book.paused_until_ms = Some(now_ms.saturating_add(self.limits.loss_pause_ms()));
+        let max_loss = self.limits.max_daily_loss;
+        let mut daily = None;
+        if !paused {
+            daily = book.daily_pnl_exact(now_ms);
+            let breached = match daily {
+                Some(d) => d.le(Exact::of(max_loss).neg()),
+                None => book.daily_pnl(now_ms) <= -max_loss,
+            };
+            if breached {
+                book.paused_until_ms = Some(now_ms.saturating_add(self.limits.loss_pause_ms()));
+            }
         }
-        let Some(equity) = book.equity else { return };
+        let Some(equity) = book.equity else {
+            return daily;
+        };
         let peak = match book.equity_peak {
-            Some(p) if p >= equity => p,
+            Some(p) if Exact::of(p).ge(Exact::of(equity)) => p,
             _ => {
                 book.equity_peak = Some(equity);
                 equity
@@ -488,6 +699,7 @@ impl RiskGuard {
                 });
             }
         }
+        daily
     }
 
     /// Why no entry can pass now, whatever its symbol, side or size: the kill switch,

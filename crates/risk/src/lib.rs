@@ -19,6 +19,7 @@
 //! backtester run exactly this code.
 
 mod book;
+mod exact;
 mod filters;
 mod guard;
 mod limits;

@@ -114,6 +114,25 @@ impl Sizing {
         filters: &SymbolFilters,
         ctx: &SizingContext,
     ) -> Result<Decimal, SizingError> {
+        if let Sizing::FixedNotional { margin, leverage } = self
+            && let Some(qty) = filters.fixed_notional_qty(*margin, *leverage, price)
+        {
+            return Ok(qty);
+        }
+        self.quantity_reference(price, stop, filters, ctx)
+    }
+
+    /// [`Sizing::quantity_with`] computed as it is defined, in `Decimal` arithmetic: the
+    /// quotient, then the floor to the step, then the filters. `quantity_with` gives the same
+    /// result (a property test compares them); it only takes an exact integer path for a
+    /// fixed notional where it can.
+    pub fn quantity_reference(
+        &self,
+        price: Decimal,
+        stop: Decimal,
+        filters: &SymbolFilters,
+        ctx: &SizingContext,
+    ) -> Result<Decimal, SizingError> {
         if !is_positive(price) {
             return Err(SizingError::BadPrice(price));
         }

@@ -298,7 +298,10 @@ impl SymbolFilters {
     /// Checks `price × qty` against `MIN_NOTIONAL` (reduce-only orders are exempt on Binance and
     /// are not checked here).
     pub fn check_notional(&self, qty: Decimal, price: Decimal) -> Result<(), FilterError> {
-        let notional = qty * price;
+        // A product past 28 digits is above any minimum: the other limits refuse such a size.
+        let Some(notional) = qty.checked_mul(price) else {
+            return Ok(());
+        };
         if is_positive(self.min_notional) && notional < self.min_notional {
             return Err(FilterError::BelowMinNotional {
                 notional,

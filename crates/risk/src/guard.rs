@@ -477,7 +477,12 @@ impl RiskGuard {
         if let Some(d) = self.check_filters(sym, qty, price, *limit_price, r) {
             return d;
         }
-        let notional = qty * price;
+        // An absurd size (a malformed intent) overflows 28 digits: refused, never a panic.
+        let Some(notional) = qty.checked_mul(price) else {
+            return rej(RejectReason::MaxNotionalPerTrade, &|| {
+                format!("notional {qty} x {price} is beyond any limit")
+            });
+        };
         if notional > l.max_notional_per_trade {
             return rej(RejectReason::MaxNotionalPerTrade, &|| {
                 format!(

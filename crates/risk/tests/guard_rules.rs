@@ -645,3 +645,33 @@ fn a_book_saved_before_the_breaker_existed_still_loads_and_a_tripped_one_round_t
     let back: RiskBook = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
     assert_eq!(back, b);
 }
+
+#[test]
+fn an_entry_whose_notional_overflows_a_decimal_is_refused_not_a_panic() {
+    let g = RiskGuard::default();
+    let b = RiskBook::new(T0);
+    let huge = open("a", "BTC", PositionSide::Long, Decimal::MAX, Decimal::MAX);
+    assert_eq!(
+        reason(g.check(&b, &huge, T0)),
+        Some(RejectReason::MaxNotionalPerTrade)
+    );
+    let mut b = RiskBook::new(T0);
+    assert_eq!(
+        reason(g.admit(&mut b, &huge, T0)),
+        Some(RejectReason::MaxNotionalPerTrade)
+    );
+    assert!(b.in_flight().is_empty());
+    // With the symbol's filters known, the notional check meets the size first.
+    let f = SymbolFilters {
+        tick_size: dec!(0.1),
+        step_size: dec!(0.01),
+        min_notional: dec!(100),
+        ..SymbolFilters::NONE
+    };
+    let g = RiskGuard::default().with_filters("BTC", f);
+    let huge = open("b", "BTC", PositionSide::Long, dec!(1e20), dec!(1e12));
+    assert_eq!(
+        reason(g.check(&b, &huge, T0)),
+        Some(RejectReason::MaxNotionalPerTrade)
+    );
+}

@@ -708,6 +708,7 @@ impl Db {
                                 .unwrap_or_default(),
                             confidence: r.try_get::<Option<f64>, _>("confidence")?.unwrap_or(0.0),
                             features: json_parse("features", features)?.unwrap_or_default(),
+                            exits: None,
                         })
                     }
                     None => None,

@@ -272,6 +272,9 @@ struct PendingEntry {
     side: PositionSide,
     qty: Decimal,
     volatility: f64,
+    /// The exits of the model that decided the entry (`None`: the run's), taken at the
+    /// decision: a model swapped in before the fill does not change them.
+    exits: Option<Box<ExitConfig>>,
 }
 
 struct OpenTrade {
@@ -302,8 +305,9 @@ struct SymState<'d> {
     last_bar: Option<(Bar, i64)>,
     intent: RiskIntent,
     /// `1 − stop%` and `1 + stop%` of the symbol's profile (the long and the short stop as a
-    /// share of the entry price), computed when first needed and again after the profile learns.
-    stop_factors: Option<(Decimal, Decimal)>,
+    /// share of the entry price) for the stop distance they were computed with, computed when
+    /// first needed and again after the profile learns or the model's exits change.
+    stop_factors: Option<(Decimal, Decimal, Decimal)>,
 }
 
 /// Adds one to the decimal number that ends `id` (`bt-129` becomes `bt-130`, `bt-99` becomes
@@ -705,11 +709,17 @@ impl Run<'_> {
         if let Some(r) = self.guard.entries_halted(&self.book) {
             return self.reject(reason_code(r));
         }
+        // The exits of the model that decided (a per-entry look-up, not a per-candle one).
+        let exits = s.model.exits();
         // Only the sizings that risk a loss at the stop read it.
         let stop = if self.cfg.sizing.reads_stop() {
-            let (below, above) = *s.stop_factors.get_or_insert_with(|| {
-                let stop_pct = self.cfg.exits.stop_pct * s.profile.stop_mult / Decimal::ONE_HUNDRED;
-                (Decimal::ONE - stop_pct, Decimal::ONE + stop_pct)
+            let distance = exits.map_or(self.cfg.exits.stop_pct, |e| e.stop_pct);
+            if s.stop_factors.is_some_and(|f| f.0 != distance) {
+                s.stop_factors = None;
+            }
+            let (_, below, above) = *s.stop_factors.get_or_insert_with(|| {
+                let stop_pct = distance * s.profile.stop_mult / Decimal::ONE_HUNDRED;
+                (distance, Decimal::ONE - stop_pct, Decimal::ONE + stop_pct)
             });
             match side {
                 PositionSide::Long => price * below,
@@ -756,6 +766,7 @@ impl Run<'_> {
                     side,
                     qty,
                     volatility,
+                    exits: s.model.exits().map(|e| Box::new(e.clone())),
                 })
             }
             Some(r) => self.reject(reason_code(r)),
@@ -802,7 +813,8 @@ impl Run<'_> {
                 opened_ms: bar.open_time,
                 filters: s.filters,
             };
-            let mut plan = ExitPlan::new(spec, e.volatility, &s.profile, &self.cfg.exits)
+            let exits = e.exits.as_deref().unwrap_or(&self.cfg.exits);
+            let mut plan = ExitPlan::new(spec, e.volatility, &s.profile, exits)
                 .map_err(|err| BacktestError::Config(err.to_string()))?;
             plan.on_entry_fill(f.qty);
             s.open = Some(OpenTrade {

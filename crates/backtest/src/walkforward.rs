@@ -18,13 +18,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use qt_candles::Candle;
+use qt_exits::ExitConfig;
 use qt_features::FeatureVector;
 use qt_models::dataset::{Dataset, Series};
 use qt_models::ev::EvReport;
-use qt_models::train::{Decision, TrainConfig, train_on};
+use qt_models::exit_choice::train_choosing_exits;
+use qt_models::train::{Decision, TrainConfig};
 use qt_models::{
-    EnsembleConfig, GbdtParams, LabelConfig, Model, ModelArtifact, ModelKind, MomentumConfig,
-    MomentumModel, Signal, SignalAction, build_model,
+    EnsembleConfig, ExitChoice, ExitGrid, GbdtParams, LabelConfig, Model, ModelArtifact, ModelKind,
+    MomentumConfig, MomentumModel, Signal, SignalAction, build_model,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -63,6 +65,10 @@ pub struct ModelSettings {
     /// How the gbdt decides: by expected value (default, as clm trains it), with the
     /// backtest's taker fee, slippage and default funding rate as its costs; or `{"target_mix": [buy, sell]}`, or `"fixed_edges"` (those in `gbdt`).
     pub decision: Decision,
+    /// The exit plans each fold tries around the backtest's exits, choosing on its validation
+    /// slice (deciding by expected value; see [`qt_models::exit_choice`]). Every plan is a
+    /// trial of the deflated Sharpe ratio.
+    pub exit_grid: ExitGrid,
 }
 
 impl Default for ModelSettings {
@@ -77,6 +83,7 @@ impl Default for ModelSettings {
             ensemble: t.ensemble,
             temporal: t.temporal,
             decision: t.decision,
+            exit_grid: t.exit_grid,
         }
     }
 }
@@ -224,6 +231,31 @@ impl WalkForwardConfig {
         self.backtest.labeling(self.model.label_horizon)
     }
 
+    /// How each fold's model is trained (the settings clm trains with), as version `version`.
+    pub fn train_config(&self, version: String) -> TrainConfig {
+        let m = &self.model;
+        let mut tc = TrainConfig::new(m.kind, version);
+        tc.labeling = self.labeling();
+        tc.test_fraction = m.validation_fraction;
+        tc.gbdt = m.gbdt;
+        tc.momentum = m.momentum;
+        tc.ensemble = m.ensemble;
+        tc.temporal = m.temporal.clone();
+        tc.decision = m.decision.clone();
+        tc.exit_grid = m.exit_grid.clone();
+        tc.threads = 1;
+        tc
+    }
+
+    /// The exit plans each fold tries: trials of the deflated Sharpe ratio, for every
+    /// configuration of the sweep.
+    pub fn exit_plans(&self) -> usize {
+        self.train_config(String::new())
+            .exit_candidates()
+            .len()
+            .max(1)
+    }
+
     /// Checks the windows.
     ///
     /// # Errors
@@ -251,6 +283,10 @@ impl WalkForwardConfig {
         if self.threads == 0 {
             return Err(BacktestError::Config("threads must be at least 1".into()));
         }
+        self.model
+            .exit_grid
+            .validate()
+            .map_err(|e| BacktestError::Config(e.to_string()))?;
         self.labeling()
             .validate()
             .map_err(|e| BacktestError::Config(e.to_string()))
@@ -324,12 +360,31 @@ pub fn plan_folds(
     Ok(folds)
 }
 
-/// The model each symbol trades: fold `k`'s model from its test start on.
+/// The model each symbol trades: fold `k`'s model from its test start on. A model that reads
+/// the symbol's recent vectors ([`Model::memory`]) is fed the latest of them when it takes
+/// over, as trading-bot does when it swaps a model in.
 #[derive(Debug)]
 struct FoldModels {
     starts: Vec<i64>,
     models: Vec<Box<dyn Model>>,
     current: usize,
+    /// The symbol's latest vectors, as many as the most any fold model reads (none for
+    /// models without memory).
+    recent: std::collections::VecDeque<(FeatureVector, Candle)>,
+    memory: usize,
+}
+
+impl FoldModels {
+    fn new(starts: Vec<i64>, models: Vec<Box<dyn Model>>) -> Self {
+        let memory = models.iter().map(|m| m.memory()).max().unwrap_or(0);
+        Self {
+            starts,
+            models,
+            current: 0,
+            recent: std::collections::VecDeque::with_capacity(memory),
+            memory,
+        }
+    }
 }
 
 impl Model for FoldModels {
@@ -347,8 +402,58 @@ impl Model for FoldModels {
             && candle.open_time >= self.starts[self.current + 1]
         {
             self.current += 1;
+            let model = &mut self.models[self.current];
+            let skip = self.recent.len().saturating_sub(model.memory());
+            for (fv, c) in self.recent.iter().skip(skip) {
+                model.predict_for(symbol, fv, c);
+            }
+        }
+        if self.memory > 0 {
+            if self.recent.len() == self.memory {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((*features, *candle));
         }
         self.models[self.current].predict_for(symbol, features, candle)
+    }
+    fn exits(&self) -> Option<&ExitConfig> {
+        self.models[self.current].exits()
+    }
+    fn memory(&self) -> usize {
+        self.memory
+    }
+}
+
+/// A baseline traded with the exits of the fold model of the window the candle is in (the
+/// random entries: only the entry decision differs from the strategy's).
+#[derive(Debug)]
+struct WithFoldExits<M> {
+    starts: Vec<i64>,
+    exits: Vec<Option<ExitConfig>>,
+    current: usize,
+    inner: M,
+}
+
+impl<M: Model> Model for WithFoldExits<M> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+    fn predict(&mut self, features: &FeatureVector, candle: &Candle) -> Signal {
+        self.predict_for("", features, candle)
+    }
+    fn predict_for(&mut self, symbol: &str, features: &FeatureVector, candle: &Candle) -> Signal {
+        while self.current + 1 < self.starts.len()
+            && candle.open_time >= self.starts[self.current + 1]
+        {
+            self.current += 1;
+        }
+        self.inner.predict_for(symbol, features, candle)
+    }
+    fn exits(&self) -> Option<&ExitConfig> {
+        self.exits.get(self.current).and_then(Option::as_ref)
     }
 }
 
@@ -452,6 +557,9 @@ pub struct FoldResult {
     /// validation slice and the one chosen (none: it found no edge and holds).
     #[serde(default)]
     pub expected_value: Option<EvReport>,
+    /// The exit plans the fold tried on its validation slice and the one its model trades.
+    #[serde(default)]
+    pub exits: Option<ExitChoice>,
     pub strategy: RunFigures,
     pub momentum: RunFigures,
     pub buy_and_hold: RunFigures,
@@ -489,8 +597,12 @@ pub struct SweepResult {
 /// The deflated Sharpe ratio of the strategy and what it counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deflated {
-    /// Trials counted: this run's configurations plus `prior_trials`.
+    /// Trials counted: this run's configurations (each sweep configuration times the exit
+    /// plans each fold tried) plus `prior_trials`.
     pub trials: usize,
+    /// Exit plans each fold tried (counted in `trials`).
+    #[serde(default)]
+    pub exit_plans: usize,
     /// Variance of the trials' per-day Sharpe ratios (0 with one trial).
     pub trial_sharpe_variance: f64,
     /// The per-day Sharpe ratio the best of `trials` unskilled trials would reach.
@@ -859,16 +971,16 @@ pub fn run_walkforward(
         Backtest::new(c.clone())?.run_prepared(&prepared, factory, &mut |_, _| {})
     };
     let starts: Vec<i64> = folds.iter().map(|f| f.test_start).collect();
+    let fold_exits: Vec<Option<ExitConfig>> = trained
+        .iter()
+        .map(|t| t.artifact.exits().cloned())
+        .collect();
     let fold_models = |_: &str| -> Result<Box<dyn Model>, BacktestError> {
         let models = trained
             .iter()
             .map(|t| build_model(&t.artifact).map_err(|e| BacktestError::Model(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(FoldModels {
-            starts: starts.clone(),
-            models,
-            current: 0,
-        }))
+        Ok(Box::new(FoldModels::new(starts.clone(), models)))
     };
 
     // 2. The strategy (fold models switched at each test start) in every configuration of the
@@ -974,7 +1086,12 @@ pub fn run_walkforward(
         }
         let r = run(chosen_cfg, &mut |sym| {
             let seed = cfg.seed ^ (k as u64).wrapping_mul(0x9E37_79B9) ^ hash(sym);
-            Ok(Box::new(RandomEntries::new(seed, p)) as Box<dyn Model>)
+            Ok(Box::new(WithFoldExits {
+                starts: starts.clone(),
+                exits: fold_exits.clone(),
+                current: 0,
+                inner: RandomEntries::new(seed, p),
+            }) as Box<dyn Model>)
         });
         progress(
             "random",
@@ -1040,7 +1157,15 @@ pub fn run_walkforward(
         .iter()
         .filter_map(|o| stats::sharpe_per_period(&daily_returns(o.initial_equity, &o.equity)))
         .collect();
-    let deflated = deflate(&s_fig, &others, grid.len(), cfg.prior_trials, &null);
+    let exit_plans = cfg.exit_plans();
+    let mut deflated = deflate(
+        &s_fig,
+        &others,
+        grid.len() * exit_plans,
+        cfg.prior_trials,
+        &null,
+    );
+    deflated.exit_plans = exit_plans;
 
     let fold_results = folds
         .iter()
@@ -1055,6 +1180,7 @@ pub fn run_walkforward(
                 validation_auc_buy: t.auc_buy,
                 validation_auc_sell: t.auc_sell,
                 expected_value: t.expected_value.clone(),
+                exits: t.exits.clone(),
                 strategy: figures(&s_fig.name, &strategy, fold.test_start, fold.test_end),
                 momentum: figures("momentum", &momentum, fold.test_start, fold.test_end),
                 buy_and_hold: figures_of("buy_and_hold", &hold_part),
@@ -1131,6 +1257,7 @@ pub fn deflate(
     };
     Deflated {
         trials,
+        exit_plans: 1,
         trial_sharpe_variance: var,
         expected_max_sharpe: sr0,
         dsr,
@@ -1203,6 +1330,8 @@ pub struct TrainedFold {
     pub auc_buy: Option<f64>,
     pub auc_sell: Option<f64>,
     pub expected_value: Option<EvReport>,
+    /// The exit plans tried on the validation slice and the one kept.
+    pub exits: Option<ExitChoice>,
 }
 
 /// Trains fold `fold`'s model on its training window only (`[train_start, train_end)` of each
@@ -1232,6 +1361,7 @@ pub fn train_fold(
             auc_buy: None,
             auc_sell: None,
             expected_value: None,
+            exits: None,
         });
     }
     let train: Vec<Series> = series
@@ -1250,21 +1380,13 @@ pub fn train_fold(
         .filter(|s| !s.candles.is_empty())
         .collect();
     let candles: usize = train.iter().map(|s| s.candles.len()).sum();
-    let labeling = cfg.labeling();
-    let ds = Dataset::build(&train, &labeling, 1)
-        .map_err(|e| BacktestError::Model(format!("fold {}: {e}", fold.index)))?;
+    let fold_err =
+        |e: qt_models::ModelError| BacktestError::Model(format!("fold {}: {e}", fold.index));
+    let prepared = Dataset::prepare(&train, 1).map_err(fold_err)?;
+    let tc = cfg.train_config(version);
+    let chosen = train_choosing_exits(&prepared, &tc, &mut |_| Ok(())).map_err(fold_err)?;
+    let (artifact, report, ds) = (chosen.artifact, chosen.report, chosen.dataset);
     let purged = candles.saturating_sub(ds.len());
-    let mut tc = TrainConfig::new(m.kind, version);
-    tc.labeling = labeling;
-    tc.test_fraction = m.validation_fraction;
-    tc.gbdt = m.gbdt;
-    tc.momentum = m.momentum;
-    tc.ensemble = m.ensemble;
-    tc.temporal = m.temporal.clone();
-    tc.decision = m.decision.clone();
-    tc.threads = 1;
-    let (artifact, report) = train_on(&ds, &tc)
-        .map_err(|e| BacktestError::Model(format!("fold {}: {e}", fold.index)))?;
     Ok(TrainedFold {
         artifact,
         train_rows: ds.len(),
@@ -1272,5 +1394,85 @@ pub fn train_fold(
         auc_buy: report.test.auc_buy,
         auc_sell: report.test.auc_sell,
         expected_value: report.ev,
+        exits: report.exits,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use qt_features::N_FEATURES;
+
+    /// Holds, counting the vectors it sees; reads `memory` of them.
+    #[derive(Debug)]
+    struct Counting {
+        seen: Arc<AtomicUsize>,
+        memory: usize,
+        exits: Option<ExitConfig>,
+    }
+
+    impl Model for Counting {
+        fn name(&self) -> &str {
+            "counting"
+        }
+        fn version(&self) -> &str {
+            "1"
+        }
+        fn predict(&mut self, _: &FeatureVector, _: &Candle) -> Signal {
+            self.seen.fetch_add(1, Ordering::Relaxed);
+            Signal::hold(1.0)
+        }
+        fn exits(&self) -> Option<&ExitConfig> {
+            self.exits.as_ref()
+        }
+        fn memory(&self) -> usize {
+            self.memory
+        }
+    }
+
+    #[test]
+    fn a_fold_model_takes_over_with_its_exits_and_the_symbols_latest_vectors() {
+        let wide = ExitConfig::default().scaled(Decimal::TWO);
+        let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let models: Vec<Box<dyn Model>> = vec![
+            Box::new(Counting {
+                seen: first.clone(),
+                memory: 0,
+                exits: None,
+            }),
+            Box::new(Counting {
+                seen: second.clone(),
+                memory: 5,
+                exits: Some(wide.clone()),
+            }),
+        ];
+        let mut f = FoldModels::new(vec![0, 10 * 300_000], models);
+        assert_eq!(f.memory(), 5);
+        for k in 0..=10 {
+            let one = Decimal::ONE;
+            let c = Candle::new(k * 300_000, one, one, one, one, one);
+            let fv = FeatureVector {
+                open_time: c.open_time,
+                values: [0.0; N_FEATURES],
+            };
+            f.predict_for("AAA", &fv, &c);
+            if k < 10 {
+                assert_eq!(
+                    f.exits(),
+                    None,
+                    "the first fold's model has no exits of its own"
+                );
+            }
+        }
+        assert_eq!(
+            f.exits(),
+            Some(&wide),
+            "the second fold's model trades its own exits"
+        );
+        // The second model saw the 5 latest vectors before its first candle, then that one.
+        assert_eq!(first.load(Ordering::Relaxed), 10);
+        assert_eq!(second.load(Ordering::Relaxed), 6);
+    }
 }

@@ -127,6 +127,57 @@ fn calibration_section(r: &WalkForwardReport) -> String {
     h
 }
 
+/// The exit plan a fold kept, and whether it passed on the validation slice.
+fn kept_exits(fr: &FoldResult) -> String {
+    match &fr.exits {
+        Some(x) => {
+            let label = x.trials.get(x.chosen).map_or("?", |t| t.label.as_str());
+            if x.validated {
+                label.to_string()
+            } else {
+                format!("{label} (none passed: holds)")
+            }
+        }
+        None => "the run's".to_string(),
+    }
+}
+
+/// The exit plans each fold tried on its validation slice: the margin each plan's rule chose
+/// and its validation trades and net return, and the plan kept.
+fn exits_section(r: &WalkForwardReport) -> String {
+    let mut h = String::new();
+    if r.folds.iter().all(|f| f.exits.is_none()) {
+        return h;
+    }
+    h.push_str("<h2>Exit plans, chosen on each fold's validation slice</h2><table><tr><th>fold</th><th>plans tried: margin, validation trades, net</th><th>kept</th></tr>");
+    for fr in &r.folds {
+        let Some(x) = &fr.exits else { continue };
+        let tried: Vec<String> = x
+            .trials
+            .iter()
+            .map(|t| match (t.margin, &t.error) {
+                (_, Some(e)) => format!("{}: {e}", t.label),
+                (Some(m), None) => format!(
+                    "{}: {m}, {}, {:+.2}%",
+                    t.label,
+                    t.trades,
+                    t.net_return * 100.0
+                ),
+                (None, None) => format!("{}: none", t.label),
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            fr.fold.index,
+            tried.join("; "),
+            kept_exits(fr)
+        );
+    }
+    h.push_str("</table>");
+    h
+}
+
 /// One line per fold and run: windows and figures.
 pub fn folds_csv(r: &WalkForwardReport) -> String {
     let mut s = String::from(
@@ -282,6 +333,19 @@ pub fn summary(r: &WalkForwardReport) -> String {
         st.turnover
     );
     let d = &r.deflated;
+    if r.folds.iter().any(|f| f.exits.is_some()) {
+        let kept: Vec<String> = r
+            .folds
+            .iter()
+            .map(|f| format!("{}: {}", f.fold.index, kept_exits(f)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "exit plans: {} tried per fold on its validation slice (each a trial); kept: {}",
+            d.exit_plans,
+            kept.join(", ")
+        );
+    }
     let _ = writeln!(
         s,
         "deflated Sharpe: {} trial(s), V = {:.3e}, expected best per-day Sharpe by luck {:.4}, \
@@ -737,6 +801,7 @@ pub fn html(r: &WalkForwardReport, c: &Curves) -> String {
     }
     h.push_str("</table>");
     h.push_str(&calibration_section(r));
+    h.push_str(&exits_section(r));
     h.push_str(&monthly_table(
         &c.strategy,
         r.strategy.metrics.initial_equity,

@@ -102,6 +102,96 @@ fn when_stop_and_target_both_lie_inside_one_candle_the_stop_counts() {
     assert_eq!(t.legs_hit, 0);
 }
 
+/// [`Once`] trained for its own exits (as a model built from an artifact carries its labels'
+/// exits).
+#[derive(Debug)]
+struct OnceWithExits(Once, qt_exits::ExitConfig);
+
+impl Model for OnceWithExits {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn version(&self) -> &str {
+        self.0.version()
+    }
+    fn predict(&mut self, f: &FeatureVector, c: &Candle) -> Signal {
+        self.0.predict(f, c)
+    }
+    fn exits(&self) -> Option<&qt_exits::ExitConfig> {
+        Some(&self.1)
+    }
+}
+
+#[test]
+fn a_model_carrying_its_own_exits_is_traded_with_them_not_with_the_runs() {
+    // One leg at +0.5%, a 0.25% stop, no trailing: far tighter than the run's exits (a 2%
+    // stop, +1.95% first leg), which this data never reaches.
+    let exits = qt_exits::ExitConfig {
+        low_vol_targets_pct: vec![dec!(0.5)],
+        high_vol_targets_pct: vec![dec!(0.5)],
+        leg_fractions: vec![Decimal::ONE],
+        stop_pct: dec!(0.25),
+        trailing_activation_pct: None,
+        ..qt_exits::ExitConfig::default()
+    };
+    let signal_at = T0 + (WARM as i64 - 1) * IV;
+    let run_with = |tail: &[(Decimal, Decimal, Decimal, Decimal, Decimal)], own: bool| {
+        let bt = Backtest::new(BacktestConfig::default()).unwrap();
+        bt.run(
+            vec![series("AAAUSDT", tail)],
+            &mut |_| {
+                let once = Once(signal_at, buy());
+                Ok(if own {
+                    Box::new(OnceWithExits(once, exits.clone())) as Box<dyn Model>
+                } else {
+                    Box::new(once)
+                })
+            },
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    let up = [
+        (dec!(100), dec!(100.3), dec!(99.9), dec!(100.2), BIG),
+        (dec!(100.2), dec!(100.6), dec!(100.1), dec!(100.5), BIG), // +0.5% from 100.02: 100.52
+        (dec!(100.5), dec!(100.6), dec!(100.4), dec!(100.5), BIG),
+    ];
+    let o = run_with(&up, true);
+    assert_eq!(o.trades.len(), 1);
+    let t = &o.trades[0];
+    assert_eq!(t.entry_price, dec!(100.02));
+    assert_eq!(
+        (t.exit_reason, t.legs_hit),
+        (ExitReason::TakeProfit, 1),
+        "{t:?}"
+    );
+    assert!(
+        t.exit_price > dec!(100.49) && t.exit_price <= dec!(100.52),
+        "filled at the +0.5% leg, 100.52 (less slippage): {t:?}"
+    );
+    let o = run_with(&up, false);
+    assert_eq!(
+        o.trades[0].exit_reason,
+        ExitReason::EndOfData,
+        "the run's exits hold on"
+    );
+    let down = [
+        (dec!(100), dec!(100.1), dec!(99.9), dec!(100), BIG),
+        (dec!(100), dec!(100.1), dec!(99.7), dec!(99.8), BIG), // 0.25% under 100.02: 99.77
+        (dec!(99.8), dec!(99.9), dec!(99.7), dec!(99.8), BIG),
+    ];
+    let o = run_with(&down, true);
+    let t = &o.trades[0];
+    assert_eq!(t.exit_reason, ExitReason::Stop, "{t:?}");
+    assert!(
+        t.exit_price < dec!(99.78) && t.exit_price > dec!(99.74),
+        "stopped near 99.77 (less slippage): {t:?}"
+    );
+    assert_eq!(t.exit_time, T0 + (WARM as i64 + 1) * IV + IV - 1);
+    let o = run_with(&down, false);
+    assert_eq!(o.trades[0].exit_reason, ExitReason::EndOfData);
+}
+
 #[test]
 fn the_first_leg_moves_the_stop_to_break_even_and_the_rest_exits_there() {
     let o = run(

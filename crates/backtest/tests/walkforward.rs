@@ -187,13 +187,25 @@ fn the_walk_forward_stitches_its_folds_into_one_run_beside_the_baselines_and_wri
     assert!((0.0..=1.0).contains(&r.strategy_percentile));
     assert!(r.entry_probability > 0.0 || report.strategy.metrics.trades == 0);
 
-    // The sweep's two configurations are two trials; the chosen one has the best Sharpe.
+    // Each fold tried the six exit plans of the default grid on its validation slice and its
+    // model carries the one it kept.
+    for f in &report.folds {
+        let x = f
+            .exits
+            .as_ref()
+            .unwrap_or_else(|| panic!("fold {}: no exits", f.fold.index));
+        assert_eq!(x.trials.len(), 6);
+        assert!(x.chosen < 6);
+    }
+    // The sweep's two configurations, each with six exit plans, are twelve trials; the chosen
+    // configuration has the best Sharpe.
     let sweep = report
         .sweep
         .as_ref()
         .unwrap_or_else(|| panic!("no sweep result"));
     assert_eq!(sweep.configurations.len(), 2);
-    assert_eq!(report.deflated.trials, 2);
+    assert_eq!(report.deflated.exit_plans, 6);
+    assert_eq!(report.deflated.trials, 12);
     let best = sweep
         .configurations
         .iter()
@@ -239,7 +251,11 @@ fn the_walk_forward_stitches_its_folds_into_one_run_beside_the_baselines_and_wri
         &std::fs::read_to_string(out.path().join("report.json")).unwrap_or_default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(json["deflated"]["trials"].as_u64() == Some(2));
+    assert!(json["deflated"]["trials"].as_u64() == Some(12));
+    assert!(
+        html.contains("Exit plans"),
+        "report.html lacks the exit plans"
+    );
 }
 
 #[test]

@@ -109,7 +109,7 @@ events! {
     CandleClosed(CandleClosed) = 1 on Market;
     MarkPriceUpdated(MarkPriceUpdated) = 1 on Market;
     SignalGenerated(SignalGenerated) = 1 on Signals;
-    OpenPosition(OpenPosition) = 1 on Intents;
+    OpenPosition(OpenPosition) = 2 on Intents;
     ReducePosition(ReducePosition) = 1 on Intents;
     ClosePosition(ClosePosition) = 1 on Intents;
     ProtectPosition(ProtectPosition) = 1 on Intents;
@@ -120,9 +120,9 @@ events! {
     OrderFilled(OrderFill) = 1 on Orders;
     OrderCancelled(OrderEnded) = 1 on Orders;
     OrderExpired(OrderEnded) = 1 on Orders;
-    PositionOpened(PositionOpened) = 1 on Positions;
+    PositionOpened(PositionOpened) = 2 on Positions;
     PositionChanged(PositionChanged) = 1 on Positions;
-    PositionClosed(PositionClosed) = 1 on Positions;
+    PositionClosed(PositionClosed) = 2 on Positions;
     FundingFeeCharged(FundingFeeCharged) = 1 on Positions;
     PortfolioSnapshot(PortfolioSnapshot) = 1 on Portfolio;
     ModelDeployed(ModelDeployed) = 1 on Models;

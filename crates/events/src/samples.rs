@@ -20,6 +20,23 @@ fn signal() -> SignalRef {
         model_version: "gbdt-20260101-1".into(),
         confidence: 0.71,
         features: BTreeMap::from([("rsi_14".to_owned(), 61.5), ("atr_14".to_owned(), 12.25)]),
+        exits: Some(ExitSettings {
+            low_vol: 0.02,
+            high_vol: 0.05,
+            low_vol_targets_pct: vec![d("1.4625"), d("2.4375"), d("3.9")],
+            high_vol_targets_pct: vec![d("2.25"), d("3.75"), d("6")],
+            leg_fractions: vec![d("0.3"), d("0.3"), d("0.4")],
+            stop_pct: d("1.5"),
+            break_even_after_first_leg: true,
+            break_even_offset_pct: Decimal::ZERO,
+            trailing_activation_pct: None,
+            trailing_callback_pct: d("0.75"),
+            trailing_min_step: d("0.25"),
+            time_stop_minutes: Some(720),
+            learning_rate: d("0.1"),
+            min_multiplier: d("0.5"),
+            max_multiplier: d("2"),
+        }),
     }
 }
 

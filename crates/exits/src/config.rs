@@ -110,6 +110,38 @@ impl ExitConfig {
         Ok(())
     }
 
+    /// The same plan with every distance — the stop, both target ladders, the trailing stop's
+    /// activation and callback, the break-even offset — multiplied by `factor` (a wider or a
+    /// tighter plan of the same shape). Leg fractions, the time stop and learning are kept.
+    pub fn scaled(&self, factor: Decimal) -> ExitConfig {
+        let mut c = self.clone();
+        for t in c
+            .low_vol_targets_pct
+            .iter_mut()
+            .chain(c.high_vol_targets_pct.iter_mut())
+        {
+            *t *= factor;
+        }
+        c.stop_pct *= factor;
+        c.break_even_offset_pct *= factor;
+        c.trailing_activation_pct = c.trailing_activation_pct.map(|a| a * factor);
+        c.trailing_callback_pct *= factor;
+        c
+    }
+
+    /// The same plan with the trailing stop on (this plan's activation, or the default's when
+    /// it has none) or off.
+    pub fn with_trailing(&self, on: bool) -> ExitConfig {
+        let mut c = self.clone();
+        c.trailing_activation_pct = if on {
+            c.trailing_activation_pct
+                .or(ExitConfig::default().trailing_activation_pct)
+        } else {
+            None
+        };
+        c
+    }
+
     /// Take-profit distances (percent) for a realized volatility, before the profile multiplier.
     pub fn targets_pct(&self, volatility: f64) -> Vec<Decimal> {
         let w = if volatility.is_nan() || volatility <= self.low_vol {
@@ -125,5 +157,97 @@ impl ExitConfig {
             .zip(&self.high_vol_targets_pct)
             .map(|(lo, hi)| *lo + (*hi - *lo) * w)
             .collect()
+    }
+}
+
+impl From<&ExitConfig> for qt_events::ExitSettings {
+    fn from(c: &ExitConfig) -> Self {
+        qt_events::ExitSettings {
+            low_vol: c.low_vol,
+            high_vol: c.high_vol,
+            low_vol_targets_pct: c.low_vol_targets_pct.clone(),
+            high_vol_targets_pct: c.high_vol_targets_pct.clone(),
+            leg_fractions: c.leg_fractions.clone(),
+            stop_pct: c.stop_pct,
+            break_even_after_first_leg: c.break_even_after_first_leg,
+            break_even_offset_pct: c.break_even_offset_pct,
+            trailing_activation_pct: c.trailing_activation_pct,
+            trailing_callback_pct: c.trailing_callback_pct,
+            trailing_min_step: c.trailing_min_step,
+            time_stop_minutes: c.time_stop_minutes,
+            learning_rate: c.learning_rate,
+            min_multiplier: c.min_multiplier,
+            max_multiplier: c.max_multiplier,
+        }
+    }
+}
+
+impl TryFrom<&qt_events::ExitSettings> for ExitConfig {
+    type Error = ExitError;
+
+    /// The exits a wire message carries, refused when they do not make a valid plan.
+    fn try_from(s: &qt_events::ExitSettings) -> Result<Self, ExitError> {
+        let c = ExitConfig {
+            low_vol: s.low_vol,
+            high_vol: s.high_vol,
+            low_vol_targets_pct: s.low_vol_targets_pct.clone(),
+            high_vol_targets_pct: s.high_vol_targets_pct.clone(),
+            leg_fractions: s.leg_fractions.clone(),
+            stop_pct: s.stop_pct,
+            break_even_after_first_leg: s.break_even_after_first_leg,
+            break_even_offset_pct: s.break_even_offset_pct,
+            trailing_activation_pct: s.trailing_activation_pct,
+            trailing_callback_pct: s.trailing_callback_pct,
+            trailing_min_step: s.trailing_min_step,
+            time_stop_minutes: s.time_stop_minutes,
+            learning_rate: s.learning_rate,
+            min_multiplier: s.min_multiplier,
+            max_multiplier: s.max_multiplier,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_form_has_every_field_and_round_trips() {
+        let mut c = ExitConfig::default().scaled(d(15, 1)).with_trailing(false);
+        c.time_stop_minutes = None;
+        let wire = qt_events::ExitSettings::from(&c);
+        // Field for field: the two serialize to the same JSON object.
+        assert_eq!(
+            serde_json::to_value(&wire).unwrap(),
+            serde_json::to_value(&c).unwrap()
+        );
+        assert_eq!(ExitConfig::try_from(&wire).unwrap(), c);
+        let bad = qt_events::ExitSettings {
+            stop_pct: Decimal::ZERO,
+            ..wire
+        };
+        assert!(ExitConfig::try_from(&bad).is_err());
+    }
+
+    #[test]
+    fn scaling_moves_every_distance_and_trailing_switches() {
+        let c = ExitConfig::default().scaled(d(75, 2));
+        assert_eq!(c.stop_pct, d(15, 1));
+        assert_eq!(c.low_vol_targets_pct[0], d(14625, 4));
+        assert_eq!(c.high_vol_targets_pct[2], d(6, 0));
+        assert_eq!(c.trailing_activation_pct, Some(d(225, 2)));
+        assert_eq!(c.trailing_callback_pct, d(75, 2));
+        assert_eq!(c.leg_fractions, ExitConfig::default().leg_fractions);
+        assert!(c.validate().is_ok());
+        let off = c.with_trailing(false);
+        assert_eq!(off.trailing_activation_pct, None);
+        assert_eq!(
+            off.with_trailing(true).trailing_activation_pct,
+            Some(d(3, 0)),
+            "switched back on, a plan without its own activation takes the default's"
+        );
     }
 }

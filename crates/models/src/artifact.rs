@@ -100,6 +100,11 @@ impl ModelArtifact {
         Ok(Self::base(ModelKind::Ensemble, version, params))
     }
 
+    /// The exits the model was trained for and should trade with (its labels' exits).
+    pub fn exits(&self) -> Option<&qt_exits::ExitConfig> {
+        self.labeling.as_ref().map(|l| &l.exits)
+    }
+
     /// Checks the format version and that the feature list is this build's.
     pub fn validate(&self) -> Result<(), ModelError> {
         if self.format != ARTIFACT_FORMAT {
@@ -161,8 +166,67 @@ impl ModelArtifact {
     }
 }
 
-/// Builds the model an artifact describes (validating it first).
+/// A model built from an artifact that records the exits it was trained for: it answers
+/// [`Model::exits`] with them and forwards everything else.
+#[derive(Debug)]
+struct WithExits {
+    model: Box<dyn Model>,
+    exits: qt_exits::ExitConfig,
+}
+
+impl Model for WithExits {
+    fn name(&self) -> &str {
+        self.model.name()
+    }
+    fn version(&self) -> &str {
+        self.model.version()
+    }
+    fn predict(
+        &mut self,
+        features: &qt_features::FeatureVector,
+        candle: &qt_candles::Candle,
+    ) -> crate::Signal {
+        self.model.predict(features, candle)
+    }
+    fn predict_for(
+        &mut self,
+        symbol: &str,
+        features: &qt_features::FeatureVector,
+        candle: &qt_candles::Candle,
+    ) -> crate::Signal {
+        self.model.predict_for(symbol, features, candle)
+    }
+    fn signal_mix(&self) -> Option<crate::SignalMix> {
+        self.model.signal_mix()
+    }
+    fn exits(&self) -> Option<&qt_exits::ExitConfig> {
+        Some(&self.exits)
+    }
+    fn memory(&self) -> usize {
+        self.model.memory()
+    }
+}
+
+/// Builds the model an artifact describes (validating it first). When the artifact records
+/// the exits its labels were made with, the model carries them ([`Model::exits`]): the
+/// backtester and trading-bot trade it with those exits.
 pub fn build_model(artifact: &ModelArtifact) -> Result<Box<dyn Model>, ModelError> {
+    let model = build_bare(artifact)?;
+    Ok(match &artifact.labeling {
+        Some(l) => {
+            l.exits
+                .validate()
+                .map_err(|e| ModelError::Format(format!("the artifact's exits: {e}")))?;
+            Box::new(WithExits {
+                model,
+                exits: l.exits.clone(),
+            })
+        }
+        None => model,
+    })
+}
+
+fn build_bare(artifact: &ModelArtifact) -> Result<Box<dyn Model>, ModelError> {
     artifact.validate()?;
     let bad = |e: serde_json::Error| ModelError::Format(e.to_string());
     Ok(match artifact.kind {

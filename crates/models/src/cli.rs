@@ -7,7 +7,8 @@ use anyhow::Context;
 
 use crate::ModelKind;
 use crate::dataset::{Dataset, Series};
-use crate::train::{Decision, TrainConfig, train_on};
+use crate::exit_choice::train_choosing_exits;
+use crate::train::{Decision, TrainConfig};
 
 /// Arguments of `qtctl train`.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,9 +71,26 @@ pub struct TrainArgs {
     /// Passes over the training rows of the temporal model.
     #[arg(long, default_value_t = crate::TemporalParams::default().epochs)]
     pub epochs: usize,
+    /// Factors the exits' distances are scaled by in the grid of exit plans tried on the
+    /// validation slice (each plan a trial; `1` alone with `--exit-trailing` empty: the exits
+    /// as given).
+    #[arg(long, value_delimiter = ',', default_values_t = crate::ExitGrid::default().scales)]
+    pub exit_scales: Vec<rust_decimal::Decimal>,
+    /// The trailing stop on and/or off in the grid (`true,false`); `keep`: as the exits have it.
+    #[arg(long, value_delimiter = ',', default_value = "true,false", value_parser = parse_trailing)]
+    pub exit_trailing: Vec<Option<bool>>,
     /// Cores to use.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+}
+
+fn parse_trailing(s: &str) -> Result<Option<bool>, String> {
+    match s {
+        "true" | "on" => Ok(Some(true)),
+        "false" | "off" => Ok(Some(false)),
+        "keep" => Ok(None),
+        _ => Err(format!("{s:?} is not true, false or keep")),
+    }
 }
 
 fn parse_kind(s: &str) -> Result<ModelKind, String> {
@@ -146,8 +164,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}: not exit settings", path.display()))?;
     }
     cfg.labeling.horizon = args.horizon;
-    let ds = Dataset::build(&series, &cfg.labeling, cfg.threads).context("building the dataset")?;
+    cfg.exit_grid = crate::ExitGrid {
+        scales: args.exit_scales.clone(),
+        trailing: args.exit_trailing.iter().flatten().copied().collect(),
+    };
+    let prepared = Dataset::prepare(&series, cfg.threads).context("computing the features")?;
     if cfg.version.is_empty() {
+        let ds = Dataset::labelled(&prepared, &cfg.labeling).context("labelling the rows")?;
         let split = ds
             .split(cfg.test_fraction, cfg.labeling.horizon)
             .context("splitting the dataset")?;
@@ -160,12 +183,30 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         cfg.version = format!("{}-{end}", args.kind_name());
     }
     let started = Instant::now();
-    let (artifact, mut report) = train_on(&ds, &cfg).context("training")?;
+    let chosen = train_choosing_exits(&prepared, &cfg, &mut |_| Ok(())).context("training")?;
+    let (artifact, mut report) = (chosen.artifact, chosen.report);
     report.train_seconds = Some(started.elapsed().as_secs_f64());
     artifact.save(&args.out).context("writing the artifact")?;
     let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
     std::fs::write(&args.report, json)
         .with_context(|| format!("writing {}", args.report.display()))?;
+    if let Some(x) = &report.exits {
+        for (k, t) in x.trials.iter().enumerate() {
+            println!(
+                "exits {}{}: {}",
+                t.label,
+                if k == x.chosen { " (kept)" } else { "" },
+                match (&t.error, t.margin) {
+                    (Some(e), _) => format!("not trained: {e}"),
+                    (None, Some(m)) => format!(
+                        "margin {:.4}, {} validation trades netting {:+.4}, excess t {:.2}",
+                        m, t.trades, t.net_return, t.excess_t
+                    ),
+                    (None, None) => "no margin passed on validation".to_string(),
+                }
+            );
+        }
+    }
     println!(
         "trained {} on {} rows, tested on {}: accuracy {:.3}, signal mix buy {:.2} sell {:.2} hold {:.2}; artifact {}",
         report.version,

@@ -3,9 +3,7 @@
 
 use qt_candles::Candle;
 use qt_events::SignalAction;
-use qt_features::{
-    FeatureConfig, MarketFactor, N_FEATURES, batch_with_market, feature_index, market_history,
-};
+use qt_features::{FeatureConfig, N_FEATURES, batch_with_market, feature_index, market_history};
 
 use crate::ModelError;
 use crate::labels::{LabelConfig, Outcomes, exit_outcomes};
@@ -45,30 +43,44 @@ pub struct Split {
     pub purged: usize,
 }
 
-fn rows_of(
-    series: &Series,
-    market: &MarketFactor,
-    cfg: &LabelConfig,
-) -> Vec<([f64; N_FEATURES], Outcomes, Candle)> {
-    let fcfg = FeatureConfig {
-        interval_ms: series.interval_ms,
-    };
-    let features = batch_with_market(fcfg, market, &series.candles);
-    // The daily realized volatility that picks the ladder, as the backtester and exit-brain
-    // compute it: rv_24h scaled by √(candles per day).
-    let rv = feature_index("rv_24h").unwrap_or(0);
-    let day_scale = (fcfg.day_candles() as f64).sqrt();
-    let volatility: Vec<f64> = features
-        .iter()
-        .map(|f| f.as_ref().map_or(f64::NAN, |f| f.values[rv] * day_scale))
-        .collect();
-    let outcomes = exit_outcomes(&series.candles, &volatility, series.interval_ms, cfg);
-    features
-        .iter()
-        .zip(outcomes)
-        .zip(&series.candles)
-        .filter_map(|((f, l), c)| Some((f.as_ref()?.values, l?, *c)))
-        .collect()
+/// Every series' features and the daily realized volatility that picks each row's ladder,
+/// computed once so that datasets labelled with different exits ([`Dataset::labelled`]) share
+/// them.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    series: &'a [Series],
+    features: Vec<Vec<Option<[f64; N_FEATURES]>>>,
+    volatility: Vec<Vec<f64>>,
+    threads: usize,
+}
+
+impl Prepared<'_> {
+    /// The series the features were computed from.
+    pub fn series(&self) -> &[Series] {
+        self.series
+    }
+}
+
+/// Runs `work(i)` for each of `n` series on up to `threads` threads (one series per thread at a
+/// time); results in series order.
+fn per_series<T: Send + Default + Clone>(
+    n: usize,
+    threads: usize,
+    work: &(dyn Fn(usize) -> T + Sync),
+) -> Vec<T> {
+    let threads = threads.clamp(1, n.max(1));
+    let mut out: Vec<T> = vec![T::default(); n];
+    let per = n.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for (t, chunk) in out.chunks_mut(per).enumerate() {
+            scope.spawn(move || {
+                for (k, slot) in chunk.iter_mut().enumerate() {
+                    *slot = work(t * per + k);
+                }
+            });
+        }
+    });
+    out
 }
 
 impl Dataset {
@@ -80,6 +92,12 @@ impl Dataset {
         threads: usize,
     ) -> Result<Self, ModelError> {
         labeling.validate()?;
+        Self::labelled(&Self::prepare(series, threads)?, labeling)
+    }
+
+    /// Computes the features of every series (the market factor read from the reference
+    /// series among them) and the volatility that picks the ladder, for [`Dataset::labelled`].
+    pub fn prepare(series: &[Series], threads: usize) -> Result<Prepared<'_>, ModelError> {
         let Some(first) = series.first() else {
             return Err(ModelError::Data("no series".to_string()));
         };
@@ -91,33 +109,66 @@ impl Dataset {
         if series.len() > usize::from(u16::MAX) {
             return Err(ModelError::Data("too many series".to_string()));
         }
-        let threads = threads.clamp(1, series.len());
+        let fcfg = FeatureConfig {
+            interval_ms: first.interval_ms,
+        };
         // The market factor every symbol reads, from the reference series among them.
         let refs: Vec<(&str, &[Candle])> = series
             .iter()
             .map(|s| (s.symbol.as_str(), s.candles.as_slice()))
             .collect();
-        let market = &market_history(
-            FeatureConfig {
-                interval_ms: first.interval_ms,
-            },
-            &refs,
-        );
-        let mut per_series: Vec<Vec<_>> = vec![Vec::new(); series.len()];
-        std::thread::scope(|scope| {
-            for (t, chunk) in per_series
-                .chunks_mut(series.len().div_ceil(threads))
-                .enumerate()
-            {
-                let start = t * series.len().div_ceil(threads);
-                scope.spawn(move || {
-                    for (k, out) in chunk.iter_mut().enumerate() {
-                        *out = rows_of(&series[start + k], market, labeling);
-                    }
-                });
-            }
+        let market = &market_history(fcfg, &refs);
+        // The daily realized volatility that picks the ladder, as the backtester and
+        // exit-brain compute it: rv_24h scaled by √(candles per day).
+        let rv = feature_index("rv_24h").unwrap_or(0);
+        let day_scale = (fcfg.day_candles() as f64).sqrt();
+        let both = per_series(series.len(), threads, &|i| {
+            let features: Vec<Option<[f64; N_FEATURES]>> =
+                batch_with_market(fcfg, market, &series[i].candles)
+                    .into_iter()
+                    .map(|f| f.map(|f| f.values))
+                    .collect();
+            let volatility: Vec<f64> = features
+                .iter()
+                .map(|f| f.as_ref().map_or(f64::NAN, |f| f[rv] * day_scale))
+                .collect();
+            (features, volatility)
         });
-        let total: usize = per_series.iter().map(Vec::len).sum();
+        let (features, volatility) = both.into_iter().unzip();
+        Ok(Prepared {
+            series,
+            features,
+            volatility,
+            threads,
+        })
+    }
+
+    /// The rows of prepared series labelled with `labeling`'s exits: a candle is a row when it
+    /// has features and both its trades end within the horizon.
+    pub fn labelled(p: &Prepared<'_>, labeling: &LabelConfig) -> Result<Self, ModelError> {
+        labeling.validate()?;
+        let series = p.series;
+        let Some(first) = series.first() else {
+            return Err(ModelError::Data("no series".to_string()));
+        };
+        let outcomes = per_series(series.len(), p.threads, &|i| {
+            exit_outcomes(
+                &series[i].candles,
+                &p.volatility[i],
+                series[i].interval_ms,
+                labeling,
+            )
+        });
+        let total: usize = outcomes
+            .iter()
+            .zip(&p.features)
+            .map(|(o, f)| {
+                o.iter()
+                    .zip(f)
+                    .filter(|(o, f)| o.is_some() && f.is_some())
+                    .count()
+            })
+            .sum();
         let mut ds = Dataset {
             features: Vec::with_capacity(total),
             labels: Vec::with_capacity(total),
@@ -128,12 +179,15 @@ impl Dataset {
             symbols: series.iter().map(|s| s.symbol.clone()).collect(),
             interval_ms: first.interval_ms,
         };
-        for (i, rows) in per_series.into_iter().enumerate() {
-            for (f, o, c) in rows {
-                ds.features.push(f);
+        for (i, (outs, feats)) in outcomes.iter().zip(&p.features).enumerate() {
+            for ((o, f), c) in outs.iter().zip(feats).zip(&series[i].candles) {
+                let (Some(o), Some(f)) = (o, f) else {
+                    continue;
+                };
+                ds.features.push(*f);
                 ds.labels.push(o.label(&labeling.costs, first.interval_ms));
-                ds.outcomes.push(o);
-                ds.candles.push(c);
+                ds.outcomes.push(*o);
+                ds.candles.push(*c);
                 ds.symbol_of.push(i as u16);
             }
         }

@@ -181,6 +181,13 @@ impl Model for EnsembleModel {
     fn signal_mix(&self) -> Option<SignalMix> {
         Some(EnsembleModel::signal_mix(self))
     }
+    fn memory(&self) -> usize {
+        self.members
+            .iter()
+            .map(|m| m.model.memory())
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 #[cfg(test)]

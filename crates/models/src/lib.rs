@@ -28,6 +28,7 @@ pub mod dataset;
 mod ensemble;
 mod error;
 pub mod ev;
+pub mod exit_choice;
 mod flat;
 mod gbdt;
 pub mod labels;
@@ -42,6 +43,7 @@ pub use artifact::{ARTIFACT_FORMAT, ModelArtifact, ModelKind, TrainingRange, bui
 pub use ensemble::{EnsembleConfig, EnsembleModel, SignalMix};
 pub use error::ModelError;
 pub use ev::{EvRule, EvSettings, TradeCosts};
+pub use exit_choice::{ExitChoice, ExitGrid, ExitTrial};
 pub use gbdt::{GbdtModel, GbdtParams};
 pub use labels::LabelConfig;
 pub use model::{Model, NoModel, Signal};

@@ -94,4 +94,15 @@ pub trait Model: Send + std::fmt::Debug {
     fn signal_mix(&self) -> Option<crate::SignalMix> {
         None
     }
+    /// The exits the model was trained for (its artifact's labelling, chosen on validation
+    /// data): a position it opens is managed with them. `None`: the caller's configured exits.
+    fn exits(&self) -> Option<&qt_exits::ExitConfig> {
+        None
+    }
+    /// How many of a symbol's latest feature vectors a decision reads (the temporal model's
+    /// window; 0 for a model without memory). A caller that swaps this model in mid-stream
+    /// replays that many recent vectors per symbol first, so it decides at once.
+    fn memory(&self) -> usize {
+        0
+    }
 }

@@ -147,6 +147,17 @@ impl Model for StackedModel {
             None => Signal::hold(1.0),
         }
     }
+
+    fn memory(&self) -> usize {
+        self.members
+            .iter()
+            .map(|m| match m {
+                Priced::Gbdt(_) => 0,
+                Priced::Temporal(t) => t.window(),
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// The models of an ensemble artifact's members: with a `stack` in `params`, its first

@@ -32,6 +32,10 @@ pub struct TrainConfig {
     /// How the trained gbdt decides (default: by expected value).
     #[serde(default)]
     pub decision: Decision,
+    /// The exit plans tried around `labeling.exits` when the model decides by expected value
+    /// (see [`crate::exit_choice`]); each is a trial.
+    #[serde(default)]
+    pub exit_grid: crate::ExitGrid,
 }
 
 /// How a trained gbdt turns its two probabilities into a decision.
@@ -67,6 +71,7 @@ impl TrainConfig {
             temporal: crate::TemporalParams::default(),
             threads: 2,
             decision: Decision::default(),
+            exit_grid: crate::ExitGrid::default(),
         }
     }
 }
@@ -111,8 +116,9 @@ pub struct TrainReport {
     /// largest first.
     #[serde(default)]
     pub feature_importance: Vec<(String, f64)>,
-    /// Wall seconds of `train_on` (fit, edge calibration and the evaluation of train and test
-    /// rows), filled in by the caller that measured it.
+    /// Wall seconds of training (for `qtctl train`: labelling and `train_on` — fit, edge
+    /// calibration, the evaluation of train and test rows — for every exit plan tried), filled
+    /// in by the caller that measured it.
     #[serde(default)]
     pub train_seconds: Option<f64>,
     /// The expected-value rule's calibration: reliability curves, costs, the margins tried
@@ -122,6 +128,10 @@ pub struct TrainReport {
     /// The temporal model's loss after each epoch (fit and calibration rows).
     #[serde(default)]
     pub epochs: Vec<crate::temporal::EpochLoss>,
+    /// The exit plans tried on the validation slice and the one kept (a run through
+    /// [`crate::exit_choice::train_choosing_exits`]).
+    #[serde(default)]
+    pub exits: Option<crate::ExitChoice>,
 }
 
 /// Runs `model` over `rows` in time order, as a live bot would, and evaluates it.
@@ -383,17 +393,20 @@ pub fn train_on(
         train_seconds: None,
         ev: ev_report,
         epochs,
+        exits: None,
     };
     Ok((artifact, report))
 }
 
-/// Builds the dataset from candles and trains (see [`train_on`]).
+/// Builds the dataset from candles and trains, choosing the exits on the validation slice
+/// (see [`crate::exit_choice::train_choosing_exits`]).
 pub fn train(
     series: &[Series],
     cfg: &TrainConfig,
 ) -> Result<(ModelArtifact, TrainReport), ModelError> {
-    let ds = Dataset::build(series, &cfg.labeling, cfg.threads)?;
-    train_on(&ds, cfg)
+    let prepared = Dataset::prepare(series, cfg.threads)?;
+    let c = crate::exit_choice::train_choosing_exits(&prepared, cfg, &mut |_| Ok(()))?;
+    Ok((c.artifact, c.report))
 }
 
 #[cfg(test)]

@@ -306,6 +306,8 @@ fn train_command_writes_an_artifact_and_a_json_report() {
         momentum_sell: -0.01,
         exits: None,
         horizon: LabelConfig::default().horizon,
+        exit_scales: vec![rust_decimal::Decimal::ONE],
+        exit_trailing: vec![None],
         threads: 2,
     };
     qt_models::cli::run(&args).expect("train command runs");
@@ -392,4 +394,63 @@ fn a_gbdt_decides_by_expected_value_calibrated_on_rows_it_was_not_fitted_on() {
     assert!(seen > 1000);
     // No edge, no trade: HOLD is the normal answer.
     assert!(entries * 2 < seen, "{entries} entries of {seen}");
+}
+
+#[test]
+fn training_tries_every_exit_plan_keeps_the_best_validated_one_and_the_model_carries_it() {
+    let series = repo_series(&["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
+    let cfg = small_config(ModelKind::Gbdt);
+    let candidates = cfg.exit_candidates();
+    assert_eq!(candidates.len(), 6, "the default grid");
+    let (artifact, report) = qt_models::train::train(&series, &cfg).expect("trains");
+    let choice = report.exits.clone().expect("the exit plans tried");
+    assert_eq!(
+        choice.trials.len(),
+        candidates.len(),
+        "every plan is a trial"
+    );
+    for (t, c) in choice.trials.iter().zip(&candidates) {
+        assert_eq!(t.label, c.label);
+        assert!(t.error.is_none(), "{t:?}");
+        if t.margin.is_some() {
+            assert!(
+                t.net_return > 0.0 && t.trades >= 20 && t.excess_t >= 2.0,
+                "{t:?}"
+            );
+        }
+    }
+    // The kept plan is the one whose validation trades made the most among those that
+    // passed; with none passing, the configured plan (its model holds).
+    let best = choice
+        .trials
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.margin.is_some())
+        .max_by(|a, b| a.1.net_return.total_cmp(&b.1.net_return))
+        .map(|(i, _)| i);
+    match best {
+        Some(i) => assert!(choice.validated && choice.chosen == i, "{choice:?}"),
+        None => {
+            assert!(!choice.validated, "{choice:?}");
+            assert_eq!(candidates[choice.chosen].exits, cfg.labeling.exits);
+        }
+    }
+    assert_eq!(
+        report.ev.as_ref().and_then(|e| e.margin),
+        choice.trials[choice.chosen].margin,
+        "the artifact's rule is the kept plan's"
+    );
+    // The artifact records the kept plan, and a model built from it (a saved and loaded one
+    // too) carries its exits.
+    let kept = &candidates[choice.chosen].exits;
+    assert_eq!(artifact.exits(), Some(kept));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("model.json");
+    artifact.save(&path).expect("saves");
+    let model = build_model(&ModelArtifact::load(&path).expect("loads")).expect("builds");
+    assert_eq!(model.exits(), Some(kept));
+    // A model without recorded exits leaves them to its caller.
+    let mut bare = artifact.clone();
+    bare.labeling = None;
+    assert_eq!(build_model(&bare).expect("builds").exits(), None);
 }

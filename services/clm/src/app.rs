@@ -386,7 +386,10 @@ impl Clm {
         };
         let settings = self.settings.clone();
         let version = run.version.clone();
-        let prior_trials = usize::try_from(self.db.count_decisions().await?).unwrap_or(0);
+        // Every earlier decision tried the exit grid too: each of its plans is a trial.
+        let prior_trials = usize::try_from(self.db.count_decisions().await?)
+            .unwrap_or(0)
+            .saturating_mul(self.settings.exit_plans());
         let (artifact, report) = tokio::task::spawn_blocking(move || {
             run_cycle(CycleInput {
                 version,

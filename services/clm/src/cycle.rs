@@ -12,7 +12,8 @@ use qt_backtest::report::{Metrics, compute_metrics};
 use qt_backtest::walkforward::run_walkforward;
 use qt_backtest::{Backtest, BacktestError, SymbolSeries};
 use qt_models::dataset::{Dataset, Series};
-use qt_models::train::{TrainConfig, TrainReport, evaluate_model, train_on};
+use qt_models::exit_choice::train_choosing_exits;
+use qt_models::train::{TrainConfig, TrainReport, evaluate_model};
 use qt_models::{ModelArtifact, ModelError, SignalAction, SignalMix, build_model};
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +123,7 @@ fn walk_forward(
         random_paths: r.random.paths,
         dsr: r.deflated.dsr,
         trials: r.deflated.trials,
+        exit_plans: r.deflated.exit_plans,
         verdict: r.verdict,
     })
 }
@@ -196,36 +198,49 @@ fn add_evidence(ds: &mut Dataset, evidence: &[Evidence], weight: usize, before_m
 pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), CycleError> {
     let s = input.settings;
     let t0 = Instant::now();
-    let labeling = s.labeling();
-    let mut ds = Dataset::build(&input.series, &labeling, s.threads)?;
-    let base_rows = ds.len();
-    for class in [SignalAction::Buy, SignalAction::Sell] {
-        if !ds.labels.contains(&class) {
-            // A one-vs-rest booster without a positive row has an infinite base score and
-            // cannot be saved: refuse with the reason instead.
-            return Err(CycleError::Model(ModelError::Data(format!(
-                "no {class:?} label in {base_rows} rows: no trade under the exits nets a \
-                 gain after costs in this window"
-            ))));
-        }
-    }
-    let first_split = ds.split(s.test_fraction, s.label_horizon)?;
-    let purge_ms = s.label_horizon as i64 * ds.interval_ms;
-    let evidence_rows = add_evidence(
-        &mut ds,
-        &input.evidence,
-        s.outcome_weight,
-        first_split.split_time_ms - purge_ms,
-    );
+    let prepared = Dataset::prepare(&input.series, s.threads)?;
     let t1 = Instant::now();
     let mut cfg = TrainConfig::new(s.kind, input.version.clone());
-    cfg.labeling = labeling;
+    cfg.labeling = s.labeling();
     cfg.test_fraction = s.test_fraction;
     cfg.gbdt = s.gbdt;
     cfg.momentum = s.momentum;
     cfg.threads = s.threads;
     cfg.decision = s.decision.clone().unwrap_or_default();
-    let (artifact, mut train) = train_on(&ds, &cfg)?;
+    cfg.exit_grid = s.exit_grid.clone();
+    // Each exit plan's dataset: refused without a BUY or a SELL label, then the realized
+    // outcomes added before its test period.
+    let mut counts: Vec<(qt_models::LabelConfig, usize, usize)> = Vec::new();
+    let mut adjust = |ds: &mut Dataset| -> Result<(), ModelError> {
+        let rows = ds.len();
+        for class in [SignalAction::Buy, SignalAction::Sell] {
+            if !ds.labels.contains(&class) {
+                // A one-vs-rest booster without a positive row has an infinite base score and
+                // cannot be saved: refuse with the reason instead.
+                return Err(ModelError::Data(format!(
+                    "no {class:?} label in {rows} rows: no trade under the exits nets a \
+                     gain after costs in this window"
+                )));
+            }
+        }
+        let first_split = ds.split(s.test_fraction, s.label_horizon)?;
+        let purge_ms = s.label_horizon as i64 * ds.interval_ms;
+        let added = add_evidence(
+            ds,
+            &input.evidence,
+            s.outcome_weight,
+            first_split.split_time_ms - purge_ms,
+        );
+        counts.push((ds.labeling.clone(), rows, added));
+        Ok(())
+    };
+    let chosen = train_choosing_exits(&prepared, &cfg, &mut adjust)?;
+    let (artifact, mut train, ds) = (chosen.artifact, chosen.report, chosen.dataset);
+    // The kept plan's rows and realized outcomes.
+    let (base_rows, evidence_rows) = counts
+        .iter()
+        .find(|(l, ..)| *l == ds.labeling)
+        .map_or((ds.len(), 0), |&(_, r, a)| (r, a));
     let t2 = Instant::now();
     train.train_seconds = Some((t2 - t1).as_secs_f64());
     let split = ds.split(s.test_fraction, s.label_horizon)?;

@@ -78,9 +78,13 @@ pub struct WalkForwardCard {
     pub random_median_return: f64,
     pub random_p95_return: f64,
     pub random_paths: usize,
-    /// Deflated Sharpe probability, and the trials it counted.
+    /// Deflated Sharpe probability, and the trials it counted (every exit plan of every
+    /// configuration judged so far and of this one).
     pub dsr: Option<f64>,
     pub trials: usize,
+    /// Exit plans each fold tried on its validation slice (counted in `trials`).
+    #[serde(default)]
+    pub exit_plans: usize,
     pub verdict: String,
 }
 
@@ -352,6 +356,7 @@ mod tests {
             random_paths: 200,
             dsr,
             trials: 5,
+            exit_plans: 1,
             verdict: String::new(),
         }
     }

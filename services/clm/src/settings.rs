@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use qt_backtest::BacktestConfig;
 use qt_models::train::Decision;
-use qt_models::{GbdtParams, LabelConfig, ModelKind, MomentumConfig};
+use qt_models::{ExitGrid, GbdtParams, LabelConfig, ModelKind, MomentumConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::gate::GateConfig;
@@ -40,6 +40,10 @@ pub struct Settings {
     /// How the trained gbdt decides; absent: by expected value after the backtest's costs
     /// (an `Option` so a file's choice replaces the default instead of being merged into it).
     pub decision: Option<Decision>,
+    /// The exit plans tried around `backtest.exits`, the one kept chosen on the validation
+    /// slice (deciding by expected value); every plan is a trial of the gate's deflated
+    /// Sharpe ratio. Default: distances ×0.75 / ×1 / ×1.5, trailing on and off.
+    pub exit_grid: ExitGrid,
     /// Share of the window held out (the out-of-sample backtest period; default 0.2).
     pub test_fraction: f64,
     /// Threads for training (default 2).
@@ -75,6 +79,7 @@ impl Default for Settings {
             momentum: MomentumConfig::default(),
             label_horizon: LabelConfig::default().horizon,
             decision: None,
+            exit_grid: ExitGrid::default(),
             test_fraction: 0.2,
             threads: 2,
             backtest: BacktestConfig::default(),
@@ -152,6 +157,7 @@ impl Settings {
                 gbdt: self.gbdt,
                 momentum: self.momentum,
                 decision: self.decision.clone().unwrap_or_default(),
+                exit_grid: self.exit_grid.clone(),
                 ..ModelSettings::default()
             },
             backtest,
@@ -215,6 +221,11 @@ impl Settings {
                 .map_err(|e| format!("walkforward: {e}"))?;
         }
         self.labeling().validate().map_err(|e| e.to_string())
+    }
+
+    /// Exit plans each training tries (each a trial of the deflated Sharpe ratio).
+    pub fn exit_plans(&self) -> usize {
+        self.walkforward_config(0).exit_plans()
     }
 
     /// The labels training uses: the live exits and costs of `backtest`.

@@ -212,6 +212,7 @@ async fn killed_during_training_resumes_the_same_run_and_deploys_once_then_serve
             model_version: version.clone(),
             confidence: 0.7,
             features: BTreeMap::new(),
+            exits: None,
         }),
     };
     for e in [

@@ -70,6 +70,7 @@ async fn repository_round_trips_on_postgres() {
             model_version: "v1".into(),
             confidence: 0.6,
             features: BTreeMap::new(),
+            exits: None,
         }),
     };
     db.insert_trade(&closed).await.unwrap();

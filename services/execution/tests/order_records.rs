@@ -50,6 +50,7 @@ fn every_kind() -> Vec<OrderRecord> {
                     model_version: "v1".into(),
                     confidence: 0.75,
                     features: [("rsi".to_string(), 55.0)].into_iter().collect(),
+                    exits: None,
                 }),
             }),
         )

@@ -347,6 +347,7 @@ impl<S: PlanStore> Brain<S> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new_plan(
         &self,
         position_id: &str,
@@ -355,6 +356,7 @@ impl<S: PlanStore> Brain<S> {
         qty: Decimal,
         price: Decimal,
         opened_ms: i64,
+        model_exits: Option<&qt_events::ExitSettings>,
     ) -> Result<Tracked, BrainError> {
         let filters = self
             .filters
@@ -370,9 +372,18 @@ impl<S: PlanStore> Brain<S> {
         };
         let vol = self.vol.of(symbol);
         let profile = self.profile(symbol);
-        let plan = ExitPlan::new(entry, vol, &profile, &self.cfg.exits)
+        // The exits of the model that opened the position, else the configured ones.
+        let model_exits = model_exits.and_then(|w| match ExitConfig::try_from(w) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::warn!(position_id, symbol, error = %e, "the model's exits are invalid: the configured exits manage the position");
+                None
+            }
+        });
+        let exits = model_exits.as_ref().unwrap_or(&self.cfg.exits);
+        let plan = ExitPlan::new(entry, vol, &profile, exits)
             .map_err(|e| BrainError::Invalid(format!("position {position_id}: {e}")))?;
-        tracing::info!(position_id, symbol, volatility = vol, tp_mult = %profile.tp_mult, stop = %plan.stop_price, "exit plan built");
+        tracing::info!(position_id, symbol, volatility = vol, tp_mult = %profile.tp_mult, stop = %plan.stop_price, model_exits = model_exits.is_some(), "exit plan built");
         Ok(Tracked {
             position_id: position_id.to_owned(),
             symbol: symbol.to_owned(),
@@ -405,6 +416,7 @@ impl<S: PlanStore> Brain<S> {
             p.quantity,
             p.entry_price,
             p.opened_at,
+            p.signal.as_ref().and_then(|s| s.exits.as_ref()),
         )?;
         let mut c = Commit::default();
         if let Some(old) = self.by_symbol.get(&p.symbol).cloned() {
@@ -435,6 +447,7 @@ impl<S: PlanStore> Brain<S> {
                 p.quantity,
                 p.entry_price,
                 p.ts,
+                None,
             )?;
             let protect = self.protect(&mut t, true, Some(env));
             return Ok(Some(Commit {

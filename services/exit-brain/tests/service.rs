@@ -214,6 +214,59 @@ async fn protects_on_open_moves_to_break_even_after_tp1_trails_marks_and_learns_
     );
 }
 
+/// A position opened on the signal of a model that carries its exits (chosen on validation
+/// data when it was trained) is protected with that model's stop and targets; one without
+/// them gets the configured exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_is_protected_with_the_exits_of_the_model_that_opened_it() {
+    let s = Stack::new("model-exits");
+    let child = s.spawn(&[]);
+    let model_exits = qt_exits::ExitConfig {
+        low_vol_targets_pct: vec![dec!(1), dec!(2.5)],
+        high_vol_targets_pct: vec![dec!(1.5), dec!(3)],
+        leg_fractions: vec![dec!(0.5), dec!(0.5)],
+        stop_pct: dec!(1.2),
+        ..qt_exits::ExitConfig::default()
+    };
+    let Event::PositionOpened(mut p) = opened("p1", "BTCUSDT", dec!(1), dec!(100), 1) else {
+        unreachable!()
+    };
+    p.signal = Some(qt_events::SignalRef {
+        signal_id: "sig-1".into(),
+        model: "gbdt".into(),
+        model_version: "gbdt-x".into(),
+        confidence: 0.6,
+        features: Default::default(),
+        exits: Some(qt_events::ExitSettings::from(&model_exits)),
+    });
+    s.publish(Event::PositionOpened(p), "open-model").await;
+    s.publish(opened("p2", "ETHUSDT", dec!(1), dec!(100), 1), "open-plain")
+        .await;
+    let (with, without) = s
+        .wait(&child, Stream::Intents, 20, "both protect intents", |es| {
+            let ps = protects(es);
+            let of = |sym: &str| ps.iter().find(|p| p.symbol == sym).map(|p| (*p).clone());
+            Some((of("BTCUSDT")?, of("ETHUSDT")?))
+        })
+        .await;
+    // The model's exits: a 1.2% stop and its two legs at +1% and +2.5% (calm ladder).
+    assert_eq!(stop_of(&with), dec!(98.8));
+    let legs: Vec<_> = with
+        .take_profits
+        .iter()
+        .map(|t| (t.trigger_price, t.quantity))
+        .collect();
+    assert_eq!(
+        legs,
+        vec![(dec!(101), dec!(0.5)), (dec!(102.5), dec!(0.5))],
+        "{with:?}"
+    );
+    // The configured exits: the 2% stop and the three-leg ladder.
+    assert_eq!(stop_of(&without), dec!(98));
+    assert_eq!(without.take_profits.len(), 3);
+    assert_eq!(without.take_profits[0].trigger_price, dec!(101.95));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_without_a_confirmed_stop_is_closed_by_the_watchdog_with_an_alert() {
     let s = Stack::new("watchdog");

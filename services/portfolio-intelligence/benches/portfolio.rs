@@ -86,6 +86,7 @@ fn closed(i: usize) -> PositionClosed {
             model_version: format!("v{}", i % 3),
             confidence: 0.6,
             features: BTreeMap::new(),
+            exits: None,
         }),
     }
 }

@@ -21,6 +21,7 @@ fn signal(v: &str) -> Option<SignalRef> {
         model_version: v.into(),
         confidence: 0.7,
         features: BTreeMap::new(),
+        exits: None,
     })
 }
 

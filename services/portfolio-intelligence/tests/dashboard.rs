@@ -68,6 +68,7 @@ fn sig(v: &str) -> Option<SignalRef> {
         model_version: v.into(),
         confidence: 0.71,
         features: BTreeMap::new(),
+        exits: None,
     })
 }
 

@@ -38,6 +38,7 @@ fn signal() -> SignalRef {
         model_version: "m-7".into(),
         confidence: 0.8,
         features: Default::default(),
+        exits: None,
     }
 }
 

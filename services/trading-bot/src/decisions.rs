@@ -4,7 +4,7 @@
 //!
 //! One [`Core`] is owned by one task, so a model swap always falls between two candles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use qt_candles::Candle;
@@ -14,7 +14,7 @@ use qt_events::{
     CandleClosed, Decimal, Envelope, Event, MarkPriceUpdated, OpenPosition, OrderKind,
     PositionSide, RejectReason, SignalAction, SignalGenerated, SignalRef,
 };
-use qt_features::{FeatureConfig, UniverseFeatures};
+use qt_features::{FeatureConfig, FeatureVector, UniverseFeatures};
 use qt_models::Model;
 use qt_risk::{Sizing, SymbolFilters};
 
@@ -35,10 +35,16 @@ pub struct CoreConfig {
     pub mark_price_min_interval_ms: i64,
 }
 
+/// Recent feature vectors kept per symbol, replayed into a model swapped in so that one that
+/// reads a symbol's history (the temporal model's 32 candles) decides at once.
+const REPLAY: usize = 256;
+
 #[derive(Debug)]
 struct SymbolState {
     /// Open time of the last candle fed to the features.
     last_open_time: Option<i64>,
+    /// The latest feature vectors with their candles (at most [`REPLAY`]).
+    recent: VecDeque<(FeatureVector, Candle)>,
     filters: SymbolFilters,
     /// When the last mark price of the symbol was published (clock ms).
     last_mark_ms: Option<i64>,
@@ -108,6 +114,14 @@ fn current_pause(paused: &mut Option<Pause>, now: i64) -> Option<Pause> {
         *paused = None;
     }
     *paused
+}
+
+/// Keeps `fv` and its candle among a symbol's latest [`REPLAY`].
+fn remember(recent: &mut VecDeque<(FeatureVector, Candle)>, fv: FeatureVector, candle: Candle) {
+    if recent.len() == REPLAY {
+        recent.pop_front();
+    }
+    recent.push_back((fv, candle));
 }
 
 fn to_decimal(x: f64) -> Decimal {
@@ -186,6 +200,7 @@ impl Core {
             symbol.to_owned(),
             SymbolState {
                 last_open_time: None,
+                recent: VecDeque::new(),
                 filters,
                 last_mark_ms: None,
             },
@@ -221,13 +236,29 @@ impl Core {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .predict_for(symbol, &fv, candle);
+            remember(&mut s.recent, fv, *candle);
         }
         true
     }
 
-    /// Swaps the model; the next candle uses it.
-    pub fn swap_model(&mut self, model: Box<dyn Model>) {
-        tracing::info!(from = %self.model_version(), to = %model.version(), model = %model.name(), "model swapped");
+    /// Swaps the model; the next candle uses it. The model first sees each symbol's latest
+    /// [`Model::memory`] feature vectors (its decisions dropped), so a model that reads a
+    /// symbol's history decides on the next candle as a backtest running it all along would.
+    pub fn swap_model(&mut self, mut model: Box<dyn Model>) {
+        let memory = model.memory().min(REPLAY);
+        let mut replayed = 0usize;
+        if memory > 0 {
+            let mut symbols: Vec<&String> = self.symbols.keys().collect();
+            symbols.sort();
+            for symbol in symbols {
+                let recent = &self.symbols[symbol].recent;
+                for (fv, c) in recent.iter().skip(recent.len().saturating_sub(memory)) {
+                    model.predict_for(symbol, fv, c);
+                    replayed += 1;
+                }
+            }
+        }
+        tracing::info!(from = %self.model_version(), to = %model.version(), model = %model.name(), replayed, "model swapped");
         *self.model() = model;
     }
 
@@ -265,16 +296,19 @@ impl Core {
         let Some(fv) = features else {
             return (CandleOutcome::Warming, vec![candle_env]);
         };
-        let (signal, version, name) = {
+        remember(&mut s.recent, fv, candle);
+        let (signal, version, name, exits) = {
             let mut m = self
                 .model
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            (
-                m.predict_for(&c.symbol, &fv, &candle),
-                m.version().to_owned(),
-                m.name().to_owned(),
-            )
+            let signal = m.predict_for(&c.symbol, &fv, &candle);
+            // The exits the model was trained for travel with its entries (exit-brain manages
+            // the position with them); only an entry needs them.
+            let exits = (signal.action != SignalAction::Hold)
+                .then(|| m.exits().map(qt_events::ExitSettings::from))
+                .flatten();
+            (signal, m.version().to_owned(), m.name().to_owned(), exits)
         };
         let feature_map = fv.to_map();
         let signal_id = derived_event_id(&[
@@ -331,7 +365,11 @@ impl Core {
             return (CandleOutcome::Signalled { intent: false }, out);
         }
         let price = c.close;
-        let stop_frac = to_decimal(self.cfg.sizing_stop_fraction);
+        // The stop the position will have: the model's exits' distance, else the setting.
+        let stop_frac = exits.as_ref().map_or_else(
+            || to_decimal(self.cfg.sizing_stop_fraction),
+            |e| e.stop_pct / Decimal::ONE_HUNDRED,
+        );
         let stop = match side {
             PositionSide::Long => price * (Decimal::ONE - stop_frac),
             PositionSide::Short => price * (Decimal::ONE + stop_frac),
@@ -366,6 +404,7 @@ impl Core {
                 model_version: version,
                 confidence: signal.confidence,
                 features: feature_map,
+                exits,
             }),
         };
         let intent_env = Envelope::new(Event::OpenPosition(open), src, clock)
@@ -786,5 +825,118 @@ mod tests {
             );
         }
         assert!(priced > 2000, "the model priced {priced} candles");
+    }
+
+    /// A temporal model deployed mid-stream decides on the first candle after the swap as the
+    /// same model does in a backtest that ran it from the start: the swap replays each
+    /// symbol's recent vectors into it instead of letting it hold for 31 candles.
+    #[test]
+    fn a_temporal_model_swapped_in_decides_at_once_as_in_a_backtest() {
+        use qt_features::{FeatureConfig, batch_universe};
+        use qt_models::build_model;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, artifact) = crate::model::temporal_artifact(dir.path(), "t-swap");
+        let data =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/futures/5m");
+        let symbols = ["BTCUSDT", "ETHUSDT"];
+        let series: Vec<Vec<Candle>> = symbols
+            .iter()
+            .map(|s| {
+                let c = qt_candles::read_klines(data.join(format!("{s}-5m.csv.gz")))
+                    .expect("the repo's futures candles");
+                c[c.len() - 5000..c.len() - 4000].to_vec()
+            })
+            .collect();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let cfg = CoreConfig {
+            src: "trading-bot".into(),
+            interval: "5m".into(),
+            interval_ms: 300_000,
+            min_confidence: 0.5,
+            sizing: Sizing::default(),
+            sizing_stop_fraction: 0.02,
+            cooldown_ms: 900_000,
+            pending_timeout_ms: 120_000,
+            mark_price_min_interval_ms: 1_000,
+        };
+        // Trading nothing until the deployment, as a fresh stack does.
+        let mut live = Core::new(cfg, clock, Box::new(qt_models::NoModel));
+        for s in symbols {
+            live.add_symbol(
+                s,
+                SymbolFilters {
+                    tick_size: dec!(0.01),
+                    step_size: dec!(0.001),
+                    min_qty: dec!(0.001),
+                    max_qty: dec!(1000),
+                    min_notional: dec!(5),
+                    ..SymbolFilters::NONE
+                },
+            );
+        }
+        let (warm, swap_at) = (350, 600);
+        let mut live_signals: Vec<Vec<(i64, SignalAction, u64)>> = vec![Vec::new(); 2];
+        for (i, (btc, eth)) in series[0].iter().zip(&series[1]).enumerate() {
+            if i == swap_at {
+                live.swap_model(build_model(&artifact).expect("builds"));
+            }
+            for (k, (s, c)) in symbols.iter().zip([btc, eth]).enumerate() {
+                if i < warm {
+                    assert!(live.warm(s, c));
+                    continue;
+                }
+                let (_, out) = live.on_candle(&c.to_event(s, 300_000).expect("5m"), false);
+                for e in out {
+                    if let Event::SignalGenerated(g) = e.event
+                        && i >= swap_at
+                    {
+                        assert_eq!(g.model_version, "t-swap");
+                        live_signals[k].push((
+                            g.candle_open_time,
+                            g.action,
+                            g.confidence.to_bits(),
+                        ));
+                    }
+                }
+            }
+        }
+        let universe: Vec<(&str, &[Candle])> = symbols
+            .iter()
+            .zip(&series)
+            .map(|(s, c)| (*s, c.as_slice()))
+            .collect();
+        let features = batch_universe(
+            FeatureConfig {
+                interval_ms: 300_000,
+            },
+            &universe,
+        );
+        for (k, s) in symbols.iter().enumerate() {
+            let mut model = build_model(&artifact).expect("builds");
+            let mut replay = Vec::new();
+            for (i, (c, fv)) in series[k].iter().zip(&features[k]).enumerate() {
+                let Some(fv) = fv else { continue };
+                let sig = model.predict_for(s, fv, c);
+                if i == swap_at {
+                    assert!(
+                        sig.expected_return.is_some(),
+                        "{s}: the backtest's model is warm at the swap candle"
+                    );
+                }
+                if i >= swap_at {
+                    replay.push((c.open_time, sig.action, sig.confidence.to_bits()));
+                }
+            }
+            assert_eq!(live_signals[k].len(), series[k].len() - swap_at);
+            assert_eq!(
+                live_signals[k].first(),
+                replay.first(),
+                "{s}: the first decision after the swap differs from the backtest's"
+            );
+            assert_eq!(
+                live_signals[k], replay,
+                "{s}: decisions after the swap differ"
+            );
+        }
     }
 }

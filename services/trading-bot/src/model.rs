@@ -131,6 +131,8 @@ pub(crate) fn temporal_artifact(dir: &Path, version: &str) -> (PathBuf, ModelArt
     let mut cfg = qt_models::train::TrainConfig::new(qt_models::ModelKind::Temporal, version);
     cfg.temporal.epochs = 1;
     cfg.threads = 1;
+    // The configured exits only: the tests here need a temporal model, not an exit choice.
+    cfg.exit_grid = qt_models::ExitGrid::base_only();
     let (artifact, _) = qt_models::train::train(&series, &cfg).expect("trains");
     let path = dir.join(format!("{version}.json"));
     artifact.save(&path).expect("saved");

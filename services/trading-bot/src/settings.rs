@@ -40,7 +40,9 @@ pub struct Settings {
     pub universe_refresh_minutes: u64,
     /// Candle interval (`5m`).
     pub interval: String,
-    /// Candles fetched over REST beyond the feature engine's warm-up.
+    /// Candles fetched over REST beyond the feature engine's warm-up (default 64): their
+    /// feature vectors warm a model that reads a symbol's recent history (the temporal
+    /// model's 32), at start and when a deployed model is swapped in.
     pub warmup_extra_candles: usize,
     /// The model to start with (default `none`: trade nothing until a validated model is
     /// deployed).
@@ -71,7 +73,7 @@ impl Default for Settings {
             quote_asset: "USDT".into(),
             universe_refresh_minutes: 15,
             interval: "5m".into(),
-            warmup_extra_candles: 10,
+            warmup_extra_candles: 64,
             model: ModelChoice::None,
             model_artifact: None,
             min_confidence: 0.5,

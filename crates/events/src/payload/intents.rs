@@ -19,6 +19,40 @@ pub struct SignalRef {
     pub confidence: f64,
     #[serde(default)]
     pub features: BTreeMap<String, f64>,
+    /// The exits the model was trained for and chose on its validation data: exit-brain
+    /// manages the position with them. Absent (an older sender, a model without exits of its
+    /// own): exit-brain's configured exits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exits: Option<ExitSettings>,
+}
+
+/// The shape of a position's exit plan, as the model that opened it was trained with (the
+/// wire form of `qt_exits::ExitConfig`, field for field; percentages are of the entry price,
+/// 2 means 2%).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExitSettings {
+    /// Daily realized volatility (fraction) at or under which the calm ladder applies.
+    pub low_vol: f64,
+    /// Daily realized volatility at or over which the volatile ladder applies.
+    pub high_vol: f64,
+    pub low_vol_targets_pct: Vec<Decimal>,
+    pub high_vol_targets_pct: Vec<Decimal>,
+    /// Share of the position each take-profit leg closes; they sum to 1.
+    pub leg_fractions: Vec<Decimal>,
+    pub stop_pct: Decimal,
+    pub break_even_after_first_leg: bool,
+    pub break_even_offset_pct: Decimal,
+    /// Profit at which the trailing stop activates; absent: no trailing stop.
+    #[serde(default)]
+    pub trailing_activation_pct: Option<Decimal>,
+    pub trailing_callback_pct: Decimal,
+    pub trailing_min_step: Decimal,
+    /// Close what is left after this many minutes; absent: no time stop.
+    #[serde(default)]
+    pub time_stop_minutes: Option<u32>,
+    pub learning_rate: Decimal,
+    pub min_multiplier: Decimal,
+    pub max_multiplier: Decimal,
 }
 
 /// Open (or add to) a position.

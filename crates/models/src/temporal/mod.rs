@@ -318,4 +318,8 @@ impl Model for TemporalModel {
             None => Signal::hold(1.0),
         }
     }
+
+    fn memory(&self) -> usize {
+        self.window()
+    }
 }

@@ -259,6 +259,8 @@ impl Db {
                                 .unwrap_or_default(),
                             confidence: r.try_get::<Option<f64>, _>("confidence")?.unwrap_or(0.0),
                             features: json_parse("features", features)?.unwrap_or_default(),
+                            // A closed trade's exits managed nothing any more: not kept.
+                            exits: None,
                         })
                     }
                     None => None,

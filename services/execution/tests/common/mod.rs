@@ -243,6 +243,7 @@ pub fn open_intent(bus: &Bus, intent_id: &str, qty: &str, reference: Decimal) ->
             model_version: "m-7".into(),
             confidence: 0.8,
             features: [("rsi_14".to_string(), 61.5)].into_iter().collect(),
+            exits: None,
         }),
     }))
 }

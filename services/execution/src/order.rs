@@ -134,6 +134,9 @@ pub enum Conditional {
 }
 
 /// What was placed for one leg.
+// A plain order carries its signal (features and exits, a few hundred bytes); records are few
+// and short-lived, so the size is not worth a box on every access.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderSpec {
     /// A plain order (entry, reduction).

@@ -725,30 +725,25 @@ mod tests {
         assert_eq!(open.quantity, dec!(0.694));
     }
 
-    /// The decisions of the live path (one model for every symbol, candles interleaved by
-    /// time, the first ones through `warm` as at a start) equal, bit for bit, those of the
-    /// backtester's path over the same candles (features by `qt_features::batch_universe`, with
-    /// the market factor read from both symbols; one model
-    /// per symbol as the engine's factory builds them, `predict_for` on every vector).
-    #[test]
-    fn a_temporal_model_decides_live_exactly_as_in_a_backtest_over_the_same_candles() {
-        use qt_features::{FeatureConfig, batch_universe};
-        use qt_models::build_model;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (_, artifact) = crate::model::temporal_artifact(dir.path(), "t-live");
+    /// The two symbols the temporal-model tests run on.
+    const PAIR: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
+
+    /// The repo's futures candles of [`PAIR`], from `from_end` candles before the end, stopping
+    /// short of the last 4,000.
+    fn futures_pair(from_end: usize) -> Vec<Vec<Candle>> {
         let data =
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/futures/5m");
-        let symbols = ["BTCUSDT", "ETHUSDT"];
-        // Candles the model was not trained on: 1,500 before its last 4,000.
-        let series: Vec<Vec<Candle>> = symbols
-            .iter()
+        PAIR.iter()
             .map(|s| {
                 let c = qt_candles::read_klines(data.join(format!("{s}-5m.csv.gz")))
                     .expect("the repo's futures candles");
-                c[c.len() - 5500..c.len() - 4000].to_vec()
+                c[c.len() - from_end..c.len() - 4000].to_vec()
             })
-            .collect();
-        let clock = Arc::new(ManualClock::new(1_000_000));
+            .collect()
+    }
+
+    /// A live core trading [`PAIR`] with `model`, as trading-bot runs it.
+    fn pair_core(model: Box<dyn qt_models::Model>) -> Core {
         let cfg = CoreConfig {
             src: "trading-bot".into(),
             interval: "5m".into(),
@@ -760,9 +755,9 @@ mod tests {
             pending_timeout_ms: 120_000,
             mark_price_min_interval_ms: 1_000,
         };
-        let mut live = Core::new(cfg, clock, build_model(&artifact).expect("builds"));
-        for s in symbols {
-            live.add_symbol(
+        let mut core = Core::new(cfg, Arc::new(ManualClock::new(1_000_000)), model);
+        for s in PAIR {
+            core.add_symbol(
                 s,
                 SymbolFilters {
                     tick_size: dec!(0.01),
@@ -774,6 +769,38 @@ mod tests {
                 },
             );
         }
+        core
+    }
+
+    /// The backtester's features of `series` ([`PAIR`]'s candles), market factor included.
+    fn pair_features(series: &[Vec<Candle>]) -> Vec<Vec<Option<qt_features::FeatureVector>>> {
+        let universe: Vec<(&str, &[Candle])> = PAIR
+            .iter()
+            .zip(series)
+            .map(|(s, c)| (*s, c.as_slice()))
+            .collect();
+        qt_features::batch_universe(
+            qt_features::FeatureConfig {
+                interval_ms: 300_000,
+            },
+            &universe,
+        )
+    }
+
+    /// The decisions of the live path (one model for every symbol, candles interleaved by
+    /// time, the first ones through `warm` as at a start) equal, bit for bit, those of the
+    /// backtester's path over the same candles (features by `qt_features::batch_universe`, with
+    /// the market factor read from both symbols; one model
+    /// per symbol as the engine's factory builds them, `predict_for` on every vector).
+    #[test]
+    fn a_temporal_model_decides_live_exactly_as_in_a_backtest_over_the_same_candles() {
+        use qt_models::build_model;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, artifact) = crate::model::temporal_artifact(dir.path(), "t-live");
+        let symbols = PAIR;
+        // Candles the model was not trained on: 1,500 before its last 4,000.
+        let series = futures_pair(5500);
+        let mut live = pair_core(build_model(&artifact).expect("builds"));
         let warm = 400;
         let mut live_signals: Vec<Vec<(i64, SignalAction, u64)>> = vec![Vec::new(); 2];
         for (i, (btc, eth)) in series[0].iter().zip(&series[1]).enumerate() {
@@ -796,17 +823,7 @@ mod tests {
             }
         }
         let mut priced = 0;
-        let universe: Vec<(&str, &[Candle])> = symbols
-            .iter()
-            .zip(&series)
-            .map(|(s, c)| (*s, c.as_slice()))
-            .collect();
-        let features = batch_universe(
-            FeatureConfig {
-                interval_ms: 300_000,
-            },
-            &universe,
-        );
+        let features = pair_features(&series);
         for (k, s) in symbols.iter().enumerate() {
             let mut model = build_model(&artifact).expect("builds");
             let mut replay = Vec::new();
@@ -832,48 +849,13 @@ mod tests {
     /// symbol's recent vectors into it instead of letting it hold for 31 candles.
     #[test]
     fn a_temporal_model_swapped_in_decides_at_once_as_in_a_backtest() {
-        use qt_features::{FeatureConfig, batch_universe};
         use qt_models::build_model;
         let dir = tempfile::tempdir().expect("tempdir");
         let (_, artifact) = crate::model::temporal_artifact(dir.path(), "t-swap");
-        let data =
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/futures/5m");
-        let symbols = ["BTCUSDT", "ETHUSDT"];
-        let series: Vec<Vec<Candle>> = symbols
-            .iter()
-            .map(|s| {
-                let c = qt_candles::read_klines(data.join(format!("{s}-5m.csv.gz")))
-                    .expect("the repo's futures candles");
-                c[c.len() - 5000..c.len() - 4000].to_vec()
-            })
-            .collect();
-        let clock = Arc::new(ManualClock::new(1_000_000));
-        let cfg = CoreConfig {
-            src: "trading-bot".into(),
-            interval: "5m".into(),
-            interval_ms: 300_000,
-            min_confidence: 0.5,
-            sizing: Sizing::default(),
-            sizing_stop_fraction: 0.02,
-            cooldown_ms: 900_000,
-            pending_timeout_ms: 120_000,
-            mark_price_min_interval_ms: 1_000,
-        };
+        let symbols = PAIR;
+        let series = futures_pair(5000);
         // Trading nothing until the deployment, as a fresh stack does.
-        let mut live = Core::new(cfg, clock, Box::new(qt_models::NoModel));
-        for s in symbols {
-            live.add_symbol(
-                s,
-                SymbolFilters {
-                    tick_size: dec!(0.01),
-                    step_size: dec!(0.001),
-                    min_qty: dec!(0.001),
-                    max_qty: dec!(1000),
-                    min_notional: dec!(5),
-                    ..SymbolFilters::NONE
-                },
-            );
-        }
+        let mut live = pair_core(Box::new(qt_models::NoModel));
         let (warm, swap_at) = (350, 600);
         let mut live_signals: Vec<Vec<(i64, SignalAction, u64)>> = vec![Vec::new(); 2];
         for (i, (btc, eth)) in series[0].iter().zip(&series[1]).enumerate() {
@@ -900,17 +882,7 @@ mod tests {
                 }
             }
         }
-        let universe: Vec<(&str, &[Candle])> = symbols
-            .iter()
-            .zip(&series)
-            .map(|(s, c)| (*s, c.as_slice()))
-            .collect();
-        let features = batch_universe(
-            FeatureConfig {
-                interval_ms: 300_000,
-            },
-            &universe,
-        );
+        let features = pair_features(&series);
         for (k, s) in symbols.iter().enumerate() {
             let mut model = build_model(&artifact).expect("builds");
             let mut replay = Vec::new();

@@ -27,6 +27,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast "$@"
 fi
+# The Kubernetes manifests, rendered and validated against Kubernetes' schemas offline.
+echo "==> kubernetes manifests"
+scripts/k8s-test.sh
 # docker compose, run for real, on the debug binaries built above (skipped without a Docker
 # engine unless CI=true).
 echo "==> docker compose"

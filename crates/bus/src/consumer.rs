@@ -629,6 +629,9 @@ impl<H: Handler> Consumer<H> {
                     }
                     tracing::warn!(error = %e, attempt, "commit failed, retrying");
                     tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
+                    if let Err(e) = self.bus.follow_master().await {
+                        tracing::warn!(error = %e, "asking the sentinels for the master failed");
+                    }
                     attempt += 1;
                 }
             }

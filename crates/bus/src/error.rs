@@ -1,7 +1,8 @@
 /// What went wrong talking to Redis.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    /// Connection refused or dropped, timeout, Redis loading or restarting: try again later.
+    /// Connection refused or dropped, timeout, Redis loading or restarting, or a server that
+    /// was demoted to a replica by a failover (`READONLY`): try again later.
     #[error("redis unavailable: {0}")]
     Unavailable(#[source] redis::RedisError),
     /// Redis refused the command for a reason a retry will not fix.
@@ -30,7 +31,7 @@ impl From<redis::RedisError> for BusError {
             || e.is_connection_refusal()
             || matches!(
                 e.code(),
-                Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN")
+                Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY")
             )
             || e.kind() == redis::ErrorKind::Io;
         if transient {

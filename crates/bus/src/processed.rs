@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-
 use crate::{Bus, BusError};
 
 /// Marks event ids as processed, atomically with the effect of processing them.
@@ -14,7 +12,7 @@ use crate::{Bus, BusError};
 /// exceed the longest time an entry can stay pending.
 #[derive(Clone)]
 pub struct ProcessedStore {
-    conn: ConnectionManager,
+    bus: Bus,
     prefix: String,
     ttl: Duration,
     script: redis::Script,
@@ -48,7 +46,7 @@ impl ProcessedStore {
     /// A store for one consumer group (`<prefix>processed:<group>:<event id>` keys).
     pub fn new(bus: &Bus, group: &str, ttl: Duration) -> Self {
         Self {
-            conn: bus.connection(),
+            bus: bus.clone(),
             prefix: bus.names().aux_key(&format!("processed:{group}:")),
             ttl,
             script: redis::Script::new(APPLY_ONCE),
@@ -61,7 +59,7 @@ impl ProcessedStore {
 
     /// Whether `event_id` was already processed.
     pub async fn seen(&self, event_id: &str) -> Result<bool, BusError> {
-        let mut c = self.conn.clone();
+        let mut c = self.bus.connection();
         let n: u64 = redis::cmd("EXISTS")
             .arg(self.key(event_id))
             .query_async(&mut c)
@@ -84,7 +82,7 @@ impl ProcessedStore {
                 inv.arg(a.as_str());
             }
         }
-        let mut c = self.conn.clone();
+        let mut c = self.bus.connection();
         let ran: u64 = inv.invoke_async(&mut c).await?;
         Ok(ran == 1)
     }

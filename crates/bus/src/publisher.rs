@@ -1,6 +1,6 @@
 //! The publishing side of the bus and the stream administration every service shares.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use qt_events::clock::SharedClock;
@@ -23,6 +23,12 @@ pub struct BusConfig {
     pub src: String,
     /// How long a publish keeps retrying while Redis is unreachable before it gives up.
     pub retry_for: Duration,
+    /// Redis Sentinel nodes (`host:port` or `redis://host:port`); empty: `url` is the server.
+    /// With Sentinels, the bus connects to the master they name for `master_name` and follows
+    /// a failover; `url` then gives only the credentials, the database and TLS.
+    pub sentinels: Vec<String>,
+    /// The name the Sentinels monitor the master under (`QT_REDIS_MASTER_NAME`).
+    pub master_name: String,
 }
 
 impl BusConfig {
@@ -32,7 +38,55 @@ impl BusConfig {
             names,
             src: src.into(),
             retry_for: Duration::from_secs(30),
+            sentinels: Vec::new(),
+            master_name: String::new(),
         }
+    }
+
+    /// Connect through these Sentinels to the master they monitor as `master_name`.
+    pub fn with_sentinels(
+        mut self,
+        sentinels: Vec<String>,
+        master_name: impl Into<String>,
+    ) -> Self {
+        self.sentinels = sentinels;
+        self.master_name = master_name.into();
+        self
+    }
+}
+
+/// The server the bus talks to now: a client for its address and the shared connection to it.
+struct Link {
+    client: redis::Client,
+    conn: ConnectionManager,
+}
+
+/// How the bus finds its server when Redis Sentinel names it.
+struct SentinelTarget {
+    sentinel: tokio::sync::Mutex<redis::sentinel::Sentinel>,
+    master_name: String,
+    node: redis::sentinel::SentinelNodeConnectionInfo,
+}
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500))
+}
+
+fn link(client: redis::Client) -> Result<Link, BusError> {
+    let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config())?;
+    Ok(Link { client, conn })
+}
+
+/// `host:port` as `redis://host:port`; a URL as given.
+fn sentinel_url(node: &str) -> String {
+    if node.contains("://") {
+        node.to_owned()
+    } else {
+        format!("redis://{node}")
     }
 }
 
@@ -40,8 +94,9 @@ impl BusConfig {
 /// auto-reconnecting connection; every blocking reader opens its own.
 #[derive(Clone)]
 pub struct Bus {
-    client: redis::Client,
-    conn: ConnectionManager,
+    link: Arc<RwLock<Arc<Link>>>,
+    /// `None`: the server of `QT_REDIS_URL`.
+    sentinel: Option<Arc<SentinelTarget>>,
     cfg: Arc<BusConfig>,
     clock: SharedClock,
 }
@@ -58,21 +113,100 @@ impl std::fmt::Debug for Bus {
 impl Bus {
     /// Builds the bus. It connects lazily, so a service can start (and report not ready) while
     /// Redis is still down; every command reconnects as needed.
+    ///
+    /// With Sentinels configured it starts on the address of `QT_REDIS_URL` (no Sentinel is
+    /// asked before the first command) and asks them for the master before its first dedicated
+    /// connection and whenever a command fails as if the server had gone or been demoted.
     pub fn connect(cfg: BusConfig, clock: SharedClock) -> Result<Self, BusError> {
         let client = redis::Client::open(cfg.url.as_str())
             .map_err(|e| BusError::Config(format!("QT_REDIS_URL: {e}")))?;
-        let mcfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)?;
+        let sentinel = if cfg.sentinels.is_empty() {
+            None
+        } else {
+            if cfg.master_name.is_empty() {
+                return Err(BusError::Config(
+                    "QT_REDIS_MASTER_NAME: empty, but QT_REDIS_SENTINELS is set".into(),
+                ));
+            }
+            let nodes: Vec<String> = cfg.sentinels.iter().map(|n| sentinel_url(n)).collect();
+            let sentinel = redis::sentinel::Sentinel::build(nodes)
+                .map_err(|e| BusError::Config(format!("QT_REDIS_SENTINELS: {e}")))?;
+            let info = client.get_connection_info();
+            let mut node = redis::sentinel::SentinelNodeConnectionInfo::default()
+                .set_redis_connection_info(info.redis_settings().clone());
+            if let redis::ConnectionAddr::TcpTls { insecure, .. } = info.addr() {
+                node = node.set_tls_mode(if *insecure {
+                    redis::TlsMode::Insecure
+                } else {
+                    redis::TlsMode::Secure
+                });
+            }
+            Some(Arc::new(SentinelTarget {
+                sentinel: tokio::sync::Mutex::new(sentinel),
+                master_name: cfg.master_name.clone(),
+                node,
+            }))
+        };
         Ok(Self {
-            client,
-            conn,
+            link: Arc::new(RwLock::new(Arc::new(link(client)?))),
+            sentinel,
             cfg: Arc::new(cfg),
             clock,
         })
+    }
+
+    fn current(&self) -> Arc<Link> {
+        self.link
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// With Sentinels: asks them which server is the master now and, when it moved (a
+    /// failover), points every later command and connection at it. Without: nothing.
+    pub async fn follow_master(&self) -> Result<(), BusError> {
+        let Some(SentinelTarget {
+            sentinel,
+            master_name,
+            node,
+        }) = self.sentinel.as_deref()
+        else {
+            return Ok(());
+        };
+        let client = {
+            let mut s = sentinel.lock().await;
+            // Bounded: a Sentinel that does not answer must not hold a retry loop forever.
+            match tokio::time::timeout(
+                Duration::from_secs(5),
+                s.async_master_for(master_name, Some(node)),
+            )
+            .await
+            {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(BusError::Unavailable(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "no sentinel answered within 5 s",
+                    ))));
+                }
+            }
+        };
+        let now = client.get_connection_info().addr().to_string();
+        let was = self
+            .current()
+            .client
+            .get_connection_info()
+            .addr()
+            .to_string();
+        if now != was {
+            tracing::warn!(from = %was, to = %now, master = %master_name, "redis master moved (sentinel failover); following it");
+            let fresh = Arc::new(link(client)?);
+            *self
+                .link
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        }
+        Ok(())
     }
 
     pub fn names(&self) -> &StreamNames {
@@ -93,7 +227,7 @@ impl Bus {
 
     /// The shared auto-reconnecting connection (for stores built on the bus).
     pub fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
+        self.current().conn.clone()
     }
 
     /// A new dedicated connection whose replies may take up to `response_timeout`.
@@ -104,7 +238,13 @@ impl Bus {
         let cfg = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(response_timeout));
+        // A dedicated connection is opened at start and after a failure: the moment to check
+        // where the master is.
+        if let Err(e) = self.follow_master().await {
+            tracing::warn!(error = %e, "asking the sentinels for the master failed");
+        }
         Ok(self
+            .current()
             .client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await?)
@@ -195,10 +335,13 @@ impl Bus {
         let start = Instant::now();
         let mut attempt = 0;
         loop {
-            match f(self.conn.clone()).await {
+            match f(self.connection()).await {
                 Err(e) if e.is_retryable() && start.elapsed() < self.cfg.retry_for => {
                     tracing::warn!(error = %e, attempt, "redis command failed, retrying");
                     tokio::time::sleep(backoff(attempt, Duration::from_secs(2))).await;
+                    if let Err(e) = self.follow_master().await {
+                        tracing::warn!(error = %e, "asking the sentinels for the master failed");
+                    }
                     attempt += 1;
                 }
                 other => return other,
@@ -208,7 +351,7 @@ impl Bus {
 
     /// `PING`.
     pub async fn ping(&self) -> Result<(), BusError> {
-        let mut c = self.conn.clone();
+        let mut c = self.connection();
         let _: Value = redis::cmd("PING").query_async(&mut c).await?;
         Ok(())
     }
@@ -293,7 +436,7 @@ impl Bus {
         for (k, v) in fields {
             cmd.arg(k.as_str()).arg(v.as_slice());
         }
-        let mut c = self.conn.clone();
+        let mut c = self.connection();
         let v: Value = cmd.query_async(&mut c).await?;
         raw::string(v)
     }
@@ -303,7 +446,7 @@ impl Bus {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut c = self.conn.clone();
+        let mut c = self.connection();
         let n: u64 = redis::cmd("XDEL")
             .arg(key)
             .arg(ids)
@@ -346,7 +489,7 @@ impl Bus {
         if stats.groups.is_empty() {
             return Ok(0);
         }
-        let mut c = self.conn.clone();
+        let mut c = self.connection();
         for g in &stats.groups {
             let v: Value = redis::cmd("XPENDING")
                 .arg(&key)

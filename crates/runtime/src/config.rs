@@ -26,6 +26,13 @@ pub enum LogFormat {
 pub struct CommonConfig {
     /// `QT_REDIS_URL`: `redis://host:port/db`, `rediss://…` (TLS) or `unix:///path/redis.sock`.
     pub redis_url: String,
+    /// `QT_REDIS_SENTINELS`: Redis Sentinel nodes, `host:port` separated by commas (default
+    /// empty: `redis_url` is the server). When set, the services connect to the master the
+    /// Sentinels name for `redis_master_name` and follow a failover; `redis_url` then gives
+    /// only the credentials, the database and TLS.
+    pub redis_sentinels: String,
+    /// `QT_REDIS_MASTER_NAME`: the name the Sentinels monitor the master under (default `qt`).
+    pub redis_master_name: String,
     /// `QT_STREAM_PREFIX`: prefix of every stream key (default `qt:`).
     pub stream_prefix: String,
     /// `QT_HTTP_ADDR`: where health and metrics are served (default `127.0.0.1:<port>`: this
@@ -52,6 +59,8 @@ impl CommonConfig {
         };
         Self {
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_sentinels: String::new(),
+            redis_master_name: "qt".into(),
             stream_prefix: "qt:".into(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             log_format: None,
@@ -70,7 +79,34 @@ impl CommonConfig {
             })
     }
 
+    /// The Sentinel nodes of `QT_REDIS_SENTINELS` (empty: none).
+    pub fn sentinels(&self) -> Vec<String> {
+        self.redis_sentinels
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        for node in self.sentinels() {
+            let ok = node
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "redis_sentinels",
+                    format!("expected host:port nodes separated by commas, got {node:?}"),
+                ));
+            }
+        }
+        if !self.sentinels().is_empty() && self.redis_master_name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "redis_master_name",
+                "must name the master the sentinels monitor".into(),
+            ));
+        }
         let schemes = ["redis://", "rediss://", "unix://", "redis+unix://"];
         if !schemes.iter().any(|s| self.redis_url.starts_with(s)) {
             return Err(ConfigError::invalid(
@@ -389,5 +425,30 @@ mod tests {
         let e = Config::<Own>::load_from("execution", env(&[("QT_CONFIG", "/no/such.toml")]))
             .unwrap_err();
         assert!(e.to_string().contains("QT_CONFIG"), "{e}");
+    }
+
+    #[test]
+    fn sentinel_nodes_are_host_port_pairs_and_need_a_master_name() {
+        let c = Config::<Own>::load_from(
+            "execution",
+            env(&[("QT_REDIS_SENTINELS", "10.0.0.1:26379, sentinel-b:26379,")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.common.sentinels(),
+            vec!["10.0.0.1:26379".to_owned(), "sentinel-b:26379".to_owned()]
+        );
+        assert_eq!(c.common.redis_master_name, "qt");
+        for bad in ["10.0.0.1", "host:port", ":26379"] {
+            let e = Config::<Own>::load_from("execution", env(&[("QT_REDIS_SENTINELS", bad)]))
+                .unwrap_err();
+            assert!(e.to_string().contains("QT_REDIS_SENTINELS"), "{bad}: {e}");
+        }
+        let e = Config::<Own>::load_from(
+            "execution",
+            env(&[("QT_REDIS_SENTINELS", "a:1"), ("QT_REDIS_MASTER_NAME", " ")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("QT_REDIS_MASTER_NAME"), "{e}");
     }
 }

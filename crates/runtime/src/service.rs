@@ -58,7 +58,10 @@ impl<S: Send + Sync + 'static> Service<S> {
     pub fn new(name: &'static str, config: Config<S>, clock: SharedClock) -> anyhow::Result<Self> {
         let names = StreamNames::new(config.common.stream_prefix.clone());
         let bus = Bus::connect(
-            BusConfig::new(config.common.redis_url.clone(), names, name),
+            BusConfig::new(config.common.redis_url.clone(), names, name).with_sentinels(
+                config.common.sentinels(),
+                config.common.redis_master_name.clone(),
+            ),
             clock,
         )?;
         let metrics = PrometheusBuilder::new().install_recorder()?;

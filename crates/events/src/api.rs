@@ -287,6 +287,25 @@ pub struct DashboardMetrics {
     pub sortino: Option<f64>,
     pub diversification: f64,
     pub by_model_version: BTreeMap<String, TradeStats>,
+    #[serde(default)]
+    pub by_symbol: BTreeMap<String, TradeStats>,
+    /// Closed trades' net PnL by the UTC hour they closed in (0–23, every hour listed).
+    #[serde(default)]
+    pub by_hour_utc: Vec<PnlBucket>,
+    /// Closed trades' net PnL by the UTC weekday they closed on (0 = Monday … 6 = Sunday).
+    #[serde(default)]
+    pub by_weekday_utc: Vec<PnlBucket>,
+}
+
+/// Closed trades grouped by a time bucket (an hour of the day, a weekday).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PnlBucket {
+    pub bucket: u32,
+    /// `00`–`23`, or `Mon`–`Sun`.
+    pub label: String,
+    pub trades: u32,
+    /// Net of fees (funding is not attributed to a close time).
+    pub net_pnl: Decimal,
 }
 
 /// A limit's use: the value, the limit and `value / max` (0 without a limit).

@@ -195,6 +195,7 @@ pub fn dashboard_state(sh: &Shared) -> api::Dashboard {
             max_side_fraction: l.max_side_fraction,
         },
     };
+    let (by_hour_utc, by_weekday_utc) = crate::metrics::pnl_by_time(&st.book.trades);
     let pause = st
         .pause
         .clone()
@@ -230,6 +231,9 @@ pub fn dashboard_state(sh: &Shared) -> api::Dashboard {
             sortino: r.sortino,
             diversification: r.diversification,
             by_model_version: r.by_model_version,
+            by_symbol: r.by_symbol,
+            by_hour_utc,
+            by_weekday_utc,
         },
         equity_curve: r.equity_curve,
         limits,

@@ -439,7 +439,10 @@ async fn every_served_document_round_trips_through_the_api_types() {
     let s: StreamsResponse = typed(&get("/api/streams").await);
     assert!(!s.streams.is_empty());
     let d: Dashboard = typed(&get("/api/dashboard").await);
-    assert!(!d.decisions.is_empty() && d.kill_switch_state.is_some(), "{d:?}");
+    assert!(
+        !d.decisions.is_empty() && d.kill_switch_state.is_some(),
+        "{d:?}"
+    );
     let _: qt_events::api::ModelsView = typed(&get("/api/models").await);
     let r = http
         .post(format!("http://{addr}/api/control/retrain"))

@@ -717,6 +717,51 @@ async fn the_dashboard_explains_decisions_shows_state_and_model_cards_and_its_co
         "{services}"
     );
 
+    // PnL by hour and weekday, by symbol and model version, as the API counts them.
+    let m = &state.metrics;
+    assert_eq!(
+        m.by_hour_utc.iter().map(|b| b.trades).sum::<u32>(),
+        m.totals.trades
+    );
+    for (attr, list) in [("hour", &m.by_hour_utc), ("weekday", &m.by_weekday_utc)] {
+        for bucket in list {
+            let title = b
+                .eval(&format!(
+                    "document.querySelector('[data-{attr}=\"{}\"]').title",
+                    bucket.bucket
+                ))
+                .await;
+            let want = format!(
+                "{}: {} trades, net {:.2}",
+                bucket.label,
+                bucket.trades,
+                bucket.net_pnl.round_dp(2)
+            );
+            assert_eq!(title, serde_json::json!(want));
+        }
+    }
+    let best = b.eval(&text("#best-worst")).await;
+    assert!(best.as_str().unwrap().starts_with("best hour"), "{best}");
+    for (sym, st) in &m.by_symbol {
+        let row = b
+            .eval(&text(&format!("[data-group=\"symbol:{sym}\"]")))
+            .await;
+        assert!(
+            row.as_str()
+                .unwrap()
+                .contains(&format!("{:.2}", st.net_pnl.round_dp(2))),
+            "{row}"
+        );
+    }
+    assert!(b.eval("!!document.getElementById('dd-path')").await == serde_json::json!(true));
+    let start = b.eval(&text("[data-axis=start]")).await;
+    let first = portfolio_intelligence::decisions::iso(state.equity_curve[0].0);
+    assert_eq!(
+        start.as_str().unwrap(),
+        &first[5..16],
+        "time axis from the first point"
+    );
+
     // A screenshot per panel.
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-panels");
     std::fs::create_dir_all(&shots).unwrap();
@@ -724,7 +769,7 @@ async fn the_dashboard_explains_decisions_shows_state_and_model_cards_and_its_co
         .eval("[...document.querySelectorAll('main > section')].map((s) => s.id)")
         .await;
     let panels: Vec<String> = serde_json::from_value(panels).unwrap();
-    assert_eq!(panels.len(), 10, "{panels:?}");
+    assert_eq!(panels.len(), 12, "{panels:?}");
     for id in &panels {
         let path = shots.join(format!("{id}.png"));
         let n = b.screenshot(&format!("#{id}"), &path).await;

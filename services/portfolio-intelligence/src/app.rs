@@ -79,7 +79,9 @@ pub fn kill_switch_never_set() -> KillSwitchView {
     KillSwitchView {
         enabled: false,
         since: None,
-        reason: "never set on the control stream: execution starts with it off".into(),
+        reason: "never set: no SetKillSwitch on the control stream (kept 7 days) nor in this \
+                 service's records, and execution starts with it off"
+            .into(),
         requested_by: String::new(),
     }
 }
@@ -236,6 +238,7 @@ impl Shared {
         book.trades = db.trades(settings.trades_kept).await?;
         book.funding = db.funding(settings.trades_kept).await?;
         book.model = db.model().await?;
+        let saved_kill = db.kill_switch().await?;
         for (ts, e) in db.equity_curve(settings.equity_points).await? {
             book.push_equity(ts, e);
         }
@@ -253,8 +256,8 @@ impl Shared {
             services: Vec::new(),
             drift_counts: BTreeMap::new(),
             confirmed_drift: Vec::new(),
-            kill_switch: None,
-            kill_switch_state: None,
+            kill_switch: saved_kill.as_ref().map(|k| k.enabled),
+            kill_switch_state: saved_kill,
             pause: None,
             decisions: Decisions::default(),
             models: ModelsView::default(),
@@ -298,36 +301,47 @@ impl Shared {
         let mut facts = self.tail(Stream::Signals, 1000).await?;
         facts.extend(self.tail(Stream::Intents, 500).await?);
         facts.extend(self.tail(Stream::Positions, 500).await?);
-        let kill = control
-            .iter()
-            .rev()
-            .find_map(kill_switch_of)
-            .unwrap_or_else(kill_switch_never_set);
-        let mut st = self.state();
-        // An event applied since (a newer command) wins over the tail read.
-        if st
-            .kill_switch_state
-            .as_ref()
-            .is_none_or(|k| k.since.unwrap_or(i64::MIN) <= kill.since.unwrap_or(i64::MIN))
-        {
-            st.kill_switch = Some(kill.enabled);
-            st.kill_switch_state = Some(kill);
+        let seen = control.iter().rev().find_map(kill_switch_of);
+        let save = {
+            let mut st = self.state();
+            // The stream's newest command, unless what is known (stored, or applied since) is
+            // newer; nothing anywhere: off, as execution starts.
+            let mut save = None;
+            match seen {
+                Some(k)
+                    if st.kill_switch_state.as_ref().is_none_or(|c| {
+                        c.since.unwrap_or(i64::MIN) < k.since.unwrap_or(i64::MIN)
+                    }) =>
+                {
+                    st.kill_switch = Some(k.enabled);
+                    st.kill_switch_state = Some(k.clone());
+                    save = Some(k);
+                }
+                _ if st.kill_switch_state.is_none() => {
+                    st.kill_switch = Some(false);
+                    st.kill_switch_state = Some(kill_switch_never_set());
+                }
+                _ => {}
+            }
+            for seen in control
+                .iter()
+                .chain(&alerts)
+                .chain(&orders)
+                .filter_map(breaker_from_event)
+            {
+                merge_breaker(&mut st.drawdown_breaker, seen);
+            }
+            for p in orders.iter().filter_map(pause_of) {
+                merge_pause(&mut st.pause, p);
+            }
+            for env in facts.iter().chain(&orders) {
+                st.decisions.on_event(env);
+            }
+            save
+        };
+        if let Some(k) = save {
+            self.db.save_kill_switch(&k).await?;
         }
-        for seen in control
-            .iter()
-            .chain(&alerts)
-            .chain(&orders)
-            .filter_map(breaker_from_event)
-        {
-            merge_breaker(&mut st.drawdown_breaker, seen);
-        }
-        for p in orders.iter().filter_map(pause_of) {
-            merge_pause(&mut st.pause, p);
-        }
-        for env in facts.iter().chain(&orders) {
-            st.decisions.on_event(env);
-        }
-        drop(st);
         self.changed();
         Ok(())
     }
@@ -661,15 +675,20 @@ impl Shared {
                 }
             }
             Event::SetKillSwitch(k) => {
-                let mut st = self.state();
-                let seen = kill_switch_of(env);
-                if st
-                    .kill_switch_state
-                    .as_ref()
-                    .is_none_or(|c| c.since.unwrap_or(i64::MIN) <= env.ts)
-                {
-                    st.kill_switch = Some(k.enabled);
-                    st.kill_switch_state = seen;
+                let newer = {
+                    let mut st = self.state();
+                    let newer = st
+                        .kill_switch_state
+                        .as_ref()
+                        .is_none_or(|c| c.since.unwrap_or(i64::MIN) <= env.ts);
+                    if newer {
+                        st.kill_switch = Some(k.enabled);
+                        st.kill_switch_state = kill_switch_of(env);
+                    }
+                    newer.then(|| st.kill_switch_state.clone()).flatten()
+                };
+                if let Some(k) = newer {
+                    self.db.save_kill_switch(&k).await?;
                 }
             }
             Event::ResumeTrading(_) => {

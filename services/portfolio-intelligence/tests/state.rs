@@ -336,3 +336,27 @@ fn the_default_services_are_run_sh_s_ports_and_an_empty_url_leaves_one_out() {
     assert_eq!(polled["trading-bot"], "http://trading-bot:8081");
     assert!(!polled.contains_key("clm"));
 }
+
+#[tokio::test]
+async fn the_kill_switch_is_remembered_after_the_control_stream_lost_the_command() {
+    let f = common::fixture();
+    let sh = f.shared(quiet()).await;
+    // Applied (as consumed), then gone from the stream (trimmed after 7 days): never on it here.
+    let on = f.envelope(Event::SetKillSwitch(SetKillSwitch {
+        command_id: "k1".into(),
+        enabled: true,
+        reason: "exchange incident".into(),
+        requested_by: "qtctl".into(),
+    }));
+    sh.apply(&on).await.unwrap();
+    drop(sh);
+    let sh = f.shared(quiet()).await;
+    sh.restore_control().await.unwrap();
+    let k = dashboard_state(&sh).kill_switch_state.unwrap();
+    assert!(k.enabled, "{k:?}");
+    assert_eq!(
+        (k.since, k.reason.as_str()),
+        (Some(on.ts), "exchange incident")
+    );
+    assert_eq!(dashboard_state(&sh).kill_switch, Some(true));
+}

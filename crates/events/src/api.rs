@@ -287,6 +287,25 @@ pub struct DashboardMetrics {
     pub sortino: Option<f64>,
     pub diversification: f64,
     pub by_model_version: BTreeMap<String, TradeStats>,
+    #[serde(default)]
+    pub by_symbol: BTreeMap<String, TradeStats>,
+    /// Closed trades' net PnL by the UTC hour they closed in (0–23, every hour listed).
+    #[serde(default)]
+    pub by_hour_utc: Vec<PnlBucket>,
+    /// Closed trades' net PnL by the UTC weekday they closed on (0 = Monday … 6 = Sunday).
+    #[serde(default)]
+    pub by_weekday_utc: Vec<PnlBucket>,
+}
+
+/// Closed trades grouped by a time bucket (an hour of the day, a weekday).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PnlBucket {
+    pub bucket: u32,
+    /// `00`–`23`, or `Mon`–`Sun`.
+    pub label: String,
+    pub trades: u32,
+    /// Net of fees (funding is not attributed to a close time).
+    pub net_pnl: Decimal,
 }
 
 /// A limit's use: the value, the limit and `value / max` (0 without a limit).
@@ -344,10 +363,26 @@ pub struct Dashboard {
     /// The newest 30, newest first.
     pub alerts: Vec<AlertView>,
     pub kill_switch: Option<bool>,
+    /// The kill switch with when, why and by whom it was set (`None` only until the control
+    /// stream could be read).
+    #[serde(default)]
+    pub kill_switch_state: Option<KillSwitchView>,
     pub drawdown_breaker: Option<BreakerView>,
+    /// The pause of every entry execution announced and that still lasts.
+    #[serde(default)]
+    pub pause: Option<PauseView>,
     pub drift: Vec<Drift>,
     pub exchange_synced_at: Option<i64>,
     pub last_sync_error: Option<String>,
+    /// Per symbol, the latest signal and why it did or did not trade (by symbol).
+    #[serde(default)]
+    pub decisions: Vec<DecisionView>,
+    /// The model registry's cards and clm's schedule.
+    #[serde(default)]
+    pub models: ModelsView,
+    /// Whether the control endpoints are enabled (an `api_token` is configured).
+    #[serde(default)]
+    pub controls_enabled: bool,
 }
 
 /// The answer of a control endpoint: the command published on `qt:control`.
@@ -365,4 +400,143 @@ pub struct CommandAccepted {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiErrorBody {
     pub error: String,
+}
+
+/// The kill switch as the service knows it: the newest `SetKillSwitch` on `qt:control`, or
+/// off when the stream holds none (execution starts with it off and only that command turns
+/// it on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillSwitchView {
+    pub enabled: bool,
+    /// When it was last set (the command's time, ms); `None`: never set on the stream.
+    pub since: Option<i64>,
+    pub reason: String,
+    pub requested_by: String,
+}
+
+/// A pause of every entry that execution announced by refusing one: the daily-loss pause
+/// (with its end) or the drawdown breaker (until an operator resumes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PauseView {
+    /// `DAILY_LOSS_PAUSE` or `DRAWDOWN_BREAKER` (the refusal's reason code).
+    pub reason: String,
+    /// When the refusal that announced it was published (ms).
+    pub since: i64,
+    /// When it ends (ms); `None`: until an operator resumes.
+    pub until: Option<i64>,
+    pub message: String,
+}
+
+/// The latest decision of the model on one symbol and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionView {
+    pub symbol: String,
+    /// `BUY`, `SELL` or `HOLD`.
+    pub action: String,
+    /// The model's confidence in the action (0 to 1), as the signal carries it.
+    pub confidence: f64,
+    pub model: String,
+    pub model_version: String,
+    /// Open time of the candle it decided on (ms).
+    pub candle_open_time: i64,
+    /// When the signal was published (ms).
+    pub ts: i64,
+    /// `traded`, `pending`, `refused`, `no_edge`, `no_model`, `kill_switch`, `paused`,
+    /// `position_open` or `no_intent`.
+    pub outcome: String,
+    /// Why, in words (the refusal's reason code and message when risk refused it).
+    pub why: String,
+}
+
+/// One criterion of clm's promotion gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateCheckView {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// A model's out-of-sample backtest on the gate's window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardBacktest {
+    pub net_pnl: Decimal,
+    pub max_drawdown_pct: f64,
+    pub trades: u64,
+    pub win_rate: f64,
+}
+
+/// The walk-forward of a model's training recipe against its baselines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardWalkForward {
+    pub folds: u64,
+    pub strategy_return: f64,
+    pub strategy_trades: u64,
+    pub strategy_max_drawdown_pct: f64,
+    pub strategy_sharpe: Option<f64>,
+    pub momentum_return: f64,
+    pub buy_and_hold_return: f64,
+    pub random_median_return: f64,
+    pub random_p95_return: f64,
+    /// Deflated Sharpe probability and the trials it counted.
+    pub dsr: Option<f64>,
+    pub trials: u64,
+    pub verdict: String,
+}
+
+/// A version of clm's registry with the gate's card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub version: String,
+    pub kind: String,
+    /// `champion`, `challenger`, `rejected` or `retired`.
+    pub status: String,
+    pub created_at: i64,
+    pub deployed_at: Option<i64>,
+    /// The gate's answer; `None` when the registry holds no decision for it.
+    pub promoted: Option<bool>,
+    /// The failed checks joined (`name: detail; …`), empty when promoted.
+    pub reason: String,
+    pub checks: Vec<GateCheckView>,
+    pub backtest: Option<CardBacktest>,
+    pub walkforward: Option<CardWalkForward>,
+    /// Why the walk-forward could not run, when it could not.
+    pub walkforward_error: Option<String>,
+}
+
+/// clm's last run as its `/health/clm` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrainResult {
+    pub version: String,
+    pub finished_at: i64,
+    /// `promoted`, `rejected` or `failed`.
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// clm's schedule: the next retrain and the run in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrainSchedule {
+    /// When the next scheduled run is due (ms); 0: as soon as there is data.
+    pub next_run_at: i64,
+    /// The version being trained now.
+    pub in_progress: Option<String>,
+    /// A retrain request not yet served.
+    pub requested: bool,
+    pub last_result: Option<RetrainResult>,
+    pub runs: u64,
+}
+
+/// The model registry and clm's schedule as the service last read them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelsView {
+    /// The registry file read (clm's `registry.json`).
+    pub registry: String,
+    pub champion: Option<String>,
+    /// Newest first.
+    pub cards: Vec<ModelCard>,
+    /// Why the registry could not be read, when it could not.
+    pub registry_error: Option<String>,
+    pub schedule: Option<RetrainSchedule>,
+    /// Why clm's schedule could not be read, when it could not.
+    pub schedule_error: Option<String>,
 }

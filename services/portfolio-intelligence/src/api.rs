@@ -1,8 +1,11 @@
 //! The HTTP API: JSON endpoints, a WebSocket pushing the dashboard's state, the control
 //! endpoints behind a bearer token, and the dashboard page itself.
 //!
-//! Control endpoints only publish commands on `qt:control`; the services that own the effect
-//! carry them out.
+//! Control endpoints only publish commands; the services that own the effect carry them out:
+//! the kill switch, resume, close-all and retrain on `qt:control`, closing one position as a
+//! `ClosePosition` intent on `qt:intents` (execution closes it at market, reduce-only), a
+//! rollback as `ModelRolledBack` on `qt:models` (trading-bot loads it, clm records it), each
+//! with its reason and who asked in the published event.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use qt_events::{
-    CloseAll, Event, ResumeTrading, RetrainNow, SetKillSwitch, api, ids::new_event_id,
+    CloseAll, ClosePosition, Event, ModelArtifactRef, ModelRolledBack, ResumeTrading, RetrainNow,
+    SetKillSwitch, api, ids::new_event_id,
 };
 use serde::Deserialize;
 
@@ -40,6 +44,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/control/resume", post(resume))
         .route("/api/control/close-all", post(close_all))
         .route("/api/control/retrain", post(retrain))
+        .route("/api/control/close-position", post(close_position))
+        .route("/api/control/rollback", post(rollback))
+        .route("/api/models", get(models))
         .with_state(shared)
 }
 
@@ -188,6 +195,30 @@ pub fn dashboard_state(sh: &Shared) -> api::Dashboard {
             max_side_fraction: l.max_side_fraction,
         },
     };
+    let (by_hour_utc, by_weekday_utc) = crate::metrics::pnl_by_time(&st.book.trades);
+    let pause = st
+        .pause
+        .clone()
+        .filter(|p| crate::app::pause_active(p, now));
+    // The entries' pause as the decisions see it: the daily-loss pause, else the breaker.
+    let entries_paused = pause.clone().or_else(|| {
+        st.drawdown_breaker
+            .as_ref()
+            .filter(|b| b.tripped)
+            .map(|b| api::PauseView {
+                reason: "DRAWDOWN_BREAKER".into(),
+                since: b.since,
+                until: None,
+                message: b.message.clone(),
+            })
+    });
+    let positions = &st.book.positions;
+    let decisions = st.decisions.view(
+        now,
+        st.kill_switch_state.as_ref(),
+        entries_paused.as_ref(),
+        &|sym| positions.contains_key(sym),
+    );
     api::Dashboard {
         now,
         snapshot: r.snapshot,
@@ -200,6 +231,9 @@ pub fn dashboard_state(sh: &Shared) -> api::Dashboard {
             sortino: r.sortino,
             diversification: r.diversification,
             by_model_version: r.by_model_version,
+            by_symbol: r.by_symbol,
+            by_hour_utc,
+            by_weekday_utc,
         },
         equity_curve: r.equity_curve,
         limits,
@@ -218,11 +252,22 @@ pub fn dashboard_state(sh: &Shared) -> api::Dashboard {
         dead_letters: st.dead_letters,
         alerts: newest(st.alerts.iter(), 30),
         kill_switch: st.kill_switch,
+        kill_switch_state: st.kill_switch_state.clone(),
         drawdown_breaker: st.drawdown_breaker.clone(),
+        pause,
         drift: st.confirmed_drift.clone(),
         exchange_synced_at: r.exchange_synced_at,
         last_sync_error: st.last_sync_error.clone(),
+        decisions,
+        models: st.models.clone(),
+        controls_enabled: !sh.settings.api_token.is_empty(),
     }
+}
+
+/// `GET /api/models`: the registry's cards and clm's schedule, read now.
+async fn models(State(sh): S) -> Response {
+    sh.observe().await;
+    axum::Json(sh.state().models.clone()).into_response()
 }
 
 async fn dashboard_json(State(sh): S) -> Response {
@@ -431,4 +476,119 @@ async fn retrain(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
         requested_by: "portfolio-intelligence-api".into(),
     };
     publish_command(&sh, id, Event::RetrainNow(cmd)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClosePositionBody {
+    symbol: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Closes one open position: publishes a `ClosePosition` intent on `qt:intents` (execution
+/// closes it at market, reduce-only, and cancels its protective orders as for any close). The
+/// symbol must be a position the book holds.
+async fn close_position(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&sh, &headers) {
+        return *r;
+    }
+    let b: ClosePositionBody = match parse(&body, None) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let symbol = b.symbol.trim().to_uppercase();
+    if !sh.state().book.positions.contains_key(&symbol) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no open position in {symbol:?}"),
+        );
+    }
+    let id = new_event_id();
+    let cmd = ClosePosition {
+        intent_id: format!("pi-close-{symbol}-{id}"),
+        symbol,
+        reason: format!(
+            "operator via the API: {}",
+            reason_or(b.reason, "close one position")
+        ),
+    };
+    publish_command(&sh, id, Event::ClosePosition(cmd)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    version: String,
+    reason: String,
+}
+
+/// Rolls back to a version of clm's registry: publishes `ModelRolledBack` on `qt:models` with
+/// its artifact (path and SHA-256), as `qtctl models rollback` does. The version must be in the
+/// registry, not the champion, with its artifact file present; the reason is required.
+async fn rollback(State(sh): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&sh, &headers) {
+        return *r;
+    }
+    let b: RollbackBody = match parse(&body, None) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    if b.reason.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "a reason is required to roll back");
+    }
+    let dir = sh.settings.models_dir();
+    let path = dir.join("registry.json");
+    let index: serde_json::Value = match std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read the registry {}: {e}", path.display()),
+            );
+        }
+    };
+    let Some(row) = index["models"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["version"] == b.version.as_str()))
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("version {:?} is not in the registry", b.version),
+        );
+    };
+    let champion = index["champion"].as_str().unwrap_or_default().to_owned();
+    if champion == b.version {
+        return error(
+            StatusCode::CONFLICT,
+            format!("{} is already the deployed model", b.version),
+        );
+    }
+    let text = |k: &str| row[k].as_str().unwrap_or_default().to_owned();
+    let artifact = ModelArtifactRef {
+        model_version: b.version.clone(),
+        model: text("kind"),
+        artifact_uri: text("artifact_uri"),
+        sha256: text("sha256"),
+    };
+    if !std::path::Path::new(&artifact.artifact_uri).is_file() {
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "the artifact {} of {} is missing",
+                artifact.artifact_uri, b.version
+            ),
+        );
+    }
+    let id = new_event_id();
+    let cmd = ModelRolledBack {
+        from_version: champion,
+        artifact,
+        reason: format!("operator via the API: {}", reason_or(b.reason, "rollback")),
+        rolled_back_at: sh.now(),
+    };
+    publish_command(&sh, id, Event::ModelRolledBack(cmd)).await
 }

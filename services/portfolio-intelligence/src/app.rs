@@ -27,6 +27,7 @@ use crate::settings::Settings;
 
 /// Streams it keeps a group on.
 pub const GROUPS: &[Stream] = &[
+    Stream::Intents,
     Stream::Orders,
     Stream::Positions,
     Stream::Market,
@@ -36,11 +37,72 @@ pub const GROUPS: &[Stream] = &[
     Stream::Alerts,
 ];
 /// Streams it publishes.
-pub const PRODUCES: &[Stream] = &[Stream::Portfolio, Stream::Alerts, Stream::Control];
+/// `intents` and `models` carry two operator commands: closing one position
+/// (`ClosePosition`, as exit-brain sends it) and rolling back a model (`ModelRolledBack`, as
+/// `qtctl models rollback` sends it).
+pub const PRODUCES: &[Stream] = &[
+    Stream::Portfolio,
+    Stream::Alerts,
+    Stream::Control,
+    Stream::Intents,
+    Stream::Models,
+];
+
+/// How long a daily-loss pause whose refusal does not say when it ends is shown (trading-bot
+/// holds entries as long, then one entry finds out).
+pub const PAUSE_RECHECK_MS: i64 = 15 * 60_000;
 
 const RECENT: usize = 200;
 
-pub use qt_events::api::{AlertView, BreakerView, FillView, RejectionView, StreamView};
+pub use qt_events::api::{
+    AlertView, BreakerView, FillView, KillSwitchView, ModelsView, PauseView, RejectionView,
+    StreamView,
+};
+
+use crate::decisions::{Decisions, reason_code};
+
+/// The kill switch a `SetKillSwitch` event sets.
+fn kill_switch_of(env: &Envelope) -> Option<KillSwitchView> {
+    match &env.event {
+        Event::SetKillSwitch(k) => Some(KillSwitchView {
+            enabled: k.enabled,
+            since: Some(env.ts),
+            reason: k.reason.clone(),
+            requested_by: k.requested_by.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The kill switch when `qt:control` holds no `SetKillSwitch`.
+pub fn kill_switch_never_set() -> KillSwitchView {
+    KillSwitchView {
+        enabled: false,
+        since: None,
+        reason: "never set: no SetKillSwitch on the control stream (kept 7 days) nor in this \
+                 service's records, and execution starts with it off"
+            .into(),
+        requested_by: String::new(),
+    }
+}
+
+/// The daily-loss pause an `OrderRejected` announces.
+fn pause_of(env: &Envelope) -> Option<PauseView> {
+    match &env.event {
+        Event::OrderRejected(r) if r.reason == RejectReason::DailyLossPause => Some(PauseView {
+            reason: reason_code(r.reason),
+            since: env.ts,
+            until: r.until_ms,
+            message: r.message.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Whether a pause still lasts at `now`.
+pub fn pause_active(p: &PauseView, now: i64) -> bool {
+    now < p.until.unwrap_or(p.since + PAUSE_RECHECK_MS)
+}
 
 /// What an event says about the breaker, if anything.
 pub fn breaker_from_event(env: &Envelope) -> Option<BreakerView> {
@@ -54,6 +116,10 @@ pub fn breaker_from_event(env: &Envelope) -> Option<BreakerView> {
         Event::ResumeTrading(r) => (
             false,
             format!("resume requested by {}: {}", r.requested_by, r.reason),
+        ),
+        Event::OrderRejected(r) if r.reason == RejectReason::DrawdownBreaker => (
+            true,
+            format!("entries refused by the drawdown breaker: {}", r.message),
         ),
         _ => return None,
     };
@@ -90,6 +156,14 @@ pub struct State {
     pub drift_counts: BTreeMap<String, u32>,
     pub confirmed_drift: Vec<Drift>,
     pub kill_switch: Option<bool>,
+    /// The kill switch with when and why; `None` until the control stream was read.
+    pub kill_switch_state: Option<KillSwitchView>,
+    /// The newest daily-loss pause announced (shown while it lasts).
+    pub pause: Option<PauseView>,
+    /// Per symbol, the latest signal and the facts about its entry.
+    pub decisions: Decisions,
+    /// clm's registry and schedule, as last read.
+    pub models: ModelsView,
     /// The drawdown breaker, when an event about it has been seen.
     pub drawdown_breaker: Option<BreakerView>,
     pub last_snapshot: Option<PortfolioSnapshot>,
@@ -164,6 +238,7 @@ impl Shared {
         book.trades = db.trades(settings.trades_kept).await?;
         book.funding = db.funding(settings.trades_kept).await?;
         book.model = db.model().await?;
+        let saved_kill = db.kill_switch().await?;
         for (ts, e) in db.equity_curve(settings.equity_points).await? {
             book.push_equity(ts, e);
         }
@@ -181,7 +256,11 @@ impl Shared {
             services: Vec::new(),
             drift_counts: BTreeMap::new(),
             confirmed_drift: Vec::new(),
-            kill_switch: None,
+            kill_switch: saved_kill.as_ref().map(|k| k.enabled),
+            kill_switch_state: saved_kill,
+            pause: None,
+            decisions: Decisions::default(),
+            models: ModelsView::default(),
             drawdown_breaker: None,
             last_snapshot: None,
             last_sync_error: None,
@@ -198,37 +277,72 @@ impl Shared {
         }))
     }
 
-    /// Reads the kill switch's last setting from the tail of `qt:control`, and the drawdown
-    /// breaker's last state from the tails of `qt:control` and `qt:alerts` (the groups only see
-    /// what was published after they were created).
+    /// The last entries of a stream, decoded, oldest first.
+    async fn tail(&self, stream: Stream, n: usize) -> Result<Vec<Envelope>, AppError> {
+        let key = self.bus.key(stream);
+        Ok(self
+            .bus
+            .last(&key, n)
+            .await?
+            .iter()
+            .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
+            .collect())
+    }
+
+    /// Reads, from the tails of the streams (the groups only see what was published after
+    /// they were created): the kill switch's last setting (`qt:control`; off when it holds
+    /// none, as execution starts), the drawdown breaker's last state (`qt:control`,
+    /// `qt:alerts`, `qt:orders`), the last daily-loss pause (`qt:orders`), and each symbol's
+    /// latest decision (`qt:signals`, `qt:intents`, `qt:orders`, `qt:positions`).
     pub async fn restore_control(&self) -> Result<(), AppError> {
-        let key = self.bus.key(Stream::Control);
-        let control: Vec<Envelope> = self
-            .bus
-            .last(&key, 1000)
-            .await?
-            .iter()
-            .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
-            .collect();
-        let last = control.iter().rev().find_map(|env| match env.event {
-            Event::SetKillSwitch(ref k) => Some(k.enabled),
-            _ => None,
-        });
-        let key = self.bus.key(Stream::Alerts);
-        let alerts: Vec<Envelope> = self
-            .bus
-            .last(&key, 1000)
-            .await?
-            .iter()
-            .filter_map(|e| Envelope::from_fields(e.field_pairs()).ok())
-            .collect();
-        let mut st = self.state();
-        if let Some(enabled) = last {
-            st.kill_switch = Some(enabled);
+        let control = self.tail(Stream::Control, 1000).await?;
+        let alerts = self.tail(Stream::Alerts, 1000).await?;
+        let orders = self.tail(Stream::Orders, 1000).await?;
+        let mut facts = self.tail(Stream::Signals, 1000).await?;
+        facts.extend(self.tail(Stream::Intents, 500).await?);
+        facts.extend(self.tail(Stream::Positions, 500).await?);
+        let seen = control.iter().rev().find_map(kill_switch_of);
+        let save = {
+            let mut st = self.state();
+            // The stream's newest command, unless what is known (stored, or applied since) is
+            // newer; nothing anywhere: off, as execution starts.
+            let mut save = None;
+            match seen {
+                Some(k)
+                    if st.kill_switch_state.as_ref().is_none_or(|c| {
+                        c.since.unwrap_or(i64::MIN) < k.since.unwrap_or(i64::MIN)
+                    }) =>
+                {
+                    st.kill_switch = Some(k.enabled);
+                    st.kill_switch_state = Some(k.clone());
+                    save = Some(k);
+                }
+                _ if st.kill_switch_state.is_none() => {
+                    st.kill_switch = Some(false);
+                    st.kill_switch_state = Some(kill_switch_never_set());
+                }
+                _ => {}
+            }
+            for seen in control
+                .iter()
+                .chain(&alerts)
+                .chain(&orders)
+                .filter_map(breaker_from_event)
+            {
+                merge_breaker(&mut st.drawdown_breaker, seen);
+            }
+            for p in orders.iter().filter_map(pause_of) {
+                merge_pause(&mut st.pause, p);
+            }
+            for env in facts.iter().chain(&orders) {
+                st.decisions.on_event(env);
+            }
+            save
+        };
+        if let Some(k) = save {
+            self.db.save_kill_switch(&k).await?;
         }
-        for seen in control.iter().chain(&alerts).filter_map(breaker_from_event) {
-            merge_breaker(&mut st.drawdown_breaker, seen);
-        }
+        self.changed();
         Ok(())
     }
 
@@ -329,8 +443,25 @@ impl Shared {
                 Err(e) => tracing::warn!(stream = %s, error = %e, "cannot read stream stats"),
             }
         }
-        let services = poll_services(&self.settings.services).await;
+        let polled = self.settings.polled_services();
+        let services = poll_services(&polled).await;
+        let dir = self.settings.models_dir();
+        let mut models = tokio::task::spawn_blocking(move || {
+            let mut v = ModelsView::default();
+            crate::models::read_registry(&dir, &mut v);
+            v
+        })
+        .await
+        .unwrap_or_default();
+        match polled.get("clm") {
+            Some(base) => match crate::models::fetch_schedule(&http_client(), base).await {
+                Ok(s) => models.schedule = Some(s),
+                Err(e) => models.schedule_error = Some(e),
+            },
+            None => models.schedule_error = Some("no clm service configured".into()),
+        }
         let mut st = self.state();
+        st.models = models;
         if !streams.is_empty() {
             st.streams = streams;
         }
@@ -397,6 +528,7 @@ impl Shared {
             Event::PositionOpened(p) => {
                 let pos = {
                     let mut st = self.state();
+                    st.decisions.on_event(env);
                     st.book.on_opened(p);
                     st.book.positions.get(&p.symbol).cloned()
                 };
@@ -455,10 +587,14 @@ impl Shared {
             }
             Event::OrderRejected(r) => {
                 let mut st = self.state();
-                let reason = serde_json::to_value(r.reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_else(|| format!("{:?}", r.reason));
+                st.decisions.on_event(env);
+                if let Some(p) = pause_of(env) {
+                    merge_pause(&mut st.pause, p);
+                }
+                if let Some(seen) = breaker_from_event(env) {
+                    merge_breaker(&mut st.drawdown_breaker, seen);
+                }
+                let reason = reason_code(r.reason);
                 if r.exchange_code.is_some() || r.reason == RejectReason::ExchangeError {
                     st.exchange_errors.push_back(env.ts);
                 }
@@ -487,9 +623,15 @@ impl Shared {
                     st.book.on_price(&c.symbol, c.close);
                 }
             }
+            Event::OpenPosition(_) => {
+                if !self.state().decisions.on_event(env) {
+                    return Ok(());
+                }
+            }
             Event::SignalGenerated(s) => {
                 let m = {
                     let mut st = self.state();
+                    st.decisions.on_event(env);
                     let known = st
                         .book
                         .model
@@ -532,7 +674,23 @@ impl Shared {
                     self.db.save_model(&m).await?;
                 }
             }
-            Event::SetKillSwitch(k) => self.state().kill_switch = Some(k.enabled),
+            Event::SetKillSwitch(k) => {
+                let newer = {
+                    let mut st = self.state();
+                    let newer = st
+                        .kill_switch_state
+                        .as_ref()
+                        .is_none_or(|c| c.since.unwrap_or(i64::MIN) <= env.ts);
+                    if newer {
+                        st.kill_switch = Some(k.enabled);
+                        st.kill_switch_state = kill_switch_of(env);
+                    }
+                    newer.then(|| st.kill_switch_state.clone()).flatten()
+                };
+                if let Some(k) = newer {
+                    self.db.save_kill_switch(&k).await?;
+                }
+            }
             Event::ResumeTrading(_) => {
                 if let Some(seen) = breaker_from_event(env) {
                     merge_breaker(&mut self.state().drawdown_breaker, seen);
@@ -583,14 +741,25 @@ fn push_bounded<T>(q: &mut VecDeque<T>, v: T) {
     }
 }
 
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Keeps the newer of two daily-loss pauses.
+fn merge_pause(current: &mut Option<PauseView>, seen: PauseView) {
+    if current.as_ref().is_none_or(|c| seen.since >= c.since) {
+        *current = Some(seen);
+    }
+}
+
 async fn poll_services(services: &BTreeMap<String, String>) -> Vec<ServiceHealth> {
     if services.is_empty() {
         return Vec::new();
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap_or_default();
+    let http = http_client();
     let mut out = Vec::with_capacity(services.len());
     for (name, base) in services {
         let url = format!("{}/health/ready", base.trim_end_matches('/'));
@@ -722,6 +891,13 @@ pub async fn run_periodic<E: Exchange + Send + Sync + 'static>(
             }
             _ = snap.tick() => {
                 let sh = &intel.shared;
+                // The control stream could not be read at start (Redis not up yet): again,
+                // until the kill switch is known.
+                if sh.state().kill_switch_state.is_none()
+                    && let Err(e) = sh.restore_control().await
+                {
+                    tracing::warn!(error = %e, "cannot read the kill switch from the control stream");
+                }
                 if let Err(e) = sh.snapshot().await {
                     tracing::warn!(error = %e, "snapshot failed");
                 }

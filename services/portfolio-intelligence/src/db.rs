@@ -3,6 +3,7 @@
 //! structured rows as JSON text).
 
 use qt_events::PortfolioSnapshot;
+use qt_events::api::KillSwitchView;
 use qt_store::{Store, StoreError, dec_text};
 use sqlx::Row;
 
@@ -203,6 +204,20 @@ impl Db {
 
     pub async fn model(&self) -> Result<Option<ModelInfo>, StoreError> {
         match self.get_state("model").await? {
+            Some(t) => Ok(Some(serde_json::from_str(&t).map_err(json_err)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The kill switch as last seen on `qt:control` (kept because the stream is trimmed after
+    /// 7 days).
+    pub async fn save_kill_switch(&self, k: &KillSwitchView) -> Result<(), StoreError> {
+        self.put_state("kill_switch", &serde_json::to_string(k).map_err(json_err)?)
+            .await
+    }
+
+    pub async fn kill_switch(&self) -> Result<Option<KillSwitchView>, StoreError> {
+        match self.get_state("kill_switch").await? {
             Some(t) => Ok(Some(serde_json::from_str(&t).map_err(json_err)?)),
             None => Ok(None),
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-pub use qt_events::api::{ClosedTrade, Drawdown, TradeStats};
+pub use qt_events::api::{ClosedTrade, Drawdown, PnlBucket, TradeStats};
 
 /// Win rate, profit factor, totals, drawdown of the cumulative PnL and per-trade Sharpe and
 /// Sortino of `trades` in closing order (a trade with a net PnL of exactly zero is neither a win
@@ -140,6 +140,33 @@ pub fn diversification(notionals: &[Decimal]) -> f64 {
     (Decimal::ONE - hhi).to_f64().unwrap_or(0.0)
 }
 
+/// Closed trades' net PnL by the UTC hour of the day and by the UTC weekday they closed in:
+/// every hour (0–23) and every weekday (0 = Monday … 6 = Sunday) listed, empty ones at zero.
+pub fn pnl_by_time(trades: &[ClosedTrade]) -> (Vec<PnlBucket>, Vec<PnlBucket>) {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let bucket = |b: u32, label: String| PnlBucket {
+        bucket: b,
+        label,
+        trades: 0,
+        net_pnl: Decimal::ZERO,
+    };
+    let mut hours: Vec<PnlBucket> = (0..24).map(|h| bucket(h, format!("{h:02}"))).collect();
+    let mut days: Vec<PnlBucket> = (0..7u32)
+        .map(|d| bucket(d, DAYS[d as usize].to_owned()))
+        .collect();
+    for t in trades {
+        let secs = t.closed_at.div_euclid(1000);
+        let hour = secs.rem_euclid(86_400) / 3600;
+        // 1970-01-01 was a Thursday (3 with Monday = 0).
+        let day = (secs.div_euclid(86_400) + 3).rem_euclid(7);
+        for b in [&mut hours[hour as usize], &mut days[day as usize]] {
+            b.trades += 1;
+            b.net_pnl += t.net_pnl;
+        }
+    }
+    (hours, days)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +266,39 @@ mod tests {
         // Shares 0.5, 0.25, 0.25: 1 - (0.25 + 0.0625 + 0.0625) = 0.625.
         assert!((diversification(&[dec!(200), dec!(100), dec!(-100)]) - 0.625).abs() < 1e-12);
         assert_eq!(diversification(&[]), 0.0);
+    }
+
+    #[test]
+    fn pnl_by_time_buckets_by_utc_hour_and_weekday() {
+        let t = |closed_at: i64, net: i64| ClosedTrade {
+            position_id: String::new(),
+            symbol: "X".into(),
+            side: "LONG".into(),
+            quantity: Decimal::ONE,
+            entry_price: Decimal::ONE,
+            exit_price: Decimal::ONE,
+            realized_pnl: Decimal::from(net),
+            fees: Decimal::ZERO,
+            net_pnl: Decimal::from(net),
+            model_version: "v".into(),
+            opened_at: 0,
+            closed_at,
+            reason: String::new(),
+        };
+        // 2026-01-02 is a Friday; 13:30 and 13:59 UTC, then Saturday 00:00 UTC.
+        let fri = 1_767_312_000_000i64;
+        let trades = [
+            t(fri + 13 * 3_600_000 + 1_800_000, 5),
+            t(fri + 13 * 3_600_000 + 3_540_000, -2),
+            t(fri + 86_400_000, 7),
+        ];
+        let (hours, days) = pnl_by_time(&trades);
+        assert_eq!(hours.len(), 24);
+        assert_eq!((hours[13].trades, hours[13].net_pnl), (2, Decimal::from(3)));
+        assert_eq!((hours[0].trades, hours[0].net_pnl), (1, Decimal::from(7)));
+        assert_eq!(days[4].label, "Fri");
+        assert_eq!((days[4].trades, days[4].net_pnl), (2, Decimal::from(3)));
+        assert_eq!((days[5].label.as_str(), days[5].trades), ("Sat", 1));
+        assert_eq!(days.iter().map(|d| d.trades).sum::<u32>(), 3);
     }
 }

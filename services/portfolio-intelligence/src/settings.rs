@@ -158,7 +158,34 @@ pub struct Settings {
     /// `Retry-After` (default 30), so a token cannot be guessed nor a command flooded.
     pub control_per_minute: u32,
     /// Services whose readiness is polled: name → base URL (e.g. `http://execution:8082`).
+    /// By default the five services on `scripts/run.sh`'s ports (127.0.0.1:8081–8085); a
+    /// `QT_PORTFOLIO_INTELLIGENCE__SERVICES__<NAME>` variable replaces one (its name is read
+    /// in lower case: `trading_bot`), an empty URL leaves it out. The `clm` entry is also
+    /// where clm's schedule (`/health/clm`) is read.
     pub services: BTreeMap<String, String>,
+    /// clm's artifacts directory, where its `registry.json` (the model cards) is read. Empty:
+    /// `QT_CLM__ARTIFACTS_DIR` (what clm itself reads; `scripts/run.sh` exports it), else
+    /// clm's default `data/models`.
+    pub models_dir: PathBuf,
+}
+
+/// The services of `scripts/run.sh` and their ports, in its order (8081 + index).
+pub const RUN_SH_SERVICES: [&str; 5] = [
+    "trading_bot",
+    "execution",
+    "exit_brain",
+    "portfolio_intelligence",
+    "clm",
+];
+
+/// `scripts/run.sh`'s service URLs: 127.0.0.1, ports 8081–8085.
+#[must_use]
+pub fn default_services() -> BTreeMap<String, String> {
+    RUN_SH_SERVICES
+        .iter()
+        .zip(8081..)
+        .map(|(n, port)| ((*n).to_owned(), format!("http://127.0.0.1:{port}")))
+        .collect()
 }
 
 impl Default for Settings {
@@ -178,12 +205,36 @@ impl Default for Settings {
             alerts: AlertSettings::default(),
             api_token: Secret::default(),
             control_per_minute: 30,
-            services: BTreeMap::new(),
+            services: default_services(),
+            models_dir: PathBuf::new(),
         }
     }
 }
 
 impl Settings {
+    /// The services to poll, named as people write them (`trading-bot`), without those
+    /// whose URL is empty.
+    #[must_use]
+    pub fn polled_services(&self) -> BTreeMap<String, String> {
+        self.services
+            .iter()
+            .filter(|(_, url)| !url.trim().is_empty())
+            .map(|(n, url)| (n.replace('_', "-"), url.trim().to_owned()))
+            .collect()
+    }
+
+    /// The directory of clm's `registry.json`.
+    #[must_use]
+    pub fn models_dir(&self) -> PathBuf {
+        if !self.models_dir.as_os_str().is_empty() {
+            return self.models_dir.clone();
+        }
+        match std::env::var_os("QT_CLM__ARTIFACTS_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => PathBuf::from(d),
+            None => PathBuf::from("data/models"),
+        }
+    }
+
     /// The database URL to open.
     #[must_use]
     pub fn database_url(&self) -> String {

@@ -438,6 +438,12 @@ async fn every_served_document_round_trips_through_the_api_types() {
     assert!(!a.alerts.is_empty());
     let s: StreamsResponse = typed(&get("/api/streams").await);
     assert!(!s.streams.is_empty());
+    let d: Dashboard = typed(&get("/api/dashboard").await);
+    assert!(
+        !d.decisions.is_empty() && d.kill_switch_state.is_some(),
+        "{d:?}"
+    );
+    let _: qt_events::api::ModelsView = typed(&get("/api/models").await);
     let r = http
         .post(format!("http://{addr}/api/control/retrain"))
         .send()
@@ -445,4 +451,121 @@ async fn every_served_document_round_trips_through_the_api_types() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let _: ApiErrorBody = typed(&r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn closing_one_position_needs_the_token_and_an_open_position_and_publishes_a_close_intent() {
+    let f = common::fixture();
+    let sh = f.shared(settings(TOKEN)).await;
+    sh.apply(&f.envelope(Event::PositionOpened(opened())))
+        .await
+        .unwrap();
+    let addr = serve(sh).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/api/control/close-position");
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        post(&http, &url, None, r#"{"symbol":"ETHUSDT"}"#).await.0,
+        401
+    );
+    for (bad, code) in [
+        ("{}", 400),
+        (r#"{"symbol":"ETHUSDT","x":1}"#, 400),
+        (r#"{"symbol":"BTCUSDT"}"#, 404),
+    ] {
+        let (got, body) = post(&http, &url, Some(&bearer), bad).await;
+        assert_eq!(got, code, "{bad}: {body}");
+    }
+    assert!(
+        f.events(Stream::Intents).await.is_empty(),
+        "nothing on refusals"
+    );
+    let (code, body) = post(
+        &http,
+        &url,
+        Some(&bearer),
+        r#"{"symbol":"ethusdt","reason":"news"}"#,
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["type"], "ClosePosition");
+    let intents = f.events(Stream::Intents).await;
+    let [env] = intents.as_slice() else {
+        panic!("{intents:?}")
+    };
+    let Event::ClosePosition(c) = &env.event else {
+        panic!("{env:?}")
+    };
+    assert_eq!(c.symbol, "ETHUSDT");
+    assert_eq!(c.reason, "operator via the API: news");
+    assert!(c.intent_id.starts_with("pi-close-ETHUSDT-"));
+}
+
+#[tokio::test]
+async fn a_rollback_needs_a_reason_a_kept_version_that_is_not_the_champion_and_its_artifact() {
+    let f = common::fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let art = |v: &str| dir.path().join(format!("{v}.json")).display().to_string();
+    std::fs::write(art("m-1"), "{}").unwrap();
+    let registry = json!({"champion": "m-2", "models": [
+        {"version": "m-3", "kind": "gbdt", "status": "rejected", "artifact_uri": art("m-3"), "sha256": "c3"},
+        {"version": "m-2", "kind": "gbdt", "status": "champion", "artifact_uri": art("m-2"), "sha256": "c2"},
+        {"version": "m-1", "kind": "gbdt", "status": "retired", "artifact_uri": art("m-1"), "sha256": "c1"}]});
+    std::fs::write(dir.path().join("registry.json"), registry.to_string()).unwrap();
+    let sh = f
+        .shared(Settings {
+            models_dir: dir.path().to_path_buf(),
+            ..settings(TOKEN)
+        })
+        .await;
+    let addr = serve(sh).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/api/control/rollback");
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        post(&http, &url, None, r#"{"version":"m-1","reason":"x"}"#)
+            .await
+            .0,
+        401
+    );
+    for (bad, code) in [
+        (r#"{"version":"m-1"}"#, 400),
+        (r#"{"version":"m-1","reason":" "}"#, 400),
+        (r#"{"version":"m-9","reason":"x"}"#, 404),
+        (r#"{"version":"m-2","reason":"x"}"#, 409),
+        (r#"{"version":"m-3","reason":"x"}"#, 409),
+    ] {
+        let (got, body) = post(&http, &url, Some(&bearer), bad).await;
+        assert_eq!(got, code, "{bad}: {body}");
+    }
+    assert!(
+        f.events(Stream::Models).await.is_empty(),
+        "nothing on refusals"
+    );
+    let (code, body) = post(
+        &http,
+        &url,
+        Some(&bearer),
+        r#"{"version":"m-1","reason":"m-2 misbehaves"}"#,
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    let models = f.events(Stream::Models).await;
+    let [env] = models.as_slice() else {
+        panic!("{models:?}")
+    };
+    let Event::ModelRolledBack(r) = &env.event else {
+        panic!("{env:?}")
+    };
+    assert_eq!(r.from_version, "m-2");
+    assert_eq!(
+        (
+            r.artifact.model_version.as_str(),
+            r.artifact.sha256.as_str(),
+            r.artifact.artifact_uri.clone()
+        ),
+        ("m-1", "c1", art("m-1"))
+    );
+    assert_eq!(r.reason, "operator via the API: m-2 misbehaves");
+    assert_eq!(r.rolled_back_at, qt_events::clock::Clock::now_ms(&*f.clock));
 }

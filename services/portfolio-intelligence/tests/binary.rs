@@ -171,3 +171,37 @@ fn settings_come_from_the_environment_with_nested_keys() {
     assert_eq!(s.api_token.expose(), "12345");
     assert_eq!(cfg.common.http_addr.port(), 8084);
 }
+
+/// docker-compose.yml's variables replace the defaults' entries of the same services (the
+/// names read in lower case match the defaults' keys), so no service is polled twice.
+#[test]
+fn compose_service_urls_replace_the_run_sh_defaults_one_by_one() {
+    let env = [
+        ("TRADING_BOT", "http://trading-bot:8081"),
+        ("EXECUTION", "http://execution:8082"),
+        ("EXIT_BRAIN", "http://exit-brain:8083"),
+        ("CLM", "http://clm:8085"),
+    ]
+    .map(|(k, v)| {
+        (
+            format!("QT_PORTFOLIO_INTELLIGENCE__SERVICES__{k}"),
+            v.to_owned(),
+        )
+    });
+    let cfg = qt_runtime::Config::<portfolio_intelligence::Settings>::load_from(
+        "portfolio-intelligence",
+        env,
+    )
+    .unwrap();
+    let polled = cfg.service.polled_services();
+    let expect: std::collections::BTreeMap<String, String> = [
+        ("clm", "http://clm:8085"),
+        ("execution", "http://execution:8082"),
+        ("exit-brain", "http://exit-brain:8083"),
+        ("portfolio-intelligence", "http://127.0.0.1:8084"),
+        ("trading-bot", "http://trading-bot:8081"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    assert_eq!(polled, expect);
+}

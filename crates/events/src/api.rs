@@ -435,6 +435,11 @@ pub struct DecisionView {
     pub action: String,
     /// The model's confidence in the action (0 to 1), as the signal carries it.
     pub confidence: f64,
+    /// The expected net return after every cost (a fraction of the notional), when the model
+    /// prices its trades: of the side taken, or on HOLD of the better side, which fell short
+    /// of the model's margin. `None`: the model does not price (momentum) or an older signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_return: Option<f64>,
     pub model: String,
     pub model_version: String,
     /// Open time of the candle it decided on (ms).

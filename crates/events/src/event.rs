@@ -108,7 +108,7 @@ macro_rules! events {
 events! {
     CandleClosed(CandleClosed) = 1 on Market;
     MarkPriceUpdated(MarkPriceUpdated) = 1 on Market;
-    SignalGenerated(SignalGenerated) = 1 on Signals;
+    SignalGenerated(SignalGenerated) = 2 on Signals;
     OpenPosition(OpenPosition) = 2 on Intents;
     ReducePosition(ReducePosition) = 1 on Intents;
     ClosePosition(ClosePosition) = 1 on Intents;

@@ -113,6 +113,7 @@ pub fn sample(name: &str) -> Option<Event> {
             model_version: "gbdt-20260101-1".into(),
             candle_open_time: 1_691_068_500_000,
             features: BTreeMap::from([("rsi_14".to_owned(), 61.5)]),
+            expected_return: Some(0.0012),
         }),
         "OpenPosition" => Event::OpenPosition(OpenPosition {
             intent_id: "intent-1".into(),

@@ -191,6 +191,7 @@ async fn killed_during_training_resumes_the_same_run_and_deploys_once_then_serve
         model_version: version.clone(),
         candle_open_time: last + 300_000,
         features: BTreeMap::new(),
+        expected_return: None,
     };
     let sig_env = f.bus.envelope(Event::SignalGenerated(sig));
     let closed = PositionClosed {

@@ -45,6 +45,7 @@ async fn repository_round_trips_on_postgres() {
         model_version: "v1".into(),
         candle_open_time: part[100].open_time,
         features: BTreeMap::new(),
+        expected_return: None,
     };
     db.insert_signal("e1", &sig).await.unwrap();
     db.insert_signal("e1", &sig).await.unwrap();

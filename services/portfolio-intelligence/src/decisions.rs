@@ -34,6 +34,7 @@ struct Signal {
     ts: i64,
     action: SignalAction,
     confidence: f64,
+    expected_return: Option<f64>,
     model: String,
     model_version: String,
     candle_open_time: i64,
@@ -78,6 +79,7 @@ impl Decisions {
                     ts: env.ts,
                     action: s.action,
                     confidence: s.confidence,
+                    expected_return: s.expected_return.filter(|e| e.is_finite()),
                     model: s.model.clone(),
                     model_version: s.model_version.clone(),
                     candle_open_time: s.candle_open_time,
@@ -133,6 +135,7 @@ impl Decisions {
                     }
                     .into(),
                     confidence: s.confidence,
+                    expected_return: s.expected_return,
                     model: s.model.clone(),
                     model_version: s.model_version.clone(),
                     candle_open_time: s.candle_open_time,

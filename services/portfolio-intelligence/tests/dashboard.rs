@@ -414,6 +414,13 @@ async fn decisions(f: &common::Fixture, sh: &Arc<Shared>) {
             model_version: "gbdt-20260101-7".into(),
             candle_open_time: now - 300_000,
             features: BTreeMap::new(),
+            // Priced as the gbdt's expected-value rule prices: the side taken clears its
+            // margin, a HOLD's better side does not.
+            expected_return: Some(if action == SignalAction::Hold {
+                -0.0004
+            } else {
+                0.0012
+            }),
         }))
     };
     let intent = |sym: &str, signal_id: &str, side: PositionSide| {
@@ -606,6 +613,9 @@ async fn the_dashboard_explains_decisions_shows_state_and_model_cards_and_its_co
         let text = row[1].as_str().unwrap();
         assert!(text.contains(&d.action), "{text}");
         assert!(text.contains(&format!("{:.2}", d.confidence)), "{text}");
+        let ev = d.expected_return.expect("every test signal is priced");
+        assert_eq!(ev, if d.action == "HOLD" { -0.0004 } else { 0.0012 });
+        assert!(text.contains(&format!("{:.3}%", ev * 100.0)), "{text}");
         assert!(text.contains(&d.why), "{text} shows {:?}", d.why);
     }
     let doge = state

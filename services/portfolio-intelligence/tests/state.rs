@@ -157,6 +157,7 @@ async fn signal(
         model_version: format!("{model}-1"),
         candle_open_time: f.clock.now_ms() - 300_000,
         features: BTreeMap::new(),
+        expected_return: None,
     }));
     sh.apply(&env).await.unwrap();
     env
@@ -241,6 +242,7 @@ async fn each_decision_gets_its_outcome_whatever_order_the_facts_arrive_in() {
         model_version: "gbdt-1".into(),
         candle_open_time: f.clock.now_ms() - 300_000,
         features: BTreeMap::new(),
+        expected_return: None,
     }));
     sh.apply(&intent(&f, "BNBUSDT", &bnb.id)).await.unwrap();
     sh.apply(&bnb).await.unwrap();
@@ -289,6 +291,7 @@ async fn decisions_are_read_back_from_the_streams_at_start() {
         model_version: "gbdt-1".into(),
         candle_open_time: f.clock.now_ms() - 300_000,
         features: BTreeMap::new(),
+        expected_return: None,
     }));
     for env in [
         sig.clone(),

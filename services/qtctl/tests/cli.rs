@@ -153,6 +153,7 @@ fn signal(model: &str, version: &str) -> Envelope {
             model_version: version.into(),
             candle_open_time: 0,
             features: Default::default(),
+            expected_return: None,
         }),
         "trading-bot",
         &SystemClock,

@@ -327,6 +327,7 @@ impl Core {
                 model_version: version.clone(),
                 candle_open_time: c.open_time,
                 features: feature_map.clone(),
+                expected_return: signal.expected_return,
             }),
             src,
             clock,
@@ -802,7 +803,9 @@ mod tests {
         let series = futures_pair(5500);
         let mut live = pair_core(build_model(&artifact).expect("builds"));
         let warm = 400;
-        let mut live_signals: Vec<Vec<(i64, SignalAction, u64)>> = vec![Vec::new(); 2];
+        // The published signal carries the model's expected return as the backtest sees it.
+        type Decided = (i64, SignalAction, u64, Option<u64>);
+        let mut live_signals: Vec<Vec<Decided>> = vec![Vec::new(); 2];
         for (i, (btc, eth)) in series[0].iter().zip(&series[1]).enumerate() {
             for (k, (s, c)) in symbols.iter().zip([btc, eth]).enumerate() {
                 if i < warm {
@@ -817,6 +820,7 @@ mod tests {
                             g.candle_open_time,
                             g.action,
                             g.confidence.to_bits(),
+                            g.expected_return.map(f64::to_bits),
                         ));
                     }
                 }
@@ -832,7 +836,12 @@ mod tests {
                 let sig = model.predict_for(s, fv, c);
                 if i >= warm {
                     priced += usize::from(sig.expected_return.is_some());
-                    replay.push((c.open_time, sig.action, sig.confidence.to_bits()));
+                    replay.push((
+                        c.open_time,
+                        sig.action,
+                        sig.confidence.to_bits(),
+                        sig.expected_return.map(f64::to_bits),
+                    ));
                 }
             }
             assert_eq!(replay.len(), series[k].len() - warm);

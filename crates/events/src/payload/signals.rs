@@ -28,4 +28,10 @@ pub struct SignalGenerated {
     /// The features the model saw, by name.
     #[serde(default)]
     pub features: BTreeMap<String, f64>,
+    /// The expected net return of the trade (a fraction of its notional, after fees, slippage
+    /// and funding), for a model that prices its trades: on BUY/SELL the side taken, on HOLD
+    /// the better side's (which did not clear the model's margin). Absent (v1, or a model that
+    /// does not price, such as the momentum rule): not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_return: Option<f64>,
 }

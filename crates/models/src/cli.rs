@@ -99,8 +99,10 @@ fn parse_kind(s: &str) -> Result<ModelKind, String> {
         "momentum" => Ok(ModelKind::Momentum),
         "ensemble" => Ok(ModelKind::Ensemble),
         "temporal" => Ok(ModelKind::Temporal),
+        "trend" => Ok(ModelKind::Trend),
+        "meta" => Ok(ModelKind::Meta),
         _ => Err(format!(
-            "unknown model kind {s:?} (gbdt, momentum, ensemble, temporal)"
+            "unknown model kind {s:?} (gbdt, momentum, ensemble, temporal, trend, meta)"
         )),
     }
 }
@@ -223,11 +225,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 
 impl TrainArgs {
     fn kind_name(&self) -> &'static str {
-        match self.kind {
-            ModelKind::Gbdt => "gbdt",
-            ModelKind::Momentum => "momentum",
-            ModelKind::Ensemble => "ensemble",
-            ModelKind::Temporal => "temporal",
-        }
+        self.kind.name()
     }
 }

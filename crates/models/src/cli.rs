@@ -23,7 +23,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "5m")]
     pub interval: String,
     /// Model family: gbdt, momentum, temporal (a causal convolution network over the last 32
-    /// candles' features) or ensemble (gbdt, then momentum as fallback).
+    /// candles' features), ensemble (gbdt, then momentum as fallback), trend (time-series
+    /// momentum on hourly closes, a rule) or meta (the gbdt filtering trend's trades).
     #[arg(long, alias = "model", default_value = "gbdt", value_parser = parse_kind)]
     pub kind: ModelKind,
     /// Where to write the model artifact (one JSON file).

@@ -305,7 +305,7 @@ pub struct WalkForwardArgs {
     /// baselines, sweep; the flags below override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Model trained in each fold: gbdt, temporal, ensemble or momentum.
+    /// Model trained in each fold: gbdt, temporal, ensemble, meta, momentum or trend.
     #[arg(long)]
     pub kind: Option<String>,
     /// Days of each training window.
@@ -376,8 +376,10 @@ pub fn walkforward_config(
     cfg.backtest.interval_ms =
         parse_interval(&args.interval).with_context(|| format!("interval {}", args.interval))?;
     if let Some(k) = &args.kind {
-        cfg.model.kind = serde_json::from_value(serde_json::Value::from(k.as_str()))
-            .with_context(|| format!("--kind {k:?} is not gbdt, ensemble, temporal or momentum"))?;
+        cfg.model.kind =
+            serde_json::from_value(serde_json::Value::from(k.as_str())).with_context(|| {
+                format!("--kind {k:?} is not gbdt, ensemble, temporal, meta, momentum or trend")
+            })?;
     }
     let set = |dst: &mut f64, v: Option<f64>| {
         if let Some(v) = v {

@@ -46,8 +46,8 @@ const DAY_MS: i64 = 86_400_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSettings {
-    /// `gbdt` (default), `temporal`, `ensemble` or `momentum` (nothing to fit: the rule
-    /// itself).
+    /// `gbdt` (default), `temporal`, `ensemble`, `meta` (the gbdt filtering the trend rule's
+    /// trades), or a rule with nothing to fit: `momentum`, `trend`.
     pub kind: ModelKind,
     /// Candles a training row's trade is followed for its label (see
     /// [`LabelConfig::horizon`]); the labels' exits and costs are the backtest's, so the model
@@ -1351,9 +1351,12 @@ pub fn train_fold(
         crate::dates::format_date(fold.test_start)
     );
     let m = &cfg.model;
-    if m.kind == ModelKind::Momentum {
-        let artifact = ModelArtifact::momentum(&m.momentum, &version)
-            .map_err(|e| BacktestError::Model(e.to_string()))?;
+    if m.kind.is_rule() {
+        let artifact = match m.kind {
+            ModelKind::Trend => ModelArtifact::trend(&qt_models::TrendConfig::default(), &version),
+            _ => ModelArtifact::momentum(&m.momentum, &version),
+        }
+        .map_err(|e| BacktestError::Model(e.to_string()))?;
         return Ok(TrainedFold {
             artifact,
             train_rows: 0,

@@ -19,6 +19,29 @@ pub enum ModelKind {
     Gbdt,
     Ensemble,
     Temporal,
+    /// Time-series momentum on hourly closes ([`crate::trend`]): a rule, nothing fitted.
+    Trend,
+    /// The gbdt as a meta-labeler on the trend rule ([`crate::meta`]).
+    Meta,
+}
+
+impl ModelKind {
+    /// A fixed rule (nothing fitted, no validation trades to choose exits by).
+    pub fn is_rule(self) -> bool {
+        matches!(self, ModelKind::Momentum | ModelKind::Trend)
+    }
+
+    /// The kind's name, as in configurations and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Momentum => "momentum",
+            ModelKind::Gbdt => "gbdt",
+            ModelKind::Ensemble => "ensemble",
+            ModelKind::Temporal => "temporal",
+            ModelKind::Trend => "trend",
+            ModelKind::Meta => "meta",
+        }
+    }
 }
 
 /// The data a model was trained on.
@@ -73,6 +96,20 @@ impl ModelArtifact {
         config.validate()?;
         let params = serde_json::to_value(config).map_err(|e| ModelError::Format(e.to_string()))?;
         Ok(Self::base(ModelKind::Momentum, version, params))
+    }
+
+    pub fn trend(config: &crate::TrendConfig, version: &str) -> Result<Self, ModelError> {
+        config.validate()?;
+        let params = serde_json::to_value(config).map_err(|e| ModelError::Format(e.to_string()))?;
+        Ok(Self::base(ModelKind::Trend, version, params))
+    }
+
+    pub fn meta(model: &crate::MetaModel) -> Result<Self, ModelError> {
+        Ok(Self::base(
+            ModelKind::Meta,
+            model.version(),
+            model.to_params_json()?,
+        ))
     }
 
     pub fn gbdt(model: &GbdtModel) -> Result<Self, ModelError> {
@@ -240,6 +277,15 @@ fn build_bare(artifact: &ModelArtifact) -> Result<Box<dyn Model>, ModelError> {
             &artifact.version,
         )?),
         ModelKind::Temporal => Box::new(crate::TemporalModel::from_params_json(
+            &artifact.params,
+            &artifact.version,
+        )?),
+        ModelKind::Trend => {
+            let cfg: crate::TrendConfig =
+                serde_json::from_value(artifact.params.clone()).map_err(bad)?;
+            Box::new(crate::TrendModel::new(cfg, artifact.version.clone())?)
+        }
+        ModelKind::Meta => Box::new(crate::MetaModel::from_params_json(
             &artifact.params,
             &artifact.version,
         )?),

@@ -23,7 +23,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "5m")]
     pub interval: String,
     /// Model family: gbdt, momentum, temporal (a causal convolution network over the last 32
-    /// candles' features) or ensemble (gbdt, then momentum as fallback).
+    /// candles' features), ensemble (gbdt, then momentum as fallback), trend (time-series
+    /// momentum on hourly closes, a rule) or meta (the gbdt filtering trend's trades).
     #[arg(long, alias = "model", default_value = "gbdt", value_parser = parse_kind)]
     pub kind: ModelKind,
     /// Where to write the model artifact (one JSON file).
@@ -99,8 +100,10 @@ fn parse_kind(s: &str) -> Result<ModelKind, String> {
         "momentum" => Ok(ModelKind::Momentum),
         "ensemble" => Ok(ModelKind::Ensemble),
         "temporal" => Ok(ModelKind::Temporal),
+        "trend" => Ok(ModelKind::Trend),
+        "meta" => Ok(ModelKind::Meta),
         _ => Err(format!(
-            "unknown model kind {s:?} (gbdt, momentum, ensemble, temporal)"
+            "unknown model kind {s:?} (gbdt, momentum, ensemble, temporal, trend, meta)"
         )),
     }
 }
@@ -223,11 +226,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 
 impl TrainArgs {
     fn kind_name(&self) -> &'static str {
-        match self.kind {
-            ModelKind::Gbdt => "gbdt",
-            ModelKind::Momentum => "momentum",
-            ModelKind::Ensemble => "ensemble",
-            ModelKind::Temporal => "temporal",
-        }
+        self.kind.name()
     }
 }

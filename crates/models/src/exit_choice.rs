@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{Dataset, Prepared};
 use crate::ev::EvReport;
 use crate::train::{Decision, TrainConfig, TrainReport, train_on};
-use crate::{ModelArtifact, ModelError, ModelKind};
+use crate::{ModelArtifact, ModelError};
 
 /// The exit plans training tries, around the configured (base) plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ impl TrainConfig {
     pub fn exit_candidates(&self) -> Vec<ExitCandidate> {
         let base = &self.labeling.exits;
         let grid = match (&self.decision, self.kind) {
-            (Decision::ExpectedValue(_), k) if k != ModelKind::Momentum => self.exit_grid.clone(),
+            (Decision::ExpectedValue(_), k) if !k.is_rule() => self.exit_grid.clone(),
             _ => ExitGrid::base_only(),
         };
         grid.candidates(base)
@@ -264,6 +264,7 @@ pub fn train_choosing_exits(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ModelKind;
 
     #[test]
     fn the_default_grid_is_six_distinct_plans_around_the_base() {

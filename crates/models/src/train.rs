@@ -327,6 +327,25 @@ pub fn train_on(
             let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
             (artifact, test, train)
         }
+        ModelKind::Trend => {
+            let artifact = ModelArtifact::trend(&crate::TrendConfig::default(), &cfg.version)?;
+            let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
+            let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
+            (artifact, test, train)
+        }
+        ModelKind::Meta => {
+            let Decision::ExpectedValue(ev) = &cfg.decision else {
+                return Err(ModelError::Params(
+                    "the meta-labeler decides by expected value only".to_string(),
+                ));
+            };
+            let fitted = crate::meta::fit(ds, &split, cfg.gbdt, ev, threads, &cfg.version)?;
+            ev_report = fitted.ev.clone();
+            let artifact = ModelArtifact::meta(&fitted.model)?;
+            let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
+            let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
+            (artifact, test, train)
+        }
         ModelKind::Temporal => {
             let Decision::ExpectedValue(ev) = &cfg.decision else {
                 return Err(ModelError::Params(

@@ -588,12 +588,7 @@ fn decimal_f64(d: rust_decimal::Decimal) -> f64 {
 }
 
 fn kind_name(s: &Settings) -> &'static str {
-    match s.kind {
-        qt_models::ModelKind::Momentum => "momentum",
-        qt_models::ModelKind::Gbdt => "gbdt",
-        qt_models::ModelKind::Ensemble => "ensemble",
-        qt_models::ModelKind::Temporal => "temporal",
-    }
+    s.kind.name()
 }
 
 /// The scheduler loop: a tick every `tick_seconds` or when a retrain request arrives.

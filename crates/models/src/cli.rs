@@ -170,6 +170,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     cfg.exit_grid = crate::ExitGrid {
         scales: args.exit_scales.clone(),
         trailing: args.exit_trailing.iter().flatten().copied().collect(),
+        ..crate::ExitGrid::default()
     };
     let prepared = Dataset::prepare(&series, cfg.threads).context("computing the features")?;
     if cfg.version.is_empty() {

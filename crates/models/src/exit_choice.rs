@@ -1,11 +1,20 @@
 //! The exits are part of the strategy, chosen on validation data: training tries a small grid
 //! of exit plans declared in the configuration ([`ExitGrid`]: every distance of the base plan
-//! scaled, the trailing stop on or off), labels the rows with each, fits the model as usual,
-//! and keeps the plan whose validation trades — the expected-value rule's chosen margin on its
-//! calibration slice, after every cost and only when they beat their side's base rate
-//! ([`crate::ev`]) — made the most. When no plan passes, the model of the base plan is kept:
-//! it has no margin, so it holds. The chosen plan is saved in the artifact (its `labeling`),
-//! and whoever trades the model trades it with those exits ([`crate::Model::exits`]).
+//! scaled, the trailing stop on or off), labels the rows with each, and keeps the plan whose
+//! validation trades — the expected-value rule's chosen margin on its calibration slice, after
+//! every cost and only when they beat their side's base rate ([`crate::ev`]) — made the most.
+//! When no plan passes, the model of the base plan is kept: it has no margin, so it holds. The
+//! chosen plan is saved in the artifact (its `labeling`), and whoever trades the model trades it
+//! with those exits ([`crate::Model::exits`]).
+//!
+//! A gbdt fits its boosters **once**, on the base plan's labels, and each plan only re-labels
+//! the rows and re-fits the expected-value rule (the isotonic calibration and the margin, which
+//! are cheap) on its own outcomes of the calibration slice: the boosters rank entries, and each
+//! plan prices the ranking under its exits. The calibration rows of every plan lie after the
+//! boosters' fitted rows and their label windows, as in a single-plan run. With
+//! [`ExitGrid::refit_per_plan`] (and for the temporal model and the ensemble, whose fit
+//! involves more than the boosters) each plan fits its own model instead, at about one full
+//! training per plan.
 //!
 //! Every plan tried is a trial: walk-forward and clm count them in the deflated Sharpe ratio.
 
@@ -14,9 +23,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, Prepared};
-use crate::ev::EvReport;
-use crate::train::{Decision, TrainConfig, TrainReport, train_on};
-use crate::{ModelArtifact, ModelError};
+use crate::ev::{EvReport, EvRule, EvSettings};
+use crate::train::{
+    Decision, TrainConfig, TrainReport, all_probabilities, ev_rule_on, finish_gbdt, fit_booster,
+    gbdt_probabilities, row_roles, train_on,
+};
+use crate::{GbdtModel, ModelArtifact, ModelError, ModelKind};
 
 /// The exit plans training tries, around the configured (base) plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +39,9 @@ pub struct ExitGrid {
     pub scales: Vec<Decimal>,
     /// The trailing stop on and/or off; empty: as the base plan has it. Default on, off.
     pub trailing: Vec<bool>,
+    /// Fit a gbdt's boosters anew for every plan (on that plan's labels) instead of once on
+    /// the base plan's; default false. About one full training per plan.
+    pub refit_per_plan: bool,
 }
 
 impl Default for ExitGrid {
@@ -34,6 +49,7 @@ impl Default for ExitGrid {
         ExitGrid {
             scales: vec![Decimal::new(75, 2), Decimal::ONE, Decimal::new(15, 1)],
             trailing: vec![true, false],
+            refit_per_plan: false,
         }
     }
 }
@@ -54,6 +70,7 @@ impl ExitGrid {
         ExitGrid {
             scales: vec![Decimal::ONE],
             trailing: Vec::new(),
+            refit_per_plan: false,
         }
     }
 
@@ -157,6 +174,10 @@ pub struct ExitChoice {
     /// Whether the kept plan passed on validation; false: none did, the base plan's model was
     /// kept and it holds.
     pub validated: bool,
+    /// Models fitted to make the choice: 1 when the plans share the boosters, one per plan
+    /// trained with [`ExitGrid::refit_per_plan`] (or a kind that refits).
+    #[serde(default)]
+    pub fits: usize,
 }
 
 impl TrainConfig {
@@ -183,8 +204,10 @@ pub struct Chosen {
 }
 
 /// Labels the prepared series with each plan of [`TrainConfig::exit_candidates`], lets
-/// `adjust` amend each dataset (clm adds its realized outcomes), trains with [`train_on`] and
-/// keeps the plan whose validation trades made the most (see the module documentation).
+/// `adjust` amend each dataset (clm adds its realized outcomes), trains, and keeps the plan
+/// whose validation trades made the most (see the module documentation: a gbdt deciding by
+/// expected value fits its boosters once; otherwise, or with [`ExitGrid::refit_per_plan`],
+/// each plan trains with [`train_on`]).
 ///
 /// # Errors
 /// The base plan's error (or, without it in the grid, the first) when no plan could be
@@ -200,6 +223,152 @@ pub fn train_choosing_exits(
         .iter()
         .position(|c| c.exits == cfg.labeling.exits)
         .unwrap_or(0);
+    match &cfg.decision {
+        Decision::ExpectedValue(ev)
+            if cfg.kind == ModelKind::Gbdt && !cfg.exit_grid.refit_per_plan =>
+        {
+            choose_sharing_the_boosters(prepared, cfg, ev, &candidates, base, adjust)
+        }
+        _ => choose_refitting_per_plan(prepared, cfg, &candidates, base, adjust),
+    }
+}
+
+/// A plan's dataset and the expected-value rule calibrated on it.
+struct Priced {
+    k: usize,
+    dataset: Dataset,
+    rule: EvRule,
+    report: EvReport,
+}
+
+/// The boosters fitted once (on the base plan's rows, else the first plan that can be
+/// trained), each plan's rule calibrated on its own outcomes of the calibration slice.
+fn choose_sharing_the_boosters(
+    prepared: &Prepared<'_>,
+    cfg: &TrainConfig,
+    ev: &EvSettings,
+    candidates: &[ExitCandidate],
+    base: usize,
+    adjust: &mut dyn FnMut(&mut Dataset) -> Result<(), ModelError>,
+) -> Result<Chosen, ModelError> {
+    let threads = cfg.threads.max(1);
+    let mut trials: Vec<Option<ExitTrial>> = vec![None; candidates.len()];
+    // The booster and the first open time its fitted rows' labels leave free for calibration.
+    let mut booster: Option<(GbdtModel, i64)> = None;
+    let mut fits = 0;
+    // Only the base plan and the best plan so far are kept in memory.
+    let mut kept: Vec<Priced> = Vec::new();
+    let mut best: Option<(usize, f64)> = None;
+    let mut first_error: Option<(usize, ModelError)> = None;
+    let order = std::iter::once(base).chain((0..candidates.len()).filter(|&k| k != base));
+    for k in order {
+        let c = &candidates[k];
+        let mut tc = cfg.clone();
+        tc.labeling.exits = c.exits.clone();
+        let priced = Dataset::labelled(prepared, &tc.labeling).and_then(|mut ds| {
+            adjust(&mut ds)?;
+            let roles = row_roles(&ds, &tc)?;
+            if booster.is_none() {
+                let model = fit_booster(&ds, &roles.fit, &tc, &cfg.version)?;
+                fits += 1;
+                let free_from = roles
+                    .calibration
+                    .iter()
+                    .map(|&i| ds.candles[i].open_time)
+                    .min()
+                    .unwrap_or(i64::MAX);
+                booster = Some((model, free_from));
+            }
+            let Some((model, free_from)) = &booster else {
+                return Err(ModelError::Data("internal: no booster".to_string()));
+            };
+            // This plan's calibration rows that no fitted label saw (all of them when the
+            // plans keep the same rows).
+            let rows: Vec<usize> = roles
+                .calibration
+                .into_iter()
+                .filter(|&i| ds.candles[i].open_time >= *free_from)
+                .collect();
+            let probs = gbdt_probabilities(model, &ds, &rows, threads);
+            let (rule, report) = ev_rule_on(&ds, &rows, probs, ev)?;
+            Ok(Priced {
+                k,
+                dataset: ds,
+                rule,
+                report,
+            })
+        });
+        let priced = match priced {
+            Ok(p) => p,
+            Err(e) => {
+                trials[k] = Some(ExitTrial::failed(c, &e));
+                if k == base || first_error.is_none() {
+                    first_error = Some((k, e));
+                }
+                continue;
+            }
+        };
+        let trial = ExitTrial::of(c, Some(&priced.report));
+        // The most net return; on a tie, the plan listed first.
+        if trial.margin.is_some()
+            && best.is_none_or(|(b, r)| trial.net_return > r || (trial.net_return == r && k < b))
+        {
+            best = Some((k, trial.net_return));
+        }
+        trials[k] = Some(trial);
+        kept.push(priced);
+        let best_k = best.map(|(i, _)| i);
+        kept.retain(|p| p.k == base || Some(p.k) == best_k || (best_k.is_none() && p.k == k));
+    }
+    let trials: Vec<ExitTrial> = trials.into_iter().flatten().collect();
+    let pick = best
+        .map(|(i, _)| i)
+        .or_else(|| kept.iter().any(|p| p.k == base).then_some(base))
+        .or_else(|| kept.first().map(|p| p.k));
+    let (Some(pick), Some((mut model, _))) = (pick, booster) else {
+        return Err(first_error.map_or_else(
+            || ModelError::Data("no exit plan to train".to_string()),
+            |(_, e)| e,
+        ));
+    };
+    let at = kept
+        .iter()
+        .position(|p| p.k == pick)
+        .ok_or_else(|| ModelError::Data("internal: the chosen plan was dropped".to_string()))?;
+    let Priced {
+        dataset,
+        rule,
+        report: ev_report,
+        ..
+    } = kept.swap_remove(at);
+    let mut tc = cfg.clone();
+    tc.labeling.exits = candidates[pick].exits.clone();
+    model.set_ev_rule(rule)?;
+    let split = row_roles(&dataset, &tc)?.split;
+    let all = all_probabilities(&model, &dataset, threads);
+    let (artifact, mut report) = finish_gbdt(&model, &dataset, &split, &all, &tc, Some(ev_report))?;
+    report.exits = Some(ExitChoice {
+        trials,
+        chosen: pick,
+        validated: best.is_some(),
+        fits,
+    });
+    Ok(Chosen {
+        artifact,
+        report,
+        dataset,
+    })
+}
+
+/// Each plan trained on its own labels with [`train_on`].
+fn choose_refitting_per_plan(
+    prepared: &Prepared<'_>,
+    cfg: &TrainConfig,
+    candidates: &[ExitCandidate],
+    base: usize,
+    adjust: &mut dyn FnMut(&mut Dataset) -> Result<(), ModelError>,
+) -> Result<Chosen, ModelError> {
+    let mut fits = 0;
     let mut trials = Vec::with_capacity(candidates.len());
     // Only the best plan so far and the base plan are kept in memory.
     let mut kept: Vec<(usize, ModelArtifact, TrainReport, Dataset)> = Vec::new();
@@ -211,6 +380,7 @@ pub fn train_choosing_exits(
         let trained = Dataset::labelled(prepared, &tc.labeling).and_then(|mut ds| {
             adjust(&mut ds)?;
             let (artifact, report) = train_on(&ds, &tc)?;
+            fits += 1;
             Ok((artifact, report, ds))
         });
         let (artifact, report, ds) = match trained {
@@ -253,6 +423,7 @@ pub fn train_choosing_exits(
         trials,
         chosen: pick,
         validated: best.is_some(),
+        fits,
     });
     Ok(Chosen {
         artifact,
@@ -283,12 +454,14 @@ mod tests {
         let dup = ExitGrid {
             scales: vec![Decimal::ONE, Decimal::ONE],
             trailing: vec![true, true],
+            refit_per_plan: false,
         };
         assert_eq!(dup.candidates(&base).len(), 1);
         assert!(
             ExitGrid {
                 scales: vec![Decimal::ZERO],
-                trailing: vec![]
+                trailing: vec![],
+                refit_per_plan: false,
             }
             .validate()
             .is_err()

@@ -5,7 +5,7 @@ use qt_features::FeatureVector;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, Series, Split};
-use crate::ev::{EvReport, EvRow, EvSettings, fit_rule};
+use crate::ev::{EvReport, EvRow, EvRule, EvSettings, fit_rule};
 use crate::metrics::{Evaluation, evaluate};
 use crate::{
     EnsembleConfig, GbdtModel, GbdtParams, LabelConfig, Model, ModelArtifact, ModelError,
@@ -260,6 +260,120 @@ pub fn row_roles(ds: &Dataset, cfg: &TrainConfig) -> Result<RowRoles, ModelError
     })
 }
 
+/// Fits a gbdt's two boosters on `rows` of `ds` (their labels), on `cfg.threads` cores.
+pub(crate) fn fit_booster(
+    ds: &Dataset,
+    rows: &[usize],
+    cfg: &TrainConfig,
+    version: &str,
+) -> Result<GbdtModel, ModelError> {
+    let columns = ds.columns(rows);
+    let labels: Vec<_> = rows.iter().map(|&i| ds.labels[i]).collect();
+    GbdtModel::fit(&columns, &labels, cfg.gbdt, cfg.threads.max(1), version)
+}
+
+/// The expected-value rule of scores `probs` (of `rows` of `ds`, in that order) against those
+/// rows' outcomes under `ds`'s exits: [`fit_rule`] with the labels' costs.
+pub(crate) fn ev_rule_on(
+    ds: &Dataset,
+    rows: &[usize],
+    probs: Vec<(f64, f64)>,
+    ev: &EvSettings,
+) -> Result<(EvRule, EvReport), ModelError> {
+    let rows: Vec<EvRow> = rows
+        .iter()
+        .zip(probs)
+        .map(|(&i, scores)| EvRow::of(ds, i, scores))
+        .collect();
+    fit_rule(rows, &ds.labeling.costs, ds.interval_ms, ev)
+}
+
+/// The probabilities of every row of `ds`, on up to `threads` threads.
+pub(crate) fn all_probabilities(
+    model: &GbdtModel,
+    ds: &Dataset,
+    threads: usize,
+) -> Vec<(f64, f64)> {
+    let every: Vec<usize> = (0..ds.len()).collect();
+    gbdt_probabilities(model, ds, &every, threads)
+}
+
+/// A fitted gbdt whose decision is set, evaluated on `split` of `ds` given the probabilities of
+/// every row (`all`): its artifact (with `ds`'s labeling) and report.
+pub(crate) fn finish_gbdt(
+    model: &GbdtModel,
+    ds: &Dataset,
+    split: &Split,
+    all: &[(f64, f64)],
+    cfg: &TrainConfig,
+    ev_report: Option<EvReport>,
+) -> Result<(ModelArtifact, TrainReport), ModelError> {
+    let test = evaluate_gbdt(model, ds, &split.test, all);
+    let train = evaluate_gbdt(model, ds, &split.train, all);
+    let artifact = ModelArtifact::gbdt(model)?;
+    finish(
+        ds,
+        split,
+        cfg,
+        Finished {
+            artifact,
+            test,
+            train,
+            importance: model.feature_importance(),
+            ev: ev_report,
+            epochs: Vec::new(),
+        },
+    )
+}
+
+/// What a fit produced, before the artifact and report are completed by [`finish`].
+struct Finished {
+    artifact: ModelArtifact,
+    test: Evaluation,
+    train: Evaluation,
+    importance: Vec<(String, f64)>,
+    ev: Option<EvReport>,
+    epochs: Vec<crate::temporal::EpochLoss>,
+}
+
+/// Stamps the artifact with its training range, labeling and test metrics, and writes the
+/// report.
+fn finish(
+    ds: &Dataset,
+    split: &Split,
+    cfg: &TrainConfig,
+    f: Finished,
+) -> Result<(ModelArtifact, TrainReport), ModelError> {
+    let Finished {
+        mut artifact,
+        test,
+        train,
+        importance,
+        ev,
+        epochs,
+    } = f;
+    let range = training_range(ds, split);
+    artifact.training_range = Some(range.clone());
+    artifact.labeling = Some(cfg.labeling.clone());
+    artifact.metrics =
+        serde_json::to_value(&test).map_err(|e| ModelError::Format(e.to_string()))?;
+    let report = TrainReport {
+        version: cfg.version.clone(),
+        kind: cfg.kind,
+        training_range: range,
+        split_time_ms: split.split_time_ms,
+        purged_rows: split.purged,
+        test,
+        train,
+        feature_importance: importance,
+        train_seconds: None,
+        ev,
+        epochs,
+        exits: None,
+    };
+    Ok((artifact, report))
+}
+
 /// Fits the configured model on a dataset and evaluates it on the held-out period.
 pub fn train_on(
     ds: &Dataset,
@@ -270,62 +384,52 @@ pub fn train_on(
         fit: fit_rows,
         calibration: calibration_rows,
     } = row_roles(ds, cfg)?;
-    let mut ev_report = None;
     let threads = cfg.threads.max(1);
     // A gbdt alone is evaluated on its probabilities, so every row is predicted once (on all
-    // cores) and calibration and evaluation read them; an ensemble's gbdt only needs its
-    // calibration rows.
-    let predict_all = cfg.kind == ModelKind::Gbdt;
-    let mut fit_gbdt = |version: &str| -> Result<(GbdtModel, Vec<(f64, f64)>), ModelError> {
-        let columns = ds.columns(&fit_rows);
-        let labels: Vec<_> = fit_rows.iter().map(|&i| ds.labels[i]).collect();
-        let mut model = GbdtModel::fit(&columns, &labels, cfg.gbdt, threads, version)?;
-        drop(columns);
-        let all: Vec<(f64, f64)> = if predict_all {
-            let every: Vec<usize> = (0..ds.len()).collect();
-            gbdt_probabilities(&model, ds, &every, threads)
-        } else {
-            Vec::new()
-        };
-        let probs_of = |rows: &[usize]| -> Vec<(f64, f64)> {
-            if predict_all {
-                rows.iter().map(|&i| all[i]).collect()
+    // cores) and calibration and evaluation read them (`all`); an ensemble's gbdt only needs
+    // its calibration rows (`all` empty).
+    let decide =
+        |model: &mut GbdtModel, all: &[(f64, f64)]| -> Result<Option<EvReport>, ModelError> {
+            let probs_of = |rows: &[usize]| -> Vec<(f64, f64)> {
+                if all.is_empty() {
+                    gbdt_probabilities(model, ds, rows, threads)
+                } else {
+                    rows.iter().map(|&i| all[i]).collect()
+                }
+            };
+            if let Decision::ExpectedValue(ev) = &cfg.decision {
+                let probs = probs_of(&calibration_rows);
+                let (rule, report) = ev_rule_on(ds, &calibration_rows, probs, ev)?;
+                model.set_ev_rule(rule)?;
+                Ok(Some(report))
+            } else if let Decision::TargetMix(buy, sell) = cfg.decision {
+                let probs = probs_of(&split.train);
+                let (b, s) = calibrate_edges(&probs, (buy, sell))?;
+                model.set_edges(b, s)?;
+                Ok(None)
             } else {
-                gbdt_probabilities(&model, ds, rows, threads)
+                Ok(None)
             }
         };
-        if let Decision::ExpectedValue(ev) = &cfg.decision {
-            let probs = probs_of(&calibration_rows);
-            let rows: Vec<EvRow> = calibration_rows
-                .iter()
-                .zip(probs)
-                .map(|(&i, scores)| EvRow::of(ds, i, scores))
-                .collect();
-            let (rule, report) = fit_rule(rows, &ds.labeling.costs, ds.interval_ms, ev)?;
-            model.set_ev_rule(rule)?;
-            ev_report = Some(report);
-        } else if let Decision::TargetMix(buy, sell) = cfg.decision {
-            let probs = probs_of(&split.train);
-            let (b, s) = calibrate_edges(&probs, (buy, sell))?;
-            model.set_edges(b, s)?;
-        }
-        Ok((model, all))
-    };
-    let mut importance = Vec::new();
-    let mut epochs = Vec::new();
-    let (mut artifact, test, train) = match cfg.kind {
+    let finished = match cfg.kind {
         ModelKind::Gbdt => {
-            let (model, all) = fit_gbdt(&cfg.version)?;
-            importance = model.feature_importance();
-            let test = evaluate_gbdt(&model, ds, &split.test, &all);
-            let train = evaluate_gbdt(&model, ds, &split.train, &all);
-            (ModelArtifact::gbdt(&model)?, test, train)
+            let mut model = fit_booster(ds, &fit_rows, cfg, &cfg.version)?;
+            let all = all_probabilities(&model, ds, threads);
+            let ev = decide(&mut model, &all)?;
+            return finish_gbdt(&model, ds, &split, &all, cfg, ev);
         }
         ModelKind::Momentum => {
             let artifact = ModelArtifact::momentum(&cfg.momentum, &cfg.version)?;
             let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
             let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
-            (artifact, test, train)
+            Finished {
+                artifact,
+                test,
+                train,
+                importance: Vec::new(),
+                ev: None,
+                epochs: Vec::new(),
+            }
         }
         ModelKind::Trend => {
             let artifact = ModelArtifact::trend(&crate::TrendConfig::default(), &cfg.version)?;
@@ -363,19 +467,24 @@ pub fn train_on(
                 cfg.threads,
                 &cfg.version,
             )?;
-            let test = fitted.evaluate(ds, &split.test);
-            let train = fitted.evaluate(ds, &split.train);
-            ev_report = Some(fitted.ev.clone());
-            epochs = fitted.epochs.clone();
-            (ModelArtifact::temporal(&fitted.model)?, test, train)
+            Finished {
+                test: fitted.evaluate(ds, &split.test),
+                train: fitted.evaluate(ds, &split.train),
+                artifact: ModelArtifact::temporal(&fitted.model)?,
+                importance: Vec::new(),
+                ev: Some(fitted.ev.clone()),
+                epochs: fitted.epochs.clone(),
+            }
         }
         ModelKind::Ensemble => {
-            let (gbdt, _) = fit_gbdt(&format!("{}-gbdt", cfg.version))?;
-            importance = gbdt.feature_importance();
+            let mut gbdt = fit_booster(ds, &fit_rows, cfg, &format!("{}-gbdt", cfg.version))?;
+            let mut ev_report = decide(&mut gbdt, &[])?;
+            let importance = gbdt.feature_importance();
             let momentum =
                 ModelArtifact::momentum(&cfg.momentum, &format!("{}-momentum", cfg.version))?;
             // Deciding by expected value, the gbdt and the temporal model are stacked (their
             // expected returns combined); otherwise the gbdt alone, then momentum.
+            let mut epochs = Vec::new();
             let artifact = match &cfg.decision {
                 Decision::ExpectedValue(ev) => {
                     let (artifact, report, temporal_epochs) =
@@ -392,29 +501,17 @@ pub fn train_on(
             };
             let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
             let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
-            (artifact, test, train)
+            Finished {
+                artifact,
+                test,
+                train,
+                importance,
+                ev: ev_report,
+                epochs,
+            }
         }
     };
-    let range = training_range(ds, &split);
-    artifact.training_range = Some(range.clone());
-    artifact.labeling = Some(cfg.labeling.clone());
-    artifact.metrics =
-        serde_json::to_value(&test).map_err(|e| ModelError::Format(e.to_string()))?;
-    let report = TrainReport {
-        version: cfg.version.clone(),
-        kind: cfg.kind,
-        training_range: range,
-        split_time_ms: split.split_time_ms,
-        purged_rows: split.purged,
-        test,
-        train,
-        feature_importance: importance,
-        train_seconds: None,
-        ev: ev_report,
-        epochs,
-        exits: None,
-    };
-    Ok((artifact, report))
+    finish(ds, &split, cfg, finished)
 }
 
 /// Builds the dataset from candles and trains, choosing the exits on the validation slice

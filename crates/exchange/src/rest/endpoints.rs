@@ -387,6 +387,70 @@ impl Exchange for BinanceClient {
         }
     }
 
+    async fn dual_side_position(&self) -> ExResult<bool> {
+        let a: PositionModeAnswer = self
+            .call(
+                Method::GET,
+                "/fapi/v1/positionSide/dual",
+                &Params::new(),
+                Auth::Signed,
+                30,
+                Orders::None,
+            )
+            .await?;
+        Ok(a.dual_side_position)
+    }
+
+    async fn multi_assets_margin(&self) -> ExResult<bool> {
+        let a: MultiAssetsAnswer = self
+            .call(
+                Method::GET,
+                "/fapi/v1/multiAssetsMargin",
+                &Params::new(),
+                Auth::Signed,
+                30,
+                Orders::None,
+            )
+            .await?;
+        Ok(a.multi_assets_margin)
+    }
+
+    async fn set_dual_side_position(&self, dual: bool) -> ExResult<()> {
+        let mut p = Params::new();
+        p.push("dualSidePosition", dual);
+        let r: ExResult<serde_json::Value> = self
+            .call(
+                Method::POST,
+                "/fapi/v1/positionSide/dual",
+                &p,
+                Auth::Signed,
+                1,
+                Orders::None,
+            )
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.api_code() == Some(ApiCode::NoNeedToChangePositionSide) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_multi_assets_margin(&self, on: bool) -> ExResult<()> {
+        let mut p = Params::new();
+        p.push("multiAssetsMargin", on);
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                "/fapi/v1/multiAssetsMargin",
+                &p,
+                Auth::Signed,
+                1,
+                Orders::None,
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn create_listen_key(&self) -> ExResult<String> {
         let a: ListenKeyAnswer = self
             .call(

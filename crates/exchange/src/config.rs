@@ -7,6 +7,8 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::modes::AccountModes;
+
 /// Which exchange the services talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -209,6 +211,10 @@ pub struct ExchangeConfig {
     pub resolve_margin_ms: u64,
     /// WebSocket timings.
     pub ws: WsConfig,
+    /// The account's position mode and multi-assets mode, as the configuration says they are
+    /// (`QT_POSITION_MODE`, `QT_MULTI_ASSETS_MARGIN`); a service that trades refuses to start
+    /// when the account's differ ([`crate::check_account_modes`]).
+    pub account_modes: AccountModes,
 }
 
 impl Default for ExchangeConfig {
@@ -236,6 +242,7 @@ impl std::fmt::Debug for ExchangeConfig {
             .field("ban_backoff_ms", &self.ban_backoff_ms)
             .field("resolve_margin_ms", &self.resolve_margin_ms)
             .field("ws", &self.ws)
+            .field("account_modes", &self.account_modes)
             .finish()
     }
 }
@@ -259,6 +266,7 @@ impl ExchangeConfig {
             ban_backoff_ms: 5_000,
             resolve_margin_ms: 1_000,
             ws: WsConfig::default(),
+            account_modes: AccountModes::default(),
         }
     }
 
@@ -284,8 +292,9 @@ impl ExchangeConfig {
     /// Reads `QT_EXCHANGE` (paper|testnet|live, default paper), `QT_SIM_URL` (the simulator's
     /// address in paper mode, default `http://127.0.0.1:8090`), `QT_EXCHANGE_REST_URL`,
     /// `QT_EXCHANGE_WS_URL` (default: the mode's hosts; one set to a Binance host brings its
-    /// pair), `QT_API_KEY` or `QT_API_KEY_FILE`, `QT_API_SECRET` or `QT_API_SECRET_FILE`, and
-    /// `QT_EXCHANGE_RECV_WINDOW_MS`, through `get` (so tests need not touch the environment).
+    /// pair), `QT_API_KEY` or `QT_API_KEY_FILE`, `QT_API_SECRET` or `QT_API_SECRET_FILE`,
+    /// `QT_EXCHANGE_RECV_WINDOW_MS`, and `QT_POSITION_MODE` and `QT_MULTI_ASSETS_MARGIN`
+    /// ([`AccountModes`]), through `get` (so tests need not touch the environment).
     pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let nonempty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let mode = match nonempty("QT_EXCHANGE") {
@@ -343,6 +352,7 @@ impl ExchangeConfig {
                     got: v,
                 })?;
         }
+        cfg.account_modes = AccountModes::from_env_with(&get)?;
         cfg.api_key = secret(&nonempty, "QT_API_KEY", "QT_API_KEY_FILE")?;
         cfg.api_secret = secret(&nonempty, "QT_API_SECRET", "QT_API_SECRET_FILE")?;
         Ok(cfg)

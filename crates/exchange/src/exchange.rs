@@ -144,6 +144,21 @@ pub trait Exchange: Send + Sync {
         margin_type: MarginType,
     ) -> impl Future<Output = ExResult<()>> + Send;
 
+    /// `GET /fapi/v1/positionSide/dual` (weight 30): whether the account is in hedge mode
+    /// (`dualSidePosition`: LONG and SHORT positions apart) rather than one-way mode.
+    fn dual_side_position(&self) -> impl Future<Output = ExResult<bool>> + Send;
+
+    /// `GET /fapi/v1/multiAssetsMargin` (weight 30): whether the account is in multi-assets
+    /// margin mode rather than single-asset mode.
+    fn multi_assets_margin(&self) -> impl Future<Output = ExResult<bool>> + Send;
+
+    /// `POST /fapi/v1/positionSide/dual`: hedge mode (`true`) or one-way mode; refused with
+    /// an open order or a position. Already in that mode (-4059) counts as success.
+    fn set_dual_side_position(&self, dual: bool) -> impl Future<Output = ExResult<()>> + Send;
+
+    /// `POST /fapi/v1/multiAssetsMargin`: multi-assets (`true`) or single-asset margin mode.
+    fn set_multi_assets_margin(&self, on: bool) -> impl Future<Output = ExResult<()>> + Send;
+
     /// `POST /fapi/v1/listenKey`.
     fn create_listen_key(&self) -> impl Future<Output = ExResult<String>> + Send;
 

@@ -20,6 +20,7 @@ pub mod error;
 mod exchange;
 pub mod filters;
 pub mod limiter;
+pub mod modes;
 mod resolve;
 mod rest;
 pub mod sign;
@@ -32,13 +33,16 @@ pub use error::{ErrorClass, ExchangeError, Fence, Refusal, classify};
 pub use exchange::{ExResult, Exchange};
 pub use filters::{ExchangeInfo, FilterValueError, PriceRounding, SymbolFilters, SymbolInfo};
 pub use limiter::Orders;
+pub use modes::{AccountModes, ModesError, PositionMode, check_account_modes};
 pub use resolve::{
     AlgoResolution, Resolution, Settled, check_unknown_algo_order, check_unknown_order,
     resolve_unknown_algo_order, resolve_unknown_order,
 };
 pub use rest::BinanceClient;
 pub use types::*;
-pub use vocab::{AlgoStatus, ApiCode, ExecutionType, OrderStatus, is_exchange_close_order_id};
+pub use vocab::{
+    AlgoStatus, ApiCode, ExchangeClose, ExecutionType, OrderStatus, is_exchange_close_order_id,
+};
 
 /// Installs aws-lc-rs as the process-wide rustls crypto provider; a second call (or a provider
 /// installed by someone else) is fine. Call it at the top of every `main` and test fixture.

@@ -688,6 +688,20 @@ pub(crate) struct ListenKeyAnswer {
     pub listen_key: String,
 }
 
+/// `GET /fapi/v1/positionSide/dual`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PositionModeAnswer {
+    pub dual_side_position: bool,
+}
+
+/// `GET /fapi/v1/multiAssetsMargin`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MultiAssetsAnswer {
+    pub multi_assets_margin: bool,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -217,6 +217,8 @@ api_codes! {
     QtyNotOnStep = -4023,
     /// -4046: no need to change the margin type.
     NoNeedToChangeMarginType = -4046,
+    /// -4059: the account is already in the position mode asked for.
+    NoNeedToChangePositionSide = -4059,
     /// -4120: the order type must go to the algo endpoint.
     AlgoEndpointRequired = -4120,
     /// -4164: the order's notional is below the minimum.
@@ -288,10 +290,46 @@ impl Serialize for ApiCode {
     }
 }
 
+/// An order the exchange placed itself to close a position, known by the client order id
+/// Binance gives it (`ORDER_TRADE_UPDATE`'s `c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExchangeClose {
+    /// A liquidation: `autoclose-…`.
+    Liquidation,
+    /// An auto-deleveraging against a liquidated counterparty: `adl_autoclose`.
+    Adl,
+    /// The settlement of a delisted or delivered contract: `settlement_autoclose-…`.
+    Settlement,
+}
+
+impl ExchangeClose {
+    /// What the exchange did, by the order's client id (`None` for any other order).
+    pub fn of_client_order_id(client_order_id: &str) -> Option<Self> {
+        if client_order_id.starts_with("adl_autoclose") {
+            Some(Self::Adl)
+        } else if client_order_id.starts_with("settlement_autoclose") {
+            Some(Self::Settlement)
+        } else if client_order_id.starts_with("autoclose") {
+            Some(Self::Liquidation)
+        } else {
+            None
+        }
+    }
+
+    /// `liquidation`, `adl` or `settlement` (a closed position's reason).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Liquidation => "liquidation",
+            Self::Adl => "adl",
+            Self::Settlement => "settlement",
+        }
+    }
+}
+
 /// Whether a client order id is one the exchange gave an order it placed itself to close a
-/// position (a liquidation, `autoclose-…`, or an auto-deleveraging, `adl_autoclose…`).
+/// position (see [`ExchangeClose`]).
 pub fn is_exchange_close_order_id(client_order_id: &str) -> bool {
-    client_order_id.starts_with("autoclose") || client_order_id.starts_with("adl_autoclose")
+    ExchangeClose::of_client_order_id(client_order_id).is_some()
 }
 
 #[cfg(test)]
@@ -309,6 +347,7 @@ mod tests {
             (-1021, ApiCode::InvalidTimestamp),
             (-1007, ApiCode::Timeout),
             (-4046, ApiCode::NoNeedToChangeMarginType),
+            (-4059, ApiCode::NoNeedToChangePositionSide),
         ] {
             assert_eq!(ApiCode::from_code(n), c);
             assert_eq!(c.code(), n);
@@ -329,7 +368,21 @@ mod tests {
     fn exchange_close_orders_are_known_by_their_client_id() {
         assert!(is_exchange_close_order_id("autoclose-1597307316020"));
         assert!(is_exchange_close_order_id("adl_autoclose"));
+        assert!(is_exchange_close_order_id(
+            "settlement_autoclose-1597307316020"
+        ));
         assert!(!is_exchange_close_order_id("qt-abc"));
+        let kind = ExchangeClose::of_client_order_id;
+        assert_eq!(
+            kind("autoclose-1597307316020"),
+            Some(ExchangeClose::Liquidation)
+        );
+        assert_eq!(kind("adl_autoclose"), Some(ExchangeClose::Adl));
+        assert_eq!(
+            kind("settlement_autoclose-1"),
+            Some(ExchangeClose::Settlement)
+        );
+        assert_eq!(kind("x-autoclose"), None);
     }
 
     #[test]

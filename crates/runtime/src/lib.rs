@@ -15,4 +15,4 @@ pub mod service;
 pub mod telemetry;
 
 pub use config::{CommonConfig, Config, ConfigError, LogFormat, load_toml_file};
-pub use service::{Service, load_or_exit, run, run_main, run_with};
+pub use service::{Service, StartRefused, load_or_exit, run, run_main, run_with};

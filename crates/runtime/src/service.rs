@@ -399,9 +399,24 @@ pub fn load_or_exit<S: DeserializeOwned + Serialize + Default>(
     })
 }
 
+/// A start refused because the world disagrees with a setting (the exchange account's modes
+/// are not the configured ones): like a bad setting, it exits with code 2 and its message,
+/// since restarting cannot help until the setting or the world is changed. Return it (or
+/// wrap it in context) from a service's build.
+#[derive(Debug)]
+pub struct StartRefused(pub String);
+
+impl std::fmt::Display for StartRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartRefused {}
+
 /// Runs a binary's main future on a multi-threaded runtime with the telemetry of `common`
-/// (the same tracing setup for every binary): exit code 0 when it returns `Ok`, 1 with the
-/// error logged otherwise.
+/// (the same tracing setup for every binary): exit code 0 when it returns `Ok`, 2 with the
+/// message on stderr when it fails with a [`StartRefused`], 1 with the error logged otherwise.
 pub fn run_main<Fut>(name: &str, common: &CommonConfig, main: Fut) -> ExitCode
 where
     Fut: Future<Output = anyhow::Result<()>>,
@@ -426,6 +441,11 @@ where
         };
         match main.await {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.downcast_ref::<StartRefused>().is_some() => {
+                tracing::error!(error = %format!("{e:#}"), "{name} refused to start");
+                eprintln!("{name}: {e:#}");
+                ExitCode::from(2)
+            }
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "{name} failed");
                 ExitCode::FAILURE

@@ -5,12 +5,11 @@
 
 use qt_events::ids::derived_event_id;
 use qt_events::{
-    Envelope, Event, OrderFill, OrderKind, PositionChanged, PositionClosed, PositionOpened, Side,
+    Envelope, Event, OrderFill, OrderKind, PositionChanged, PositionClosed, PositionOpened,
+    Severity, Side,
 };
 use qt_exchange::ws::{AccountUpdateReason, AlgoUpdate, OrderTradeUpdate, UserEvent};
-use qt_exchange::{
-    AlgoStatus, Exchange, ExecutionType, OrderStatus, OrderType, is_exchange_close_order_id,
-};
+use qt_exchange::{AlgoStatus, Exchange, ExchangeClose, ExecutionType, OrderStatus, OrderType};
 use qt_risk::BookFill;
 use rust_decimal::Decimal;
 
@@ -40,7 +39,8 @@ pub struct FillIn {
     pub reduce_only: bool,
     /// The order has no quantity left (FILLED).
     pub complete: bool,
-    pub liquidation: bool,
+    /// The exchange placed the order itself (a liquidation, an ADL, a settlement).
+    pub exchange_close: Option<ExchangeClose>,
 }
 
 fn kind_of(t: OrderType) -> OrderKind {
@@ -54,9 +54,9 @@ fn kind_of(t: OrderType) -> OrderKind {
 }
 
 /// What closed a position, from the order that closed it.
-fn close_reason(row: Option<&OrderRecord>, liquidation: bool) -> String {
-    if liquidation {
-        return "liquidation".into();
+fn close_reason(row: Option<&OrderRecord>, by_exchange: Option<ExchangeClose>) -> String {
+    if let Some(kind) = by_exchange {
+        return kind.as_str().into();
     }
     match row {
         None => "external".into(),
@@ -103,7 +103,16 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     .await?
             }
         };
-        if o.execution_type == ExecutionType::Trade && o.last_filled_qty > Decimal::ZERO {
+        // A liquidation's (or ADL's) fill comes as `CALCULATED`, any other as `TRADE`.
+        let fill_report = matches!(
+            o.execution_type,
+            ExecutionType::Trade | ExecutionType::Calculated
+        );
+        if fill_report && o.last_filled_qty > Decimal::ZERO {
+            let exchange_close =
+                ExchangeClose::of_client_order_id(&o.client_order_id)
+                    .or((o.order_type == OrderType::Liquidation && row.is_none())
+                        .then_some(ExchangeClose::Liquidation));
             let fill = FillIn {
                 symbol: o.symbol.clone(),
                 client_order_id: o.client_order_id.clone(),
@@ -126,10 +135,14 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 },
                 reduce_only: o.reduce_only || o.close_position,
                 complete: o.status == OrderStatus::Filled,
-                liquidation: o.order_type == OrderType::Liquidation
-                    || is_exchange_close_order_id(&o.client_order_id),
+                exchange_close,
             };
-            return self.apply_fill(row, fill).await;
+            let symbol = fill.symbol.clone();
+            self.apply_fill(row, fill).await?;
+            if exchange_close.is_some() {
+                self.cancel_orphaned_protection(&symbol).await?;
+            }
+            return Ok(());
         }
         if let Some(row) = row
             && !row.is_conditional()
@@ -410,7 +423,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     net_pnl: p.realized_pnl - p.fees,
                     opened_at: p.opened_at,
                     closed_at: ts,
-                    reason: close_reason(row.as_ref(), f.liquidation),
+                    reason: close_reason(row.as_ref(), f.exchange_close),
                     signal: p.signal.clone(),
                 };
                 Db::insert_closed_trade(&mut tx, &closed).await?;
@@ -487,11 +500,82 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 }
             }
         }
+        if let Some(kind) = f.exchange_close {
+            events.push(self.exchange_close_alert(kind, &f, after.as_ref().map(|a| a.qty)));
+        }
         self.guard.observe(&mut next, now);
         self.commit_book(tx, &mut book, next, &events, now).await?;
         drop(book);
         metrics::counter!("execution_fills_total").increment(1);
         self.flush_outbox().await?;
+        Ok(())
+    }
+
+    /// The alert of a fill of an order the exchange placed itself: critical for a liquidation,
+    /// a warning for an ADL or a settlement; `left` is the position's size after it.
+    fn exchange_close_alert(
+        &self,
+        kind: ExchangeClose,
+        f: &FillIn,
+        left: Option<Decimal>,
+    ) -> Envelope {
+        let (rule, severity, what) = match kind {
+            ExchangeClose::Liquidation => ("position_liquidated", Severity::Critical, "liquidated"),
+            ExchangeClose::Adl => (
+                "position_auto_deleveraged",
+                Severity::Warning,
+                "auto-deleveraged",
+            ),
+            ExchangeClose::Settlement => ("position_settled", Severity::Warning, "settled"),
+        };
+        let left = left.unwrap_or(Decimal::ZERO);
+        self.alert(
+            rule,
+            &f.symbol,
+            severity,
+            format!(
+                "the exchange {what} {} {} at {} (order {}); {}",
+                f.last_qty,
+                f.symbol,
+                f.last_price,
+                f.client_order_id,
+                if left.is_zero() {
+                    "the position is closed and its protection cancelled".to_string()
+                } else {
+                    format!("{left} remains")
+                }
+            ),
+            &f.trade_id.to_string(),
+        )
+    }
+
+    /// Cancels the live conditional orders (stop, take-profits, trailing) and reduce-only
+    /// orders of `symbol` when execution holds no open position there any more: after the
+    /// exchange closed it, they protect nothing and would open a position if they fired.
+    /// Idempotent (an order already ended is skipped).
+    ///
+    /// # Errors
+    /// A database, exchange or Redis failure; reconciliation finds what is left.
+    pub(crate) async fn cancel_orphaned_protection(&self, symbol: &str) -> Result<(), ExecError> {
+        if self
+            .db
+            .open_positions()
+            .await?
+            .iter()
+            .any(|p| p.symbol == symbol)
+        {
+            return Ok(());
+        }
+        for row in self.db.live_orders().await? {
+            if row.symbol != symbol
+                || row.state == OrderState::Sending
+                || !(row.is_conditional() || row.spec.plain().is_some_and(|p| p.reduce_only))
+            {
+                continue;
+            }
+            let envs = self.cancel_row(None, &row, "orphaned").await?;
+            self.publish_now(&envs).await?;
+        }
         Ok(())
     }
 
@@ -578,7 +662,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     trade_time: o.update_time,
                     reduce_only: o.reduce_only || o.close_position,
                     complete: o.status == OrderStatus::Filled,
-                    liquidation: false,
+                    exchange_close: None,
                 };
                 self.apply_fill(Some(row.clone()), fill).await?;
             }
@@ -667,24 +751,32 @@ mod tests {
             quantity: d,
         });
         let close = || OrderSpec::Close { quantity: d };
-        assert_eq!(close_reason(Some(&row("stop", stop, None)), false), "stop");
+        assert_eq!(close_reason(Some(&row("stop", stop, None)), None), "stop");
         assert_eq!(
-            close_reason(Some(&row("tp2", tp, None)), false),
+            close_reason(Some(&row("tp2", tp, None)), None),
             "take_profit"
         );
         assert_eq!(
-            close_reason(Some(&row("trailing", trailing, None)), false),
+            close_reason(Some(&row("trailing", trailing, None)), None),
             "trailing"
         );
         assert_eq!(
-            close_reason(Some(&row("close", close(), Some("time_stop"))), false),
+            close_reason(Some(&row("close", close(), Some("time_stop"))), None),
             "time_stop"
         );
         assert_eq!(
-            close_reason(Some(&row("close_all:BTCUSDT", close(), None)), false),
+            close_reason(Some(&row("close_all:BTCUSDT", close(), None)), None),
             "close_all"
         );
-        assert_eq!(close_reason(None, false), "external");
-        assert_eq!(close_reason(None, true), "liquidation");
+        assert_eq!(close_reason(None, None), "external");
+        assert_eq!(
+            close_reason(None, Some(ExchangeClose::Liquidation)),
+            "liquidation"
+        );
+        assert_eq!(close_reason(None, Some(ExchangeClose::Adl)), "adl");
+        assert_eq!(
+            close_reason(None, Some(ExchangeClose::Settlement)),
+            "settlement"
+        );
     }
 }

@@ -3,14 +3,18 @@
 //! Stream inspection (`streams`, `tail`) and operations (`kill-switch`, `resume`, `close-all`,
 //! `retrain`, `dlq`) go through `qt-bus`, the only crate that touches Redis; the trading-brain commands
 //! (`features`, `train`, `backtest`, `goal`) run the same pure libraries as the services. It never
-//! places an order: operations are commands on the `control` stream that the services carry out.
-//! `models list|show` read clm's registry index; `models rollback` publishes on `models`.
+//! places an order for the system: operations are commands on the `control` stream that the
+//! services carry out. `models list|show` read clm's registry index; `models rollback`
+//! publishes on `models`. `doctor` checks an exchange account end to end (clock, keys, modes,
+//! filters, one tiny order and its stop, then everything cancelled and closed); see
+//! [`doctor`].
 //! Exit codes: 0 success, 1 failure (Redis unreachable, bad stream name, …), 2 bad usage.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod doctor;
 mod models;
 mod ops;
 mod portfolio;
@@ -78,10 +82,17 @@ enum Command {
     /// clm's model registry: list, show VERSION, rollback VERSION.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Checks an exchange account end to end: clock offset, keys, position and multi-assets
+    /// modes against the configuration, the symbol's filters, one tiny order and its stop, then
+    /// everything cancelled and closed; prints a pass/fail table (exit 1 on a failure).
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Doctor(args) = &cli.command {
+        return doctor::main(args, cli.json);
+    }
     let result = match cli.command {
         // The brain commands are CPU work on files: no Redis, no async runtime.
         Command::Features(a) => qt_features::cli::run(&a),
@@ -124,7 +135,7 @@ fn online(url: &str, prefix: &str, json: bool, command: Command) -> anyhow::Resu
             Command::Models(models::ModelsCommand::Rollback(args)) => {
                 models::rollback(&ctx, args).await
             }
-            Command::Models(_) => Ok(()),
+            Command::Models(_) | Command::Doctor(_) => Ok(()),
             Command::Features(_)
             | Command::Train(_)
             | Command::Backtest(_)

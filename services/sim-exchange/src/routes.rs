@@ -23,13 +23,14 @@ use crate::call::{Call, Endpoint, Gate, Handler};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::requests::account::{
-    AccountInfo, Balance, CommissionRate, GetPositionMode, Income, LeverageBrackets, PositionRisk,
-    SetLeverage, SetMarginType, SetPositionMode,
+    AccountInfo, Balance, CommissionRate, GetMultiAssetsMode, GetPositionMode, Income,
+    LeverageBrackets, PositionRisk, SetLeverage, SetMarginType, SetMultiAssetsMode,
+    SetPositionMode,
 };
 use crate::requests::algos::{AllAlgos, CancelAlgo, CancelAllAlgos, NewAlgo, OpenAlgos, QueryAlgo};
 use crate::requests::control::{
-    DropWebSockets, ExpireListenKeys, GetFaults, GetLimits, SaveSnapshot, SetFaults, SetLimits,
-    SetMark, SimBook, SimState, Step,
+    AutoCloseRequest, DropWebSockets, ExpireListenKeys, GetFaults, GetLimits, SaveSnapshot,
+    SetFaults, SetLimits, SetMark, SimBook, SimState, Step,
 };
 use crate::requests::listen_key::{CloseListenKey, KeepListenKey, StartListenKey};
 use crate::requests::market_data::{
@@ -121,6 +122,8 @@ pub(crate) static ROUTES: &[Endpoint] = &[
     ep("POST",   "/fapi/v1/marginType",         Signed, 1,  run::<SetMarginType>),
     ep("GET",    "/fapi/v1/positionSide/dual",  Signed, 30, run::<GetPositionMode>),
     ep("POST",   "/fapi/v1/positionSide/dual",  Signed, 1,  run::<SetPositionMode>),
+    ep("GET",    "/fapi/v1/multiAssetsMargin",  Signed, 30, run::<GetMultiAssetsMode>),
+    ep("POST",   "/fapi/v1/multiAssetsMargin",  Signed, 1,  run::<SetMultiAssetsMode>),
     ep("GET",    "/fapi/v1/leverageBracket",    Signed, 1,  run::<LeverageBrackets>),
     ep("GET",    "/fapi/v1/commissionRate",     Signed, 20, run::<CommissionRate>),
     control("POST", "/sim/step",              run::<Step>),
@@ -134,6 +137,7 @@ pub(crate) static ROUTES: &[Endpoint] = &[
     control("POST", "/sim/ws/drop",           run::<DropWebSockets>),
     control("POST", "/sim/listenKey/expire",  run::<ExpireListenKeys>),
     control("POST", "/sim/snapshot",          run::<SaveSnapshot>),
+    control("POST", "/sim/autoclose",         run::<AutoCloseRequest>),
 ];
 
 static BY_METHOD_AND_PATH: LazyLock<HashMap<(&'static str, &'static str), &'static Endpoint>> =

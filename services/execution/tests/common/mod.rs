@@ -12,7 +12,7 @@ use qt_events::{
     Stream, StreamNames, TakeProfitLeg, WorkingType,
 };
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
-use qt_testkit::{RedisServer, SimExchange};
+use qt_testkit::{RedisServer, SimExchange, SimExchangeBuilder};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -41,13 +41,18 @@ pub fn dec(s: &str) -> Decimal {
 }
 
 pub async fn fixture() -> Fixture {
+    fixture_with(|b| b).await
+}
+
+/// [`fixture`] with the simulator's builder changed by `sim` first (a setting, a fault).
+pub async fn fixture_with(sim: impl FnOnce(SimExchangeBuilder) -> SimExchangeBuilder) -> Fixture {
     qt_exchange::install_crypto_provider();
     let redis = RedisServer::start();
-    let sim = SimExchange::builder()
+    let sim = sim(SimExchange::builder()
         .key(KEY, SECRET)
         .repo_data(&[SYMBOL])
-        .warmup_candles(300)
-        .start();
+        .warmup_candles(300))
+    .start();
     let base = sim.rest_url();
     let mut xcfg = ExchangeConfig::default()
         .with_urls(base.clone(), sim.ws_url())
@@ -220,6 +225,24 @@ impl Fixture {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// `POST` a signed `/fapi` request of the fixture's account with `query` (without
+    /// timestamp and signature); the answer's JSON.
+    pub async fn signed_post(&self, path: &str, query: &str) -> Value {
+        let ts = self.client.server_now_ms();
+        let q = format!("{query}&timestamp={ts}");
+        let sig = sim_exchange::sign::sign(SECRET, &q);
+        let url = format!("{}{path}?{q}&signature={sig}", self.base);
+        self.http
+            .post(url)
+            .header("X-MBX-APIKEY", KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null)
     }
 
     pub async fn stop(mut self) {

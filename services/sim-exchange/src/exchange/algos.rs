@@ -64,7 +64,7 @@ impl Exchange {
     /// # Errors
     /// Binance's code for the refusal.
     pub fn place_algo(&mut self, key: &str, t: &AlgoTicket, now: i64) -> Result<u64, ApiError> {
-        self.account(key)?;
+        super::orders::one_way(self.account(key)?)?;
         let symbol = &t.symbol;
         let min_notional = self
             .market

@@ -230,6 +230,16 @@ pub struct Account {
     /// Wallet changes, oldest first (the last [`MAX_INCOME`]).
     #[serde(default)]
     pub income: Vec<Income>,
+    /// Hedge mode (`dualSidePosition`): set by `POST /fapi/v1/positionSide/dual`. The
+    /// simulator keeps one net position per symbol, so an account in hedge mode has every
+    /// order refused (`-4061`); it exists so that a client's start-up check of the mode runs
+    /// against the real protocol.
+    #[serde(default)]
+    pub dual_side_position: bool,
+    /// Multi-assets margin mode, set by `POST /fapi/v1/multiAssetsMargin` (reported only: the
+    /// wallet holds USDT alone, so margin is the same in both modes).
+    #[serde(default)]
+    pub multi_assets_margin: bool,
 }
 
 impl Account {

@@ -7,6 +7,7 @@ use qt_matching::{Fill, Liquidity, Position, TimeInForce};
 
 use super::Exchange;
 use super::book::{Account, OrdType, Order, OrderStatus};
+use crate::error::ApiError;
 
 /// An account's margins at the current marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,51 +107,13 @@ impl Exchange {
                         .collect()
                 });
             for (symbol, pos) in positions {
-                let side = if pos.qty > Decimal::ZERO {
-                    Side::Sell
-                } else {
-                    Side::Buy
-                };
-                let mark = self.mark(&symbol);
-                let order_id = self.next_order_id;
-                self.next_order_id += 1;
-                let order = Order {
-                    order_id,
-                    symbol: symbol.clone(),
-                    client_order_id: format!("autoclose-{now}"),
-                    side,
-                    typ: OrdType::Liquidation,
-                    orig_type: OrdType::Liquidation,
-                    tif: TimeInForce::Ioc,
-                    price: mark,
-                    orig_qty: pos.qty.abs(),
-                    executed_qty: Decimal::ZERO,
-                    cum_quote: Decimal::ZERO,
-                    status: OrderStatus::New,
-                    reduce_only: true,
-                    close_position: false,
-                    stop_price: Decimal::ZERO,
-                    working_type: "MARK_PRICE".into(),
-                    time: now,
-                    update_time: now,
-                    algo_id: None,
-                };
-                if let Some(acc) = self.accounts.get_mut(&key) {
-                    acc.client_ids.insert(
-                        format!("{}|{}", order.symbol, order.client_order_id),
-                        order_id,
-                    );
-                    acc.open_orders.insert(order_id);
-                    acc.orders.insert(order_id, order);
-                }
-                let fill = Fill {
-                    side,
-                    price: mark,
-                    qty: pos.qty.abs(),
-                    fee: Decimal::ZERO,
-                    liquidity: Liquidity::Taker,
-                };
-                self.apply_fill(&key, order_id, fill, now, "CALCULATED");
+                self.exchange_close(
+                    &key,
+                    &symbol,
+                    pos.qty.abs(),
+                    &format!("autoclose-{now}"),
+                    now,
+                );
             }
             if let Some(acc) = self.accounts.get_mut(&key)
                 && acc.wallet < Decimal::ZERO
@@ -159,4 +122,107 @@ impl Exchange {
             }
         }
     }
+
+    /// Closes `qty` of the account's position on `symbol` at the mark with an order the
+    /// exchange places itself, as Binance does for a liquidation (`autoclose-…`), an
+    /// auto-deleveraging (`adl_autoclose`) or a settlement (`settlement_autoclose-…`): type
+    /// `LIQUIDATION`, reduce-only, filled at once, execution type `CALCULATED`, no fee.
+    /// Other orders of the account are left as they are. Returns the order id (`None` when
+    /// the account holds no position there).
+    pub(super) fn exchange_close(
+        &mut self,
+        key: &str,
+        symbol: &str,
+        qty: Decimal,
+        client_order_id: &str,
+        now: i64,
+    ) -> Option<u64> {
+        let pos = self
+            .accounts
+            .get(key)?
+            .positions
+            .get(symbol)
+            .copied()
+            .filter(|p| !p.is_flat())?;
+        let qty = qty.min(pos.qty.abs());
+        if qty <= Decimal::ZERO {
+            return None;
+        }
+        let side = if pos.qty > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        let mark = self.mark(symbol);
+        let order_id = self.next_order_id;
+        self.next_order_id += 1;
+        let order = Order {
+            order_id,
+            symbol: symbol.to_string(),
+            client_order_id: client_order_id.to_string(),
+            side,
+            typ: OrdType::Liquidation,
+            orig_type: OrdType::Liquidation,
+            tif: TimeInForce::Ioc,
+            price: mark,
+            orig_qty: qty,
+            executed_qty: Decimal::ZERO,
+            cum_quote: Decimal::ZERO,
+            status: OrderStatus::New,
+            reduce_only: true,
+            close_position: false,
+            stop_price: Decimal::ZERO,
+            working_type: "MARK_PRICE".into(),
+            time: now,
+            update_time: now,
+            algo_id: None,
+        };
+        let acc = self.accounts.get_mut(key)?;
+        acc.client_ids.insert(
+            format!("{}|{}", order.symbol, order.client_order_id),
+            order_id,
+        );
+        acc.open_orders.insert(order_id);
+        acc.orders.insert(order_id, order);
+        let fill = Fill {
+            side,
+            price: mark,
+            qty,
+            fee: Decimal::ZERO,
+            liquidity: Liquidity::Taker,
+        };
+        self.apply_fill(key, order_id, fill, now, "CALCULATED");
+        Some(order_id)
+    }
+
+    /// An auto-deleveraging (`adl_autoclose`) or settlement (`settlement_autoclose-…`) close of
+    /// `qty` (all when `None`) of the account's position on `symbol`, as the control API asks.
+    ///
+    /// # Errors
+    /// `-2015` for an unknown account; `-2022` when it holds no position on `symbol`.
+    pub fn auto_close(
+        &mut self,
+        key: &str,
+        symbol: &str,
+        kind: AutoClose,
+        qty: Option<Decimal>,
+        now: i64,
+    ) -> Result<u64, ApiError> {
+        self.account(key)?;
+        let coid = match kind {
+            AutoClose::Adl => "adl_autoclose".to_string(),
+            AutoClose::Settlement => format!("settlement_autoclose-{now}"),
+        };
+        self.exchange_close(key, symbol, qty.unwrap_or(Decimal::MAX), &coid, now)
+            .ok_or_else(|| ApiError::bad(-2022, "ReduceOnly Order is rejected."))
+    }
+}
+
+/// What closes a position on the exchange's own initiative, other than a liquidation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoClose {
+    /// Auto-deleveraging: the position is reduced against a liquidated counterparty.
+    Adl,
+    /// Settlement of a delisted or delivered contract.
+    Settlement,
 }

@@ -34,7 +34,7 @@ use serde_json::Value;
 
 pub use algos::{AlgoRef, AlgoTicket, Trailing};
 use book::{Account, ListenKey, Order};
-pub use margin::Margins;
+pub use margin::{AutoClose, Margins};
 pub use orders::{OrderRef, OrderTicket};
 
 use crate::error::ApiError;
@@ -255,6 +255,48 @@ impl Exchange {
         self.account_mut(key)?
             .leverage
             .insert(symbol.to_string(), leverage);
+        Ok(())
+    }
+
+    /// Switch the account to hedge mode (`true`) or one-way mode, as Binance does: not to
+    /// the mode it is in (`-4059`), not with an open order (`-4067`) or a position (`-4068`).
+    ///
+    /// # Errors
+    /// Those, and `-2015` for an unknown account.
+    pub fn set_position_mode(&mut self, key: &str, dual: bool) -> Result<(), ApiError> {
+        let acc = self.account_mut(key)?;
+        if acc.dual_side_position == dual {
+            return Err(ApiError::bad(-4059, "No need to change position side."));
+        }
+        if !acc.open_orders.is_empty() || !acc.open_algos.is_empty() {
+            return Err(ApiError::bad(
+                -4067,
+                "Position side cannot be changed if there exists open orders.",
+            ));
+        }
+        if acc.positions.values().any(|p| !p.is_flat()) {
+            return Err(ApiError::bad(
+                -4068,
+                "Position side cannot be changed if there exists position.",
+            ));
+        }
+        acc.dual_side_position = dual;
+        Ok(())
+    }
+
+    /// Switch the account's multi-assets margin mode; to the mode it is in is `-4171`.
+    ///
+    /// # Errors
+    /// That, and `-2015` for an unknown account.
+    pub fn set_multi_assets_margin(&mut self, key: &str, on: bool) -> Result<(), ApiError> {
+        let acc = self.account_mut(key)?;
+        if acc.multi_assets_margin == on {
+            return Err(ApiError::bad(
+                -4171,
+                "Adjusted asset mode is currently set and does not need to be adjusted",
+            ));
+        }
+        acc.multi_assets_margin = on;
         Ok(())
     }
 

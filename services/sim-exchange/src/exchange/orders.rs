@@ -5,7 +5,7 @@
 use qt_events::{Decimal, Side};
 use qt_matching::{RestingOrder, TimeInForce};
 
-use super::book::{AlgoStatus, OrdType, Order, OrderStatus};
+use super::book::{Account, AlgoStatus, OrdType, Order, OrderStatus};
 use super::events;
 use super::{Exchange, MAX_OPEN_ORDERS};
 use crate::error::ApiError;
@@ -62,6 +62,7 @@ impl Exchange {
         now: i64,
     ) -> Result<(u64, Order), ApiError> {
         let acc = self.account(key)?;
+        one_way(acc)?;
         let symbol = &t.symbol;
         let spec = &self
             .market
@@ -262,4 +263,17 @@ impl Exchange {
         }
         Ok(())
     }
+}
+
+/// Orders are taken in one-way mode only (`positionSide` `BOTH`, checked when the request is
+/// read): an account switched to hedge mode has them refused as Binance refuses an order
+/// whose position side does not match the account's setting.
+pub(crate) fn one_way(acc: &Account) -> Result<(), ApiError> {
+    if acc.dual_side_position {
+        return Err(ApiError::bad(
+            -4061,
+            "Order's position side does not match user's setting.",
+        ));
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
-//! Account requests: `leverage`, `marginType` (cross only), `positionSide/dual` (one-way
-//! only), `v2|v3/positionRisk`, `v2|v3/balance`, `v2|v3/account`, `income`,
-//! `leverageBracket`, `commissionRate`.
+//! Account requests: `leverage`, `marginType` (cross only), `positionSide/dual` and
+//! `multiAssetsMargin` (both modes held and reported), `v2|v3/positionRisk`,
+//! `v2|v3/balance`, `v2|v3/account`, `income`, `leverageBracket`, `commissionRate`.
 
 use qt_events::Decimal;
 use serde_json::{Value, json};
@@ -68,33 +68,77 @@ impl Request for SetMarginType {
     }
 }
 
-/// `GET /fapi/v1/positionSide/dual`: one-way mode.
+/// `GET /fapi/v1/positionSide/dual`: the account's position mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct GetPositionMode;
 
 impl Plain for GetPositionMode {
-    fn answer(_: &App, _: &str, _: i64) -> Result<Value, ApiError> {
-        Ok(json!({"dualSidePosition": false}))
+    fn answer(app: &App, account: &str, _: i64) -> Result<Value, ApiError> {
+        let dual = app.read(|ex| ex.account(account).map(|a| a.dual_side_position))?;
+        Ok(json!({"dualSidePosition": dual}))
     }
 }
 
-/// `POST /fapi/v1/positionSide/dual`: the simulator is one-way only.
+/// `dualSidePosition` or `multiAssetsMargin`: `true` or `false`.
+fn bool_param(a: &Args<'_>, name: &str) -> Result<bool, ApiError> {
+    match a.params.required(name)? {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::invalid(name)),
+    }
+}
+
+/// `POST /fapi/v1/positionSide/dual`: switches the account to hedge or one-way mode (refused
+/// with an open order or a position, as on Binance; in hedge mode the simulator refuses every
+/// order, see [`Account::dual_side_position`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SetPositionMode;
+pub(crate) struct SetPositionMode {
+    dual: bool,
+}
 
 impl Request for SetPositionMode {
     fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
-        match a.params.required("dualSidePosition")? {
-            "false" => Err(ApiError::bad(-4059, "No need to change position side.")),
-            _ => Err(ApiError::bad(
-                -4068,
-                "Position side cannot be changed if there exists position.",
-            )),
-        }
+        Ok(Self {
+            dual: bool_param(a, "dualSidePosition")?,
+        })
     }
 
-    fn apply(self, _: &App, _: &str, _: i64) -> Result<Value, ApiError> {
-        Ok(json!({}))
+    fn apply(self, app: &App, account: &str, _: i64) -> Result<Value, ApiError> {
+        app.with_exchange(|ex| ex.set_position_mode(account, self.dual))?;
+        app.mark_dirty();
+        Ok(json!({"code": 200, "msg": "success"}))
+    }
+}
+
+/// `GET /fapi/v1/multiAssetsMargin`: the account's margin asset mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct GetMultiAssetsMode;
+
+impl Plain for GetMultiAssetsMode {
+    fn answer(app: &App, account: &str, _: i64) -> Result<Value, ApiError> {
+        let on = app.read(|ex| ex.account(account).map(|a| a.multi_assets_margin))?;
+        Ok(json!({"multiAssetsMargin": on}))
+    }
+}
+
+/// `POST /fapi/v1/multiAssetsMargin`: switches the margin asset mode (reported only; the
+/// simulated wallet holds USDT alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SetMultiAssetsMode {
+    on: bool,
+}
+
+impl Request for SetMultiAssetsMode {
+    fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
+        Ok(Self {
+            on: bool_param(a, "multiAssetsMargin")?,
+        })
+    }
+
+    fn apply(self, app: &App, account: &str, _: i64) -> Result<Value, ApiError> {
+        app.with_exchange(|ex| ex.set_multi_assets_margin(account, self.on))?;
+        app.mark_dirty();
+        Ok(json!({"code": 200, "msg": "success"}))
     }
 }
 
@@ -169,12 +213,10 @@ impl<const V2: bool> Plain for AccountInfo<V2> {
                 .filter(|s| V2 || acc.positions.get(*s).is_some_and(|p| !p.is_flat()))
                 .map(|s| position_row(ex, acc, s, V2, now))
                 .collect();
-            Ok(views::account::account_info(
-                acc.wallet,
-                &ex.margins(acc),
-                positions,
-                now,
-            ))
+            let mut info =
+                views::account::account_info(acc.wallet, &ex.margins(acc), positions, now);
+            info["multiAssetsMargin"] = json!(acc.multi_assets_margin);
+            Ok(info)
         })
     }
 }

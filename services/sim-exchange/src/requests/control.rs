@@ -8,6 +8,7 @@ use super::{Args, Plain, Request};
 use crate::app::{App, lock};
 use crate::config::{Faults, Limits};
 use crate::error::ApiError;
+use crate::exchange::AutoClose;
 use crate::views;
 
 /// The JSON body of a settings request (`what`: its name in the error).
@@ -172,5 +173,54 @@ impl Plain for SaveSnapshot {
         app.save_snapshot()
             .map(|()| json!({"saved": true}))
             .map_err(|e| ApiError::new(500, -1000, e.to_string()))
+    }
+}
+
+/// `POST /sim/autoclose?symbol=&kind=adl|settlement[&quantity=][&apiKey=]`: the exchange
+/// closes (part of) a position on its own, as an auto-deleveraging (`adl_autoclose`) or a
+/// settlement (`settlement_autoclose-…`) does on Binance; the whole position when no quantity
+/// is sent. `apiKey` names the account (it may be left out when the simulator has one). A
+/// liquidation comes from the margin check itself: move the mark with `/sim/mark`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AutoCloseRequest {
+    symbol: String,
+    kind: AutoClose,
+    qty: Option<qt_events::Decimal>,
+    api_key: Option<String>,
+}
+
+impl Request for AutoCloseRequest {
+    fn parse(a: &Args<'_>) -> Result<Self, ApiError> {
+        let symbol = a.params.required("symbol")?;
+        a.instruments.get(symbol)?;
+        let kind = match a.params.required("kind")? {
+            "adl" => AutoClose::Adl,
+            "settlement" => AutoClose::Settlement,
+            _ => return Err(ApiError::invalid("kind")),
+        };
+        Ok(Self {
+            symbol: symbol.to_string(),
+            kind,
+            qty: a.params.decimal("quantity")?,
+            api_key: a.params.get("apiKey").map(str::to_owned),
+        })
+    }
+
+    fn apply(self, app: &App, _: &str, now: i64) -> Result<Value, ApiError> {
+        let id = app.with_exchange(|ex| {
+            let key = match self.api_key.clone() {
+                Some(k) => k,
+                None => {
+                    let keys: Vec<&String> = ex.accounts().map(|(k, _)| k).collect();
+                    match keys.as_slice() {
+                        [only] => (*only).clone(),
+                        _ => return Err(ApiError::mandatory("apiKey")),
+                    }
+                }
+            };
+            ex.auto_close(&key, &self.symbol, self.kind, self.qty, now)
+        })?;
+        app.mark_dirty();
+        Ok(json!({"symbol": self.symbol, "orderId": id}))
     }
 }

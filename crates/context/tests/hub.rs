@@ -67,7 +67,7 @@ fn hub(
     )
 }
 
-fn value<'a>(r: &'a qt_context::Reading, metric: &str, symbol: Option<&str>) -> Option<Decimal> {
+fn value(r: &qt_context::Reading, metric: &str, symbol: Option<&str>) -> Option<Decimal> {
     r.values
         .iter()
         .find(|v| v.metric == metric && v.symbol.as_deref() == symbol)

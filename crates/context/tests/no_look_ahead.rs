@@ -101,7 +101,7 @@ fn features_at_a_time_equal_those_of_the_history_cut_at_that_time() {
 fn a_value_describing_the_past_but_published_later_is_not_known_yet() {
     let mut h = ContextHistory::default();
     // Fear & greed of day D (stamped D 00:00) counts as published at D+1 00:00.
-    let day = 1_700_006_400_000 - 1_700_006_400_000 % 86_400_000;
+    let day = 1_700_006_400_000; // 2023-11-15 00:00 UTC
     h.insert(
         "fear_greed",
         None,

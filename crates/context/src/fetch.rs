@@ -156,11 +156,13 @@ pub async fn fetch_binance(
             }
             cursor = last + 1;
         }
-        // Binance answers the statistics only for the last 30 days.
-        let stats_from = plan.from_ms.max(clock.now_ms() - STATS_DAYS_MS + period_ms);
+        // Binance answers the statistics only for the last 30 days, and nothing after now.
+        let now = clock.now_ms();
+        let stats_from = plan.from_ms.max(now - STATS_DAYS_MS + period_ms);
+        let stats_to = plan.to_ms.min(now);
         let mut cursor = stats_from;
-        while cursor <= plan.to_ms {
-            let end = (cursor + period_ms * 500 - 1).min(plan.to_ms);
+        while cursor <= stats_to {
+            let end = (cursor + period_ms * 500 - 1).min(stats_to);
             let range = HistoryRange {
                 start_time: Some(cursor),
                 end_time: Some(end),

@@ -152,3 +152,52 @@ pub fn context_task(
         shutdown,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_reach_only_the_exchange_and_bad_values_name_their_setting() {
+        let d = ContextSettings::default();
+        assert!(d.enabled && d.binance);
+        assert_eq!(
+            (d.coingecko_url.as_deref(), d.fear_greed_url.as_deref()),
+            (None, None)
+        );
+        assert!(d.validate().is_ok());
+        let bad = |s: ContextSettings| s.validate().err().map(|e| e.setting);
+        assert_eq!(
+            bad(ContextSettings {
+                period: "7m".into(),
+                ..ContextSettings::default()
+            }),
+            Some("context.period")
+        );
+        assert_eq!(
+            bad(ContextSettings {
+                poll_seconds: 0,
+                ..ContextSettings::default()
+            }),
+            Some("context.poll_seconds")
+        );
+        assert_eq!(
+            bad(ContextSettings {
+                coingecko_url: Some("api.coingecko.com".into()),
+                ..ContextSettings::default()
+            }),
+            Some("context.coingecko_url")
+        );
+        let s = crate::Settings {
+            context: ContextSettings {
+                timeout_ms: 0,
+                ..ContextSettings::default()
+            },
+            ..crate::Settings::default()
+        };
+        assert_eq!(
+            s.validate().err().map(|e| e.setting),
+            Some("context.timeout_ms")
+        );
+    }
+}

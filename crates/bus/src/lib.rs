@@ -9,6 +9,8 @@
 //!   transient failures, claims entries left by a dead instance (`XAUTOCLAIM`), dead-letters what
 //!   cannot be decoded or keeps failing, reconnects when Redis comes back and stops gracefully.
 //! - [`ProcessedStore`] lets a handler apply a Redis effect once per event id.
+//! - [`SharedCache`] keeps short-lived values, leases and holds every instance shares (the
+//!   market-context cache of `qt-context`).
 //!
 //! It never interprets payloads beyond decoding the envelope, and never crashes on bad input.
 
@@ -17,6 +19,7 @@ mod error;
 mod processed;
 mod publisher;
 mod raw;
+mod shared_cache;
 mod stats;
 pub mod trace;
 
@@ -27,6 +30,7 @@ pub use error::BusError;
 pub use processed::ProcessedStore;
 pub use publisher::{Bus, BusConfig};
 pub use raw::{RawEntry, parse_id as parse_entry_id};
+pub use shared_cache::SharedCache;
 pub use stats::{GroupStats, StreamStats};
 
 /// Re-exported so that services and tests name the same client without depending on `redis`.

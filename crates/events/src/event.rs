@@ -133,6 +133,7 @@ events! {
     ReloadConfig(ReloadConfig) = 1 on Control;
     ResumeTrading(ResumeTrading) = 1 on Control;
     AlertRaised(AlertRaised) = 1 on Alerts;
+    ContextObserved(ContextObserved) = 1 on Context;
     DeadLettered(DeadLettered) = 1 on Dlq;
 }
 
@@ -165,6 +166,7 @@ impl Event {
             | Event::ReloadConfig(_)
             | Event::ResumeTrading(_)
             | Event::AlertRaised(_)
+            | Event::ContextObserved(_)
             | Event::DeadLettered(_) => return None,
         })
     }

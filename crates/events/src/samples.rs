@@ -301,6 +301,22 @@ pub fn sample(name: &str) -> Option<Event> {
             service: "portfolio-intelligence".into(),
             details: BTreeMap::from([("daily_pnl".to_owned(), "-41.0".to_owned())]),
         }),
+        "ContextObserved" => Event::ContextObserved(ContextObserved {
+            source: "fear_greed".into(),
+            request: "fng".into(),
+            published_at: 1_691_068_860_000,
+            fetched_at: Some(1_691_068_800_000),
+            age_ms: Some(60_000),
+            freshness: Freshness::Fresh,
+            reason: None,
+            values: vec![ContextValue {
+                metric: "fear_greed".into(),
+                symbol: None,
+                value: Some(d("40")),
+                label: Some("Fear".into()),
+                as_of: Some(1_691_020_800_000),
+            }],
+        }),
         "DeadLettered" => Event::DeadLettered(DeadLettered {
             stream: "qt:intents".into(),
             entry_id: "1691068800000-0".into(),

@@ -15,6 +15,7 @@ pub enum Stream {
     Models,
     Control,
     Alerts,
+    Context,
     Dlq,
 }
 
@@ -31,7 +32,7 @@ pub enum Retention {
 }
 
 impl Stream {
-    pub const ALL: [Stream; 10] = [
+    pub const ALL: [Stream; 11] = [
         Stream::Market,
         Stream::Signals,
         Stream::Intents,
@@ -41,6 +42,7 @@ impl Stream {
         Stream::Models,
         Stream::Control,
         Stream::Alerts,
+        Stream::Context,
         Stream::Dlq,
     ];
 
@@ -56,6 +58,7 @@ impl Stream {
             Stream::Models => "models",
             Stream::Control => "control",
             Stream::Alerts => "alerts",
+            Stream::Context => "context",
             Stream::Dlq => "dlq",
         }
     }
@@ -71,6 +74,7 @@ impl Stream {
             Stream::Market => Retention::MaxLen(200_000),
             Stream::Signals => Retention::MaxLen(200_000),
             Stream::Portfolio => Retention::MaxLen(50_000),
+            Stream::Context => Retention::MaxLen(50_000),
             Stream::Intents
             | Stream::Orders
             | Stream::Positions

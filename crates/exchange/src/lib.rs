@@ -8,6 +8,8 @@
 //! [`resolve_unknown_order`] to settle an unknown outcome. WebSocket on tokio-tungstenite
 //! ([`ws`]): market streams and the user data stream as typed events on a channel, with pongs,
 //! reconnect with backoff, listenKey keepalive and re-creation, and a reconnect before 24 h.
+//! Futures data that carries positioning (funding history, open interest, long/short and taker
+//! ratios) is in [`market_data`], through the same limiter.
 //!
 //! This is the only crate that speaks Binance. It must never know about Redis, the bus, or
 //! trading decisions, never place an order it was not asked to place (no blind retry of an order
@@ -20,6 +22,7 @@ pub mod error;
 mod exchange;
 pub mod filters;
 pub mod limiter;
+pub mod market_data;
 pub mod modes;
 mod resolve;
 mod rest;

@@ -2,18 +2,19 @@
 //!
 //! Stream inspection (`streams`, `tail`) and operations (`kill-switch`, `resume`, `close-all`,
 //! `retrain`, `dlq`) go through `qt-bus`, the only crate that touches Redis; the trading-brain commands
-//! (`features`, `train`, `backtest`, `goal`) run the same pure libraries as the services. It never
-//! places an order for the system: operations are commands on the `control` stream that the
-//! services carry out. `models list|show` read clm's registry index; `models rollback`
-//! publishes on `models`. `doctor` checks an exchange account end to end (clock, keys, modes,
-//! filters, one tiny order and its stop, then everything cancelled and closed); see
-//! [`doctor`].
+//! (`features`, `train`, `backtest`, `goal`) run the same pure libraries as the services;
+//! `context fetch` downloads market-context history into files. It never places an order for
+//! the system: operations are commands on the `control` stream that the services carry out.
+//! `models list|show` read clm's registry index; `models rollback` publishes on `models`.
+//! `doctor` checks an exchange account end to end (clock, keys, modes, filters, one tiny order
+//! and its stop, then everything cancelled and closed); see [`doctor`].
 //! Exit codes: 0 success, 1 failure (Redis unreachable, bad stream name, …), 2 bad usage.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod context;
 mod doctor;
 mod models;
 mod ops;
@@ -79,6 +80,10 @@ enum Command {
     Walkforward(qt_backtest::cli::WalkForwardArgs),
     /// Says whether a profit target is realistic from a backtest's figures.
     Goal(qt_backtest::cli::GoalArgs),
+    /// Market context history: `fetch --from --to --out DIR` (funding, open interest, long/short
+    /// and taker ratios, fear & greed) into CSV files.
+    #[command(subcommand)]
+    Context(context::ContextCommand),
     /// clm's model registry: list, show VERSION, rollback VERSION.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
         Command::Backtest(a) => qt_backtest::cli::run_backtest(a),
         Command::Walkforward(a) => qt_backtest::cli::run_walkforward(a),
         Command::Goal(a) => qt_backtest::cli::run_goal(a),
+        Command::Context(c) => context::run(c, cli.json),
         Command::Models(m) if !matches!(m, models::ModelsCommand::Rollback(_)) => {
             models::offline(&m, cli.json)
         }
@@ -140,7 +146,8 @@ fn online(url: &str, prefix: &str, json: bool, command: Command) -> anyhow::Resu
             | Command::Train(_)
             | Command::Backtest(_)
             | Command::Walkforward(_)
-            | Command::Goal(_) => Ok(()),
+            | Command::Goal(_)
+            | Command::Context(_) => Ok(()),
         }
     })
 }

@@ -1,4 +1,4 @@
-//! The route table: every REST endpoint of the exchange (`/fapi/…`) and of the test control
+//! The route table: every REST endpoint of the exchange (`/fapi/…`, `/futures/data/…`) and of the test control
 //! API (`/sim/…`) once, with its gate, weight and request type, and the one [`router`] built
 //! from it with the WebSocket and health routes. A request to `/fapi` goes through the layers
 //! in this order: [`edge`] (body, endpoint, parameters parsed once into a [`Call`]),
@@ -31,6 +31,9 @@ use crate::requests::algos::{AllAlgos, CancelAlgo, CancelAllAlgos, NewAlgo, Open
 use crate::requests::control::{
     AutoCloseRequest, DropWebSockets, ExpireListenKeys, GetFaults, GetLimits, SaveSnapshot,
     SetFaults, SetLimits, SetMark, SimBook, SimState, Step,
+};
+use crate::requests::futures_data::{
+    GlobalLongShortAccount, OpenInterest, OpenInterestHist, TakerLongShort, TopLongShortPosition,
 };
 use crate::requests::listen_key::{CloseListenKey, KeepListenKey, StartListenKey};
 use crate::requests::market_data::{
@@ -92,6 +95,11 @@ pub(crate) static ROUTES: &[Endpoint] = &[
     ep("GET",    "/fapi/v1/ticker/bookTicker",  Public, 1,  run::<BookTicker>),
     ep("GET",    "/fapi/v1/premiumIndex",       Public, 1,  run::<PremiumIndex>),
     ep("GET",    "/fapi/v1/fundingRate",        Public, 1,  run::<FundingRateHistory>),
+    ep("GET",    "/fapi/v1/openInterest",       Public, 1,  run::<OpenInterest>),
+    ep("GET",    "/futures/data/openInterestHist",              Public, 0, run::<OpenInterestHist>),
+    ep("GET",    "/futures/data/topLongShortPositionRatio",     Public, 0, run::<TopLongShortPosition>),
+    ep("GET",    "/futures/data/globalLongShortAccountRatio",   Public, 0, run::<GlobalLongShortAccount>),
+    ep("GET",    "/futures/data/takerlongshortRatio",           Public, 0, run::<TakerLongShort>),
     ep("GET",    "/fapi/v1/income",             Signed, 30, run::<Income>),
     ep("POST",   "/fapi/v1/listenKey",          ApiKey, 1,  run::<StartListenKey>),
     ep("PUT",    "/fapi/v1/listenKey",          ApiKey, 1,  run::<KeepListenKey>),
@@ -161,7 +169,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             "/health/ready",
             get(|| async { axum::Json(json!({"status": "ready"})) }),
         )
-        .route("/fapi/{*rest}", fapi)
+        .route("/fapi/{*rest}", fapi.clone())
+        .route("/futures/data/{*rest}", fapi)
         .route("/private/ws", get(ws::private_raw))
         .route("/private/ws/{key}", get(ws::private_path))
         .route("/private/stream", get(ws::private_combined));

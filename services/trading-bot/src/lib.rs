@@ -10,12 +10,14 @@
 //! pending intent and no cooldown (intent id derived from symbol and candle open time, sized
 //! with `qt-risk` and rounded to the exchange's filters). It learns positions and intent
 //! outcomes from `positions` and `orders`, swaps its model on `models` between two candles, and
-//! pauses entries on `SetKillSwitch` from `control`.
+//! pauses entries on `SetKillSwitch` from `control`. It hosts the market-context task
+//! ([`context`]): sentiment and positioning published on `context`.
 //!
 //! It never places an order (only execution does), never overrides the risk guard, and never
 //! re-implements features, models or sizing: those are `qt-features`, `qt-models`, `qt-risk`.
 
 mod app;
+pub mod context;
 pub mod decisions;
 pub mod gate;
 mod inbox;

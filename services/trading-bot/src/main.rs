@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         ExchangeConfig::from_env().map_err(|e| e.to_string())
     };
     qt_runtime::run_with("trading-bot", prepare, |mut service, exchange| async move {
+        let bot_exchange = exchange.clone();
         let bot = TradingBot::new(
             service.config.service.clone(),
             exchange,
@@ -32,6 +33,18 @@ fn main() -> ExitCode {
         for stream in CONSUMES {
             let cfg = service.consumer_config(stream);
             service.consume(cfg, bot.inbox());
+        }
+        let ctx = trading_bot::context::context_task(
+            &service.config.service.context,
+            &service.config.service.symbols,
+            &bot_exchange,
+            &service.bus,
+            service.bus.clock().clone(),
+            service.shutdown.clone(),
+        )
+        .context("trading-bot context settings")?;
+        if let Some(task) = ctx {
+            service.spawn(task);
         }
         service.spawn(bot.run(service.shutdown.clone()));
         Ok(service)

@@ -63,6 +63,8 @@ pub struct Settings {
     pub sizing_stop_fraction: f64,
     /// At most one `MarkPriceUpdated` per symbol per this many ms.
     pub mark_price_min_interval_ms: u64,
+    /// The market-context task (`[trading_bot.context]`).
+    pub context: crate::context::ContextSettings,
 }
 
 impl Default for Settings {
@@ -82,6 +84,7 @@ impl Default for Settings {
             sizing: Sizing::default(),
             sizing_stop_fraction: 0.02,
             mark_price_min_interval_ms: 1_000,
+            context: crate::context::ContextSettings::default(),
         }
     }
 }
@@ -158,6 +161,7 @@ impl Settings {
                 format!("required for model {:?}", self.model),
             ));
         }
+        self.context.validate()?;
         if self.universe_refresh_minutes == 0 {
             return Err(bad("universe_refresh_minutes", "must be above 0".into()));
         }

@@ -5,6 +5,7 @@
 //! Optional fields carry `#[serde(default)]` so that a newer writer may leave them out.
 
 mod alerts;
+mod context;
 mod control;
 mod dlq;
 mod intents;
@@ -16,6 +17,7 @@ mod positions;
 mod signals;
 
 pub use alerts::*;
+pub use context::*;
 pub use control::*;
 pub use dlq::*;
 pub use intents::*;

@@ -30,7 +30,7 @@ use crate::types::*;
 use crate::vocab::ApiCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Auth {
+pub(crate) enum Auth {
     /// Public market data.
     None,
     /// API key header only (listenKey endpoints).
@@ -177,7 +177,7 @@ impl BinanceClient {
             .cloned()
     }
 
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

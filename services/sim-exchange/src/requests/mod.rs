@@ -7,6 +7,7 @@
 pub(crate) mod account;
 pub(crate) mod algos;
 pub(crate) mod control;
+pub(crate) mod futures_data;
 pub(crate) mod listen_key;
 pub(crate) mod market_data;
 pub(crate) mod orders;

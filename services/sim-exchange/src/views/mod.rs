@@ -4,5 +4,6 @@
 
 pub(crate) mod account;
 pub(crate) mod control;
+pub(crate) mod futures_data;
 pub(crate) mod market;
 pub(crate) mod orders;

@@ -23,6 +23,7 @@ pub mod limiter;
 mod resolve;
 mod rest;
 pub mod sign;
+mod trace;
 pub mod types;
 pub mod vocab;
 pub mod ws;

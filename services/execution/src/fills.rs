@@ -487,6 +487,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 }
             }
         }
+        self.continue_trace(intent_id.as_deref(), &mut events);
         self.guard.observe(&mut next, now);
         self.commit_book(tx, &mut book, next, &events, now).await?;
         drop(book);

@@ -84,8 +84,10 @@ for b in sim-exchange trading-bot execution exit-brain portfolio-intelligence cl
   [ -x "$BIN/$b" ] || { echo "soak.sh: $BIN/$b is missing (cargo build --bins)" >&2; exit 2; }
 done
 
-redis_port=${SOAK_REDIS_PORT:-$((20000 + RANDOM % 10000))}
-port_base=${SOAK_PORT_BASE:-$((31000 + RANDOM % 20000 / 20 * 20))}
+# Below the kernel's ephemeral range (32768 up), so no outgoing connection can hold a port a
+# service binds again after each restart.
+port_base=${SOAK_PORT_BASE:-$((20000 + RANDOM % 12000 / 20 * 20))}
+redis_port=${SOAK_REDIS_PORT:-$((port_base + 11))}
 sim_addr=127.0.0.1:$((port_base + 10))
 services=(trading-bot execution exit-brain portfolio-intelligence clm)
 targets=("${services[@]}" redis)

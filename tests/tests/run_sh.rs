@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use qt_e2e::{free_port, http_get, repo_root, stream_entries};
+use qt_e2e::{http_get, repo_root, stream_entries};
 use qt_events::Event;
 use qt_testkit::{ChildService, bin_path, wait_for};
 
@@ -23,19 +23,32 @@ const SERVICES: [&str; 5] = [
     "clm",
 ];
 
+/// The low end of the kernel's ephemeral port range (`ip_local_port_range`; 32768 when it
+/// cannot be read).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
 /// A base port whose next eleven ports are free too (the services take base+1..+5, the sim +10,
-/// Redis +11), so no two of the run's listeners can pick the same port.
+/// Redis +11), so no two of the run's listeners can pick the same port. Below the ephemeral
+/// range: run.sh's services bind their ports seconds after this check (and again at every
+/// restart), and a port of that range can meanwhile become the local end of any outgoing
+/// connection on the machine — under load one of the run's own Redis connections took
+/// exit-brain's port and exit-brain could never listen again.
 fn free_port_block() -> u16 {
-    for _ in 0..100 {
-        let base = free_port();
-        if base == 0 || base > 65_000 {
-            continue;
-        }
-        if (1..=11).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+    use rand::Rng;
+    let high = ephemeral_low().saturating_sub(12).max(10_001);
+    let mut rng = rand::rng();
+    for _ in 0..200 {
+        let base = rng.random_range(10_000..high);
+        if (0..=11).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
     }
-    panic!("no block of 12 free ports");
+    panic!("no block of 12 free ports below the ephemeral range");
 }
 
 fn ready(addr: &str) -> Option<()> {

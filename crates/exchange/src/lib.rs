@@ -27,6 +27,7 @@ pub mod modes;
 mod resolve;
 mod rest;
 pub mod sign;
+mod trace;
 pub mod types;
 pub mod vocab;
 pub mod ws;

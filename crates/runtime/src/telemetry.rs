@@ -24,6 +24,12 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Makes `span` continue the trace of a W3C `traceparent` received from outside a stream
+/// (an HTTP header); ignored when absent or malformed.
+pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
+    qt_bus::trace::set_parent(span, traceparent);
+}
+
 /// Installs the global subscriber: logs to stdout in the configured format, filtered by
 /// `log_level`; and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans exported over OTLP/HTTP.
 pub fn init(service: &str, common: &CommonConfig) -> anyhow::Result<TelemetryGuard> {

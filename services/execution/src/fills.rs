@@ -503,6 +503,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         if let Some(kind) = f.exchange_close {
             events.push(self.exchange_close_alert(kind, &f, after.as_ref().map(|a| a.qty)));
         }
+        self.continue_trace(intent_id.as_deref(), &mut events);
         self.guard.observe(&mut next, now);
         self.commit_book(tx, &mut book, next, &events, now).await?;
         drop(book);

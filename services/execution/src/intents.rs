@@ -59,6 +59,16 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         env: &Envelope,
         entry_id: Option<&str>,
     ) -> Result<Vec<Envelope>, ExecError> {
+        let intent_id = match &env.event {
+            Event::OpenPosition(o) => Some(&o.intent_id),
+            Event::ReducePosition(r) => Some(&r.intent_id),
+            Event::ClosePosition(c) => Some(&c.intent_id),
+            Event::ProtectPosition(p) => Some(&p.intent_id),
+            _ => None,
+        };
+        if let Some(id) = intent_id {
+            self.remember_trace(id, env.traceparent.as_deref());
+        }
         match &env.event {
             Event::OpenPosition(o) => self.open(env, o).await,
             Event::ReducePosition(r) => self.reduce(env, r).await,

@@ -54,7 +54,14 @@ pub struct Execution<E> {
     /// Woken when a publish finds that Redis lost position facts: the periodic task
     /// reconciles and restates at once instead of at its next tick.
     pub(crate) reconcile_soon: tokio::sync::Notify,
+    /// The `traceparent` of each intent handled by this process (intent id → header), so the
+    /// fills and position facts of its orders, which arrive without a cause, continue its
+    /// trace. Tracing only: lost on restart, and forgotten wholesale past `TRACES_KEPT`.
+    pub(crate) intent_traces: std::sync::Mutex<HashMap<String, String>>,
 }
+
+/// How many intents' traces [`Execution::intent_traces`] keeps before it starts again.
+const TRACES_KEPT: usize = 4096;
 
 /// What execution knows of the tail of the `positions` stream, of which it is the only writer.
 #[derive(Debug, Default, Clone)]
@@ -142,6 +149,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             suspects: Mutex::new(None),
             positions_tail: Mutex::new(PositionsTail::default()),
             reconcile_soon: tokio::sync::Notify::new(),
+            intent_traces: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -177,6 +185,35 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
 
     pub(crate) fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Keeps the trace of an intent being handled (when it carries one).
+    pub(crate) fn remember_trace(&self, intent_id: &str, traceparent: Option<&str>) {
+        let Some(tp) = traceparent else { return };
+        let mut traces = self
+            .intent_traces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if traces.len() >= TRACES_KEPT && !traces.contains_key(intent_id) {
+            traces.clear();
+        }
+        traces.insert(intent_id.to_owned(), tp.to_owned());
+    }
+
+    /// Gives the events without a trace the trace of `intent_id`, when this process knows it.
+    pub(crate) fn continue_trace(&self, intent_id: Option<&str>, events: &mut [Envelope]) {
+        let Some(id) = intent_id else { return };
+        let tp = self
+            .intent_traces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned();
+        if let Some(tp) = tp {
+            for e in events.iter_mut().filter(|e| e.traceparent.is_none()) {
+                e.traceparent = Some(tp.clone());
+            }
+        }
     }
 
     /// An envelope from execution with a deterministic id, caused by `cause` when given.

@@ -210,6 +210,15 @@ async fn edge(req: Request, next: Next) -> Response {
         Ok(r) => r,
         Err(refused) => return refused,
     };
+    // The caller's trace (its `traceparent` header) goes on through this request.
+    let span = tracing::info_span!("request", method = %parts.method, path = %parts.uri.path());
+    qt_runtime::telemetry::continue_trace(
+        &span,
+        parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok()),
+    );
     let query = parts.uri.query().unwrap_or("").to_string();
     let params = Params::new(&query, std::str::from_utf8(&body).unwrap_or(""));
     let mut req = Request::from_parts(parts, Body::empty());
@@ -221,7 +230,7 @@ async fn edge(req: Request, next: Next) -> Response {
         now: 0,
         account: String::new(),
     });
-    next.run(req).await
+    tracing::Instrument::instrument(next.run(req), span).await
 }
 
 /// Innermost: run the endpoint's request.

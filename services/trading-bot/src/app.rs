@@ -14,6 +14,7 @@ use qt_exchange::ws::{MarketEvent, MarketStream, StreamHandle, spawn_market_stre
 use qt_exchange::{BinanceClient, Exchange, ExchangeConfig, Kline};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::decisions::{CandleOutcome, Core, CoreConfig};
 use crate::inbox::{Command, Inbox, Request};
@@ -616,8 +617,29 @@ impl TradingBot {
         }
     }
 
+    /// One closed candle: the root span of the trace that follows it (signal, intent, order,
+    /// fill, protection), whose `traceparent` the candle's envelopes carry when traces are
+    /// exported.
     async fn handle_candle(&mut self, c: &CandleClosed, live: bool, shutdown: &CancellationToken) {
-        let (outcome, envs) = self.core.on_candle(c, live);
+        let span = tracing::info_span!("candle", symbol = %c.symbol, open_time = c.open_time, live);
+        self.handle_candle_in(c, live, shutdown)
+            .instrument(span)
+            .await;
+    }
+
+    async fn handle_candle_in(
+        &mut self,
+        c: &CandleClosed,
+        live: bool,
+        shutdown: &CancellationToken,
+    ) {
+        let (outcome, mut envs) = self.core.on_candle(c, live);
+        let traceparent = qt_bus::trace::current_traceparent();
+        for env in &mut envs {
+            if env.traceparent.is_none() {
+                env.traceparent.clone_from(&traceparent);
+            }
+        }
         let (signal, intent) = match outcome {
             CandleOutcome::Ignored | CandleOutcome::Duplicate => return,
             CandleOutcome::Warming => (false, false),

@@ -63,15 +63,30 @@ impl Stack {
         overrides: &[(&str, &str)],
         fsync: Fsync,
     ) -> Self {
+        Self::start_full(tag, sim_args, &[], services, overrides, fsync)
+    }
+
+    /// [`Stack::start_opts`] with environment variables for the simulator's process.
+    pub fn start_full(
+        tag: &str,
+        sim_args: &[&str],
+        sim_env: &[(&str, &str)],
+        services: &[&'static str],
+        overrides: &[(&str, &str)],
+        fsync: Fsync,
+    ) -> Self {
         let script = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
         let defaults = paper_defaults(&script);
         let redis = RedisServer::start_with(fsync, None);
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("{tag}{}:", std::process::id());
-        let sim = SimExchange::builder()
+        let mut sim = SimExchange::builder()
             .key("paper-key", "paper-secret")
-            .args(sim_args)
-            .start_in(tempfile::tempdir_in(dir.path()).unwrap());
+            .args(sim_args);
+        for (k, v) in sim_env {
+            sim = sim.env(k, v);
+        }
+        let sim = sim.start_in(tempfile::tempdir_in(dir.path()).unwrap());
         let sim_addr = sim.addr().to_owned();
         let mut stack = Self {
             redis,

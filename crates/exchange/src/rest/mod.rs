@@ -248,6 +248,9 @@ impl BinanceClient {
         if let (true, Some(key)) = (auth != Auth::None, inner.api_key.as_ref()) {
             req = req.header("X-MBX-APIKEY", key.clone());
         }
+        if let Some(tp) = crate::trace::current_traceparent() {
+            req = req.header("traceparent", tp);
+        }
         let resp = req.send().await.map_err(|e| {
             if e.is_connect() && !e.is_timeout() {
                 ExchangeError::Connect(transport_reason(e))

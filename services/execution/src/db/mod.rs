@@ -174,9 +174,9 @@ impl Db {
         let base = clock.now_ms().saturating_mul(1000);
         // One statement for them all: each statement is a round trip to the database.
         let sql = format!(
-            "INSERT INTO exec_outbox (event_id, seq, type_name, v, ts, corr, data) VALUES {} \
-             ON CONFLICT (event_id) DO NOTHING",
-            qt_store::values(envs.len(), 7)
+            "INSERT INTO exec_outbox (event_id, seq, type_name, v, ts, corr, data, traceparent) \
+             VALUES {} ON CONFLICT (event_id) DO NOTHING",
+            qt_store::values(envs.len(), 8)
         );
         // Only placeholders are formatted in; the values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -188,7 +188,8 @@ impl Db {
                 .bind(i64::from(e.v))
                 .bind(e.ts)
                 .bind(e.corr.clone())
-                .bind(e.event.encode_data());
+                .bind(e.event.encode_data())
+                .bind(e.traceparent.clone());
         }
         q.execute(&mut **tx).await?;
         Ok(())
@@ -200,7 +201,8 @@ impl Db {
     /// A query error or an undecodable event.
     pub async fn outbox(&self, src: &str, limit: i64) -> Result<Vec<Envelope>, StoreError> {
         let rows = sqlx::query(
-            "SELECT event_id, type_name, v, ts, corr, data FROM exec_outbox ORDER BY seq LIMIT $1",
+            "SELECT event_id, type_name, v, ts, corr, data, traceparent FROM exec_outbox \
+             ORDER BY seq LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.store.pool())
@@ -222,7 +224,7 @@ impl Db {
                 ts: r.try_get("ts")?,
                 src: src.to_owned(),
                 corr: r.try_get("corr")?,
-                traceparent: None,
+                traceparent: r.try_get("traceparent")?,
                 sym: event.symbol().map(str::to_owned),
                 event,
             });

@@ -435,7 +435,14 @@ pub fn train_on(
             let artifact = ModelArtifact::trend(&crate::TrendConfig::default(), &cfg.version)?;
             let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
             let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
-            (artifact, test, train)
+            Finished {
+                artifact,
+                test,
+                train,
+                importance: Vec::new(),
+                ev: None,
+                epochs: Vec::new(),
+            }
         }
         ModelKind::Meta => {
             let Decision::ExpectedValue(ev) = &cfg.decision else {
@@ -444,11 +451,17 @@ pub fn train_on(
                 ));
             };
             let fitted = crate::meta::fit(ds, &split, cfg.gbdt, ev, threads, &cfg.version)?;
-            ev_report = fitted.ev.clone();
             let artifact = ModelArtifact::meta(&fitted.model)?;
             let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
             let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
-            (artifact, test, train)
+            Finished {
+                artifact,
+                test,
+                train,
+                importance: Vec::new(),
+                ev: fitted.ev.clone(),
+                epochs: Vec::new(),
+            }
         }
         ModelKind::Temporal => {
             let Decision::ExpectedValue(ev) = &cfg.decision else {

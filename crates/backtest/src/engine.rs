@@ -49,7 +49,9 @@ impl Backtest {
             .validate()
             .map_err(|e| BacktestError::Config(e.to_string()))?;
         let mut guard = RiskGuard::new(config.limits.clone());
-        guard.filters = config.filters.clone();
+        for (symbol, f) in &config.filters {
+            guard.set_filters(symbol, *f);
+        }
         Ok(Self {
             config,
             guard,

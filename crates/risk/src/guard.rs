@@ -2,16 +2,16 @@
 
 mod drawdown;
 mod exact_checks;
+mod filter_table;
 mod intent;
 mod reference;
-
-use std::collections::BTreeMap;
 
 use crate::book::{DrawdownHalt, DrawdownMemo, InFlight, RiskBook};
 use crate::exact::Exact;
 use crate::filters::SymbolFilters;
 use crate::limits::RiskLimits;
 pub use drawdown::DrawdownCrossing;
+use filter_table::FilterTable;
 use intent::Rejector;
 pub use intent::{Decision, IntentKind, RiskIntent, reason_code};
 
@@ -19,22 +19,38 @@ pub use intent::{Decision, IntentKind, RiskIntent, reason_code};
 #[derive(Debug, Clone, Default)]
 pub struct RiskGuard {
     pub limits: RiskLimits,
-    /// Exchange filters by symbol.
-    pub filters: BTreeMap<String, SymbolFilters>,
+    /// Exchange filters by symbol (set with [`RiskGuard::set_filters`], read with
+    /// [`RiskGuard::filters`]), searched by symbol key on every entry checked.
+    filters: FilterTable,
 }
 
 impl RiskGuard {
     pub fn new(limits: RiskLimits) -> Self {
         Self {
             limits,
-            filters: BTreeMap::new(),
+            filters: FilterTable::default(),
         }
     }
 
     /// Adds a symbol's exchange filters.
     pub fn with_filters(mut self, symbol: impl Into<String>, filters: SymbolFilters) -> Self {
-        self.filters.insert(symbol.into(), filters);
+        self.set_filters(&symbol.into(), filters);
         self
+    }
+
+    /// Sets (or replaces) a symbol's exchange filters.
+    pub fn set_filters(&mut self, symbol: &str, filters: SymbolFilters) {
+        self.filters.set(symbol, filters);
+    }
+
+    /// A symbol's exchange filters, if known.
+    pub fn filters(&self, symbol: &str) -> Option<&SymbolFilters> {
+        self.filters.get(symbol)
+    }
+
+    /// Every symbol's exchange filters, in symbol order.
+    pub fn all_filters(&self) -> impl Iterator<Item = (&str, &SymbolFilters)> {
+        self.filters.iter()
     }
 
     /// Decides on an intent against the book at `now_ms`, without changing anything. Exits,

@@ -155,7 +155,7 @@ impl Backtest {
                 Some(f) => *f,
                 None => {
                     let f = infer_filters(first.close);
-                    guard.filters.insert(symbol.to_owned(), f);
+                    guard.set_filters(symbol, f);
                     f
                 }
             };

@@ -19,8 +19,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::exact::Exact;
-pub(crate) use derived::{DrawdownMemo, SymbolKey};
 use derived::{Closes, Derived, PositionSums, PositionTerms, Terms};
+pub(crate) use derived::{DrawdownMemo, SymbolKey};
 pub(crate) use types::fall;
 use types::open_notional_exact;
 pub use types::{

@@ -94,8 +94,8 @@ pub(crate) fn is_multiple(value: Decimal, unit: Decimal) -> bool {
         let m = value.mantissa().unsigned_abs();
         return match pow10(digits) {
             Some(p) => match (u64::try_from(m), u64::try_from(p)) {
-                (Ok(m), Ok(p)) => m % p == 0,
-                _ => m % p == 0,
+                (Ok(m), Ok(p)) => m.is_multiple_of(p),
+                _ => m.is_multiple_of(p),
             },
             // 10^39 and more: beyond any mantissa (below 2^96), so only zero is a multiple.
             None => m == 0,
@@ -114,7 +114,7 @@ fn decimals_of_power_of_ten(unit: Decimal) -> Option<i64> {
     }
     // In 64 bits when the mantissa fits (the compiler divides by ten with a multiplication).
     if let Ok(mut m) = u64::try_from(m) {
-        while m % 10 == 0 {
+        while m.is_multiple_of(10) {
             m /= 10;
             k -= 1;
         }
@@ -135,13 +135,13 @@ fn decimals_of_power_of_ten(unit: Decimal) -> Option<i64> {
 fn strip_zeros(m: u128, s: u32) -> (u128, u32) {
     let (mut m, mut s) = (m, s);
     if let Ok(mut small) = u64::try_from(m) {
-        while s > 0 && small % 10 == 0 {
+        while s > 0 && small.is_multiple_of(10) {
             small /= 10;
             s -= 1;
         }
         return (u128::from(small), s);
     }
-    while s > 0 && m % 10 == 0 {
+    while s > 0 && m.is_multiple_of(10) {
         m /= 10;
         s -= 1;
     }
@@ -494,7 +494,7 @@ mod tests {
             s in 0u32..=28,
         ) {
             let (mut wide, mut ws) = (m, s);
-            while ws > 0 && wide % 10 == 0 {
+            while ws > 0 && wide.is_multiple_of(10) {
                 wide /= 10;
                 ws -= 1;
             }

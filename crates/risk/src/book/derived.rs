@@ -283,7 +283,10 @@ mod tests {
             limit: dec!(0.2),
             reached: false,
         };
-        assert_eq!(memo.answers(dec!(10000), dec!(9000.5), dec!(0.2)), Some(false));
+        assert_eq!(
+            memo.answers(dec!(10000), dec!(9000.5), dec!(0.2)),
+            Some(false)
+        );
         // Equal values written otherwise, another value, a zero of the other sign: asked anew.
         assert_eq!(memo.answers(dec!(10000.0), dec!(9000.5), dec!(0.2)), None);
         assert_eq!(memo.answers(dec!(10000), dec!(9000.50), dec!(0.2)), None);
@@ -293,7 +296,10 @@ mod tests {
             equity: Decimal::ZERO,
             ..memo
         };
-        assert_eq!(zero.answers(dec!(10000), Decimal::ZERO, dec!(0.2)), Some(false));
+        assert_eq!(
+            zero.answers(dec!(10000), Decimal::ZERO, dec!(0.2)),
+            Some(false)
+        );
         assert_eq!(zero.answers(dec!(10000), -Decimal::ZERO, dec!(0.2)), None);
         assert_eq!(memo.answers(dec!(-10000), dec!(9000.5), dec!(0.2)), None);
     }

@@ -80,12 +80,26 @@ pub(crate) fn is_multiple(value: Decimal, unit: Decimal) -> bool {
     if !is_positive(unit) {
         return true;
     }
-    // A unit of 10^-k (how exchanges write steps and ticks: 0.001 is 1 at scale 3): the value
-    // is a multiple when its digits past the k-th decimal are zeros. The same answer as the
-    // remainder below (a property test compares them), without a division.
-    if let Some(k) = power_of_ten_scale(unit) {
-        let s = value.scale();
-        return s <= k || value.mantissa() % 10i128.pow(s - k) == 0;
+    // A unit of 10^-k however it is written (how exchanges write steps and ticks: 0.001 is 1 at
+    // scale 3, 10 is 10 at scale 0): the value m × 10^-s is a multiple when m is a multiple of
+    // 10^(s − k) — always when s ≤ k. The same answer as the remainder below (a property test
+    // compares them), without a division by a `Decimal`.
+    if let Some(k) = decimals_of_power_of_ten(unit) {
+        let Ok(digits) = u32::try_from(i64::from(value.scale()) - k) else {
+            return true;
+        };
+        if digits == 0 {
+            return true;
+        }
+        let m = value.mantissa().unsigned_abs();
+        return match pow10(digits) {
+            Some(p) => match (u64::try_from(m), u64::try_from(p)) {
+                (Ok(m), Ok(p)) => m.is_multiple_of(p),
+                _ => m.is_multiple_of(p),
+            },
+            // 10^39 and more: beyond any mantissa (below 2^96), so only zero is a multiple.
+            None => m == 0,
+        };
     }
     (value % unit).is_zero()
 }
@@ -93,16 +107,45 @@ pub(crate) fn is_multiple(value: Decimal, unit: Decimal) -> bool {
 /// `Some(k)` when `unit` is 10^-k however it is written (0.001, 0.0010, 1, 10, 100 — k is
 /// negative for 10 and more).
 fn decimals_of_power_of_ten(unit: Decimal) -> Option<i64> {
-    let mut m = unit.mantissa();
+    let m = unit.mantissa();
     let mut k = i64::from(unit.scale());
     if m <= 0 {
         return None;
     }
+    // In 64 bits when the mantissa fits (the compiler divides by ten with a multiplication).
+    if let Ok(mut m) = u64::try_from(m) {
+        while m.is_multiple_of(10) {
+            m /= 10;
+            k -= 1;
+        }
+        return (m == 1).then_some(k);
+    }
+    let mut m = m;
     while m % 10 == 0 {
         m /= 10;
         k -= 1;
     }
     (m == 1).then_some(k)
+}
+
+/// `m × 10^-s` without the trailing zeros after the point: the mantissa divided by ten while
+/// it ends in a zero and the scale is positive (in 64 bits when the mantissa fits, where the
+/// compiler divides by ten with a multiplication instead of a 128-bit division call).
+#[inline]
+fn strip_zeros(m: u128, s: u32) -> (u128, u32) {
+    let (mut m, mut s) = (m, s);
+    if let Ok(mut small) = u64::try_from(m) {
+        while s > 0 && small.is_multiple_of(10) {
+            small /= 10;
+            s -= 1;
+        }
+        return (u128::from(small), s);
+    }
+    while s > 0 && m.is_multiple_of(10) {
+        m /= 10;
+        s -= 1;
+    }
+    (m, s)
 }
 
 /// `Some(k)` when `unit` is written as 1 at scale `k`, i.e. is 10^-k (0.001, 0.1, 1).
@@ -219,11 +262,7 @@ impl SymbolFilters {
             return None;
         }
         // The price without trailing zeros (files write 8 decimals): smaller integers below.
-        let (mut d, mut ps) = (p.m.unsigned_abs(), p.s);
-        while ps > 0 && d % 10 == 0 {
-            d /= 10;
-            ps -= 1;
-        }
+        let (d, ps) = strip_zeros(p.m.unsigned_abs(), p.s);
         let n = notional.m.unsigned_abs();
         // floor(notional / price × 10^(k + GUARD_DIGITS)), in integers.
         let e = i64::from(ps) + k + GUARD_DIGITS - i64::from(notional.s);
@@ -232,27 +271,30 @@ impl SymbolFilters {
             (Ok(x), Ok(d)) => u128::from(x / d),
             _ => x / d,
         };
-        let unit = pow10(GUARD_DIGITS as u32)?;
+        const UNIT: u64 = 10u64.pow(GUARD_DIGITS as u32);
         // `Decimal` keeps at least k + GUARD_DIGITS + 2 decimals of a quotient this small (or
         // the quotient exactly): rounding at that scale cannot cross a step unless the guard
         // digits are all nines.
-        if scaled >= (1u128 << 96) / 1_000 || scaled % unit == unit - 1 {
+        if scaled >= (1u128 << 96) / 1_000 {
             return None;
         }
-        let steps = scaled / unit;
+        // The whole steps and the guard digits (in 64 bits when the quotient fits).
+        let (steps, guard) = match u64::try_from(scaled) {
+            Ok(s) => (u128::from(s / UNIT), u128::from(s % UNIT)),
+            Err(_) => (scaled / u128::from(UNIT), scaled % u128::from(UNIT)),
+        };
+        if guard == u128::from(UNIT - 1) {
+            return None;
+        }
         if steps == 0 || k + GUARD_DIGITS + 2 > 28 {
             return None;
         }
         // `normalize`: no trailing zeros after the point (an integer keeps its own).
-        let (mut m, mut scale) = if k >= 0 {
-            (steps, k as u32)
+        let (m, scale) = if k >= 0 {
+            strip_zeros(steps, k as u32)
         } else {
             (steps.checked_mul(pow10((-k) as u32)?)?, 0)
         };
-        while scale > 0 && m % 10 == 0 {
-            m /= 10;
-            scale -= 1;
-        }
         let qty = Exact {
             m: i128::try_from(m).ok()?,
             s: scale,
@@ -355,6 +397,7 @@ impl SymbolFilters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
     use rust_decimal_macros::dec;
 
     fn btc() -> SymbolFilters {
@@ -411,6 +454,51 @@ mod tests {
                     "{} at step {}", v, unit
                 );
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Units of 10^j written any way (10, 100, 1.0, 0.0010, 10^28) and others: a value is
+        /// a multiple exactly when `Decimal`'s remainder is zero.
+        #[test]
+        fn multiples_of_any_power_of_ten_agree_with_the_remainder(
+            m in proptest::prop_oneof![
+                -(1i128 << 95)..(1i128 << 95),
+                -100_000i128..100_000,
+                (-1_000i128..1_000).prop_map(|m| m * 1_000_000),
+            ],
+            s in 0u32..=28,
+            ones in 0u32..=28,
+            zeros in 0u32..=28,
+            other in 2i128..2_000,
+        ) {
+            let v = decimal(m, s);
+            if let Some(p) = 10i128.checked_pow(zeros).filter(|p| *p < (1i128 << 96)) {
+                let unit = decimal(p, ones);
+                proptest::prop_assert_eq!(is_multiple(v, unit), (v % unit).is_zero(), "{} / {}", v, unit);
+            }
+            let unit = decimal(other, ones.min(6));
+            proptest::prop_assert_eq!(is_multiple(v, unit), (v % unit).is_zero(), "{} / {}", v, unit);
+        }
+
+        /// Stripping trailing zeros in 64 bits where the mantissa fits gives what the 128-bit
+        /// loop gives, for mantissas on both sides of 2^64 and zero.
+        #[test]
+        fn trailing_zeros_strip_as_the_wide_loop_does(
+            m in proptest::prop_oneof![
+                0u128..1_000_000,
+                (0u128..1_000_000).prop_map(|m| m * 100_000_000),
+                (u128::from(u64::MAX) - 1_000..u128::from(u64::MAX) + 1_000),
+                (0u128..(1 << 96)),
+            ],
+            s in 0u32..=28,
+        ) {
+            let (mut wide, mut ws) = (m, s);
+            while ws > 0 && wide.is_multiple_of(10) {
+                wide /= 10;
+                ws -= 1;
+            }
+            proptest::prop_assert_eq!(strip_zeros(m, s), (wide, ws));
         }
     }
 

@@ -169,7 +169,7 @@ fn edge_entries(
     if let Some(eq) = book.equity {
         rooms.push(eq * Decimal::from(l.max_leverage) - e.gross());
     }
-    if let Some(f) = guard.filters.get(symbol) {
+    if let Some(f) = guard.filters(symbol) {
         rooms.push(f.min_notional);
     }
     let hair = Decimal::new(1, 20);

@@ -1,27 +1,25 @@
-//! The service: shared state, the stream handler, the exchange sync, snapshots, drift and the
-//! alert loop.
+//! The service's state: what it holds (`Shared`), how each consumed event changes it, the
+//! snapshots and the alerts. The exchange sync and the periodic loop are in [`crate::sync`];
+//! the kill switch, pause and breaker as read from the streams in [`crate::control_state`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use qt_bus::{Bus, Delivery, Handler, HandlerError, Outcome};
 use qt_events::clock::SharedClock;
 use qt_events::{
-    AlertRaised, Envelope, Event, PortfolioSnapshot, RejectReason, Stream, alert_rules,
-    ids::derived_event_id,
+    AlertRaised, Envelope, Event, PortfolioSnapshot, RejectReason, Stream, ids::derived_event_id,
 };
-use qt_exchange::{ApiCode, Exchange, ExchangeError};
+use qt_exchange::{ApiCode, ExchangeError};
 use qt_store::StoreError;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{
     AlertEngine, DeliveryGate, GroupSample, Notifier, Observations, ServiceHealth,
 };
-use crate::book::{Book, Drift, ExchangePosition, ExchangeView};
+use crate::book::{Book, Drift};
 use crate::db::Db;
 use crate::settings::Settings;
 
@@ -59,84 +57,11 @@ pub use qt_events::api::{
     StreamView,
 };
 
+pub use crate::control_state::{breaker_from_event, kill_switch_never_set, pause_active};
+use crate::control_state::{kill_switch_of, merge_breaker, merge_pause, pause_of};
 use crate::decisions::{Decisions, reason_code};
-
-/// The kill switch a `SetKillSwitch` event sets.
-fn kill_switch_of(env: &Envelope) -> Option<KillSwitchView> {
-    match &env.event {
-        Event::SetKillSwitch(k) => Some(KillSwitchView {
-            enabled: k.enabled,
-            since: Some(env.ts),
-            reason: k.reason.clone(),
-            requested_by: k.requested_by.clone(),
-        }),
-        _ => None,
-    }
-}
-
-/// The kill switch when `qt:control` holds no `SetKillSwitch`.
-pub fn kill_switch_never_set() -> KillSwitchView {
-    KillSwitchView {
-        enabled: false,
-        since: None,
-        reason: "never set: no SetKillSwitch on the control stream (kept 7 days) nor in this \
-                 service's records, and execution starts with it off"
-            .into(),
-        requested_by: String::new(),
-    }
-}
-
-/// The daily-loss pause an `OrderRejected` announces.
-fn pause_of(env: &Envelope) -> Option<PauseView> {
-    match &env.event {
-        Event::OrderRejected(r) if r.reason == RejectReason::DailyLossPause => Some(PauseView {
-            reason: reason_code(r.reason),
-            since: env.ts,
-            until: r.until_ms,
-            message: r.message.clone(),
-        }),
-        _ => None,
-    }
-}
-
-/// Whether a pause still lasts at `now`.
-pub fn pause_active(p: &PauseView, now: i64) -> bool {
-    now < p.until.unwrap_or(p.since + PAUSE_RECHECK_MS)
-}
-
-/// What an event says about the breaker, if anything.
-pub fn breaker_from_event(env: &Envelope) -> Option<BreakerView> {
-    let (tripped, message) = match &env.event {
-        Event::AlertRaised(a) if a.rule == alert_rules::DRAWDOWN_BREAKER_TRIPPED => {
-            (true, a.message.clone())
-        }
-        Event::AlertRaised(a) if a.rule == alert_rules::DRAWDOWN_BREAKER_RESUMED => {
-            (false, a.message.clone())
-        }
-        Event::ResumeTrading(r) => (
-            false,
-            format!("resume requested by {}: {}", r.requested_by, r.reason),
-        ),
-        Event::OrderRejected(r) if r.reason == RejectReason::DrawdownBreaker => (
-            true,
-            format!("entries refused by the drawdown breaker: {}", r.message),
-        ),
-        _ => return None,
-    };
-    Some(BreakerView {
-        tripped,
-        since: env.ts,
-        message,
-    })
-}
-
-/// Keeps the newer of `current` and `seen` (streams are read apart, so an older event may
-/// come after a newer one).
-fn merge_breaker(current: &mut Option<BreakerView>, seen: BreakerView) {
-    if current.as_ref().is_none_or(|c| seen.since >= c.since) {
-        *current = Some(seen);
-    }
-}
+pub use crate::sync::{Intel, run_periodic};
+use crate::sync::{http_client, poll_services};
 
 /// Everything that changes at run time.
 #[derive(Debug)]
@@ -367,7 +292,7 @@ impl Shared {
         self.version.subscribe()
     }
 
-    fn note_exchange_error(&self, e: &ExchangeError) {
+    pub(crate) fn note_exchange_error(&self, e: &ExchangeError) {
         let now = self.now();
         let mut st = self.state();
         st.exchange_errors.push_back(now);
@@ -738,177 +663,6 @@ fn push_bounded<T>(q: &mut VecDeque<T>, v: T) {
     q.push_back(v);
     while q.len() > RECENT {
         q.pop_front();
-    }
-}
-
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap_or_default()
-}
-
-/// Keeps the newer of two daily-loss pauses.
-fn merge_pause(current: &mut Option<PauseView>, seen: PauseView) {
-    if current.as_ref().is_none_or(|c| seen.since >= c.since) {
-        *current = Some(seen);
-    }
-}
-
-async fn poll_services(services: &BTreeMap<String, String>) -> Vec<ServiceHealth> {
-    if services.is_empty() {
-        return Vec::new();
-    }
-    let http = http_client();
-    let mut out = Vec::with_capacity(services.len());
-    for (name, base) in services {
-        let url = format!("{}/health/ready", base.trim_end_matches('/'));
-        let (ready, detail) = match http.get(&url).send().await {
-            Ok(r) if r.status().is_success() => (true, "ready".to_owned()),
-            Ok(r) => (
-                false,
-                format!("/health/ready answered {}", r.status().as_u16()),
-            ),
-            Err(e) => (false, format!("unreachable: {}", e.without_url())),
-        };
-        out.push(ServiceHealth {
-            name: name.clone(),
-            ready,
-            detail,
-        });
-    }
-    out
-}
-
-/// The service with its exchange.
-#[derive(Debug)]
-pub struct Intel<E> {
-    pub shared: Arc<Shared>,
-    pub exchange: E,
-}
-
-impl<E: Exchange> Intel<E> {
-    pub fn new(shared: Arc<Shared>, exchange: E) -> Arc<Self> {
-        Arc::new(Self { shared, exchange })
-    }
-
-    /// Reads positions and balances from the exchange, then updates the drift counts. Returns
-    /// the drifts confirmed by this sync.
-    pub async fn sync(&self) -> Result<Vec<Drift>, AppError> {
-        let sh = &self.shared;
-        let balances = match self.exchange.balances().await {
-            Ok(b) => b,
-            Err(e) => {
-                sh.note_exchange_error(&e);
-                return Err(e.into());
-            }
-        };
-        let positions = match self.exchange.positions(None).await {
-            Ok(p) => p,
-            Err(e) => {
-                sh.note_exchange_error(&e);
-                return Err(e.into());
-            }
-        };
-        let quote = balances.iter().find(|b| b.asset == sh.settings.quote_asset);
-        // One entry per symbol (legs of a hedge-mode account are summed into a net amount).
-        let mut by_symbol: BTreeMap<String, ExchangePosition> = BTreeMap::new();
-        for p in positions.into_iter().filter(|p| !p.position_amt.is_zero()) {
-            match by_symbol.get_mut(&p.symbol) {
-                Some(e) => {
-                    e.amount += p.position_amt;
-                    e.unrealized_pnl += p.un_realized_profit;
-                }
-                None => {
-                    by_symbol.insert(
-                        p.symbol.clone(),
-                        ExchangePosition {
-                            symbol: p.symbol,
-                            amount: p.position_amt,
-                            entry_price: p.entry_price,
-                            mark_price: p.mark_price,
-                            unrealized_pnl: p.un_realized_profit,
-                        },
-                    );
-                }
-            }
-        }
-        let view = ExchangeView {
-            synced_at: sh.now(),
-            wallet_balance: quote.map_or(Decimal::ZERO, |b| b.balance),
-            available_balance: quote.map_or(Decimal::ZERO, |b| b.available_balance),
-            positions: by_symbol,
-        };
-        let need = sh.settings.drift_confirmations.max(1);
-        let confirmed = {
-            let mut st = sh.state();
-            st.last_sync_error = None;
-            st.book.on_sync(view);
-            let drift = st.book.drift();
-            let mut counts = BTreeMap::new();
-            for d in &drift {
-                let n = st.drift_counts.get(&d.symbol).copied().unwrap_or(0) + 1;
-                counts.insert(d.symbol.clone(), n);
-            }
-            st.drift_counts = counts;
-            let confirmed: Vec<Drift> = drift
-                .into_iter()
-                .filter(|d| st.drift_counts.get(&d.symbol).copied().unwrap_or(0) >= need)
-                .collect();
-            st.confirmed_drift.clone_from(&confirmed);
-            confirmed
-        };
-        sh.changed();
-        Ok(confirmed)
-    }
-}
-
-/// The periodic work: sync every `sync_interval`; snapshot, observe and alert every
-/// `snapshot_interval`. Errors are logged and the loop goes on.
-pub async fn run_periodic<E: Exchange + Send + Sync + 'static>(
-    intel: Arc<Intel<E>>,
-    shutdown: CancellationToken,
-) {
-    let s = &intel.shared.settings;
-    let mut sync = tokio::time::interval(s.sync_interval.max(Duration::from_millis(100)));
-    let mut snap = tokio::time::interval(s.snapshot_interval.max(Duration::from_millis(100)));
-    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    snap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first snapshot carries the exchange's wallet: sync once before the loop.
-    if let Err(e) = intel.sync().await {
-        tracing::warn!(error = %e, "first exchange sync failed");
-    }
-    sync.tick().await;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = sync.tick() => {
-                match intel.sync().await {
-                    Ok(d) if !d.is_empty() => tracing::warn!(drifts = d.len(), "positions differ from the exchange"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "exchange sync failed"),
-                }
-            }
-            _ = snap.tick() => {
-                let sh = &intel.shared;
-                // The control stream could not be read at start (Redis not up yet): again,
-                // until the kill switch is known.
-                if sh.state().kill_switch_state.is_none()
-                    && let Err(e) = sh.restore_control().await
-                {
-                    tracing::warn!(error = %e, "cannot read the kill switch from the control stream");
-                }
-                if let Err(e) = sh.snapshot().await {
-                    tracing::warn!(error = %e, "snapshot failed");
-                }
-                sh.observe().await;
-                match sh.evaluate_alerts().await {
-                    Ok(a) if !a.is_empty() => tracing::info!(alerts = a.len(), "alerts raised"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot publish alerts"),
-                }
-            }
-        }
     }
 }
 

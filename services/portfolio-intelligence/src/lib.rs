@@ -17,12 +17,15 @@ pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod book;
+pub mod control_state;
 pub mod db;
 pub mod decisions;
 pub mod metrics;
 pub mod models;
 pub mod settings;
+pub mod sync;
 
-pub use app::{Intake, Intel, Shared, run_periodic};
+pub use app::{Intake, Shared};
 pub use db::Db;
 pub use settings::Settings;
+pub use sync::{Intel, run_periodic};

@@ -56,12 +56,12 @@ fn streams_lists_every_stream_and_fails_cleanly_without_redis() {
     let redis = RedisServer::start();
     let o = qtctl(&redis.url(), &["streams"]);
     assert!(o.status.success(), "{o:?}");
-    for s in ["t:market", "t:intents", "t:dlq"] {
+    for s in ["t:market", "t:intents", "t:dlq", "t:context"] {
         assert!(stdout(&o).contains(s), "{}", stdout(&o));
     }
     let o = qtctl(&redis.url(), &["--json", "streams"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 10);
+    assert_eq!(v.as_array().unwrap().len(), qt_events::Stream::ALL.len());
     let o = qtctl("redis://127.0.0.1:1", &["streams"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unreachable"));

@@ -418,21 +418,13 @@ pub fn train_on(
             let ev = decide(&mut model, &all)?;
             return finish_gbdt(&model, ds, &split, &all, cfg, ev);
         }
-        ModelKind::Momentum => {
-            let artifact = ModelArtifact::momentum(&cfg.momentum, &cfg.version)?;
-            let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
-            let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
-            Finished {
-                artifact,
-                test,
-                train,
-                importance: Vec::new(),
-                ev: None,
-                epochs: Vec::new(),
-            }
-        }
-        ModelKind::Trend => {
-            let artifact = ModelArtifact::trend(&crate::TrendConfig::default(), &cfg.version)?;
+        // Rules: nothing to fit, evaluated as they are.
+        ModelKind::Momentum | ModelKind::Trend => {
+            let artifact = if cfg.kind == ModelKind::Trend {
+                ModelArtifact::trend(&crate::TrendConfig::default(), &cfg.version)?
+            } else {
+                ModelArtifact::momentum(&cfg.momentum, &cfg.version)?
+            };
             let test = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.test);
             let train = evaluate_model(build_model(&artifact)?.as_mut(), ds, &split.train);
             Finished {

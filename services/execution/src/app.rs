@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use qt_bus::{Delivery, Handler, HandlerError, Outcome};
 use qt_events::{Event, Stream};
-use qt_exchange::{Exchange, ExchangeConfig};
+use qt_exchange::{
+    AccountModes, Exchange, ExchangeConfig, ModesError, PositionMode, check_account_modes,
+};
 use qt_risk::utc_day;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -226,6 +228,37 @@ pub async fn run_periodic<E: Exchange + Clone + 'static>(
 }
 
 /// The streams execution reads and writes.
+/// The exchange settings execution can trade with: it keeps one net position per symbol, so
+/// `QT_POSITION_MODE=hedge` is a bad setting (exit 2 naming it).
+pub fn supported_exchange(xcfg: &ExchangeConfig) -> Result<(), String> {
+    if xcfg.account_modes.position_mode == PositionMode::Hedge {
+        return Err(
+            "QT_POSITION_MODE: expected one-way, got \"hedge\" (execution keeps one net \
+                    position per symbol; hedge mode is not supported)"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Reads the account's position and multi-assets modes and refuses to start on an account
+/// that is not in the configured ones: they change what every order means. A mismatch is
+/// [`qt_runtime::StartRefused`] (exit 2, like a bad setting); an exchange that cannot be
+/// reached is an ordinary error (exit 1, restarted).
+pub async fn refuse_other_account_modes<E: Exchange>(
+    exchange: &E,
+    want: AccountModes,
+) -> anyhow::Result<()> {
+    match check_account_modes(exchange, want).await {
+        Ok(modes) => {
+            tracing::info!(modes = %modes.describe(), "account modes checked");
+            Ok(())
+        }
+        Err(ModesError::Mismatch(m)) => Err(qt_runtime::StartRefused(m).into()),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
+}
+
 pub const GROUPS: &[Stream] = &[Stream::Intents, Stream::Portfolio, Stream::Control];
 /// The streams execution publishes.
 pub const PRODUCES: &[Stream] = &[Stream::Orders, Stream::Positions, Stream::Alerts];

@@ -9,10 +9,7 @@ use execution::{
     run_user_stream,
 };
 use qt_events::Stream;
-use qt_exchange::{
-    BinanceClient, Exchange, ExchangeConfig, ModesError, PositionMode, check_account_modes,
-};
-use qt_runtime::StartRefused;
+use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
 
 /// Intents read per batch and lane (see where the intents consumer is built).
 const INTENTS_PER_LANE: usize = 8;
@@ -24,14 +21,8 @@ fn main() -> ExitCode {
     let prepare = |config: &qt_runtime::Config<Settings>| {
         config.service.validate()?;
         let xcfg = ExchangeConfig::from_env().map_err(|e| e.to_string())?;
-        if xcfg.account_modes.position_mode == PositionMode::Hedge {
-            return Err(
-                "QT_POSITION_MODE: expected one-way, got \"hedge\" (execution keeps one \
-                        net position per symbol; hedge mode is not supported)"
-                    .to_string(),
-            );
-        }
-        Ok(xcfg)
+        app::supported_exchange(&xcfg)?;
+        Ok::<_, String>(xcfg)
     };
     qt_runtime::run_with::<Settings, _, _, _, _, _>(
         "execution",
@@ -47,13 +38,7 @@ fn main() -> ExitCode {
             if let Err(e) = client.sync_time().await {
                 tracing::warn!(error = %e, "cannot sync time with the exchange yet");
             }
-            // The account's modes change what every order means: refuse to trade on an
-            // account that is not in the configured ones (exit 2, like a bad setting).
-            match check_account_modes(&client, xcfg.account_modes).await {
-                Ok(modes) => tracing::info!(modes = %modes.describe(), "account modes checked"),
-                Err(ModesError::Mismatch(m)) => return Err(StartRefused(m).into()),
-                Err(e) => return Err(anyhow::anyhow!("{e}")),
-            }
+            app::refuse_other_account_modes(&client, xcfg.account_modes).await?;
             let ex = Execution::new(
                 db,
                 client,

@@ -507,15 +507,20 @@ impl Clm {
     }
 
     /// A deployment or rollback seen on `models` (clm's own, or an operator's through qtctl):
-    /// the named version becomes the champion when it is in the registry.
+    /// the named version becomes the champion when it is in the registry. Events apply in the
+    /// stream's order, the last one winning, as trading-bot applies them.
     async fn on_models(&self, version: &str, at: i64) -> anyhow::Result<()> {
         match self.db.model(version).await? {
             Some(row) if row.status != "champion" => {
                 self.db.set_champion(version, at).await?;
                 tracing::warn!(version, "champion changed from the models stream");
                 self.write_index().await?;
-                let s = self.schedule().await?;
-                self.save_schedule(&s).await?;
+                // Only the status's champion: the schedule is the scheduler's to write (a
+                // save here could put back a schedule older than a run it is recording).
+                let champion = self.champion().await?.map(|r| r.version);
+                if let Ok(mut st) = self.status.lock() {
+                    st.champion = champion;
+                }
             }
             Some(_) => {}
             None => tracing::warn!(version, "a model not in the registry was deployed"),

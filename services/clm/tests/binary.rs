@@ -265,6 +265,17 @@ async fn killed_during_training_resumes_the_same_run_and_deploys_once_then_serve
         .find(|m| m.status != "champion")
         .unwrap()
         .clone();
+    // The run is recorded (and shown on /health) just before its deployment leaves the
+    // outbox. Every service follows the models stream in its order, so a rollback published
+    // before that deployment would be overridden by it: roll back once it is out.
+    let end = Instant::now() + Duration::from_secs(20);
+    while !f.deployed().await.iter().any(|d| d.1 == champion.version) {
+        assert!(
+            Instant::now() < end,
+            "the champion's deployment never left the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     f.bus
         .publish(&f.bus.envelope(Event::ModelRolledBack(ModelRolledBack {
             from_version: champion.version.clone(),

@@ -33,6 +33,25 @@ struct Cli {
         global = true
     )]
     redis_url: String,
+    /// Redis Sentinel nodes, `host:port` separated by commas: qtctl then asks them for the
+    /// master named by --redis-master-name, and --redis-url gives only the credentials, the
+    /// database and TLS (empty: --redis-url is the server).
+    #[arg(
+        long,
+        env = "QT_REDIS_SENTINELS",
+        default_value = "",
+        value_parser = parse_sentinels,
+        global = true
+    )]
+    redis_sentinels: Sentinels,
+    /// The name the Sentinels monitor the master under.
+    #[arg(
+        long,
+        env = "QT_REDIS_MASTER_NAME",
+        default_value = "qt",
+        global = true
+    )]
+    redis_master_name: String,
     /// Stream key prefix.
     #[arg(long, env = "QT_STREAM_PREFIX", default_value = "qt:", global = true)]
     prefix: String,
@@ -109,7 +128,14 @@ fn main() -> ExitCode {
         Command::Models(m) if !matches!(m, models::ModelsCommand::Rollback(_)) => {
             models::offline(&m, cli.json)
         }
-        command => online(&cli.redis_url, &cli.prefix, cli.json, command),
+        command => {
+            let redis = streams::RedisTarget {
+                url: cli.redis_url,
+                sentinels: cli.redis_sentinels.0,
+                master_name: cli.redis_master_name,
+            };
+            online(&redis, &cli.prefix, cli.json, command)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,12 +146,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn online(url: &str, prefix: &str, json: bool, command: Command) -> anyhow::Result<()> {
+/// The Sentinel nodes of `--redis-sentinels`.
+#[derive(Debug, Clone)]
+struct Sentinels(Vec<String>);
+
+/// `host:port` nodes separated by commas, blanks ignored; anything else is refused by clap
+/// (exit 2, naming the option).
+fn parse_sentinels(s: &str) -> Result<Sentinels, String> {
+    let mut nodes = Vec::new();
+    for node in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let ok = node
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            return Err(format!(
+                "expected host:port nodes separated by commas, got {node:?}"
+            ));
+        }
+        nodes.push(node.to_string());
+    }
+    Ok(Sentinels(nodes))
+}
+
+fn online(
+    redis: &streams::RedisTarget,
+    prefix: &str,
+    json: bool,
+    command: Command,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let ctx = streams::Ctx::new(url, prefix, json)?;
+        let ctx = streams::Ctx::new(redis, prefix, json).await?;
         match command {
             Command::Streams => ctx.streams().await,
             Command::Status(args) => portfolio::status(&ctx, args).await,

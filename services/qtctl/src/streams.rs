@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 pub struct Ctx {
     pub bus: Bus,
     pub json: bool,
+    sentinel_error: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -25,15 +26,46 @@ pub struct TailArgs {
     follow: bool,
 }
 
+/// Where the deployment's Redis is: a server, or the master a set of Sentinels names.
+#[derive(Debug, Clone)]
+pub struct RedisTarget {
+    pub url: String,
+    pub sentinels: Vec<String>,
+    pub master_name: String,
+}
+
 impl Ctx {
-    pub fn new(url: &str, prefix: &str, json: bool) -> anyhow::Result<Self> {
-        let mut cfg = BusConfig::new(url, StreamNames::new(prefix), "qtctl");
+    /// Builds the bus; with Sentinels, asks them for the master first (the bus would otherwise
+    /// start on --redis-url's address). A Sentinel failure is kept for [`Ctx::check_redis`].
+    pub async fn new(redis: &RedisTarget, prefix: &str, json: bool) -> anyhow::Result<Self> {
+        let mut cfg = BusConfig::new(redis.url.as_str(), StreamNames::new(prefix), "qtctl");
         cfg.retry_for = Duration::from_secs(2);
+        cfg.sentinels.clone_from(&redis.sentinels);
+        cfg.master_name.clone_from(&redis.master_name);
         let bus = Bus::connect(cfg, qt_events::clock::system())?;
-        Ok(Self { bus, json })
+        let sentinel_error = if redis.sentinels.is_empty() {
+            None
+        } else {
+            bus.follow_master().await.err().map(|e| {
+                format!(
+                    "no Sentinel named the master {:?} (QT_REDIS_SENTINELS / --redis-sentinels, \
+                     QT_REDIS_MASTER_NAME / --redis-master-name): {e}",
+                    redis.master_name
+                )
+            })
+        };
+        Ok(Self {
+            bus,
+            json,
+            sentinel_error,
+        })
     }
 
+    /// Fails unless Redis answers.
     pub async fn check_redis(&self) -> anyhow::Result<()> {
+        if let Some(e) = &self.sentinel_error {
+            anyhow::bail!("{e}");
+        }
         if !self.bus.reachable(Duration::from_secs(2)).await {
             anyhow::bail!("redis is unreachable (QT_REDIS_URL / --redis-url)");
         }

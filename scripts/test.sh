@@ -34,3 +34,6 @@ scripts/k8s-test.sh
 # engine unless CI=true).
 echo "==> docker compose"
 scripts/compose-test.sh
+# The same with Redis behind Sentinel, through a failover, a network cut and a kill.
+echo "==> redis high availability"
+scripts/ha-test.sh

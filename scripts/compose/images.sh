@@ -1,0 +1,54 @@
+# Sourced by the Docker tests (compose-test.sh, ha-test.sh): builds the images the standard
+# files name when they are missing, without a registry. `debian:bookworm-slim` from debootstrap
+# + docker import, `redis:7` from Debian's redis-server with the official image's entry-point
+# behaviour (redis.Dockerfile beside this file), and `quantum-trader:latest`: deploy/Dockerfile's
+# runtime stage (cut out of the file, so the two cannot drift) with BIN_DIR's binaries copied in.
+#
+# Needs from the caller: lib.sh, `step`, `fail`, `$work` (a scratch folder), `$BIN_DIR`,
+# `$MIRROR`, and the array BINS.
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+build_images() {
+  if ! image_exists debian:bookworm-slim; then
+    step "debian:bookworm-slim: debootstrap --variant=minbase bookworm (no registry here)"
+    local root=$work/rootfs
+    as_root debootstrap --variant=minbase bookworm "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
+      { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
+    as_root sh -c "rm -rf '$root'/var/cache/apt/archives/*.deb '$root'/var/lib/apt/lists/*"
+    as_root tar -C "$root" -c . | docker import --change 'CMD ["bash"]' - debian:bookworm-slim >/dev/null
+    as_root rm -rf "$root"
+  fi
+  # redis:7 builds beside quantum-trader:latest (both only need the base).
+  local redis_build=''
+  if ! image_exists redis:7; then
+    step "redis:7: Debian's redis-server 7 (scripts/compose/redis.Dockerfile)"
+    docker build -q -t redis:7 -f scripts/compose/redis.Dockerfile scripts/compose >"$work/redis-build.log" 2>&1 &
+    redis_build=$!
+  fi
+
+  step "quantum-trader:latest: deploy/Dockerfile's runtime stage with $BIN_DIR's binaries"
+  local b
+  for b in "${BINS[@]}"; do
+    if [ ! -x "$BIN_DIR/$b" ]; then
+      [ "$BIN_DIR" = target/debug ] || fail "$BIN_DIR/$b is missing"
+      cargo build --locked --workspace --bins
+      break
+    fi
+  done
+  local ctx=$work/image
+  mkdir -p "$ctx/bin"
+  for b in "${BINS[@]}"; do
+    # Without debug info the image is a tenth of the size; the code is the same.
+    objcopy --strip-debug "$BIN_DIR/$b" "$ctx/bin/$b" 2>/dev/null || cp "$BIN_DIR/$b" "$ctx/bin/$b"
+  done
+  cp -al data "$ctx/data" 2>/dev/null || cp -r data "$ctx/data"
+  sed -n '/^FROM debian:bookworm-slim/,$p' deploy/Dockerfile |
+    sed 's#^COPY --from=build /out/ /usr/local/bin/$#COPY bin/ /usr/local/bin/#' >"$ctx/Dockerfile"
+  grep -q '^COPY bin/ /usr/local/bin/$' "$ctx/Dockerfile" && ! grep -q -- '--from=' "$ctx/Dockerfile" ||
+    fail "deploy/Dockerfile's runtime stage no longer has the shape this script cuts out"
+  docker build -q -t quantum-trader:latest "$ctx" >/dev/null
+  if [ -n "$redis_build" ]; then
+    wait "$redis_build" || { cat "$work/redis-build.log"; fail "building redis:7"; }
+  fi
+}

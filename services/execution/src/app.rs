@@ -229,12 +229,15 @@ pub async fn run_periodic<E: Exchange + Clone + 'static>(
 
 /// The streams execution reads and writes.
 /// The exchange settings execution can trade with: it keeps one net position per symbol, so
-/// `QT_POSITION_MODE=hedge` is a bad setting (exit 2 naming it).
+/// `QT_POSITION_MODE=hedge` is a bad setting (exit 2 naming it, and what hedge mode lacks).
 pub fn supported_exchange(xcfg: &ExchangeConfig) -> Result<(), String> {
     if xcfg.account_modes.position_mode == PositionMode::Hedge {
         return Err(
-            "QT_POSITION_MODE: expected one-way, got \"hedge\" (execution keeps one net \
-                    position per symbol; hedge mode is not supported)"
+            "QT_POSITION_MODE: expected one-way, got \"hedge\" (the simulator and the \
+             exchange client support hedge mode — LONG and SHORT legs, positionSide on every \
+             order — but execution still keeps one net position per symbol: its book, \
+             database, lanes, reconciliation and restatement, and exit-brain's plans, are not \
+             yet kept per side)"
                 .to_string(),
         );
     }

@@ -122,6 +122,10 @@ async fn hedge_mode_configured_is_refused_as_a_bad_setting() {
     let (status, err) = run_execution(&fx, &[("QT_POSITION_MODE", "hedge")]);
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("QT_POSITION_MODE"), "{err}");
+    assert!(
+        err.contains("not yet kept per side"),
+        "names what is missing: {err}"
+    );
     let (status, err) = run_execution(&fx, &[("QT_POSITION_MODE", "dual")]);
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(

@@ -11,8 +11,40 @@ use crate::exchange::{ExResult, Exchange};
 use crate::filters::{
     PriceRounding, SymbolFilters, SymbolInfo, check_order_price, check_order_qty,
 };
+use crate::modes::PositionMode;
 use crate::sign::Params;
 use crate::types::*;
+
+/// What an order says about its position: `positionSide` and whether `reduceOnly` is sent.
+/// One-way mode sends the caller's `position_side` (normally none) and `reduceOnly` as asked.
+/// Hedge mode names a side on every order and never sends `reduceOnly` (Binance refuses it
+/// there: a close is the opposite side on the position's side): an opening order trades the
+/// side of its direction (BUY → LONG, SELL → SHORT), a reducing one (`reduce_only` or
+/// `closePosition`) the side it closes (SELL → LONG, BUY → SHORT), unless the caller named one.
+pub(crate) fn position_fields(
+    mode: PositionMode,
+    side: Side,
+    reducing: bool,
+    asked: Option<PositionSideWire>,
+) -> (Option<PositionSideWire>, bool) {
+    match mode {
+        PositionMode::OneWay => (asked, reducing),
+        PositionMode::Hedge => {
+            let derived = match (side, reducing) {
+                (Side::Buy, false) | (Side::Sell, true) => PositionSideWire::Long,
+                (Side::Sell, false) | (Side::Buy, true) => PositionSideWire::Short,
+            };
+            (
+                Some(
+                    asked
+                        .filter(|s| *s != PositionSideWire::Both)
+                        .unwrap_or(derived),
+                ),
+                false,
+            )
+        }
+    }
+}
 
 impl BinanceClient {
     fn check_client_id(id: &str) -> ExResult<()> {
@@ -83,10 +115,16 @@ impl BinanceClient {
                     );
             }
         }
-        if order.reduce_only {
+        let (position_side, reduce_only) = position_fields(
+            self.config().account_modes.position_mode,
+            order.side,
+            order.reduce_only,
+            order.position_side,
+        );
+        if reduce_only {
             p.push("reduceOnly", "true");
         }
-        p.push_opt("positionSide", order.position_side.map(|s| s.as_str()));
+        p.push_opt("positionSide", position_side.map(|s| s.as_str()));
         p.push("newClientOrderId", &order.client_order_id)
             .push("newOrderRespType", "RESULT");
         Ok(p)
@@ -111,7 +149,13 @@ impl BinanceClient {
         p.push("algoType", "CONDITIONAL")
             .push("symbol", &order.symbol)
             .push("side", side_str(order.side));
-        p.push_opt("positionSide", order.position_side.map(|s| s.as_str()));
+        let (position_side, reduce_only) = position_fields(
+            self.config().account_modes.position_mode,
+            order.side,
+            order.reduce_only || order.close_position,
+            order.position_side,
+        );
+        p.push_opt("positionSide", position_side.map(|s| s.as_str()));
         p.push("type", order.order_type.as_str());
         let trigger = match order.order_type {
             AlgoOrderType::StopMarket | AlgoOrderType::TakeProfitMarket => {
@@ -155,8 +199,7 @@ impl BinanceClient {
         }
         if order.close_position {
             p.push("closePosition", "true");
-        }
-        if order.reduce_only {
+        } else if reduce_only {
             p.push("reduceOnly", "true");
         }
         p.push("workingType", working_type_str(order.working_type));
@@ -165,5 +208,51 @@ impl BinanceClient {
         }
         p.push("clientAlgoId", &order.client_algo_id);
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PositionSideWire::{Both, Long, Short};
+
+    #[test]
+    fn hedge_mode_names_the_side_of_every_order_and_never_sends_reduce_only() {
+        let hedge = PositionMode::Hedge;
+        assert_eq!(
+            position_fields(hedge, Side::Buy, false, None),
+            (Some(Long), false)
+        );
+        assert_eq!(
+            position_fields(hedge, Side::Sell, false, None),
+            (Some(Short), false)
+        );
+        assert_eq!(
+            position_fields(hedge, Side::Sell, true, None),
+            (Some(Long), false)
+        );
+        assert_eq!(
+            position_fields(hedge, Side::Buy, true, None),
+            (Some(Short), false)
+        );
+        assert_eq!(
+            position_fields(hedge, Side::Buy, true, Some(Both)),
+            (Some(Short), false)
+        );
+        assert_eq!(
+            position_fields(hedge, Side::Buy, false, Some(Short)),
+            (Some(Short), false)
+        );
+    }
+
+    #[test]
+    fn one_way_mode_sends_what_the_caller_asked() {
+        let one = PositionMode::OneWay;
+        assert_eq!(position_fields(one, Side::Sell, true, None), (None, true));
+        assert_eq!(position_fields(one, Side::Buy, false, None), (None, false));
+        assert_eq!(
+            position_fields(one, Side::Buy, false, Some(Both)),
+            (Some(Both), false)
+        );
     }
 }

@@ -10,6 +10,7 @@ use qt_matching::{Bar, RestingOrder, TimeInForce, TrailingStop};
 use super::book::{AlgoOrder, AlgoStatus, OrdType, Order, OrderStatus};
 use super::events;
 use super::orders::min_notional_error;
+use super::sides::{PosSide, order_side, side_mismatch};
 use super::{Exchange, MAX_OPEN_ALGOS};
 use crate::error::ApiError;
 use crate::params::check_client_id;
@@ -42,6 +43,8 @@ pub struct AlgoTicket {
     /// `triggerPrice`, for every type but the trailing stop.
     pub trigger_price: Option<Decimal>,
     pub trailing: Option<Trailing>,
+    /// `positionSide` as sent (checked against the account's mode when placed).
+    pub position_side: Option<PosSide>,
     /// `clientAlgoId` as sent: Binance checks it only after the trigger price, so it is
     /// checked here, in that order.
     pub client_id: Option<String>,
@@ -57,14 +60,20 @@ pub enum AlgoRef {
 }
 
 impl Exchange {
-    /// Place a conditional order for account `key`: refuse it when it would trigger at once,
-    /// on its client id, a duplicate open client id, the open-algo limit, reduce-only with
-    /// nothing to reduce or min notional. Returns its id.
+    /// Place a conditional order for account `key`: refuse it on a position side the
+    /// account's mode does not have (and, in hedge mode, a `closePosition` that would open:
+    /// BUY LONG, SELL SHORT), when it would trigger at once, on its client id, a duplicate
+    /// open client id, the open-algo limit, reduce-only with nothing to reduce or min
+    /// notional. Returns its id.
     ///
     /// # Errors
     /// Binance's code for the refusal.
     pub fn place_algo(&mut self, key: &str, t: &AlgoTicket, now: i64) -> Result<u64, ApiError> {
-        super::orders::one_way(self.account(key)?)?;
+        let dual = self.account(key)?.dual_side_position;
+        let position_side = order_side(dual, t.position_side, t.reduce_only)?;
+        if t.close_position && dual && !position_side.closes(t.side) {
+            return Err(side_mismatch());
+        }
         let symbol = &t.symbol;
         let min_notional = self
             .market
@@ -115,7 +124,7 @@ impl Exchange {
         if algos_here >= MAX_OPEN_ALGOS {
             return Err(ApiError::bad(-4045, "Reach max stop order limit."));
         }
-        let position = acc.positions.get(symbol).copied().unwrap_or_default();
+        let position = acc.position(symbol, position_side);
         if t.reduce_only && position.reduce_only_cap(t.side).is_zero() {
             return Err(ApiError::bad(-2022, "ReduceOnly Order is rejected."));
         }
@@ -124,7 +133,8 @@ impl Exchange {
         } else {
             trigger_price
         };
-        if !t.close_position && !t.reduce_only && t.quantity * notional_price < min_notional {
+        let reduces = t.reduce_only || position_side.closes(t.side);
+        if !t.close_position && !reduces && t.quantity * notional_price < min_notional {
             return Err(min_notional_error(min_notional));
         }
         let algo_id = self.next_algo_id;
@@ -155,6 +165,7 @@ impl Exchange {
             update_time: now,
             trigger_time: 0,
             reject_reason: String::new(),
+            position_side,
         };
         let ev = events::algo_update(&algo, None, now);
         let acc = self.account_mut(key)?;
@@ -286,8 +297,7 @@ impl Exchange {
         let position = self
             .accounts
             .get(key)
-            .and_then(|a| a.positions.get(&algo.symbol))
-            .copied()
+            .map(|a| a.position(&algo.symbol, algo.position_side))
             .unwrap_or_default();
         let qty = if algo.close_position {
             position.reduce_only_cap(algo.side)
@@ -299,8 +309,11 @@ impl Exchange {
         {
             a.trigger_time = now;
         }
-        let reduce_only = algo.reduce_only || algo.close_position;
-        if qty.is_zero() || (reduce_only && position.reduce_only_cap(algo.side).is_zero()) {
+        // In hedge mode an order closes by its side, never by reduceOnly.
+        let reduce_only =
+            (algo.reduce_only || algo.close_position) && algo.position_side == PosSide::Both;
+        let reduces = reduce_only || algo.position_side.closes(algo.side);
+        if qty.is_zero() || (reduces && position.reduce_only_cap(algo.side).is_zero()) {
             if let Some(a) = self
                 .accounts
                 .get_mut(key)
@@ -338,6 +351,7 @@ impl Exchange {
             time: now,
             update_time: now,
             algo_id: Some(algo_id),
+            position_side: algo.position_side,
         };
         if let Some(a) = self
             .accounts

@@ -8,6 +8,8 @@ use qt_events::{Decimal, Side};
 use qt_matching::{Position, TimeInForce, TrailingStop, TriggerKind};
 use serde::{Deserialize, Serialize};
 
+use super::sides::{PosSide, position_key};
+
 /// Order types the simulator knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -116,6 +118,9 @@ pub struct Order {
     pub update_time: i64,
     /// The algo order this one came from.
     pub algo_id: Option<u64>,
+    /// The position side it trades (`BOTH` in one-way mode).
+    #[serde(default)]
+    pub position_side: PosSide,
 }
 
 impl Order {
@@ -128,6 +133,10 @@ impl Order {
     }
     pub fn remaining(&self) -> Decimal {
         self.orig_qty - self.executed_qty
+    }
+    /// Whether it may only reduce its position: reduce-only, or closing a hedge-mode side.
+    pub fn reduces(&self) -> bool {
+        self.reduce_only || self.position_side.closes(self.side)
     }
 }
 
@@ -180,6 +189,9 @@ pub struct AlgoOrder {
     pub update_time: i64,
     pub trigger_time: i64,
     pub reject_reason: String,
+    /// The position side it trades (`BOTH` in one-way mode).
+    #[serde(default)]
+    pub position_side: PosSide,
 }
 
 /// One execution, for `userTrades`.
@@ -195,6 +207,8 @@ pub struct Trade {
     pub commission: Decimal,
     pub maker: bool,
     pub time: i64,
+    #[serde(default)]
+    pub position_side: PosSide,
 }
 
 /// One wallet change, for `GET /fapi/v1/income`.
@@ -230,10 +244,8 @@ pub struct Account {
     /// Wallet changes, oldest first (the last [`MAX_INCOME`]).
     #[serde(default)]
     pub income: Vec<Income>,
-    /// Hedge mode (`dualSidePosition`): set by `POST /fapi/v1/positionSide/dual`. The
-    /// simulator keeps one net position per symbol, so an account in hedge mode has every
-    /// order refused (`-4061`); it exists so that a client's start-up check of the mode runs
-    /// against the real protocol.
+    /// Hedge mode (`dualSidePosition`): set by `POST /fapi/v1/positionSide/dual`. In hedge
+    /// mode the account's positions are LONG and SHORT legs per symbol (see `sides`).
     #[serde(default)]
     pub dual_side_position: bool,
     /// Multi-assets margin mode, set by `POST /fapi/v1/multiAssetsMargin` (reported only: the
@@ -243,6 +255,24 @@ pub struct Account {
 }
 
 impl Account {
+    /// The position of `symbol` on `side` (flat when there is none).
+    pub fn position(&self, symbol: &str, side: PosSide) -> Position {
+        self.positions
+            .get(&position_key(symbol, side))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The sides of `symbol` with their positions, flat ones included, for the account's mode.
+    pub fn legs_of<'a>(
+        &'a self,
+        symbol: &'a str,
+    ) -> impl Iterator<Item = (PosSide, Position)> + 'a {
+        super::sides::sides_of_mode(self.dual_side_position)
+            .iter()
+            .map(move |s| (*s, self.position(symbol, *s)))
+    }
+
     /// The ids of the open orders of `symbol`, in id order.
     pub fn open_orders_of<'a>(&'a self, symbol: &'a str) -> impl Iterator<Item = u64> + 'a {
         self.open_orders

@@ -8,6 +8,7 @@ use qt_matching::{Fill, Liquidity, Position};
 use serde_json::{Value, json};
 
 use super::book::{AlgoOrder, Order};
+use super::sides::PosSide;
 use crate::market::DayStats;
 use crate::wire::{d, d8, side_name, tif_name};
 
@@ -47,7 +48,7 @@ pub(super) fn order_update(
             "sp": d(o.stop_price), "x": exec, "X": o.status.name(), "i": o.order_id,
             "l": d(l), "z": d(o.executed_qty), "L": d(lp), "N": "USDT", "n": d(n), "T": now,
             "t": t, "b": "0", "a": "0", "m": maker, "R": o.reduce_only, "wt": o.working_type,
-            "ot": o.orig_type.name(), "ps": "BOTH", "cp": o.close_position, "rp": d(rp),
+            "ot": o.orig_type.name(), "ps": o.position_side.name(), "cp": o.close_position, "rp": d(rp),
             "pP": false, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0, "er": "0"
         }
     })
@@ -62,7 +63,7 @@ pub(super) fn algo_update(a: &AlgoOrder, actual: Option<&Order>, now: i64) -> Va
         "e": "ALGO_UPDATE", "T": now, "E": now,
         "o": {
             "caid": a.client_algo_id, "aid": a.algo_id, "at": "CONDITIONAL", "o": a.typ.name(),
-            "s": a.symbol, "S": side_name(a.side), "ps": "BOTH", "f": tif_name(a.tif),
+            "s": a.symbol, "S": side_name(a.side), "ps": a.position_side.name(), "f": tif_name(a.tif),
             "q": d(a.quantity), "X": a.status.name(),
             "ai": a.actual_order_id.map(|i| i.to_string()).unwrap_or_default(),
             "ap": d(ap), "aq": d(aq), "act": "0", "tp": d(a.trigger_price), "p": d(a.price),
@@ -73,10 +74,10 @@ pub(super) fn algo_update(a: &AlgoOrder, actual: Option<&Order>, now: i64) -> Va
     })
 }
 
-/// `ACCOUNT_UPDATE` after a fill: the wallet and the position of `symbol`.
+/// `ACCOUNT_UPDATE` after a fill: the wallet and the position of `symbol` on `side`.
 pub(super) fn account_update(
     wallet: Decimal,
-    symbol: &str,
+    (symbol, side): (&str, PosSide),
     pos: &Position,
     mark: Decimal,
     balance_change: Decimal,
@@ -89,7 +90,7 @@ pub(super) fn account_update(
             "m": reason,
             "B": [{"a": "USDT", "wb": d(wallet), "cw": d(wallet), "bc": d(balance_change)}],
             "P": [{"s": symbol, "pa": d(pos.qty), "ep": d(pos.entry_price), "bep": d(pos.entry_price),
-                   "cr": "0", "up": d(pos.unrealized_pnl(mark).round_dp(8)), "mt": "cross", "iw": "0", "ps": "BOTH"}]
+                   "cr": "0", "up": d(pos.unrealized_pnl(mark).round_dp(8)), "mt": "cross", "iw": "0", "ps": side.name()}]
         }
     })
 }

@@ -46,7 +46,8 @@ impl Exchange {
                 let Some(acc) = self.accounts.get_mut(key) else {
                     continue;
                 };
-                let qty = acc.positions.get(symbol).map_or(Decimal::ZERO, |p| p.qty);
+                // Each leg pays on its own side; in hedge mode they sum to the net.
+                let qty: Decimal = acc.legs_of(symbol).map(|(_, p)| p.qty).sum();
                 let amount = -(qty * mark * rate).round_dp(8);
                 if amount.is_zero() {
                     continue;

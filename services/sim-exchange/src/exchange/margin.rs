@@ -7,6 +7,7 @@ use qt_matching::{Fill, Liquidity, Position, TimeInForce};
 
 use super::Exchange;
 use super::book::{Account, OrdType, Order, OrderStatus};
+use super::sides::{PosSide, split_key};
 use crate::error::ApiError;
 
 /// An account's margins at the current marks.
@@ -28,10 +29,11 @@ impl Exchange {
         let mut upnl = Decimal::ZERO;
         let mut pos_im = Decimal::ZERO;
         let mut maint = Decimal::ZERO;
-        for (s, p) in &acc.positions {
+        for (k, p) in &acc.positions {
             if p.is_flat() {
                 continue;
             }
+            let (s, _) = split_key(k);
             let mark = self.mark(s);
             upnl += p.unrealized_pnl(mark);
             pos_im += p.notional(mark) / Decimal::from(self.leverage(acc, s));
@@ -40,7 +42,7 @@ impl Exchange {
         let mut ord_im = Decimal::ZERO;
         for id in &acc.open_orders {
             if let Some(o) = acc.orders.get(id)
-                && !o.reduce_only
+                && !o.reduces()
             {
                 let px = if o.price.is_zero() {
                     self.mark(&o.symbol)
@@ -59,23 +61,32 @@ impl Exchange {
         }
     }
 
-    /// Price at which the account would be liquidated if only `symbol` moved (0 when flat).
-    pub fn liquidation_price(&self, acc: &Account, symbol: &str) -> Decimal {
-        let Some(p) = acc.positions.get(symbol).filter(|p| !p.is_flat()) else {
+    /// Price at which the account would be liquidated if only `symbol` moved, for its
+    /// position on `side` (0 when flat). In hedge mode the other leg of the symbol moves with
+    /// the price too: its exposure nets against this one's.
+    pub fn liquidation_price(&self, acc: &Account, symbol: &str, side: PosSide) -> Decimal {
+        let p = acc.position(symbol, side);
+        if p.is_flat() {
             return Decimal::ZERO;
-        };
-        // wallet + other upnl + q (P - e) = |q| P mmr  →  P = (q e - W') / (q - |q| mmr)
+        }
+        // wallet + other upnl + q (P - e) = |q| P mmr  →  P = (q e - W') / (q - |q| mmr),
+        // with q, q e and |q| summed over the symbol's legs.
         let upnl = self.margins(acc).upnl;
         let mark = self.mark(symbol);
-        let other = upnl - p.unrealized_pnl(mark);
-        let w = acc.wallet + other;
-        let denom = p.qty - p.qty.abs() * self.rules.maint_margin_rate;
+        let (mut q, mut qe, mut abs_q, mut here) =
+            (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        for (_, leg) in acc.legs_of(symbol) {
+            q += leg.qty;
+            qe += leg.qty * leg.entry_price;
+            abs_q += leg.qty.abs();
+            here += leg.unrealized_pnl(mark);
+        }
+        let w = acc.wallet + upnl - here;
+        let denom = q - abs_q * self.rules.maint_margin_rate;
         if denom.is_zero() {
             return Decimal::ZERO;
         }
-        ((p.qty * p.entry_price - w) / denom)
-            .max(Decimal::ZERO)
-            .round_dp(8)
+        ((qe - w) / denom).max(Decimal::ZERO).round_dp(8)
     }
 
     /// Liquidate every account whose margin balance fell to its maintenance margin.
@@ -106,10 +117,11 @@ impl Exchange {
                         .map(|(s, p)| (s.clone(), *p))
                         .collect()
                 });
-            for (symbol, pos) in positions {
+            for (pkey, pos) in positions {
+                let (symbol, side) = split_key(&pkey);
                 self.exchange_close(
                     &key,
-                    &symbol,
+                    (symbol, side),
                     pos.qty.abs(),
                     &format!("autoclose-{now}"),
                     now,
@@ -123,7 +135,7 @@ impl Exchange {
         }
     }
 
-    /// Closes `qty` of the account's position on `symbol` at the mark with an order the
+    /// Closes `qty` of the account's position on `symbol`'s `side` at the mark with an order the
     /// exchange places itself, as Binance does for a liquidation (`autoclose-…`), an
     /// auto-deleveraging (`adl_autoclose`) or a settlement (`settlement_autoclose-…`): type
     /// `LIQUIDATION`, reduce-only, filled at once, execution type `CALCULATED`, no fee.
@@ -132,17 +144,12 @@ impl Exchange {
     pub(super) fn exchange_close(
         &mut self,
         key: &str,
-        symbol: &str,
+        (symbol, position_side): (&str, PosSide),
         qty: Decimal,
         client_order_id: &str,
         now: i64,
     ) -> Option<u64> {
-        let pos = self
-            .accounts
-            .get(key)?
-            .positions
-            .get(symbol)
-            .copied()
+        let pos = Some(self.accounts.get(key)?.position(symbol, position_side))
             .filter(|p| !p.is_flat())?;
         let qty = qty.min(pos.qty.abs());
         if qty <= Decimal::ZERO {
@@ -169,13 +176,14 @@ impl Exchange {
             executed_qty: Decimal::ZERO,
             cum_quote: Decimal::ZERO,
             status: OrderStatus::New,
-            reduce_only: true,
+            reduce_only: position_side == PosSide::Both,
             close_position: false,
             stop_price: Decimal::ZERO,
             working_type: "MARK_PRICE".into(),
             time: now,
             update_time: now,
             algo_id: None,
+            position_side,
         };
         let acc = self.accounts.get_mut(key)?;
         acc.client_ids.insert(
@@ -196,7 +204,8 @@ impl Exchange {
     }
 
     /// An auto-deleveraging (`adl_autoclose`) or settlement (`settlement_autoclose-…`) close of
-    /// `qty` (all when `None`) of the account's position on `symbol`, as the control API asks.
+    /// `qty` (all when `None`) of the account's position on `symbol`, as the control API asks:
+    /// on `side` when named, else the symbol's first open position (one-way: its only one).
     ///
     /// # Errors
     /// `-2015` for an unknown account; `-2022` when it holds no position on `symbol`.
@@ -204,16 +213,24 @@ impl Exchange {
         &mut self,
         key: &str,
         symbol: &str,
+        side: Option<PosSide>,
         kind: AutoClose,
         qty: Option<Decimal>,
         now: i64,
     ) -> Result<u64, ApiError> {
-        self.account(key)?;
+        let acc = self.account(key)?;
+        let side = side
+            .or_else(|| {
+                acc.legs_of(symbol)
+                    .find(|(_, p)| !p.is_flat())
+                    .map(|(s, _)| s)
+            })
+            .unwrap_or_default();
         let coid = match kind {
             AutoClose::Adl => "adl_autoclose".to_string(),
             AutoClose::Settlement => format!("settlement_autoclose-{now}"),
         };
-        self.exchange_close(key, symbol, qty.unwrap_or(Decimal::MAX), &coid, now)
+        self.exchange_close(key, (symbol, side), qty.unwrap_or(Decimal::MAX), &coid, now)
             .ok_or_else(|| ApiError::bad(-2022, "ReduceOnly Order is rejected."))
     }
 }

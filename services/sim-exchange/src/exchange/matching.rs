@@ -10,6 +10,7 @@ use qt_matching::{Bar, Fill, Liquidity, RestingOrder, TriggerKind};
 use super::Exchange;
 use super::book::{AlgoOrder, AlgoStatus, Income, OrdType, OrderStatus, Trade};
 use super::events;
+use super::sides::{PosSide, position_key};
 use crate::error::ApiError;
 
 fn bar_at(price: Decimal, volume: Decimal) -> Bar {
@@ -24,8 +25,9 @@ fn bar_at(price: Decimal, volume: Decimal) -> Bar {
 }
 
 impl Exchange {
-    /// Apply one fill to an order and its account; emits ORDER_TRADE_UPDATE and ACCOUNT_UPDATE.
-    /// Reduce-only orders are capped so they never flip the position (the rest expires).
+    /// Apply one fill to an order and its account (the position of the order's side);
+    /// emits ORDER_TRADE_UPDATE and ACCOUNT_UPDATE. Reduce-only orders and hedge-mode closes
+    /// are capped so they never flip the position (the rest expires).
     pub(super) fn apply_fill(
         &mut self,
         key: &str,
@@ -41,18 +43,16 @@ impl Exchange {
             return;
         };
         let symbol = order.symbol.clone();
+        let (position_side, reduces) = (order.position_side, order.reduces());
         let mut qty = fill.qty.min(order.remaining());
-        if order.reduce_only {
+        if reduces {
             let cap = acc
-                .positions
-                .get(&symbol)
-                .copied()
-                .unwrap_or_default()
+                .position(&symbol, position_side)
                 .reduce_only_cap(order.side);
             qty = qty.min(cap);
         }
         if qty <= Decimal::ZERO {
-            if order.reduce_only {
+            if reduces {
                 self.finish_order(key, order_id, OrderStatus::Expired, now);
             }
             return;
@@ -67,7 +67,10 @@ impl Exchange {
         let Some(acc) = self.accounts.get_mut(key) else {
             return;
         };
-        let pos = acc.positions.entry(symbol.clone()).or_default();
+        let pos = acc
+            .positions
+            .entry(position_key(&symbol, position_side))
+            .or_default();
         let change = pos.apply(fill.side, fill.qty, fill.price);
         let balance_change = change.realized_pnl - fill.fee;
         acc.wallet += balance_change;
@@ -100,6 +103,7 @@ impl Exchange {
             commission: fill.fee,
             maker: fill.liquidity == Liquidity::Maker,
             time: now,
+            position_side,
         });
         for (income_type, income) in [
             ("REALIZED_PNL", change.realized_pnl),
@@ -124,18 +128,17 @@ impl Exchange {
             now,
         );
         self.push_user(key, "ORDER_TRADE_UPDATE", ev);
-        let ev = self.account_update(key, &symbol, balance_change, now);
+        let ev = self.account_update(key, &symbol, position_side, balance_change, now);
         self.push_user(key, "ACCOUNT_UPDATE", ev);
         if filled && let Some(a) = algo_id {
             self.set_algo_status(key, a, AlgoStatus::Finished, now);
         }
         // A reduce-only remainder with nothing left to reduce expires (it would flip otherwise).
-        if !filled && order.reduce_only {
+        if !filled && reduces {
             let cap = self
                 .accounts
                 .get(key)
-                .and_then(|a| a.positions.get(&symbol))
-                .copied()
+                .map(|a| a.position(&symbol, position_side))
                 .unwrap_or_default()
                 .reduce_only_cap(order.side);
             if cap.is_zero() {
@@ -299,21 +302,27 @@ impl Exchange {
         Ok(())
     }
 
-    /// `ACCOUNT_UPDATE` (reason `ORDER`) of `key` after a fill on `symbol`.
+    /// `ACCOUNT_UPDATE` (reason `ORDER`) of `key` after a fill on `symbol`'s `side`.
     fn account_update(
         &self,
         key: &str,
         symbol: &str,
+        side: PosSide,
         balance_change: Decimal,
         now: i64,
     ) -> serde_json::Value {
         let acc = self.accounts.get(key);
         let wallet = acc.map_or(Decimal::ZERO, |a| a.wallet);
-        let pos = acc
-            .and_then(|a| a.positions.get(symbol))
-            .copied()
-            .unwrap_or_default();
+        let pos = acc.map(|a| a.position(symbol, side)).unwrap_or_default();
         let mark = self.mark(symbol);
-        events::account_update(wallet, symbol, &pos, mark, balance_change, "ORDER", now)
+        events::account_update(
+            wallet,
+            (symbol, side),
+            &pos,
+            mark,
+            balance_change,
+            "ORDER",
+            now,
+        )
     }
 }

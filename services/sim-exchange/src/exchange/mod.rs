@@ -14,6 +14,7 @@
 //! - `margin.rs`: margins, liquidation price, liquidations.
 //! - `funding.rs`: funding fees and the funding-rate history.
 //! - `market_events.rs`: the market-stream messages of a closed candle.
+//! - `sides.rs`: position sides and the account's position mode (one-way, hedge).
 //! - `events.rs`: the JSON of the user-data and market-stream events.
 
 mod algos;
@@ -24,6 +25,7 @@ mod margin;
 mod market_events;
 mod matching;
 mod orders;
+pub mod sides;
 
 use std::collections::BTreeMap;
 

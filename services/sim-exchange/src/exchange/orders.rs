@@ -5,8 +5,9 @@
 use qt_events::{Decimal, Side};
 use qt_matching::{RestingOrder, TimeInForce};
 
-use super::book::{Account, AlgoStatus, OrdType, Order, OrderStatus};
+use super::book::{AlgoStatus, OrdType, Order, OrderStatus};
 use super::events;
+use super::sides::{PosSide, order_side};
 use super::{Exchange, MAX_OPEN_ORDERS};
 use crate::error::ApiError;
 use crate::wire;
@@ -23,6 +24,8 @@ pub struct OrderTicket {
     pub price: Option<Decimal>,
     pub tif: TimeInForce,
     pub reduce_only: bool,
+    /// `positionSide` as sent (checked against the account's mode when placed).
+    pub position_side: Option<PosSide>,
     /// `newClientOrderId` (checked); `sim_<orderId>` when absent.
     pub client_id: Option<String>,
 }
@@ -48,8 +51,9 @@ pub(crate) fn min_notional_error(min_notional: Decimal) -> ApiError {
 }
 
 impl Exchange {
-    /// Place a plain order for account `key`: refuse it on a duplicate open client id, the
-    /// open-order limit, reduce-only with nothing to reduce, min notional or margin; else
+    /// Place a plain order for account `key`: refuse it on a position side the account's
+    /// mode does not have, a duplicate open client id, the open-order limit, reduce-only (or
+    /// a hedge-mode close) with nothing to reduce, min notional or margin; else
     /// record it and fill what its arrival fills (an IOC remainder expires). Returns its id and
     /// the order as accepted (before any fill).
     ///
@@ -62,7 +66,7 @@ impl Exchange {
         now: i64,
     ) -> Result<(u64, Order), ApiError> {
         let acc = self.account(key)?;
-        one_way(acc)?;
+        let position_side = order_side(acc.dual_side_position, t.position_side, t.reduce_only)?;
         let symbol = &t.symbol;
         let spec = &self
             .market
@@ -87,16 +91,17 @@ impl Exchange {
             return Err(ApiError::bad(-2025, "Reach max open order limit."));
         }
         let (side, qty, reduce_only) = (t.side, t.qty, t.reduce_only);
-        let position = acc.positions.get(symbol).copied().unwrap_or_default();
-        if reduce_only && position.reduce_only_cap(side).is_zero() {
+        let position = acc.position(symbol, position_side);
+        let reduces = reduce_only || position_side.closes(side);
+        if reduces && position.reduce_only_cap(side).is_zero() {
             return Err(ApiError::bad(-2022, "ReduceOnly Order is rejected."));
         }
         let mark = self.mark(symbol);
         let ref_price = t.price.unwrap_or(mark);
-        if !reduce_only && qty * ref_price < spec.min_notional {
+        if !reduces && qty * ref_price < spec.min_notional {
             return Err(min_notional_error(spec.min_notional));
         }
-        if !reduce_only {
+        if !reduces {
             let opening = (qty - position.reduce_only_cap(side)).max(Decimal::ZERO);
             let required = opening * ref_price / Decimal::from(self.leverage(acc, symbol));
             if required > self.margins(acc).available {
@@ -152,6 +157,7 @@ impl Exchange {
             time: now,
             update_time: now,
             algo_id: None,
+            position_side,
         };
         let accepted = order.clone();
         self.insert_order(key, order, now);
@@ -263,17 +269,4 @@ impl Exchange {
         }
         Ok(())
     }
-}
-
-/// Orders are taken in one-way mode only (`positionSide` `BOTH`, checked when the request is
-/// read): an account switched to hedge mode has them refused as Binance refuses an order
-/// whose position side does not match the account's setting.
-pub(crate) fn one_way(acc: &Account) -> Result<(), ApiError> {
-    if acc.dual_side_position {
-        return Err(ApiError::bad(
-            -4061,
-            "Order's position side does not match user's setting.",
-        ));
-    }
-    Ok(())
 }

@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::exchange::Exchange;
 use crate::exchange::book::{Account, Income as IncomeEntry};
+use crate::exchange::sides::PosSide;
 use crate::views;
 use crate::views::account::PositionView;
 
@@ -142,16 +143,40 @@ impl Request for SetMultiAssetsMode {
     }
 }
 
-fn position_row(ex: &Exchange, acc: &Account, symbol: &str, v2: bool, now: i64) -> Value {
+fn position_row(
+    ex: &Exchange,
+    acc: &Account,
+    (symbol, side): (&str, PosSide),
+    v2: bool,
+    now: i64,
+) -> Value {
     let view = PositionView {
         symbol,
-        position: acc.positions.get(symbol).copied().unwrap_or_default(),
+        side,
+        position: acc.position(symbol, side),
         mark: ex.mark(symbol),
         leverage: ex.leverage(acc, symbol),
-        liquidation_price: ex.liquidation_price(acc, symbol),
+        liquidation_price: ex.liquidation_price(acc, symbol, side),
         maint_margin_rate: ex.rules().maint_margin_rate,
     };
     views::account::position(&view, v2, now)
+}
+
+/// The position rows of `symbol`: one per side of the account's mode (`BOTH`, or `LONG` and
+/// `SHORT` in hedge mode), every side with `all`, else those open (and, with `orders`, all
+/// of them when the symbol has an open order).
+fn position_rows(
+    ex: &Exchange,
+    acc: &Account,
+    symbol: &str,
+    (all, orders): (bool, bool),
+    now: i64,
+) -> Vec<Value> {
+    let any_order = orders && acc.open_orders_of(symbol).next().is_some();
+    acc.legs_of(symbol)
+        .filter(|(_, p)| all || any_order || !p.is_flat())
+        .map(|(side, _)| position_row(ex, acc, (symbol, side), all, now))
+        .collect()
 }
 
 /// `GET /fapi/v2/positionRisk` (`V2`: every symbol, with leverage) or `v3` (symbols with a
@@ -174,11 +199,7 @@ impl<const V2: bool> Request for PositionRisk<V2> {
                 if self.symbol.as_ref().is_some_and(|x| x != s) {
                     continue;
                 }
-                let has = acc.positions.get(s).is_some_and(|p| !p.is_flat())
-                    || acc.open_orders_of(s).next().is_some();
-                if V2 || has {
-                    out.push(position_row(ex, acc, s, V2, now));
-                }
+                out.extend(position_rows(ex, acc, s, (V2, true), now));
             }
             Ok(Value::Array(out))
         })
@@ -210,8 +231,7 @@ impl<const V2: bool> Plain for AccountInfo<V2> {
                 .market()
                 .symbols
                 .keys()
-                .filter(|s| V2 || acc.positions.get(*s).is_some_and(|p| !p.is_flat()))
-                .map(|s| position_row(ex, acc, s, V2, now))
+                .flat_map(|s| position_rows(ex, acc, s, (V2, false), now))
                 .collect();
             let mut info =
                 views::account::account_info(acc.wallet, &ex.margins(acc), positions, now);

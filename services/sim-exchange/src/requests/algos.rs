@@ -5,7 +5,7 @@ use qt_events::Decimal;
 use qt_matching::TimeInForce;
 use serde_json::{Value, json};
 
-use super::orders::{check_position_side, check_price, check_qty, parse_tif};
+use super::orders::{check_price, check_qty, parse_tif, position_side};
 use super::{Args, Request, known_symbol};
 use crate::app::App;
 use crate::error::ApiError;
@@ -30,7 +30,7 @@ impl Request for NewAlgo {
         let typ = OrdType::parse(p.required("type")?)
             .filter(|t| t.is_conditional())
             .ok_or_else(|| ApiError::bad(-1116, "Invalid orderType."))?;
-        check_position_side(p)?;
+        let position_side = position_side(p)?;
         let working_type = match p.get("workingType") {
             None | Some("CONTRACT_PRICE") => "CONTRACT_PRICE",
             Some("MARK_PRICE") => "MARK_PRICE",
@@ -103,6 +103,7 @@ impl Request for NewAlgo {
             tif,
             trigger_price,
             trailing,
+            position_side,
             client_id: p.get("clientAlgoId").map(str::to_string),
         }))
     }

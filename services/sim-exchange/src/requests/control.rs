@@ -9,6 +9,7 @@ use crate::app::{App, lock};
 use crate::config::{Faults, Limits};
 use crate::error::ApiError;
 use crate::exchange::AutoClose;
+use crate::exchange::sides::PosSide;
 use crate::views;
 
 /// The JSON body of a settings request (`what`: its name in the error).
@@ -186,6 +187,8 @@ pub(crate) struct AutoCloseRequest {
     symbol: String,
     kind: AutoClose,
     qty: Option<qt_events::Decimal>,
+    /// `positionSide` (hedge mode): the leg to close; else the symbol's first open one.
+    side: Option<PosSide>,
     api_key: Option<String>,
 }
 
@@ -202,6 +205,7 @@ impl Request for AutoCloseRequest {
             symbol: symbol.to_string(),
             kind,
             qty: a.params.decimal("quantity")?,
+            side: super::orders::position_side(a.params)?,
             api_key: a.params.get("apiKey").map(str::to_owned),
         })
     }
@@ -218,7 +222,7 @@ impl Request for AutoCloseRequest {
                     }
                 }
             };
-            ex.auto_close(&key, &self.symbol, self.kind, self.qty, now)
+            ex.auto_close(&key, &self.symbol, self.side, self.kind, self.qty, now)
         })?;
         app.mark_dirty();
         Ok(json!({"symbol": self.symbol, "orderId": id}))

@@ -173,14 +173,21 @@ impl Positioning {
     fn of(ex: &Exchange, symbol: &str, from: i64, to: i64) -> Self {
         let mut p = Self::default();
         for (_, acc) in ex.accounts() {
-            if let Some(pos) = acc.positions.get(symbol) {
+            let (mut long, mut short) = (Decimal::ZERO, Decimal::ZERO);
+            for (_, pos) in acc.legs_of(symbol) {
                 if pos.qty > Decimal::ZERO {
-                    p.long_qty += pos.qty;
-                    p.long_accounts += Decimal::ONE;
-                } else if pos.qty < Decimal::ZERO {
-                    p.short_qty -= pos.qty;
-                    p.short_accounts += Decimal::ONE;
+                    long += pos.qty;
+                } else {
+                    short -= pos.qty;
                 }
+            }
+            if long > Decimal::ZERO {
+                p.long_qty += long;
+                p.long_accounts += Decimal::ONE;
+            }
+            if short > Decimal::ZERO {
+                p.short_qty += short;
+                p.short_accounts += Decimal::ONE;
             }
             for t in acc
                 .trades

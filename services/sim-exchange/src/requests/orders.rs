@@ -10,6 +10,7 @@ use super::{Args, Request, known_symbol, optional_symbol};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::exchange::book::OrdType;
+use crate::exchange::sides::PosSide;
 use crate::exchange::{MAX_PRICE, OrderRef, OrderTicket};
 use crate::market::SymbolSpec;
 use crate::params::{Params, check_client_id};
@@ -66,15 +67,12 @@ pub(crate) fn check_price(spec: &SymbolSpec, name: &str, p: Decimal) -> Result<(
     Ok(())
 }
 
-/// One-way mode only: `positionSide` absent or `BOTH`.
-pub(crate) fn check_position_side(p: &Params) -> Result<(), ApiError> {
-    match p.get("positionSide") {
-        None | Some("BOTH") => Ok(()),
-        Some(_) => Err(ApiError::bad(
-            -4061,
-            "Order's position side does not match user's setting.",
-        )),
-    }
+/// `positionSide` as sent (`BOTH`, `LONG`, `SHORT`); whether it fits the account's position
+/// mode is the exchange's check when the order is placed.
+pub(crate) fn position_side(p: &Params) -> Result<Option<PosSide>, ApiError> {
+    p.get("positionSide")
+        .map(|s| PosSide::parse(s).ok_or_else(|| ApiError::invalid("positionSide")))
+        .transpose()
 }
 
 pub(crate) fn parse_tif(s: &str) -> Result<TimeInForce, ApiError> {
@@ -134,7 +132,7 @@ impl Request for NewOrder {
                 "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
             ));
         }
-        check_position_side(p)?;
+        let position_side = position_side(p)?;
         if p.bool("closePosition")? {
             return Err(ApiError::not_required("closePosition"));
         }
@@ -175,6 +173,7 @@ impl Request for NewOrder {
                 price,
                 tif,
                 reduce_only,
+                position_side,
                 client_id,
             },
             result,

@@ -18,6 +18,7 @@ use crate::config::{ApiKey, SimConfig};
 use crate::error::ApiError;
 use crate::exchange::Exchange;
 use crate::exchange::book::AlgoStatus;
+use crate::exchange::sides::{PosSide, split_key};
 use crate::params::Params;
 
 fn app() -> App {
@@ -111,6 +112,7 @@ const VALUES: &[&str] = &[
     "c2",
     "BOTH",
     "LONG",
+    "SHORT",
     "1000001",
     "2000001",
     "9223372036854775807",
@@ -132,6 +134,14 @@ fn arb_params() -> impl Strategy<Value = String> {
 
 fn check_invariants(e: &Exchange) -> Result<(), TestCaseError> {
     for (_, acc) in e.accounts() {
+        // A hedge-mode leg never flips into the other side.
+        for (key, p) in &acc.positions {
+            match split_key(key).1 {
+                PosSide::Long => prop_assert!(p.qty >= Decimal::ZERO, "{} {:?}", key, p),
+                PosSide::Short => prop_assert!(p.qty <= Decimal::ZERO, "{} {:?}", key, p),
+                PosSide::Both => {}
+            }
+        }
         for (id, o) in &acc.orders {
             prop_assert_eq!(
                 o.status.is_open(),
@@ -164,7 +174,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
     #[test]
     fn arbitrary_requests_never_panic_and_keep_the_books_consistent(
-        ops in proptest::collection::vec((0u8..21, arb_params()), 1..40)
+        ops in proptest::collection::vec((0u8..22, arb_params()), 1..40)
     ) {
         let app = app();
         let mut now = 1_700_000_000_000i64;
@@ -192,6 +202,10 @@ proptest! {
                     app.with_exchange(|e| e.set_mark(symbol, px, now)).map(|()| Value::Null)
                 }
                 19 => send::<Income>(&app, "k", &p, now),
+                20 => app.with_exchange(|e| {
+                    let dual = e.account("k").is_ok_and(|a| !a.dual_side_position);
+                    e.set_position_mode("k", dual).map(|()| Value::Null)
+                }),
                 _ => send::<NewOrder>(&app, "nobody", &p, now),
             };
             if let Err(err) = r {

@@ -6,11 +6,13 @@ use serde_json::{Value, json};
 
 use crate::exchange::Margins;
 use crate::exchange::book::Income;
+use crate::exchange::sides::PosSide;
 use crate::wire::{d, d8};
 
 /// One position as `positionRisk` (and `account`) shows it.
 pub(crate) struct PositionView<'a> {
     pub symbol: &'a str,
+    pub side: PosSide,
     pub position: Position,
     pub mark: Decimal,
     pub leverage: u32,
@@ -23,7 +25,7 @@ pub(crate) fn position(v: &PositionView<'_>, v2: bool, now: i64) -> Value {
     let (p, mark) = (&v.position, v.mark);
     let notional = p.qty * mark;
     let im = p.notional(mark) / Decimal::from(v.leverage);
-    let mut out = json!({"symbol": v.symbol, "positionSide": "BOTH", "positionAmt": d(p.qty),
+    let mut out = json!({"symbol": v.symbol, "positionSide": v.side.name(), "positionAmt": d(p.qty),
         "entryPrice": d(p.entry_price), "breakEvenPrice": d(p.entry_price), "markPrice": d(mark),
         "unRealizedProfit": d(p.unrealized_pnl(mark).round_dp(8)), "liquidationPrice": d(v.liquidation_price),
         "isolatedMargin": "0", "notional": d(notional.round_dp(8)), "marginAsset": "USDT",

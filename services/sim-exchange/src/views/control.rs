@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::app::FaultCounts;
 use crate::exchange::Exchange;
+use crate::exchange::sides::split_key;
 use crate::wire::{d, d8, side_name};
 
 /// `GET /sim/state`: server time, each symbol's replay position and prices, and the faults
@@ -49,7 +50,10 @@ pub(crate) fn book(ex: &Exchange) -> Value {
                 .positions
                 .iter()
                 .filter(|(_, p)| !p.qty.is_zero())
-                .map(|(s, p)| json!({"symbol": s, "positionAmt": d(p.qty), "entryPrice": d(p.entry_price)}))
+                .map(|(k, p)| {
+                    let (s, side) = split_key(k);
+                    json!({"symbol": s, "positionSide": side.name(), "positionAmt": d(p.qty), "entryPrice": d(p.entry_price)})
+                })
                 .collect();
             let orders: Vec<Value> = a
                 .open_orders
@@ -57,7 +61,7 @@ pub(crate) fn book(ex: &Exchange) -> Value {
                 .filter_map(|id| a.orders.get(id))
                 .map(|o| {
                     json!({"symbol": o.symbol, "clientOrderId": o.client_order_id,
-                        "side": side_name(o.side), "type": o.typ.name(),
+                        "side": side_name(o.side), "positionSide": o.position_side.name(), "type": o.typ.name(),
                         "reduceOnly": o.reduce_only, "closePosition": o.close_position})
                 })
                 .collect();
@@ -67,7 +71,7 @@ pub(crate) fn book(ex: &Exchange) -> Value {
                 .filter_map(|id| a.algos.get(id))
                 .map(|o| {
                     json!({"symbol": o.symbol, "clientAlgoId": o.client_algo_id,
-                        "side": side_name(o.side), "orderType": o.typ.name(),
+                        "side": side_name(o.side), "positionSide": o.position_side.name(), "orderType": o.typ.name(),
                         "reduceOnly": o.reduce_only, "closePosition": o.close_position})
                 })
                 .collect();

@@ -16,7 +16,7 @@ pub(crate) fn order(o: &Order) -> Value {
         "cumQuote": d(o.cum_quote), "timeInForce": tif_name(o.tif),
         "type": o.typ.name(), "reduceOnly": o.reduce_only,
         "closePosition": o.close_position, "side": side_name(o.side),
-        "positionSide": "BOTH", "stopPrice": d(o.stop_price),
+        "positionSide": o.position_side.name(), "stopPrice": d(o.stop_price),
         "workingType": o.working_type, "priceProtect": false,
         "origType": o.orig_type.name(), "priceMatch": "NONE",
         "selfTradePreventionMode": "NONE", "goodTillDate": 0,
@@ -29,7 +29,7 @@ pub(crate) fn algo(a: &AlgoOrder, actual: Option<&Order>) -> Value {
     json!({
         "algoId": a.algo_id, "clientAlgoId": a.client_algo_id,
         "algoType": "CONDITIONAL", "orderType": a.typ.name(), "symbol": a.symbol,
-        "side": side_name(a.side), "positionSide": "BOTH",
+        "side": side_name(a.side), "positionSide": a.position_side.name(),
         "timeInForce": tif_name(a.tif), "quantity": d(a.quantity),
         "algoStatus": a.status.name(), "actualOrderId": a.actual_order_id.map(|i| i.to_string()).unwrap_or_default(),
         "actualPrice": actual.map(|o| d(o.avg_price())).unwrap_or_else(|| "0".into()),
@@ -49,7 +49,7 @@ pub(crate) fn trade(t: &Trade) -> Value {
     json!({"symbol": t.symbol, "id": t.id, "orderId": t.order_id, "side": side_name(t.side),
     "price": d(t.price), "qty": d(t.qty), "realizedPnl": d(t.realized_pnl),
     "quoteQty": d(t.price * t.qty), "commission": d(t.commission), "commissionAsset": "USDT",
-    "time": t.time, "positionSide": "BOTH", "buyer": t.side == Side::Buy, "maker": t.maker})
+    "time": t.time, "positionSide": t.position_side.name(), "buyer": t.side == Side::Buy, "maker": t.maker})
 }
 
 /// The `{"code": 200, …}` answer of the cancel-all endpoints.

@@ -158,9 +158,11 @@ impl<'a> Labeller<'a> {
         let due = window[0]
             .open_time
             .saturating_add(i64::from(minutes) * 60_000);
-        window
-            .iter()
-            .any(|b| b.open_time + self.interval_ms - 1 >= due)
+        // A candle is seen at its close, as `simulate` sees it.
+        window.iter().any(|b| {
+            let now = b.open_time + self.interval_ms - 1;
+            now >= due
+        })
     }
 
     /// Both sides' outcomes of candle `i` (see [`exit_outcomes`]).

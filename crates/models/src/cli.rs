@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::ModelKind;
 use crate::dataset::{Dataset, Series};
-use crate::exit_choice::train_choosing_exits;
+use crate::exit_choice::train_choosing_exits_lean;
 use crate::train::{Decision, TrainConfig};
 
 /// Arguments of `qtctl train`.
@@ -187,7 +187,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         cfg.version = format!("{}-{end}", args.kind_name());
     }
     let started = Instant::now();
-    let chosen = train_choosing_exits(&prepared, &cfg, &mut |_| Ok(())).context("training")?;
+    let chosen = train_choosing_exits_lean(&prepared, &cfg).context("training")?;
     let (artifact, mut report) = (chosen.artifact, chosen.report);
     report.train_seconds = Some(started.elapsed().as_secs_f64());
     artifact.save(&args.out).context("writing the artifact")?;

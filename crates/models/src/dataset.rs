@@ -6,7 +6,7 @@ use qt_events::SignalAction;
 use qt_features::{FeatureConfig, N_FEATURES, batch_with_market, feature_index, market_history};
 
 use crate::ModelError;
-use crate::labels::{LabelConfig, Outcomes, exit_outcomes};
+use crate::labels::{LabelConfig, Labeller, Outcome, Outcomes, exit_outcomes};
 
 /// One symbol's candles.
 #[derive(Debug, Clone)]
@@ -41,6 +41,65 @@ pub struct Split {
     pub split_time_ms: i64,
     /// Train rows whose label window reaches into the test period were dropped.
     pub purged: usize,
+}
+
+/// A dataset whose rows are known but whose outcomes (and labels) are computed only for the
+/// rows asked for ([`Dataset::partly_labelled`]); the others hold NaN returns and HOLD until
+/// [`PartlyLabelled::complete`] computes them. Only the exit choice uses it, for the plans
+/// whose rows it reads on the calibration slice alone.
+#[derive(Debug)]
+pub(crate) struct PartlyLabelled {
+    ds: Dataset,
+    /// Each row's candle index in its series.
+    candle_at: Vec<usize>,
+    /// Whether each row's outcomes are computed.
+    known: Vec<bool>,
+}
+
+impl PartlyLabelled {
+    /// The rows; outcomes and labels are valid only for rows passed to [`Self::complete`].
+    pub(crate) fn dataset(&self) -> &Dataset {
+        &self.ds
+    }
+
+    /// Computes the outcomes and labels of `rows` (by the same code as [`Dataset::labelled`]).
+    ///
+    /// # Errors
+    /// [`ModelError::Data`] if a row's trades did not close within the horizon, which
+    /// [`Labeller::surely_closes`] rules out (an internal error).
+    pub(crate) fn complete(&mut self, p: &Prepared<'_>, rows: &[usize]) -> Result<(), ModelError> {
+        let series = p.series;
+        let mut wanted: Vec<Vec<usize>> = vec![Vec::new(); series.len()];
+        for &r in rows {
+            if !self.known[r] {
+                wanted[usize::from(self.ds.symbol_of[r])].push(r);
+            }
+        }
+        let (ds, candle_at) = (&self.ds, &self.candle_at);
+        let done = per_series(series.len(), p.threads, &|i| {
+            if wanted[i].is_empty() {
+                return Vec::new();
+            }
+            let s = &series[i];
+            let l = Labeller::new(&s.candles, &p.volatility[i], s.interval_ms, &ds.labeling);
+            wanted[i]
+                .iter()
+                .map(|&r| (r, l.outcomes(candle_at[r])))
+                .collect::<Vec<_>>()
+        });
+        let (costs, interval_ms) = (self.ds.labeling.costs, self.ds.interval_ms);
+        for (r, o) in done.into_iter().flatten() {
+            let Some(o) = o else {
+                return Err(ModelError::Data(format!(
+                    "internal: row {r}'s trades outlived the horizon under a time stop that closes them"
+                )));
+            };
+            self.ds.outcomes[r] = o;
+            self.ds.labels[r] = o.label(&costs, interval_ms);
+            self.known[r] = true;
+        }
+        Ok(())
+    }
 }
 
 /// Every series' features and the daily realized volatility that picks each row's ladder,
@@ -192,6 +251,80 @@ impl Dataset {
             }
         }
         Ok(ds)
+    }
+
+    /// The rows [`Dataset::labelled`] gives for `labeling`, with each row's outcomes computed
+    /// only where needed: a row the time stop surely closes within the horizon
+    /// ([`Labeller::surely_closes`]) is a row whatever its trades do, so its outcomes wait for
+    /// [`PartlyLabelled::complete`]; any other candle is run through the exits now, since only
+    /// its outcomes tell whether it is a row. The rows, their order, features and candles are
+    /// [`Dataset::labelled`]'s, so anything computed from the rows' times (the split, the
+    /// calibration slice) is the same.
+    pub(crate) fn partly_labelled(
+        p: &Prepared<'_>,
+        labeling: &LabelConfig,
+    ) -> Result<PartlyLabelled, ModelError> {
+        labeling.validate()?;
+        let series = p.series;
+        let Some(first) = series.first() else {
+            return Err(ModelError::Data("no series".to_string()));
+        };
+        let rows = per_series(series.len(), p.threads, &|i| {
+            let s = &series[i];
+            let l = Labeller::new(&s.candles, &p.volatility[i], s.interval_ms, labeling);
+            let mut out: Vec<(usize, Option<Outcomes>)> = Vec::new();
+            for (j, f) in p.features[i].iter().enumerate() {
+                if f.is_none() || !l.can_enter(j) {
+                    continue;
+                }
+                if l.surely_closes(j) {
+                    out.push((j, None));
+                } else if let Some(o) = l.outcomes(j) {
+                    out.push((j, Some(o)));
+                }
+            }
+            out
+        });
+        let total: usize = rows.iter().map(Vec::len).sum();
+        let mut part = PartlyLabelled {
+            ds: Dataset {
+                features: Vec::with_capacity(total),
+                labels: Vec::with_capacity(total),
+                outcomes: Vec::with_capacity(total),
+                labeling: labeling.clone(),
+                candles: Vec::with_capacity(total),
+                symbol_of: Vec::with_capacity(total),
+                symbols: series.iter().map(|s| s.symbol.clone()).collect(),
+                interval_ms: first.interval_ms,
+            },
+            candle_at: Vec::with_capacity(total),
+            known: Vec::with_capacity(total),
+        };
+        let unknown = Outcome {
+            gross_return: f64::NAN,
+            held: 0,
+        };
+        for (i, rows) in rows.iter().enumerate() {
+            for &(j, o) in rows {
+                let (Some(f), Some(c)) = (p.features[i][j], series[i].candles.get(j)) else {
+                    continue;
+                };
+                let ds = &mut part.ds;
+                ds.features.push(f);
+                ds.labels.push(o.map_or(SignalAction::Hold, |o| {
+                    o.label(&labeling.costs, first.interval_ms)
+                }));
+                ds.outcomes.push(o.unwrap_or(Outcomes {
+                    long: unknown,
+                    short: unknown,
+                }));
+                ds.candles.push(*c);
+                ds.symbol_of.push(i as u16);
+                part.candle_at.push(j);
+                part.known.push(o.is_some());
+            }
+        }
+        Ok(part)
     }
 
     pub fn len(&self) -> usize {

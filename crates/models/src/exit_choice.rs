@@ -16,6 +16,13 @@
 //! involves more than the boosters) each plan fits its own model instead, at about one full
 //! training per plan.
 //!
+//! Since a shared-booster plan is judged on its calibration slice alone,
+//! [`train_choosing_exits_lean`] (walk-forward and `qtctl train`) labels such a plan only there
+//! and labels it in full only if it is kept; the rows themselves are known without running
+//! their trades whenever the time stop closes every trade within the label horizon. Same
+//! choice, model, report and dataset as [`train_choosing_exits`] (which clm calls, as it
+//! amends every plan's dataset); a test compares the two.
+//!
 //! Every plan tried is a trial: walk-forward and clm count them in the deflated Sharpe ratio.
 
 use qt_exits::ExitConfig;
@@ -217,6 +224,31 @@ pub fn train_choosing_exits(
     cfg: &TrainConfig,
     adjust: &mut dyn FnMut(&mut Dataset) -> Result<(), ModelError>,
 ) -> Result<Chosen, ModelError> {
+    choose(prepared, cfg, false, adjust)
+}
+
+/// [`train_choosing_exits`] without an `adjust` (walk-forward, `qtctl train`): the same choice,
+/// model, report and dataset, but when the boosters are shared a plan other than theirs is
+/// labelled only on the calibration rows its expected-value rule reads (rows the time stop
+/// surely closes within the horizon are rows whatever their trades do, so the split and the
+/// slice are found without running them; see [`Dataset::partly_labelled`]), and in full only
+/// if it is kept. About a fifth of the labelling of each such plan.
+///
+/// # Errors
+/// As [`train_choosing_exits`].
+pub fn train_choosing_exits_lean(
+    prepared: &Prepared<'_>,
+    cfg: &TrainConfig,
+) -> Result<Chosen, ModelError> {
+    choose(prepared, cfg, true, &mut |_| Ok(()))
+}
+
+fn choose(
+    prepared: &Prepared<'_>,
+    cfg: &TrainConfig,
+    lean: bool,
+    adjust: &mut dyn FnMut(&mut Dataset) -> Result<(), ModelError>,
+) -> Result<Chosen, ModelError> {
     cfg.exit_grid.validate()?;
     let candidates = cfg.exit_candidates();
     let base = candidates
@@ -227,28 +259,48 @@ pub fn train_choosing_exits(
         Decision::ExpectedValue(ev)
             if cfg.kind == ModelKind::Gbdt && !cfg.exit_grid.refit_per_plan =>
         {
-            choose_sharing_the_boosters(prepared, cfg, ev, &candidates, base, adjust)
+            choose_sharing_the_boosters(prepared, cfg, ev, &candidates, base, lean, adjust)
         }
         _ => choose_refitting_per_plan(prepared, cfg, &candidates, base, adjust),
     }
 }
 
-/// A plan's dataset and the expected-value rule calibrated on it.
+/// A plan's dataset (`None` when only its calibration rows were labelled: it is labelled in
+/// full if it is kept) and the expected-value rule calibrated on it.
 struct Priced {
     k: usize,
-    dataset: Dataset,
+    dataset: Option<Dataset>,
     rule: EvRule,
     report: EvReport,
 }
 
+/// `ds`'s calibration rows under `tc` that no fitted label saw: those from `free_from` on (all
+/// of them when the plans keep the same rows).
+fn unseen_calibration_rows(
+    ds: &Dataset,
+    tc: &TrainConfig,
+    free_from: i64,
+) -> Result<Vec<usize>, ModelError> {
+    Ok(row_roles(ds, tc)?
+        .calibration
+        .into_iter()
+        .filter(|&i| ds.candles[i].open_time >= free_from)
+        .collect())
+}
+
 /// The boosters fitted once (on the base plan's rows, else the first plan that can be
-/// trained), each plan's rule calibrated on its own outcomes of the calibration slice.
+/// trained), each plan's rule calibrated on its own outcomes of the calibration slice. With
+/// `lean` (no `adjust` to run), a plan other than the boosters' is labelled only on that slice
+/// ([`Dataset::partly_labelled`]) — the rule reads nothing else — and in full only if it is
+/// kept: the same rows, outcomes, rules and choice as labelling it in full, at a fraction of
+/// the labelling.
 fn choose_sharing_the_boosters(
     prepared: &Prepared<'_>,
     cfg: &TrainConfig,
     ev: &EvSettings,
     candidates: &[ExitCandidate],
     base: usize,
+    lean: bool,
     adjust: &mut dyn FnMut(&mut Dataset) -> Result<(), ModelError>,
 ) -> Result<Chosen, ModelError> {
     let threads = cfg.threads.max(1);
@@ -265,39 +317,49 @@ fn choose_sharing_the_boosters(
         let c = &candidates[k];
         let mut tc = cfg.clone();
         tc.labeling.exits = c.exits.clone();
-        let priced = Dataset::labelled(prepared, &tc.labeling).and_then(|mut ds| {
-            adjust(&mut ds)?;
-            let roles = row_roles(&ds, &tc)?;
-            if booster.is_none() {
-                let model = fit_booster(&ds, &roles.fit, &tc, &cfg.version)?;
-                fits += 1;
-                let free_from = roles
-                    .calibration
-                    .iter()
-                    .map(|&i| ds.candles[i].open_time)
-                    .min()
-                    .unwrap_or(i64::MAX);
-                booster = Some((model, free_from));
-            }
-            let Some((model, free_from)) = &booster else {
-                return Err(ModelError::Data("internal: no booster".to_string()));
-            };
-            // This plan's calibration rows that no fitted label saw (all of them when the
-            // plans keep the same rows).
-            let rows: Vec<usize> = roles
-                .calibration
-                .into_iter()
-                .filter(|&i| ds.candles[i].open_time >= *free_from)
-                .collect();
-            let probs = gbdt_probabilities(model, &ds, &rows, threads);
-            let (rule, report) = ev_rule_on(&ds, &rows, probs, ev)?;
-            Ok(Priced {
-                k,
-                dataset: ds,
-                rule,
-                report,
-            })
-        });
+        let priced = match &booster {
+            Some((model, free_from)) if lean => Dataset::partly_labelled(prepared, &tc.labeling)
+                .and_then(|mut part| {
+                    let rows = unseen_calibration_rows(part.dataset(), &tc, *free_from)?;
+                    part.complete(prepared, &rows)?;
+                    let ds = part.dataset();
+                    let probs = gbdt_probabilities(model, ds, &rows, threads);
+                    let (rule, report) = ev_rule_on(ds, &rows, probs, ev)?;
+                    Ok(Priced {
+                        k,
+                        dataset: None,
+                        rule,
+                        report,
+                    })
+                }),
+            _ => Dataset::labelled(prepared, &tc.labeling).and_then(|mut ds| {
+                adjust(&mut ds)?;
+                if booster.is_none() {
+                    let roles = row_roles(&ds, &tc)?;
+                    let model = fit_booster(&ds, &roles.fit, &tc, &cfg.version)?;
+                    fits += 1;
+                    let free_from = roles
+                        .calibration
+                        .iter()
+                        .map(|&i| ds.candles[i].open_time)
+                        .min()
+                        .unwrap_or(i64::MAX);
+                    booster = Some((model, free_from));
+                }
+                let Some((model, free_from)) = &booster else {
+                    return Err(ModelError::Data("internal: no booster".to_string()));
+                };
+                let rows = unseen_calibration_rows(&ds, &tc, *free_from)?;
+                let probs = gbdt_probabilities(model, &ds, &rows, threads);
+                let (rule, report) = ev_rule_on(&ds, &rows, probs, ev)?;
+                Ok(Priced {
+                    k,
+                    dataset: Some(ds),
+                    rule,
+                    report,
+                })
+            }),
+        };
         let priced = match priced {
             Ok(p) => p,
             Err(e) => {
@@ -343,6 +405,12 @@ fn choose_sharing_the_boosters(
     } = kept.swap_remove(at);
     let mut tc = cfg.clone();
     tc.labeling.exits = candidates[pick].exits.clone();
+    let dataset = match dataset {
+        Some(ds) => ds,
+        // A plan priced on its calibration rows alone (`lean`, so no `adjust`): labelled in
+        // full now, as the reference path labelled it.
+        None => Dataset::labelled(prepared, &tc.labeling)?,
+    };
     model.set_ev_rule(rule)?;
     let split = row_roles(&dataset, &tc)?.split;
     let all = all_probabilities(&model, &dataset, threads);

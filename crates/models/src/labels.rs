@@ -103,16 +103,81 @@ pub fn exit_outcomes(
     interval_ms: i64,
     cfg: &LabelConfig,
 ) -> Vec<Option<Outcomes>> {
-    let bars: Vec<Bar> = candles.iter().map(Bar::from).collect();
-    let profile = SymbolProfile::default();
-    let side = |i: usize, side: PositionSide| {
-        if i + 1 + cfg.horizon > bars.len() {
+    let l = Labeller::new(candles, volatility, interval_ms, cfg);
+    (0..candles.len()).map(|i| l.outcomes(i)).collect()
+}
+
+/// One series' labelling, candle by candle ([`exit_outcomes`] runs it on every candle; a
+/// caller that needs only some rows' outcomes asks for those).
+pub(crate) struct Labeller<'a> {
+    candles: &'a [Candle],
+    bars: Vec<Bar>,
+    volatility: &'a [f64],
+    interval_ms: i64,
+    cfg: &'a LabelConfig,
+    profile: SymbolProfile,
+}
+
+impl<'a> Labeller<'a> {
+    pub(crate) fn new(
+        candles: &'a [Candle],
+        volatility: &'a [f64],
+        interval_ms: i64,
+        cfg: &'a LabelConfig,
+    ) -> Self {
+        Labeller {
+            candles,
+            bars: candles.iter().map(Bar::from).collect(),
+            volatility,
+            interval_ms,
+            cfg,
+            profile: SymbolProfile::default(),
+        }
+    }
+
+    /// Whether candle `i` is followed by a full horizon and by its entry candle (the next one,
+    /// without a gap, at a positive open): the conditions of a row that do not depend on what
+    /// the trades do.
+    pub(crate) fn can_enter(&self, i: usize) -> bool {
+        i + 1 + self.cfg.horizon <= self.bars.len()
+            && self.bars[i + 1].open > Decimal::ZERO
+            && self.bars[i + 1].open_time == self.candles[i].open_time + self.interval_ms
+    }
+
+    /// Whether the time stop closes candle `i`'s trades within the horizon whatever the prices
+    /// do: some candle of the horizon is seen (at its close) at or after the time stop's due
+    /// time, as [`qt_exits::ExitPlan::on_range`] fires it. Then, for a candle that
+    /// [can enter](Self::can_enter), both outcomes exist under any exit distances (the plan is
+    /// built from a validated configuration and a positive price, so it cannot fail), and only
+    /// the outcomes' values depend on the plan. Requires `can_enter(i)`.
+    pub(crate) fn surely_closes(&self, i: usize) -> bool {
+        let Some(minutes) = self.cfg.exits.time_stop_minutes else {
+            return false;
+        };
+        let window = &self.bars[i + 1..=i + self.cfg.horizon];
+        let due = window[0]
+            .open_time
+            .saturating_add(i64::from(minutes) * 60_000);
+        // A candle is seen at its close, as `simulate` sees it.
+        window.iter().any(|b| {
+            let now = b.open_time + self.interval_ms - 1;
+            now >= due
+        })
+    }
+
+    /// Both sides' outcomes of candle `i` (see [`exit_outcomes`]).
+    pub(crate) fn outcomes(&self, i: usize) -> Option<Outcomes> {
+        if !self.can_enter(i) {
             return None;
         }
-        let entry = &bars[i + 1];
-        if entry.open <= Decimal::ZERO || entry.open_time != candles[i].open_time + interval_ms {
-            return None;
-        }
+        Some(Outcomes {
+            long: self.side(i, PositionSide::Long)?,
+            short: self.side(i, PositionSide::Short)?,
+        })
+    }
+
+    fn side(&self, i: usize, side: PositionSide) -> Option<Outcome> {
+        let entry = &self.bars[i + 1];
         let spec = EntrySpec {
             side,
             price: entry.open,
@@ -120,22 +185,18 @@ pub fn exit_outcomes(
             opened_ms: entry.open_time,
             filters: SymbolFilters::NONE,
         };
-        let vol = volatility.get(i).copied().unwrap_or(f64::NAN);
-        let plan = ExitPlan::new(spec, vol, &profile, &cfg.exits).ok()?;
-        let t = simulate(plan, &bars[i + 1..=i + cfg.horizon], interval_ms)?;
+        let vol = self.volatility.get(i).copied().unwrap_or(f64::NAN);
+        let plan = ExitPlan::new(spec, vol, &self.profile, &self.cfg.exits).ok()?;
+        let t = simulate(
+            plan,
+            &self.bars[i + 1..=i + self.cfg.horizon],
+            self.interval_ms,
+        )?;
         Some(Outcome {
             gross_return: t.gross_return,
             held: t.held,
         })
-    };
-    (0..candles.len())
-        .map(|i| {
-            Some(Outcomes {
-                long: side(i, PositionSide::Long)?,
-                short: side(i, PositionSide::Short)?,
-            })
-        })
-        .collect()
+    }
 }
 
 #[cfg(test)]

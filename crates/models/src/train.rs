@@ -520,13 +520,13 @@ pub fn train_on(
 }
 
 /// Builds the dataset from candles and trains, choosing the exits on the validation slice
-/// (see [`crate::exit_choice::train_choosing_exits`]).
+/// (see [`crate::exit_choice::train_choosing_exits_lean`]).
 pub fn train(
     series: &[Series],
     cfg: &TrainConfig,
 ) -> Result<(ModelArtifact, TrainReport), ModelError> {
     let prepared = Dataset::prepare(series, cfg.threads)?;
-    let c = crate::exit_choice::train_choosing_exits(&prepared, cfg, &mut |_| Ok(()))?;
+    let c = crate::exit_choice::train_choosing_exits_lean(&prepared, cfg)?;
     Ok((c.artifact, c.report))
 }
 

@@ -8,7 +8,7 @@ use qt_candles::Candle;
 use qt_exits::ExitConfig;
 use qt_models::dataset::{Dataset, Series};
 use qt_models::ev::EvSettings;
-use qt_models::exit_choice::train_choosing_exits;
+use qt_models::exit_choice::{train_choosing_exits, train_choosing_exits_lean};
 use qt_models::train::{Decision, TrainConfig};
 use qt_models::{ExitGrid, GbdtParams, LabelConfig, ModelKind};
 use rust_decimal::Decimal;
@@ -169,4 +169,56 @@ fn refitting_per_plan_fits_one_model_per_plan_and_chooses_by_the_same_rule() {
         .max_by(|a, b| a.1.net_return.total_cmp(&b.1.net_return))
         .map(|(k, _)| k);
     assert_eq!(Some(x.chosen), best);
+}
+
+/// The lean path (the plans other than the boosters' labelled only on their calibration rows,
+/// in full only when kept) against the reference path that labels every plan in full: the same
+/// trials, choice, model, report and dataset, on the planted market as it is (a plan other
+/// than the base is kept), with gaps in the candles, without a time stop (then a row exists
+/// only if its trades close within the horizon, which differs by plan) and with a time stop
+/// longer than the horizon.
+#[test]
+fn labelling_only_the_calibration_rows_changes_no_decision() {
+    let mut gapped = market();
+    for (s, series) in gapped.iter_mut().enumerate() {
+        // A missing hour in the middle and a missing candle in the calibration slice.
+        let at = 1500 + 200 * s;
+        series.candles.drain(at..at + 12);
+        series.candles.remove(3000 - 40 * s);
+    }
+    let cases: [(&str, Vec<Series>, Option<u32>, usize); 4] = [
+        ("planted", market(), Some(720), 160),
+        ("gaps", gapped, Some(720), 160),
+        ("no time stop", market(), None, 60),
+        ("time stop past the horizon", market(), Some(720), 120),
+    ];
+    for (name, series, time_stop, horizon) in cases {
+        let prepared = Dataset::prepare(&series, 2).expect("features");
+        let mut cfg = config(false);
+        cfg.labeling.exits.time_stop_minutes = time_stop;
+        cfg.labeling.horizon = horizon;
+        let reference = train_choosing_exits(&prepared, &cfg, &mut |_| Ok(())).expect("trains");
+        let lean = train_choosing_exits_lean(&prepared, &cfg).expect("trains");
+        let x = reference.report.exits.as_ref().expect("an exit choice");
+        eprintln!(
+            "{name}: chose {} of {:?}",
+            x.chosen,
+            x.trials
+                .iter()
+                .map(|t| (t.margin, t.trades, t.net_return))
+                .collect::<Vec<_>>()
+        );
+        if name == "planted" {
+            assert_ne!(x.chosen, 1, "a plan other than the base is kept");
+        }
+        assert_eq!(lean.report, reference.report, "{name}: report");
+        assert_eq!(lean.artifact, reference.artifact, "{name}: artifact");
+        let (a, b) = (&lean.dataset, &reference.dataset);
+        assert_eq!(a.labeling, b.labeling, "{name}");
+        assert_eq!(a.candles, b.candles, "{name}: rows");
+        assert_eq!(a.symbol_of, b.symbol_of, "{name}");
+        assert_eq!(a.features, b.features, "{name}");
+        assert_eq!(a.labels, b.labels, "{name}");
+        assert_eq!(a.outcomes, b.outcomes, "{name}");
+    }
 }

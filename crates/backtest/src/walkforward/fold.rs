@@ -5,7 +5,7 @@ use qt_exits::ExitConfig;
 use qt_features::FeatureVector;
 use qt_models::dataset::{Dataset, Series};
 use qt_models::ev::EvReport;
-use qt_models::exit_choice::train_choosing_exits;
+use qt_models::exit_choice::train_choosing_exits_lean;
 use qt_models::{ExitChoice, Model, ModelArtifact, ModelKind, Signal};
 
 use crate::BacktestError;
@@ -179,7 +179,7 @@ pub fn train_fold(
         |e: qt_models::ModelError| BacktestError::Model(format!("fold {}: {e}", fold.index));
     let prepared = Dataset::prepare(&train, 1).map_err(fold_err)?;
     let tc = cfg.train_config(version);
-    let chosen = train_choosing_exits(&prepared, &tc, &mut |_| Ok(())).map_err(fold_err)?;
+    let chosen = train_choosing_exits_lean(&prepared, &tc).map_err(fold_err)?;
     let (artifact, report, ds) = (chosen.artifact, chosen.report, chosen.dataset);
     let purged = candles.saturating_sub(ds.len());
     Ok(TrainedFold {

@@ -12,6 +12,7 @@ pub mod app;
 pub mod cycle;
 pub mod db;
 pub mod gate;
+pub mod memory;
 pub mod monitor;
 pub mod registry;
 pub mod settings;

@@ -329,3 +329,58 @@ fn a_setting_that_cannot_work_exits_with_code_2() {
         assert_eq!(status.code(), Some(2), "{k}={v}: {}", clm.output());
     }
 }
+
+/// clm starts itself again (same pid) with glibc's mmap threshold fixed, so a training run's
+/// memory is given back after it (see `clm::memory`); a threshold set by whoever started it is
+/// kept as it is. (Other tunables given are kept too, see the unit test: glibc rewrites the
+/// variable in the process's environment as it parses it, so that is not checked here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_with_a_fixed_malloc_mmap_threshold_under_its_own_pid() {
+    let f = Fixture::new();
+    let url = f.redis.url();
+    let dir = f.dir.path();
+    let db = dir.join("clm.db");
+    let models = dir.join("models");
+    let environ = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    for (given, want) in [
+        (None, clm::memory::TUNABLE.to_owned()),
+        (
+            Some("glibc.malloc.mmap_threshold=65536"),
+            "glibc.malloc.mmap_threshold=65536".to_owned(),
+        ),
+    ] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut env = vec![
+            ("QT_REDIS_URL", url.as_str()),
+            ("QT_STREAM_PREFIX", common::PREFIX),
+            ("QT_HTTP_ADDR", addr.as_str()),
+            ("QT_CLM__SQLITE_PATH", db.to_str().unwrap()),
+            ("QT_CLM__ARTIFACTS_DIR", models.to_str().unwrap()),
+            ("QT_CLM__SEED_DIR", "/nonexistent"),
+        ];
+        if let Some(g) = given {
+            env.push(("GLIBC_TUNABLES", g));
+        }
+        let mut clm = ChildService::spawn(bin(), &[], &env, dir.join("clm.log"));
+        let pid = clm.pid().unwrap();
+        wait_until(60, "clm to serve its health", || get(&addr, "/health/clm")).await;
+        let vars = environ(pid);
+        assert!(
+            vars.split('\0')
+                .any(|v| v == format!("GLIBC_TUNABLES={want}")),
+            "{given:?}: the environment of pid {pid}: {vars:?}\n{}",
+            clm.output()
+        );
+        let status = clm.terminate(20);
+        assert!(status.success(), "{status:?}\n{}", clm.output());
+    }
+}

@@ -5,10 +5,10 @@
 # random one of the five services or Redis every SOAK_KILL_MIN_SECS..SOAK_KILL_MAX_SECS
 # seconds (supervise.sh restarts a service; this script restarts Redis on its AOF, as a
 # container restart would). Then everything runs SOAK_SETTLE_SECS undisturbed and the run is
-# checked:
+# checked (the first four by scripts/stack_check.py, as ha-test.sh checks its run):
 #
-#   intents final      execution's group on qt:intents has nothing pending and no lag, and no
-#                      order of execution's database is still SENDING (outcome unknown)
+#   intents final      execution's group on qt:intents has nothing pending or undelivered, and
+#                      no order of execution's database is still SENDING (outcome unknown)
 #   no duplicate       no client order id twice on the exchange (orders and algo orders, from
 #                      allOrders / allAlgoOrders of every symbol), and no signal opened twice
 #                      (no two filled entry orders of execution's database share a signal id)
@@ -43,9 +43,7 @@ cd "$(dirname "$0")/.."
 
 need_pkg redis-server redis-server redis-tools
 need_pkg sqlite3 sqlite3
-need_pkg jq jq
 need_pkg curl curl
-need_pkg openssl openssl
 
 minutes=${SOAK_MINUTES:-20}
 speed=${SOAK_SPEED:-300}
@@ -188,75 +186,23 @@ report() { echo "$*" | tee -a "$out/summary.txt"; }
 report "soak: $minutes min, ${speed}x, $kills SIGKILLs (seed $seed), settled ${settle} s"
 awk '{print $3}' "$out/kills.txt" 2>/dev/null | sort | uniq -c | sed 's/^/    killed /' | tee -a "$out/summary.txt" || true
 
-rcli() { redis-cli -p "$redis_port" "$@"; }
-# XINFO GROUPS as "group pending lag" lines.
-groups() {
-  rcli XINFO GROUPS "$1" | awk '
-    prev == "name" {n = $0} prev == "pending" {p = $0} prev == "lag" {print n, p, $0}
-    {prev = $0}'
-}
-intents_group=$(groups qt:intents | awk '$1 == "execution"')
-report "intents group (name pending lag): ${intents_group:-none}"
-read -r _ ipending ilag <<<"${intents_group:-x x x}"
-if [ "$ipending" != 0 ] || [ "$ilag" != 0 ]; then failures+=("intents not all handled: $intents_group"); fi
-db=$DATA/state/execution.db
-sending=$(sqlite3 "$db" "SELECT count(*) FROM exec_orders WHERE state = 'SENDING'")
-orders_n=$(sqlite3 "$db" "SELECT count(*) FROM exec_orders")
-entries_n=$(sqlite3 "$db" "SELECT count(*) FROM exec_orders WHERE leg = 'entry' AND state = 'FILLED'")
-report "execution's orders: $orders_n recorded, $entries_n filled entries, $sending still SENDING"
-if [ "$sending" != 0 ]; then failures+=("$sending orders still SENDING"); fi
-if [ "$entries_n" = 0 ]; then failures+=("nothing traded: the soak proved nothing"); fi
-
-# The exchange's orders, signed as qt-exchange signs them.
-signed_get() { # signed_get PATH QUERY
-  local q="$2&timestamp=$(($(date +%s%N) / 1000000))&recvWindow=10000"
-  local sig
-  sig=$(printf '%s' "$q" | openssl dgst -sha256 -hmac paper-secret -r | cut -d' ' -f1)
-  curl -fsS -m 10 -H 'X-MBX-APIKEY: paper-key' "http://$sim_addr$1?$q&signature=$sig"
-}
-dups=0 exchange_orders=0
-for s in $(sqlite3 "$db" "SELECT DISTINCT symbol FROM exec_orders"); do
-  o=$(signed_get /fapi/v1/allOrders "symbol=$s&limit=1000")
-  a=$(signed_get /fapi/v1/allAlgoOrders "symbol=$s&limit=1000")
-  exchange_orders=$((exchange_orders + $(jq length <<<"$o") + $(jq length <<<"$a")))
-  d=$(jq '[.[].clientOrderId] | group_by(.) | map(select(length > 1)) | length' <<<"$o")
-  da=$(jq '[.[].clientAlgoId] | group_by(.) | map(select(length > 1)) | length' <<<"$a")
-  dups=$((dups + d + da))
-  if [ "$(jq length <<<"$o")" -ge 1000 ] || [ "$(jq length <<<"$a")" -ge 1000 ]; then
-    failures+=("$s has 1000 orders or more: the duplicate check saw only the last 1000")
-  fi
-done
-twice=$(sqlite3 "$db" "SELECT count(*) FROM (SELECT json_extract(signal, '\$.signal_id') AS sid
-  FROM exec_orders WHERE leg = 'entry' AND state = 'FILLED' AND sid IS NOT NULL
-  GROUP BY sid HAVING count(*) > 1)")
-report "exchange: $exchange_orders orders, $dups client ids seen twice; signals opened twice: $twice"
-if [ "$dups" != 0 ]; then failures+=("$dups client order ids twice on the exchange"); fi
-if [ "$twice" != 0 ]; then failures+=("$twice signals opened twice"); fi
-
+# Intents final, no duplicate, limits, protected in 5 s: the same checks as ha-test.sh's.
 max_pos=${QT_EXECUTION__LIMITS__MAX_CONCURRENT_POSITIONS:-8}
 max_lev=${QT_EXECUTION__LIMITS__MAX_LEVERAGE:-10}
 max_notional=${QT_EXECUTION__LIMITS__MAX_NOTIONAL_PER_TRADE:-2500}
-held=$(jq .max_positions "$out/watch.json")
-over_lev=$(sqlite3 "$db" "SELECT count(*) FROM exec_orders WHERE leg = 'entry' AND leverage > $max_lev")
-over_notional=$(sqlite3 "$db" "SELECT count(*) FROM exec_orders WHERE leg = 'entry'
-  AND CAST(filled_qty AS REAL) * CAST(avg_price AS REAL) > $max_notional * 1.02")
-largest=$(sqlite3 "$db" "SELECT printf('%.2f', max(CAST(filled_qty AS REAL) * CAST(avg_price AS REAL)))
-  FROM exec_orders WHERE leg = 'entry'")
-report "limits: at most $held symbols held at once (max $max_pos); entries above ${max_lev}x: $over_lev; largest filled entry $largest (max $max_notional), above it +2 %: $over_notional"
-if [ "$held" -gt "$max_pos" ]; then failures+=("$held symbols held at once"); fi
-if [ "$over_lev" != 0 ]; then failures+=("$over_lev entries above max leverage"); fi
-if [ "$over_notional" != 0 ]; then failures+=("$over_notional entries above max notional"); fi
-
-samples=$(jq .samples "$out/watch.json")
-unreach=$(jq .unreachable "$out/watch.json")
-stretches=$(jq '.bare | length' "$out/watch.json")
-longest=$(jq '[.bare[].secs] | max // 0 | . * 10 | round / 10' "$out/watch.json")
-late=$(jq --argjson m "$bare_max" '[.bare[] | select(.secs >= $m)] | length' "$out/watch.json")
-report "protection: $samples book samples ($unreach unanswered), $stretches unprotected stretches, longest ${longest} s, $late of ${bare_max} s or more"
-jq -r --argjson m "$bare_max" '.bare[] | select(.secs >= $m)
-  | "    \(.symbol) from \(.from_ms / 1000 | floor | todate) for \(.secs * 10 | round / 10) s"' \
-  "$out/watch.json" | tee -a "$out/summary.txt"
-if [ "$late" != 0 ]; then failures+=("$late positions unprotected for ${bare_max} s or more"); fi
+checks_ok=1
+python3 scripts/stack_check.py --redis-cli "redis-cli -p $redis_port" \
+  --db "$DATA/state/execution.db" --sim "http://$sim_addr" --watch "$out/watch.json" \
+  --bare-secs "$bare_max" --wait 30 --max-positions "$max_pos" --max-leverage "$max_lev" \
+  --max-notional "$max_notional" >"$out/checks.txt" 2>&1 || checks_ok=0
+sed '/^FAILED:/,$d' "$out/checks.txt" | tee -a "$out/summary.txt"
+if [ "$checks_ok" = 0 ]; then
+  if grep -q '^FAILED:' "$out/checks.txt"; then
+    while read -r f; do failures+=("$f"); done < <(sed -n '/^FAILED:/,$p' "$out/checks.txt" | tail -n +2 | sed 's/^ *//')
+  else
+    failures+=("scripts/stack_check.py could not check (see above)")
+  fi
+fi
 
 crashes=$(grep ' exited ' "$out/run.log" | grep -v 'signal 9' || true)
 panics=$(grep -l 'panicked' "$DATA"/logs/*.log 2>/dev/null || true)

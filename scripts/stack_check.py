@@ -137,7 +137,7 @@ def main():
     over_notional = query(a.db, f"""SELECT count(*) FROM exec_orders WHERE leg = 'entry'
         AND CAST(filled_qty AS REAL) * CAST(avg_price AS REAL) > {a.max_notional} * 1.02""")[0][0]
     print(f"limits: at most {watch['max_positions']} symbols held at once (max {a.max_positions}); "
-          f"entries above {a.max_leverage}x: {over_lev}; above {a.max_notional} +2 %: {over_notional}")
+          f"entries above {a.max_leverage:g}x: {over_lev}; above {a.max_notional:g} +2 %: {over_notional}")
     if watch["max_positions"] > a.max_positions:
         failures.append(f"{watch['max_positions']} symbols held at once")
     if over_lev:

@@ -42,8 +42,10 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn ready(addr: &str) -> bool {
-    http_get(addr, "/health/ready").is_some_and(|(status, _)| status == 200)
+/// Ready, and for trading-bot warmed up with its market streams connected.
+fn ready(name: &str, addr: &str) -> bool {
+    let ok = |path| http_get(addr, path).is_some_and(|(status, _)| status == 200);
+    ok("/health/ready") && (!name.starts_with("trading-bot") || ok("/health/market"))
 }
 
 fn now_ms() -> i64 {
@@ -167,7 +169,7 @@ fn main() {
     }
     let started = Instant::now();
     for (name, addr, child) in &services {
-        while !ready(addr) {
+        while !ready(name, addr) {
             assert!(
                 started.elapsed() < Duration::from_secs(300),
                 "{name} never ready: {}",
@@ -182,6 +184,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
+    let _runtime = rt.enter();
     let bus = Bus::connect(
         BusConfig::new(url.clone(), StreamNames::default(), "bench"),
         qt_events::clock::system(),
@@ -219,17 +222,21 @@ fn main() {
     }
     // Let the last close be handled.
     let want = symbols.len() * usize::try_from(steps).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // Until every signal is there, or none came for 10 s.
+    let (mut seen, mut last_new, mut done_at) = (0, Instant::now(), t0.elapsed());
     let signals = loop {
         let es = rt
             .block_on(bus.range(&signals_key, &format!("({before_signals}"), "+", 1_000_000))
             .unwrap();
-        if es.len() >= want || Instant::now() > deadline {
+        if es.len() > seen {
+            (seen, last_new, done_at) = (es.len(), Instant::now(), t0.elapsed());
+        }
+        if es.len() >= want || last_new.elapsed() > Duration::from_secs(10) {
             break es;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
     };
-    let window = t0.elapsed().as_secs_f64();
+    let window = done_at.as_secs_f64();
     let cpu: Vec<f64> = services
         .iter()
         .zip(&cpu0)
@@ -238,11 +245,13 @@ fn main() {
 
     // Group the signals by candle (all symbols close together), in close order.
     let mut by_candle: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut per_symbol: BTreeMap<String, usize> = BTreeMap::new();
     for e in &signals {
         let Ok(env) = Envelope::from_fields(e.field_pairs()) else {
             continue;
         };
         if let Event::SignalGenerated(s) = env.event {
+            *per_symbol.entry(s.symbol.clone()).or_default() += 1;
             let at = qt_bus::parse_entry_id(&e.id).map_or(0, |(ms, _)| i64::try_from(ms).unwrap());
             by_candle.entry(s.candle_open_time).or_default().push(at);
         }
@@ -260,6 +269,14 @@ fn main() {
         signals.len(),
         by_candle.len()
     );
+    let short: Vec<String> = symbols
+        .iter()
+        .filter(|s| per_symbol.get(*s).copied().unwrap_or(0) < usize::try_from(steps).unwrap())
+        .cloned()
+        .collect();
+    if !short.is_empty() {
+        println!("symbols with fewer signals than closes: {short:?}");
+    }
     println!(
         "lag from close to signal, each symbol: p50 {} ms, p99 {} ms, max {} ms",
         pct(&each, 0.5),

@@ -30,9 +30,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::conn::Connection;
 use qt_events::{DeadLettered, Envelope, Event, RawField, Stream};
 use redis::Value;
-use redis::aio::MultiplexedConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::backoff;
@@ -226,7 +226,7 @@ impl<H: Handler> Consumer<H> {
     /// handled so far is committed and acknowledged, before it returns.
     /// Redis being unreachable is waited out, never returned.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut conn: Option<MultiplexedConnection> = None;
+        let mut conn: Option<Connection> = None;
         let mut phase = Phase::History("0-0".into());
         let mut next_janitor = Instant::now();
         let mut failures: u32 = 0;
@@ -337,7 +337,7 @@ impl<H: Handler> Consumer<H> {
         tracing::info!(stream = %self.key, group = %self.cfg.group, "consumer stopped");
     }
 
-    async fn connect(&self) -> Result<MultiplexedConnection, BusError> {
+    async fn connect(&self) -> Result<Connection, BusError> {
         let mut c = self
             .bus
             .dedicated(self.cfg.block + Duration::from_secs(5))
@@ -348,7 +348,7 @@ impl<H: Handler> Consumer<H> {
 
     async fn read(
         &self,
-        c: &mut MultiplexedConnection,
+        c: &mut Connection,
         id: &str,
         count: usize,
         block: Option<Duration>,
@@ -371,7 +371,7 @@ impl<H: Handler> Consumer<H> {
     /// Takes over entries idle too long (`JUSTID`: no delivery is counted; the own-pending read
     /// that handles them counts it) and refreshes the pending and lag gauges. Returns how many
     /// entries it took over.
-    async fn janitor(&mut self, c: &mut MultiplexedConnection) -> Result<usize, BusError> {
+    async fn janitor(&mut self, c: &mut Connection) -> Result<usize, BusError> {
         let mut cursor = "0-0".to_owned();
         let idle = u64::try_from(self.cfg.claim_min_idle.as_millis()).unwrap_or(u64::MAX);
         let mut taken = 0;
@@ -412,11 +412,7 @@ impl<H: Handler> Consumer<H> {
     }
 
     /// Delivery counts of entries this consumer owns, from `XPENDING`.
-    async fn counts(
-        &self,
-        c: &mut MultiplexedConnection,
-        batch: &[RawEntry],
-    ) -> HashMap<String, u64> {
+    async fn counts(&self, c: &mut Connection, batch: &[RawEntry]) -> HashMap<String, u64> {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return HashMap::new();
         };
@@ -438,7 +434,7 @@ impl<H: Handler> Consumer<H> {
     /// Handles a batch and commits it; says what it left pending for later.
     async fn process(
         &mut self,
-        c: &mut MultiplexedConnection,
+        c: &mut Connection,
         batch: Vec<RawEntry>,
         redelivered: bool,
         shutdown: &CancellationToken,

@@ -2,7 +2,8 @@
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     /// Connection refused or dropped, timeout, Redis loading or restarting, or a server that
-    /// was demoted to a replica by a failover (`READONLY`): try again later.
+    /// was demoted to a replica by a failover (`READONLY`), or a cluster without a master for
+    /// a slot (`CLUSTERDOWN`, `TRYAGAIN`): try again later.
     #[error("redis unavailable: {0}")]
     Unavailable(#[source] redis::RedisError),
     /// Redis refused the command for a reason a retry will not fix.
@@ -31,7 +32,7 @@ impl From<redis::RedisError> for BusError {
             || e.is_connection_refusal()
             || matches!(
                 e.code(),
-                Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY")
+                Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN")
             )
             || e.kind() == redis::ErrorKind::Io;
         if transient {

@@ -9,11 +9,14 @@
 //!   transient failures, claims entries left by a dead instance (`XAUTOCLAIM`), dead-letters what
 //!   cannot be decoded or keeps failing, reconnects when Redis comes back and stops gracefully.
 //! - [`ProcessedStore`] lets a handler apply a Redis effect once per event id.
+//! - [`Connection`]: a single server or a Redis Cluster (`BusConfig::with_cluster`; every key
+//!   under a prefix with a hash tag, so each handler's `MULTI` stays within one slot).
 //! - [`SharedCache`] keeps short-lived values, leases and holds every instance shares (the
 //!   market-context cache of `qt-context`).
 //!
 //! It never interprets payloads beyond decoding the envelope, and never crashes on bad input.
 
+mod conn;
 mod consumer;
 mod error;
 mod processed;
@@ -23,6 +26,7 @@ mod shared_cache;
 mod stats;
 pub mod trace;
 
+pub use conn::Connection;
 pub use consumer::{
     Consumer, ConsumerConfig, ConsumerHandle, Delivery, Handler, HandlerError, Outcome,
 };

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use qt_events::clock::SharedClock;
 use qt_events::{Envelope, Event, Retention, Stream, StreamNames};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Value};
 
 use crate::BusError;
+use crate::conn::{Connection, cluster_config};
 use crate::error::backoff;
 use crate::raw::{self, RawEntry};
 use crate::stats::StreamStats;
@@ -29,6 +30,10 @@ pub struct BusConfig {
     pub sentinels: Vec<String>,
     /// The name the Sentinels monitor the master under (`QT_REDIS_MASTER_NAME`).
     pub master_name: String,
+    /// Redis Cluster seed nodes (`host:port`); empty: not a cluster. With a cluster, every
+    /// key must live in one slot, so the prefix must carry a hash tag (`qt:{main}:`); `url`
+    /// then gives only the credentials and TLS.
+    pub cluster: Vec<String>,
 }
 
 impl BusConfig {
@@ -40,7 +45,14 @@ impl BusConfig {
             retry_for: Duration::from_secs(30),
             sentinels: Vec::new(),
             master_name: String::new(),
+            cluster: Vec::new(),
         }
+    }
+
+    /// Connect to the Redis Cluster these seed nodes belong to.
+    pub fn with_cluster(mut self, nodes: Vec<String>) -> Self {
+        self.cluster = nodes;
+        self
     }
 
     /// Connect through these Sentinels to the master they monitor as `master_name`.
@@ -55,10 +67,18 @@ impl BusConfig {
     }
 }
 
+/// Where the bus's commands go: one server, or a cluster.
+// Made once and kept behind an `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Server {
+    Node(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
 /// The server the bus talks to now: a client for its address and the shared connection to it.
 struct Link {
-    client: redis::Client,
-    conn: ConnectionManager,
+    server: Server,
+    conn: Connection,
 }
 
 /// How the bus finds its server when Redis Sentinel names it.
@@ -78,7 +98,64 @@ fn manager_config() -> ConnectionManagerConfig {
 
 fn link(client: redis::Client) -> Result<Link, BusError> {
     let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config())?;
-    Ok(Link { client, conn })
+    Ok(Link {
+        server: Server::Node(client),
+        conn: Connection::node(conn),
+    })
+}
+
+fn cluster_link(client: redis::cluster::ClusterClient) -> Link {
+    let conn = Connection::cluster(client.clone(), cluster_config(Duration::from_secs(5)));
+    Link {
+        server: Server::Cluster(client),
+        conn,
+    }
+}
+
+/// The cluster client for these seed nodes, with the credentials and TLS of `QT_REDIS_URL`.
+fn cluster_client(
+    nodes: &[String],
+    url: &redis::Client,
+    names: &StreamNames,
+) -> Result<redis::cluster::ClusterClient, BusError> {
+    if names.hash_tag().is_none() {
+        return Err(BusError::Config(format!(
+            "QT_STREAM_PREFIX: {:?} has no hash tag, but QT_REDIS_CLUSTER is set: a handler's \
+             outputs and its acknowledgement go in one MULTI, which Redis Cluster allows only \
+             within one slot; use a prefix such as \"qt:{{main}}:\"",
+            names.prefix()
+        )));
+    }
+    let info = url.get_connection_info();
+    if info.redis_settings().db() != 0 {
+        return Err(BusError::Config(
+            "QT_REDIS_URL: a Redis Cluster has database 0 only".into(),
+        ));
+    }
+    let tls = match info.addr() {
+        redis::ConnectionAddr::TcpTls { insecure, .. } => Some(if *insecure {
+            redis::TlsMode::Insecure
+        } else {
+            redis::TlsMode::Secure
+        }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "rediss" } else { "redis" };
+    let seeds: Vec<String> = nodes.iter().map(|n| format!("{scheme}://{n}")).collect();
+    let mut b = redis::cluster::ClusterClientBuilder::new(seeds)
+        .connection_timeout(Duration::from_secs(2))
+        .response_timeout(Duration::from_secs(5));
+    if let Some(u) = info.redis_settings().username() {
+        b = b.username(u);
+    }
+    if let Some(p) = info.redis_settings().password() {
+        b = b.password(p);
+    }
+    if let Some(t) = tls {
+        b = b.tls(t);
+    }
+    b.build()
+        .map_err(|e| BusError::Config(format!("QT_REDIS_CLUSTER: {e}")))
 }
 
 /// `host:port` as `redis://host:port`; a URL as given.
@@ -120,6 +197,22 @@ impl Bus {
     pub fn connect(cfg: BusConfig, clock: SharedClock) -> Result<Self, BusError> {
         let client = redis::Client::open(cfg.url.as_str())
             .map_err(|e| BusError::Config(format!("QT_REDIS_URL: {e}")))?;
+        if !cfg.cluster.is_empty() {
+            if !cfg.sentinels.is_empty() {
+                return Err(BusError::Config(
+                    "QT_REDIS_CLUSTER and QT_REDIS_SENTINELS are both set: a cluster fails \
+                     over by itself"
+                        .into(),
+                ));
+            }
+            let cluster = cluster_client(&cfg.cluster, &client, &cfg.names)?;
+            return Ok(Self {
+                link: Arc::new(RwLock::new(Arc::new(cluster_link(cluster)))),
+                sentinel: None,
+                cfg: Arc::new(cfg),
+                clock,
+            });
+        }
         let sentinel = if cfg.sentinels.is_empty() {
             None
         } else {
@@ -192,12 +285,10 @@ impl Bus {
             }
         };
         let now = client.get_connection_info().addr().to_string();
-        let was = self
-            .current()
-            .client
-            .get_connection_info()
-            .addr()
-            .to_string();
+        let was = match &self.current().server {
+            Server::Node(c) => c.get_connection_info().addr().to_string(),
+            Server::Cluster(_) => String::new(),
+        };
         if now != was {
             tracing::warn!(from = %was, to = %now, master = %master_name, "redis master moved (sentinel failover); following it");
             let fresh = Arc::new(link(client)?);
@@ -226,28 +317,40 @@ impl Bus {
     }
 
     /// The shared auto-reconnecting connection (for stores built on the bus).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> Connection {
         self.current().conn.clone()
     }
 
-    /// A new dedicated connection whose replies may take up to `response_timeout`.
-    pub async fn dedicated(
-        &self,
-        response_timeout: Duration,
-    ) -> Result<MultiplexedConnection, BusError> {
-        let cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(response_timeout));
+    /// Whether the bus talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.current().server, Server::Cluster(_))
+    }
+
+    /// A new dedicated connection whose replies may take up to `response_timeout` (for
+    /// blocking reads, which would hold up every other command on a shared connection).
+    pub async fn dedicated(&self, response_timeout: Duration) -> Result<Connection, BusError> {
         // A dedicated connection is opened at start and after a failure: the moment to check
         // where the master is.
         if let Err(e) = self.follow_master().await {
             tracing::warn!(error = %e, "asking the sentinels for the master failed");
         }
-        Ok(self
-            .current()
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?)
+        match &self.current().server {
+            Server::Node(client) => {
+                let cfg = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(response_timeout));
+                Ok(Connection::direct(
+                    client
+                        .get_multiplexed_async_connection_with_config(&cfg)
+                        .await?,
+                ))
+            }
+            Server::Cluster(client) => Ok(Connection::cluster_direct(
+                client
+                    .get_async_connection_with_config(cluster_config(response_timeout))
+                    .await?,
+            )),
+        }
     }
 
     /// A new envelope from this service, stamped by the bus's clock.
@@ -329,7 +432,7 @@ impl Bus {
     /// Runs `f` on the shared connection, retrying transient failures with backoff.
     pub(crate) async fn retrying<T, F, Fut>(&self, mut f: F) -> Result<T, BusError>
     where
-        F: FnMut(ConnectionManager) -> Fut,
+        F: FnMut(Connection) -> Fut,
         Fut: std::future::Future<Output = Result<T, BusError>>,
     {
         let start = Instant::now();
@@ -406,7 +509,7 @@ impl Bus {
     /// Entries after `after` (exclusive) on a stream key, waiting up to `block` for the first
     /// (`XREAD`, no group: for people following a stream). `conn` is a dedicated connection.
     pub async fn read_after(
-        conn: &mut MultiplexedConnection,
+        conn: &mut Connection,
         key: &str,
         after: &str,
         block: Duration,

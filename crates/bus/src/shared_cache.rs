@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::conn::Connection;
 
 use crate::{Bus, BusError};
 
 /// Values, leases and holds under `<prefix>cache:`. Cheap to clone.
 #[derive(Clone)]
 pub struct SharedCache {
-    conn: ConnectionManager,
+    conn: Connection,
     prefix: String,
 }
 

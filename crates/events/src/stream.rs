@@ -127,6 +127,18 @@ impl StreamNames {
         format!("{}{}", self.prefix, name)
     }
 
+    /// The Redis Cluster hash tag of the prefix (`main` in `qt:{main}:`), if it has one: the
+    /// part between its first `{` and the next `}`, when not empty. Redis Cluster hashes only
+    /// that part of a key, so every key under such a prefix (streams, dead letters, dedup
+    /// marks, cache entries) lives in one slot, and a `MULTI` or a script over several of them
+    /// is allowed. Stream suffixes carry no braces, so the prefix decides alone.
+    pub fn hash_tag(&self) -> Option<&str> {
+        let open = self.prefix.find('{')?;
+        let rest = &self.prefix[open + 1..];
+        let close = rest.find('}')?;
+        Some(&rest[..close]).filter(|t| !t.is_empty())
+    }
+
     /// The stream a key names, if it is one of ours: accepts `qt:market` or a bare `market`.
     pub fn parse(&self, key: &str) -> Option<Stream> {
         Stream::from_suffix(key.strip_prefix(self.prefix.as_str()).unwrap_or(key))
@@ -146,6 +158,16 @@ mod tests {
         }
         assert_eq!(names.key(Stream::Intents), "t1:intents");
         assert_eq!(names.parse("t1:nope"), None);
+    }
+
+    #[test]
+    fn the_hash_tag_is_the_prefix_part_redis_cluster_hashes() {
+        assert_eq!(StreamNames::new("qt:{main}:").hash_tag(), Some("main"));
+        assert_eq!(StreamNames::new("{qt}:").hash_tag(), Some("qt"));
+        assert_eq!(StreamNames::new("qt:{a}{b}:").hash_tag(), Some("a"));
+        for untagged in ["qt:", "qt:{}:", "qt:{main:", "qt:}main{:"] {
+            assert_eq!(StreamNames::new(untagged).hash_tag(), None, "{untagged}");
+        }
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct CommonConfig {
     pub redis_sentinels: String,
     /// `QT_REDIS_MASTER_NAME`: the name the Sentinels monitor the master under (default `qt`).
     pub redis_master_name: String,
+    /// `QT_REDIS_CLUSTER`: Redis Cluster seed nodes, `host:port` separated by commas (default
+    /// empty: not a cluster). When set, `stream_prefix` must carry a hash tag (`qt:{main}:`)
+    /// so that every key of the deployment lives in one slot; `redis_url` then gives only the
+    /// credentials and TLS.
+    pub redis_cluster: String,
     /// `QT_STREAM_PREFIX`: prefix of every stream key (default `qt:`).
     pub stream_prefix: String,
     /// `QT_HTTP_ADDR`: where health and metrics are served (default `127.0.0.1:<port>`: this
@@ -44,6 +49,67 @@ pub struct CommonConfig {
     pub log_level: String,
     /// `QT_INSTANCE`: this instance's name; the consumer name is `<service>-<instance>`.
     pub instance: String,
+    /// `QT_SHARD`: `i/N`, this instance owns shard i of N of the symbols (default `0/1`: all
+    /// of them). Only a service that shards (trading-bot) accepts N above 1.
+    pub shard: String,
+}
+
+/// A slice of the symbols: shard `index` of `count`. A symbol belongs to the shard that jump
+/// consistent hashing (Lamping and Veach) of its hash names (FNV-1a, then MurmurHash3's
+/// 64-bit finalizer, which spreads the short, similar names symbols have), so every instance computes
+/// the same owner without talking to the others, and going from N to N+1 shards moves only
+/// about 1/(N+1) of the symbols (all to the new shard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Every symbol.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// `i/N` with `i < N`, `1 <= N <= 1024`.
+    pub fn parse(s: &str) -> Option<Shard> {
+        let (i, n) = s.trim().split_once('/')?;
+        let (index, count) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+        ((1..=1024).contains(&count) && index < count).then_some(Shard { index, count })
+    }
+
+    /// The shard that owns `symbol` among `count`.
+    pub fn of(symbol: &str, count: u32) -> u32 {
+        // FNV-1a, 64 bits: fixed here so that every build and every instance agrees.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in symbol.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
+        // Jump consistent hash.
+        let (mut b, mut j): (i64, i64) = (-1, 0);
+        while j < i64::from(count) {
+            b = j;
+            h = h.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+            let r = ((h >> 33) + 1) as f64;
+            j = ((b + 1) as f64 * ((1u64 << 31) as f64 / r)) as i64;
+        }
+        u32::try_from(b.max(0)).unwrap_or(0)
+    }
+
+    /// Whether this shard owns `symbol`.
+    pub fn owns(&self, symbol: &str) -> bool {
+        self.count <= 1 || Shard::of(symbol, self.count) == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl CommonConfig {
@@ -61,12 +127,24 @@ impl CommonConfig {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_sentinels: String::new(),
             redis_master_name: "qt".into(),
+            redis_cluster: String::new(),
             stream_prefix: "qt:".into(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             log_format: None,
             log_level: "info".into(),
             instance: "0".into(),
+            shard: "0/1".into(),
         }
+    }
+
+    /// This instance's shard (`QT_SHARD`, validated at load).
+    pub fn shard(&self) -> Shard {
+        Shard::parse(&self.shard).unwrap_or(Shard::ALL)
+    }
+
+    /// The seed nodes of `QT_REDIS_CLUSTER` (empty: not a cluster).
+    pub fn cluster_nodes(&self) -> Vec<String> {
+        nodes(&self.redis_cluster)
     }
 
     pub fn log_format(&self) -> LogFormat {
@@ -81,25 +159,55 @@ impl CommonConfig {
 
     /// The Sentinel nodes of `QT_REDIS_SENTINELS` (empty: none).
     pub fn sentinels(&self) -> Vec<String> {
-        self.redis_sentinels
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect()
+        nodes(&self.redis_sentinels)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        for node in self.sentinels() {
-            let ok = node
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-            if !ok {
+        for (key, list) in [
+            ("redis_sentinels", self.sentinels()),
+            ("redis_cluster", self.cluster_nodes()),
+        ] {
+            for node in list {
+                let ok = node
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+                if !ok {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!("expected host:port nodes separated by commas, got {node:?}"),
+                    ));
+                }
+            }
+        }
+        if !self.cluster_nodes().is_empty() {
+            if !self.sentinels().is_empty() {
                 return Err(ConfigError::invalid(
-                    "redis_sentinels",
-                    format!("expected host:port nodes separated by commas, got {node:?}"),
+                    "redis_cluster",
+                    "set together with QT_REDIS_SENTINELS: choose one (a cluster fails over by \
+                     itself)"
+                        .into(),
                 ));
             }
+            if qt_events::StreamNames::new(self.stream_prefix.clone())
+                .hash_tag()
+                .is_none()
+            {
+                return Err(ConfigError::invalid(
+                    "stream_prefix",
+                    format!(
+                        "{:?} has no hash tag, but QT_REDIS_CLUSTER is set: every key of a \
+                         deployment must live in one cluster slot (a handler's outputs and its \
+                         acknowledgement go in one MULTI); use e.g. \"qt:{{main}}:\"",
+                        self.stream_prefix
+                    ),
+                ));
+            }
+        }
+        if Shard::parse(&self.shard).is_none() {
+            return Err(ConfigError::invalid(
+                "shard",
+                format!("expected i/N with 0 <= i < N <= 1024, got {:?}", self.shard),
+            ));
         }
         if !self.sentinels().is_empty() && self.redis_master_name.trim().is_empty() {
             return Err(ConfigError::invalid(
@@ -142,6 +250,18 @@ impl CommonConfig {
         }
         Ok(())
     }
+}
+
+/// The services that run as several instances, each on a shard of the symbols (`QT_SHARD`).
+pub const SHARDED_SERVICES: &[&str] = &["trading-bot"];
+
+/// `host:port` items of a comma-separated list.
+fn nodes(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A bad setting. The message names it as a person would set it.
@@ -230,6 +350,17 @@ impl<S: DeserializeOwned + Serialize + Default> Config<S> {
         let fig = with_env(fig, &env);
         let common: CommonConfig = fig.extract().map_err(|e| from_figment(e, None))?;
         common.validate()?;
+        if common.shard().count > 1 && !SHARDED_SERVICES.contains(&service) {
+            return Err(ConfigError::invalid(
+                "shard",
+                format!(
+                    "{service} does not shard (only {}: the others are single writers or \
+                     read every symbol), got {:?}",
+                    SHARDED_SERVICES.join(", "),
+                    common.shard
+                ),
+            ));
+        }
         let service_cfg: S = fig
             .focus(&sec)
             .extract()
@@ -450,5 +581,97 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("QT_REDIS_MASTER_NAME"), "{e}");
+    }
+
+    #[test]
+    fn a_cluster_needs_host_port_seeds_a_tagged_prefix_and_no_sentinels() {
+        let c = Config::<Own>::load_from(
+            "execution",
+            env(&[
+                ("QT_REDIS_CLUSTER", "10.0.0.1:7000, r2:7001"),
+                ("QT_STREAM_PREFIX", "qt:{main}:"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.common.cluster_nodes(), vec!["10.0.0.1:7000", "r2:7001"]);
+        let e = Config::<Own>::load_from("execution", env(&[("QT_REDIS_CLUSTER", "r1:7000")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("QT_STREAM_PREFIX"), "{e}");
+        let e = Config::<Own>::load_from(
+            "execution",
+            env(&[("QT_REDIS_CLUSTER", "r1"), ("QT_STREAM_PREFIX", "{qt}:")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("QT_REDIS_CLUSTER"), "{e}");
+        let e = Config::<Own>::load_from(
+            "execution",
+            env(&[
+                ("QT_REDIS_CLUSTER", "r1:7000"),
+                ("QT_STREAM_PREFIX", "{qt}:"),
+                ("QT_REDIS_SENTINELS", "s:26379"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("QT_REDIS_CLUSTER"), "{e}");
+    }
+
+    #[test]
+    fn a_shard_is_i_of_n() {
+        let c = Config::<Own>::load_from("trading-bot", env(&[])).unwrap();
+        assert_eq!(c.common.shard(), Shard::ALL);
+        let c = Config::<Own>::load_from("trading-bot", env(&[("QT_SHARD", "2/3")])).unwrap();
+        assert_eq!(c.common.shard(), Shard { index: 2, count: 3 });
+        let e = Config::<Own>::load_from("execution", env(&[("QT_SHARD", "0/2")])).unwrap_err();
+        assert!(e.to_string().contains("QT_SHARD"), "{e}");
+        for bad in ["3/3", "1", "0/0", "a/2", "-1/2", "0/2000"] {
+            let e = Config::<Own>::load_from("trading-bot", env(&[("QT_SHARD", bad)])).unwrap_err();
+            assert!(e.to_string().contains("QT_SHARD"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn every_symbol_has_one_shard_and_a_new_shard_takes_symbols_only_for_itself() {
+        let symbols: Vec<String> = (0..300).map(|i| format!("SYM{i}USDT")).collect();
+        for n in 1..=8u32 {
+            let mut per = vec![0usize; n as usize];
+            for s in &symbols {
+                let owners: Vec<u32> = (0..n)
+                    .filter(|i| {
+                        Shard {
+                            index: *i,
+                            count: n,
+                        }
+                        .owns(s)
+                    })
+                    .collect();
+                assert_eq!(owners.len(), 1, "{s} over {n}: {owners:?}");
+                per[owners[0] as usize] += 1;
+                // From n to n+1 a symbol stays where it was or moves to the new shard.
+                let next = Shard::of(s, n + 1);
+                assert!(
+                    next == owners[0] || next == n,
+                    "{s}: {} -> {next}",
+                    owners[0]
+                );
+            }
+            // Balanced within a wide margin (300 symbols).
+            let fair = 300 / n as usize;
+            assert!(
+                per.iter().all(|c| *c * 2 >= fair && *c <= fair * 2),
+                "{n}: {per:?}"
+            );
+        }
+        // Fixed by the algorithm, not by the build or the platform: these owners never change
+        // (a change would move symbols between running shards).
+        let owners = |n| {
+            [
+                "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "BNBUSDT",
+            ]
+            .map(|s| Shard::of(s, n))
+        };
+        assert_eq!(owners(1), [0; 6]);
+        assert_eq!(owners(2), [0, 1, 0, 0, 1, 0]);
+        assert_eq!(owners(3), [0, 1, 2, 0, 1, 0]);
+        assert_eq!(owners(4), [0, 3, 2, 0, 1, 0]);
     }
 }

@@ -14,5 +14,5 @@ pub mod config;
 pub mod service;
 pub mod telemetry;
 
-pub use config::{CommonConfig, Config, ConfigError, LogFormat, load_toml_file};
+pub use config::{CommonConfig, Config, ConfigError, LogFormat, Shard, load_toml_file};
 pub use service::{Service, StartRefused, load_or_exit, run, run_main, run_with};

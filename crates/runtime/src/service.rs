@@ -29,6 +29,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 pub struct Service<S> {
     pub name: &'static str,
+    /// The consumer group of this service (and shard): see [`Service::group`].
+    group: String,
     pub config: Config<S>,
     pub bus: Bus,
     /// Cancelled on SIGTERM/SIGINT: long-running tasks watch it.
@@ -58,15 +60,19 @@ impl<S: Send + Sync + 'static> Service<S> {
     pub fn new(name: &'static str, config: Config<S>, clock: SharedClock) -> anyhow::Result<Self> {
         let names = StreamNames::new(config.common.stream_prefix.clone());
         let bus = Bus::connect(
-            BusConfig::new(config.common.redis_url.clone(), names, name).with_sentinels(
-                config.common.sentinels(),
-                config.common.redis_master_name.clone(),
-            ),
+            BusConfig::new(config.common.redis_url.clone(), names, name)
+                .with_sentinels(
+                    config.common.sentinels(),
+                    config.common.redis_master_name.clone(),
+                )
+                .with_cluster(config.common.cluster_nodes()),
             clock,
         )?;
+        let group = group_name(name, config.common.shard());
         let metrics = PrometheusBuilder::new().install_recorder()?;
         Ok(Self {
             name,
+            group,
             config,
             bus,
             shutdown: CancellationToken::new(),
@@ -79,6 +85,14 @@ impl<S: Send + Sync + 'static> Service<S> {
             metrics,
             groups_ready: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The consumer group this instance reads in: the service name, or `<service>-shard<i>`
+    /// for shard i > 0 of a sharded service (`QT_SHARD`). Every shard sees every fact of the
+    /// streams it consumes (a group shared by the shards would split them); shard 0 keeps the
+    /// unsharded group, so going from one instance to several adds groups and moves none.
+    pub fn group(&self) -> &str {
+        &self.group
     }
 
     /// This instance's consumer name: `<service>-<instance>`, stable across restarts.
@@ -104,9 +118,9 @@ impl<S: Send + Sync + 'static> Service<S> {
         self
     }
 
-    /// The consumer config this service uses for `stream` (group = service name).
+    /// The consumer config this service uses for `stream` (group: [`Service::group`]).
     pub fn consumer_config(&self, stream: Stream) -> ConsumerConfig {
-        ConsumerConfig::new(stream, self.name, self.consumer_name())
+        ConsumerConfig::new(stream, self.group.clone(), self.consumer_name())
     }
 
     /// Runs `handler` on `stream` in this service's group.
@@ -209,14 +223,14 @@ impl<S: Send + Sync + 'static> Service<S> {
     fn spawn_group_creation(&self, token: CancellationToken) {
         let bus = self.bus.clone();
         let streams = self.groups.clone();
-        let group = self.name;
+        let group = self.group.clone();
         let ready = self.groups_ready.clone();
         self.tracker.spawn(async move {
             let mut attempt = 0u32;
             loop {
                 let mut ok = true;
                 for s in &streams {
-                    if let Err(e) = bus.ensure_group(*s, group).await {
+                    if let Err(e) = bus.ensure_group(*s, &group).await {
                         tracing::warn!(error = %e, stream = %s, "cannot create consumer group yet");
                         ok = false;
                         break;
@@ -224,7 +238,7 @@ impl<S: Send + Sync + 'static> Service<S> {
                 }
                 if ok {
                     ready.store(true, Ordering::Relaxed);
-                    tracing::info!(groups = ?streams.iter().map(|s| s.suffix()).collect::<Vec<_>>(), group, "consumer groups ready");
+                    tracing::info!(groups = ?streams.iter().map(|s| s.suffix()).collect::<Vec<_>>(), %group, "consumer groups ready");
                     return;
                 }
                 attempt += 1;
@@ -247,7 +261,7 @@ impl<S: Send + Sync + 'static> Service<S> {
             .filter(|s| matches!(s.retention(), Retention::KeepUnacked { .. }))
             .collect();
         let watched: Vec<Stream> = self.groups.clone();
-        let group = self.name;
+        let group = self.group.clone();
         self.tracker.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             let mut n: u64 = 0;
@@ -261,8 +275,8 @@ impl<S: Send + Sync + 'static> Service<S> {
                     if let Ok(st) = bus.stats(*s).await {
                         metrics::gauge!("qt_stream_length", "stream" => s.suffix()).set(st.length as f64);
                         if let Some(g) = st.groups.iter().find(|g| g.name == group) {
-                            metrics::gauge!("qt_bus_pending", "stream" => s.suffix(), "group" => group).set(g.pending as f64);
-                            metrics::gauge!("qt_bus_lag", "stream" => s.suffix(), "group" => group).set(g.lag.unwrap_or(0) as f64);
+                            metrics::gauge!("qt_bus_pending", "stream" => s.suffix(), "group" => group.clone()).set(g.pending as f64);
+                            metrics::gauge!("qt_bus_lag", "stream" => s.suffix(), "group" => group.clone()).set(g.lag.unwrap_or(0) as f64);
                         }
                     }
                 }
@@ -278,6 +292,15 @@ impl<S: Send + Sync + 'static> Service<S> {
                 n += 1;
             }
         });
+    }
+}
+
+/// The group of `service` as shard `shard`: see [`Service::group`].
+pub fn group_name(service: &str, shard: crate::config::Shard) -> String {
+    if shard.index == 0 {
+        service.to_owned()
+    } else {
+        format!("{service}-shard{}", shard.index)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Test fixtures shared by the workspace's tests and benches: a real `redis-server` per test,
-//! the real `sim-exchange` binary on a free port ([`SimExchange`]), service binaries run as real
-//! child processes that can be SIGKILLed and restarted, plain loopback HTTP, and builders for the
-//! events and books tests make again and again ([`build`]).
+//! a real Redis Cluster ([`RedisCluster`]), the real `sim-exchange` binary on a free port
+//! ([`SimExchange`]), service binaries run as real child processes that can be SIGKILLed and
+//! restarted, plain loopback HTTP, and builders for the events and books tests make again and
+//! again ([`build`]).
 //!
 //! Only tests use this crate. It never fakes a part: it starts the real ones from PATH (Debian's
 //! `redis-server`) or from the workspace's target directory, and fails loudly when one is missing.
@@ -9,11 +10,13 @@
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a broken test machine
 
 pub mod build;
+mod cluster;
 mod http;
 mod process;
 mod redis;
 mod sim;
 
+pub use cluster::RedisCluster;
 pub use http::{free_port, http_get, http_post, http_post_json};
 pub use process::{ChildService, bin_path};
 pub use redis::{Fsync, RedisServer};

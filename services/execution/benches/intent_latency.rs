@@ -40,7 +40,7 @@ fn rss_kb(pid: u32) -> Option<u64> {
 }
 
 async fn wait_for(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut qt_bus::Connection,
     key: &str,
     cursor: &mut String,
     pred: &dyn Fn(&Envelope) -> bool,

@@ -20,6 +20,7 @@ use crate::decisions::{CandleOutcome, Core, CoreConfig};
 use crate::inbox::{Command, Inbox, Request};
 use crate::model::starting_model;
 use crate::settings::Settings;
+use qt_runtime::Shard;
 
 /// The streams whose facts the bot consumes (each in its own consumer group, named after the
 /// service).
@@ -58,6 +59,8 @@ pub struct TradingBot {
     /// event at or before it — the group replaying what `restore` already applied — is
     /// not applied again, so a start never runs an older model for a candle.
     model_entry: Option<(u64, u64)>,
+    /// The slice of the universe this instance decides (`QT_SHARD`; all by default).
+    shard: Shard,
 }
 
 /// Counters of what the bot did since it started (also exported as metrics).
@@ -140,7 +143,16 @@ impl TradingBot {
             stats: Arc::new(BotStats::default()),
             published: HashMap::new(),
             model_entry: None,
+            shard: Shard::ALL,
         })
+    }
+
+    /// Runs as `shard` of the universe (`QT_SHARD=i/N`): it decides, and publishes the
+    /// candles, mark prices, signals and intents of, only the symbols that shard owns (see
+    /// [`shard_universe`]); every instance still learns every fact.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// A handler for one of [`CONSUMES`].
@@ -385,9 +397,23 @@ impl TradingBot {
         last
     }
 
-    /// The configured symbols, or the top N by 24h quote volume. Retries until it has an
-    /// answer (`None` only on shutdown).
+    /// This shard's part ([`shard_universe`]) of the configured symbols, or of the top N by
+    /// 24h quote volume. Retries until it has an answer (`None` only on shutdown).
     async fn resolve_universe(&self, shutdown: &CancellationToken) -> Option<BTreeSet<String>> {
+        let all = self.resolve_all(shutdown).await?;
+        let mine = shard_universe(&all, self.shard);
+        if self.shard.count > 1 {
+            let owned = mine.iter().filter(|s| self.shard.owns(s)).count();
+            tracing::info!(shard = %self.shard, universe = all.len(), owned, followed = mine.len() - owned, "shard of the universe");
+            if owned == 0 {
+                tracing::warn!(shard = %self.shard, "this shard owns none of the universe's symbols");
+            }
+        }
+        Some(mine)
+    }
+
+    /// The configured symbols, or the top N by 24h quote volume, for every shard.
+    async fn resolve_all(&self, shutdown: &CancellationToken) -> Option<BTreeSet<String>> {
         if self.settings.top_n == 0 {
             return Some(self.settings.symbols.iter().cloned().collect());
         }
@@ -420,6 +446,10 @@ impl TradingBot {
                 symbol: s.clone(),
                 interval: self.settings.interval.clone(),
             });
+            if !self.shard.owns(s) {
+                // A reference followed for the market factor: another shard publishes it.
+                continue;
+            }
             streams.push(MarketStream::MarkPrice {
                 symbol: s.clone(),
                 every_second: true,
@@ -621,6 +651,11 @@ impl TradingBot {
     /// fill, protection), whose `traceparent` the candle's envelopes carry when traces are
     /// exported.
     async fn handle_candle(&mut self, c: &CandleClosed, live: bool, shutdown: &CancellationToken) {
+        if !self.shard.owns(&c.symbol) {
+            // A market reference another shard decides: it only feeds the market factor.
+            self.core.warm(&c.symbol, &Candle::from(c));
+            return;
+        }
         let span = tracing::info_span!("candle", symbol = %c.symbol, open_time = c.open_time, live);
         self.handle_candle_in(c, live, shutdown)
             .instrument(span)
@@ -707,6 +742,18 @@ pub fn routes(ready: Arc<AtomicBool>, stats: Arc<BotStats>) -> axum::Router {
     )
 }
 
+/// What the instance running as `shard` follows of the universe `all`: the symbols it owns
+/// (it decides them), and the market factor's references (`BTCUSDT`, `ETHUSDT`) that are in
+/// `all` but owned by another shard — it warms its features on their candles without
+/// publishing or deciding them, so every symbol's features, and so its decisions, are the
+/// same whatever the number of shards.
+pub fn shard_universe(all: &BTreeSet<String>, shard: Shard) -> BTreeSet<String> {
+    all.iter()
+        .filter(|s| shard.owns(s) || qt_features::MarketFactor::is_reference(s))
+        .cloned()
+        .collect()
+}
+
 /// The `n` symbols quoted in `quote` with the largest 24h quote volume.
 pub fn top_by_quote_volume(
     tickers: &[qt_exchange::Ticker24h],
@@ -729,6 +776,33 @@ pub fn top_by_quote_volume(
 mod tests {
     use super::*;
     use rust_decimal::Decimal;
+
+    #[test]
+    fn shards_split_the_universe_and_each_follows_the_references() {
+        let all: BTreeSet<String> = (0..40)
+            .map(|i| format!("S{i}USDT"))
+            .chain(["BTCUSDT".to_owned(), "ETHUSDT".to_owned()])
+            .collect();
+        assert_eq!(shard_universe(&all, Shard::ALL), all);
+        let n = 3;
+        let mut owners = std::collections::HashMap::new();
+        for index in 0..n {
+            let shard = Shard { index, count: n };
+            let mine = shard_universe(&all, shard);
+            assert!(mine.contains("BTCUSDT") && mine.contains("ETHUSDT"));
+            for s in mine.iter().filter(|s| shard.owns(s)) {
+                assert!(owners.insert(s.clone(), index).is_none(), "{s} owned twice");
+            }
+        }
+        assert_eq!(owners.len(), all.len(), "every symbol has an owner");
+        // A reference outside the universe is not followed.
+        let small: BTreeSet<String> = ["S1USDT".to_owned()].into();
+        assert!(
+            shard_universe(&small, Shard { index: 0, count: 2 }).len()
+                + shard_universe(&small, Shard { index: 1, count: 2 }).len()
+                == 1
+        );
+    }
 
     #[test]
     fn the_universe_is_the_top_n_by_quote_volume_in_the_quote_asset() {

@@ -24,6 +24,8 @@ mod inbox;
 pub mod model;
 pub mod settings;
 
-pub use app::{BotStats, CONSUMES, PRODUCES, TradingBot, routes, top_by_quote_volume};
+pub use app::{
+    BotStats, CONSUMES, PRODUCES, TradingBot, routes, shard_universe, top_by_quote_volume,
+};
 pub use inbox::{Command, Inbox};
 pub use settings::{ModelChoice, Settings};

@@ -25,7 +25,8 @@ fn main() -> ExitCode {
             service.bus.clone(),
             service.bus.clock().clone(),
         )
-        .context("trading-bot settings")?;
+        .context("trading-bot settings")?
+        .with_shard(service.config.common.shard());
         service
             .groups(&CONSUMES)
             .produces(&PRODUCES)

@@ -26,24 +26,31 @@ fn main() -> ExitCode {
             service.bus.clock().clone(),
         )
         .context("trading-bot settings")?;
-        service
-            .groups(&CONSUMES)
-            .produces(&PRODUCES)
-            .routes(routes(bot.readiness(), bot.stats()));
-        for stream in CONSUMES {
-            let cfg = service.consumer_config(stream);
-            service.consume(cfg, bot.inbox());
-        }
-        let ctx = trading_bot::context::context_task(
+        let ctx = trading_bot::context::context_hub(
             &service.config.service.context,
             &service.config.service.symbols,
             &bot_exchange,
             &service.bus,
             service.bus.clock().clone(),
-            service.shutdown.clone(),
         )
         .context("trading-bot context settings")?;
-        if let Some(task) = ctx {
+        service.groups(&CONSUMES).produces(&PRODUCES).routes(
+            routes(bot.readiness(), bot.stats()).merge(trading_bot::context::context_routes(
+                ctx.clone(),
+                service.bus.clock().clone(),
+            )),
+        );
+        for stream in CONSUMES {
+            let cfg = service.consumer_config(stream);
+            service.consume(cfg, bot.inbox());
+        }
+        if let Some(hub) = ctx {
+            let task = trading_bot::context::publisher(
+                &service.config.service.context,
+                hub,
+                &service.bus,
+                service.shutdown.clone(),
+            );
             service.spawn(task);
         }
         service.spawn(bot.run(service.shutdown.clone()));

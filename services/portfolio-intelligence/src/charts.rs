@@ -100,6 +100,40 @@ impl Charts {
         }
     }
 
+    /// The symbols with candles, with their interval and how many candles are kept.
+    pub fn symbols(&self) -> Vec<(String, String, usize)> {
+        self.candles
+            .iter()
+            .map(|(s, q)| {
+                let iv = self.interval.get(s).cloned().unwrap_or_default();
+                (s.clone(), iv, q.len())
+            })
+            .collect()
+    }
+
+    /// How many candles are kept per symbol.
+    pub fn keep(&self) -> usize {
+        self.keep
+    }
+
+    /// Adds candles read from the exchange (a backfill at start), each once.
+    pub fn backfill(&mut self, symbol: &str, interval: &str, bars: Vec<CandleBar>) {
+        let q = self.candles.entry(symbol.to_owned()).or_default();
+        self.interval
+            .entry(symbol.to_owned())
+            .or_insert_with(|| interval.to_owned());
+        for bar in bars {
+            match q.iter().position(|b| b.t >= bar.t) {
+                Some(i) if q[i].t == bar.t => {}
+                Some(i) => q.insert(i, bar),
+                None => q.push_back(bar),
+            }
+        }
+        while q.len() > self.keep {
+            q.pop_front();
+        }
+    }
+
     /// The close of `symbol`'s latest candle closed at `t` (its close time at or before `t`:
     /// never a candle still open at `t`).
     fn close_at(&self, symbol: &str, t: i64) -> Option<Decimal> {

@@ -604,3 +604,62 @@ async fn charts_buy_and_hold_balance_context_health_and_the_report_link_match_th
             > 2_000
     );
 }
+
+/// At start the charts hold only the candles of the market stream's tail (among the marks);
+/// each is filled from the real simulator's klines up to `chart_candles`, in order, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_are_filled_from_the_exchange_klines_at_start() {
+    use qt_exchange::Exchange;
+    let f = common::fixture();
+    let (client, _url, _sim) = common::sim().await;
+    let sh = f
+        .shared(Settings {
+            chart_candles: 50,
+            ..Settings::default()
+        })
+        .await;
+    let klines = client
+        .klines(common::SYMBOL, "5m", None, None, Some(60))
+        .await
+        .unwrap();
+    let last = klines
+        .iter()
+        .rev()
+        .find(|k| k.close_time < f.clock.now_ms())
+        .unwrap();
+    // The one candle the stream's tail held: the newest.
+    apply(
+        &f,
+        &sh,
+        Event::CandleClosed(CandleClosed {
+            symbol: common::SYMBOL.into(),
+            interval: "5m".into(),
+            open_time: last.open_time,
+            close_time: last.close_time,
+            open: last.open,
+            high: last.high,
+            low: last.low,
+            close: last.close,
+            volume: last.volume,
+            quote_volume: last.quote_volume,
+            trades: last.trades,
+        }),
+    )
+    .await;
+    let intel = portfolio_intelligence::Intel::new(sh.clone(), client);
+    assert_eq!(intel.backfill_charts().await.unwrap(), 1);
+    let charts = api::dashboard_state(&sh).charts;
+    let c = &charts[0];
+    assert_eq!(c.candles.len(), 50);
+    assert!(
+        c.candles.windows(2).all(|w| w[1].t - w[0].t == FIVE_MIN),
+        "in order, once each"
+    );
+    assert_eq!(c.candles.last().unwrap().t, last.open_time);
+    assert_eq!(c.candles.last().unwrap().c, last.close);
+    assert_eq!(
+        intel.backfill_charts().await.unwrap(),
+        0,
+        "full: nothing asked again"
+    );
+}

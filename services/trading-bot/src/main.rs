@@ -34,12 +34,12 @@ fn main() -> ExitCode {
             service.bus.clock().clone(),
         )
         .context("trading-bot context settings")?;
-        service.groups(&CONSUMES).produces(&PRODUCES).routes(
-            routes(bot.readiness(), bot.stats()).merge(trading_bot::context::context_routes(
-                ctx.clone(),
-                service.bus.clock().clone(),
-            )),
-        );
+        let context_routes =
+            trading_bot::context::context_routes(ctx.clone(), service.bus.clock().clone());
+        service
+            .groups(&CONSUMES)
+            .produces(&PRODUCES)
+            .routes(routes(bot.readiness(), bot.stats()).merge(context_routes));
         for stream in CONSUMES {
             let cfg = service.consumer_config(stream);
             service.consume(cfg, bot.inbox());

@@ -421,7 +421,13 @@ async fn health_tells_fresh_failing_stale_and_breaker_open_apart_with_how_long()
     let fg = FearGreed::new(&fake.url, Duration::from_secs(5))
         .unwrap()
         .with_policy(test_policy());
-    let h = hub(vec![Arc::new(fg)], &redis, "t9:", &clock, Duration::from_secs(5));
+    let h = hub(
+        vec![Arc::new(fg)],
+        &redis,
+        "t9:",
+        &clock,
+        Duration::from_secs(5),
+    );
     let s = &h.health().await[0];
     assert_eq!(s.state, "stale", "never fetched: {s:?}");
     assert_eq!(s.unhealthy_for_ms, Some(0));
@@ -430,7 +436,11 @@ async fn health_tells_fresh_failing_stale_and_breaker_open_apart_with_how_long()
     h.get("fear_greed", &Query::FearGreed).await.unwrap();
     clock.advance(1_000);
     let s = &h.health().await[0];
-    assert_eq!((s.state.as_str(), s.unhealthy_for_ms), ("fresh", None), "{s:?}");
+    assert_eq!(
+        (s.state.as_str(), s.unhealthy_for_ms),
+        ("fresh", None),
+        "{s:?}"
+    );
     assert_eq!(s.oldest_value_age_ms, Some(1_000));
     assert_eq!(s.last_success_ms, Some(T0));
     assert!(s.requests[0].values.contains_key("fear_greed"), "{s:?}");
@@ -452,7 +462,10 @@ async fn health_tells_fresh_failing_stale_and_breaker_open_apart_with_how_long()
     assert_eq!(s.state, "stale", "{s:?}");
     assert_eq!(s.unhealthy_for_ms, Some(600_000));
     assert_eq!(s.oldest_value_age_ms, Some(901_000));
-    assert!(s.requests[0].values.is_empty(), "stale values are not shown as values");
+    assert!(
+        s.requests[0].values.is_empty(),
+        "stale values are not shown as values"
+    );
 
     // Two more failures open the breaker (three in a row).
     fake.set("/fng/", Mode::ServerError);

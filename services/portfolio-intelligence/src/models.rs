@@ -161,6 +161,21 @@ pub async fn fetch_schedule(http: &reqwest::Client, base: &str) -> Result<Retrai
     schedule(&body).ok_or_else(|| "/health/clm has no schedule".to_owned())
 }
 
+/// The newest walk-forward report clm wrote (`<dir>/reports/<version>/report.html`, by the
+/// file's modification time): its version and path.
+pub fn latest_report(dir: &Path) -> Option<(String, PathBuf)> {
+    std::fs::read_dir(dir.join("reports"))
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let path = e.path().join("report.html");
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+            Some((modified, e.file_name().to_string_lossy().into_owned(), path))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+        .map(|(_, v, p)| (v, p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,19 +233,4 @@ mod tests {
         assert_eq!(s.last_result.unwrap().outcome, "rejected");
         assert!(schedule(&json!({"status": "ok"})).is_none());
     }
-}
-
-/// The newest walk-forward report clm wrote (`<dir>/reports/<version>/report.html`, by the
-/// file's modification time): its version and path.
-pub fn latest_report(dir: &Path) -> Option<(String, PathBuf)> {
-    std::fs::read_dir(dir.join("reports"))
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let path = e.path().join("report.html");
-            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
-            Some((modified, e.file_name().to_string_lossy().into_owned(), path))
-        })
-        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
-        .map(|(_, v, p)| (v, p))
 }

@@ -63,20 +63,8 @@ impl Reading {
     }
 }
 
-/// One source's health, for `qtctl context status` and the logs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceHealth {
-    pub source: String,
-    pub last_success_ms: Option<i64>,
-    pub last_error: Option<String>,
-    pub last_error_ms: Option<i64>,
-    pub consecutive_failures: u32,
-    /// `closed`, `open`, `half_open`.
-    pub breaker: String,
-    /// How long every instance still holds off the provider (`Retry-After` or backoff), ms.
-    pub held_for_ms: Option<u64>,
-    pub upstream_requests: u64,
-}
+/// One source's health, for trading-bot's `/health/context`, the dashboard and the logs.
+pub use qt_events::api::ContextSourceHealth as SourceHealth;
 
 /// Settings of the hub itself (the sources carry their own [`crate::Policy`]).
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +89,8 @@ impl Default for HubConfig {
 
 #[derive(Debug, Default)]
 struct Stats {
+    /// The first failure since the last success (cleared by a success).
+    failing_since_ms: Option<i64>,
     last_success_ms: Option<i64>,
     last_error: Option<String>,
     last_error_ms: Option<i64>,
@@ -124,6 +114,8 @@ pub struct ContextHub {
     pacers: Mutex<HashMap<&'static str, Arc<Pacer>>>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     token: String,
+    /// When the hub was built: a source never fetched has not been fresh since.
+    started_ms: i64,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -148,6 +140,7 @@ impl ContextHub {
                 }
             })
             .collect();
+        let started_ms = clock.now_ms();
         Self {
             slots,
             cache,
@@ -156,6 +149,7 @@ impl ContextHub {
             pacers: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             token: uuid::Uuid::now_v7().to_string(),
+            started_ms,
         }
     }
 
@@ -417,10 +411,11 @@ impl ContextHub {
                 {
                     tracing::warn!(source = name, error = %e, "context value not cached");
                 }
-                slot.stats
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .last_success_ms = Some(done);
+                {
+                    let mut s = slot.stats.lock().unwrap_or_else(|p| p.into_inner());
+                    s.last_success_ms = Some(done);
+                    s.failing_since_ms = None;
+                }
                 self.reading(slot, q, Some(rec), None)
             }
             Err(e) => {
@@ -447,34 +442,96 @@ impl ContextHub {
                     let mut s = slot.stats.lock().unwrap_or_else(|p| p.into_inner());
                     s.last_error = Some(e.to_string());
                     s.last_error_ms = Some(done);
+                    s.failing_since_ms.get_or_insert(done);
                 }
                 self.reading(slot, q, cached, Some(e.to_string()))
             }
         }
     }
 
-    /// Every source's health now.
+    /// Every source's health now: its state, its breaker and hold, and the age of each of its
+    /// requests' cached values (read from the shared cache, never fetched).
     pub async fn health(&self) -> Vec<SourceHealth> {
         let now = self.clock.now_ms();
         let mut out = Vec::new();
         for slot in &self.slots {
             let name = slot.source.name();
+            let policy = slot.source.policy();
             let held = self.cache.held_for(name).await.ok().flatten();
+            let mut requests = Vec::new();
+            for q in slot.source.queries() {
+                let rec = self.read(&Self::cache_key(name, &q)).await;
+                let r = self.reading(slot, &q, rec, None);
+                requests.push(qt_events::api::ContextRequestHealth {
+                    request: r.request,
+                    fetched_at: r.fetched_at,
+                    age_ms: r.age_ms,
+                    freshness: format!("{:?}", r.freshness).to_uppercase(),
+                    values: r
+                        .values
+                        .iter()
+                        .filter_map(|v| {
+                            let key = match &v.symbol {
+                                Some(sym) => format!("{}:{sym}", v.metric),
+                                None => v.metric.clone(),
+                            };
+                            v.value.map(|x| (key, x.to_string()))
+                        })
+                        .collect(),
+                });
+            }
             let s = slot.stats.lock().unwrap_or_else(|p| p.into_inner());
+            let breaker = slot.breaker.state(now);
+            let held_ms = held.map(|h| u64::try_from(h.as_millis()).unwrap_or(u64::MAX));
+            let oldest_fetch = requests
+                .iter()
+                .map(|r| r.fetched_at)
+                .try_fold(i64::MAX, |m, f| f.map(|f| m.min(f)));
+            let stale = requests.iter().any(|r| r.freshness != "FRESH");
+            let state = match breaker {
+                _ if held_ms.is_some_and(|h| h > 0) => "held",
+                BreakerState::Open { .. } => "breaker_open",
+                BreakerState::HalfOpen => "half_open",
+                BreakerState::Closed if stale => "stale",
+                BreakerState::Closed if s.failing_since_ms.is_some() => "failing",
+                BreakerState::Closed => "fresh",
+            };
+            // Not fresh since the earliest of: its first failure since the last success, the
+            // time its oldest value went stale, the start when a request was never fetched.
+            let stale_since = match oldest_fetch {
+                None => Some(self.started_ms),
+                Some(f) if stale => Some(f.saturating_add(ms(policy.max_age))),
+                Some(_) => None,
+            };
+            let since = [s.failing_since_ms, stale_since]
+                .into_iter()
+                .flatten()
+                .min()
+                .filter(|_| state != "fresh");
             out.push(SourceHealth {
                 source: name.to_string(),
+                state: state.to_string(),
                 last_success_ms: s.last_success_ms,
                 last_error: s.last_error.clone(),
                 last_error_ms: s.last_error_ms,
                 consecutive_failures: slot.breaker.consecutive_failures(),
-                breaker: match slot.breaker.state(now) {
+                breaker: match breaker {
                     BreakerState::Closed => "closed",
                     BreakerState::Open { .. } => "open",
                     BreakerState::HalfOpen => "half_open",
                 }
                 .to_string(),
-                held_for_ms: held.map(|h| u64::try_from(h.as_millis()).unwrap_or(u64::MAX)),
+                breaker_open_until_ms: match breaker {
+                    BreakerState::Open { until_ms } => Some(until_ms),
+                    _ => None,
+                },
+                held_for_ms: held_ms,
+                held_until_ms: held_ms
+                    .map(|h| now.saturating_add(i64::try_from(h).unwrap_or(i64::MAX))),
                 upstream_requests: s.upstream_requests,
+                oldest_value_age_ms: oldest_fetch.map(|f| now - f),
+                unhealthy_for_ms: since.map(|t| (now - t).max(0)),
+                requests,
             });
         }
         out

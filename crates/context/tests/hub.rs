@@ -14,7 +14,7 @@ use qt_context::sources::binance::BinanceFutures;
 use qt_context::sources::coingecko::{CoinGecko, CoinGeckoConfig};
 use qt_context::sources::fear_greed::FearGreed;
 use qt_context::{ContextHub, HubConfig, Policy, Query, Source};
-use qt_events::clock::{ManualClock, SharedClock};
+use qt_events::clock::{Clock, ManualClock, SharedClock};
 use qt_events::{Decimal, Freshness};
 use qt_exchange::market_data::DataPeriod;
 use qt_exchange::{BinanceClient, ExchangeConfig, Mode as ExMode};
@@ -408,4 +408,74 @@ async fn n_instances_sharing_one_redis_make_one_upstream_request_per_ttl() {
         readings.iter().all(|r| r.fetched_at == Some(T0 + 300_000)),
         "{readings:?}"
     );
+}
+
+/// Health says what a reader needs: fresh; failing (the last request failed, the value still
+/// usable); stale once the value is older than `max_age`, with how long it has not been fresh;
+/// breaker open with when it lets a trial through; never fetched is stale since the start.
+#[tokio::test]
+async fn health_tells_fresh_failing_stale_and_breaker_open_apart_with_how_long() {
+    let fake = Fake::start().await;
+    let redis = RedisServer::start();
+    let clock = ManualClock::new(T0);
+    let fg = FearGreed::new(&fake.url, Duration::from_secs(5))
+        .unwrap()
+        .with_policy(test_policy());
+    let h = hub(
+        vec![Arc::new(fg)],
+        &redis,
+        "t9:",
+        &clock,
+        Duration::from_secs(5),
+    );
+    let s = &h.health().await[0];
+    assert_eq!(s.state, "stale", "never fetched: {s:?}");
+    assert_eq!(s.unhealthy_for_ms, Some(0));
+    assert_eq!(s.requests[0].freshness, "MISSING");
+
+    h.get("fear_greed", &Query::FearGreed).await.unwrap();
+    clock.advance(1_000);
+    let s = &h.health().await[0];
+    assert_eq!(
+        (s.state.as_str(), s.unhealthy_for_ms),
+        ("fresh", None),
+        "{s:?}"
+    );
+    assert_eq!(s.oldest_value_age_ms, Some(1_000));
+    assert_eq!(s.last_success_ms, Some(T0));
+    assert!(s.requests[0].values.contains_key("fear_greed"), "{s:?}");
+
+    // Past the TTL the provider answers garbage: the value is still usable, the source failing.
+    fake.set("/fng/", Mode::Malformed);
+    clock.advance(300_000);
+    h.get("fear_greed", &Query::FearGreed).await.unwrap();
+    assert_eq!(h.health().await[0].state, "held", "backing off");
+    tokio::time::sleep(Duration::from_millis(250)).await; // past the backoff hold
+    let s = &h.health().await[0];
+    assert_eq!(s.state, "failing", "{s:?}");
+    assert_eq!(s.unhealthy_for_ms, Some(0));
+
+    // Older than max_age (900 s): stale, not fresh since the first failure 600 s ago.
+    clock.advance(600_000);
+    tokio::time::sleep(Duration::from_millis(250)).await; // past the backoff hold
+    let s = &h.health().await[0];
+    assert_eq!(s.state, "stale", "{s:?}");
+    assert_eq!(s.unhealthy_for_ms, Some(600_000));
+    assert_eq!(s.oldest_value_age_ms, Some(901_000));
+    assert!(
+        s.requests[0].values.is_empty(),
+        "stale values are not shown as values"
+    );
+
+    // Two more failures open the breaker (three in a row).
+    fake.set("/fng/", Mode::ServerError);
+    for _ in 0..2 {
+        h.get("fear_greed", &Query::FearGreed).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let s = &h.health().await[0];
+    assert_eq!(s.state, "breaker_open", "{s:?}");
+    assert_eq!(s.breaker_open_until_ms, Some(clock.now_ms() + 60_000));
+    assert_eq!(s.consecutive_failures, 3);
+    assert!(s.last_error.as_deref().unwrap().contains("503"), "{s:?}");
 }

@@ -383,6 +383,184 @@ pub struct Dashboard {
     /// Whether the control endpoints are enabled (an `api_token` is configured).
     #[serde(default)]
     pub controls_enabled: bool,
+    /// Per symbol traded or seen on `market`: its last candles with the entries, exits,
+    /// stops and targets drawn on them.
+    #[serde(default)]
+    pub charts: Vec<SymbolChart>,
+    /// Buy-and-hold of the symbols traded that have candles, equal weight, from the same
+    /// candles, on the equity curve's times (from the first time each of them has a closed
+    /// candle), starting at the equity of that time.
+    #[serde(default)]
+    pub buy_and_hold: Vec<(i64, Decimal)>,
+    /// The symbols `buy_and_hold` holds.
+    #[serde(default)]
+    pub buy_and_hold_symbols: Vec<String>,
+    /// The open positions' long and short sides.
+    #[serde(default)]
+    pub long_short: LongShortBalance,
+    /// The exchange API as each service that calls it reports it on its `/metrics`.
+    #[serde(default)]
+    pub exchange_api: Vec<ExchangeApiView>,
+    /// The market-context sources as trading-bot's `/health/context` reports them.
+    #[serde(default)]
+    pub context: ContextView,
+    /// The model version of the newest walk-forward report clm wrote (served at
+    /// `/reports/latest`), when there is one.
+    #[serde(default)]
+    pub latest_report: Option<String>,
+}
+
+/// One closed candle of a chart (its open time, ms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandleBar {
+    pub t: i64,
+    pub o: Decimal,
+    pub h: Decimal,
+    pub l: Decimal,
+    pub c: Decimal,
+}
+
+/// An entry or an exit drawn on a chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartMark {
+    pub ts: i64,
+    pub price: Decimal,
+    /// `entry` or `exit`.
+    pub kind: String,
+    /// `LONG` or `SHORT`: the position's side.
+    pub side: String,
+    /// The exit's reason, the entry's model version.
+    pub label: String,
+}
+
+/// A stop or target of a position, as exit-brain asked for it (`ProtectPosition`), from when
+/// it was asked until it was replaced or the position closed (`to: None`: still in place).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartLevel {
+    /// `stop`, `take_profit` or `trailing` (its activation price).
+    pub kind: String,
+    /// The leg's name (`stop`, `tp1`, …).
+    pub leg: String,
+    pub price: Decimal,
+    pub from: i64,
+    pub to: Option<i64>,
+}
+
+/// One symbol's chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolChart {
+    pub symbol: String,
+    pub interval: String,
+    /// Oldest first.
+    pub candles: Vec<CandleBar>,
+    /// Entries and exits within the candles' span.
+    pub marks: Vec<ChartMark>,
+    /// Stops and targets that overlap the candles' span.
+    pub levels: Vec<ChartLevel>,
+}
+
+/// The open positions' sides: notional (at the mark) and count of each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LongShortBalance {
+    pub long_notional: Decimal,
+    pub short_notional: Decimal,
+    /// Long minus short.
+    pub net_notional: Decimal,
+    pub long_positions: u32,
+    pub short_positions: u32,
+    /// Long notional over the gross (0.5 without a position).
+    pub long_share: f64,
+}
+
+/// The exchange API as one service reports it on its `/metrics` (the `qt_exchange_*` series
+/// of `qt-exchange`): the request weight used in the current minute as the exchange's last
+/// answer said, the 429 and 418 answers counted since the service started, the latency of its
+/// REST requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeApiView {
+    pub service: String,
+    /// `X-MBX-USED-WEIGHT-1M` of the last answer (the IP's weight this minute).
+    pub weight_used_1m: Option<f64>,
+    /// The weight one IP may use per minute (the exchange's published limit, a setting).
+    pub weight_limit_1m: u32,
+    /// 429 answers (rate limited) since the service started.
+    pub rate_limited_429: u64,
+    /// 418 answers (banned) since the service started.
+    pub banned_418: u64,
+    /// REST requests timed since the service started.
+    pub requests: u64,
+    /// Median and 99th percentile of their latency, ms (`None` before the first request).
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    /// Why the service's metrics could not be read, when they could not.
+    pub error: Option<String>,
+}
+
+/// One request of a market-context source: the age of its cached values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextRequestHealth {
+    /// `global`, `fng`, `funding_rate:BTCUSDT`, …
+    pub request: String,
+    /// When its cached values were fetched (ms); `None`: never.
+    pub fetched_at: Option<i64>,
+    pub age_ms: Option<i64>,
+    /// `FRESH`, `STALE` or `MISSING` (stale values are served as missing).
+    pub freshness: String,
+    /// Its values when fresh: name → value (as text).
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+/// One market-context source's health (trading-bot's `/health/context`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextSourceHealth {
+    pub source: String,
+    /// `fresh`, `failing` (its last request failed, its values still fresh), `stale`
+    /// (a value older than the source's limit or never fetched), `held` (every instance holds
+    /// off the provider: a 429's `Retry-After` or a backoff), `breaker_open` or `half_open`.
+    #[serde(default)]
+    pub state: String,
+    pub last_success_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_ms: Option<i64>,
+    pub consecutive_failures: u32,
+    /// `closed`, `open`, `half_open`.
+    pub breaker: String,
+    /// When the open breaker lets one trial request through (ms).
+    #[serde(default)]
+    pub breaker_open_until_ms: Option<i64>,
+    /// How long every instance still holds off the provider (`Retry-After` or backoff), ms.
+    pub held_for_ms: Option<u64>,
+    /// Until when (ms).
+    #[serde(default)]
+    pub held_until_ms: Option<i64>,
+    pub upstream_requests: u64,
+    /// The age of its oldest value (ms); `None` when a request was never fetched.
+    #[serde(default)]
+    pub oldest_value_age_ms: Option<i64>,
+    /// How long it has not been `fresh` (ms); `None` while it is.
+    #[serde(default)]
+    pub unhealthy_for_ms: Option<i64>,
+    #[serde(default)]
+    pub requests: Vec<ContextRequestHealth>,
+}
+
+/// trading-bot's `GET /health/context`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextHealth {
+    /// trading-bot's clock when it answered (ms).
+    pub now: i64,
+    pub sources: Vec<ContextSourceHealth>,
+}
+
+/// The market-context sources as the dashboard shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextView {
+    /// When trading-bot's health was last read (this service's clock, ms).
+    pub read_at: Option<i64>,
+    pub sources: Vec<ContextSourceHealth>,
+    /// Why it could not be read (no trading-bot configured, unreachable, no context task).
+    pub error: Option<String>,
 }
 
 /// The answer of a control endpoint: the command published on `qt:control`.

@@ -476,8 +476,8 @@ impl Clm {
         Ok(())
     }
 
-    /// Drops versions beyond `keep_versions` (files and rows; never the champion) and rewrites
-    /// `registry.json`.
+    /// Drops versions beyond `keep_versions` (artifacts, walk-forward reports and rows; never
+    /// the champion) and rewrites `registry.json`.
     ///
     /// # Errors
     /// A database or file error.
@@ -488,6 +488,13 @@ impl Clm {
                 && e.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::warn!(version = %r.version, error = %e, "cannot remove an old artifact");
+            }
+            // Its walk-forward report goes with it (`cycle::write_report`).
+            let report = self.settings.artifacts_dir.join("reports").join(&r.version);
+            if let Err(e) = std::fs::remove_dir_all(&report)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(version = %r.version, error = %e, "cannot remove an old report");
             }
             self.db.delete_model(&r.version).await?;
         }

@@ -98,6 +98,7 @@ fn walk_forward(
     s: &Settings,
     series: &[Series],
     prior_trials: usize,
+    version: &str,
 ) -> Result<WalkForwardCard, String> {
     let cfg = s.walkforward_config(prior_trials);
     let data = series
@@ -107,7 +108,8 @@ fn walk_forward(
             candles: x.candles.clone(),
         })
         .collect();
-    let (r, _) = run_walkforward(data, &cfg, &|_, _, _| {}).map_err(|e| e.to_string())?;
+    let (r, curves) = run_walkforward(data, &cfg, &|_, _, _| {}).map_err(|e| e.to_string())?;
+    write_report(s, version, &r, &curves);
     Ok(WalkForwardCard {
         folds: r.folds.len(),
         out_of_sample_start_ms: r.folds.first().map_or(0, |f| f.fold.test_start),
@@ -126,6 +128,24 @@ fn walk_forward(
         exit_plans: r.deflated.exit_plans,
         verdict: r.verdict,
     })
+}
+
+/// The walk-forward's self-contained HTML report, `<artifacts_dir>/reports/<version>/
+/// report.html` (portfolio-intelligence serves the newest at `/reports/latest`). A report that
+/// cannot be written is logged; the gate does not depend on it.
+fn write_report(
+    s: &Settings,
+    version: &str,
+    r: &qt_backtest::walkforward::WalkForwardReport,
+    curves: &qt_backtest::walkforward::Curves,
+) {
+    let dir = s.artifacts_dir.join("reports").join(version);
+    let path = dir.join("report.html");
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, qt_backtest::wf_report::html(r, curves)));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "walk-forward report not written");
+    }
 }
 
 fn candidate(version: &str, m: &Metrics, mix: SignalMix) -> Candidate {
@@ -266,7 +286,7 @@ pub fn run_cycle(input: CycleInput<'_>) -> Result<(ModelArtifact, CycleReport), 
     let walkforward = s
         .walkforward
         .enabled
-        .then(|| walk_forward(s, &input.series, input.prior_trials));
+        .then(|| walk_forward(s, &input.series, input.prior_trials, &input.version));
     let t4 = Instant::now();
     let decision = decide(
         &s.gate,

@@ -39,6 +39,9 @@ pub struct Observations<'a> {
     pub services: &'a [ServiceHealth],
     /// Confirmed drifts.
     pub drift: &'a [Drift],
+    /// The market-context sources as last read from trading-bot, and how long ago (ms).
+    pub context: &'a [qt_events::api::ContextSourceHealth],
+    pub context_read_ago_ms: i64,
 }
 
 /// The rules' state: the last firing of each (rule, key) and the recent samples of each group.
@@ -219,6 +222,48 @@ impl AlertEngine {
                 Severity::Warning,
                 format!("{} entries in the dead-letter stream", o.dead_letters),
             ));
+        }
+        let down_after = i64::try_from(s.context_down_after.as_millis()).unwrap_or(i64::MAX);
+        for c in o.context {
+            let Some(for_ms) = c.unhealthy_for_ms.map(|f| f + o.context_read_ago_ms.max(0)) else {
+                continue;
+            };
+            if for_ms >= down_after {
+                let why = match c.state.as_str() {
+                    "held" => format!(
+                        "held off the provider until {} ({})",
+                        crate::decisions::iso(c.held_until_ms.unwrap_or(o.now)),
+                        c.last_error.as_deref().unwrap_or("backoff")
+                    ),
+                    "breaker_open" | "half_open" => format!(
+                        "circuit breaker {} after {} failures ({})",
+                        c.breaker,
+                        c.consecutive_failures,
+                        c.last_error.as_deref().unwrap_or("?")
+                    ),
+                    other => format!(
+                        "{other}: oldest value {}",
+                        c.oldest_value_age_ms.map_or_else(
+                            || "never fetched".into(),
+                            |a| format!("{} s old", a / 1000)
+                        )
+                    ),
+                };
+                out.push(with(
+                    alert(
+                        "context_source_down",
+                        &c.source,
+                        Severity::Warning,
+                        format!(
+                            "market-context source {} not fresh for {} min: {why}",
+                            c.source,
+                            for_ms / 60_000
+                        ),
+                    ),
+                    "state",
+                    &c.state,
+                ));
+            }
         }
         for h in o.services.iter().filter(|h| !h.ready) {
             out.push(alert(

@@ -47,6 +47,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/control/close-position", post(close_position))
         .route("/api/control/rollback", post(rollback))
         .route("/api/models", get(models))
+        .route("/reports/latest", get(latest_report))
         .with_state(shared)
 }
 
@@ -212,6 +213,9 @@ pub fn dashboard_state(sh: &Shared) -> api::Dashboard {
                 message: b.message.clone(),
             })
     });
+    let traded = crate::charts::traded_symbols(&st.book.positions, &st.book.trades);
+    let (buy_and_hold_symbols, buy_and_hold) = st.charts.buy_and_hold(&traded, &r.equity_curve);
+    let long_short = crate::charts::long_short(&r.positions);
     let positions = &st.book.positions;
     let decisions = st.decisions.view(
         now,
@@ -261,6 +265,32 @@ pub fn dashboard_state(sh: &Shared) -> api::Dashboard {
         decisions,
         models: st.models.clone(),
         controls_enabled: !sh.settings.api_token.is_empty(),
+        charts: st.charts.view(&st.book.positions, &st.book.trades),
+        buy_and_hold,
+        buy_and_hold_symbols,
+        long_short,
+        exchange_api: st.exchange_api.clone(),
+        context: st.context.clone(),
+        latest_report: st.latest_report.as_ref().map(|(v, _)| v.clone()),
+    }
+}
+
+/// `GET /reports/latest`: the newest walk-forward report clm wrote, as it is (one
+/// self-contained page).
+async fn latest_report(State(sh): S) -> Response {
+    let found = sh.state().latest_report.clone();
+    let Some((_, path)) = found else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "clm has written no walk-forward report yet",
+        );
+    };
+    match tokio::fs::read_to_string(&path).await {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => error(
+            StatusCode::NOT_FOUND,
+            format!("cannot read {}: {e}", path.display()),
+        ),
     }
 }
 

@@ -20,8 +20,10 @@ use crate::alerts::{
     AlertEngine, DeliveryGate, GroupSample, Notifier, Observations, ServiceHealth,
 };
 use crate::book::{Book, Drift};
+use crate::charts::Charts;
 use crate::db::Db;
 use crate::settings::Settings;
+use qt_events::api::{ContextView, ExchangeApiView};
 
 /// Streams it keeps a group on.
 pub const GROUPS: &[Stream] = &[
@@ -93,6 +95,14 @@ pub struct State {
     pub drawdown_breaker: Option<BreakerView>,
     pub last_snapshot: Option<PortfolioSnapshot>,
     pub last_sync_error: Option<String>,
+    /// Candles, stops and targets per symbol for the charts.
+    pub charts: Charts,
+    /// The exchange API as the services report it, as last read.
+    pub exchange_api: Vec<ExchangeApiView>,
+    /// The market-context sources as last read from trading-bot.
+    pub context: ContextView,
+    /// The newest walk-forward report clm wrote: its version and file.
+    pub latest_report: Option<(String, std::path::PathBuf)>,
 }
 
 /// What the handlers, the tasks and the HTTP API share.
@@ -189,6 +199,10 @@ impl Shared {
             drawdown_breaker: None,
             last_snapshot: None,
             last_sync_error: None,
+            charts: Charts::new(settings.chart_candles),
+            exchange_api: Vec::new(),
+            context: ContextView::default(),
+            latest_report: None,
         };
         Ok(Arc::new(Self {
             db,
@@ -223,6 +237,7 @@ impl Shared {
         let control = self.tail(Stream::Control, 1000).await?;
         let alerts = self.tail(Stream::Alerts, 1000).await?;
         let orders = self.tail(Stream::Orders, 1000).await?;
+        let market = self.tail(Stream::Market, 5000).await?;
         let mut facts = self.tail(Stream::Signals, 1000).await?;
         facts.extend(self.tail(Stream::Intents, 500).await?);
         facts.extend(self.tail(Stream::Positions, 500).await?);
@@ -261,6 +276,9 @@ impl Shared {
             }
             for env in facts.iter().chain(&orders) {
                 st.decisions.on_event(env);
+            }
+            for env in market.iter().chain(&facts) {
+                st.charts.on_event(env);
             }
             save
         };
@@ -371,10 +389,10 @@ impl Shared {
         let polled = self.settings.polled_services();
         let services = poll_services(&polled).await;
         let dir = self.settings.models_dir();
-        let mut models = tokio::task::spawn_blocking(move || {
+        let (mut models, latest_report) = tokio::task::spawn_blocking(move || {
             let mut v = ModelsView::default();
             crate::models::read_registry(&dir, &mut v);
-            v
+            (v, crate::models::latest_report(&dir))
         })
         .await
         .unwrap_or_default();
@@ -385,7 +403,14 @@ impl Shared {
             },
             None => models.schedule_error = Some("no clm service configured".into()),
         }
+        let http = http_client();
+        let exchange_api =
+            crate::exchange_api::poll(&http, &polled, self.settings.exchange_weight_limit).await;
+        let context = self.read_context(&http, polled.get("trading-bot")).await;
         let mut st = self.state();
+        st.exchange_api = exchange_api;
+        st.latest_report = latest_report;
+        st.context = context;
         st.models = models;
         if !streams.is_empty() {
             st.streams = streams;
@@ -394,6 +419,42 @@ impl Shared {
             st.dead_letters = d;
         }
         st.services = services;
+    }
+
+    /// trading-bot's `/health/context`: each market-context source's health.
+    async fn read_context(&self, http: &reqwest::Client, base: Option<&String>) -> ContextView {
+        let now = self.now();
+        let Some(base) = base else {
+            return ContextView {
+                read_at: Some(now),
+                sources: Vec::new(),
+                error: Some("no trading-bot service configured".into()),
+            };
+        };
+        let url = format!("{}/health/context", base.trim_end_matches('/'));
+        let read = match http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => r
+                .json::<qt_events::api::ContextHealth>()
+                .await
+                .map_err(|e| format!("unreadable answer: {}", e.without_url())),
+            Ok(r) if r.status().as_u16() == 404 => {
+                Err("trading-bot runs no context task (disabled or no source)".into())
+            }
+            Ok(r) => Err(format!("/health/context answered {}", r.status().as_u16())),
+            Err(e) => Err(format!("unreachable: {}", e.without_url())),
+        };
+        match read {
+            Ok(h) => ContextView {
+                read_at: Some(now),
+                sources: h.sources,
+                error: None,
+            },
+            Err(e) => ContextView {
+                read_at: Some(now),
+                sources: Vec::new(),
+                error: Some(e),
+            },
+        }
     }
 
     /// Runs the alert rules and publishes what they raise to `qt:alerts`.
@@ -423,6 +484,8 @@ impl Shared {
                 dead_letters: st.dead_letters,
                 services: &st.services,
                 drift: &st.confirmed_drift,
+                context: &st.context.sources,
+                context_read_ago_ms: st.context.read_at.map_or(0, |t| now - t),
             };
             let raised = st.engine.evaluate(&obs);
             st.rate_limits.clear();
@@ -470,6 +533,7 @@ impl Shared {
             Event::PositionClosed(p) => {
                 let (trade, pos) = {
                     let mut st = self.state();
+                    st.charts.on_event(env);
                     let t = st.book.on_closed(p);
                     let keep = self.settings.trades_kept.max(1);
                     let excess = st.book.trades.len().saturating_sub(keep);
@@ -544,10 +608,12 @@ impl Shared {
             Event::MarkPriceUpdated(m) => self.state().book.on_mark(m),
             Event::CandleClosed(c) => {
                 let mut st = self.state();
+                st.charts.on_event(env);
                 if !st.book.marks.contains_key(&c.symbol) {
                     st.book.on_price(&c.symbol, c.close);
                 }
             }
+            Event::ProtectPosition(_) => self.state().charts.on_event(env),
             Event::OpenPosition(_) => {
                 if !self.state().decisions.on_event(env) {
                     return Ok(());

@@ -5,7 +5,7 @@
 //! Both are read leniently: a registry written by an older or newer clm shows what it holds;
 //! a missing field is `None`, never a guess.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use qt_events::api::{
     CardBacktest, CardWalkForward, GateCheckView, ModelCard, ModelsView, RetrainResult,
@@ -159,6 +159,21 @@ pub async fn fetch_schedule(http: &reqwest::Client, base: &str) -> Result<Retrai
         .await
         .map_err(|e| format!("/health/clm: {}", e.without_url()))?;
     schedule(&body).ok_or_else(|| "/health/clm has no schedule".to_owned())
+}
+
+/// The newest walk-forward report clm wrote (`<dir>/reports/<version>/report.html`, by the
+/// file's modification time): its version and path.
+pub fn latest_report(dir: &Path) -> Option<(String, PathBuf)> {
+    std::fs::read_dir(dir.join("reports"))
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let path = e.path().join("report.html");
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+            Some((modified, e.file_name().to_string_lossy().into_owned(), path))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+        .map(|(_, v, p)| (v, p))
 }
 
 #[cfg(test)]

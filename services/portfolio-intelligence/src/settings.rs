@@ -102,6 +102,10 @@ pub struct AlertSettings {
     #[serde(deserialize_with = "string_or_number")]
     pub telegram_chat_id: String,
     pub telegram_api_base: String,
+    /// A market-context source not fresh (stale, failing, held on a 429, breaker open) for
+    /// this long raises `context_source_down`.
+    #[serde(with = "humantime_serde")]
+    pub context_down_after: Duration,
 }
 
 impl Default for AlertSettings {
@@ -120,6 +124,7 @@ impl Default for AlertSettings {
             telegram_bot_token: Secret::default(),
             telegram_chat_id: String::new(),
             telegram_api_base: "https://api.telegram.org".into(),
+            context_down_after: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -167,6 +172,11 @@ pub struct Settings {
     /// `QT_CLM__ARTIFACTS_DIR` (what clm itself reads; `scripts/run.sh` exports it), else
     /// clm's default `data/models`.
     pub models_dir: PathBuf,
+    /// Candles kept per symbol for the dashboard's charts (restored from `qt:market` at start).
+    pub chart_candles: usize,
+    /// The request weight one IP may use per minute on the exchange (Binance USDⓈ-M publishes
+    /// 2400), shown beside the weight used.
+    pub exchange_weight_limit: u32,
 }
 
 /// The services of `scripts/run.sh` and their ports, in its order (8081 + index).
@@ -207,6 +217,8 @@ impl Default for Settings {
             control_per_minute: 30,
             services: default_services(),
             models_dir: PathBuf::new(),
+            chart_candles: 120,
+            exchange_weight_limit: 2400,
         }
     }
 }

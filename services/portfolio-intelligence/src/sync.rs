@@ -129,6 +129,55 @@ impl<E: Exchange> Intel<E> {
     }
 }
 
+impl<E: Exchange> Intel<E> {
+    /// Fills each chart that holds fewer candles than it keeps (the stream's tail read at start
+    /// holds only the last minutes of candles among the marks) with the exchange's closed
+    /// klines of its interval. Returns the symbols filled.
+    pub async fn backfill_charts(&self) -> Result<usize, AppError> {
+        let sh = &self.shared;
+        let (symbols, keep) = {
+            let st = sh.state();
+            (st.charts.symbols(), st.charts.keep())
+        };
+        let now = sh.now();
+        let mut filled = 0;
+        for (symbol, interval, have) in symbols {
+            if have >= keep || interval.is_empty() {
+                continue;
+            }
+            let limit = u16::try_from(keep + 1).unwrap_or(u16::MAX);
+            let klines = match self
+                .exchange
+                .klines(&symbol, &interval, None, None, Some(limit))
+                .await
+            {
+                Ok(k) => k,
+                Err(e) => {
+                    sh.note_exchange_error(&e);
+                    return Err(e.into());
+                }
+            };
+            let bars = klines
+                .into_iter()
+                .filter(|k| k.close_time < now)
+                .map(|k| qt_events::api::CandleBar {
+                    t: k.open_time,
+                    o: k.open,
+                    h: k.high,
+                    l: k.low,
+                    c: k.close,
+                })
+                .collect();
+            sh.state().charts.backfill(&symbol, &interval, bars);
+            filled += 1;
+        }
+        if filled > 0 {
+            sh.changed();
+        }
+        Ok(filled)
+    }
+}
+
 /// The periodic work: sync every `sync_interval`; snapshot, observe and alert every
 /// `snapshot_interval`. Errors are logged and the loop goes on.
 pub async fn run_periodic<E: Exchange + Send + Sync + 'static>(
@@ -143,6 +192,11 @@ pub async fn run_periodic<E: Exchange + Send + Sync + 'static>(
     // The first snapshot carries the exchange's wallet: sync once before the loop.
     if let Err(e) = intel.sync().await {
         tracing::warn!(error = %e, "first exchange sync failed");
+    }
+    // The charts' history, once (what the stream's tail did not hold).
+    match intel.backfill_charts().await {
+        Ok(n) => tracing::info!(symbols = n, "chart candles read from the exchange"),
+        Err(e) => tracing::warn!(error = %e, "chart candles not read from the exchange"),
     }
     sync.tick().await;
     loop {

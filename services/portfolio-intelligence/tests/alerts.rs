@@ -139,6 +139,7 @@ impl World {
             dead_letters: self.dead_letters,
             services: &self.services,
             drift: &self.drift,
+            ..Observations::default()
         }
     }
 }

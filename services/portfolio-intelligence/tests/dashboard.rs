@@ -779,7 +779,7 @@ async fn the_dashboard_explains_decisions_shows_state_and_model_cards_and_its_co
         .eval("[...document.querySelectorAll('main > section')].map((s) => s.id)")
         .await;
     let panels: Vec<String> = serde_json::from_value(panels).unwrap();
-    assert_eq!(panels.len(), 12, "{panels:?}");
+    assert_eq!(panels.len(), 16, "{panels:?}");
     for id in &panels {
         let path = shots.join(format!("{id}.png"));
         let n = b.screenshot(&format!("#{id}"), &path).await;

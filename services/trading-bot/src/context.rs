@@ -104,6 +104,33 @@ pub fn context_task(
     clock: SharedClock,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + Send + 'static>> {
+    Ok(context_hub(settings, symbols, exchange, bus, clock)?
+        .map(|hub| publisher(settings, hub, bus, shutdown)))
+}
+
+/// The task that polls `hub` every `poll_seconds` and publishes on `context`.
+pub fn publisher(
+    settings: &ContextSettings,
+    hub: Arc<ContextHub>,
+    bus: &Bus,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    qt_context::run_publisher(
+        hub,
+        bus.clone(),
+        Duration::from_secs(settings.poll_seconds),
+        shutdown,
+    )
+}
+
+/// The hub over the configured sources, or `None` when the task is disabled or has no source.
+pub fn context_hub(
+    settings: &ContextSettings,
+    symbols: &[String],
+    exchange: &ExchangeConfig,
+    bus: &Bus,
+    clock: SharedClock,
+) -> anyhow::Result<Option<Arc<ContextHub>>> {
     if !settings.enabled {
         return Ok(None);
     }
@@ -136,7 +163,7 @@ pub fn context_task(
         tracing::info!("context task: no source configured");
         return Ok(None);
     }
-    let hub = Arc::new(ContextHub::new(
+    Ok(Some(Arc::new(ContextHub::new(
         sources,
         SharedCache::new(bus),
         clock,
@@ -144,13 +171,36 @@ pub fn context_task(
             request_timeout: timeout,
             ..HubConfig::default()
         },
-    ));
-    Ok(Some(qt_context::run_publisher(
-        hub,
-        bus.clone(),
-        Duration::from_secs(settings.poll_seconds),
-        shutdown,
-    )))
+    ))))
+}
+
+/// `GET /health/context`: each context source's state, breaker, hold and the age of its
+/// values ([`qt_events::api::ContextHealth`]); 404 when the context task does not run.
+pub fn context_routes(hub: Option<Arc<ContextHub>>, clock: SharedClock) -> axum::Router {
+    axum::Router::new().route(
+        "/health/context",
+        axum::routing::get(move || {
+            let hub = hub.clone();
+            let clock = clock.clone();
+            async move {
+                use axum::response::IntoResponse;
+                match hub {
+                    Some(h) => axum::Json(qt_events::api::ContextHealth {
+                        now: clock.now_ms(),
+                        sources: h.health().await,
+                    })
+                    .into_response(),
+                    None => (
+                        axum::http::StatusCode::NOT_FOUND,
+                        axum::Json(serde_json::json!({
+                            "error": "the context task does not run (disabled or no source configured)"
+                        })),
+                    )
+                        .into_response(),
+                }
+            }
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -27,24 +27,31 @@ fn main() -> ExitCode {
         )
         .context("trading-bot settings")?
         .with_shard(service.config.common.shard());
-        service
-            .groups(&CONSUMES)
-            .produces(&PRODUCES)
-            .routes(routes(bot.readiness(), bot.stats()));
-        for stream in CONSUMES {
-            let cfg = service.consumer_config(stream);
-            service.consume(cfg, bot.inbox());
-        }
-        let ctx = trading_bot::context::context_task(
+        let ctx = trading_bot::context::context_hub(
             &service.config.service.context,
             &service.config.service.symbols,
             &bot_exchange,
             &service.bus,
             service.bus.clock().clone(),
-            service.shutdown.clone(),
         )
         .context("trading-bot context settings")?;
-        if let Some(task) = ctx {
+        let context_routes =
+            trading_bot::context::context_routes(ctx.clone(), service.bus.clock().clone());
+        service
+            .groups(&CONSUMES)
+            .produces(&PRODUCES)
+            .routes(routes(bot.readiness(), bot.stats()).merge(context_routes));
+        for stream in CONSUMES {
+            let cfg = service.consumer_config(stream);
+            service.consume(cfg, bot.inbox());
+        }
+        if let Some(hub) = ctx {
+            let task = trading_bot::context::publisher(
+                &service.config.service.context,
+                hub,
+                &service.bus,
+                service.shutdown.clone(),
+            );
             service.spawn(task);
         }
         service.spawn(bot.run(service.shutdown.clone()));

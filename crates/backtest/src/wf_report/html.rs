@@ -78,7 +78,13 @@ pub fn backtest_html(
     let pnl: Vec<f64> = o.trades.iter().map(|t| f(t.net_pnl)).collect();
     h.push_str(&histogram(&pnl, Some((0.0, "0")), &|v| format!("{v:.0}")));
     h.push_str("</body></html>");
-    h
+    inline(h)
+}
+
+/// The page without the SVG namespace (inline SVG in HTML needs none): nothing in a report
+/// names a URL, so it opens the same with no network.
+fn inline(h: String) -> String {
+    h.replace(r#" xmlns="http://www.w3.org/2000/svg""#, "")
 }
 
 const HEAD: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Report</title>\
@@ -194,5 +200,5 @@ pub fn html(r: &WalkForwardReport, c: &Curves) -> String {
         "<h2>Configuration</h2><pre>{}</pre></body></html>",
         esc(&serde_json::to_string_pretty(&r.config).unwrap_or_default())
     );
-    h
+    inline(h)
 }

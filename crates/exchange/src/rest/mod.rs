@@ -251,6 +251,8 @@ impl BinanceClient {
         if let Some(tp) = crate::trace::current_traceparent() {
             req = req.header("traceparent", tp);
         }
+        // The request's round trip (to the end of its body), for the API health panel.
+        let sent = std::time::Instant::now();
         let resp = req.send().await.map_err(|e| {
             if e.is_connect() && !e.is_timeout() {
                 ExchangeError::Connect(transport_reason(e))
@@ -277,6 +279,7 @@ impl BinanceClient {
             reason: format!("reading the answer of {path}: {}", transport_reason(e)),
             fence,
         })?;
+        metrics::histogram!("qt_exchange_request_seconds").record(sent.elapsed().as_secs_f64());
         if (200..300).contains(&status) {
             inner.limiter.success();
             return serde_json::from_slice::<T>(&body).map_err(|e| ExchangeError::Decode {

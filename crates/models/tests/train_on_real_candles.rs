@@ -308,6 +308,7 @@ fn train_command_writes_an_artifact_and_a_json_report() {
         horizon: LabelConfig::default().horizon,
         exit_scales: vec![rust_decimal::Decimal::ONE],
         exit_trailing: vec![None],
+        funding: None,
         threads: 2,
     };
     qt_models::cli::run(&args).expect("train command runs");
@@ -323,6 +324,7 @@ fn train_command_writes_an_artifact_and_a_json_report() {
     assert!(report["test"]["accuracy"].is_number());
     assert!(report["test"]["signal_mix"]["buy"].is_number());
     assert!(report["train_seconds"].is_number());
+    assert!(!artifact.funding_features, "trained without funding inputs");
 }
 
 #[test]

@@ -52,6 +52,16 @@ fn parse(bytes: &[u8]) -> Result<Box<dyn Model>, LoadError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| ModelError::Format(format!("artifact is not UTF-8: {e}")))?;
     let artifact = ModelArtifact::from_json(text)?;
+    if artifact.funding_features {
+        // Its funding inputs are computed offline only (`qtctl train --funding`); here they
+        // would read as missing on every candle, so the model would not see what it was
+        // trained and validated on.
+        return Err(ModelError::Params(format!(
+            "model {} was trained with funding inputs, which trading-bot does not compute live yet",
+            artifact.version
+        ))
+        .into());
+    }
     Ok(build_model(&artifact)?)
 }
 

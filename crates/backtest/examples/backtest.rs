@@ -14,13 +14,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    Backtest(BacktestArgs),
+    Backtest(Box<BacktestArgs>),
     Goal(GoalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Backtest(a) => run_backtest(a),
+        Command::Backtest(a) => run_backtest(*a),
         Command::Goal(a) => run_goal(a),
     }
 }

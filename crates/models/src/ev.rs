@@ -111,8 +111,9 @@ impl Default for EvSettings {
 
 impl EvSettings {
     pub fn validate(&self) -> Result<(), ModelError> {
-        if !(self.calibration_fraction > 0.0 && self.calibration_fraction < 1.0)
-            || !(self.margin_fraction > 0.0 && self.margin_fraction < 1.0)
+        let fraction = |f: f64| f > 0.0 && f < 1.0;
+        if !fraction(self.calibration_fraction)
+            || !fraction(self.margin_fraction)
             || self.margins.is_empty()
             || self.margins.iter().any(|m| !m.is_finite() || *m < 0.0)
             || !self.min_excess_t.is_finite()

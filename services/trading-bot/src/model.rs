@@ -190,6 +190,24 @@ mod tests {
     }
 
     #[test]
+    fn an_artifact_trained_with_funding_inputs_is_refused_as_they_are_not_computed_live() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _) = write_momentum(dir.path(), "m-f");
+        let mut a = ModelArtifact::load(&path).expect("loads");
+        a.funding_features = true;
+        a.save(&path).expect("saved");
+        let r = ModelArtifactRef {
+            model_version: "m-f".into(),
+            model: "momentum".into(),
+            artifact_uri: path.display().to_string(),
+            sha256: sha256_hex(&std::fs::read(&path).expect("readable")),
+        };
+        let e = load_ref(&r).expect_err("refused");
+        assert!(!e.is_retryable());
+        assert!(e.to_string().contains("funding inputs"), "{e}");
+    }
+
+    #[test]
     fn the_starting_model_is_none_unless_momentum_or_an_artifact_of_the_configured_kind_is_given() {
         let m = starting_model(&Settings::default()).expect("default");
         assert_eq!((m.name(), m.version()), ("none", "none"));

@@ -57,6 +57,11 @@ pub struct BacktestArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Folder of `SYMBOL-fundingRate.csv` files (Binance's format): funding is charged by it,
+    /// and a model artifact trained with funding inputs (`qtctl train --funding`) reads them
+    /// from it. Without it: the default rate, and such a model is refused.
+    #[arg(long)]
+    pub funding: Option<PathBuf>,
 }
 
 /// `qtctl goal`: is a profit target realistic, given a backtest?
@@ -215,7 +220,24 @@ pub fn config_from_args(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
 
 /// Runs `qtctl backtest`: loads the data, runs, writes the report and prints a summary.
 pub fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
-    let cfg = config_from_args(&args)?;
+    let mut cfg = config_from_args(&args)?;
+    if let Some(d) = &args.funding {
+        crate::funding::load_funding_dir(d, &mut cfg.funding)
+            .with_context(|| format!("reading funding history in {}", d.display()))?;
+    }
+    let path = std::path::Path::new(&args.strategy);
+    if path.is_file()
+        && ModelArtifact::load(path)
+            .with_context(|| format!("loading model {}", path.display()))?
+            .funding_features
+    {
+        anyhow::ensure!(
+            !cfg.funding.history.is_empty(),
+            "model {} was trained with funding inputs: pass --funding DIR",
+            path.display()
+        );
+        cfg.funding_features = true;
+    }
     let series = load_data(&args.data, &args.interval, &args.symbols)?;
     let mut factory = model_factory(&args.strategy)?;
     let bt = Backtest::new(cfg.clone())?;
@@ -445,6 +467,10 @@ pub fn run_walkforward(args: WalkForwardArgs) -> anyhow::Result<()> {
             cfg.backtest.funding.default_rate, cfg.backtest.funding.interval_hours
         ),
     };
+    anyhow::ensure!(
+        !cfg.backtest.funding_features || !cfg.backtest.funding.history.is_empty(),
+        "backtest.funding_features needs a funding history (--funding DIR)"
+    );
     if !args.quiet {
         eprintln!(
             "walk-forward over {} symbol(s), {}; {}",

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use qt_candles::Candle;
 
+use crate::context::CONTEXT_NAMES;
 use crate::htf::{HTF_NAMES, HigherTimeframes};
 use crate::indicators::{
     Atr, Bbands, Ema, Macd, Obv, Patterns, Ring, RollingExtreme, RollingStats, Rsi, Sma, Vpt,
@@ -12,11 +13,15 @@ use crate::market::MARKET_NAMES;
 pub const HTF_OFFSET: usize = CANDLE_NAMES.len();
 /// Index of the first market-factor feature ([`crate::market`]).
 pub const MARKET_OFFSET: usize = HTF_OFFSET + HTF_NAMES.len();
+/// Index of the first funding input ([`crate::context`]).
+pub const CONTEXT_OFFSET: usize = MARKET_OFFSET + MARKET_NAMES.len();
 /// Number of features in a [`FeatureVector`].
-pub const N_FEATURES: usize = MARKET_OFFSET + MARKET_NAMES.len();
+pub const N_FEATURES: usize = CONTEXT_OFFSET + CONTEXT_NAMES.len();
 
 /// Feature names, in the order of [`FeatureVector::values`]: the symbol's own candles' features,
-/// then the higher timeframes' ([`HTF_NAMES`]), then the market factor's ([`MARKET_NAMES`]).
+/// then the higher timeframes' ([`HTF_NAMES`]), then the market factor's ([`MARKET_NAMES`]),
+/// then the funding inputs ([`CONTEXT_NAMES`]: 0, with `funding_known` 0, unless the caller
+/// gives the symbol's funding history).
 /// Every feature is scale-free (a ratio, a return, an oscillator or a flag), so one model can
 /// serve every symbol. "Day" windows are 24 hours of candles at the configured interval (288 at
 /// 5m).
@@ -28,8 +33,10 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = {
             CANDLE_NAMES[i]
         } else if i < MARKET_OFFSET {
             HTF_NAMES[i - HTF_OFFSET]
-        } else {
+        } else if i < CONTEXT_OFFSET {
             MARKET_NAMES[i - MARKET_OFFSET]
+        } else {
+            CONTEXT_NAMES[i - CONTEXT_OFFSET]
         };
         i += 1;
     }
@@ -408,8 +415,9 @@ impl FeatureEngine {
         let mut all = [0.0; N_FEATURES];
         all[..HTF_OFFSET].copy_from_slice(&values);
         all[HTF_OFFSET..MARKET_OFFSET].copy_from_slice(&self.htf.values(c));
-        // The market factor is filled in by the caller that sees every symbol
-        // (`UniverseFeatures`, `batch_universe`); alone, the references are unknown.
+        // The market factor and the funding inputs are filled in by the caller that sees every
+        // symbol and the context (`UniverseFeatures`, `batch_universe`); alone, they are
+        // unknown (0, with their `known` flags 0).
         Some(FeatureVector {
             open_time: candle.open_time,
             values: all,

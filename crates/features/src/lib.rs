@@ -6,7 +6,8 @@
 //! realized volatility and 24h momentum), higher-timeframe context aggregated from the candles
 //! ([`htf`]: hourly RSI, EMA and ATR, 4-hour returns) and the market factor ([`market`]: BTC's
 //! and ETH's returns and volatility for every symbol, read by [`UniverseFeatures`] and
-//! [`batch_universe`], which see the whole universe). The training path [`batch`] runs the same engine over
+//! [`batch_universe`], which see the whole universe) and, when the caller has it, the symbol's
+//! funding rate aligned by its publication time ([`context`]). The training path [`batch`] runs the same engine over
 //! a slice, so live trading, backtests and training see identical numbers, and a feature at a
 //! candle only ever reads that candle and earlier ones (tests prove both).
 //!
@@ -14,15 +15,19 @@
 //! maps candles to numbers and nothing else. The `cli` module is the `qtctl features` command.
 
 pub mod cli;
+pub mod context;
 mod engine;
 pub mod htf;
 pub mod indicators;
 pub mod market;
 mod universe;
 
+pub use context::{ContextInputs, FundingSeries};
 pub use engine::{
-    FEATURE_NAMES, FeatureConfig, FeatureEngine, FeatureVector, HTF_OFFSET, MARKET_OFFSET,
-    N_FEATURES, batch, feature_index,
+    CONTEXT_OFFSET, FEATURE_NAMES, FeatureConfig, FeatureEngine, FeatureVector, HTF_OFFSET,
+    MARKET_OFFSET, N_FEATURES, batch, feature_index,
 };
 pub use market::MarketFactor;
-pub use universe::{UniverseFeatures, batch_universe, batch_with_market, market_history};
+pub use universe::{
+    UniverseFeatures, batch_universe, batch_with_context, batch_with_market, market_history,
+};

@@ -7,14 +7,26 @@ use std::collections::BTreeMap;
 
 use qt_candles::Candle;
 
+use crate::context::{ContextInputs, FundingSeries};
 use crate::engine::{CHANGE_24H, RET_48};
 use crate::market::MarketFactor;
-use crate::{FeatureConfig, FeatureEngine, FeatureVector, MARKET_OFFSET, N_FEATURES};
+use crate::{
+    CONTEXT_OFFSET, FeatureConfig, FeatureEngine, FeatureVector, MARKET_OFFSET, N_FEATURES,
+};
 
 /// Fills the market-factor part of a symbol's vector from the market state.
 fn fill_market(market: &MarketFactor, v: &mut FeatureVector) {
     let values = market.values(v.open_time, v.values[RET_48], v.values[CHANGE_24H]);
-    v.values[MARKET_OFFSET..N_FEATURES].copy_from_slice(&values);
+    v.values[MARKET_OFFSET..CONTEXT_OFFSET].copy_from_slice(&values);
+}
+
+/// Fills the funding inputs of a symbol's vector: those known at the candle's close (the
+/// candle is decided on then). Without a series they stay 0, `funding_known` 0.
+fn fill_context(funding: Option<&FundingSeries>, interval_ms: i64, v: &mut FeatureVector) {
+    if let Some(f) = funding {
+        let values = f.values(v.open_time + interval_ms);
+        v.values[CONTEXT_OFFSET..N_FEATURES].copy_from_slice(&values);
+    }
 }
 
 /// Every symbol's feature engine and the market factor, fed closed candles as they come.
@@ -23,6 +35,7 @@ pub struct UniverseFeatures {
     config: FeatureConfig,
     engines: BTreeMap<String, FeatureEngine>,
     market: MarketFactor,
+    context: ContextInputs,
 }
 
 impl UniverseFeatures {
@@ -31,7 +44,27 @@ impl UniverseFeatures {
             config,
             engines: BTreeMap::new(),
             market: MarketFactor::new(config),
+            context: ContextInputs::default(),
         }
+    }
+
+    /// With the symbols' funding histories (a backtest loads them whole: each candle reads
+    /// only what was published by its close).
+    pub fn with_context(mut self, context: ContextInputs) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// A funding rate as it is published live (see [`FundingSeries::observe`]).
+    pub fn observe_funding(
+        &mut self,
+        symbol: &str,
+        published_at: i64,
+        funding_time: i64,
+        rate: f64,
+    ) {
+        self.context
+            .observe_funding(symbol, published_at, funding_time, rate);
     }
 
     pub fn config(&self) -> &FeatureConfig {
@@ -60,6 +93,7 @@ impl UniverseFeatures {
             .or_insert_with(|| FeatureEngine::new(config));
         let mut v = engine.update(candle)?;
         fill_market(&self.market, &mut v);
+        fill_context(self.context.funding(symbol), config.interval_ms, &mut v);
         Some(v)
     }
 }
@@ -86,12 +120,24 @@ pub fn batch_with_market(
     market: &MarketFactor,
     candles: &[Candle],
 ) -> Vec<Option<FeatureVector>> {
+    batch_with_context(config, market, None, candles)
+}
+
+/// [`batch_with_market`] with the symbol's funding history (its inputs at each candle are those
+/// published by the candle's close). Equals what [`UniverseFeatures::with_context`] gives.
+pub fn batch_with_context(
+    config: FeatureConfig,
+    market: &MarketFactor,
+    funding: Option<&FundingSeries>,
+    candles: &[Candle],
+) -> Vec<Option<FeatureVector>> {
     let mut engine = FeatureEngine::new(config);
     candles
         .iter()
         .map(|c| {
             let mut v = engine.update(c)?;
             fill_market(market, &mut v);
+            fill_context(funding, config.interval_ms, &mut v);
             Some(v)
         })
         .collect()

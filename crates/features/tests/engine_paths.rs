@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use qt_candles::Candle;
 use qt_features::{
-    FEATURE_NAMES, FeatureConfig, FeatureEngine, N_FEATURES, UniverseFeatures, batch,
-    batch_universe, feature_index,
+    FEATURE_NAMES, FeatureConfig, FeatureEngine, FundingSeries, N_FEATURES, UniverseFeatures,
+    batch, batch_universe, batch_with_context, feature_index,
 };
 
 fn repo_candles(symbol: &str) -> Vec<Candle> {
@@ -290,4 +290,122 @@ fn a_symbol_alone_has_no_market_factor_and_its_hourly_rsi_is_the_rsi_of_resample
     assert!((got - (c(0) / c(1)).ln()).abs() < 1e-12, "{got}");
     let got = v.get("ret_4h_prev").expect("exists");
     assert!((got - (c(1) / c(2)).ln()).abs() < 1e-12, "{got}");
+}
+
+fn futures_candles_and_funding(symbol: &str) -> (Vec<Candle>, Vec<(i64, f64)>) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/futures");
+    let candles = qt_candles::read_klines(root.join(format!("5m/{symbol}-5m.csv.gz")))
+        .expect("repo futures data reads");
+    let rates =
+        qt_candles::read_funding_file(&root.join(format!("funding/{symbol}-fundingRate.csv")))
+            .expect("repo funding history reads")
+            .into_iter()
+            .map(|(t, r)| (t, r.to_string().parse::<f64>().expect("a rate")))
+            .collect();
+    (candles, rates)
+}
+
+#[test]
+fn funding_inputs_read_only_rates_published_by_the_candles_close() {
+    let (candles, rates) = futures_candles_and_funding("BTCUSDT");
+    let candles = &candles[..6_000];
+    let config = FeatureConfig::default();
+    let market = qt_features::market_history(config, &[]);
+    let series = FundingSeries::from_settled(rates.iter().copied());
+    let full = batch_with_context(config, &market, Some(&series), candles);
+    let known = feature_index("funding_known").expect("exists");
+    let rate = feature_index("funding_rate").expect("exists");
+    // The candles closing at a funding time and the two after it (the rate is published a
+    // minute after its funding time), every third funding time, and a spread of others.
+    let mut sampled: Vec<usize> = (config.warmup()..candles.len())
+        .filter(|&i| {
+            let close = candles[i].open_time + config.interval_ms;
+            let since = close.rem_euclid(8 * 3_600_000);
+            since <= 2 * config.interval_ms && (close / (8 * 3_600_000)) % 3 == 0
+        })
+        .collect();
+    sampled.extend((config.warmup()..candles.len()).step_by(211));
+    let mut checked = 0;
+    for i in sampled {
+        let close = candles[i].open_time + config.interval_ms;
+        let v = full[i].expect("warm");
+        // The value is the rate of the last funding time at least a minute before the close.
+        let expected = rates
+            .iter()
+            .rfind(|(t, _)| t + qt_features::context::FUNDING_PUBLISH_DELAY_MS <= close)
+            .expect("a rate before");
+        assert_eq!(v.values[known], 1.0, "candle {i}");
+        assert_eq!(v.values[rate], expected.1, "candle {i}");
+        // Rates published after the close, rewritten or removed, change nothing at i; nor do
+        // later candles.
+        let altered = FundingSeries::from_settled(rates.iter().map(|&(t, r)| {
+            if t + qt_features::context::FUNDING_PUBLISH_DELAY_MS > close {
+                (t, -10.0 * r - 0.01)
+            } else {
+                (t, r)
+            }
+        }));
+        let cut = FundingSeries::from_settled(
+            rates
+                .iter()
+                .copied()
+                .filter(|(t, _)| t + qt_features::context::FUNDING_PUBLISH_DELAY_MS <= close),
+        );
+        for s in [&altered, &cut] {
+            let prefix = batch_with_context(config, &market, Some(s), &candles[..=i]);
+            assert_eq!(prefix[i], full[i], "candle {i}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 80, "{checked}");
+    // Without a history the inputs are missing (0, known 0), never guessed.
+    let none = batch_with_context(config, &market, None, candles);
+    let last = none.last().and_then(|v| *v).expect("warm");
+    assert!(
+        last.values[qt_features::CONTEXT_OFFSET..]
+            .iter()
+            .all(|x| *x == 0.0)
+    );
+}
+
+#[test]
+fn funding_rates_observed_live_give_the_batch_paths_inputs() {
+    let (candles, rates) = futures_candles_and_funding("SOLUSDT");
+    let candles = &candles[..5_000];
+    let config = FeatureConfig::default();
+    let batch = batch_with_context(
+        config,
+        &qt_features::market_history(config, &[]),
+        Some(&FundingSeries::from_settled(rates.iter().copied())),
+        candles,
+    );
+    // Live: each rate arrives at its publication time, between the candles.
+    let mut live = UniverseFeatures::new(config);
+    let mut next_rate = 0;
+    for (i, c) in candles.iter().enumerate() {
+        let close = c.open_time + config.interval_ms;
+        while let Some(&(t, r)) = rates.get(next_rate) {
+            let published = t + qt_features::context::FUNDING_PUBLISH_DELAY_MS;
+            if published > close {
+                break;
+            }
+            live.observe_funding("SOLUSDT", published, t, r);
+            next_rate += 1;
+        }
+        let v = live.update("SOLUSDT", c);
+        match (v, batch[i]) {
+            (None, None) => {}
+            (Some(l), Some(b)) => {
+                for (k, name) in FEATURE_NAMES.iter().enumerate() {
+                    assert_eq!(
+                        l.values[k].to_bits(),
+                        b.values[k].to_bits(),
+                        "candle {i} {name}"
+                    );
+                }
+            }
+            _ => panic!("candle {i}: warm-up differs"),
+        }
+    }
+    assert!(next_rate > 30);
 }

@@ -76,6 +76,11 @@ pub struct ModelArtifact {
     pub labeling: Option<LabelConfig>,
     /// The model itself: thresholds (momentum), boosters (gbdt), members (ensemble).
     pub params: serde_json::Value,
+    /// The model was trained with the funding inputs filled from a funding history
+    /// ([`qt_features::context`]): whoever runs it must give it the same history, or its
+    /// funding inputs read as missing. Absent (false) in artifacts trained without.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub funding_features: bool,
 }
 
 impl ModelArtifact {
@@ -89,6 +94,7 @@ impl ModelArtifact {
             metrics: serde_json::Value::Null,
             labeling: None,
             params,
+            funding_features: false,
         }
     }
 

@@ -80,6 +80,12 @@ pub struct TrainArgs {
     /// The trailing stop on and/or off in the grid (`true,false`); `keep`: as the exits have it.
     #[arg(long, value_delimiter = ',', default_value = "true,false", value_parser = parse_trailing)]
     pub exit_trailing: Vec<Option<bool>>,
+    /// Folder of Binance `SYMBOL-fundingRate.csv` files: the funding inputs (last published
+    /// rate, its 3-day mean and 30-day z-score, hours to the next funding) are read from it,
+    /// each row seeing only the rates published by its candle's close; the artifact records
+    /// that it needs them. Without it those inputs are missing in every row.
+    #[arg(long)]
+    pub funding: Option<PathBuf>,
     /// Cores to use.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -172,7 +178,22 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         trailing: args.exit_trailing.iter().flatten().copied().collect(),
         ..crate::ExitGrid::default()
     };
-    let prepared = Dataset::prepare(&series, cfg.threads).context("computing the features")?;
+    let context = match &args.funding {
+        Some(dir) => {
+            let history = qt_candles::read_funding_dir(dir)
+                .with_context(|| format!("reading funding history in {}", dir.display()))?;
+            anyhow::ensure!(
+                !history.is_empty(),
+                "--funding {}: no SYMBOL-fundingRate.csv files",
+                dir.display()
+            );
+            cfg.funding_features = true;
+            crate::dataset::funding_inputs(&history)
+        }
+        None => qt_features::ContextInputs::default(),
+    };
+    let prepared = Dataset::prepare_with_context(&series, cfg.threads, &context)
+        .context("computing the features")?;
     if cfg.version.is_empty() {
         let ds = Dataset::labelled(&prepared, &cfg.labeling).context("labelling the rows")?;
         let split = ds

@@ -3,10 +3,30 @@
 
 use qt_candles::Candle;
 use qt_events::SignalAction;
-use qt_features::{FeatureConfig, N_FEATURES, batch_with_market, feature_index, market_history};
+use std::collections::BTreeMap;
+
+use qt_features::{
+    ContextInputs, FeatureConfig, N_FEATURES, batch_with_context, feature_index, market_history,
+};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::ModelError;
 use crate::labels::{LabelConfig, Labeller, Outcome, Outcomes, exit_outcomes};
+
+/// The funding inputs of settled funding histories by symbol (`(funding time ms, rate)`, as
+/// `qt_candles::read_funding_dir` and the backtest's funding configuration hold them).
+pub fn funding_inputs(history: &BTreeMap<String, Vec<(i64, Decimal)>>) -> ContextInputs {
+    ContextInputs::from_funding(history.iter().map(|(s, rates)| {
+        (
+            s.as_str(),
+            rates
+                .iter()
+                .filter_map(|(t, r)| Some((*t, r.to_f64()?)))
+                .collect(),
+        )
+    }))
+}
 
 /// One symbol's candles.
 #[derive(Debug, Clone)]
@@ -156,7 +176,18 @@ impl Dataset {
 
     /// Computes the features of every series (the market factor read from the reference
     /// series among them) and the volatility that picks the ladder, for [`Dataset::labelled`].
+    /// The funding inputs are missing (see [`Dataset::prepare_with_context`]).
     pub fn prepare(series: &[Series], threads: usize) -> Result<Prepared<'_>, ModelError> {
+        Self::prepare_with_context(series, threads, &ContextInputs::default())
+    }
+
+    /// [`Dataset::prepare`] with each symbol's funding inputs read from `context` (by
+    /// publication time: a row reads only the rates published by its candle's close).
+    pub fn prepare_with_context<'a>(
+        series: &'a [Series],
+        threads: usize,
+        context: &ContextInputs,
+    ) -> Result<Prepared<'a>, ModelError> {
         let Some(first) = series.first() else {
             return Err(ModelError::Data("no series".to_string()));
         };
@@ -182,11 +213,15 @@ impl Dataset {
         let rv = feature_index("rv_24h").unwrap_or(0);
         let day_scale = (fcfg.day_candles() as f64).sqrt();
         let both = per_series(series.len(), threads, &|i| {
-            let features: Vec<Option<[f64; N_FEATURES]>> =
-                batch_with_market(fcfg, market, &series[i].candles)
-                    .into_iter()
-                    .map(|f| f.map(|f| f.values))
-                    .collect();
+            let features: Vec<Option<[f64; N_FEATURES]>> = batch_with_context(
+                fcfg,
+                market,
+                context.funding(&series[i].symbol),
+                &series[i].candles,
+            )
+            .into_iter()
+            .map(|f| f.map(|f| f.values))
+            .collect();
             let volatility: Vec<f64> = features
                 .iter()
                 .map(|f| f.as_ref().map_or(f64::NAN, |f| f[rv] * day_scale))

@@ -20,7 +20,7 @@ use qt_features::FeatureVector;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, Split};
-use crate::ev::{EvReport, EvRow, EvSettings, fit_rule};
+use crate::ev::{EvReport, EvRow, EvSettings, fit_rule_in_sample};
 use crate::labels::{Outcome, Outcomes};
 use crate::trend::{TrendConfig, TrendModel};
 use crate::{GbdtModel, GbdtParams, Model, ModelError, Signal};
@@ -264,7 +264,7 @@ pub fn fit(
             calibration_trades,
         });
     }
-    let (mut rule, mut report) = fit_rule(early, costs, ds.interval_ms, ev)?;
+    let (mut rule, mut report) = fit_rule_in_sample(early, costs, ds.interval_ms, ev)?;
     let confirmation = rule.margin.map(|m| {
         late.sort_by_key(|r| (r.symbol, r.open_time));
         confirm(&rule, m, &late, costs, ds.interval_ms, ev)

@@ -36,6 +36,11 @@ pub struct TrainConfig {
     /// (see [`crate::exit_choice`]); each is a trial.
     #[serde(default)]
     pub exit_grid: crate::ExitGrid,
+    /// The dataset's funding inputs were filled from a funding history (see
+    /// [`crate::dataset::funding_inputs`]); recorded in the artifact. Default false: those
+    /// inputs are missing (0, `funding_known` 0) in every row.
+    #[serde(default)]
+    pub funding_features: bool,
 }
 
 /// How a trained gbdt turns its two probabilities into a decision.
@@ -72,6 +77,7 @@ impl TrainConfig {
             threads: 2,
             decision: Decision::default(),
             exit_grid: crate::ExitGrid::default(),
+            funding_features: false,
         }
     }
 }
@@ -355,6 +361,7 @@ fn finish(
     let range = training_range(ds, split);
     artifact.training_range = Some(range.clone());
     artifact.labeling = Some(cfg.labeling.clone());
+    artifact.funding_features = cfg.funding_features;
     artifact.metrics =
         serde_json::to_value(&test).map_err(|e| ModelError::Format(e.to_string()))?;
     let report = TrainReport {

@@ -308,6 +308,7 @@ fn train_command_writes_an_artifact_and_a_json_report() {
         horizon: LabelConfig::default().horizon,
         exit_scales: vec![rust_decimal::Decimal::ONE],
         exit_trailing: vec![None],
+        funding: None,
         threads: 2,
     };
     qt_models::cli::run(&args).expect("train command runs");
@@ -323,6 +324,7 @@ fn train_command_writes_an_artifact_and_a_json_report() {
     assert!(report["test"]["accuracy"].is_number());
     assert!(report["test"]["signal_mix"]["buy"].is_number());
     assert!(report["train_seconds"].is_number());
+    assert!(!artifact.funding_features, "trained without funding inputs");
 }
 
 #[test]
@@ -339,18 +341,22 @@ fn a_gbdt_decides_by_expected_value_calibrated_on_rows_it_was_not_fitted_on() {
     };
     let (artifact, report) = train_on(&ds, &cfg).expect("trains");
     let ev = report.ev.expect("an ev report");
-    // The calibration rows are the latest quarter of the training rows, not the test rows.
+    // The calibration and margin rows are the latest quarter of the training rows, not the
+    // test rows: the earlier half of it calibrates, the later half chooses the margin.
     let train_rows = report.training_range.train_rows;
-    let share = ev.calibration_rows as f64 / train_rows as f64;
+    let share = (ev.calibration_rows + ev.margin_rows) as f64 / train_rows as f64;
     assert!((0.22..=0.26).contains(&share), "{share}");
+    let half = ev.margin_rows as f64 / (ev.calibration_rows + ev.margin_rows) as f64;
+    assert!((0.45..=0.55).contains(&half), "{half}");
     assert_eq!(
         ev.trials.len(),
         settings.margins.len(),
         "every margin is a trial"
     );
     assert!(!ev.reliability_long.is_empty() && !ev.reliability_short.is_empty());
+    // The reliability curve is of the held-out margin rows.
     let rows: usize = ev.reliability_long.iter().map(|b| b.rows).sum();
-    assert_eq!(rows, ev.calibration_rows);
+    assert_eq!(rows, ev.margin_rows);
     // Round trip 2 × (5 + 2) bp plus funding for the mean holding time.
     assert!(ev.cost > 0.0014 && ev.cost < 0.0016, "{}", ev.cost);
     if let Some(m) = ev.margin {

@@ -33,6 +33,10 @@ pub struct BacktestConfig {
     pub fill: FillModel,
     /// Funding of open positions at each funding time (history files or a default rate).
     pub funding: FundingConfig,
+    /// The models' funding inputs are read from `funding.history` (each candle sees the rates
+    /// published by its close; see `qt_features::context`), as for a model trained with them
+    /// (`qtctl train --funding`). Default false: those inputs are missing.
+    pub funding_features: bool,
     /// Let symbol profiles learn from closed trades during the run (as exit-brain does live).
     /// Default true.
     pub learn_profiles: bool,
@@ -54,6 +58,7 @@ impl Default for BacktestConfig {
             exits: ExitConfig::default(),
             fill: FillModel::default(),
             funding: FundingConfig::default(),
+            funding_features: false,
             learn_profiles: true,
             filters: BTreeMap::new(),
         }
@@ -61,6 +66,16 @@ impl Default for BacktestConfig {
 }
 
 impl BacktestConfig {
+    /// The models' funding inputs: the funding history when `funding_features` is on, else
+    /// none (missing).
+    pub fn context_inputs(&self) -> qt_features::ContextInputs {
+        if self.funding_features {
+            qt_models::dataset::funding_inputs(&self.funding.history)
+        } else {
+            qt_features::ContextInputs::default()
+        }
+    }
+
     /// The costs this configuration charges a round trip, as a model that prices its trades
     /// ([`qt_models::ev`]) counts them: the taker fee and slippage per side, and the default
     /// funding rate per 8 hours.

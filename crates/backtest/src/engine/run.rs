@@ -199,7 +199,7 @@ impl Backtest {
             rv_idx: feature_index("rv_24h").unwrap_or(0),
             reference: self.reference,
             day_scale: (fcfg.day_candles() as f64).sqrt(),
-            universe: UniverseFeatures::new(fcfg),
+            universe: UniverseFeatures::new(fcfg).with_context(cfg.context_inputs()),
         };
         let mut equity = Vec::new();
         let mut done = 0u64;

@@ -28,6 +28,15 @@ impl PreparedSeries {
     /// factor read from the universe's reference series (as
     /// [`qt_features::UniverseFeatures`] gives them live).
     pub fn prepare_all(series: &[SymbolSeries], interval_ms: i64) -> Vec<Self> {
+        Self::prepare_all_with(series, interval_ms, &qt_features::ContextInputs::default())
+    }
+
+    /// [`PreparedSeries::prepare_all`] with each symbol's funding inputs read from `context`.
+    pub fn prepare_all_with(
+        series: &[SymbolSeries],
+        interval_ms: i64,
+        context: &qt_features::ContextInputs,
+    ) -> Vec<Self> {
         let fcfg = FeatureConfig { interval_ms };
         let refs: Vec<(&str, &[Candle])> = series
             .iter()
@@ -36,7 +45,10 @@ impl PreparedSeries {
         let market = qt_features::market_history(fcfg, &refs);
         series
             .iter()
-            .map(|s| Self::with_market(s.clone(), fcfg, &market))
+            .map(|s| {
+                let funding = context.funding(&s.symbol);
+                Self::with_market(s.clone(), fcfg, &market, funding)
+            })
             .collect()
     }
 
@@ -44,8 +56,9 @@ impl PreparedSeries {
         series: SymbolSeries,
         fcfg: FeatureConfig,
         market: &qt_features::MarketFactor,
+        funding: Option<&qt_features::FundingSeries>,
     ) -> Self {
-        let features = qt_features::batch_with_market(fcfg, market, &series.candles);
+        let features = qt_features::batch_with_context(fcfg, market, funding, &series.candles);
         let valid: Vec<bool> = series
             .candles
             .iter()

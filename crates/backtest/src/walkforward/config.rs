@@ -211,6 +211,7 @@ impl WalkForwardConfig {
         tc.temporal = m.temporal.clone();
         tc.decision = m.decision.clone();
         tc.exit_grid = m.exit_grid.clone();
+        tc.funding_features = self.backtest.funding_features;
         tc.threads = 1;
         tc
     }

@@ -177,7 +177,8 @@ pub fn train_fold(
     let candles: usize = train.iter().map(|s| s.candles.len()).sum();
     let fold_err =
         |e: qt_models::ModelError| BacktestError::Model(format!("fold {}: {e}", fold.index));
-    let prepared = Dataset::prepare(&train, 1).map_err(fold_err)?;
+    let prepared = Dataset::prepare_with_context(&train, 1, &cfg.backtest.context_inputs())
+        .map_err(fold_err)?;
     let tc = cfg.train_config(version);
     let chosen = train_choosing_exits_lean(&prepared, &tc).map_err(fold_err)?;
     let (artifact, report, ds) = (chosen.artifact, chosen.report, chosen.dataset);

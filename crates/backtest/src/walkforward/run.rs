@@ -121,7 +121,7 @@ pub fn run_walkforward(
             .collect()
     };
     // Features computed once for every run below.
-    let prepared = PreparedSeries::prepare_all(&data, iv);
+    let prepared = PreparedSeries::prepare_all_with(&data, iv, &cfg.backtest.context_inputs());
     let run = |c: &BacktestConfig, factory: &mut ModelFactory<'_>| {
         Backtest::new(c.clone())?.run_prepared(&prepared, factory, &mut |_, _| {})
     };

@@ -27,6 +27,8 @@ fn main() -> ExitCode {
         )
         .context("trading-bot settings")?
         .with_shard(service.config.common.shard());
+        // The market context is one per deployment: shard 0 fetches and publishes it for the
+        // whole universe; the other shards neither fetch nor publish it.
         let ctx = trading_bot::context::context_hub(
             &service.config.service.context,
             &service.config.service.symbols,
@@ -34,7 +36,8 @@ fn main() -> ExitCode {
             &service.bus,
             service.bus.clock().clone(),
         )
-        .context("trading-bot context settings")?;
+        .context("trading-bot context settings")?
+        .filter(|_| service.config.common.shard().index == 0);
         let context_routes =
             trading_bot::context::context_routes(ctx.clone(), service.bus.clock().clone());
         service

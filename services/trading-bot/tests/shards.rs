@@ -142,6 +142,13 @@ async fn two_shards_decide_every_symbols_candles_exactly_once() {
             "shard {i}: {h}"
         );
     }
+    // The market context is shard 0's alone: the other shard neither fetches nor publishes it.
+    let context = |addr: &str| {
+        let req = f.http.get(format!("http://{addr}/health/context"));
+        async move { req.send().await.map(|r| r.status().as_u16()).ok() }
+    };
+    assert_eq!(context(&addrs[0]).await, Some(200));
+    assert_eq!(context(&addrs[1]).await, Some(404));
     // Each shard reads every fact, in its own group.
     let groups: Vec<String> = f
         .bus

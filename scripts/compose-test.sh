@@ -3,7 +3,7 @@
 # with checks that fail when the stack does not do what the README says.
 #
 # No image registry is needed: the images the standard files name are built here when missing
-# (scripts/compose/images.sh), `quantum-trader:latest` with the binaries built on the host:
+# (scripts/compose/common.sh), `quantum-trader:latest` with the binaries built on the host:
 # target/debug's by default, the ones scripts/test.sh builds (QT_COMPOSE_BIN_DIR=target/release
 # for those). Containers reach Debian's mirror during `docker build` (apt-get in the runtime
 # stage and the redis image); the running stack is on an internal network of its own and sends nothing outside the machine.
@@ -26,30 +26,14 @@ MIRROR=${QT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BINS=(trading-bot execution exit-brain portfolio-intelligence clm sim-exchange qtctl)
 SERVICES=(sim-exchange trading-bot execution exit-brain portfolio-intelligence clm)
 
-if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
-  if [ "${CI:-}" = true ]; then
-    echo "compose-test: no Docker engine, and CI=true requires it" >&2
-    exit 1
-  fi
-  echo "compose-test: skipped (no Docker engine)"
-  exit 0
-fi
-need_pkg docker-compose docker-compose
-need_pkg debootstrap debootstrap
-need_pkg sqlite3 sqlite3
-
-t0=$SECONDS
-step() { echo "==> compose-test [$((SECONDS - t0))s] $*"; }
-fail() {
-  echo "compose-test FAILED: $*" >&2
-  exit 1
-}
+TEST_NAME=compose-test
+. scripts/compose/common.sh
+docker_test_setup
 
 work=$(mktemp -d)
 # The test's settings: its own project and env file (a user's .env is not read), free host
 # ports, a model that trades so orders flow, no route out of the stack's network, and the
 # healthchecks probed more often.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cat >"$work/env" <<ENV
 QT_REDIS_HOST_PORT=$(free_port)
 QT_SIM_HOST_PORT=$(free_port)
@@ -82,19 +66,10 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- images ----
-. scripts/compose/images.sh
 build_images
 
 # ---- helpers ----
-# Container ids, read once per `up` (a restart keeps the container; docker-compose itself is too
-# slow to ask on every poll).
-declare -A CID
-read_ids() {
-  local s
-  for s in redis "${SERVICES[@]}"; do CID[$s]=$(dc ps -q "$s"); done
-}
-cid() { echo "${CID[$1]}"; }
-health() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$(cid "$1")"; }
+read_ids_all() { read_ids redis "${SERVICES[@]}"; }
 restarts() { docker inspect -f '{{.RestartCount}}' "$(cid "$1")"; }
 rcli() { docker exec "$(cid redis)" redis-cli "$@"; }
 # A field of one group in `XINFO GROUPS STREAM` (redis-cli prints name, value, name, value...).
@@ -107,14 +82,6 @@ consumers() { # STREAM GROUP: consumer names, one line each
 id_ge() { # A B: stream id A >= B
   local a_ms=${1%-*} a_seq=${1#*-} b_ms=${2%-*} b_seq=${2#*-}
   [ "$a_ms" -gt "$b_ms" ] || { [ "$a_ms" -eq "$b_ms" ] && [ "$a_seq" -ge "$b_seq" ]; }
-}
-wait_until() { # SECONDS WHAT COMMAND...
-  local secs=$1 what=$2 deadline=$((SECONDS + $1))
-  shift 2
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "$what (after ${secs}s)"
-    sleep 1
-  done
 }
 all_healthy() {
   local s
@@ -156,7 +123,7 @@ step "QT_EXCHANGE=testnet|live reaches every service with the mode's hosts"
 step "up -d"
 dc down -v --remove-orphans >/dev/null 2>&1 || true
 dc up -d --no-build 2>&1 | sed 's/^/    /'
-read_ids
+read_ids_all
 wait_until 180 "every healthcheck green" all_healthy
 step "every healthcheck green"
 has_intents() { [ "$(rcli XLEN qt:intents)" -gt 0 ]; }
@@ -234,7 +201,7 @@ orders=$(sqlite_in execution-data execution.db "SELECT COUNT(*) FROM exec_orders
 step "down, then up (qt:intents: $len entries, execution at $last; $orders orders)"
 dc down 2>&1 | sed 's/^/    /'
 dc up -d --no-build 2>&1 | sed 's/^/    /'
-read_ids
+read_ids_all
 wait_until 180 "every healthcheck green after down + up" all_healthy
 [ "$(rcli XLEN qt:intents)" -ge "$len" ] || fail "qt:intents lost entries across down + up"
 id_ge "$(group_field qt:intents execution last-delivered-id)" "$last" || fail "execution's offset went back"

@@ -13,7 +13,7 @@
 # After each step and at the end, scripts/stack_check.py: every intent final, no order twice
 # on the exchange, no signal opened twice, no limit breached, no position without its stop for
 # QT_HA_BARE_SECS (5) or more (from soak-watch's 200 ms samples of the simulator's book); the
-# figures are printed. Images as compose-test.sh builds them (scripts/compose/images.sh). The
+# figures are printed. Images as compose-test.sh builds them (scripts/compose/common.sh). The
 # stack's networks are internal: nothing leaves the machine. Ends with `down -v`.
 #
 # Skipped (exit 0) without a Docker engine, unless CI=true.
@@ -30,30 +30,14 @@ BINS=(trading-bot execution exit-brain portfolio-intelligence clm sim-exchange q
 SERVICES=(sim-exchange trading-bot execution exit-brain portfolio-intelligence clm)
 DATA_NODES=(redis redis-replica sentinel-1 sentinel-2 sentinel-3)
 
-if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
-  if [ "${CI:-}" = true ]; then
-    echo "ha-test: no Docker engine, and CI=true requires it" >&2
-    exit 1
-  fi
-  echo "ha-test: skipped (no Docker engine)"
-  exit 0
-fi
-need_pkg docker-compose docker-compose
-need_pkg debootstrap debootstrap
-need_pkg sqlite3 sqlite3
+TEST_NAME=ha-test
+. scripts/compose/common.sh
+docker_test_setup
 [ -x "$BIN_DIR/soak-watch" ] || cargo build --locked -p qt-e2e --bin soak-watch
 WATCH=$BIN_DIR/soak-watch
 [ -x "$WATCH" ] || WATCH=target/debug/soak-watch
 
-t0=$SECONDS
-step() { echo "==> ha-test [$((SECONDS - t0))s] $*"; }
-fail() {
-  echo "ha-test FAILED: $*" >&2
-  exit 1
-}
-
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # The data nodes' network, a range of its own for the test (deploy/compose-ha.yml).
 ha_net=172.29.$((RANDOM % 200 + 20))
 cat >"$work/env" <<ENV
@@ -96,24 +80,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-. scripts/compose/images.sh
 build_images
 
-declare -A CID
-read_ids() {
-  local s
-  for s in "${DATA_NODES[@]}" "${SERVICES[@]}"; do CID[$s]=$(dc ps -q "$s"); done
-}
-cid() { echo "${CID[$1]}"; }
-health() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$(cid "$1")"; }
-wait_until() { # SECONDS WHAT COMMAND...
-  local secs=$1 what=$2 deadline=$((SECONDS + $1))
-  shift 2
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "$what (after ${secs}s)"
-    sleep 1
-  done
-}
 all_healthy() {
   local s
   for s in "${DATA_NODES[@]}" "${SERVICES[@]}"; do
@@ -164,7 +132,7 @@ check() { # WHAT [last]: the checks of the run so far, then a new watcher unless
 step "up -d (primary, replica, three Sentinels, the simulator, five services)"
 dc down -v --remove-orphans >/dev/null 2>&1 || true
 dc up -d --no-build 2>&1 | sed 's/^/    /'
-read_ids
+read_ids "${DATA_NODES[@]}" "${SERVICES[@]}"
 wait_until 240 "every healthcheck green" all_healthy
 # The simulator by its address on the stack's network: an internal network publishes no port.
 sim=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(cid sim-exchange)"):8090

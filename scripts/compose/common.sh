@@ -1,11 +1,53 @@
-# Sourced by the Docker tests (compose-test.sh, ha-test.sh): builds the images the standard
-# files name when they are missing, without a registry. `debian:bookworm-slim` from debootstrap
-# + docker import, `redis:7` from Debian's redis-server with the official image's entry-point
-# behaviour (redis.Dockerfile beside this file), and `quantum-trader:latest`: deploy/Dockerfile's
-# runtime stage (cut out of the file, so the two cannot drift) with BIN_DIR's binaries copied in.
-#
-# Needs from the caller: lib.sh, `step`, `fail`, `$work` (a scratch folder), `$BIN_DIR`,
-# `$MIRROR`, and the array BINS.
+# Sourced by the Docker tests (compose-test.sh, ha-test.sh), after scripts/lib.sh, with TEST_NAME
+# set: what they share. `docker_test_setup` skips the test (exit 0) without a Docker engine, or
+# fails under CI=true, and installs the tools; `step` and `fail` print under TEST_NAME's name;
+# `wait_until` polls; `read_ids` / `cid` / `health` know the containers of a `dc` (the caller's
+# docker-compose function); `build_images` builds the images the standard files name when they
+# are missing, without a registry: `debian:bookworm-slim` from debootstrap + docker import,
+# `redis:7` from Debian's redis-server with the official image's entry-point behaviour
+# (redis.Dockerfile beside this file), and `quantum-trader:latest`: deploy/Dockerfile's runtime
+# stage (cut out of the file, so the two cannot drift) with BIN_DIR's binaries copied in
+# (needs `$work`, a scratch folder, `$BIN_DIR`, `$MIRROR` and the array BINS).
+
+docker_test_setup() {
+  if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
+    if [ "${CI:-}" = true ]; then
+      echo "$TEST_NAME: no Docker engine, and CI=true requires it" >&2
+      exit 1
+    fi
+    echo "$TEST_NAME: skipped (no Docker engine)"
+    exit 0
+  fi
+  need_pkg docker-compose docker-compose
+  need_pkg debootstrap debootstrap
+  need_pkg sqlite3 sqlite3
+  t0=$SECONDS
+}
+
+step() { echo "==> $TEST_NAME [$((SECONDS - t0))s] $*"; }
+fail() {
+  echo "$TEST_NAME FAILED: $*" >&2
+  exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_until() { # SECONDS WHAT COMMAND...
+  local secs=$1 what=$2 deadline=$((SECONDS + $1))
+  shift 2
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "$what (after ${secs}s)"
+    sleep 1
+  done
+}
+
+# Container ids, read once per `up` (a restart keeps the container; docker-compose itself is too
+# slow to ask on every poll).
+declare -A CID
+read_ids() { # SERVICE...
+  local s
+  for s in "$@"; do CID[$s]=$(dc ps -q "$s"); done
+}
+cid() { echo "${CID[$1]}"; }
+health() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$(cid "$1")"; }
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 

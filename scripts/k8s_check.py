@@ -132,11 +132,49 @@ def check_overlay(overlay, want_exchange):
     return docs
 
 
+def check_sentinel(docs, where):
+    """The redis-sentinel component: data nodes and Sentinels with stable names, and every
+    service pointed at exactly those Sentinels."""
+    kinds = lambda k: {d["metadata"]["name"]: d for d in docs if d["kind"] == k}
+    sets, services = kinds("StatefulSet"), kinds("Service")
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap"
+                      and d["metadata"]["name"].startswith("qt-config"))
+    config = config_map["data"]
+    redis, sentinel = sets.get("redis"), sets.get("redis-sentinel")
+    if not redis or not sentinel:
+        fail(f"{where}: needs the StatefulSets redis and redis-sentinel")
+        return
+    if redis["spec"]["replicas"] < 2:
+        fail(f"{where}: redis needs a replica beside its primary")
+    n = sentinel["spec"]["replicas"]
+    if n < 3 or n % 2 == 0:
+        fail(f"{where}: {n} Sentinels: a quorum needs an odd number, at least 3")
+    for s in (redis, sentinel):
+        svc = services.get(s["spec"]["serviceName"], {}).get("spec", {})
+        if svc.get("clusterIP") != "None" or not svc.get("publishNotReadyAddresses"):
+            fail(f"{where}: the Service of {s['metadata']['name']} must be headless and publish "
+                 "pods before they are ready (their stable names are what Sentinel announces)")
+    want = [f"{sentinel['metadata']['name']}-{i}.{sentinel['spec']['serviceName']}:26379"
+            for i in range(n)]
+    if config.get("QT_REDIS_SENTINELS", "").split(",") != want:
+        fail(f"{where}: QT_REDIS_SENTINELS is {config.get('QT_REDIS_SENTINELS')!r}, "
+             f"want {','.join(want)}")
+    if not config.get("QT_REDIS_MASTER_NAME"):
+        fail(f"{where}: QT_REDIS_MASTER_NAME is not set")
+    for s in (redis, sentinel):
+        (c,) = s["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("valueFrom", {}).get("configMapKeyRef", {}) for e in c["env"]}
+        for key in ("QT_REDIS_SENTINELS", "QT_REDIS_MASTER_NAME"):
+            if env.get(key, {}).get("name") != config_map["metadata"]["name"]:
+                fail(f"{where}: {s['metadata']['name']} must read {key} from the ConfigMap")
+
+
 def main():
     if (K8S / "base/redis.conf").read_bytes() != (REPO / "deploy/redis.conf").read_bytes():
         fail("deploy/k8s/base/redis.conf differs from deploy/redis.conf")
     paper = check_overlay("paper", "paper")
     live = check_overlay("live", "live")
+    check_sentinel(check_overlay("paper-ha", "paper"), "overlays/paper-ha")
     if not any(d["kind"] == "Deployment" and d["metadata"]["name"] == "sim-exchange" for d in paper):
         fail("overlays/paper: no simulator")
     if any(d["kind"] == "Secret" for d in live):
@@ -155,7 +193,7 @@ def main():
         print("FAIL", f)
     if failures:
         sys.exit(1)
-    print(f"deploy/k8s: overlays paper and live render, validate strictly against Kubernetes "
+    print(f"deploy/k8s: overlays paper, paper-ha and live render, validate strictly against Kubernetes "
           f"{' and '.join(VERSIONS)}, and keep every check")
 
 

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Entry point of a Redis data node (deploy/k8s/components/redis-sentinel). The node announces
+# its stable name and starts as the replica of the primary the Sentinels name; if it is that
+# primary (it restarted before any failover), or no Sentinel knows a primary yet (the first
+# start of the stack), redis-0 is the primary.
+set -eu
+name=${QT_REDIS_MASTER_NAME:?}
+me="$(hostname).redis"
+master=""
+for node in $(echo "${QT_REDIS_SENTINELS:?}" | tr ',' ' '); do
+  host=${node%:*}
+  port=${node##*:}
+  [ "$host" = "$me" ] && continue
+  master=$(timeout 3 redis-cli -h "$host" -p "$port" --raw \
+             SENTINEL get-master-addr-by-name "$name" 2>/dev/null | head -n 1) || master=""
+  [ -n "$master" ] && break
+done
+[ -n "$master" ] || master=redis-0.redis
+set -- redis-server /usr/local/etc/redis/redis.conf \
+  --replica-announce-ip "$me" --replica-announce-port 6379
+if [ "$master" != "$me" ]; then
+  echo "redis-start: replica of $master"
+  set -- "$@" --replicaof "$master" 6379
+else
+  echo "redis-start: primary"
+fi
+exec "$@"

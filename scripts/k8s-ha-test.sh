@@ -70,25 +70,10 @@ read -r _ SENT_SVC SENT_N < <(grep '^redis-sentinel ' "$work/sets")
 MASTER_NAME=$(sed -n 's/^QT_REDIS_MASTER_NAME=//p' "$work/env")
 [ "$REDIS_N" = 2 ] && [ "$SENT_N" = 3 ] || fail "expected 2 data nodes and 3 Sentinels, got $REDIS_N and $SENT_N"
 
-build_images_redis_only() {
-  # Only the base and redis:7 (no service binary runs here).
-  BINS=()
-  if ! image_exists debian:bookworm-slim || ! image_exists redis:7; then
-    if ! image_exists debian:bookworm-slim; then
-      step "debian:bookworm-slim: debootstrap --variant=minbase bookworm (no registry here)"
-      local root=$work/rootfs
-      as_root debootstrap --variant=minbase bookworm "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
-        { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
-      as_root sh -c "rm -rf '$root'/var/cache/apt/archives/*.deb '$root'/var/lib/apt/lists/*"
-      as_root tar -C "$root" -c . | docker import --change 'CMD ["bash"]' - debian:bookworm-slim >/dev/null
-      as_root rm -rf "$root"
-    fi
-    step "redis:7: Debian's redis-server 7 (scripts/compose/redis.Dockerfile)"
-    docker build -q -t redis:7 -f scripts/compose/redis.Dockerfile scripts/compose >"$work/redis-build.log" 2>&1 ||
-      { cat "$work/redis-build.log"; fail "building redis:7"; }
-  fi
-}
-build_images_redis_only
+# Only the base and redis:7: no service binary runs here.
+build_debian_base
+start_redis_build
+finish_redis_build
 
 docker network create --internal --label "$run" "$net" >/dev/null
 

@@ -1,4 +1,4 @@
-# Sourced by the Docker tests (compose-test.sh, ha-test.sh), after scripts/lib.sh, with TEST_NAME
+# Sourced by the Docker tests (compose-test.sh, ha-test.sh, k8s-ha-test.sh), after scripts/lib.sh, with TEST_NAME
 # set: what they share. `docker_test_setup` skips the test (exit 0) without a Docker engine, or
 # fails under CI=true, and installs the tools; `step` and `fail` print under TEST_NAME's name;
 # `wait_until` polls; `read_ids` / `cid` / `health` know the containers of a `dc` (the caller's
@@ -7,7 +7,9 @@
 # `redis:7` from Debian's redis-server with the official image's entry-point behaviour
 # (redis.Dockerfile beside this file), and `quantum-trader:latest`: deploy/Dockerfile's runtime
 # stage (cut out of the file, so the two cannot drift) with BIN_DIR's binaries copied in
-# (needs `$work`, a scratch folder, `$BIN_DIR`, `$MIRROR` and the array BINS).
+# (needs `$work`, a scratch folder, `$BIN_DIR`, `$MIRROR` and the array BINS); its parts
+# `build_debian_base` and `start_redis_build` / `finish_redis_build` serve a test that needs only
+# Redis.
 
 docker_test_setup() {
   if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
@@ -51,7 +53,8 @@ health() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-build_images() {
+# The Debian base image, from debootstrap + docker import (no registry here).
+build_debian_base() {
   if ! image_exists debian:bookworm-slim; then
     step "debian:bookworm-slim: debootstrap --variant=minbase bookworm (no registry here)"
     local root=$work/rootfs
@@ -61,13 +64,28 @@ build_images() {
     as_root tar -C "$root" -c . | docker import --change 'CMD ["bash"]' - debian:bookworm-slim >/dev/null
     as_root rm -rf "$root"
   fi
-  # redis:7 builds beside quantum-trader:latest (both only need the base).
-  local redis_build=''
+}
+
+# redis:7 from Debian's redis-server, built in the background; `finish_redis_build` waits.
+redis_build=''
+start_redis_build() {
   if ! image_exists redis:7; then
     step "redis:7: Debian's redis-server 7 (scripts/compose/redis.Dockerfile)"
     docker build -q -t redis:7 -f scripts/compose/redis.Dockerfile scripts/compose >"$work/redis-build.log" 2>&1 &
     redis_build=$!
   fi
+}
+finish_redis_build() {
+  if [ -n "$redis_build" ]; then
+    wait "$redis_build" || { cat "$work/redis-build.log"; fail "building redis:7"; }
+    redis_build=''
+  fi
+}
+
+build_images() {
+  build_debian_base
+  # redis:7 builds beside quantum-trader:latest (both only need the base).
+  start_redis_build
 
   step "quantum-trader:latest: deploy/Dockerfile's runtime stage with $BIN_DIR's binaries"
   local b
@@ -90,7 +108,5 @@ build_images() {
   grep -q '^COPY bin/ /usr/local/bin/$' "$ctx/Dockerfile" && ! grep -q -- '--from=' "$ctx/Dockerfile" ||
     fail "deploy/Dockerfile's runtime stage no longer has the shape this script cuts out"
   docker build -q -t quantum-trader:latest "$ctx" >/dev/null
-  if [ -n "$redis_build" ]; then
-    wait "$redis_build" || { cat "$work/redis-build.log"; fail "building redis:7"; }
-  fi
+  finish_redis_build
 }

@@ -27,6 +27,13 @@ impl RedisCluster {
     /// Starts the nodes, creates the cluster and waits until every node reports
     /// `cluster_state:ok` (at most 30 s).
     pub fn start(masters: usize) -> Self {
+        Self::start_with_replicas(masters, 0)
+    }
+
+    /// As [`RedisCluster::start`], with `replicas` replicas per master (`redis-cli --cluster
+    /// create --cluster-replicas`), each taking over its master's slots when the master is
+    /// gone for the node timeout (2 s).
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("qt-redis-cluster-")
             .tempdir()
@@ -36,7 +43,7 @@ impl RedisCluster {
             ports: Vec::new(),
             children: Vec::new(),
         };
-        for n in 0..masters {
+        for n in 0..masters * (1 + replicas) {
             let (port, bus_port) = (crate::free_port(), crate::free_port());
             let node_dir = c.dir.path().join(format!("node-{n}"));
             std::fs::create_dir_all(&node_dir).unwrap();
@@ -53,7 +60,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&nodes)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli on PATH (Debian's redis-tools; scripts/test.sh installs it)");
         assert!(
@@ -67,7 +74,24 @@ impl RedisCluster {
                 c.cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
             });
         }
+        if replicas > 0 {
+            wait(30, "every replica linked to its master", || {
+                let nodes = c.cli(c.ports[0], &["CLUSTER", "NODES"]);
+                nodes.lines().filter(|l| l.contains("slave")).count() == masters * replicas
+                    && c.ports.iter().all(|&p| {
+                        let info = c.cli(p, &["INFO", "replication"]);
+                        !info.contains("role:slave") || info.contains("master_link_status:up")
+                    })
+            });
+        }
         c
+    }
+
+    /// Kills the node on `port` (SIGKILL, as a crash), leaving the others running.
+    pub fn kill(&mut self, port: u16) {
+        let i = self.ports.iter().position(|&p| p == port).unwrap();
+        let _ = self.children[i].kill();
+        let _ = self.children[i].wait();
     }
 
     /// `127.0.0.1:<port>` of every node, for `QT_REDIS_CLUSTER`.
@@ -94,18 +118,33 @@ impl RedisCluster {
             .unwrap_or_default()
     }
 
-    /// The port of the master that owns `key`'s slot.
+    /// The port of the master that owns `key`'s slot, as the first node sees it.
     pub fn owner_of(&self, key: &str) -> u16 {
-        let slot: u16 = self
-            .cli(self.ports[0], &["CLUSTER", "KEYSLOT", key])
+        let port = self.owner_seen_by(self.ports[0], key);
+        assert_ne!(port, 0, "no master owns the slot of {key}");
+        port
+    }
+
+    /// The port of the master that owns `key`'s slot, as the node on `port` sees it (`0` when
+    /// that node does not answer).
+    pub fn owner_seen_by(&self, port: u16, key: &str) -> u16 {
+        let Ok(slot) = self
+            .cli(port, &["CLUSTER", "KEYSLOT", key])
             .trim()
-            .parse()
-            .unwrap();
+            .parse::<u16>()
+        else {
+            return 0;
+        };
         // `CLUSTER NODES`: `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slots>…`
-        let nodes = self.cli(self.ports[0], &["CLUSTER", "NODES"]);
+        let nodes = self.cli(port, &["CLUSTER", "NODES"]);
         for line in nodes.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             let Some(addr) = f.get(1) else { continue };
+            if f.get(2)
+                .is_some_and(|flags| flags.split(',').any(|x| x == "fail"))
+            {
+                continue;
+            }
             let owns = f.iter().skip(8).any(|r| match r.split_once('-') {
                 Some((a, b)) => {
                     a.parse::<u16>().is_ok_and(|a| a <= slot)
@@ -115,10 +154,10 @@ impl RedisCluster {
             });
             if owns {
                 let port = addr.split('@').next().and_then(|a| a.rsplit_once(':'));
-                return port.and_then(|(_, p)| p.parse().ok()).unwrap();
+                return port.and_then(|(_, p)| p.parse().ok()).unwrap_or(0);
             }
         }
-        panic!("no master owns slot {slot}: {nodes}");
+        0
     }
 }
 

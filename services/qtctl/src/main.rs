@@ -40,10 +40,10 @@ struct Cli {
         long,
         env = "QT_REDIS_SENTINELS",
         default_value = "",
-        value_parser = parse_sentinels,
+        value_parser = parse_nodes,
         global = true
     )]
-    redis_sentinels: Sentinels,
+    redis_sentinels: Nodes,
     /// The name the Sentinels monitor the master under.
     #[arg(
         long,
@@ -52,6 +52,18 @@ struct Cli {
         global = true
     )]
     redis_master_name: String,
+    /// Redis Cluster seed nodes, `host:port` separated by commas: qtctl then follows the
+    /// cluster's slot map, --prefix must carry a hash tag (`qt:{main}:`), and --redis-url gives
+    /// only the credentials and TLS (empty: not a cluster).
+    #[arg(
+        long,
+        env = "QT_REDIS_CLUSTER",
+        default_value = "",
+        value_parser = parse_nodes,
+        global = true,
+        conflicts_with = "redis_sentinels"
+    )]
+    redis_cluster: Nodes,
     /// Stream key prefix.
     #[arg(long, env = "QT_STREAM_PREFIX", default_value = "qt:", global = true)]
     prefix: String,
@@ -133,6 +145,7 @@ fn main() -> ExitCode {
                 url: cli.redis_url,
                 sentinels: cli.redis_sentinels.0,
                 master_name: cli.redis_master_name,
+                cluster: cli.redis_cluster.0,
             };
             online(&redis, &cli.prefix, cli.json, command)
         }
@@ -146,13 +159,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The Sentinel nodes of `--redis-sentinels`.
+/// The nodes of `--redis-sentinels` or `--redis-cluster`.
 #[derive(Debug, Clone)]
-struct Sentinels(Vec<String>);
+struct Nodes(Vec<String>);
 
 /// `host:port` nodes separated by commas, blanks ignored; anything else is refused by clap
 /// (exit 2, naming the option).
-fn parse_sentinels(s: &str) -> Result<Sentinels, String> {
+fn parse_nodes(s: &str) -> Result<Nodes, String> {
     let mut nodes = Vec::new();
     for node in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let ok = node
@@ -165,7 +178,7 @@ fn parse_sentinels(s: &str) -> Result<Sentinels, String> {
         }
         nodes.push(node.to_string());
     }
-    Ok(Sentinels(nodes))
+    Ok(Nodes(nodes))
 }
 
 fn online(

@@ -26,12 +26,14 @@ pub struct TailArgs {
     follow: bool,
 }
 
-/// Where the deployment's Redis is: a server, or the master a set of Sentinels names.
+/// Where the deployment's Redis is: a server, the master a set of Sentinels names, or a
+/// cluster.
 #[derive(Debug, Clone)]
 pub struct RedisTarget {
     pub url: String,
     pub sentinels: Vec<String>,
     pub master_name: String,
+    pub cluster: Vec<String>,
 }
 
 impl Ctx {
@@ -42,6 +44,7 @@ impl Ctx {
         cfg.retry_for = Duration::from_secs(2);
         cfg.sentinels.clone_from(&redis.sentinels);
         cfg.master_name.clone_from(&redis.master_name);
+        cfg.cluster.clone_from(&redis.cluster);
         let bus = Bus::connect(cfg, qt_events::clock::system())?;
         let sentinel_error = if redis.sentinels.is_empty() {
             None
@@ -67,6 +70,11 @@ impl Ctx {
             anyhow::bail!("{e}");
         }
         if !self.bus.reachable(Duration::from_secs(2)).await {
+            if self.bus.is_cluster() {
+                anyhow::bail!(
+                    "the redis cluster is unreachable (QT_REDIS_CLUSTER / --redis-cluster)"
+                );
+            }
             anyhow::bail!("redis is unreachable (QT_REDIS_URL / --redis-url)");
         }
         Ok(())

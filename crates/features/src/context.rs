@@ -10,9 +10,11 @@
 //!
 //! The same [`FundingSeries`] serves the training path (a whole history loaded at once: rows
 //! published after a candle's close are simply not read) and a live service (rows added with
-//! [`FundingSeries::observe`] as they are published), so both give identical values.
+//! [`FundingSeries::observe`] as they are published, or fetched from the exchange's history
+//! with [`FundingSeries::fetched`] and held until a candle closes after their publication,
+//! [`FundingSeries::release`]), so both give identical values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -55,6 +57,9 @@ struct FundingRow {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FundingSeries {
     rows: Vec<FundingRow>,
+    /// Rates fetched live but not yet released: each waits for a candle that closes at or
+    /// after its publication time ([`FundingSeries::release`]).
+    pending: VecDeque<FundingRow>,
 }
 
 impl FundingSeries {
@@ -72,7 +77,48 @@ impl FundingSeries {
             .collect();
         rows.sort_by_key(|r| (r.published_at, r.funding_time));
         rows.dedup_by_key(|r| r.funding_time);
-        FundingSeries { rows }
+        FundingSeries {
+            rows,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// A rate a live service fetched from the exchange's funding history (Binance's
+    /// `fundingRate`, which lists a rate from its funding time): it counts as published
+    /// [`FUNDING_PUBLISH_DELAY_MS`] after its funding time, as in [`FundingSeries::from_settled`],
+    /// and is held back until [`FundingSeries::release`] reaches that time, so fetching it early
+    /// changes no candle closing before. A rate for a funding time not after the last one fetched
+    /// (a page fetched again) is ignored, and so is a non-finite one.
+    pub fn fetched(&mut self, funding_time: i64, rate: f64) {
+        if !rate.is_finite() {
+            return;
+        }
+        let last = self.pending.back().or(self.rows.last());
+        if last.is_some_and(|l| funding_time <= l.funding_time) {
+            return;
+        }
+        self.pending.push_back(FundingRow {
+            published_at: funding_time.saturating_add(FUNDING_PUBLISH_DELAY_MS),
+            funding_time,
+            rate,
+        });
+    }
+
+    /// Makes the fetched rates published at or before `t` (a candle's close) part of the series,
+    /// in order, as [`FundingSeries::observe`] does.
+    pub fn release(&mut self, t: i64) {
+        while let Some(r) = self.pending.front().copied() {
+            if r.published_at > t {
+                break;
+            }
+            self.pending.pop_front();
+            self.observe(r.published_at, r.funding_time, r.rate);
+        }
+    }
+
+    /// Fetched rates still waiting for their publication time.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
     }
 
     /// A live service's rate, published at `published_at` for `funding_time`. A rate for a
@@ -197,6 +243,26 @@ impl ContextInputs {
         );
     }
 
+    /// A rate of `symbol` fetched live (see [`FundingSeries::fetched`]).
+    pub fn fetched_funding(&mut self, symbol: &str, funding_time: i64, rate: f64) {
+        self.funding
+            .entry(symbol.to_owned())
+            .or_default()
+            .fetched(funding_time, rate);
+    }
+
+    /// Releases `symbol`'s fetched rates published by `t` (see [`FundingSeries::release`]).
+    pub fn release(&mut self, symbol: &str, t: i64) {
+        if let Some(f) = self.funding.get_mut(symbol) {
+            f.release(t);
+        }
+    }
+
+    /// Forgets a symbol's funding rates (a symbol that leaves a live universe).
+    pub fn forget(&mut self, symbol: &str) {
+        self.funding.remove(symbol);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.funding.is_empty()
     }
@@ -286,5 +352,33 @@ mod tests {
             live.len() < 100,
             "a live series keeps only the windows it reads"
         );
+    }
+
+    #[test]
+    fn rates_fetched_ahead_are_held_until_published_and_then_read_as_settled() {
+        let settled = eight_hourly(200);
+        let mut live = FundingSeries::default();
+        // The whole history fetched at once (a start-up load), then the candles' closes.
+        for k in 0..200 {
+            live.fetched(k * 8 * HOUR, k as f64 * 1e-5);
+        }
+        // A page fetched again is ignored.
+        live.fetched(5 * 8 * HOUR, 1.0);
+        assert_eq!(live.pending(), 200);
+        let mut t = 0;
+        while t < 200 * 8 * HOUR {
+            live.release(t);
+            assert_eq!(live.values(t), settled.values(t), "at {t}");
+            t += 5 * 60_000;
+        }
+        // At a funding time itself (before its publication) the rate is not read.
+        let mut s = FundingSeries::default();
+        s.fetched(0, 1e-4);
+        s.fetched(8 * HOUR, 5e-4);
+        s.release(8 * HOUR);
+        assert_eq!(s.values(8 * HOUR)[0], 1e-4);
+        assert_eq!(s.pending(), 1);
+        s.release(8 * HOUR + FUNDING_PUBLISH_DELAY_MS);
+        assert_eq!(s.values(8 * HOUR + FUNDING_PUBLISH_DELAY_MS)[0], 5e-4);
     }
 }

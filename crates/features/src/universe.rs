@@ -67,6 +67,17 @@ impl UniverseFeatures {
             .observe_funding(symbol, published_at, funding_time, rate);
     }
 
+    /// A funding rate fetched from the exchange's history (see [`FundingSeries::fetched`]): it
+    /// is read from the first candle closing at or after its publication time.
+    pub fn fetched_funding(&mut self, symbol: &str, funding_time: i64, rate: f64) {
+        self.context.fetched_funding(symbol, funding_time, rate);
+    }
+
+    /// Forgets a symbol's funding rates.
+    pub fn forget_funding(&mut self, symbol: &str) {
+        self.context.forget(symbol);
+    }
+
     pub fn config(&self) -> &FeatureConfig {
         &self.config
     }
@@ -91,6 +102,9 @@ impl UniverseFeatures {
             .engines
             .entry(symbol.to_owned())
             .or_insert_with(|| FeatureEngine::new(config));
+        // Fetched funding rates published by this candle's close become readable.
+        self.context
+            .release(symbol, candle.open_time.saturating_add(config.interval_ms));
         let mut v = engine.update(candle)?;
         fill_market(&self.market, &mut v);
         fill_context(self.context.funding(symbol), config.interval_ms, &mut v);

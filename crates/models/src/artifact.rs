@@ -209,15 +209,17 @@ impl ModelArtifact {
     }
 }
 
-/// A model built from an artifact that records the exits it was trained for: it answers
-/// [`Model::exits`] with them and forwards everything else.
+/// A model built from an artifact that records the exits it was trained for, or that was
+/// trained with the funding inputs: it answers [`Model::exits`] and [`Model::funding_inputs`]
+/// from the artifact and forwards everything else.
 #[derive(Debug)]
-struct WithExits {
+struct FromArtifact {
     model: Box<dyn Model>,
-    exits: qt_exits::ExitConfig,
+    exits: Option<qt_exits::ExitConfig>,
+    funding: bool,
 }
 
-impl Model for WithExits {
+impl Model for FromArtifact {
     fn name(&self) -> &str {
         self.model.name()
     }
@@ -243,29 +245,39 @@ impl Model for WithExits {
         self.model.signal_mix()
     }
     fn exits(&self) -> Option<&qt_exits::ExitConfig> {
-        Some(&self.exits)
+        self.exits.as_ref().or_else(|| self.model.exits())
     }
     fn memory(&self) -> usize {
         self.model.memory()
+    }
+    fn funding_inputs(&self) -> bool {
+        self.funding || self.model.funding_inputs()
     }
 }
 
 /// Builds the model an artifact describes (validating it first). When the artifact records
 /// the exits its labels were made with, the model carries them ([`Model::exits`]): the
-/// backtester and trading-bot trade it with those exits.
+/// backtester and trading-bot trade it with those exits. When it was trained with the funding
+/// inputs, the model says so ([`Model::funding_inputs`]).
 pub fn build_model(artifact: &ModelArtifact) -> Result<Box<dyn Model>, ModelError> {
     let model = build_bare(artifact)?;
-    Ok(match &artifact.labeling {
+    let exits = match &artifact.labeling {
         Some(l) => {
             l.exits
                 .validate()
                 .map_err(|e| ModelError::Format(format!("the artifact's exits: {e}")))?;
-            Box::new(WithExits {
-                model,
-                exits: l.exits.clone(),
-            })
+            Some(l.exits.clone())
         }
-        None => model,
+        None => None,
+    };
+    Ok(if exits.is_none() && !artifact.funding_features {
+        model
+    } else {
+        Box::new(FromArtifact {
+            model,
+            exits,
+            funding: artifact.funding_features,
+        })
     })
 }
 
@@ -305,4 +317,25 @@ fn build_bare(artifact: &ModelArtifact) -> Result<Box<dyn Model>, ModelError> {
             Box::new(EnsembleModel::new(cfg, members, artifact.version.clone())?)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_built_from_an_artifact_trained_with_funding_inputs_says_so() {
+        let mut a = ModelArtifact::momentum(&MomentumConfig::default(), "m-1").expect("valid");
+        let plain = build_model(&a).expect("builds");
+        assert!(!plain.funding_inputs());
+        assert!(plain.exits().is_none());
+        a.funding_features = true;
+        let funded = build_model(&a).expect("builds");
+        assert!(funded.funding_inputs());
+        assert_eq!((funded.name(), funded.version()), ("momentum", "m-1"));
+        assert!(funded.exits().is_none(), "no labelling: the caller's exits");
+        // Through the file format too.
+        let back = ModelArtifact::from_json(&a.to_json().expect("json")).expect("reads");
+        assert!(build_model(&back).expect("builds").funding_inputs());
+    }
 }

@@ -22,10 +22,16 @@ pub fn funding_inputs(history: &BTreeMap<String, Vec<(i64, Decimal)>>) -> Contex
             s.as_str(),
             rates
                 .iter()
-                .filter_map(|(t, r)| Some((*t, r.to_f64()?)))
+                .filter_map(|(t, r)| Some((*t, funding_rate_value(*r)?)))
                 .collect(),
         )
     }))
+}
+
+/// A funding rate as the funding inputs read it: the one conversion of the training path
+/// ([`funding_inputs`]) and of trading-bot's live rates, so both hold the same `f64`.
+pub fn funding_rate_value(rate: Decimal) -> Option<f64> {
+    rate.to_f64()
 }
 
 /// One symbol's candles.

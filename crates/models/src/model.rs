@@ -105,4 +105,11 @@ pub trait Model: Send + std::fmt::Debug {
     fn memory(&self) -> usize {
         0
     }
+    /// The model was trained with the funding inputs filled ([`qt_features::context`], its
+    /// artifact's `funding_features`): whoever runs it must feed them from the funding rates
+    /// published by each candle's close. `false`: they are missing (0, `funding_known` 0) in
+    /// every row it was trained on, and a caller gives it them missing too.
+    fn funding_inputs(&self) -> bool {
+        false
+    }
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::decisions::{CandleOutcome, Core, CoreConfig};
+use crate::funding::FundingFollower;
 use crate::inbox::{Command, Inbox, Request};
 use crate::model::starting_model;
 use crate::settings::Settings;
@@ -61,6 +62,8 @@ pub struct TradingBot {
     model_entry: Option<(u64, u64)>,
     /// The slice of the universe this instance decides (`QT_SHARD`; all by default).
     shard: Shard,
+    /// The funding rates of the symbols it decides, for a model trained with them.
+    funding: FundingFollower,
 }
 
 /// Counters of what the bot did since it started (also exported as metrics).
@@ -144,6 +147,7 @@ impl TradingBot {
             published: HashMap::new(),
             model_entry: None,
             shard: Shard::ALL,
+            funding: FundingFollower::default(),
         })
     }
 
@@ -191,6 +195,7 @@ impl TradingBot {
         };
         let (mut market, mut handle) = self.subscribe(&universe);
         self.set_universe(&universe, &shutdown).await;
+        self.check_funding_model(&shutdown).await;
         let refresh =
             Duration::from_secs(self.settings.universe_refresh_minutes.saturating_mul(60));
         let mut universe_tick =
@@ -201,8 +206,7 @@ impl TradingBot {
                 () = shutdown.cancelled() => break,
                 req = self.rx.recv() => {
                     let Some((cmd, done)) = req else { break };
-                    self.apply(cmd);
-                    let _ = done.send(());
+                    let _ = done.send(self.apply(cmd));
                 }
                 ev = market.recv() => {
                     let Some(ev) = ev else {
@@ -230,19 +234,64 @@ impl TradingBot {
         tracing::info!("trading bot stopped");
     }
 
-    fn apply(&mut self, cmd: Command) {
+    fn apply(&mut self, cmd: Command) -> Result<(), String> {
         match cmd {
             Command::Fact(env) => self.core.on_fact(&env),
             Command::Swap(model, entry_id) => {
                 let entry = qt_bus::parse_entry_id(&entry_id);
                 if entry.is_some() && entry <= self.model_entry {
                     tracing::info!(entry_id, version = %model.version(), "model event older than the running model's: not applied");
+                } else if let Some(why) =
+                    self.funding_refusal(model.funding_inputs(), model.version())
+                {
+                    tracing::error!(version = %model.version(), "{why}; the running model stays");
+                    return Err(why);
                 } else {
                     self.core.swap_model(model);
                     self.model_entry = entry;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Why `model` cannot run here: it was trained with the funding inputs and the exchange
+    /// refuses funding rates for every symbol (its inputs would read as missing on every
+    /// candle, which is not what it was trained and validated on).
+    fn funding_refusal(&self, needs_funding: bool, version: &str) -> Option<String> {
+        if !needs_funding {
+            return None;
+        }
+        self.funding.unavailable().map(|e| {
+            format!(
+                "model {version} was trained with funding inputs, and the exchange gives no \
+                 funding rates (GET /fapi/v1/fundingRate refused: {e})"
+            )
+        })
+    }
+
+    /// After the first warm-up: a starting (or restored) model that needs funding rates the
+    /// exchange refuses is replaced by model `none`, with an alert, rather than run blind.
+    async fn check_funding_model(&mut self, shutdown: &CancellationToken) {
+        let running = self.core.model_version();
+        let Some(why) = self.funding_refusal(self.core.model_uses_funding(), &running) else {
+            return;
+        };
+        tracing::error!(
+            "{why}: trading nothing (model none) until a model that can run is deployed"
+        );
+        self.core.swap_model(Box::new(qt_models::NoModel));
+        let alert = self
+            .bus
+            .envelope(Event::AlertRaised(qt_events::AlertRaised {
+                rule: "funding_unavailable".into(),
+                key: running,
+                severity: qt_events::Severity::Critical,
+                message: format!("trading-bot: {why}"),
+                service: self.bus.src().to_owned(),
+                details: Default::default(),
+            }));
+        self.publish(&[alert], shutdown).await;
     }
 
     /// Positions open on the exchange (when the client has credentials), which is the truth
@@ -463,6 +512,7 @@ impl TradingBot {
         for s in self.core.symbols() {
             if !universe.contains(&s) {
                 self.core.remove_symbol(&s);
+                self.funding.remove(&s);
             }
         }
         // The market factor's references first: the others' history then reads their values
@@ -518,6 +568,20 @@ impl TradingBot {
                         .filter(|k| k.close_time < now)
                         .map(|k| kline_to_event(symbol, &self.settings.interval, k))
                         .collect();
+                    // The funding history the warm-up candles and the next ones read (the
+                    // symbols this shard decides only).
+                    if self.shard.owns(symbol)
+                        && let (Some(first), Some(last)) = (closed.first(), closed.last())
+                    {
+                        self.funding.add(symbol);
+                        let interval = self.core.interval_ms();
+                        self.fetch_funding(
+                            &[symbol.to_owned()],
+                            first.open_time.saturating_add(interval),
+                            last.open_time.saturating_add(interval),
+                        )
+                        .await;
+                    }
                     let (history, missed): (Vec<_>, Vec<_>) = match published {
                         Some(p) => closed.into_iter().partition(|c| c.open_time <= p),
                         None => {
@@ -668,6 +732,15 @@ impl TradingBot {
         live: bool,
         shutdown: &CancellationToken,
     ) {
+        // Funding rates due by this candle's close are fetched before it is decided (those of
+        // every symbol due then, at once: their candles of the same close follow).
+        let close = c.open_time.saturating_add(self.core.interval_ms());
+        if self.funding.due(&c.symbol, close)
+            && self.core.last_open_time(&c.symbol) < Some(c.open_time)
+        {
+            let due = self.funding.due_at(close);
+            self.fetch_funding(&due, close, close).await;
+        }
         let (outcome, mut envs) = self.core.on_candle(c, live);
         let traceparent = qt_bus::trace::current_traceparent();
         for env in &mut envs {
@@ -697,6 +770,33 @@ impl TradingBot {
             tracing::info!(symbol = %c.symbol, open_time = c.open_time, "open intent sent");
         }
         self.publish(&envs, shutdown).await;
+    }
+
+    /// Fetches the funding rates of `symbols` since the last one each knows (else
+    /// [`crate::funding::HISTORY_MS`] before `first_close`), at once, and hands the new ones to
+    /// the features; `close` is the market time of the fetch.
+    async fn fetch_funding(&mut self, symbols: &[String], first_close: i64, close: i64) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for s in symbols {
+            let client = self.exchange.clone();
+            let since = self.funding.since(s, first_close);
+            let symbol = s.clone();
+            tasks.spawn(async move {
+                let r = crate::funding::fetch(&client, &symbol, since).await;
+                (symbol, r)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let Ok((symbol, result)) = done else {
+                tracing::warn!("a funding fetch task failed");
+                continue;
+            };
+            let rates = self.funding.fetched(&symbol, close, result);
+            if !rates.is_empty() {
+                tracing::debug!(symbol, rates = rates.len(), "funding rates fetched");
+                self.core.funding_fetched(&symbol, &rates);
+            }
+        }
     }
 
     /// Publishes, retrying until Redis takes it (or shutdown): a candle is never dropped.

@@ -14,7 +14,7 @@ use qt_events::{
     CandleClosed, Decimal, Envelope, Event, MarkPriceUpdated, OpenPosition, OrderKind,
     PositionSide, RejectReason, SignalAction, SignalGenerated, SignalRef,
 };
-use qt_features::{FeatureConfig, FeatureVector, UniverseFeatures};
+use qt_features::{CONTEXT_OFFSET, FeatureConfig, FeatureVector, UniverseFeatures};
 use qt_models::Model;
 use qt_risk::{Sizing, SymbolFilters};
 
@@ -124,6 +124,17 @@ fn remember(recent: &mut VecDeque<(FeatureVector, Candle)>, fv: FeatureVector, c
     recent.push_back((fv, candle));
 }
 
+/// The vector a model reads: the funding inputs as computed for a model trained with them
+/// ([`Model::funding_inputs`]), missing (0, `funding_known` 0) for any other, as every row it
+/// was trained and backtested on had them.
+fn for_model(fv: &FeatureVector, funding: bool) -> FeatureVector {
+    let mut v = *fv;
+    if !funding {
+        v.values[CONTEXT_OFFSET..].fill(0.0);
+    }
+    v
+}
+
 fn to_decimal(x: f64) -> Decimal {
     Decimal::try_from(x).unwrap_or(Decimal::ZERO)
 }
@@ -173,6 +184,20 @@ impl Core {
         self.model().name().to_owned()
     }
 
+    /// The running model reads the funding inputs ([`Model::funding_inputs`]).
+    pub fn model_uses_funding(&self) -> bool {
+        self.model().funding_inputs()
+    }
+
+    /// Funding rates of `symbol` fetched from the exchange's history (`(funding time, rate)`):
+    /// each is read from the first candle closing at or after its publication time
+    /// (`qt_features::FundingSeries::fetched`).
+    pub fn funding_fetched(&mut self, symbol: &str, rates: &[(i64, f64)]) {
+        for &(t, r) in rates {
+            self.features.fetched_funding(symbol, t, r);
+        }
+    }
+
     pub fn kill_switch(&self) -> bool {
         self.kill_switch
     }
@@ -211,6 +236,7 @@ impl Core {
     pub fn remove_symbol(&mut self, symbol: &str) {
         self.symbols.remove(symbol);
         self.features.remove(symbol);
+        self.features.forget_funding(symbol);
     }
 
     /// Open time of the last candle of `symbol` seen.
@@ -232,10 +258,12 @@ impl Core {
         }
         s.last_open_time = Some(candle.open_time);
         if let Some(fv) = self.features.update(symbol, candle) {
-            self.model
+            let mut m = self
+                .model
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .predict_for(symbol, &fv, candle);
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let funding = m.funding_inputs();
+            m.predict_for(symbol, &for_model(&fv, funding), candle);
             remember(&mut s.recent, fv, *candle);
         }
         true
@@ -246,6 +274,7 @@ impl Core {
     /// symbol's history decides on the next candle as a backtest running it all along would.
     pub fn swap_model(&mut self, mut model: Box<dyn Model>) {
         let memory = model.memory().min(REPLAY);
+        let funding = model.funding_inputs();
         let mut replayed = 0usize;
         if memory > 0 {
             let mut symbols: Vec<&String> = self.symbols.keys().collect();
@@ -253,7 +282,7 @@ impl Core {
             for symbol in symbols {
                 let recent = &self.symbols[symbol].recent;
                 for (fv, c) in recent.iter().skip(recent.len().saturating_sub(memory)) {
-                    model.predict_for(symbol, fv, c);
+                    model.predict_for(symbol, &for_model(fv, funding), c);
                     replayed += 1;
                 }
             }
@@ -297,18 +326,26 @@ impl Core {
             return (CandleOutcome::Warming, vec![candle_env]);
         };
         remember(&mut s.recent, fv, candle);
-        let (signal, version, name, exits) = {
+        let (signal, version, name, exits, fv) = {
             let mut m = self
                 .model
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The signal carries the inputs the model read.
+            let fv = for_model(&fv, m.funding_inputs());
             let signal = m.predict_for(&c.symbol, &fv, &candle);
             // The exits the model was trained for travel with its entries (exit-brain manages
             // the position with them); only an entry needs them.
             let exits = (signal.action != SignalAction::Hold)
                 .then(|| m.exits().map(qt_events::ExitSettings::from))
                 .flatten();
-            (signal, m.version().to_owned(), m.name().to_owned(), exits)
+            (
+                signal,
+                m.version().to_owned(),
+                m.name().to_owned(),
+                exits,
+                fv,
+            )
         };
         let feature_map = fv.to_map();
         let signal_id = derived_event_id(&[
@@ -919,5 +956,81 @@ mod tests {
                 "{s}: decisions after the swap differ"
             );
         }
+    }
+
+    /// The funding inputs a core computes from rates fetched ahead (the whole history at once,
+    /// the worst case for a look-ahead) equal, bit for bit, the training path's over the same
+    /// candles and funding file (`qtctl train --funding`): each rate is read only from the
+    /// first candle closing at or after its publication time. A model trained with them reads
+    /// them; one trained without reads them missing, as it was trained.
+    #[test]
+    fn funding_inputs_fetched_ahead_equal_the_training_paths_and_only_a_funding_model_reads_them() {
+        use qt_features::{CONTEXT_OFFSET, FeatureConfig};
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/futures");
+        let candles = qt_candles::read_klines(root.join("5m/BTCUSDT-5m.csv.gz"))
+            .expect("the repo's futures candles");
+        let candles = &candles[..12_000];
+        let history = qt_candles::read_funding_dir(&root.join("funding")).expect("funding");
+        let context = qt_models::dataset::funding_inputs(&history);
+        let config = FeatureConfig {
+            interval_ms: 300_000,
+        };
+        let offline = qt_features::batch_with_context(
+            config,
+            &qt_features::market_history(config, &[]),
+            context.funding("BTCUSDT"),
+            candles,
+        );
+        let rates: Vec<(i64, f64)> = history["BTCUSDT"]
+            .iter()
+            .filter_map(|(t, r)| Some((*t, qt_models::dataset::funding_rate_value(*r)?)))
+            .collect();
+        let mut flagged =
+            qt_models::ModelArtifact::momentum(&MomentumConfig::default(), "m-f").expect("valid");
+        flagged.funding_features = true;
+        let mut funded = pair_core(qt_models::build_model(&flagged).expect("builds"));
+        let mut plain = pair_core(Box::new(
+            MomentumModel::new(MomentumConfig::default(), "m-p").expect("valid"),
+        ));
+        for core in [&mut funded, &mut plain] {
+            core.funding_fetched("BTCUSDT", &rates);
+        }
+        let mut compared = 0;
+        let mut at_funding_time = 0;
+        for (c, want) in candles.iter().zip(&offline) {
+            let event = c.to_event("BTCUSDT", 300_000).expect("5m");
+            let inputs = |core: &mut Core| {
+                let (_, out) = core.on_candle(&event, false);
+                out.into_iter().find_map(|e| match e.event {
+                    Event::SignalGenerated(g) => {
+                        Some(qt_features::context::CONTEXT_NAMES.map(|n| g.features[n].to_bits()))
+                    }
+                    _ => None,
+                })
+            };
+            let (got, missing) = (inputs(&mut funded), inputs(&mut plain));
+            let Some(want) = want else {
+                assert_eq!(got, None);
+                continue;
+            };
+            let mut expected = [0u64; 5];
+            for (e, v) in expected.iter_mut().zip(&want.values[CONTEXT_OFFSET..]) {
+                *e = v.to_bits();
+            }
+            assert_eq!(got, Some(expected), "candle {}", c.open_time);
+            assert_eq!(
+                missing,
+                Some([0.0f64.to_bits(); 5]),
+                "candle {}",
+                c.open_time
+            );
+            compared += 1;
+            at_funding_time += usize::from((c.open_time + 300_000) % (8 * 3_600_000) == 0);
+        }
+        assert!(
+            compared > 11_000 && at_funding_time > 100,
+            "{compared} {at_funding_time}"
+        );
+        assert!(funded.model_uses_funding() && !plain.model_uses_funding());
     }
 }

@@ -20,8 +20,10 @@ pub enum Command {
     Swap(Box<dyn Model>, String),
 }
 
-/// A command and the channel its application is confirmed on.
-pub type Request = (Command, oneshot::Sender<()>);
+/// A command and the channel its application is confirmed on: `Err` is a refusal that no
+/// retry can change (a model that needs funding rates the exchange cannot give), and the entry
+/// is dead-lettered with it.
+pub type Request = (Command, oneshot::Sender<Result<(), String>>);
 
 /// The handler; clone one per consumed stream.
 #[derive(Debug, Clone)]
@@ -61,7 +63,8 @@ impl Inbox {
             .map_err(|_| HandlerError::Transient("the bot's task is not running".into()))?;
         applied
             .await
-            .map_err(|_| HandlerError::Transient("the bot's task stopped before applying".into()))
+            .map_err(|_| HandlerError::Transient("the bot's task stopped before applying".into()))?
+            .map_err(HandlerError::Permanent)
     }
 
     async fn load(artifact: &ModelArtifactRef) -> Result<Box<dyn Model>, HandlerError> {

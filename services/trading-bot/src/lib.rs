@@ -11,7 +11,8 @@
 //! with `qt-risk` and rounded to the exchange's filters). It learns positions and intent
 //! outcomes from `positions` and `orders`, swaps its model on `models` between two candles, and
 //! pauses entries on `SetKillSwitch` from `control`. It hosts the market-context task
-//! ([`context`]): sentiment and positioning published on `context`.
+//! ([`context`]): sentiment and positioning published on `context`. It follows its symbols'
+//! funding rates ([`funding`]) for a model trained with the funding inputs.
 //!
 //! It never places an order (only execution does), never overrides the risk guard, and never
 //! re-implements features, models or sizing: those are `qt-features`, `qt-models`, `qt-risk`.
@@ -19,6 +20,7 @@
 mod app;
 pub mod context;
 pub mod decisions;
+pub mod funding;
 pub mod gate;
 mod inbox;
 pub mod model;

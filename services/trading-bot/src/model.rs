@@ -52,16 +52,9 @@ fn parse(bytes: &[u8]) -> Result<Box<dyn Model>, LoadError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| ModelError::Format(format!("artifact is not UTF-8: {e}")))?;
     let artifact = ModelArtifact::from_json(text)?;
-    if artifact.funding_features {
-        // Its funding inputs are computed offline only (`qtctl train --funding`); here they
-        // would read as missing on every candle, so the model would not see what it was
-        // trained and validated on.
-        return Err(ModelError::Params(format!(
-            "model {} was trained with funding inputs, which trading-bot does not compute live yet",
-            artifact.version
-        ))
-        .into());
-    }
+    // An artifact trained with the funding inputs (`funding_features`) loads: the bot feeds
+    // them live from the exchange's funding history (`crate::funding`); only an exchange that
+    // refuses funding rates makes the bot refuse it (`TradingBot`'s swap).
     Ok(build_model(&artifact)?)
 }
 
@@ -187,24 +180,6 @@ mod tests {
         r.artifact_uri = dir.path().join("missing.json").display().to_string();
         let e = load_ref(&r).expect_err("missing file");
         assert!(e.is_retryable());
-    }
-
-    #[test]
-    fn an_artifact_trained_with_funding_inputs_is_refused_as_they_are_not_computed_live() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (path, _) = write_momentum(dir.path(), "m-f");
-        let mut a = ModelArtifact::load(&path).expect("loads");
-        a.funding_features = true;
-        a.save(&path).expect("saved");
-        let r = ModelArtifactRef {
-            model_version: "m-f".into(),
-            model: "momentum".into(),
-            artifact_uri: path.display().to_string(),
-            sha256: sha256_hex(&std::fs::read(&path).expect("readable")),
-        };
-        let e = load_ref(&r).expect_err("refused");
-        assert!(!e.is_retryable());
-        assert!(e.to_string().contains("funding inputs"), "{e}");
     }
 
     #[test]

@@ -107,16 +107,26 @@ impl Fixture {
         symbols: &[&str],
         settings: impl FnOnce(&Path, &mut Settings),
     ) -> Fixture {
+        Self::infra_on(
+            SimExchange::builder()
+                .repo_data(symbols)
+                .warmup_candles(300),
+            settings,
+        )
+        .await
+    }
+
+    /// [`Fixture::infra`] with the simulator `sim` (the bot's key is added).
+    pub async fn infra_on(
+        sim: qt_testkit::SimExchangeBuilder,
+        settings: impl FnOnce(&Path, &mut Settings),
+    ) -> Fixture {
         qt_exchange::install_crypto_provider();
         let redis = RedisServer::start();
         let prefix = "qt-test:";
         let dir = tempfile::tempdir().unwrap();
 
-        let sim = SimExchange::builder()
-            .key(KEY, SECRET)
-            .repo_data(symbols)
-            .warmup_candles(300)
-            .start();
+        let sim = sim.key(KEY, SECRET).start();
         let sim_base = sim.rest_url();
 
         // The machinery under test needs a model that trades: momentum, not the default none.

@@ -18,7 +18,7 @@ use crate::send::Request;
 use crate::service::Execution;
 
 /// How many later intents a protect intent looks at for ones that supersede its legs.
-const LOOKAHEAD: usize = 1000;
+pub(crate) const LOOKAHEAD: usize = 1000;
 
 impl<E: Exchange + Clone + 'static> Execution<E> {
     // ---- conditional orders -------------------------------------------------------------

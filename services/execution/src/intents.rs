@@ -123,6 +123,17 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     /// is published now. Best effort: a failure here is logged and left to that turn; the entry
     /// goes on as it would have.
     async fn protect_ahead(&self, entry_id: &str, symbol: &str) {
+        // Asked first: a symbol with a stop working needs nothing moved, and the look further
+        // on in the stream (up to 1,000 entries read and parsed) is what costs, on every entry
+        // of a backlog.
+        match self.has_live_stop(symbol).await {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, symbol, "cannot read the symbol's stops");
+                return;
+            }
+        }
         let found = match self.protect_behind(entry_id, symbol).await {
             Ok(found) => found,
             Err(e) => {
@@ -142,14 +153,6 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             Ok(Some(_)) => return,
             Err(e) => {
                 tracing::warn!(error = %e, symbol, "cannot read a protect intent's stop");
-                return;
-            }
-        }
-        match self.has_live_stop(symbol).await {
-            Ok(false) => {}
-            Ok(true) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, symbol, "cannot read the symbol's stops");
                 return;
             }
         }

@@ -132,3 +132,69 @@ async fn a_protect_intent_goes_ahead_of_the_adds_queued_before_it() {
     assert_eq!(fx.all_orders().await.len(), ADDS + 1, "one order per entry");
     fx.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_behind_a_protect_that_went_ahead_nothing_is_placed_twice() {
+    let fx = fixture().await;
+    let ex = fx.execution(settings()).await;
+    let mark = fx.mark().await;
+    let first = open_intent(&fx.bus, "open-0", "0.01", mark);
+    ex.handle_intent(&first).await.unwrap();
+    for i in 1..=2 {
+        let add = open_intent(&fx.bus, &format!("add-{i}"), "0.01", mark);
+        fx.bus.publish(&add).await.unwrap();
+    }
+    let protect = protect_intent(&fx.bus, "protect-1", mark, 2);
+    fx.bus.publish(&protect).await.unwrap();
+    // The first add is handled as the consumer would hand it over (its entry id: the protect
+    // intent goes ahead of it), and execution dies before anything is acknowledged.
+    let key = fx.bus.key(Stream::Intents);
+    let entries = fx.bus.range(&key, "-", "+", 10).await.unwrap();
+    let add_1 = qt_events::Envelope::from_fields(entries[0].field_pairs()).unwrap();
+    ex.handle_intent_at(&add_1, Some(&entries[0].id))
+        .await
+        .unwrap();
+    let stop = client_order_id("protect-1", "stop");
+    assert!(
+        fx.all_algo_orders().await.contains(&stop),
+        "the stop went ahead of the add"
+    );
+    drop(ex);
+
+    // Restarted on the same database, it reads every intent (the first add again).
+    let ex = fx.execution(settings()).await;
+    let token = CancellationToken::new();
+    let consumer = Consumer::laned(
+        fx.bus.clone(),
+        ConsumerConfig::new(Stream::Intents, "execution", "execution-0"),
+        execution::IntentHandler(ex.clone()),
+        4,
+    );
+    let task = tokio::spawn(consumer.run(token.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = fx.bus.stats(Stream::Intents).await.unwrap();
+        let group = stats.groups.iter().find(|g| g.name == "execution");
+        if group.is_some_and(|g| g.pending == 0 && g.lag == Some(0)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "intents not all handled: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    token.cancel();
+    task.await.unwrap();
+
+    let mut legs = vec![
+        stop,
+        client_order_id("protect-1", "tp1"),
+        client_order_id("protect-1", "tp2"),
+    ];
+    legs.sort();
+    assert_eq!(fx.all_algo_orders().await, legs, "one order per leg");
+    assert_eq!(fx.all_orders().await.len(), 3, "one order per entry");
+    assert_eq!(fx.position_amt().await, dec("0.03"));
+    fx.stop().await;
+}

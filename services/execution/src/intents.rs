@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use qt_events::ids::client_order_id;
 use qt_events::{
     CancelOrder, ClosePosition, Envelope, Event, OpenPosition, OrderKind, ProtectPosition,
-    ReducePosition, RejectReason, Side,
+    ReducePosition, RejectReason, Side, Stream,
 };
 use qt_exchange::{ErrorClass, Exchange, Orders};
 use qt_risk::{IntentKind, RiskIntent};
@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use crate::admission::{Placement, Throttled};
 use crate::error::ExecError;
 use crate::order::{Leg, OrderRecord, OrderSpec, OrderState, PlainOrder, Pricing, Rejection};
+use crate::protect::LOOKAHEAD;
 use crate::service::Execution;
 
 /// How a plain order of `kind` is priced (a limit order without a price goes at market).
@@ -70,31 +71,145 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
             self.remember_trace(id, env.traceparent.as_deref());
         }
         match &env.event {
-            Event::OpenPosition(o) => self.open(env, o).await,
+            Event::OpenPosition(o) => {
+                if let Some(id) = entry_id {
+                    self.protect_ahead(id, &o.symbol).await;
+                }
+                self.open(env, o).await
+            }
             Event::ReducePosition(r) => self.reduce(env, r).await,
             Event::ClosePosition(c) => self.close(env, c).await,
-            Event::ProtectPosition(p) => {
-                let mut superseded = match entry_id {
-                    Some(id) => self.superseded_legs(id, &p.symbol).await?,
-                    None => HashSet::new(),
-                };
-                // A position with no working stop takes this intent's stop even when a later
-                // intent will replace it: the stop closes the whole position, so an older one
-                // protects as well as the newer, and a burst of adds must not leave the position
-                // bare until the burst ends. The later stop replaces it (`replace_older_legs`).
-                // An intent handled again answers as the first time (its stop's record).
-                if p.stop.is_some() && superseded.contains(ProtectPosition::STOP_LEG) {
-                    let own = client_order_id(&p.intent_id, ProtectPosition::STOP_LEG);
-                    let recorded = self.db.order(&own).await?.is_some();
-                    if recorded || !self.has_live_stop(&p.symbol).await? {
-                        superseded.remove(ProtectPosition::STOP_LEG);
-                    }
-                }
-                self.protect(env, p, &superseded).await
-            }
+            Event::ProtectPosition(p) => self.handle_protect(env, p, entry_id).await,
             Event::CancelOrder(c) => self.cancel(env, c).await,
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// A `ProtectPosition` read at `entry_id` (`None`: from elsewhere).
+    async fn handle_protect(
+        &self,
+        env: &Envelope,
+        p: &ProtectPosition,
+        entry_id: Option<&str>,
+    ) -> Result<Vec<Envelope>, ExecError> {
+        let mut superseded = match entry_id {
+            Some(id) => self.superseded_legs(id, &p.symbol).await?,
+            None => HashSet::new(),
+        };
+        // A position with no working stop takes this intent's stop even when a later
+        // intent will replace it: the stop closes the whole position, so an older one
+        // protects as well as the newer, and a burst of adds must not leave the position
+        // bare until the burst ends. The later stop replaces it (`replace_older_legs`).
+        // An intent handled again answers as the first time (its stop's record).
+        if p.stop.is_some() && superseded.contains(ProtectPosition::STOP_LEG) {
+            let own = client_order_id(&p.intent_id, ProtectPosition::STOP_LEG);
+            let recorded = self.db.order(&own).await?.is_some();
+            if recorded || !self.has_live_stop(&p.symbol).await? {
+                superseded.remove(ProtectPosition::STOP_LEG);
+            }
+        }
+        self.protect(env, p, &superseded).await
+    }
+
+    /// Before an entry of `symbol` read at `entry_id`: a protect intent of the symbol further
+    /// on in `qt:intents`, with only entries of the symbol between, is handled now when the
+    /// symbol has no stop placed (or being placed) and that intent has not placed its stop yet —
+    /// so a position is not left bare while its pending adds go out one by one ahead of its
+    /// stop. Safe because the stop is `closePosition` (it covers whatever is held when it
+    /// fires, the adds included) and the take-profit legs are sized for the position as it is
+    /// now (exit-brain resizes them when an add fills: `PositionChanged`). The protect intent is
+    /// acknowledged in its own turn, where it answers from its records (same client order ids,
+    /// same event ids), so a crash anywhere in between places nothing twice. What it placed
+    /// is published now. Best effort: a failure here is logged and left to that turn; the entry
+    /// goes on as it would have.
+    async fn protect_ahead(&self, entry_id: &str, symbol: &str) {
+        // Asked first: a symbol with a stop working needs nothing moved, and the look further
+        // on in the stream (up to 1,000 entries read and parsed) is what costs, on every entry
+        // of a backlog.
+        match self.has_live_stop(symbol).await {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, symbol, "cannot read the symbol's stops");
+                return;
+            }
+        }
+        let found = match self.protect_behind(entry_id, symbol).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, symbol, "cannot look for a protect intent ahead");
+                return;
+            }
+        };
+        let Some((protect_entry, env)) = found else {
+            return;
+        };
+        let Event::ProtectPosition(p) = &env.event else {
+            return;
+        };
+        let own_stop = client_order_id(&p.intent_id, ProtectPosition::STOP_LEG);
+        match self.db.order(&own_stop).await {
+            Ok(None) => {}
+            Ok(Some(_)) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, symbol, "cannot read a protect intent's stop");
+                return;
+            }
+        }
+        tracing::info!(symbol, entry_id, protect_entry = %protect_entry, intent_id = %p.intent_id,
+            "protect intent handled ahead of the symbol's pending entries");
+        self.remember_trace(&p.intent_id, env.traceparent.as_deref());
+        match self.handle_protect(&env, p, Some(&protect_entry)).await {
+            Ok(out) => {
+                if !out.is_empty()
+                    && let Err(e) = self.bus.publish_all(&out).await
+                {
+                    tracing::warn!(error = %e, symbol, "facts of a protect handled ahead not published; its own turn publishes them");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, symbol, intent_id = %p.intent_id,
+                    "protect intent ahead not finished; its own turn goes on from its records");
+            }
+        }
+    }
+
+    /// The first protect intent (with a stop) of `symbol` after `entry_id` on `qt:intents`,
+    /// with its entry id, if only entries (`OpenPosition`) of the symbol come between.
+    async fn protect_behind(
+        &self,
+        entry_id: &str,
+        symbol: &str,
+    ) -> Result<Option<(String, Envelope)>, ExecError> {
+        let key = self.bus.key(Stream::Intents);
+        let later = self
+            .bus
+            .range(&key, &format!("({entry_id}"), "+", LOOKAHEAD)
+            .await?;
+        for entry in &later {
+            let field = |name: &[u8]| {
+                entry
+                    .field_pairs()
+                    .find_map(|(k, v)| (k == name).then_some(v))
+            };
+            if field(b"sym") != Some(symbol.as_bytes()) {
+                continue;
+            }
+            match field(b"type") {
+                Some(b"OpenPosition") => continue,
+                Some(b"ProtectPosition") => {}
+                // A close, a reduce, a cancel of the symbol: what follows it waits its turn.
+                _ => return Ok(None),
+            }
+            // An entry that does not decode is the consumer's to dead-letter, not a protect.
+            return Ok(match Envelope::from_fields(entry.field_pairs()) {
+                Ok(env) if matches!(&env.event, Event::ProtectPosition(p) if p.stop.is_some()) => {
+                    Some((entry.id.clone(), env))
+                }
+                _ => None,
+            });
+        }
+        Ok(None)
     }
 
     pub(crate) async fn open(

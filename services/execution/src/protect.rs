@@ -18,7 +18,7 @@ use crate::send::Request;
 use crate::service::Execution;
 
 /// How many later intents a protect intent looks at for ones that supersede its legs.
-const LOOKAHEAD: usize = 1000;
+pub(crate) const LOOKAHEAD: usize = 1000;
 
 impl<E: Exchange + Clone + 'static> Execution<E> {
     // ---- conditional orders -------------------------------------------------------------
@@ -66,12 +66,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
 
     /// Whether `symbol` has a stop placed (or being placed) by a protect intent.
     pub(crate) async fn has_live_stop(&self, symbol: &str) -> Result<bool, ExecError> {
-        Ok(self
-            .db
-            .live_orders()
-            .await?
-            .iter()
-            .any(|o| o.is_conditional() && o.symbol == symbol && o.leg == Leg::Stop))
+        Ok(self.db.has_live_stop(symbol).await?)
     }
 
     /// Places the legs of a protect intent, except those in `superseded` (recorded and

@@ -201,6 +201,24 @@ impl Db {
         row.as_ref().map(order_from_row).transpose()
     }
 
+    /// Whether `symbol` has a stop (a conditional order of leg `stop`) placed or being placed:
+    /// one count, no row decoded (asked before every entry, see
+    /// `Execution::protect_ahead`).
+    ///
+    /// # Errors
+    /// A query error.
+    pub async fn has_live_stop(&self, symbol: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM exec_orders WHERE symbol = $1 AND leg = $2 \
+             AND conditional = 1 AND state IN ('SENDING', 'ACKED', 'PARTIALLY_FILLED')",
+        )
+        .bind(symbol)
+        .bind(crate::order::Leg::Stop.name())
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
     /// The conditional order whose exchange (actual) order id is this.
     ///
     /// # Errors

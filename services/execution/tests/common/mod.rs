@@ -158,7 +158,8 @@ impl Fixture {
         ids
     }
 
-    async fn history(&self, path: &str) -> Vec<Value> {
+    /// Every order of the symbol the simulator answers on `path` (`allOrders`, `allAlgoOrders`).
+    pub async fn history(&self, path: &str) -> Vec<Value> {
         let ts = self.client.server_now_ms();
         let q = format!("symbol={SYMBOL}&timestamp={ts}");
         let sig = sim_exchange::sign::sign(SECRET, &q);

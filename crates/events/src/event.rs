@@ -110,8 +110,8 @@ events! {
     MarkPriceUpdated(MarkPriceUpdated) = 1 on Market;
     SignalGenerated(SignalGenerated) = 2 on Signals;
     OpenPosition(OpenPosition) = 2 on Intents;
-    ReducePosition(ReducePosition) = 1 on Intents;
-    ClosePosition(ClosePosition) = 1 on Intents;
+    ReducePosition(ReducePosition) = 2 on Intents;
+    ClosePosition(ClosePosition) = 2 on Intents;
     ProtectPosition(ProtectPosition) = 1 on Intents;
     CancelOrder(CancelOrder) = 1 on Intents;
     OrderAccepted(OrderAccepted) = 1 on Orders;

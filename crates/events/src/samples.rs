@@ -133,11 +133,13 @@ pub fn sample(name: &str) -> Option<Event> {
             order_type: OrderKind::Market,
             limit_price: None,
             reason: "take_profit".into(),
+            position_side: Some(PositionSide::Long),
         }),
         "ClosePosition" => Event::ClosePosition(ClosePosition {
             intent_id: "intent-3".into(),
             symbol: "BTCUSDT".into(),
             reason: "time_stop".into(),
+            position_side: Some(PositionSide::Long),
         }),
         "ProtectPosition" => Event::ProtectPosition(ProtectPosition {
             intent_id: "intent-4".into(),

@@ -166,3 +166,26 @@ fn reject_reasons_added_later_decode_and_ones_this_build_does_not_know_decode_as
         RejectReason::Other
     );
 }
+
+#[test]
+fn close_and_reduce_intents_from_before_hedge_mode_name_no_side() {
+    for ty in ["ClosePosition", "ReducePosition"] {
+        let bytes = std::fs::read(fixtures().join(format!("{ty}.v1.msgpack"))).unwrap();
+        let side = match Event::decode(ty, 1, &bytes).unwrap() {
+            Event::ClosePosition(c) => c.position_side,
+            Event::ReducePosition(r) => r.position_side,
+            other => panic!("{ty} decoded as {}", other.type_name()),
+        };
+        assert_eq!(side, None, "{ty} v1 must mean the symbol's one position");
+        // The current version names the side and keeps it through the wire.
+        let sample = qt_events::samples::sample(ty).unwrap();
+        let again = Event::decode(ty, sample.version(), &sample.encode_data()).unwrap();
+        assert_eq!(again, sample);
+        let named = match again {
+            Event::ClosePosition(c) => c.position_side,
+            Event::ReducePosition(r) => r.position_side,
+            _ => None,
+        };
+        assert_eq!(named, Some(qt_events::PositionSide::Long));
+    }
+}

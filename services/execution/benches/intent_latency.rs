@@ -162,6 +162,7 @@ fn main() {
                     intent_id: intent_id.clone(),
                     symbol: "BTCUSDT".into(),
                     reason: "bench".into(),
+                    position_side: None,
                 })
             };
             let t0 = Instant::now();

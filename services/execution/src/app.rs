@@ -98,6 +98,7 @@ impl<E: Exchange + Clone + 'static> Handler for ControlHandler<E> {
                             Leg::CloseAll(sym.clone()),
                             sym,
                             "close_all",
+                            None,
                         )
                         .await?,
                     );
@@ -233,11 +234,13 @@ pub async fn run_periodic<E: Exchange + Clone + 'static>(
 pub fn supported_exchange(xcfg: &ExchangeConfig) -> Result<(), String> {
     if xcfg.account_modes.position_mode == PositionMode::Hedge {
         return Err(
-            "QT_POSITION_MODE: expected one-way, got \"hedge\" (the simulator and the \
-             exchange client support hedge mode — LONG and SHORT legs, positionSide on every \
-             order — but execution still keeps one net position per symbol: its book, \
-             database, lanes, reconciliation and restatement, and exit-brain's plans, are not \
-             yet kept per side)"
+            "QT_POSITION_MODE: expected one-way, got \"hedge\" (the simulator, the exchange \
+             client, exit-brain — a plan, stop and ladder per side — and the intents — \
+             position_side on ClosePosition/ReducePosition — support hedge mode, but \
+             execution still keeps one net position per symbol: the risk book and guard \
+             (qt-risk: one position per symbol, an entry on the other side refused), its \
+             database (one open position per symbol), fills, protection legs, \
+             reconciliation and restatement are not yet kept per side)"
                 .to_string(),
         );
     }

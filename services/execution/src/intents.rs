@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use qt_events::ids::client_order_id;
 use qt_events::{
-    CancelOrder, ClosePosition, Envelope, Event, OpenPosition, OrderKind, ProtectPosition,
-    ReducePosition, RejectReason, Side, Stream,
+    CancelOrder, ClosePosition, Envelope, Event, OpenPosition, OrderKind, PositionSide,
+    ProtectPosition, ReducePosition, RejectReason, Side, Stream,
 };
 use qt_exchange::{ErrorClass, Exchange, Orders};
 use qt_risk::{IntentKind, RiskIntent};
@@ -34,6 +34,8 @@ struct Exit<'a> {
     leg: Leg,
     symbol: &'a str,
     reason: &'a str,
+    /// The side of the position the intent is about; `None`: whatever the symbol holds.
+    position_side: Option<PositionSide>,
     /// A reduction: the quantity asked for (at most the position) and its pricing; `None`
     /// closes the whole position at market.
     part: Option<(Decimal, Pricing)>,
@@ -272,6 +274,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 leg: Leg::Reduce,
                 symbol: &r.symbol,
                 reason: &r.reason,
+                position_side: r.position_side,
                 part: Some((r.quantity, pricing(r.order_type, r.limit_price))),
                 risk: RiskIntent::from(r),
             },
@@ -284,11 +287,19 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         env: &Envelope,
         c: &ClosePosition,
     ) -> Result<Vec<Envelope>, ExecError> {
-        self.close_symbol(env, &c.intent_id, Leg::Close, &c.symbol, &c.reason)
-            .await
+        self.close_symbol(
+            env,
+            &c.intent_id,
+            Leg::Close,
+            &c.symbol,
+            &c.reason,
+            c.position_side,
+        )
+        .await
     }
 
-    /// Closes the whole position of `symbol` at market (reduce-only); `leg` names the order.
+    /// Closes the whole position of `symbol` at market (reduce-only), or only when it is on
+    /// `position_side` if one is named; `leg` names the order.
     pub(crate) async fn close_symbol(
         &self,
         env: &Envelope,
@@ -296,6 +307,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
         leg: Leg,
         symbol: &str,
         reason: &str,
+        position_side: Option<PositionSide>,
     ) -> Result<Vec<Envelope>, ExecError> {
         let risk = RiskIntent {
             intent_id: intent_id.to_owned(),
@@ -309,6 +321,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 leg,
                 symbol,
                 reason,
+                position_side,
                 part: None,
                 risk,
             },
@@ -317,15 +330,28 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
     }
 
     /// A reduce-only order against the position of the symbol as the exchange holds it: part
-    /// of it, or all of it at market; refused `NO_POSITION` when there is none.
+    /// of it, or all of it at market; refused `NO_POSITION` when there is none — or none on
+    /// the side the intent names: an intent about a long never closes the short that replaced
+    /// it (a flip in one-way mode; the other position in hedge mode).
     async fn exit(&self, env: &Envelope, x: Exit<'_>) -> Result<Vec<Envelope>, ExecError> {
         let coid = client_order_id(x.intent_id, &x.leg.name());
         if let Some(row) = self.db.order(&coid).await? {
             return self.resume(env, row).await;
         }
         let amt = self.exchange_position(x.symbol).await?;
-        if amt.is_zero() || x.part.is_some_and(|(qty, _)| qty <= Decimal::ZERO) {
+        let held = match amt.cmp(&Decimal::ZERO) {
+            std::cmp::Ordering::Greater => Some(PositionSide::Long),
+            std::cmp::Ordering::Less => Some(PositionSide::Short),
+            std::cmp::Ordering::Equal => None,
+        };
+        let other_side = x.position_side.is_some_and(|want| held != Some(want));
+        if held.is_none() || other_side || x.part.is_some_and(|(qty, _)| qty <= Decimal::ZERO) {
             let verb = if x.part.is_some() { "reduce" } else { "close" };
+            let what = match x.position_side {
+                Some(PositionSide::Long) => "LONG ",
+                Some(PositionSide::Short) => "SHORT ",
+                None => "",
+            };
             return self
                 .reject_intent(
                     env,
@@ -333,7 +359,7 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                     &x.leg,
                     x.symbol,
                     RejectReason::NoPosition,
-                    format!("no {} position to {verb}", x.symbol),
+                    format!("no {what}{} position to {verb}", x.symbol),
                 )
                 .await;
         }

@@ -191,10 +191,18 @@ impl<E: Exchange + Clone + 'static> Execution<E> {
                 // The price is already through the stop: the position closes at market now, in
                 // this intent (a redelivery finds the close by its client order id), rather
                 // than after a round trip through exit-brain. The other legs have nothing left
-                // to protect.
+                // to protect. Only the position the stop protects: not a position of the other
+                // side that replaced it.
                 out.extend(
-                    self.close_symbol(env, &p.intent_id, Leg::StopClose, &p.symbol, "stop")
-                        .await?,
+                    self.close_symbol(
+                        env,
+                        &p.intent_id,
+                        Leg::StopClose,
+                        &p.symbol,
+                        "stop",
+                        Some(p.position_side),
+                    )
+                    .await?,
                 );
                 break;
             }

@@ -176,6 +176,7 @@ async fn drawdown_breaker_stops_entries_until_an_operator_resumes_and_never_stop
         intent_id: "dd-close".into(),
         symbol: SYMBOL.into(),
         reason: "manual".into(),
+        position_side: None,
     }));
     let closed = ex.handle_intent(&close).await.unwrap();
     assert!(

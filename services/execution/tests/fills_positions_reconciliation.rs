@@ -63,6 +63,7 @@ async fn stream_fills_open_and_close_a_position_with_pnl_net_of_fees_once() {
         intent_id: "intent-pnl-close".into(),
         symbol: SYMBOL.into(),
         reason: "manual".into(),
+        position_side: None,
     }));
     ex.handle_intent(&close).await.unwrap();
     let closed = fx

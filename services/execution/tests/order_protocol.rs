@@ -294,6 +294,7 @@ async fn risk_guard_refuses_with_reason_codes_counting_orders_in_flight_and_kill
         intent_id: "intent-close".into(),
         symbol: SYMBOL.into(),
         reason: "manual".into(),
+        position_side: None,
     }));
     let closed = restarted.handle_intent(&close).await.unwrap();
     assert!(
@@ -478,6 +479,7 @@ async fn orders_past_their_share_of_the_budget_wait_without_holding_up_stops_and
         intent_id: "budget-close".into(),
         symbol: SYMBOL.into(),
         reason: "test".into(),
+        position_side: None,
     }));
     let out = ex.handle_intent(&close).await.unwrap();
     assert!(matches!(out[0].event, Event::OrderAccepted(_)), "{out:?}");

@@ -50,6 +50,7 @@ async fn postgres_keeps_orders_fills_positions_and_closed_trades_like_sqlite() {
         intent_id: "intent-pg-close".into(),
         symbol: SYMBOL.into(),
         reason: "manual".into(),
+        position_side: None,
     }));
     restarted.handle_intent(&close).await.unwrap();
     restarted.poll_orders().await.unwrap();

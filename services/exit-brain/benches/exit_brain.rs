@@ -37,6 +37,7 @@ async fn in_process() {
     let store = SqlStore::connect(&url, 0).await.unwrap();
     let cfg = BrainConfig {
         exits: ExitConfig::default(),
+        hedge: false,
         watchdog_ms: 30_000,
         volatility_interval: "5m".into(),
         volatility_window: 288,

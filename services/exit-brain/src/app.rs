@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use qt_bus::{Bus, Delivery, Handler, HandlerError, Outcome};
 use qt_events::{Event, PositionOpened, Stream};
-use qt_exchange::{BinanceClient, Exchange, ExchangeConfig};
+use qt_exchange::{
+    AccountModes, BinanceClient, Exchange, ExchangeConfig, ModesError, check_account_modes,
+};
 use qt_runtime::Service;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -145,18 +147,27 @@ pub async fn watchdog<S: PlanStore>(
     }
 }
 
-/// Reads the filters of every symbol and checks stored plans against the exchange, publishing
-/// what must be done, retrying an unreachable exchange until `timeout`.
+/// Checks the account's position and multi-assets modes against the configuration (a
+/// mismatch refuses the start, exit 2, as execution does: in hedge mode a plan is kept per
+/// side, so a plan and the exchange's positions would not meet), reads the filters of every
+/// symbol and checks stored plans against the exchange, publishing what must be done,
+/// retrying an unreachable exchange until `timeout`.
 async fn check_exchange<S: PlanStore, E: Exchange>(
     brain: &Shared<S>,
     bus: &Bus,
     ex: &E,
+    want: AccountModes,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut wait = Duration::from_millis(200);
     loop {
-        match check_once(brain, bus, ex).await {
+        let checked = match check_account_modes(ex, want).await {
+            Ok(_) => check_once(brain, bus, ex).await,
+            Err(ModesError::Mismatch(m)) => return Err(qt_runtime::StartRefused(m).into()),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        match checked {
             Ok(()) => return Ok(()),
             Err(e) if tokio::time::Instant::now() + wait < deadline => {
                 tracing::warn!(error = %format!("{e:#}"), "start-up check against the exchange failed, retrying");
@@ -215,6 +226,7 @@ pub async fn build(
         .context("opening the database")?;
     let cfg = BrainConfig {
         exits: settings.exits.clone(),
+        hedge: ex_cfg.account_modes.position_mode.dual_side(),
         watchdog_ms: i64::try_from(settings.watchdog_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         volatility_interval: settings.volatility_interval.clone(),
         volatility_window: settings.volatility_window,
@@ -225,11 +237,13 @@ pub async fn build(
     tracing::info!(plans = brain.plans().count(), "plans loaded");
     let brain: Shared<SqlStore> = Arc::new(Mutex::new(brain));
     let exchange = if settings.check_exchange_on_start {
+        let modes = ex_cfg.account_modes;
         let ex = BinanceClient::new(ex_cfg, clock.clone()).context("exchange client")?;
         check_exchange(
             &brain,
             &service.bus,
             &ex,
+            modes,
             Duration::from_secs(settings.exchange_check_timeout_secs),
         )
         .await?;

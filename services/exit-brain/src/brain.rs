@@ -54,21 +54,29 @@ impl BrainError {
 #[derive(Debug, Clone)]
 pub struct BrainConfig {
     pub exits: ExitConfig,
+    /// The account is in hedge mode (`QT_POSITION_MODE=hedge`): a symbol holds a LONG and a
+    /// SHORT position apart, each with its own plan, stop and ladder. One-way (false): one
+    /// position per symbol, and a new one replaces any plan of the symbol.
+    pub hedge: bool,
     /// Time allowed for a stop to be confirmed, ms.
     pub watchdog_ms: i64,
     pub volatility_interval: String,
     pub volatility_window: usize,
 }
 
+/// Where a position lives on the exchange: its symbol and, in hedge mode, its side (`None`:
+/// the symbol's one position of one-way mode, Binance's `positionSide=BOTH`).
+pub type Slot = (String, Option<PositionSide>);
+
 /// What the exchange says about the symbols that have a plan (see [`crate::reconcile`]).
 #[derive(Debug, Clone, Default)]
 pub struct ExchangeView {
-    /// Signed position amount per symbol (absent: flat).
-    pub positions: HashMap<String, Decimal>,
+    /// Signed position amount per slot (absent: flat).
+    pub positions: HashMap<Slot, Decimal>,
     /// Client algo ids of every open conditional order.
     pub open_algo_ids: Vec<String>,
-    /// Symbols with an open stop-market order that reduces or closes the position.
-    pub symbols_with_stop: Vec<String>,
+    /// Slots with an open stop-market order that reduces or closes their position.
+    pub slots_with_stop: Vec<Slot>,
 }
 
 /// The exit state of every open position and how it reacts to events.
@@ -78,7 +86,9 @@ pub struct Brain<S> {
     clock: SharedClock,
     cfg: BrainConfig,
     plans: HashMap<String, Tracked>,
-    by_symbol: HashMap<String, String>,
+    /// The plans of each symbol by the side of their slot (one-way mode: one, side `None`;
+    /// hedge mode: up to two), looked up by `&str` on every mark.
+    by_symbol: HashMap<String, Vec<(Option<PositionSide>, String)>>,
     by_intent: HashMap<String, String>,
     by_tp_order: HashMap<String, String>,
     profiles: HashMap<String, SymbolProfile>,
@@ -159,9 +169,37 @@ impl<S: PlanStore> Brain<S> {
         self.clock.now_ms()
     }
 
+    /// The side of the slot of a position on `side`: it counts in hedge mode only.
+    fn slot_side(&self, side: PositionSide) -> Option<PositionSide> {
+        self.cfg.hedge.then_some(side)
+    }
+
+    /// The slot of a plan's position.
+    fn slot(&self, t: &Tracked) -> Slot {
+        (t.symbol.clone(), self.slot_side(t.side))
+    }
+
+    /// The plans of `symbol`'s positions with their slot's side.
+    fn symbol_plans(&self, symbol: &str) -> &[(Option<PositionSide>, String)] {
+        self.by_symbol.get(symbol).map_or(&[], Vec::as_slice)
+    }
+
+    /// The plan in the slot of a position of `symbol` on `side`.
+    fn slot_plan(&self, symbol: &str, side: PositionSide) -> Option<&String> {
+        let side = self.slot_side(side);
+        self.symbol_plans(symbol)
+            .iter()
+            .find(|(s, _)| *s == side)
+            .map(|(_, p)| p)
+    }
+
     fn index(&mut self, t: &Tracked) {
-        self.by_symbol
-            .insert(t.symbol.clone(), t.position_id.clone());
+        let side = self.slot_side(t.side);
+        let plans = self.by_symbol.entry(t.symbol.clone()).or_default();
+        match plans.iter_mut().find(|(s, _)| *s == side) {
+            Some(slot) => slot.1.clone_from(&t.position_id),
+            None => plans.push((side, t.position_id.clone())),
+        }
         for i in &t.stop_intents {
             self.by_intent.insert(i.clone(), t.position_id.clone());
         }
@@ -171,8 +209,12 @@ impl<S: PlanStore> Brain<S> {
     }
 
     fn unindex(&mut self, t: &Tracked) {
-        if self.by_symbol.get(&t.symbol) == Some(&t.position_id) {
-            self.by_symbol.remove(&t.symbol);
+        let side = self.slot_side(t.side);
+        if let Some(plans) = self.by_symbol.get_mut(&t.symbol) {
+            plans.retain(|(s, p)| !(*s == side && *p == t.position_id));
+            if plans.is_empty() {
+                self.by_symbol.remove(&t.symbol);
+            }
         }
         for i in &t.stop_intents {
             self.by_intent.remove(i);
@@ -242,6 +284,9 @@ impl<S: PlanStore> Brain<S> {
             intent_id: intent_id.clone(),
             symbol: t.symbol.clone(),
             reason: why.to_owned(),
+            // Only this plan's position: never one of the other side that replaced it (one-way
+            // mode) or stands beside it (hedge mode).
+            position_side: Some(t.side),
         };
         self.envelope(Event::ClosePosition(c), intent_id, cause)
     }
@@ -287,7 +332,7 @@ impl<S: PlanStore> Brain<S> {
         // Only events about a plan it holds (or a position) can have had an effect: the others
         // skip the database entirely (marks of symbols without a position, other orders).
         let relevant = match &env.event {
-            Event::MarkPriceUpdated(m) => self.by_symbol.contains_key(&m.symbol),
+            Event::MarkPriceUpdated(m) => !self.symbol_plans(&m.symbol).is_empty(),
             Event::OrderAccepted(a) => self.by_intent.contains_key(&a.intent_id),
             Event::OrderRejected(r) => self.by_intent.contains_key(&r.intent_id),
             Event::OrderFilled(f) | Event::OrderPartiallyFilled(f) => {
@@ -304,10 +349,10 @@ impl<S: PlanStore> Brain<S> {
         // an earlier one), so marks skip the database lookup otherwise: they are the bulk.
         let may_be_done = match &env.event {
             Event::MarkPriceUpdated(m) => self
-                .by_symbol
-                .get(&m.symbol)
-                .and_then(|p| self.plans.get(p))
-                .is_some_and(|t| t.last_event.as_deref() == Some(env.id.as_str())),
+                .symbol_plans(&m.symbol)
+                .iter()
+                .filter_map(|(_, p)| self.plans.get(p))
+                .any(|t| t.last_event.as_deref() == Some(env.id.as_str())),
             _ => true,
         };
         let done = if may_be_done {
@@ -419,7 +464,7 @@ impl<S: PlanStore> Brain<S> {
             p.signal.as_ref().and_then(|s| s.exits.as_ref()),
         )?;
         let mut c = Commit::default();
-        if let Some(old) = self.by_symbol.get(&p.symbol).cloned() {
+        if let Some(old) = self.slot_plan(&p.symbol, p.side).cloned() {
             tracing::warn!(symbol = %p.symbol, old_position = %old, new_position = %p.position_id, "a new position replaces a plan that was never closed");
             c.delete.push(old);
         }
@@ -690,36 +735,44 @@ impl<S: PlanStore> Brain<S> {
         Ok(Some(c))
     }
 
+    /// A mark of `symbol` for each of its plans (hedge mode: the long's and the short's, each
+    /// moving only its own stop).
     fn on_mark(&mut self, symbol: &str, price: Decimal, env: &Envelope) -> Option<Commit> {
         let now = self.now();
-        let pos = self.by_symbol.get(symbol)?.clone();
-        // On a copy: the plan in memory only changes once its commit succeeded.
-        let mut t = self.plans.get(&pos)?.clone();
-        let actions = t.plan.on_mark(price, now);
-        if actions.is_empty() {
-            // Excursions only: kept in memory, persisted with the next change.
-            self.plans.insert(pos, t);
-            return None;
-        }
         let mut c = Commit::default();
-        for a in actions {
-            match a {
-                ExitAction::MoveStop { price, why } => {
-                    tracing::info!(position_id = %t.position_id, symbol, stop = %price, ?why, "stop moved");
-                    let p = self.protect(&mut t, false, Some(env));
-                    c.outputs
-                        .retain(|o| !matches!(o.event, Event::ProtectPosition(_)));
-                    c.outputs.push(p);
-                }
-                ExitAction::TimeStop { .. } if !t.time_stop_sent => {
-                    t.time_stop_sent = true;
-                    c.outputs.push(self.close(&t, "time_stop", Some(env)));
-                }
-                ExitAction::TimeStop { .. } | ExitAction::ResizeLegs => {}
+        for i in 0..self.symbol_plans(symbol).len() {
+            let pos = self.symbol_plans(symbol)[i].1.clone();
+            // On a copy: the plan in memory only changes once its commit succeeded.
+            let Some(mut t) = self.plans.get(&pos).cloned() else {
+                continue;
+            };
+            let actions = t.plan.on_mark(price, now);
+            if actions.is_empty() {
+                // Excursions only: kept in memory, persisted with the next change.
+                self.plans.insert(pos, t);
+                continue;
             }
+            let mut outputs = Vec::new();
+            for a in actions {
+                match a {
+                    ExitAction::MoveStop { price, why } => {
+                        tracing::info!(position_id = %t.position_id, symbol, stop = %price, ?why, "stop moved");
+                        let p = self.protect(&mut t, false, Some(env));
+                        outputs
+                            .retain(|o: &Envelope| !matches!(o.event, Event::ProtectPosition(_)));
+                        outputs.push(p);
+                    }
+                    ExitAction::TimeStop { .. } if !t.time_stop_sent => {
+                        t.time_stop_sent = true;
+                        outputs.push(self.close(&t, "time_stop", Some(env)));
+                    }
+                    ExitAction::TimeStop { .. } | ExitAction::ResizeLegs => {}
+                }
+            }
+            c.outputs.extend(outputs);
+            c.upsert.push(t);
         }
-        c.upsert.push(t);
-        Some(c)
+        (!c.upsert.is_empty()).then_some(c)
     }
 
     /// The watchdog's look at `now`: every position whose stop is still unconfirmed
@@ -769,11 +822,8 @@ impl<S: PlanStore> Brain<S> {
             ..Commit::default()
         };
         for t in self.plans.values() {
-            let amt = view
-                .positions
-                .get(&t.symbol)
-                .copied()
-                .unwrap_or(Decimal::ZERO);
+            let slot = self.slot(t);
+            let amt = view.positions.get(&slot).copied().unwrap_or(Decimal::ZERO);
             let mut t = t.clone();
             if amt.is_zero() {
                 tracing::warn!(position_id = %t.position_id, symbol = %t.symbol, "stored plan has no position on the exchange");
@@ -789,7 +839,7 @@ impl<S: PlanStore> Brain<S> {
                 ));
                 continue;
             }
-            let has_stop = view.symbols_with_stop.contains(&t.symbol)
+            let has_stop = view.slots_with_stop.contains(&slot)
                 || t.stop_intents
                     .iter()
                     .any(|i| view.open_algo_ids.contains(&client_order_id(i, STOP_LEG)));

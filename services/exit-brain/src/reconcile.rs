@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use qt_events::Decimal;
-use qt_exchange::{Exchange, ExchangeError, OrderType};
+use qt_events::{Decimal, PositionSide};
+use qt_exchange::{Exchange, ExchangeError, OrderType, PositionSideWire};
 use qt_risk::SymbolFilters;
 
 use crate::brain::ExchangeView;
@@ -23,7 +23,7 @@ pub async fn exchange_view<E: Exchange>(
         if symbols.contains(&p.symbol) && !p.position_amt.is_zero() {
             *view
                 .positions
-                .entry(p.symbol.clone())
+                .entry((p.symbol.clone(), side_of(p.position_side)))
                 .or_insert(Decimal::ZERO) += p.position_amt;
         }
     }
@@ -31,14 +31,26 @@ pub async fn exchange_view<E: Exchange>(
         if !symbols.contains(&o.symbol) {
             continue;
         }
+        // A stop closes its position: in hedge mode the side it names (a closePosition stop
+        // of one side leaves the other's position alone), in one-way mode the symbol's one.
         if matches!(o.order_type, OrderType::StopMarket | OrderType::Stop)
             && (o.reduce_only || o.close_position)
         {
-            view.symbols_with_stop.push(o.symbol.clone());
+            view.slots_with_stop
+                .push((o.symbol.clone(), side_of(o.position_side)));
         }
         view.open_algo_ids.push(o.client_algo_id);
     }
     Ok(view)
+}
+
+/// The side of a slot from Binance's `positionSide`: `BOTH` (one-way mode) names none.
+fn side_of(wire: PositionSideWire) -> Option<PositionSide> {
+    match wire {
+        PositionSideWire::Both => None,
+        PositionSideWire::Long => Some(PositionSide::Long),
+        PositionSideWire::Short => Some(PositionSide::Short),
+    }
 }
 
 /// The filters of `symbol` (the one `SymbolFilters` type `qt-exits` rounds with).

@@ -14,7 +14,9 @@ use exit_brain::store::PlanStore;
 use exit_brain::{Brain, BrainConfig, ExchangeView};
 use qt_events::clock::{ManualClock, SharedClock};
 use qt_events::ids::client_order_id;
-use qt_events::{Envelope, Event, OrderKind, OrderRejected, ProtectPosition, RejectReason};
+use qt_events::{
+    Envelope, Event, OrderKind, OrderRejected, PositionSide, ProtectPosition, RejectReason,
+};
 use qt_exits::ExitConfig;
 use qt_risk::SymbolFilters;
 use rust_decimal_macros::dec;
@@ -57,10 +59,16 @@ impl Fx {
     }
 
     async fn brain(&self) -> Brain<SqlStore> {
+        self.brain_in(false).await
+    }
+
+    /// The brain of an account in hedge mode (`hedge`) or one-way mode.
+    async fn brain_in(&self, hedge: bool) -> Brain<SqlStore> {
         let store = SqlStore::connect(&self.url, T0).await.unwrap();
         let clock: SharedClock = self.clock.clone();
         let cfg = BrainConfig {
             exits: ExitConfig::default(),
+            hedge,
             watchdog_ms: 5_000,
             volatility_interval: "5m".into(),
             volatility_window: 288,
@@ -525,8 +533,8 @@ async fn the_restart_check_reprotects_a_bare_position_confirms_a_stopped_one_and
         intents.push(protect_of(&out).unwrap().intent_id.clone());
     }
     let mut view = ExchangeView::default();
-    view.positions.insert("BTCUSDT".into(), dec!(1));
-    view.positions.insert("ETHUSDT".into(), dec!(1));
+    view.positions.insert(("BTCUSDT".into(), None), dec!(1));
+    view.positions.insert(("ETHUSDT".into(), None), dec!(1));
     view.open_algo_ids
         .push(client_order_id(&intents[1], STOP_LEG));
     fx.clock.advance(10_000);
@@ -626,6 +634,10 @@ async fn the_time_stop_closes_what_is_left_once() {
         .unwrap();
     assert!(
         matches!(&out[..], [e] if matches!(&e.event, Event::ClosePosition(c) if c.reason == "time_stop"))
+    );
+    // The close names the plan's side: execution never closes another position with it.
+    assert!(
+        matches!(&out[0].event, Event::ClosePosition(c) if c.position_side == Some(PositionSide::Long))
     );
     let out = b
         .handle_env(&env(mark("BTCUSDT", dec!(100.3), T0), "m3", clock))
@@ -739,4 +751,142 @@ async fn a_short_position_gets_its_stop_above_and_its_legs_below_the_entry() {
         .await
         .unwrap();
     assert!(out.is_empty());
+}
+
+/// A position of `side` (1 BTCUSDT at 100, at `T0`).
+fn opened_on(pos: &str, side: PositionSide) -> Event {
+    Event::PositionOpened(qt_events::PositionOpened {
+        position_id: pos.into(),
+        intent_id: format!("open-{pos}"),
+        ..qt_testkit::build::opened("BTCUSDT", side, dec!(1), dec!(100), T0)
+    })
+}
+
+/// The protect intents among `out`, by side.
+fn protects(out: &[Envelope]) -> Vec<(PositionSide, String)> {
+    out.iter()
+        .filter_map(|e| match &e.event {
+            Event::ProtectPosition(p) => Some((p.position_side, p.intent_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn in_hedge_mode_a_long_and_a_short_of_one_symbol_keep_their_own_plans() {
+    let fx = Fx::new();
+    let mut b = fx.brain_in(true).await;
+    let clock = fx.clock.as_ref();
+    let out = b
+        .handle_env(&env(opened_on("L", PositionSide::Long), "o1", clock))
+        .await
+        .unwrap();
+    let long_stop = protect_of(&out)
+        .unwrap()
+        .stop
+        .clone()
+        .unwrap()
+        .trigger_price;
+    let out = b
+        .handle_env(&env(opened_on("S", PositionSide::Short), "o2", clock))
+        .await
+        .unwrap();
+    // Each side its own plan and its own closePosition stop: below the long, above the short.
+    let p = protect_of(&out).unwrap();
+    assert_eq!(p.position_side, PositionSide::Short);
+    assert_eq!(p.stop.as_ref().unwrap().trigger_price, dec!(102));
+    assert_eq!(long_stop, dec!(98));
+    assert!(
+        b.plan("L").is_some(),
+        "the short did not replace the long's plan"
+    );
+    assert!(b.plan("S").is_some());
+
+    // A mark past both activations moves only the plans it concerns: a fall trails the short.
+    let out = b
+        .handle_env(&env(mark("BTCUSDT", dec!(96), T0), "m1", clock))
+        .await
+        .unwrap();
+    let moved = protects(&out);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].0, PositionSide::Short);
+
+    // The long's stop fills: its plan ends, the short's plan and stop are left alone.
+    let out = b
+        .handle_env(&env(
+            Event::PositionClosed(qt_events::PositionClosed {
+                position_id: "L".into(),
+                ..qt_testkit::build::closed(
+                    &qt_testkit::build::opened(
+                        "BTCUSDT",
+                        PositionSide::Long,
+                        dec!(1),
+                        dec!(100),
+                        T0,
+                    ),
+                    dec!(98),
+                    dec!(0),
+                    T0 + 1,
+                    "stop",
+                )
+            }),
+            "c1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    assert!(b.plan("L").is_none());
+    let short = b.plan("S").expect("the short keeps its plan");
+    let short_orders: Vec<String> = short
+        .stop_intents
+        .iter()
+        .flat_map(|i| [STOP_LEG, "tp1", "tp2", "tp3", "trailing"].map(|l| client_order_id(i, l)))
+        .chain(short.tp_orders.keys().cloned())
+        .collect();
+    assert!(
+        out.iter().all(|e| match &e.event {
+            Event::CancelOrder(c) => !short_orders.contains(&c.client_order_id),
+            Event::ProtectPosition(_) | Event::ClosePosition(_) => false,
+            _ => true,
+        }),
+        "nothing touches the short: {out:?}"
+    );
+
+    // After a restart, the exchange holds both sides; only the short's stop rests, so only
+    // the short is protected again — by its own side.
+    let mut b = fx.brain_in(true).await;
+    assert!(b.plan("S").is_some());
+    let mut view = ExchangeView::default();
+    view.positions
+        .insert(("BTCUSDT".into(), Some(PositionSide::Short)), dec!(-1));
+    view.slots_with_stop
+        .push(("BTCUSDT".into(), Some(PositionSide::Short)));
+    let c = b.check_against(&view);
+    assert!(protects(&c.outputs).is_empty(), "{:?}", c.outputs);
+    b.apply(c).await.unwrap();
+    assert!(b.plan("S").unwrap().stop_confirmed);
+}
+
+#[tokio::test]
+async fn in_one_way_mode_a_position_of_the_other_side_replaces_the_symbols_plan() {
+    let fx = Fx::new();
+    let mut b = fx.brain_in(false).await;
+    let clock = fx.clock.as_ref();
+    b.handle_env(&env(opened_on("L", PositionSide::Long), "o1", clock))
+        .await
+        .unwrap();
+    b.handle_env(&env(opened_on("S", PositionSide::Short), "o2", clock))
+        .await
+        .unwrap();
+    assert!(
+        b.plan("L").is_none(),
+        "one position per symbol: the long is gone"
+    );
+    assert!(b.plan("S").is_some());
+    // The exchange's one position (positionSide BOTH) and its stop meet the plan.
+    let mut view = ExchangeView::default();
+    view.positions.insert(("BTCUSDT".into(), None), dec!(-1));
+    view.slots_with_stop.push(("BTCUSDT".into(), None));
+    let c = b.check_against(&view);
+    assert!(protects(&c.outputs).is_empty(), "{:?}", c.outputs);
 }

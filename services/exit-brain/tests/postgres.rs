@@ -19,6 +19,7 @@ async fn brain(url: &str, clock: SharedClock) -> Brain<SqlStore> {
     let store = SqlStore::connect(url, 0).await.unwrap();
     let cfg = BrainConfig {
         exits: ExitConfig::default(),
+        hedge: false,
         watchdog_ms: 5_000,
         volatility_interval: "5m".into(),
         volatility_window: 288,

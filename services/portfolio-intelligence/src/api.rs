@@ -542,6 +542,7 @@ async fn close_position(State(sh): S, headers: HeaderMap, body: Bytes) -> Respon
             "operator via the API: {}",
             reason_or(b.reason, "close one position")
         ),
+        position_side: None,
     };
     publish_command(&sh, id, Event::ClosePosition(cmd)).await
 }

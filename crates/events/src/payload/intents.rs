@@ -75,6 +75,9 @@ pub struct OpenPosition {
 }
 
 /// Reduce a position by a quantity (reduce-only).
+///
+/// v2 added `position_side`: a v1 entry decodes with none. An older execution refuses a v2
+/// entry (a version newer than its build) instead of reducing whatever the symbol holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReducePosition {
     pub intent_id: String,
@@ -84,14 +87,26 @@ pub struct ReducePosition {
     #[serde(default)]
     pub limit_price: Option<Decimal>,
     pub reason: String,
+    /// The side of the position meant (hedge mode keeps a LONG and a SHORT position per
+    /// symbol). Absent: the symbol's one position, whichever side it is (one-way mode's
+    /// `BOTH`). Named: execution refuses `NO_POSITION` when the symbol holds no position on
+    /// that side, so an intent about a position never acts on another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_side: Option<PositionSide>,
 }
 
 /// Close the whole position of a symbol at market (reduce-only).
+///
+/// v2 added `position_side` (see [`ReducePosition`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ClosePosition {
     pub intent_id: String,
     pub symbol: String,
     pub reason: String,
+    /// The side of the position meant; absent: the symbol's one position (see
+    /// [`ReducePosition::position_side`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_side: Option<PositionSide>,
 }
 
 /// The protective stop of a position, placed as a conditional order on the exchange.

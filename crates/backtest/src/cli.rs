@@ -11,7 +11,7 @@ use qt_models::{Model, ModelArtifact, MomentumConfig, MomentumModel, build_model
 use rust_decimal::Decimal;
 
 use crate::dates::parse_date_ms;
-use crate::engine::{Backtest, BacktestConfig, ModelFactory, SymbolSeries};
+use crate::engine::{Backtest, BacktestConfig, ModelFactory, PreparedSeries, SymbolSeries};
 use crate::goal::{assess, render};
 use crate::report::{Metrics, compute_metrics, summary, write_report};
 use crate::{BacktestError, Sizing};
@@ -51,7 +51,7 @@ pub struct BacktestArgs {
     /// Smallest model confidence that opens a position.
     #[arg(long)]
     pub min_confidence: Option<f64>,
-    /// Folder for trades.csv, equity.csv, metrics.json and equity.svg.
+    /// Folder for trades.csv, equity.csv, metrics.json, equity.svg and report.html.
     #[arg(long, default_value = "backtest-report")]
     pub out: PathBuf,
     /// No progress bar.
@@ -62,6 +62,17 @@ pub struct BacktestArgs {
     /// from it. Without it: the default rate, and such a model is refused.
     #[arg(long)]
     pub funding: Option<PathBuf>,
+    /// Random-entry paths run beside the strategy (same exits, sizing, limits, costs and trade
+    /// rate; only the entries are random), to place it in their distribution in `report.html`.
+    /// At least 100 for a percentile worth reading; 0: none.
+    #[arg(long, default_value_t = 200)]
+    pub random_paths: usize,
+    /// Seed of the random-entry paths.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Worker threads for the random-entry paths.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
 }
 
 /// `qtctl goal`: is a profit target realistic, given a backtest?
@@ -218,39 +229,43 @@ pub fn config_from_args(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
     Ok(cfg)
 }
 
-/// Runs `qtctl backtest`: loads the data, runs, writes the report and prints a summary.
+/// Runs `qtctl backtest`: loads the data, runs the strategy and its random-entry paths on the
+/// same prepared candles, writes the report and prints a summary.
 pub fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let mut cfg = config_from_args(&args)?;
+    anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
     if let Some(d) = &args.funding {
         crate::funding::load_funding_dir(d, &mut cfg.funding)
             .with_context(|| format!("reading funding history in {}", d.display()))?;
     }
     let path = std::path::Path::new(&args.strategy);
-    if path.is_file()
-        && ModelArtifact::load(path)
-            .with_context(|| format!("loading model {}", path.display()))?
-            .funding_features
-    {
-        anyhow::ensure!(
-            !cfg.funding.history.is_empty(),
-            "model {} was trained with funding inputs: pass --funding DIR",
-            path.display()
-        );
-        cfg.funding_features = true;
+    // The exits the strategy's model was trained for: the random entries trade them too.
+    let mut model_exits = None;
+    if path.is_file() {
+        let artifact = ModelArtifact::load(path)
+            .with_context(|| format!("loading model {}", path.display()))?;
+        if artifact.funding_features {
+            anyhow::ensure!(
+                !cfg.funding.history.is_empty(),
+                "model {} was trained with funding inputs: pass --funding DIR",
+                path.display()
+            );
+            cfg.funding_features = true;
+        }
+        model_exits = artifact.exits().cloned();
     }
     let series = load_data(&args.data, &args.interval, &args.symbols)?;
     let mut factory = model_factory(&args.strategy)?;
     let bt = Backtest::new(cfg.clone())?;
     let started = std::time::Instant::now();
-    let outcome = bt.run(series.clone(), &mut *factory, &mut progress_bar(args.quiet))?;
+    let prepared =
+        PreparedSeries::prepare_all_with(&series, cfg.interval_ms, &cfg.context_inputs());
+    let outcome = bt.run_prepared(&prepared, &mut *factory, &mut progress_bar(args.quiet))?;
     let secs = started.elapsed().as_secs_f64();
     let m = compute_metrics(&outcome);
-    let files = write_report(
-        &args.out,
-        &outcome,
-        &m,
-        &format!("backtest {}", args.strategy),
-    )?;
+    let title = format!("backtest {}", args.strategy);
+    let files = write_report(&args.out, &outcome, &m, &title)?;
+    // The traded window: from the open of the first candle on the curve to the end of the last.
     let (from, to) = (
         outcome
             .equity
@@ -259,15 +274,82 @@ pub fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         outcome.equity.last().map_or(0, |p| p.time_ms + 1),
     );
     let hold = crate::walkforward::buy_and_hold(&series, &cfg, from, to);
+    let strategy_return = if m.initial_equity > Decimal::ZERO {
+        crate::charts::f((m.final_equity - m.initial_equity) / m.initial_equity)
+    } else {
+        0.0
+    };
+    let random = if args.random_paths > 0 {
+        let r_started = std::time::Instant::now();
+        let settings = crate::walkforward::RandomSettings {
+            paths: args.random_paths,
+            seed: args.seed,
+            threads: args.threads,
+        };
+        let exits = model_exits.clone();
+        let r = crate::walkforward::run_random(
+            &prepared,
+            &cfg,
+            (from, to),
+            &outcome,
+            strategy_return,
+            settings,
+            &|entries| crate::walkforward::with_exits(exits.clone(), entries),
+            &|_, _| {},
+        )?;
+        if !args.quiet {
+            eprintln!(
+                "{} random-entry paths in {:.2} s",
+                args.random_paths,
+                r_started.elapsed().as_secs_f64()
+            );
+        }
+        Some(r.baseline)
+    } else {
+        None
+    };
+    let candles: Vec<crate::charts::ChartSeries> = series
+        .iter()
+        .map(|s| {
+            crate::charts::chart_series(
+                &s.symbol,
+                &s.candles,
+                cfg.interval_ms,
+                (from, to),
+                crate::walkforward::CHART_BARS,
+            )
+        })
+        .collect();
     let html_path = args.out.join("report.html");
-    let html = crate::wf_report::backtest_html(
-        &format!("backtest {}", args.strategy),
+    let html = crate::html::backtest_page(
+        &title,
         &m,
-        &outcome,
-        Some(&hold.equity),
+        &crate::html::ReportCharts {
+            curves: vec![
+                ("strategy", &outcome.equity),
+                ("buy & hold (equal weight)", &hold.equity),
+            ],
+            initial_equity: m.initial_equity,
+            trades: &outcome.trades,
+            candles: &candles,
+            random: random.as_ref().map(|r| (r, strategy_return)),
+        },
     );
     std::fs::write(&html_path, html).with_context(|| format!("writing {}", html_path.display()))?;
     println!("{}", summary(&m));
+    if let Some(r) = &random {
+        println!(
+            "random entries: {} paths at p = {:.5} per flat candle (median {} trades): median {}, \
+             95th percentile {}; the strategy ({}) is at the {:.0}th percentile",
+            r.paths,
+            r.entry_probability,
+            r.median_trades,
+            crate::html::pct(r.median_return),
+            crate::html::pct(r.p95_return),
+            crate::html::pct(strategy_return),
+            r.strategy_percentile * 100.0
+        );
+    }
     println!(
         "{} candles in {secs:.2} s ({:.0} candles/s)",
         outcome.candles,

@@ -10,11 +10,13 @@
 //! It must never know about Redis, HTTP, SQL or an async runtime, and its engine never reads the
 //! clock: simulated time is the candles' own. Only the `cli` module touches files.
 
+pub mod charts;
 pub mod cli;
 pub mod dates;
 mod engine;
 pub mod funding;
 pub mod goal;
+pub mod html;
 pub mod report;
 pub mod stats;
 pub mod walkforward;

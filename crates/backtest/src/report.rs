@@ -1,5 +1,5 @@
 //! Metrics of a run and the files of its report: trades CSV, equity-curve CSV, metrics JSON and
-//! an equity-curve SVG drawn by hand.
+//! the equity-curve SVG (drawn by [`crate::charts`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,7 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::BacktestError;
-use crate::dates::{format_date, format_datetime};
+use crate::dates::format_datetime;
 use crate::engine::{BacktestOutcome, EquityPoint, Trade};
 
 const DAY_MS: i64 = 86_400_000;
@@ -274,86 +274,10 @@ pub fn equity_csv(points: &[EquityPoint]) -> String {
     s
 }
 
-/// The equity curve as an SVG line chart (at most ~1,500 points drawn).
+/// The equity curve as an SVG document: the curve on a UTC time axis with its drawdown
+/// underneath ([`crate::charts::equity_chart`], as in `report.html`), under `title`.
 pub fn equity_svg(points: &[EquityPoint], title: &str) -> String {
-    let (w, h, ml, mr, mt, mb) = (960.0, 400.0, 90.0, 20.0, 40.0, 40.0);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{ml}\" y=\"24\" font-size=\"15\">{}</text>\n",
-        escape(title)
-    );
-    if points.is_empty() {
-        s.push_str("<text x=\"90\" y=\"200\">no data</text>\n</svg>\n");
-        return s;
-    }
-    let k = points.len().div_ceil(1500).max(1);
-    let mut pts: Vec<&EquityPoint> = points.iter().step_by(k).collect();
-    if let Some(last) = points.last()
-        && pts.last().is_none_or(|p| p.time_ms != last.time_ms)
-    {
-        pts.push(last);
-    }
-    let t0 = points[0].time_ms as f64;
-    let t1 = (points[points.len() - 1].time_ms as f64).max(t0 + 1.0);
-    let lo = points
-        .iter()
-        .map(|p| f(p.equity))
-        .fold(f64::INFINITY, f64::min);
-    let hi = points
-        .iter()
-        .map(|p| f(p.equity))
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if hi - lo < 1e-9 {
-        (lo - 1.0, hi + 1.0)
-    } else {
-        (lo, hi)
-    };
-    let x = |t: f64| ml + (t - t0) / (t1 - t0) * (w - ml - mr);
-    let y = |e: f64| mt + (hi - e) / (hi - lo) * (h - mt - mb);
-    let _ = writeln!(
-        s,
-        "<line x1=\"{ml}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>\n<line x1=\"{ml}\" y1=\"{mt}\" x2=\"{ml}\" y2=\"{}\" stroke=\"#888\"/>",
-        h - mb,
-        w - mr,
-        h - mb,
-        h - mb
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{hi:.2}</text>",
-        ml - 6.0,
-        mt + 4.0
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{lo:.2}</text>",
-        ml - 6.0,
-        h - mb
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"{ml}\" y=\"{}\">{}</text>",
-        h - mb + 18.0,
-        format_date(t0 as i64)
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-        w - mr,
-        h - mb + 18.0,
-        format_date(t1 as i64)
-    );
-    s.push_str("<polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"1.5\" points=\"");
-    for p in pts {
-        let _ = write!(s, "{:.1},{:.1} ", x(p.time_ms as f64), y(f(p.equity)));
-    }
-    s.push_str("\"/>\n</svg>\n");
-    s
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    crate::charts::equity_chart(&[("strategy", points)], Some(title))
 }
 
 /// Paths of the files a report writes.

@@ -64,7 +64,13 @@ fn backtest_over_a_date_range_writes_the_report_and_goal_reads_it() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap_or_default();
-    for part in ["buy &amp; hold", "Drawdown", "Monthly returns", "<svg"] {
+    for part in [
+        "buy &amp; hold",
+        "Drawdown",
+        "Monthly returns",
+        "<svg",
+        "Random entries: net return of 200 paths",
+    ] {
         assert!(html.contains(part), "report.html lacks {part}");
     }
     let m = load_metrics(&out).unwrap_or_else(|e| panic!("{e:#}"));

@@ -33,6 +33,8 @@ fn trade(side: PositionSide, net: Decimal) -> Trade {
         net_pnl: net,
         legs_hit: 1,
         exit_reason: ExitReason::TakeProfit,
+        stop_price: dec!(98),
+        targets: vec![dec!(101)],
     }
 }
 

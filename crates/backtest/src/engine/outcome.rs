@@ -60,6 +60,13 @@ pub struct Trade {
     pub net_pnl: Decimal,
     pub legs_hit: usize,
     pub exit_reason: ExitReason,
+    /// The stop placed at the entry (before any move to break-even or trailing); zero when
+    /// unknown (a trade read from an older file, buy-and-hold).
+    #[serde(default)]
+    pub stop_price: Decimal,
+    /// The take-profit legs' prices placed at the entry, nearest first.
+    #[serde(default)]
+    pub targets: Vec<Decimal>,
 }
 
 /// One point of the equity curve: equity (realized + unrealized at close) after a candle time.

@@ -33,6 +33,8 @@ struct PendingEntry {
 
 struct OpenTrade {
     plan: ExitPlan,
+    /// The stop as placed at the entry (the trade's record keeps it for the charts).
+    initial_stop: Decimal,
     entry_time: i64,
     gross: Decimal,
     fees: Decimal,

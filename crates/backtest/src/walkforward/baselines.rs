@@ -183,6 +183,8 @@ pub fn buy_and_hold(
             net_pnl: gross - h.fees - fee - h.funding,
             legs_hit: 0,
             exit_reason: crate::ExitReason::EndOfData,
+            stop_price: Decimal::ZERO,
+            targets: Vec::new(),
         });
     }
     if let Some(last) = out.equity.last_mut() {

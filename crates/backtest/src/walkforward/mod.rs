@@ -17,6 +17,7 @@
 mod baselines;
 mod config;
 mod fold;
+mod random;
 mod results;
 mod run;
 mod summary;
@@ -26,9 +27,11 @@ mod tests;
 pub use baselines::{RandomEntries, buy_and_hold};
 pub use config::{Fold, ModelSettings, SweepAxis, WalkForwardConfig, plan_folds, sweep_grid};
 pub use fold::{TrainedFold, train_fold};
+pub use random::{RandomRun, RandomSettings, entry_probability, run_random, with_exits};
 pub use results::{
     Curves, Deflated, FoldResult, RandomBaseline, RunFigures, SweepResult, WalkForwardReport,
 };
+pub(crate) use run::CHART_BARS;
 pub use run::run_walkforward;
 pub use summary::deflate;
 

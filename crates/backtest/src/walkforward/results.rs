@@ -147,4 +147,6 @@ pub struct Curves {
     /// The random path with the median final equity.
     pub random_median: Vec<EquityPoint>,
     pub trades: Vec<Trade>,
+    /// Each symbol's candles over the out-of-sample window, thinned for the charts.
+    pub candles: Vec<crate::charts::ChartSeries>,
 }

@@ -8,16 +8,17 @@ use qt_models::{Model, MomentumModel, build_model};
 use rust_decimal::Decimal;
 
 use crate::BacktestError;
-use crate::engine::{
-    Backtest, BacktestConfig, BacktestOutcome, ModelFactory, PreparedSeries, SymbolSeries,
-};
+use crate::engine::{Backtest, BacktestConfig, ModelFactory, PreparedSeries, SymbolSeries};
 use crate::report::daily_returns;
 use crate::stats;
 
-use super::baselines::hash;
 use super::fold::{FoldModels, WithFoldExits};
-use super::summary::{f, figures, figures_of, verdict};
+use super::random::{RandomRun, RandomSettings, run_random};
+use super::summary::{figures, figures_of, verdict};
 use super::*;
+
+/// Bars drawn per symbol in a report's candle charts.
+pub(crate) const CHART_BARS: usize = 240;
 
 /// Runs `work(i)` for `i` in `0..n` on up to `threads` threads; results in index order.
 pub(super) fn par_map<T: Send>(
@@ -211,107 +212,58 @@ pub fn run_walkforward(
     let s_fig = tried[best].clone();
     let hold = buy_and_hold(&data, &bt_cfg, oos_from, oos_to);
 
-    // 3. Random entries at the strategy's trade rate: entries per flat symbol-candle.
-    let symbol_candles: usize = data
-        .iter()
-        .map(|s| {
-            s.candles
-                .iter()
-                .filter(|c| c.open_time >= oos_from && c.open_time < oos_to)
-                .count()
-        })
-        .sum();
-    let held_candles: i64 = strategy
-        .trades
-        .iter()
-        .map(|t| (t.exit_time - t.entry_time) / iv + 1)
-        .sum();
-    let flat = (symbol_candles as f64 - held_candles as f64).max(1.0);
-    let p = (strategy.trades.len() as f64 / flat).clamp(0.0, 1.0);
+    // 3. Random entries at the strategy's trade rate (the code a single backtest's report
+    //    runs too), beside the chosen configuration once more with the breaker at its loosest
+    //    (it trips only when the equity is gone): a diagnostic of the model's decisions after
+    //    the point where the breaker stops a bleeding strategy. Not a trial: nothing is chosen
+    //    from it.
     let chosen_cfg = &grid[best].1;
-    // The chosen configuration once more with the breaker at its loosest (it trips only when
-    // the equity is gone): a diagnostic of the model's decisions after the point where the
-    // breaker stops a bleeding strategy. Not a trial: nothing is chosen from it.
     let mut loose = chosen_cfg.clone();
     loose.limits.max_drawdown_pct = Decimal::ONE;
-    let done = AtomicUsize::new(0);
-    let mut paths = par_map(cfg.random_paths + 1, cfg.threads, &|k| {
-        if k == cfg.random_paths {
-            return run(&loose, &mut |sym| fold_models(sym));
-        }
-        let r = run(chosen_cfg, &mut |sym| {
-            let seed = cfg.seed ^ (k as u64).wrapping_mul(0x9E37_79B9) ^ hash(sym);
-            Ok(Box::new(WithFoldExits {
-                starts: starts.clone(),
-                exits: fold_exits.clone(),
-                current: 0,
-                inner: RandomEntries::new(seed, p),
-            }) as Box<dyn Model>)
-        });
-        progress(
-            "random",
-            done.fetch_add(1, Ordering::Relaxed) + 1,
-            cfg.random_paths,
-        );
-        r
-    });
-    let Some(unprotected) = paths.pop() else {
-        return Err(BacktestError::Config(
-            "internal: unprotected run missing".into(),
-        ));
+    let with_fold_exits = |inner: RandomEntries| -> Box<dyn Model> {
+        Box::new(WithFoldExits {
+            starts: starts.clone(),
+            exits: fold_exits.clone(),
+            current: 0,
+            inner,
+        })
     };
+    let settings = RandomSettings {
+        paths: cfg.random_paths,
+        seed: cfg.seed,
+        threads: cfg.threads,
+    };
+    let (unprotected, random_run) = std::thread::scope(|scope| {
+        let unprotected = scope.spawn(|| run(&loose, &mut |sym| fold_models(sym)));
+        let random_run = run_random(
+            &prepared,
+            chosen_cfg,
+            (oos_from, oos_to),
+            &strategy,
+            s_fig.total_return,
+            settings,
+            &with_fold_exits,
+            &|done, total| progress("random", done, total),
+        );
+        let unprotected = unprotected.join().unwrap_or_else(|_| {
+            Err(BacktestError::Config(
+                "internal: the run without breaker panicked".into(),
+            ))
+        });
+        (unprotected, random_run)
+    });
     let unprotected = unprotected?;
-    let paths: Vec<BacktestOutcome> = paths.into_iter().collect::<Result<_, _>>()?;
+    let RandomRun {
+        baseline: random,
+        median_path,
+        null_sharpes: null,
+    } = random_run?;
 
     let m_fig = figures("momentum", &momentum, oos_from, oos_to);
     let u_fig = figures("no breaker", &unprotected, oos_from, oos_to);
     let h_fig = figures_of("buy_and_hold", &hold);
-    let mut path_returns: Vec<(f64, usize)> = paths
-        .iter()
-        .enumerate()
-        .map(|(k, o)| {
-            let fin = o.equity.last().map_or(o.initial_equity, |e| e.equity);
-            (f((fin - o.initial_equity) / o.initial_equity), k)
-        })
-        .collect();
-    path_returns.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let returns: Vec<f64> = path_returns.iter().map(|r| r.0).collect();
-    let quantile = |q: f64| -> f64 {
-        if returns.is_empty() {
-            return 0.0;
-        }
-        let i = ((returns.len() - 1) as f64 * q).round() as usize;
-        returns[i.min(returns.len() - 1)]
-    };
-    let mut trade_counts: Vec<usize> = paths.iter().map(|o| o.trades.len()).collect();
-    trade_counts.sort_unstable();
-    let random = RandomBaseline {
-        paths: paths.len(),
-        entry_probability: p,
-        median_return: quantile(0.5),
-        p95_return: quantile(0.95),
-        median_trades: trade_counts
-            .get(trade_counts.len() / 2)
-            .copied()
-            .unwrap_or(0) as f64,
-        strategy_percentile: if returns.is_empty() {
-            0.0
-        } else {
-            returns.iter().filter(|&&r| r < s_fig.total_return).count() as f64
-                / returns.len() as f64
-        },
-        returns,
-    };
-    let median_path = path_returns
-        .get(path_returns.len() / 2)
-        .map(|&(_, k)| paths[k].equity.clone())
-        .unwrap_or_default();
 
     // 4. Deflated Sharpe: every configuration of the sweep and every prior trial counts in N.
-    let null: Vec<f64> = paths
-        .iter()
-        .filter_map(|o| stats::sharpe_per_period(&daily_returns(o.initial_equity, &o.equity)))
-        .collect();
     let exit_plans = cfg.exit_plans();
     let mut deflated = deflate(
         &s_fig,
@@ -375,6 +327,18 @@ pub fn run_walkforward(
         buy_and_hold: hold.equity,
         random_median: median_path,
         trades: strategy.trades,
+        candles: data
+            .iter()
+            .map(|s| {
+                crate::charts::chart_series(
+                    &s.symbol,
+                    &s.candles,
+                    iv,
+                    (oos_from, oos_to),
+                    CHART_BARS,
+                )
+            })
+            .collect(),
     };
     Ok((report, curves))
 }

@@ -1,28 +1,22 @@
 //! The files of a walk-forward run: `report.json` (everything), `folds.csv` (one line per
 //! fold and run), `equity.csv` (the stitched out-of-sample curves side by side), `trades.csv`
 //! (the strategy's trades) and `report.html`: one self-contained page (inline SVG, no script,
-//! no network) with the equity of the strategy against each baseline, its drawdown, monthly
-//! returns, the distribution of its trades and where it falls among the random-entry paths.
+//! no network) with the charts of [`crate::html`] — the equity of the strategy against each
+//! baseline with its drawdown underneath, each symbol's candles with the trades, PnL by symbol,
+//! hour and weekday, the long/short balance, monthly returns, the distribution of its trades
+//! and where it falls among the random-entry paths — and the folds' figures.
 
 use std::path::Path;
-
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 
 use crate::BacktestError;
 use crate::report::trades_csv;
 use crate::walkforward::{Curves, WalkForwardReport};
 
-mod charts;
 mod html;
 mod text;
 
-pub use html::{backtest_html, equity_svg, html};
+pub use html::{equity_svg, html};
 pub use text::{equity_csv, folds_csv, summary};
-
-pub(super) fn f(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(0.0)
-}
 
 pub(super) fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".into(), |x| format!("{x:.digits$}"))

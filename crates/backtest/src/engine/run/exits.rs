@@ -56,6 +56,7 @@ impl Run<'_> {
                 .map_err(|err| BacktestError::Config(err.to_string()))?;
             plan.on_entry_fill(f.qty);
             s.open = Some(OpenTrade {
+                initial_stop: plan.stop_price,
                 plan,
                 entry_time: bar.open_time,
                 gross: Decimal::ZERO,
@@ -248,6 +249,8 @@ impl Run<'_> {
             net_pnl: t.gross - t.fees - t.funding,
             legs_hit: t.plan.outcome().legs_hit,
             exit_reason: reason,
+            stop_price: t.initial_stop,
+            targets: t.plan.legs.iter().map(|l| l.price).collect(),
         });
     }
 

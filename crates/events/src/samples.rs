@@ -33,6 +33,8 @@ fn signal() -> SignalRef {
             trailing_callback_pct: d("0.75"),
             trailing_min_step: d("0.25"),
             time_stop_minutes: Some(720),
+            chandelier_vol_mult: None,
+            close_on_flip: false,
             learning_rate: d("0.1"),
             min_multiplier: d("0.5"),
             max_multiplier: d("2"),

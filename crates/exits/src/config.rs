@@ -41,6 +41,14 @@ pub struct ExitConfig {
     pub trailing_min_step: Decimal,
     /// Close whatever is left after this many minutes; `None` disables. Default 720 (12 h).
     pub time_stop_minutes: Option<u32>,
+    /// A chandelier stop (LeBeau): the stop trails the best price since the entry, from the
+    /// entry on, at this many daily volatilities (the plan's volatility input, a fraction)
+    /// instead of `stop_pct`, and the trailing stop above is not used. `stop_pct` stays the
+    /// stop when no volatility is known. `None` (default): the fixed `stop_pct`.
+    pub chandelier_vol_mult: Option<Decimal>,
+    /// Close the position when the model that opened it signals the opposite side (a long on
+    /// SELL, a short on BUY): [`crate::ExitPlan::on_signal`]. Default false.
+    pub close_on_flip: bool,
     /// How far one closed trade moves a profile's multipliers (0..1). Default 0.1.
     pub learning_rate: Decimal,
     /// Lowest value a profile multiplier may take. Default 0.5.
@@ -64,6 +72,8 @@ impl Default for ExitConfig {
             trailing_callback_pct: d(1, 0),
             trailing_min_step: d(25, 2),
             time_stop_minutes: Some(720),
+            chandelier_vol_mult: None,
+            close_on_flip: false,
             learning_rate: d(1, 1),
             min_multiplier: d(5, 1),
             max_multiplier: d(2, 0),
@@ -72,17 +82,23 @@ impl Default for ExitConfig {
 }
 
 impl ExitConfig {
-    /// Checks that the ladders line up, fractions sum to one and distances are positive.
+    /// Checks that the ladders line up, fractions sum to one and distances are positive. A
+    /// plan without take-profits (all three lists empty) is valid: the stop, the signal or the
+    /// time stop closes it.
     pub fn validate(&self) -> Result<(), ExitError> {
         let n = self.leg_fractions.len();
         let bad = |m: &str| Err(ExitError::InvalidConfig(m.to_owned()));
-        if n == 0 || self.low_vol_targets_pct.len() != n || self.high_vol_targets_pct.len() != n {
-            return bad("targets and leg fractions must have the same, non-zero length");
+        if self.low_vol_targets_pct.len() != n || self.high_vol_targets_pct.len() != n {
+            return bad("targets and leg fractions must have the same length");
         }
-        if self.leg_fractions.iter().copied().sum::<Decimal>() != Decimal::ONE
-            || self.leg_fractions.iter().any(|f| *f <= Decimal::ZERO)
+        if n > 0
+            && (self.leg_fractions.iter().copied().sum::<Decimal>() != Decimal::ONE
+                || self.leg_fractions.iter().any(|f| *f <= Decimal::ZERO))
         {
             return bad("leg fractions must be positive and sum to 1");
+        }
+        if self.chandelier_vol_mult.is_some_and(|m| m <= Decimal::ZERO) {
+            return bad("chandelier_vol_mult must be positive");
         }
         let all_targets = self
             .low_vol_targets_pct
@@ -126,7 +142,31 @@ impl ExitConfig {
         c.break_even_offset_pct *= factor;
         c.trailing_activation_pct = c.trailing_activation_pct.map(|a| a * factor);
         c.trailing_callback_pct *= factor;
+        c.chandelier_vol_mult = c.chandelier_vol_mult.map(|m| m * factor);
         c
+    }
+
+    /// The stop's distance from the entry, percent, for a daily realized volatility (a
+    /// fraction), before the profile multiplier: `chandelier_vol_mult × volatility × 100` for
+    /// a chandelier stop with a known, positive volatility, `stop_pct` otherwise.
+    pub fn stop_distance_pct(&self, volatility: f64) -> Decimal {
+        match self.chandelier_vol_mult {
+            Some(m) if volatility.is_finite() && volatility > 0.0 => {
+                let v = Decimal::from_f64_retain(volatility)
+                    .unwrap_or_default()
+                    .round_dp(8);
+                let d = m * v * Decimal::ONE_HUNDRED;
+                if d > Decimal::ZERO && d < Decimal::ONE_HUNDRED {
+                    d
+                } else if d >= Decimal::ONE_HUNDRED {
+                    // a long's stop at or under zero never triggers: cap just under 100%
+                    Decimal::new(99, 0)
+                } else {
+                    self.stop_pct
+                }
+            }
+            _ => self.stop_pct,
+        }
     }
 
     /// The same plan with the trailing stop on (this plan's activation, or the default's when
@@ -175,6 +215,8 @@ impl From<&ExitConfig> for qt_events::ExitSettings {
             trailing_callback_pct: c.trailing_callback_pct,
             trailing_min_step: c.trailing_min_step,
             time_stop_minutes: c.time_stop_minutes,
+            chandelier_vol_mult: c.chandelier_vol_mult,
+            close_on_flip: c.close_on_flip,
             learning_rate: c.learning_rate,
             min_multiplier: c.min_multiplier,
             max_multiplier: c.max_multiplier,
@@ -200,6 +242,8 @@ impl TryFrom<&qt_events::ExitSettings> for ExitConfig {
             trailing_callback_pct: s.trailing_callback_pct,
             trailing_min_step: s.trailing_min_step,
             time_stop_minutes: s.time_stop_minutes,
+            chandelier_vol_mult: s.chandelier_vol_mult,
+            close_on_flip: s.close_on_flip,
             learning_rate: s.learning_rate,
             min_multiplier: s.min_multiplier,
             max_multiplier: s.max_multiplier,
@@ -218,6 +262,8 @@ mod tests {
     fn the_wire_form_has_every_field_and_round_trips() {
         let mut c = ExitConfig::default().scaled(d(15, 1)).with_trailing(false);
         c.time_stop_minutes = None;
+        c.chandelier_vol_mult = Some(d(48, 1));
+        c.close_on_flip = true;
         let wire = qt_events::ExitSettings::from(&c);
         // Field for field: the two serialize to the same JSON object.
         assert_eq!(

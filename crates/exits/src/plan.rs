@@ -105,6 +105,13 @@ pub struct ExitPlan {
     pub best_price: Decimal,
     pub worst_price: Decimal,
     pub filters: SymbolFilters,
+    /// Close on the opposite signal ([`ExitConfig::close_on_flip`]); false in plans stored
+    /// before it existed.
+    #[serde(default)]
+    pub close_on_flip: bool,
+    /// The opposite signal has asked for the close (asked once).
+    #[serde(default)]
+    pub flip_fired: bool,
 }
 
 fn pct(p: Decimal) -> Decimal {
@@ -162,7 +169,7 @@ impl ExitPlan {
                 }
             })
             .collect();
-        let stop_pct = config.stop_pct * profile.stop_mult;
+        let stop_pct = config.stop_distance_pct(volatility) * profile.stop_mult;
         let stop_raw = if long {
             entry.price * (Decimal::ONE - pct(stop_pct))
         } else {
@@ -173,12 +180,22 @@ impl ExitPlan {
         } else {
             f.floor_price(stop_raw)
         };
-        let trailing = config.trailing_activation_pct.map(|a| Trailing {
-            activation_price: toward_entry(away(a * profile.tp_mult)),
-            callback_pct: config.trailing_callback_pct,
-            active: false,
-            min_step: config.trailing_min_step,
-        });
+        let trailing = if config.chandelier_vol_mult.is_some() {
+            // The chandelier: trailing from the entry on, at the stop's own distance.
+            Some(Trailing {
+                activation_price: entry.price,
+                callback_pct: stop_pct,
+                active: true,
+                min_step: config.trailing_min_step,
+            })
+        } else {
+            config.trailing_activation_pct.map(|a| Trailing {
+                activation_price: toward_entry(away(a * profile.tp_mult)),
+                callback_pct: config.trailing_callback_pct,
+                active: false,
+                min_step: config.trailing_min_step,
+            })
+        };
         let mut plan = ExitPlan {
             side: entry.side,
             entry_price: entry.price,
@@ -199,6 +216,8 @@ impl ExitPlan {
             best_price: entry.price,
             worst_price: entry.price,
             filters: f,
+            close_on_flip: config.close_on_flip,
+            flip_fired: false,
         };
         plan.size_legs(entry.qty);
         Ok(plan)
@@ -358,6 +377,17 @@ impl ExitPlan {
             actions.push(ExitAction::TimeStop { qty: self.open_qty });
         }
         actions
+    }
+
+    /// The deciding model signalled `wants` (the side it would open) on a closed candle. With
+    /// [`ExitConfig::close_on_flip`], a signal for the other side asks — once — for what is
+    /// left to be closed at market: the quantity is returned. Otherwise `None`.
+    pub fn on_signal(&mut self, wants: PositionSide) -> Option<Decimal> {
+        if !self.close_on_flip || self.flip_fired || self.is_closed() || wants == self.side {
+            return None;
+        }
+        self.flip_fired = true;
+        Some(self.open_qty)
     }
 
     /// The next take-profit leg still resting, nearest first.

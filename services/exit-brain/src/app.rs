@@ -257,6 +257,7 @@ pub async fn build(
         Stream::Orders,
         Stream::Market,
         Stream::Control,
+        Stream::Signals,
     ] {
         let cfg = service.consumer_config(stream);
         service.consume(cfg, BrainHandler::new(brain.clone(), exchange.clone()));

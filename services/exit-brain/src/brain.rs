@@ -339,6 +339,12 @@ impl<S: PlanStore> Brain<S> {
                 self.by_tp_order.contains_key(&f.client_order_id)
             }
             Event::PositionOpened(_) | Event::PositionChanged(_) | Event::PositionClosed(_) => true,
+            // Signals matter only to a plan that closes on the opposite one and has not yet.
+            Event::SignalGenerated(g) => self
+                .by_symbol
+                .get(&g.symbol)
+                .and_then(|p| self.plans.get(p))
+                .is_some_and(|t| t.plan.close_on_flip && !t.plan.flip_fired),
             _ => false,
         };
         if !relevant {
@@ -376,6 +382,7 @@ impl<S: PlanStore> Brain<S> {
             Event::OrderAccepted(a) => self.on_accepted(a),
             Event::OrderRejected(r) => self.on_rejected(r, env),
             Event::OrderFilled(f) | Event::OrderPartiallyFilled(f) => self.on_fill(f, env)?,
+            Event::SignalGenerated(g) => self.on_signal(&g.symbol, g.action, env),
             _ => None,
         };
         match commit {
@@ -733,6 +740,36 @@ impl<S: PlanStore> Brain<S> {
         }
         c.upsert.push(t);
         Ok(Some(c))
+    }
+
+    /// A model's decision on `symbol`: a plan with `close_on_flip` closes its position when the
+    /// decision is the other side (a long on SELL, a short on BUY), once.
+    fn on_signal(
+        &mut self,
+        symbol: &str,
+        action: qt_events::SignalAction,
+        env: &Envelope,
+    ) -> Option<Commit> {
+        let wants = match action {
+            qt_events::SignalAction::Buy => PositionSide::Long,
+            qt_events::SignalAction::Sell => PositionSide::Short,
+            qt_events::SignalAction::Hold => return None,
+        };
+        let mut c = Commit::default();
+        // Each of the symbol's plans (hedge mode: the long's and the short's) decides alone.
+        for i in 0..self.symbol_plans(symbol).len() {
+            let pos = self.symbol_plans(symbol)[i].1.clone();
+            let Some(mut t) = self.plans.get(&pos).cloned() else {
+                continue;
+            };
+            if t.plan.on_signal(wants).is_none() {
+                continue;
+            }
+            tracing::info!(position_id = %t.position_id, symbol, ?action, "the model signalled the other side: closing");
+            c.outputs.push(self.close(&t, "signal_flip", Some(env)));
+            c.upsert.push(t);
+        }
+        (!c.upsert.is_empty()).then_some(c)
     }
 
     /// A mark of `symbol` for each of its plans (hedge mode: the long's and the short's, each

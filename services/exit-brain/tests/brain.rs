@@ -59,15 +59,19 @@ impl Fx {
     }
 
     async fn brain(&self) -> Brain<SqlStore> {
-        self.brain_in(false).await
+        self.brain_with(ExitConfig::default(), false).await
     }
 
     /// The brain of an account in hedge mode (`hedge`) or one-way mode.
     async fn brain_in(&self, hedge: bool) -> Brain<SqlStore> {
+        self.brain_with(ExitConfig::default(), hedge).await
+    }
+
+    async fn brain_with(&self, exits: ExitConfig, hedge: bool) -> Brain<SqlStore> {
         let store = SqlStore::connect(&self.url, T0).await.unwrap();
         let clock: SharedClock = self.clock.clone();
         let cfg = BrainConfig {
-            exits: ExitConfig::default(),
+            exits,
             hedge,
             watchdog_ms: 5_000,
             volatility_interval: "5m".into(),
@@ -644,6 +648,95 @@ async fn the_time_stop_closes_what_is_left_once() {
         .await
         .unwrap();
     assert!(out.is_empty());
+}
+
+fn signal(symbol: &str, action: qt_events::SignalAction) -> Event {
+    Event::SignalGenerated(qt_events::SignalGenerated {
+        symbol: symbol.into(),
+        action,
+        confidence: 1.0,
+        model: "trend".into(),
+        model_version: "trend-1".into(),
+        candle_open_time: T0,
+        features: Default::default(),
+        expected_return: None,
+    })
+}
+
+#[tokio::test]
+async fn a_plan_that_closes_on_the_opposite_signal_closes_once_on_it() {
+    use qt_events::SignalAction::{Buy, Hold, Sell};
+    let exits = ExitConfig {
+        low_vol_targets_pct: vec![],
+        high_vol_targets_pct: vec![],
+        leg_fractions: vec![],
+        trailing_activation_pct: None,
+        chandelier_vol_mult: Some(dec!(4.8)),
+        close_on_flip: true,
+        ..ExitConfig::default()
+    };
+    let fx = Fx::new();
+    let mut b = fx.brain_with(exits, false).await;
+    let clock = fx.clock.as_ref();
+    let out = b
+        .handle_env(&env(
+            opened("p1", "BTCUSDT", dec!(1), dec!(100), T0),
+            "o1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    // Protected by its stop alone: no take-profit.
+    assert!(
+        matches!(&out[..], [e] if matches!(&e.event, Event::ProtectPosition(p) if p.take_profits.is_empty() && p.stop.is_some()))
+    );
+    for (i, a) in [Hold, Buy].into_iter().enumerate() {
+        let out = b
+            .handle_env(&env(signal("BTCUSDT", a), &format!("s{i}"), clock))
+            .await
+            .unwrap();
+        assert!(out.is_empty(), "{a:?}: {out:?}");
+    }
+    // Another symbol's SELL is not this position's.
+    let out = b
+        .handle_env(&env(signal("ETHUSDT", Sell), "s2", clock))
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+    let out = b
+        .handle_env(&env(signal("BTCUSDT", Sell), "s3", clock))
+        .await
+        .unwrap();
+    assert!(closes(&out, "signal_flip"), "{out:?}");
+    let out = b
+        .handle_env(&env(signal("BTCUSDT", Sell), "s4", clock))
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "asked once: {out:?}");
+    // After a restart the plan remembers it asked.
+    let mut b = fx.brain().await;
+    let out = b
+        .handle_env(&env(signal("BTCUSDT", Sell), "s5", clock))
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[tokio::test]
+async fn the_default_plan_ignores_the_opposite_signal() {
+    let fx = Fx::new();
+    let mut b = fx.brain().await;
+    let clock = fx.clock.as_ref();
+    open_p1(&mut b, clock).await;
+    let out = b
+        .handle_env(&env(
+            signal("BTCUSDT", qt_events::SignalAction::Sell),
+            "s1",
+            clock,
+        ))
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "{out:?}");
 }
 
 static OTHER: sqlx::migrate::Migrator = sqlx::migrate!("tests/migrations/other");

@@ -21,6 +21,9 @@ pub enum ExitReason {
     TakeProfit,
     /// The time stop.
     TimeStop,
+    /// The deciding model signalled the other side (exits with `close_on_flip`): closed at
+    /// the next candle's open.
+    SignalFlip,
     /// Still open when the data ended: closed at the last close.
     EndOfData,
 }
@@ -33,6 +36,7 @@ impl ExitReason {
             ExitReason::Trailing => "trailing",
             ExitReason::TakeProfit => "take_profit",
             ExitReason::TimeStop => "time_stop",
+            ExitReason::SignalFlip => "signal_flip",
             ExitReason::EndOfData => "end_of_data",
         }
     }

@@ -319,8 +319,7 @@ impl Run<'_> {
         };
         let signal = s.model.predict_for(&s.symbol, fv, c);
         let in_range = self.cfg.start_ms.is_none_or(|st| c.open_time >= st);
-        let flat = s.open.is_none() && s.entry.is_none() && s.pending_exit.is_none();
-        if !(tradable && in_range && flat && signal.clears(self.cfg.min_confidence)) {
+        if !(tradable && in_range && signal.clears(self.cfg.min_confidence)) {
             return Ok(());
         }
         let side = match signal.action {
@@ -328,6 +327,19 @@ impl Run<'_> {
             SignalAction::Sell => PositionSide::Short,
             SignalAction::Hold => return Ok(()),
         };
+        if s.pending_exit.is_none()
+            && let Some(t) = &mut s.open
+        {
+            // A plan that closes on the opposite signal: at the next candle's open, as an entry
+            // decided on this close would fill.
+            if let Some(qty) = t.plan.on_signal(side) {
+                s.pending_exit = Some((qty, ExitReason::SignalFlip));
+            }
+            return Ok(());
+        }
+        if s.open.is_some() || s.entry.is_some() || s.pending_exit.is_some() {
+            return Ok(());
+        }
         let volatility = fv.values[self.rv_idx] * self.day_scale;
         let edge = signal.expected_return.map(|e| qt_risk::Edge {
             win_probability: signal.confidence,
@@ -382,7 +394,9 @@ impl Run<'_> {
         let exits = s.model.exits();
         // Only the sizings that risk a loss at the stop read it.
         let stop = if self.cfg.sizing.reads_stop() {
-            let distance = exits.map_or(self.cfg.exits.stop_pct, |e| e.stop_pct);
+            let distance = exits
+                .unwrap_or(&self.cfg.exits)
+                .stop_distance_pct(volatility);
             if s.stop_factors.is_some_and(|f| f.0 != distance) {
                 s.stop_factors = None;
             }

@@ -50,6 +50,13 @@ pub struct ExitSettings {
     /// Close what is left after this many minutes; absent: no time stop.
     #[serde(default)]
     pub time_stop_minutes: Option<u32>,
+    /// A chandelier stop at this many daily volatilities from the best price since the entry
+    /// (instead of `stop_pct`); absent: the fixed stop.
+    #[serde(default)]
+    pub chandelier_vol_mult: Option<Decimal>,
+    /// Close the position when its model signals the opposite side; absent: false.
+    #[serde(default)]
+    pub close_on_flip: bool,
     pub learning_rate: Decimal,
     pub min_multiplier: Decimal,
     pub max_multiplier: Decimal,

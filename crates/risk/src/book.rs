@@ -184,8 +184,8 @@ impl RiskBook {
     }
 
     /// The drawdown test's last answer (see `RiskGuard::observe`).
-    pub(crate) fn drawdown_memo(&self) -> Option<DrawdownMemo> {
-        self.derived.drawdown
+    pub(crate) fn drawdown_memo(&self) -> Option<&DrawdownMemo> {
+        self.derived.drawdown.as_ref()
     }
 
     pub(crate) fn set_drawdown_memo(&mut self, memo: DrawdownMemo) {

@@ -30,6 +30,18 @@ const POW10: [i128; 39] = {
     p
 };
 
+/// 10^0 ..= 10^18 as `i64`s: a small mantissa times one of them is an `i64` × `i64` product,
+/// which the compiler makes one widening multiplication instead of a 128-bit one.
+const POW10_SMALL: [i64; 19] = {
+    let mut p = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
 /// `10^k` for `k ≤ 38`.
 #[inline]
 pub(crate) fn pow10(k: u32) -> Option<u128> {
@@ -93,7 +105,8 @@ impl Exact {
     #[inline(always)]
     fn scaled(m: i128, k: u32) -> Option<i128> {
         if k <= 18 && small(m) {
-            Some(m * POW10[k as usize])
+            // Both factors are `i64`s: one widening multiplication.
+            Some(i128::from(m as i64) * i128::from(POW10_SMALL[k as usize]))
         } else {
             m.checked_mul(*POW10.get(k as usize)?)
         }
@@ -127,7 +140,8 @@ impl Exact {
     #[inline(always)]
     pub(crate) fn mul(self, o: Self) -> Option<Self> {
         let m = if small(self.m) && small(o.m) {
-            self.m * o.m
+            // Both factors are `i64`s: one widening multiplication.
+            i128::from(self.m as i64) * i128::from(o.m as i64)
         } else {
             self.m.checked_mul(o.m)?
         };

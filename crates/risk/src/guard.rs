@@ -15,6 +15,18 @@ use filter_table::FilterTable;
 use intent::Rejector;
 pub use intent::{Decision, IntentKind, RiskIntent, reason_code};
 
+/// What a check's caller already knows, so that the check does not compute or look it up again.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known<'f> {
+    /// The book's daily PnL at the check's time, as `observe` just computed it (exactly).
+    daily: Option<Exact>,
+    /// `observe` ran at the check's time and nothing changed since: the drawdown limit is
+    /// reached exactly when the breaker's halt is set (see [`RiskGuard::entries_halted`]).
+    observed: bool,
+    /// The intent symbol's filters, as [`RiskGuard::filters`] gives them (`None`: look them up).
+    filters: Option<Option<&'f SymbolFilters>>,
+}
+
 /// The risk rules over a [`RiskBook`]. Pure: the same guard runs in execution and the backtester.
 #[derive(Debug, Clone, Default)]
 pub struct RiskGuard {
@@ -81,20 +93,19 @@ impl RiskGuard {
     }
 
     fn evaluate(&self, book: &RiskBook, intent: &RiskIntent, now_ms: i64, r: Rejector) -> Decision {
-        self.evaluate_with(book, intent, now_ms, r, None)
+        self.evaluate_with(book, intent, now_ms, r, Known::default())
     }
 
-    /// [`RiskGuard::evaluate`] given the book's daily PnL at `now_ms` when the caller has just
-    /// computed it (exactly), as `observe` has.
+    /// [`RiskGuard::evaluate`] given what the caller already knows (see [`Known`]).
     fn evaluate_with(
         &self,
         book: &RiskBook,
         intent: &RiskIntent,
         now_ms: i64,
         r: Rejector,
-        daily: Option<Exact>,
+        known: Known<'_>,
     ) -> Decision {
-        match self.evaluate_exact(book, intent, now_ms, daily) {
+        match self.evaluate_exact(book, intent, now_ms, known) {
             Some(None) => Decision::Allow,
             Some(Some(reason)) if !r.with_message => Decision::Reject(reason, String::new()),
             _ => self.evaluate_reference(book, intent, now_ms, r),
@@ -104,7 +115,7 @@ impl RiskGuard {
     /// Checks an intent and, when allowed, records it in flight: the one call that execution
     /// and the backtester make, so that concurrent intents cannot pass a limit together.
     pub fn admit(&self, book: &mut RiskBook, intent: &RiskIntent, now_ms: i64) -> Decision {
-        self.admit_with(book, intent, now_ms, Rejector { with_message: true })
+        self.admit_with(book, intent, now_ms, Rejector { with_message: true }, None)
     }
 
     /// [`RiskGuard::admit`] without refusal messages (see [`RiskGuard::check_code`]).
@@ -116,6 +127,29 @@ impl RiskGuard {
             Rejector {
                 with_message: false,
             },
+            None,
+        )
+    }
+
+    /// [`RiskGuard::admit_code`] given the intent symbol's exchange filters, which must be what
+    /// [`RiskGuard::filters`] gives for it (a caller that checks many intents of a few symbols
+    /// looks each up once, not at every intent). The same decisions and the same book.
+    pub fn admit_code_with_filters(
+        &self,
+        book: &mut RiskBook,
+        intent: &RiskIntent,
+        now_ms: i64,
+        filters: Option<&SymbolFilters>,
+    ) -> Decision {
+        debug_assert_eq!(filters, self.filters(&intent.symbol), "{}", intent.symbol);
+        self.admit_with(
+            book,
+            intent,
+            now_ms,
+            Rejector {
+                with_message: false,
+            },
+            Some(filters),
         )
     }
 
@@ -139,9 +173,15 @@ impl RiskGuard {
         intent: &RiskIntent,
         now_ms: i64,
         r: Rejector,
+        filters: Option<Option<&SymbolFilters>>,
     ) -> Decision {
         let daily = self.observe_with(book, now_ms);
-        let d = self.evaluate_with(book, intent, now_ms, r, daily);
+        let known = Known {
+            daily,
+            observed: true,
+            filters,
+        };
+        let d = self.evaluate_with(book, intent, now_ms, r, known);
         self.record_admitted(book, intent, &d);
         d
     }
@@ -208,12 +248,12 @@ impl RiskGuard {
         };
         if book.drawdown_halt.is_none() {
             let reached = self.limit_reached(book);
-            book.set_drawdown_memo(DrawdownMemo {
+            book.set_drawdown_memo(DrawdownMemo::new(
                 peak,
                 equity,
-                limit: self.limits.max_drawdown_pct,
+                self.limits.max_drawdown_pct,
                 reached,
-            });
+            ));
             if reached {
                 book.drawdown_halt = Some(DrawdownHalt {
                     since_ms: now_ms,

@@ -269,6 +269,17 @@ proptest! {
                             "{:?}", intent
                         );
                         prop_assert_eq!(&guard.check(&book, intent, now), &reference);
+                        // The backtester's admit (the symbol's filters looked up beforehand,
+                        // the drawdown test answered by the observe it runs first) decides
+                        // and changes the book as the reference does.
+                        let (mut a, mut b) = (book.clone(), book.clone());
+                        let da = guard.admit_code_with_filters(
+                            &mut a, intent, now, guard.filters(&s),
+                        );
+                        let db = guard.admit_reference(&mut b, intent, now);
+                        prop_assert_eq!(da.reason(), db.reason(), "{:?}", intent);
+                        prop_assert_eq!(&a, &b);
+                        prop_assert_eq!(a.drawdown_halt, b.drawdown_halt);
                     }
                     // admit changes the book as the reference does.
                     if let Some(intent) = intents.first() {

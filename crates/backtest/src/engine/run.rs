@@ -54,6 +54,9 @@ struct SymState<'d> {
     features: Features<'d>,
     model: Box<dyn Model>,
     filters: SymbolFilters,
+    /// The guard's exchange filters of the symbol (`RiskGuard::filters`), looked up once for
+    /// every entry it checks.
+    guard_filters: Option<SymbolFilters>,
     profile: SymbolProfile,
     entry: Option<PendingEntry>,
     open: Option<OpenTrade>,
@@ -170,6 +173,7 @@ impl Backtest {
                 cursor: 0,
                 features,
                 filters,
+                guard_filters: None,
                 profile: SymbolProfile::default(),
                 entry: None,
                 open: None,
@@ -182,6 +186,10 @@ impl Backtest {
                 },
                 stop_factors: None,
             });
+        }
+        // The guard's filters are all set now: each symbol's are looked up once.
+        for s in &mut syms {
+            s.guard_filters = guard.filters(&s.symbol).copied();
         }
         let start_t = syms
             .iter()
@@ -440,7 +448,9 @@ impl Run<'_> {
         let decision = if self.reference {
             self.guard.admit_reference(&mut self.book, intent, now)
         } else {
-            self.guard.admit_code(&mut self.book, intent, now)
+            let filters = s.guard_filters.as_ref();
+            self.guard
+                .admit_code_with_filters(&mut self.book, intent, now, filters)
         };
         match decision.reason() {
             None => {

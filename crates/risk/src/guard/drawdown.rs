@@ -40,6 +40,23 @@ impl RiskGuard {
         }
     }
 
+    /// [`RiskGuard::entries_halted`] right after an `observe` at the same time with nothing
+    /// changed since: `observe` either found the limit reached and set the halt, or kept the
+    /// answer that it is not (or knows no equity, so no drawdown), so the halt alone answers.
+    pub(super) fn entries_halted_observed(&self, book: &RiskBook) -> Option<RejectReason> {
+        let halted = if book.kill_switch {
+            Some(RejectReason::KillSwitch)
+        } else if book.close_only {
+            Some(RejectReason::CloseOnly)
+        } else if book.drawdown_halt.is_some() {
+            Some(RejectReason::DrawdownBreaker)
+        } else {
+            None
+        };
+        debug_assert_eq!(halted, self.entries_halted(book));
+        halted
+    }
+
     /// Whether the equity has fallen the drawdown limit from its peak: the answer [`observe`]
     /// kept when the peak, the equity and the limit are still the ones it was computed for (to
     /// the bit), else computed.

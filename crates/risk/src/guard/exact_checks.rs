@@ -4,10 +4,10 @@
 use qt_events::{PositionSide, RejectReason};
 use rust_decimal::Decimal;
 
-use super::{IntentKind, RiskGuard, RiskIntent};
+use super::{IntentKind, Known, RiskGuard, RiskIntent};
 use crate::book::RiskBook;
 use crate::exact::Exact;
-use crate::filters::{is_multiple, is_positive};
+use crate::filters::{SymbolFilters, is_multiple, is_positive};
 
 impl RiskGuard {
     /// The checks of [`RiskGuard::evaluate_reference`], in its order, with every sum, product
@@ -19,7 +19,7 @@ impl RiskGuard {
         book: &RiskBook,
         intent: &RiskIntent,
         now_ms: i64,
-        daily: Option<Exact>,
+        known: Known<'_>,
     ) -> Option<Option<RejectReason>> {
         let IntentKind::Open {
             side,
@@ -38,7 +38,12 @@ impl RiskGuard {
         if !is_positive(qty) || !is_positive(price) || leverage == 0 {
             return refuse(RejectReason::InvalidIntent);
         }
-        if let Some(reason) = self.entries_halted(book) {
+        let halted = if known.observed {
+            self.entries_halted_observed(book)
+        } else {
+            self.entries_halted(book)
+        };
+        if let Some(reason) = halted {
             return refuse(reason);
         }
         if leverage > l.max_leverage {
@@ -49,7 +54,7 @@ impl RiskGuard {
         {
             return refuse(RejectReason::DailyLossPause);
         }
-        let daily = match daily {
+        let daily = match known.daily {
             Some(d) => d,
             None => book.daily_pnl_exact(now_ms)?,
         };
@@ -66,7 +71,11 @@ impl RiskGuard {
             return refuse(RejectReason::InvalidIntent);
         }
         let (q, p) = (Exact::of(qty), Exact::of(price));
-        if let Some(reason) = self.check_filters_exact(sym, qty, q, p, *limit_price)? {
+        let filters = match known.filters {
+            Some(f) => f,
+            None => self.filters.get(sym),
+        };
+        if let Some(reason) = self.check_filters_exact(filters, qty, q, p, *limit_price)? {
             return refuse(reason);
         }
         let notional = q.mul(p)?;
@@ -110,13 +119,13 @@ impl RiskGuard {
     /// `Some(Some(reason))` when it fails, `None` when the reference must answer.
     fn check_filters_exact(
         &self,
-        sym: &str,
+        filters: Option<&SymbolFilters>,
         qty: Decimal,
         q: Exact,
         p: Exact,
         limit_price: Option<Decimal>,
     ) -> Option<Option<RejectReason>> {
-        let Some(f) = self.filters.get(sym) else {
+        let Some(f) = filters else {
             return Some(
                 self.limits
                     .require_filters

@@ -4,17 +4,9 @@
 # primary (it restarted before any failover), or no Sentinel knows a primary yet (the first
 # start of the stack), redis-0 is the primary.
 set -eu
-name=${QT_REDIS_MASTER_NAME:?}
+. /usr/local/etc/redis-ha/primary.sh
 me="$(hostname).redis"
-master=""
-for node in $(echo "${QT_REDIS_SENTINELS:?}" | tr ',' ' '); do
-  host=${node%:*}
-  port=${node##*:}
-  [ "$host" = "$me" ] && continue
-  master=$(timeout 3 redis-cli -h "$host" -p "$port" --raw \
-             SENTINEL get-master-addr-by-name "$name" 2>/dev/null | head -n 1) || master=""
-  [ -n "$master" ] && break
-done
+master=$(known_primary "$me")
 [ -n "$master" ] || master=redis-0.redis
 set -- redis-server /usr/local/etc/redis/redis.conf \
   --replica-announce-ip "$me" --replica-announce-port 6379

@@ -4,19 +4,12 @@
 # volume and is written only the first time: a restarted Sentinel remembers a failover. On that
 # first start it monitors the primary another Sentinel already knows, else redis-0.
 set -eu
+. /usr/local/etc/redis-ha/primary.sh
 name=${QT_REDIS_MASTER_NAME:?}
 me="$(hostname).redis-sentinel"
 conf=/data/sentinel.conf
 if [ ! -s "$conf" ]; then
-  master=""
-  for node in $(echo "${QT_REDIS_SENTINELS:?}" | tr ',' ' '); do
-    host=${node%:*}
-    port=${node##*:}
-    [ "$host" = "$me" ] && continue
-    master=$(timeout 3 redis-cli -h "$host" -p "$port" --raw \
-               SENTINEL get-master-addr-by-name "$name" 2>/dev/null | head -n 1) || master=""
-    [ -n "$master" ] && break
-  done
+  master=$(known_primary "$me")
   [ -n "$master" ] || master=redis-0.redis
   # Sentinel refuses to start on a name it cannot resolve: wait for the primary's pod.
   until getent hosts "$master" >/dev/null; do

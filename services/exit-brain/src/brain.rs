@@ -341,10 +341,10 @@ impl<S: PlanStore> Brain<S> {
             Event::PositionOpened(_) | Event::PositionChanged(_) | Event::PositionClosed(_) => true,
             // Signals matter only to a plan that closes on the opposite one and has not yet.
             Event::SignalGenerated(g) => self
-                .by_symbol
-                .get(&g.symbol)
-                .and_then(|p| self.plans.get(p))
-                .is_some_and(|t| t.plan.close_on_flip && !t.plan.flip_fired),
+                .symbol_plans(&g.symbol)
+                .iter()
+                .filter_map(|(_, p)| self.plans.get(p))
+                .any(|t| t.plan.close_on_flip && !t.plan.flip_fired),
             _ => false,
         };
         if !relevant {

@@ -570,10 +570,15 @@ impl TradingBot {
                         .collect();
                     // The funding history the warm-up candles and the next ones read (the
                     // symbols this shard decides only).
+                    if self.shard.owns(symbol) {
+                        self.funding.add(symbol);
+                    }
+                    // Fetched only for a model that reads them; a funding model deployed later
+                    // has them fetched before its first live decision (`on_candle`).
                     if self.shard.owns(symbol)
+                        && self.core.model_uses_funding()
                         && let (Some(first), Some(last)) = (closed.first(), closed.last())
                     {
-                        self.funding.add(symbol);
                         let interval = self.core.interval_ms();
                         self.fetch_funding(
                             &[symbol.to_owned()],
@@ -735,7 +740,10 @@ impl TradingBot {
         // Funding rates due by this candle's close are fetched before it is decided (those of
         // every symbol due then, at once: their candles of the same close follow).
         let close = c.open_time.saturating_add(self.core.interval_ms());
-        if self.funding.due(&c.symbol, close)
+        // Only for a model that reads them: every other model sees them as missing, and the
+        // exchange's funding-rate limit (500 requests per 5 min per IP) is not spent on them.
+        if self.core.model_uses_funding()
+            && self.funding.due(&c.symbol, close)
             && self.core.last_open_time(&c.symbol) < Some(c.open_time)
         {
             let due = self.funding.due_at(close);
